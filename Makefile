@@ -1,0 +1,29 @@
+# Quickstart: `make demo` and `make test` work on a fresh machine that has only Python.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cleanframe demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_label_issues.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
