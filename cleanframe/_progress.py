@@ -1,0 +1,26 @@
+"""Progress display for long work: tqdm when it is installed, silence otherwise."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+def progress(
+    iterable: Iterable[T],
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    enable: bool = True,
+) -> Iterator[T]:
+    """Wrap ``iterable`` in a progress bar when ``enable`` and tqdm is importable."""
+    if enable:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm is in the extras
+            pass
+        else:
+            yield from tqdm(iterable, total=total, desc=desc, leave=False)
+            return
+    yield from iterable
