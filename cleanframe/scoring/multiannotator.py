@@ -1,0 +1,745 @@
+"""Multi-annotator kernels: majority vote, CROWDLAB, Dawid-Skene and ActiveLab on numpy arrays.
+
+Annotations are kept in coordinate form, one entry per (item, annotator, label) triple, sorted by
+item and then annotator (:class:`Annotations`). Every statistic is a ``bincount`` or a slice sum
+over these arrays, so the cost is O(#annotations + N*K) instead of cleanlab's Python loops over rows
+and annotators.
+
+The algorithms follow the published descriptions (CROWDLAB: Goh, Tkachenko & Mueller 2022;
+ActiveLab: Goh & Mueller 2023; Dawid & Skene 1979) and cleanlab 2.9's documented behaviour, which
+is the correctness reference. Where cleanlab's result depends on the order of floating-point
+additions (the posterior, the annotator agreement), the same order is used so that exact ties are
+decided the same way. Two deliberate differences:
+
+* majority-vote ties that survive every rung are broken by the **lowest class code** instead of an
+  unseeded random draw (:data:`TIE_LOWEST_CLASS`);
+* an annotator who only labelled items nobody else labelled gets ``annotator_quality`` from its
+  label quality alone instead of NaN.
+
+Inputs are never modified; they may be read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._util import CLIPPING_LOWER_BOUND
+
+__all__ = [
+    "Annotations",
+    "annotations_from_wide",
+    "majority_vote",
+    "crowdlab",
+    "CrowdlabResult",
+    "dawid_skene",
+    "DawidSkeneResult",
+    "find_best_temperature",
+    "temperature_scale",
+    "active_learning_scores",
+    "TIE_NONE",
+    "TIE_PRED_PROBS",
+    "TIE_CLASS_FREQUENCY",
+    "TIE_ANNOTATOR_AGREEMENT",
+    "TIE_LOWEST_CLASS",
+]
+
+# Which rung of the majority-vote tie-break decided an item (see :func:`majority_vote`).
+TIE_NONE = 0
+TIE_PRED_PROBS = 1
+TIE_CLASS_FREQUENCY = 2
+TIE_ANNOTATOR_AGREEMENT = 3
+TIE_LOWEST_CLASS = 4
+
+_SMALL_PROB = 1e-30  # clip before taking logs of probabilities (temperature scaling)
+_TEMPERATURE_GRID = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 8.0)
+_FINE_STEPS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Annotation container
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Annotations in coordinate form, sorted by (item, annotator).
+
+    Build it with :meth:`from_coo` or :func:`annotations_from_wide`; both copy and sort the input.
+
+    Attributes
+    ----------
+    item, annotator, label : int64 arrays of shape (A,)
+        One entry per annotation: item code ``0..N-1``, annotator code ``0..M-1``, class code
+        ``0..K-1``.
+    num_items, num_annotators, num_classes : int
+        N, M and K.
+    """
+
+    item: np.ndarray
+    annotator: np.ndarray
+    label: np.ndarray
+    num_items: int
+    num_annotators: int
+    num_classes: int
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_coo(cls, item, annotator, label, *, num_items=None, num_annotators=None, num_classes=None):
+        """Sort and check (item, annotator, label) code arrays; raise ``ValueError`` on bad codes."""
+        item = np.asarray(item, dtype=np.int64)
+        annotator = np.asarray(annotator, dtype=np.int64)
+        label = np.asarray(label, dtype=np.int64)
+        if not (item.ndim == annotator.ndim == label.ndim == 1) or not (
+            len(item) == len(annotator) == len(label)
+        ):
+            raise ValueError("item, annotator and label must be 1-D arrays of the same length")
+        n = int(item.max()) + 1 if num_items is None and len(item) else int(num_items or 0)
+        m = int(annotator.max()) + 1 if num_annotators is None and len(item) else int(num_annotators or 0)
+        k = int(label.max()) + 1 if num_classes is None and len(item) else int(num_classes or 0)
+        for name, codes, size in (("item", item, n), ("annotator", annotator, m), ("label", label, k)):
+            if len(codes) and (codes.min() < 0 or codes.max() >= size):
+                raise ValueError(f"{name} codes must lie in 0..{size - 1}")
+        key = item * max(m, 1) + annotator
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        if len(key) > 1 and np.any(key[1:] == key[:-1]):
+            raise ValueError("an annotator labelled the same item more than once")
+        return cls(item[order], annotator[order], label[order], n, m, k)
+
+    # Derived quantities, computed once.
+    def _get(self, name, make):
+        if name not in self._cache:
+            value = make()
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            self._cache[name] = value
+        return self._cache[name]
+
+    @property
+    def num_annotations(self) -> np.ndarray:
+        """Annotations per item, shape (N,)."""
+        return self._get("n", lambda: np.bincount(self.item, minlength=self.num_items))
+
+    @property
+    def votes(self) -> np.ndarray:
+        """Vote counts per item and class (float), shape (N, K)."""
+        k = self.num_classes
+        return self._get(
+            "votes",
+            lambda: np.bincount(self.item * k + self.label, minlength=self.num_items * k)
+            .reshape(self.num_items, k)
+            .astype(np.float64),
+        )
+
+    @property
+    def rank_in_item(self) -> np.ndarray:
+        """Position of each annotation among its item's annotations (0-based, annotator order)."""
+
+        def make():
+            starts = np.zeros(self.num_items + 1, dtype=np.int64)
+            np.cumsum(self.num_annotations, out=starts[1:])
+            return np.arange(len(self.item)) - starts[self.item]
+
+        return self._get("rank", make)
+
+    @property
+    def by_annotator(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, starts): annotation positions grouped by annotator (item order within)."""
+
+        def make():
+            order = np.argsort(self.annotator, kind="stable")
+            starts = np.zeros(self.num_annotators + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self.annotator, minlength=self.num_annotators), out=starts[1:])
+            order.setflags(write=False)
+            return order, starts
+
+        return self._get("by_annotator", make)
+
+    def per_annotator_count(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Number of annotations per annotator (optionally only where ``mask``)."""
+        w = None if mask is None else mask.astype(np.float64)
+        return np.bincount(self.annotator, weights=w, minlength=self.num_annotators)
+
+
+def annotations_from_wide(labels: np.ndarray, *, num_classes: int | None = None) -> Annotations:
+    """Convert an N x M matrix of class codes (``-1`` = not labelled) to :class:`Annotations`."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError("labels must be a 2-D array (items x annotators)")
+    if labels.dtype.kind == "f":
+        present = ~np.isnan(labels)
+    else:
+        present = labels >= 0
+    item, annotator = np.nonzero(present)  # row-major: already sorted by (item, annotator)
+    return Annotations.from_coo(
+        item,
+        annotator,
+        labels[item, annotator].astype(np.int64),
+        num_items=labels.shape[0],
+        num_annotators=labels.shape[1],
+        num_classes=num_classes,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Majority vote
+# --------------------------------------------------------------------------------------------
+
+
+def _keep_best(candidates: np.ndarray, rows: np.ndarray, values: np.ndarray, *, largest: bool):
+    """Among ``candidates[rows]`` keep the classes whose value is the row's max (or min)."""
+    sub = candidates[rows]
+    fill = -np.inf if largest else np.inf
+    masked = np.where(sub, values, fill)
+    best = masked.max(axis=1, keepdims=True) if largest else masked.min(axis=1, keepdims=True)
+    candidates[rows] = sub & (masked == best)
+
+
+def majority_vote(
+    ann: Annotations, pred_probs: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Majority-vote label per item with cleanlab's tie-break order, made deterministic.
+
+    Ties between the most voted classes are broken, in order, by:
+
+    1. the highest ``pred_probs`` among the tied classes (only when ``pred_probs`` is given);
+    2. the class with the fewest votes in the whole dataset (favours the minority class);
+    3. the highest mean agreement with the consensus of the annotators who chose the class, that
+       agreement being measured on the items without a tie (annotators without such items get the
+       mean of the others);
+    4. the lowest class code (cleanlab draws at random here).
+
+    Parameters
+    ----------
+    ann : Annotations
+    pred_probs : ndarray of shape (N, K), optional
+
+    Returns
+    -------
+    labels : int64 ndarray (N,)
+        The majority-vote class codes.
+    tie_rung : int8 ndarray (N,)
+        ``TIE_NONE`` for items with a single most voted class, else the rung that decided.
+    """
+    votes = ann.votes
+    n_items = ann.num_items
+    candidates = votes == votes.max(axis=1, keepdims=True)
+    num_tied = candidates.sum(axis=1)
+    rung = np.zeros(n_items, dtype=np.int8)
+    pending = np.flatnonzero(num_tied > 1)
+    untied = num_tied == 1
+
+    def settle(rung_code):
+        nonlocal pending
+        done = candidates[pending].sum(axis=1) == 1
+        rung[pending[done]] = rung_code
+        pending = pending[~done]
+
+    if pred_probs is not None and len(pending):
+        _keep_best(candidates, pending, np.asarray(pred_probs)[pending], largest=True)
+        settle(TIE_PRED_PROBS)
+    if len(pending):
+        freq = votes.sum(axis=0)
+        _keep_best(candidates, pending, np.broadcast_to(freq, (len(pending), len(freq))), largest=False)
+        settle(TIE_CLASS_FREQUENCY)
+    if len(pending):
+        labels_untied = np.argmax(candidates, axis=1)  # exact for untied rows
+        on_untied = untied[ann.item]
+        agree = on_untied & (ann.label == labels_untied[ann.item])
+        total = ann.per_annotator_count(on_untied)
+        hits = ann.per_annotator_count(agree)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            agreement = hits / total
+        known = total > 0
+        if known.any():
+            agreement[~known] = np.mean(agreement[known])
+            k = ann.num_classes
+            on_pending = np.zeros(n_items, dtype=bool)
+            on_pending[pending] = True
+            sel = on_pending[ann.item]
+            key = ann.item[sel] * k + ann.label[sel]
+            sums = np.bincount(key, weights=agreement[ann.annotator[sel]], minlength=n_items * k)
+            counts = np.bincount(key, minlength=n_items * k)
+            sums = sums.reshape(n_items, k)[pending]
+            counts = counts.reshape(n_items, k)[pending]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_agreement = sums / counts
+            _keep_best(candidates, pending, mean_agreement, largest=True)
+            settle(TIE_ANNOTATOR_AGREEMENT)
+    rung[pending] = TIE_LOWEST_CLASS
+    return np.argmax(candidates, axis=1).astype(np.int64), rung
+
+
+# --------------------------------------------------------------------------------------------
+# CROWDLAB
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrowdlabResult:
+    """Everything :func:`crowdlab` computes (arrays indexed by item, annotator or annotation)."""
+
+    consensus_label: np.ndarray  # (N,) class codes
+    consensus_quality: np.ndarray  # (N,)
+    annotator_agreement: np.ndarray  # (N,) fraction of the item's annotators agreeing
+    num_annotations: np.ndarray  # (N,)
+    post_pred_probs: np.ndarray  # (N, K)
+    annotation_quality: np.ndarray  # (A,) quality of each annotation's label, Annotations order
+    annotator_quality: np.ndarray  # (M,)
+    agreement_with_consensus: np.ndarray  # (M,)
+    worst_class: np.ndarray  # (M,) class codes
+    num_labeled: np.ndarray  # (M,)
+    model_weight: float | None
+    annotator_weight: np.ndarray | None  # (M,)
+    majority_vote_label: np.ndarray  # (N,)
+    tie_rung: np.ndarray  # (N,) majority-vote tie rung
+    temperature: float = 1.0
+
+
+def _agreement_with_consensus(ann: Annotations, consensus: np.ndarray) -> np.ndarray:
+    """Fraction of each item's annotators whose label equals the consensus."""
+    hits = np.bincount(ann.item, weights=(ann.label == consensus[ann.item]), minlength=ann.num_items)
+    return hits / ann.num_annotations
+
+
+def _agreement_with_annotators(ann: Annotations) -> np.ndarray:
+    """Each annotator's agreement with the other annotators of the same items.
+
+    Per item the share of the other annotators who gave the same label, averaged with weights
+    ``n_i - 1``; NaN for an annotator who shares no item (filled with the mean of the others).
+    """
+    n = ann.num_annotations[ann.item].astype(np.float64)
+    same = ann.votes[ann.item, ann.label]
+    weight = n - 1.0
+    per = np.zeros(len(ann.item))
+    multi = n > 1
+    per[multi] = (same[multi] - 1.0) / weight[multi]
+    order, starts = ann.by_annotator
+    out = np.full(ann.num_annotators, np.nan)
+    prod = per[order] * weight[order]
+    w_sorted = weight[order]
+    for j in range(ann.num_annotators):  # slice sums keep numpy's summation order per annotator
+        sl = slice(starts[j], starts[j + 1])
+        scale = w_sorted[sl].sum()
+        if scale != 0:
+            out[j] = prod[sl].sum() / scale
+    missing = np.isnan(out)
+    if missing.any() and not missing.all():
+        out[missing] = np.mean(out[~missing])
+    return out
+
+
+def _label_quality(labels, pred_probs, score_kwargs):
+    """Label quality of ``labels`` under ``pred_probs``: self-confidence unless told otherwise."""
+    if not score_kwargs or (
+        score_kwargs.get("method", "self_confidence") == "self_confidence"
+        and not score_kwargs.get("adjust_pred_probs", False)
+    ):
+        return pred_probs[np.arange(len(labels)), labels]
+    from . import rank
+
+    return rank.get_label_quality_scores(labels, pred_probs, **score_kwargs)
+
+
+def _posterior(ann: Annotations, pred_probs, consensus, agreement, num_classes):
+    """CROWDLAB posterior class probabilities and the model / annotator weights."""
+    n = ann.num_annotations
+    multi = n != 1
+    consensus_likelihood = np.mean(agreement[multi])
+    other_likelihood = (1 - consensus_likelihood) / (num_classes - 1)
+    cons_multi = consensus[multi]
+    top_class = np.argmax(np.bincount(cons_multi, minlength=num_classes))
+    class_error = max(np.mean(cons_multi != top_class), CLIPPING_LOWER_BOUND)
+    annotator_error = 1 - _agreement_with_annotators(ann)
+    annotator_weight = np.clip(1 - annotator_error / class_error, CLIPPING_LOWER_BOUND, None)
+    model_error = np.mean(np.argmax(pred_probs[multi], axis=1) != cons_multi)
+    model_weight = max(1 - model_error / class_error, CLIPPING_LOWER_BOUND) * np.sqrt(np.mean(n))
+
+    w = annotator_weight[ann.annotator]
+    total = np.bincount(ann.item, weights=w, minlength=ann.num_items) + model_weight
+    post = pred_probs * model_weight
+    low = w * other_likelihood
+    high = w * consensus_likelihood
+    rank_in_item = ann.rank_in_item
+    # Add annotators one "slot" at a time so each item sums its annotators in annotator order.
+    for r in range(int(n.max()) if len(n) else 0):
+        sel = np.flatnonzero(rank_in_item == r)
+        rows = ann.item[sel]
+        add = np.repeat(low[sel, None], num_classes, axis=1)
+        add[np.arange(len(sel)), ann.label[sel]] = high[sel]
+        post[rows] += add
+    post /= total[:, None]
+    return post, float(model_weight), annotator_weight
+
+
+def _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs):
+    agreement = _agreement_with_consensus(ann, consensus)
+    k = pred_probs.shape[1]
+    if quality_method == "crowdlab":
+        post, model_weight, annotator_weight = _posterior(ann, pred_probs, consensus, agreement, k)
+        quality = _label_quality(consensus, post, score_kwargs)
+    elif quality_method == "agreement":
+        post = ann.votes / ann.num_annotations[:, None]
+        model_weight = annotator_weight = None
+        quality = agreement
+    else:
+        raise ValueError(f"quality_method must be 'crowdlab' or 'agreement', got {quality_method!r}")
+    return agreement, quality, post, model_weight, annotator_weight
+
+
+def _best_quality_label(post: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """argmax of the posterior; the fallback label where the maximum is tied."""
+    top = post.max(axis=1, keepdims=True)
+    unique = (post == top).sum(axis=1) == 1
+    return np.where(unique, np.argmax(post, axis=1), fallback).astype(np.int64)
+
+
+def _annotation_quality(ann, post, score_kwargs):
+    if score_kwargs and score_kwargs.get("adjust_pred_probs", False):
+        # Thresholds depend on the labels passed together: score each annotator separately.
+        out = np.empty(len(ann.item))
+        order, starts = ann.by_annotator
+        for j in range(ann.num_annotators):
+            idx = order[starts[j] : starts[j + 1]]
+            out[idx] = _label_quality(ann.label[idx], post[ann.item[idx]], score_kwargs)
+        return out
+    return _label_quality(ann.label, post[ann.item], score_kwargs)
+
+
+def _worst_class(ann, consensus, consensus_quality):
+    """Per annotator, the class (among those it used) with the lowest accuracy vs the consensus.
+
+    Ties: most used class, then highest mean consensus quality of those items, then lowest code.
+    """
+    m, k = ann.num_annotators, ann.num_classes
+    key = ann.annotator * k + ann.label
+    count = np.bincount(key, minlength=m * k).reshape(m, k)
+    correct = np.bincount(key, weights=(ann.label == consensus[ann.item]), minlength=m * k).reshape(m, k)
+    qsum = np.bincount(key, weights=consensus_quality[ann.item], minlength=m * k).reshape(m, k)
+    used = count > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = correct / count
+        mean_quality = qsum / count
+    cand = used.copy()
+    rows = np.arange(m)
+    _keep_best(cand, rows, accuracy, largest=False)
+    _keep_best(cand, rows, count.astype(np.float64), largest=True)
+    _keep_best(cand, rows, mean_quality, largest=True)
+    return np.argmax(cand, axis=1).astype(np.int64)
+
+
+def _annotator_table(ann, consensus, consensus_quality, annotation_quality, model_weight,
+                     annotator_weight, quality_method):
+    """annotator_quality, agreement_with_consensus, worst_class, num_labeled per annotator."""
+    num_labeled = ann.per_annotator_count()
+    agree = ann.label == consensus[ann.item]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agreement_all = ann.per_annotator_count(agree) / num_labeled
+        on_multi = ann.num_annotations[ann.item] != 1
+        agreement_multi = ann.per_annotator_count(agree & on_multi) / ann.per_annotator_count(on_multi)
+    if quality_method == "crowdlab":
+        lqs = np.bincount(ann.annotator, weights=annotation_quality, minlength=ann.num_annotators)
+        lqs = lqs / num_labeled
+        frac = np.mean(ann.num_annotations) / ann.num_annotators
+        w = model_weight / (model_weight + np.sum(annotator_weight) * frac)
+        quality = w * lqs + (1 - w) * agreement_multi
+        # cleanlab gives NaN when an annotator shares no item; fall back on its label quality.
+        alone = np.isnan(agreement_multi)
+        quality[alone] = lqs[alone]
+    else:
+        quality = agreement_multi
+    worst = _worst_class(ann, consensus, consensus_quality)
+    return quality, agreement_all, worst, num_labeled.astype(np.int64)
+
+
+def crowdlab(
+    ann: Annotations,
+    pred_probs: np.ndarray,
+    *,
+    consensus_method: str = "best_quality",
+    quality_method: str = "crowdlab",
+    calibrate_probs: bool = False,
+    label_quality_score_kwargs: dict | None = None,
+) -> CrowdlabResult:
+    """CROWDLAB consensus labels, consensus quality, per-annotation and per-annotator quality.
+
+    Mirrors ``cleanlab.multiannotator.get_label_quality_multiannotator`` (one consensus method at a
+    time). The posterior of item i is a weighted average of the model's ``pred_probs`` (weight
+    ``w_m``) and, for each annotator j of the item, the vector that puts the average
+    agreement-with-consensus ``c`` on j's label and ``(1-c)/(K-1)`` on every other class (weight
+    ``w_j``); both weights measure how much better than always guessing the most common consensus
+    class the model and each annotator are.
+
+    Parameters
+    ----------
+    ann : Annotations
+        Every item must have at least one annotation; some items need two or more.
+    pred_probs : ndarray of shape (N, K)
+        Out-of-sample predicted probabilities per item. Not modified.
+    consensus_method : {"best_quality", "majority_vote"}
+    quality_method : {"crowdlab", "agreement"}
+    calibrate_probs : bool
+        Temperature-scale ``pred_probs`` first (temperature from :func:`find_best_temperature`).
+    label_quality_score_kwargs : dict, optional
+        ``method`` / ``adjust_pred_probs`` for the label quality score (self-confidence default).
+
+    Returns
+    -------
+    CrowdlabResult
+    """
+    pred_probs = np.asarray(pred_probs, dtype=np.float64)
+    if pred_probs.shape != (ann.num_items, ann.num_classes):
+        raise ValueError(f"pred_probs must have shape {(ann.num_items, ann.num_classes)}")
+    if consensus_method not in ("best_quality", "majority_vote"):
+        raise ValueError(
+            f"consensus_method must be 'best_quality' or 'majority_vote', got {consensus_method!r}"
+        )
+    if ann.num_classes < 2:
+        raise ValueError("need at least two classes")
+    if np.any(ann.num_annotations == 0):
+        raise ValueError("every item needs at least one annotation")
+    if np.all(ann.num_annotations == 1):
+        raise ValueError("every item has a single annotation; need some items with two or more")
+    temperature = 1.0
+    if calibrate_probs:
+        temperature = find_best_temperature(ann, pred_probs)
+        pred_probs = temperature_scale(pred_probs, temperature)
+    score_kwargs = dict(label_quality_score_kwargs or {})
+    mv, rung = majority_vote(ann, pred_probs)
+    stats = _consensus_stats(ann, pred_probs, mv, quality_method, score_kwargs)
+    consensus = mv
+    if consensus_method == "best_quality":
+        consensus = _best_quality_label(stats[2], mv)
+        stats = _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs)
+    agreement, quality, post, model_weight, annotator_weight = stats
+    annotation_quality = _annotation_quality(ann, post, score_kwargs)
+    a_quality, a_agree, worst, num_labeled = _annotator_table(
+        ann, consensus, quality, annotation_quality, model_weight, annotator_weight, quality_method
+    )
+    return CrowdlabResult(
+        consensus_label=consensus,
+        consensus_quality=np.asarray(quality, dtype=np.float64),
+        annotator_agreement=agreement,
+        num_annotations=ann.num_annotations.copy(),
+        post_pred_probs=post,
+        annotation_quality=annotation_quality,
+        annotator_quality=a_quality,
+        agreement_with_consensus=a_agree,
+        worst_class=worst,
+        num_labeled=num_labeled,
+        model_weight=model_weight,
+        annotator_weight=annotator_weight,
+        majority_vote_label=mv,
+        tie_rung=rung,
+        temperature=temperature,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Temperature scaling
+# --------------------------------------------------------------------------------------------
+
+
+def _soft_cross_entropy(empirical: np.ndarray, probs: np.ndarray) -> float:
+    k = probs.shape[1]
+    clipped = np.clip(probs, _SMALL_PROB, None)
+    return float(np.mean(-np.sum(empirical * np.log(clipped), axis=1) / np.log(k)))
+
+
+def _power_softmax(log_p: np.ndarray, temperature: float) -> np.ndarray:
+    e = np.exp(log_p / max(temperature, CLIPPING_LOWER_BOUND))
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def find_best_temperature(ann: Annotations, pred_probs: np.ndarray) -> float:
+    """Temperature that best matches ``pred_probs`` to the annotators' vote distribution.
+
+    Minimises the mean normalised soft cross-entropy between each item's empirical label
+    distribution and ``softmax(log(pred_probs) / T)``: a coarse grid
+    ``0.1, 0.2, 0.5, 0.8, 1, 2, 3, 5, 8``, then 4 points from the previous grid value up to the best
+    one and 5 from the best up to the next one (both ends included).
+    """
+    pred_probs = np.asarray(pred_probs, dtype=np.float64)
+    empirical = ann.votes / ann.num_annotations[:, None]
+    log_p = np.full(pred_probs.shape, -np.inf)
+    np.log(pred_probs, where=pred_probs > 0, out=log_p)
+
+    def best(grid):
+        losses = [_soft_cross_entropy(empirical, _power_softmax(log_p, t)) for t in grid]
+        return int(np.argmin(losses))
+
+    coarse = _TEMPERATURE_GRID
+    i = best(coarse)
+    fine = []
+    if i > 0:
+        fine.extend(np.linspace(coarse[i - 1], coarse[i], _FINE_STEPS, endpoint=False))
+    if i < len(coarse) - 1:
+        fine.extend(np.linspace(coarse[i], coarse[i + 1], _FINE_STEPS + 1, endpoint=True))
+    return float(fine[best(fine)])
+
+
+def temperature_scale(pred_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``pred_probs ** (1/T)`` renormalised (after clipping at 1e-30); returns a new array."""
+    p = np.clip(np.asarray(pred_probs, dtype=np.float64), _SMALL_PROB, None)
+    p = p / np.sum(p, axis=1)[:, None]
+    scaled = _power_softmax(np.log(p), temperature)
+    return scaled / np.sum(scaled, axis=1)[:, None]
+
+
+# --------------------------------------------------------------------------------------------
+# ActiveLab
+# --------------------------------------------------------------------------------------------
+
+
+def active_learning_scores(
+    ann: Annotations | None,
+    pred_probs: np.ndarray | None,
+    pred_probs_unlabeled: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ActiveLab scores: lower = more worth labelling (again) next.
+
+    Mirrors ``cleanlab.multiannotator.get_active_learning_scores``. For labelled items the score
+    mixes the CROWDLAB consensus quality (after temperature scaling) with the uniform guess 1/K,
+    weighted by the total weight of the item's annotators plus the model versus one average
+    annotator. When every labelled item has exactly one label, no temperature is fitted, the
+    consensus is the majority vote and all weights are 1. Unlabelled items score
+    ``(w_m * max_k p + mean(w) / K) / (w_m + mean(w))`` with the same temperature.
+
+    Parameters
+    ----------
+    ann : Annotations or None
+        Annotations of the labelled items (every item at least one annotation).
+    pred_probs : ndarray (N, K) or None
+        Predicted probabilities of the labelled items.
+    pred_probs_unlabeled : ndarray (U, K) or None
+        Predicted probabilities of items nobody labelled yet.
+
+    Returns
+    -------
+    scores_labeled : ndarray (N,) ; scores_unlabeled : ndarray (U,)
+        Either is empty when its input is absent.
+    """
+    if pred_probs is None and pred_probs_unlabeled is None:
+        raise ValueError("pass pred_probs, pred_probs_unlabeled or both")
+    temperature, model_weight, mean_weight = 1.0, 1.0, 1.0
+    scores = np.array([])
+    if pred_probs is not None:
+        if ann is None:
+            raise ValueError("annotations are required with pred_probs")
+        pred_probs = np.asarray(pred_probs, dtype=np.float64)
+        k = pred_probs.shape[1]
+        if np.any(ann.num_annotations == 0):
+            raise ValueError("every labelled item needs at least one annotation")
+        if np.all(ann.num_annotations == 1):
+            consensus, _ = majority_vote(ann, pred_probs)
+            quality = _label_quality(consensus, pred_probs, None)
+            weight_sum = ann.num_annotations.astype(np.float64) + model_weight
+        else:
+            temperature = find_best_temperature(ann, pred_probs)
+            res = crowdlab(ann, temperature_scale(pred_probs, temperature))
+            quality = res.consensus_quality
+            model_weight = res.model_weight
+            mean_weight = float(np.mean(res.annotator_weight))
+            weight_sum = _item_weight_sums(ann, res.annotator_weight) + model_weight
+        scores = (quality * weight_sum + (1 / k) * mean_weight) / (weight_sum + mean_weight)
+    unlabeled = np.array([])
+    if pred_probs_unlabeled is not None:
+        p_u = temperature_scale(pred_probs_unlabeled, temperature)
+        k = p_u.shape[1]
+        top = np.max(p_u, axis=1)
+        unlabeled = (top * model_weight + (1 / k) * mean_weight) / (model_weight + mean_weight)
+    return scores, unlabeled
+
+
+def _item_weight_sums(ann: Annotations, annotator_weight: np.ndarray) -> np.ndarray:
+    """Sum of the weights of each item's annotators."""
+    return np.bincount(ann.item, weights=annotator_weight[ann.annotator], minlength=ann.num_items)
+
+
+# --------------------------------------------------------------------------------------------
+# Dawid-Skene
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DawidSkeneResult:
+    """Output of :func:`dawid_skene`."""
+
+    posterior: np.ndarray  # (N, K) P(true class | annotations)
+    priors: np.ndarray  # (K,)
+    confusion: np.ndarray  # (M, K, K): [j, true, given] = P(j answers `given` | true class)
+    n_iter: int
+    converged: bool
+
+
+_DS_EPS = 1e-10
+
+
+def _ds_m_step(ann: Annotations, post: np.ndarray):
+    m, k = ann.num_annotators, ann.num_classes
+    key = ann.annotator * k + ann.label
+    counts = np.empty((m, k, k))  # [annotator, true, given]
+    post_a = post[ann.item]
+    for t in range(k):
+        counts[:, t, :] = np.bincount(key, weights=post_a[:, t], minlength=m * k).reshape(m, k)
+    np.clip(counts, _DS_EPS, None, out=counts)
+    confusion = counts / counts.sum(axis=2, keepdims=True)
+    priors = np.clip(post.mean(axis=0), _DS_EPS, None)
+    return priors, confusion
+
+
+def _ds_e_step(ann: Annotations, priors, confusion):
+    k = ann.num_classes
+    log_conf = np.log(confusion)  # (M, K, K)
+    contrib = log_conf[ann.annotator, :, ann.label]  # (A, K)
+    loglik = np.empty((ann.num_items, k))
+    for t in range(k):
+        loglik[:, t] = np.bincount(ann.item, weights=contrib[:, t], minlength=ann.num_items)
+    loglik += np.log(priors)
+    loglik -= loglik.max(axis=1, keepdims=True)
+    post = np.exp(loglik)
+    post /= post.sum(axis=1, keepdims=True)
+    return post
+
+
+def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-6) -> DawidSkeneResult:
+    """Dawid-Skene EM: per-annotator confusion matrices and posterior class probabilities.
+
+    Starts from the vote shares (soft majority vote), then alternates the M-step (class priors and
+    each annotator's confusion matrix from the current posteriors, counts clipped at 1e-10) and the
+    E-step (posterior proportional to ``prior * prod_j confusion[j, true, label_j]``, in log space)
+    until no posterior moves by more than ``tol`` or ``max_iter`` iterations. Deterministic.
+
+    Parameters
+    ----------
+    ann : Annotations
+        Every item needs at least one annotation.
+    max_iter : int
+    tol : float
+
+    Returns
+    -------
+    DawidSkeneResult
+    """
+    if np.any(ann.num_annotations == 0):
+        raise ValueError("every item needs at least one annotation")
+    post = ann.votes / ann.num_annotations[:, None]
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        priors, confusion = _ds_m_step(ann, post)
+        new = _ds_e_step(ann, priors, confusion)
+        delta = np.max(np.abs(new - post)) if len(new) else 0.0
+        post = new
+        if delta < tol:
+            converged = True
+            break
+    priors, confusion = _ds_m_step(ann, post)
+    return DawidSkeneResult(post, priors, confusion, it, converged)
+
+
+def argmax_lowest(values: np.ndarray) -> np.ndarray:
+    """Row-wise argmax; ties go to the lowest column (numpy's rule, stated for the docs)."""
+    return np.argmax(values, axis=1).astype(np.int64)
