@@ -677,40 +677,45 @@ class DawidSkeneResult:
 _DS_EPS = 1e-10
 
 
-def _ds_m_step(ann: Annotations, post: np.ndarray):
-    m, k = ann.num_annotators, ann.num_classes
-    key = ann.annotator * k + ann.label
-    counts = np.empty((m, k, k))  # [annotator, true, given]
-    post_a = post[ann.item]
-    for t in range(k):
-        counts[:, t, :] = np.bincount(key, weights=post_a[:, t], minlength=m * k).reshape(m, k)
-    np.clip(counts, _DS_EPS, None, out=counts)
-    confusion = counts / counts.sum(axis=2, keepdims=True)
-    priors = np.clip(post.mean(axis=0), _DS_EPS, None)
-    return priors, confusion
+def _ds_incidence(ann: Annotations):
+    """Sparse (M*K) x N matrix with a 1 where annotator j gave item i the label l (row j*K+l)."""
+    from scipy import sparse
 
-
-def _ds_e_step(ann: Annotations, priors, confusion):
     k = ann.num_classes
-    log_conf = np.log(confusion)  # (M, K, K)
-    contrib = log_conf[ann.annotator, :, ann.label]  # (A, K)
-    loglik = np.empty((ann.num_items, k))
-    for t in range(k):
-        loglik[:, t] = np.bincount(ann.item, weights=contrib[:, t], minlength=ann.num_items)
-    loglik += np.log(priors)
-    loglik -= loglik.max(axis=1, keepdims=True)
-    post = np.exp(loglik)
-    post /= post.sum(axis=1, keepdims=True)
-    return post
+    data = np.ones(len(ann.item))
+    shape = (ann.num_annotators * k, ann.num_items)
+    return sparse.csr_matrix((data, (ann.annotator * k + ann.label, ann.item)), shape=shape)
 
 
-def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-6) -> DawidSkeneResult:
+def _ds_m_step(ann: Annotations, incidence, post: np.ndarray):
+    m, k = ann.num_annotators, ann.num_classes
+    counts = np.asarray(incidence @ post).reshape(m, k, k)  # [annotator, given, true]
+    np.clip(counts, _DS_EPS, None, out=counts)
+    confusion = counts / counts.sum(axis=1, keepdims=True)  # normalise over the given label
+    priors = np.clip(post.mean(axis=0), _DS_EPS, None)
+    return priors, confusion.transpose(0, 2, 1)  # [annotator, true, given]
+
+
+def _ds_e_step(ann: Annotations, incidence_t, priors, confusion):
+    m, k = ann.num_annotators, ann.num_classes
+    log_conf = np.log(confusion).transpose(0, 2, 1).reshape(m * k, k)  # row j*K+given
+    loglik = np.asarray(incidence_t @ log_conf) + np.log(priors)
+    top = loglik.max(axis=1, keepdims=True)
+    post = np.exp(loglik - top)
+    total = post.sum(axis=1, keepdims=True)
+    post /= total
+    log_evidence = float(np.sum(np.log(total) + top))
+    return post, log_evidence
+
+
+def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> DawidSkeneResult:
     """Dawid-Skene EM: per-annotator confusion matrices and posterior class probabilities.
 
     Starts from the vote shares (soft majority vote), then alternates the M-step (class priors and
     each annotator's confusion matrix from the current posteriors, counts clipped at 1e-10) and the
     E-step (posterior proportional to ``prior * prod_j confusion[j, true, label_j]``, in log space)
-    until no posterior moves by more than ``tol`` or ``max_iter`` iterations. Deterministic.
+    until the log-likelihood per annotation improves by less than ``tol`` or after ``max_iter``
+    iterations. Both steps are one sparse-dense product. Deterministic.
 
     Parameters
     ----------
@@ -725,21 +730,19 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-6) -> 
     """
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
+    incidence = _ds_incidence(ann)
+    incidence_t = incidence.T.tocsr()
     post = ann.votes / ann.num_annotations[:, None]
     converged = False
+    previous = -np.inf
     it = 0
+    scale = max(len(ann.item), 1)
     for it in range(1, max_iter + 1):
-        priors, confusion = _ds_m_step(ann, post)
-        new = _ds_e_step(ann, priors, confusion)
-        delta = np.max(np.abs(new - post)) if len(new) else 0.0
-        post = new
-        if delta < tol:
+        priors, confusion = _ds_m_step(ann, incidence, post)
+        post, evidence = _ds_e_step(ann, incidence_t, priors, confusion)
+        if (evidence - previous) / scale < tol:
             converged = True
             break
-    priors, confusion = _ds_m_step(ann, post)
+        previous = evidence
+    priors, confusion = _ds_m_step(ann, incidence, post)
     return DawidSkeneResult(post, priors, confusion, it, converged)
-
-
-def argmax_lowest(values: np.ndarray) -> np.ndarray:
-    """Row-wise argmax; ties go to the lowest column (numpy's rule, stated for the docs)."""
-    return np.argmax(values, axis=1).astype(np.int64)
