@@ -1,0 +1,625 @@
+"""Label issues in classification data, from a label column and predicted probabilities.
+
+Every function takes the frame first and keyword-only arguments after it, accepts a pandas
+DataFrame, a polars DataFrame or a polars LazyFrame, returns results in the caller's frame type and
+never modifies its input. Class values in results are the label column's own values and dtype.
+
+Engine support: pandas, polars and polars LazyFrame (a LazyFrame collects only the label and
+pred_probs columns, and row-level results come back as a LazyFrame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ._frame import adapt
+from ._specs import Classification, resolve_classification
+from ._typing import FrameT
+from .errors import ValidationError
+from .scoring import count as _count
+from .scoring import dataset as _dataset
+from .scoring import filter as _filter
+from .scoring import rank as _rank
+
+__all__ = [
+    "find_label_issues",
+    "label_quality_scores",
+    "ensemble_label_quality_scores",
+    "num_label_issues",
+    "confident_joint",
+    "health_summary",
+    "HealthSummary",
+    "rank_classes_by_label_quality",
+    "overlapping_classes",
+    "overall_label_health_score",
+    "merge_rare_classes",
+    "MergedClasses",
+]
+
+RESULT_COLUMNS = ("label_score", "is_issue", "predicted_label")
+
+
+def _per_class(value, classes, what: str):
+    """A per-class argument given as a sequence in class order or a dict {class: value}."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        lookup = classes.index()
+        out = np.zeros(len(classes), dtype=np.int64)
+        for key, v in value.items():
+            i = lookup.get(key, lookup.get(str(key)))
+            if i is None:
+                raise ValidationError(None, "known_class", f"{what} names an unknown class {key!r}")
+            out[i] = v
+        return out
+    out = np.asarray(value)
+    if out.shape != (len(classes),):
+        raise ValidationError(
+            None, "shape", f"{what} must hold one value per class ({len(classes)}), got {out.shape}"
+        )
+    return out
+
+
+def _matrix_arg(value, classes, what: str):
+    """A K×K argument (confident_joint) as an array, a pandas or a polars table."""
+    if value is None:
+        return None
+    if hasattr(value, "to_numpy"):
+        table = value
+        if type(table).__module__.startswith("polars"):
+            table = table.select([c for c in table.columns if c in classes.names])
+        value = table.to_numpy()
+    value = np.asarray(value)
+    k = len(classes)
+    if value.shape != (k, k):
+        raise ValidationError(None, "shape", f"{what} must be {k}×{k} (one row and column per class)")
+    return value
+
+
+def _classification(df, label, pred_probs, classes) -> tuple[Any, Classification]:
+    fr = adapt(df)
+    return fr, resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+
+
+def find_label_issues(
+    df: FrameT,
+    *,
+    label: str,
+    pred_probs: Any = None,
+    classes: Sequence | None = None,
+    predictions: str | None = None,
+    filter_by: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    num_to_remove_per_class: Sequence[int] | Mapping[Any, int] | None = None,
+    min_examples_per_class: int = 1,
+    confident_joint: Any = None,
+    rank_by: str = "self_confidence",
+    rank_by_kwargs: Mapping | None = None,
+    overwrite: bool = False,
+    **regression_kwargs: Any,
+) -> FrameT:
+    """Flag rows whose given label is likely wrong (confident learning).
+
+    Returns the input's rows, in order and with their index, plus three columns:
+
+    - ``label_score``: label quality in [0, 1], lower = more likely mislabeled (``rank_by``);
+    - ``is_issue``: the row is flagged by ``filter_by``;
+    - ``predicted_label``: the model's most likely class, in the label column's dtype.
+
+    This function does not modify ``df``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame, polars.DataFrame or polars.LazyFrame
+    label : str
+        The label column (strings, integers, booleans or categoricals).
+    pred_probs : list, str or dict
+        Out-of-sample predicted probabilities: a list of columns in class order, a glob such as
+        ``"p_*"``, a dict ``{class: column}`` or one column of fixed-length arrays.
+    classes : sequence, optional
+        Class of each pred_probs column, in column order (inferred from column names otherwise).
+    predictions : str, optional
+        For a numeric target: the column of a regression model's predictions. The call then
+        forwards to :func:`cleanframe.regression.find_label_issues` (``pred_probs`` unused).
+    filter_by : str
+        ``"prune_by_noise_rate"`` (default), ``"prune_by_class"``, ``"both"``,
+        ``"confident_learning"``, ``"predicted_neq_given"``, ``"low_normalized_margin"`` or
+        ``"low_self_confidence"`` — as in cleanlab's ``filter.find_label_issues``.
+    frac_noise : float
+        Flag only this fraction of the estimated issues (``prune_*`` and ``both``).
+    num_to_remove_per_class : sequence or dict {class: int}, optional
+        Exactly this many issues per class (``prune_*`` and ``both``).
+    min_examples_per_class : int
+        Never prune classes with at most this many rows (default 1).
+    confident_joint : array or table (K, K), optional
+        A precomputed confident joint (rows = given, columns = true), e.g. from
+        :func:`confident_joint`.
+    rank_by : str
+        Score written to ``label_score``: ``"self_confidence"`` (default),
+        ``"normalized_margin"`` or ``"confidence_weighted_entropy"``.
+    rank_by_kwargs : dict, optional
+        E.g. ``{"adjust_pred_probs": True}``.
+    overwrite : bool
+        Replace existing result columns instead of raising.
+
+    Returns
+    -------
+    Same type as ``df``.
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({
+    ...     "y":     ["cat", "cat", "cat", "dog", "dog", "dog"],
+    ...     "p_cat": [0.9,   0.8,   0.1,   0.2,   0.1,   0.3],
+    ...     "p_dog": [0.1,   0.2,   0.9,   0.8,   0.9,   0.7],
+    ... })
+    >>> out = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    >>> out[out.is_issue]
+         y  p_cat  p_dog  label_score  is_issue predicted_label
+    2  cat    0.1    0.9          0.1      True             dog
+    """
+    if predictions is not None:
+        from . import regression
+
+        return regression.find_label_issues(
+            df, label=label, predictions=predictions, overwrite=overwrite, **regression_kwargs
+        )
+    if regression_kwargs:
+        raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
+    fr = adapt(df)
+    fr.check_new_columns(RESULT_COLUMNS, overwrite=overwrite)
+    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    mask = _filter.find_label_issues(
+        c.labels,
+        c.pred_probs,
+        filter_by=filter_by,
+        frac_noise=frac_noise,
+        num_to_remove_per_class=_per_class(num_to_remove_per_class, c.classes, "num_to_remove_per_class"),
+        min_examples_per_class=min_examples_per_class,
+        confident_joint=_matrix_arg(confident_joint, c.classes, "confident_joint"),
+    )
+    scores = _rank.get_label_quality_scores(
+        c.labels, c.pred_probs, method=rank_by, **dict(rank_by_kwargs or {})
+    )
+    predicted = _argmax(c.pred_probs)
+    return fr.attach(
+        {
+            "label_score": scores,
+            "is_issue": mask,
+            "predicted_label": fr.class_values(label, c.classes.values, predicted),
+        },
+        overwrite=overwrite,
+    )
+
+
+def _argmax(pred_probs: np.ndarray) -> np.ndarray:
+    from .scoring._util import row_blocks
+
+    out = np.empty(len(pred_probs), dtype=np.int64)
+    for block in row_blocks(*pred_probs.shape):
+        out[block] = pred_probs[block].argmax(axis=1)
+    return out
+
+
+def label_quality_scores(
+    df: FrameT,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    method: str = "self_confidence",
+    adjust_pred_probs: bool = False,
+    overwrite: bool = False,
+) -> FrameT:
+    """Add ``label_score``: the label quality of each row in [0, 1] (lower = worse).
+
+    ``method`` is ``"self_confidence"`` (default; the probability of the given label),
+    ``"normalized_margin"`` or ``"confidence_weighted_entropy"``; ``adjust_pred_probs``
+    subtracts per-class confident thresholds first. Does not modify ``df``.
+
+    Examples
+    --------
+    >>> import polars as pl, cleanframe
+    >>> df = pl.DataFrame({"y": ["a", "b"], "p_a": [0.7, 0.6], "p_b": [0.3, 0.4]})
+    >>> df.cl.label_quality_scores(label="y", pred_probs="p_*")["label_score"].to_list()
+    [0.7, 0.4]
+    """
+    fr = adapt(df)
+    fr.check_new_columns(["label_score"], overwrite=overwrite)
+    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    scores = _rank.get_label_quality_scores(
+        c.labels, c.pred_probs, method=method, adjust_pred_probs=adjust_pred_probs
+    )
+    return fr.attach({"label_score": scores}, overwrite=overwrite)
+
+
+def ensemble_label_quality_scores(
+    df: FrameT,
+    *,
+    label: str,
+    pred_probs: Sequence[Any],
+    classes: Sequence | None = None,
+    method: str = "self_confidence",
+    adjust_pred_probs: bool = False,
+    weight_ensemble_members_by: str = "accuracy",
+    custom_weights: Sequence[float] | None = None,
+    overwrite: bool = False,
+) -> FrameT:
+    """``label_score`` from several models: ``pred_probs`` is a list of specs, one per model.
+
+    Each model's scores are weighted by ``weight_ensemble_members_by`` (``"accuracy"``,
+    ``"uniform"``, ``"log_loss_search"`` or ``"custom"`` with ``custom_weights``).
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({"y": ["a", "b"], "m1_a": [0.7, 0.6], "m1_b": [0.3, 0.4],
+    ...                    "m2_a": [0.9, 0.2], "m2_b": [0.1, 0.8]})
+    >>> cleanframe.ensemble_label_quality_scores(
+    ...     df, label="y", pred_probs=["m1_*", "m2_*"], weight_ensemble_members_by="uniform"
+    ... )["label_score"].round(2).tolist()
+    [0.8, 0.6]
+    """
+    fr = adapt(df)
+    fr.check_new_columns(["label_score"], overwrite=overwrite)
+    if isinstance(pred_probs, (str, Mapping)) or len(pred_probs) < 1:
+        raise ValidationError(None, "spec", "pred_probs= must be a list of pred_probs specs, one per model")
+    parts = [resolve_classification(fr, label=label, pred_probs=p, classes=classes) for p in pred_probs]
+    first = parts[0]
+    for other in parts[1:]:
+        if other.classes.values != first.classes.values:
+            raise ValidationError(
+                None, "classes", f"the models' classes differ: {first.classes.names} vs {other.classes.names}"
+            )
+    scores = _rank.get_label_quality_ensemble_scores(
+        first.labels,
+        [p.pred_probs for p in parts],
+        method=method,
+        adjust_pred_probs=adjust_pred_probs,
+        weight_ensemble_members_by=weight_ensemble_members_by,
+        custom_weights=custom_weights,
+    )
+    return fr.attach({"label_score": scores}, overwrite=overwrite)
+
+
+def num_label_issues(
+    df,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    estimation_method: str = "off_diagonal",
+    confident_joint: Any = None,
+) -> int:
+    """Estimated number of label issues (``off_diagonal``, ``off_diagonal_calibrated`` or
+    ``off_diagonal_custom`` with ``confident_joint``).
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({"y": ["a", "a", "b", "b"], "p_a": [0.9, 0.2, 0.1, 0.2],
+    ...                    "p_b": [0.1, 0.8, 0.9, 0.8]})
+    >>> df.cl.num_label_issues(label="y", pred_probs="p_*")
+    1
+    """
+    _, c = _classification(df, label, pred_probs, classes)
+    return _count.num_label_issues(
+        c.labels,
+        c.pred_probs,
+        confident_joint=_matrix_arg(confident_joint, c.classes, "confident_joint"),
+        estimation_method=estimation_method,
+    )
+
+
+def _square_table(fr, classes, matrix, corner: str):
+    """A K×K table labelled by class names (pandas: index; polars: a first column)."""
+    names = list(classes.names)
+    if fr.kind == "pandas":
+        import pandas as pd
+
+        return pd.DataFrame(matrix, index=pd.Index(names, name=corner), columns=pd.Index(names, name="true_label"))
+    columns = {corner: np.array(names, dtype=object)}
+    columns.update({n: matrix[:, i] for i, n in enumerate(names)})
+    return fr.table(columns)
+
+
+def confident_joint(
+    df,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    calibrate: bool = True,
+):
+    """The confident joint: counts of (given label, estimated true label), K×K.
+
+    Rows are the given label, columns the estimated true label, both named by class. A pandas
+    input gives a DataFrame indexed by ``given_label``; a polars input a DataFrame whose first
+    column is ``given_label`` (a LazyFrame gives a LazyFrame).
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({"y": ["a", "a", "b", "b"], "p_a": [0.9, 0.2, 0.1, 0.2],
+    ...                    "p_b": [0.1, 0.8, 0.9, 0.8]})
+    >>> df.cl.confident_joint(label="y", pred_probs="p_*")
+    true_label   a  b
+    given_label
+    a            1  1
+    b            0  2
+    """
+    fr, c = _classification(df, label, pred_probs, classes)
+    cj = _count.compute_confident_joint(c.labels, c.pred_probs, calibrate=calibrate)
+    return _square_table(fr, c.classes, cj, "given_label")
+
+
+def _class_quality_table(fr, c: Classification, joint):
+    stats = _dataset.class_label_quality(c.labels, joint=joint)
+    order = np.argsort(stats["label_quality_score"], kind="stable")
+    counts = np.bincount(c.labels, minlength=len(c.classes))
+    return fr.table(
+        {
+            "class": np.array(c.classes.names, dtype=object)[order],
+            "num_examples": counts[order],
+            "label_issues": stats["label_issues"][order],
+            "inverse_label_issues": stats["inverse_label_issues"][order],
+            "label_noise": stats["label_noise"][order],
+            "inverse_label_noise": stats["inverse_label_noise"][order],
+            "label_quality_score": stats["label_quality_score"][order],
+        }
+    )
+
+
+def _overlap_table(fr, c: Classification, joint, asymmetric):
+    pairs = _dataset.overlapping_class_pairs(c.labels, joint=joint, asymmetric=asymmetric)
+    names = np.array(c.classes.names, dtype=object)
+    return fr.table(
+        {
+            "class_a": names[pairs["class_a"]],
+            "class_b": names[pairs["class_b"]],
+            "num_overlapping_examples": pairs["num_overlapping_examples"],
+            "joint_probability": pairs["joint_probability"],
+        }
+    )
+
+
+def rank_classes_by_label_quality(df, *, label: str, pred_probs: Any, classes: Sequence | None = None):
+    """One row per class, worst label quality first: issue counts and noise rates.
+
+    Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
+    ``label_noise``, ``inverse_label_noise``, ``label_quality_score`` (= 1 - label_noise).
+    """
+    fr, c = _classification(df, label, pred_probs, classes)
+    return _class_quality_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs))
+
+
+def overlapping_classes(
+    df, *, label: str, pred_probs: Any, classes: Sequence | None = None, asymmetric: bool = False
+):
+    """Pairs of classes the labels confuse, most overlapping first.
+
+    Columns: ``class_a``, ``class_b``, ``num_overlapping_examples``, ``joint_probability``
+    (``J[a,b] + J[b,a]``; with ``asymmetric=True`` one row per ordered pair).
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({"y": ["a", "a", "b", "b", "c"], "p_a": [0.9, 0.3, 0.1, 0.6, 0.1],
+    ...                    "p_b": [0.05, 0.6, 0.8, 0.3, 0.1], "p_c": [0.05, 0.1, 0.1, 0.1, 0.8]})
+    >>> df.cl.overlapping_classes(label="y", pred_probs="p_*").iloc[0, :3].tolist()
+    ['a', 'b', 2]
+    """
+    fr, c = _classification(df, label, pred_probs, classes)
+    return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
+
+
+def overall_label_health_score(df, *, label: str, pred_probs: Any, classes: Sequence | None = None) -> float:
+    """1 - (estimated number of label issues) / N: the share of labels that look right."""
+    _, c = _classification(df, label, pred_probs, classes)
+    return float(_dataset.overall_label_health_score(c.labels, c.pred_probs))
+
+
+@dataclass
+class HealthSummary:
+    """Dataset-level label health.
+
+    Attributes
+    ----------
+    overall_label_health_score : float
+        1 - estimated issues / N.
+    num_examples, num_label_issues : int
+    classes_by_label_quality : frame
+        One row per class, worst first (see :func:`rank_classes_by_label_quality`).
+    overlapping_classes : frame
+        Class pairs, most confused first (see :func:`overlapping_classes`).
+    joint : frame
+        The estimated joint distribution P(given label, true label), K×K.
+    """
+
+    overall_label_health_score: float
+    num_examples: int
+    num_label_issues: int
+    classes_by_label_quality: Any
+    overlapping_classes: Any
+    joint: Any
+
+    def _table_text(self, table, rows=10):
+        if type(table).__module__.startswith("polars"):
+            if hasattr(table, "collect"):
+                table = table.collect()
+            return str(table.head(rows))
+        return table.head(rows).to_string()
+
+    def __repr__(self) -> str:
+        pct = 100 * self.num_label_issues / max(self.num_examples, 1)
+        return (
+            f"HealthSummary: overall label health score {self.overall_label_health_score:.4f}\n"
+            f"About {pct:.1f}% ({self.num_label_issues} of {self.num_examples}) of the labels have "
+            f"potential issues.\n\nClasses by label quality (worst first):\n"
+            f"{self._table_text(self.classes_by_label_quality)}\n\n"
+            f"Most overlapping class pairs:\n{self._table_text(self.overlapping_classes, 5)}"
+        )
+
+    def _repr_html_(self) -> str:
+        def html(table, rows):
+            if hasattr(table, "collect"):
+                table = table.collect()
+            return table.head(rows)._repr_html_()
+
+        pct = 100 * self.num_label_issues / max(self.num_examples, 1)
+        return (
+            f"<div><h4>Label health: {self.overall_label_health_score:.4f}</h4>"
+            f"<p>About {pct:.1f}% ({self.num_label_issues} of {self.num_examples}) of the labels "
+            f"have potential issues.</p><h5>Classes by label quality (worst first)</h5>"
+            f"{html(self.classes_by_label_quality, 20)}<h5>Most overlapping class pairs</h5>"
+            f"{html(self.overlapping_classes, 10)}</div>"
+        )
+
+    def plot(self, ax=None):
+        """Bar chart of the estimated label noise rate per class (needs matplotlib)."""
+        from .plots import plot_class_issue_rates
+
+        return plot_class_issue_rates(self.classes_by_label_quality, ax=ax)
+
+
+def health_summary(
+    df,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    asymmetric: bool = False,
+) -> HealthSummary:
+    """Per-class label quality, overlapping classes and an overall label health score.
+
+    Returns a :class:`HealthSummary` whose tables are in the caller's frame type; it prints as
+    text and renders as HTML in a notebook. Does not modify ``df``.
+
+    Examples
+    --------
+    >>> import cleanframe
+    >>> df = cleanframe.datasets.load_label_errors("cifar10")
+    >>> summary = df.cl.health_summary(label="label", pred_probs="p_*")
+    >>> round(summary.overall_label_health_score, 4)
+    0.9756
+    >>> summary.classes_by_label_quality["class"].iloc[0]
+    'cat'
+    """
+    fr, c = _classification(df, label, pred_probs, classes)
+    joint = _count.estimate_joint(c.labels, c.pred_probs)
+    issues = _count.num_label_issues(c.labels, c.pred_probs)
+    n = len(c.labels)
+    return HealthSummary(
+        overall_label_health_score=1.0 - issues / n,
+        num_examples=n,
+        num_label_issues=issues,
+        classes_by_label_quality=_class_quality_table(fr, c, joint),
+        overlapping_classes=_overlap_table(fr, c, joint, asymmetric),
+        joint=_square_table(fr, c.classes, joint, "given_label"),
+    )
+
+
+@dataclass
+class MergedClasses:
+    """Result of :func:`merge_rare_classes`.
+
+    Attributes
+    ----------
+    frame : the caller's frame type
+        The input with rare classes merged: the label column's rare values replaced by
+        ``other_class`` and their pred_probs columns summed into one new column.
+    mapping : dict
+        Original class → class in ``frame`` (identity for the classes kept).
+    pred_probs : list of str
+        The pred_probs columns of ``frame``, in class order (pass them on as ``pred_probs=``).
+    classes : list
+        The classes of ``frame``, in the same order.
+    """
+
+    frame: Any
+    mapping: dict
+    pred_probs: list
+    classes: list
+
+    def original_classes(self, merged_class) -> list:
+        """The original classes that became ``merged_class``."""
+        return [k for k, v in self.mapping.items() if v == merged_class]
+
+
+def merge_rare_classes(
+    df,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    count_threshold: int = 10,
+    other_class: Any = None,
+) -> MergedClasses:
+    """Merge classes with fewer than ``count_threshold`` rows into one class (cleanlab's FAQ).
+
+    Rare classes make confident learning unstable (too few rows for a threshold). Their label
+    values become ``other_class`` (default ``"other"``, or ``max(classes) + 1`` for integer
+    labels) and their pred_probs columns are summed into one new column named like the others
+    (``p_other`` for ``p_*``). The mapping back to the original classes is returned with the
+    frame. Does not modify ``df``.
+
+    Examples
+    --------
+    >>> import pandas as pd, cleanframe
+    >>> df = pd.DataFrame({"y": ["a"] * 3 + ["b"] * 3 + ["c"], "p_a": [.8] * 7,
+    ...                    "p_b": [.15] * 7, "p_c": [.05] * 7})
+    >>> merged = df.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=2)
+    >>> merged.pred_probs, merged.mapping["c"]
+    (['p_a', 'p_b', 'p_other'], 'other')
+    """
+    fr, c = _classification(df, label, pred_probs, classes)
+    if c.pred_probs_columns is None:
+        raise ValidationError(
+            label, "spec", "merge_rare_classes needs pred_probs as separate columns (a list, glob or dict)"
+        )
+    counts = np.bincount(c.labels, minlength=len(c.classes))
+    rare = counts < count_threshold
+    values = list(c.classes.values)
+    if other_class is None:
+        ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+        other_class = (max(values) + 1) if ints else "other"
+    if not rare.any():
+        return MergedClasses(df, {v: v for v in values}, list(c.pred_probs_columns), values)
+    if other_class in [v for v, r in zip(values, rare) if not r]:
+        raise ValidationError(label, "classes", f"other_class={other_class!r} is already a class")
+    kept = [v for v, r in zip(values, rare) if not r]
+    new_classes = kept + [other_class]
+    mapping = {v: (other_class if r else v) for v, r in zip(values, rare)}
+    new_codes = np.where(rare[c.labels], len(kept), np.cumsum(~rare)[c.labels] - 1)
+    cols = c.pred_probs_columns
+    first = cols[0]
+    prefix = first[: len(first) - len(str(values[0]))] if first.endswith(str(values[0])) else "p_"
+    other_col = f"{prefix}{other_class}"
+    kept_cols = [col for col, r in zip(cols, rare) if not r]
+    summed = c.pred_probs[:, rare].sum(axis=1)
+    new_label = _relabel(fr, label, new_classes, new_codes)
+    out = fr.attach({label: new_label, other_col: summed}, overwrite=True)
+    drop = [col for col, r in zip(cols, rare) if r and col != other_col]
+    out = out.drop(columns=drop) if fr.kind == "pandas" else out.drop(drop)
+    return MergedClasses(out, mapping, kept_cols + [other_col], new_classes)
+
+
+def _relabel(fr, label, new_classes, codes):
+    """The label column with new class values, keeping the engine's dtype family."""
+    if fr.kind == "pandas":
+        import pandas as pd
+
+        dtype = fr.native[label].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            return pd.Categorical.from_codes(codes, categories=new_classes)
+        return pd.array(new_classes, dtype=None).take(codes)
+    import polars as pl
+
+    dtype = fr.native.collect_schema()[label]
+    if isinstance(dtype, pl.Enum):
+        return pl.Series(label, [str(v) for v in new_classes], dtype=pl.Enum([str(v) for v in new_classes])).gather(codes)
+    return pl.Series(label, new_classes).gather(codes)
