@@ -32,7 +32,9 @@ __all__ = [
     "annotations_from_wide",
     "majority_vote",
     "crowdlab",
-    "CrowdlabResult",
+    "ConsensusResult",
+    "majority_vote_consensus",
+    "dawid_skene_consensus",
     "dawid_skene",
     "DawidSkeneResult",
     "find_best_temperature",
@@ -75,6 +77,8 @@ class Annotations:
         ``0..K-1``.
     num_items, num_annotators, num_classes : int
         N, M and K.
+    source : int64 array of shape (A,)
+        For :meth:`from_coo`, the input position of each annotation.
     """
 
     item: np.ndarray
@@ -83,6 +87,7 @@ class Annotations:
     num_items: int
     num_annotators: int
     num_classes: int
+    source: np.ndarray | None = None  # input position of each (sorted) annotation
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -106,7 +111,7 @@ class Annotations:
         key = key[order]
         if len(key) > 1 and np.any(key[1:] == key[:-1]):
             raise ValueError("an annotator labelled the same item more than once")
-        return cls(item[order], annotator[order], label[order], n, m, k)
+        return cls(item[order], annotator[order], label[order], n, m, k, order)
 
     # Derived quantities, computed once.
     def _get(self, name, make):
@@ -278,8 +283,12 @@ def majority_vote(
 
 
 @dataclass
-class CrowdlabResult:
-    """Everything :func:`crowdlab` computes (arrays indexed by item, annotator or annotation)."""
+class ConsensusResult:
+    """Consensus, quality and annotator statistics (arrays per item, annotator or annotation).
+
+    Returned by :func:`crowdlab`, :func:`majority_vote_consensus` and
+    :func:`dawid_skene_consensus`; weights are ``None`` where the method has none.
+    """
 
     consensus_label: np.ndarray  # (N,) class codes
     consensus_quality: np.ndarray  # (N,)
@@ -296,6 +305,7 @@ class CrowdlabResult:
     majority_vote_label: np.ndarray  # (N,)
     tie_rung: np.ndarray  # (N,) majority-vote tie rung
     temperature: float = 1.0
+
 
 
 def _agreement_with_consensus(ann: Annotations, consensus: np.ndarray) -> np.ndarray:
@@ -439,17 +449,21 @@ def _annotator_table(ann, consensus, consensus_quality, annotation_quality, mode
         agreement_all = ann.per_annotator_count(agree) / num_labeled
         on_multi = ann.num_annotations[ann.item] != 1
         agreement_multi = ann.per_annotator_count(agree & on_multi) / ann.per_annotator_count(on_multi)
-    if quality_method == "crowdlab":
+    if quality_method in ("crowdlab", "posterior"):
         lqs = np.bincount(ann.annotator, weights=annotation_quality, minlength=ann.num_annotators)
         lqs = lqs / num_labeled
-        frac = np.mean(ann.num_annotations) / ann.num_annotators
-        w = model_weight / (model_weight + np.sum(annotator_weight) * frac)
-        quality = w * lqs + (1 - w) * agreement_multi
-        # cleanlab gives NaN when an annotator shares no item; fall back on its label quality.
-        alone = np.isnan(agreement_multi)
-        quality[alone] = lqs[alone]
+        if quality_method == "posterior":  # no model: the label quality alone
+            quality = lqs
+        else:
+            frac = np.mean(ann.num_annotations) / ann.num_annotators
+            w = model_weight / (model_weight + np.sum(annotator_weight) * frac)
+            quality = w * lqs + (1 - w) * agreement_multi
+            # cleanlab gives NaN when an annotator shares no item; fall back on its label quality.
+            alone = np.isnan(agreement_multi)
+            quality[alone] = lqs[alone]
     else:
-        quality = agreement_multi
+        # cleanlab gives NaN when an annotator shares no item; fall back on its full agreement.
+        quality = np.where(np.isnan(agreement_multi), agreement_all, agreement_multi)
     worst = _worst_class(ann, consensus, consensus_quality)
     return quality, agreement_all, worst, num_labeled.astype(np.int64)
 
@@ -462,7 +476,7 @@ def crowdlab(
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
-) -> CrowdlabResult:
+) -> ConsensusResult:
     """CROWDLAB consensus labels, consensus quality, per-annotation and per-annotator quality.
 
     Mirrors ``cleanlab.multiannotator.get_label_quality_multiannotator`` (one consensus method at a
@@ -487,7 +501,7 @@ def crowdlab(
 
     Returns
     -------
-    CrowdlabResult
+    ConsensusResult
     """
     pred_probs = np.asarray(pred_probs, dtype=np.float64)
     if pred_probs.shape != (ann.num_items, ann.num_classes):
@@ -518,7 +532,7 @@ def crowdlab(
     a_quality, a_agree, worst, num_labeled = _annotator_table(
         ann, consensus, quality, annotation_quality, model_weight, annotator_weight, quality_method
     )
-    return CrowdlabResult(
+    return ConsensusResult(
         consensus_label=consensus,
         consensus_quality=np.asarray(quality, dtype=np.float64),
         annotator_agreement=agreement,
@@ -746,3 +760,76 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
         previous = evidence
     priors, confusion = _ds_m_step(ann, incidence, post)
     return DawidSkeneResult(post, priors, confusion, it, converged)
+
+
+# --------------------------------------------------------------------------------------------
+# Consensus without a model
+# --------------------------------------------------------------------------------------------
+
+
+def majority_vote_consensus(ann: Annotations) -> ConsensusResult:
+    """Majority vote without ``pred_probs``, scored like CROWDLAB's ``"agreement"`` method.
+
+    The consensus quality is the share of the item's annotators who chose the consensus; each
+    annotation's quality is the share of the item's annotators who chose the same label; an
+    annotator's quality is its agreement with the consensus on items labelled more than once.
+    """
+    if np.any(ann.num_annotations == 0):
+        raise ValueError("every item needs at least one annotation")
+    consensus, rung = majority_vote(ann)
+    agreement = _agreement_with_consensus(ann, consensus)
+    shares = ann.votes / ann.num_annotations[:, None]
+    annotation_quality = shares[ann.item, ann.label]
+    quality, agree, worst, num_labeled = _annotator_table(
+        ann, consensus, agreement, annotation_quality, None, None, "agreement"
+    )
+    return ConsensusResult(
+        consensus_label=consensus,
+        consensus_quality=agreement.copy(),
+        annotator_agreement=agreement,
+        num_annotations=ann.num_annotations.copy(),
+        post_pred_probs=shares,
+        annotation_quality=annotation_quality,
+        annotator_quality=quality,
+        agreement_with_consensus=agree,
+        worst_class=worst,
+        num_labeled=num_labeled,
+        model_weight=None,
+        annotator_weight=None,
+        majority_vote_label=consensus,
+        tie_rung=rung,
+    )
+
+
+def dawid_skene_consensus(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> ConsensusResult:
+    """Dawid-Skene consensus: the most probable class under :func:`dawid_skene`'s posterior.
+
+    The consensus quality is the posterior probability of the consensus class; each annotation's
+    quality is the posterior probability of its label; an annotator's quality is the mean quality
+    of its annotations. Posterior ties go to the lowest class code.
+    """
+    ds = dawid_skene(ann, max_iter=max_iter, tol=tol)
+    post = ds.posterior
+    consensus = np.argmax(post, axis=1).astype(np.int64)
+    quality = post[np.arange(ann.num_items), consensus]
+    annotation_quality = post[ann.item, ann.label]
+    mv, rung = majority_vote(ann)
+    a_quality, agree, worst, num_labeled = _annotator_table(
+        ann, consensus, quality, annotation_quality, None, None, "posterior"
+    )
+    return ConsensusResult(
+        consensus_label=consensus,
+        consensus_quality=quality,
+        annotator_agreement=_agreement_with_consensus(ann, consensus),
+        num_annotations=ann.num_annotations.copy(),
+        post_pred_probs=post,
+        annotation_quality=annotation_quality,
+        annotator_quality=a_quality,
+        agreement_with_consensus=agree,
+        worst_class=worst,
+        num_labeled=num_labeled,
+        model_weight=None,
+        annotator_weight=None,
+        majority_vote_label=mv,
+        tie_rung=rung,
+    )
