@@ -581,7 +581,7 @@ class CleanLearning:
     >>> sorted(np.flatnonzero(issues["is_issue"].to_numpy()).tolist())[:5]
     [0, 1, 2, 3, 4]
     >>> cl.fit(X, y, label_issues=issues).predict(X[:2]).tolist()
-    ['pos', 'neg']
+    ['pos', 'pos']
     """
 
     def __init__(

@@ -178,7 +178,7 @@ def get_label_quality_scores(
     --------
     >>> import numpy as np
     >>> get_label_quality_scores(np.array([1, 2, 3, 4]), np.array([2, 2, 5, 4.1])).round(5)
-    array([0.00324, 0.33693, 0.00192, 0.33693])
+    array([0.21624, 0.62586, 0.20275, 0.62586])
     >>> get_label_quality_scores(np.array([1.0, 2.0]), np.array([1.0, 3.0]), method="residual")
     array([1.        , 0.36787944])
     """

@@ -1,0 +1,135 @@
+"""Label issues for a numeric target, from a column of out-of-sample predictions.
+
+``find_label_issues(df, label="price", predictions="predicted_price")`` scores every row with
+OUTRE (default) or the plain residual score and flags rows the way cleanlab's Datalab does for
+regression with predictions: ``label_score < threshold * median(label_score)``. The math lives in
+:mod:`cleanframe.scoring.regression`; this module reads the columns, checks them and attaches the
+results in the caller's frame type. For issues found with a model in the loop instead, see
+:class:`cleanframe.models.CleanLearning` with a regressor.
+
+Engine support: pandas, polars and polars LazyFrame (collected once: OUTRE needs all rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ValidationError
+
+__all__ = ["find_label_issues", "label_quality_scores"]
+
+
+def _numeric_column(fr, name, *, param: str) -> np.ndarray:
+    """One numeric column as float64; missing, NaN and inf values are a ValidationError."""
+    if not isinstance(name, str):
+        raise ValidationError(None, "spec", f"{param}= must be one column name, not {name!r}")
+    fr.require([name], param=param)
+    values = fr.matrix([name])[:, 0].astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValidationError(
+            name,
+            "finite",
+            f"{param} values must be finite numbers (no null, NaN or inf)",
+            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())),
+            num_failures=len(bad),
+        )
+    return values
+
+
+def _resolve(df, label, predictions):
+    from ._frame import adapt
+
+    fr = adapt(df)
+    if fr.height == 0:
+        raise ValidationError(None, "not_empty", "the frame has no rows")
+    if label == predictions:
+        raise ValidationError(label, "spec", "label= and predictions= name the same column")
+    y = _numeric_column(fr, label, param="label")
+    pred = _numeric_column(fr, predictions, param="predictions")
+    return fr, y, pred
+
+
+def _scores(y, pred, method):
+    from .scoring.regression import METHODS, get_label_quality_scores
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    return get_label_quality_scores(y, pred, method=method)
+
+
+def label_quality_scores(df, *, label: str, predictions: str, method: str = "outre",
+                         overwrite: bool = False):
+    """Add ``label_score`` (in [0, 1], lower = more likely a wrong target) to the frame.
+
+    Same parameters as :func:`find_label_issues`, without the flagging. The input frame is not
+    modified.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "pred": [2.0, 2.0, 5.0, 4.1]})
+    >>> label_quality_scores(df, label="y", predictions="pred").label_score.round(5).tolist()
+    [0.21624, 0.62586, 0.20275, 0.62586]
+    """
+    fr, y, pred = _resolve(df, label, predictions)
+    return fr.attach({"label_score": _scores(y, pred, method)}, overwrite=overwrite)
+
+
+def find_label_issues(
+    df,
+    *,
+    label: str,
+    predictions: str,
+    method: str = "outre",
+    threshold: float = 0.05,
+    overwrite: bool = False,
+):
+    """Rows of a regression dataset whose target looks wrong, given a predictions column.
+
+    The input frame is not modified.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame, polars.DataFrame or polars.LazyFrame
+    label : str
+        The numeric target column.
+    predictions : str
+        A numeric column of out-of-sample predictions of the target (e.g. cross-validated).
+    method : {"outre", "residual"}
+        ``outre`` (default, as cleanlab): a kNN outlier score of the points (standardised target,
+        5 x standardised residual) over ceil(N/2) neighbours -- computed exactly without cleanlab's
+        N x N/2 distance array; ``residual``: exp(-|prediction - target|) (scale dependent).
+    threshold : float
+        A row is an issue when ``label_score < threshold * median(label_score)`` (Datalab's rule).
+    overwrite : bool
+        Replace existing result columns instead of raising.
+
+    Returns
+    -------
+    Same type as ``df`` with ``label_score`` (float in [0, 1], lower = worse), ``is_issue``
+    (bool) and ``predicted_label`` (the prediction, float).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=200)
+    >>> df = pd.DataFrame({"y": y, "pred": y + rng.normal(scale=0.1, size=200)})
+    >>> df.loc[7, "y"] += 10                       # a corrupted target
+    >>> out = find_label_issues(df, label="y", predictions="pred")
+    >>> out.index[out.is_issue].tolist()
+    [7]
+    """
+    from .scoring.regression import find_issues_from_scores
+
+    fr, y, pred = _resolve(df, label, predictions)
+    scores = _scores(y, pred, method)
+    return fr.attach(
+        {
+            "label_score": scores,
+            "is_issue": find_issues_from_scores(scores, threshold=threshold),
+            "predicted_label": pred,
+        },
+        overwrite=overwrite,
+    )
