@@ -30,7 +30,7 @@ def round_preserving_sum(values: np.ndarray) -> np.ndarray:
     """Round floats to integers so that their total equals the rounded total.
 
     Rounds half to even, then moves units to (from) the entries with the largest (smallest)
-    rounding residuals until the total matches. Ties among residuals go to the earlier entry.
+    rounding residuals until the total matches (ties: see the comment below).
     """
     floats = np.asarray(values, dtype=np.float64)
     ints = np.round(floats)
@@ -40,9 +40,11 @@ def round_preserving_sum(values: np.ndarray) -> np.ndarray:
         diff = target - ints.sum()
         step = 1.0 if diff > 0 else -1.0
         m = int(min(abs(diff), n))
-        residuals = floats - ints
-        # largest (step +1) or smallest (step -1) residuals first, ties to the earlier entry
-        order = np.argsort(-residuals if step > 0 else residuals, kind="stable")
+        # largest (step +1) or smallest (step -1) residuals first: a stable ascending order,
+        # reversed for +1, so ties go to the last entry when adding and the first when removing
+        order = np.argsort(floats - ints, kind="stable")
+        if step > 0:
+            order = order[::-1]
         ints[order[:m]] += step
     return ints.astype(np.int64)
 
