@@ -226,7 +226,8 @@ class PandasFrame(FrameAdapter):
             t = s.dtype.pyarrow_dtype
             return pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
         if s.dtype == object and len(s):
-            first = s.iloc[s.first_valid_index()] if s.first_valid_index() is not None else None
+            valid = np.flatnonzero(s.notna().to_numpy())  # positions: the index may hold any labels
+            first = s.iloc[valid[0]] if len(valid) else None
             return isinstance(first, (list, tuple, np.ndarray))
         return False
 
