@@ -391,8 +391,11 @@ class PolarsFrame(FrameAdapter):
                 raise ValidationError(name, "numeric", f"arrays must be numeric, found {inner}")
             out = s.to_numpy()
             return np.ascontiguousarray(out.astype(_float_dtype([out.dtype]), copy=False))
-        return _stack_rows(name, np.asarray(
-            [None if v is None else np.asarray(v) for v in s.to_list()], dtype=object), self)
+        # np.fromiter keeps a 1-D object array (np.asarray would make equal-length rows 2-D)
+        rows = np.fromiter(
+            (None if v is None else np.asarray(v) for v in s.to_list()), dtype=object, count=len(s)
+        )
+        return _stack_rows(name, rows, self)
 
     def class_values(self, label, classes, codes):
         pl = _pl()
