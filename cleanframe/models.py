@@ -56,6 +56,8 @@ def _materialize(X):
         if isinstance(X, pl.LazyFrame):
             return X.collect()
         return X
+    if root == "scipy" and getattr(X, "format", None) not in ("csr", "csc"):
+        return X.tocsr()  # row indexing needs CSR/CSC
     if root in ("pandas", "numpy", "scipy") or hasattr(X, "shape"):
         return X
     return np.asarray(X)
@@ -263,9 +265,11 @@ def _fit_error(exc: Exception, feature_names: Sequence[str] | None, X) -> Valida
         rule, what = "finite", "missing values the model cannot handle"
     else:
         return None
-    column = None
-    if _module_root(X) in ("pandas", "polars") and feature_names:
-        column = _offending_column(X, rule)
+    if _module_root(X) not in ("pandas", "polars") or not feature_names:
+        return None
+    column = _offending_column(X, rule)
+    if column is None:
+        return None
     hint = (
         "encode them first (e.g. a Pipeline with OneHotEncoder / SimpleImputer) or use the "
         "default model (model=None), which handles categorical and missing values natively"
@@ -685,6 +689,50 @@ class CleanLearning:
         if self.n_boot < 0:
             raise ValueError(f"n_boot cannot be negative, got {self.n_boot}")
 
+    def _check_inputs(self, X, y, *, fitting: bool):
+        """Generic scikit-learn input rules (y required, 2-D y column, continuous y, sizes)."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        shape = getattr(y, "shape", None)
+        if shape is not None and len(shape) == 2 and shape[1] == 1 and _module_root(y) == "numpy":
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is flattened.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+        for data in (X, y):
+            if getattr(getattr(data, "dtype", None), "kind", "") == "c":
+                raise ValueError("Complex data not supported.")
+        n = _num_rows(X)
+        if n < 2:
+            raise ValueError(f"Found n_samples = {n}; cross-validation needs more than 1 sample.")
+        if fitting:
+            self.n_features_in_ = X.shape[1] if len(getattr(X, "shape", ())) == 2 else None
+            if hasattr(X, "columns"):
+                self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        if not self._is_regression():
+            values = _values_1d(y)
+            if values.dtype.kind == "f" and np.isfinite(values).all() and (
+                values != np.round(values)
+            ).any():
+                raise ValueError(
+                    "Unknown label type: continuous. CleanLearning with a classifier needs class "
+                    "labels; wrap a regressor for a numeric target."
+                )
+
+    def _check_n_features(self, X) -> None:
+        expected = getattr(self, "n_features_in_", None)
+        shape = getattr(X, "shape", ())
+        if expected is not None and len(shape) == 2 and shape[1] != expected:
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is expecting {expected} "
+                f"features as input."
+            )
+
     # -- public API --------------------------------------------------------------------------
     def find_label_issues(self, X, y, *, pred_probs=None, thresholds=None, model_kwargs=None,
                           uncertainty=None, coarse_search_range=(0.01, 0.05, 0.1, 0.15, 0.2),
@@ -721,6 +769,7 @@ class CleanLearning:
         """
         self._check_params()
         X = _materialize(X)
+        self._check_inputs(X, y, fitting=False)
         if self._is_regression():
             issues = self._find_regression_issues(
                 X, y, uncertainty=uncertainty, coarse_search_range=coarse_search_range,
@@ -763,9 +812,16 @@ class CleanLearning:
         """
         self._check_params()
         X = _materialize(X)
+        self._check_inputs(X, y, fitting=True)
         model_final_kwargs = {**(model_kwargs or {}), **(model_final_kwargs or {})}
-        if sample_weight is not None and not _fit_accepts(self._model(), "sample_weight"):
-            raise ValueError("sample_weight is given but the model's fit() does not accept it.")
+        if sample_weight is not None:
+            if not _fit_accepts(self._model(), "sample_weight"):
+                raise ValueError("sample_weight is given but the model's fit() does not accept it.")
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (_num_rows(X),):
+                raise ValueError(
+                    f"sample_weight must have shape ({_num_rows(X)},), not {sample_weight.shape}."
+                )
         regression = self._is_regression()
         if regression:
             target = _check_target(y, X)
@@ -822,17 +878,25 @@ class CleanLearning:
     def predict(self, X):
         """Predictions of the model fitted on the clean rows (class values for classification)."""
         model = self._fitted_model()
-        out = model.predict(_materialize(X))
+        X = _materialize(X)
+        self._check_n_features(X)
+        out = model.predict(X)
         if self._is_regression():
             return out
         return self.classes_[np.asarray(out, dtype=np.int64)]
 
-    def predict_proba(self, X):
+    @property
+    def predict_proba(self):
         """Class probabilities (N, K) in the order of ``classes_`` (classification only)."""
         if self._is_regression():
             raise AttributeError("predict_proba is not available for a regression model.")
+        return self._predict_proba
+
+    def _predict_proba(self, X):
         model = self._fitted_model()
-        probs = np.asarray(model.predict_proba(_materialize(X)), dtype=np.float64)
+        X = _materialize(X)
+        self._check_n_features(X)
+        probs = np.asarray(model.predict_proba(X), dtype=np.float64)
         seen = np.asarray(getattr(model, "classes_", np.arange(probs.shape[1])), dtype=np.int64)
         if len(seen) == len(self.classes_) and (seen == np.arange(len(seen))).all():
             return probs
@@ -847,11 +911,9 @@ class CleanLearning:
             from sklearn.metrics import r2_score
 
             return float(r2_score(_check_target(y, X), self.predict(X), sample_weight=sample_weight))
-        from sklearn.metrics import accuracy_score
-
         truth = _values_1d(y)
-        return float(accuracy_score(truth.astype(object), self.predict(X).astype(object),
-                                    sample_weight=sample_weight))
+        hits = np.asarray(self.predict(X) == truth, dtype=np.float64)
+        return float(np.average(hits, weights=sample_weight))
 
     def get_label_issues(self):
         """The issues from the last :meth:`find_label_issues` / :meth:`fit` (None before)."""
