@@ -221,11 +221,14 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
     observed = fact.categories if fact.categories is not None else fact.uniques
     keys = {_key(u): u for u in observed}
     strs = {str(u): u for u in observed}
+    every_column_a_class = None  # first hint set naming a label value for every column
     for hints in (sel.hint_sets if sel is not None else []):
         if len(set(hints)) != len(hints):
             continue
         matched = [keys.get(_key(h), strs.get(h)) for h in hints]
         found = {_key(m) for m in matched if m is not None}
+        if every_column_a_class is None and all(m is not None for m in matched):
+            every_column_a_class = matched
         if all(_key(u) in found for u in fact.uniques):
             values = [m if m is not None else _from_hint(h, fact.kind) for m, h in zip(matched, hints)]
             if fact.categories is not None:
@@ -242,6 +245,13 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
                 cats = [c for c in fact.categories if _key(c) in pos]
                 return cats, [pos[_key(c)] for c in cats]
             return values, list(range(n_cols))
+    if every_column_a_class is not None:
+        # each column is a class, but some label values have none: _codes reports those rows
+        if fact.categories is not None:
+            pos = {_key(v): i for i, v in enumerate(every_column_a_class)}
+            cats = [c for c in fact.categories if _key(c) in pos]
+            return cats, [pos[_key(c)] for c in cats]
+        return every_column_a_class, list(range(n_cols))
     if fact.categories is not None and len(fact.categories) == n_cols and (
         sel is None or sel.array_column is not None
     ):
@@ -393,6 +403,8 @@ def resolve_classification(
         n_cols = P.shape[1]
     else:
         P = None
+    if n_cols < 2:
+        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
     if classes is not None:
         values = list(classes)
         if len(values) != n_cols:
@@ -403,8 +415,6 @@ def resolve_classification(
         order = list(range(n_cols))
     else:
         values, order = _infer_classes(fact, sel, n_cols, label)
-    if n_cols < 2:
-        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
     if len(set(map(_key, values))) != len(values):
         raise ValidationError(label, "classes", f"classes are not distinct: {values}")
     cs = ClassSet(tuple(values))
