@@ -706,14 +706,17 @@ def _ds_m_step(ann: Annotations, incidence, post: np.ndarray):
     counts = np.asarray(incidence @ post).reshape(m, k, k)  # [annotator, given, true]
     np.clip(counts, _DS_EPS, None, out=counts)
     confusion = counts / counts.sum(axis=1, keepdims=True)  # normalise over the given label
-    priors = np.clip(post.mean(axis=0), _DS_EPS, None)
+    # A class nobody chose keeps prior 0: otherwise its flat confusion rows can "explain" items
+    # whose annotators disagree better than any real class.
+    priors = np.where(ann.votes.sum(axis=0) > 0, np.clip(post.mean(axis=0), _DS_EPS, None), 0.0)
     return priors, confusion.transpose(0, 2, 1)  # [annotator, true, given]
 
 
 def _ds_e_step(ann: Annotations, incidence_t, priors, confusion):
     m, k = ann.num_annotators, ann.num_classes
     log_conf = np.log(confusion).transpose(0, 2, 1).reshape(m * k, k)  # row j*K+given
-    loglik = np.asarray(incidence_t @ log_conf) + np.log(priors)
+    with np.errstate(divide="ignore"):
+        loglik = np.asarray(incidence_t @ log_conf) + np.log(priors)
     top = loglik.max(axis=1, keepdims=True)
     post = np.exp(loglik - top)
     total = post.sum(axis=1, keepdims=True)
@@ -726,7 +729,8 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     """Dawid-Skene EM: per-annotator confusion matrices and posterior class probabilities.
 
     Starts from the vote shares (soft majority vote), then alternates the M-step (class priors and
-    each annotator's confusion matrix from the current posteriors, counts clipped at 1e-10) and the
+    each annotator's confusion matrix from the current posteriors, counts clipped at 1e-10; a
+    class that no annotator chose keeps prior 0) and the
     E-step (posterior proportional to ``prior * prod_j confusion[j, true, label_j]``, in log space)
     until the log-likelihood per annotation improves by less than ``tol`` or after ``max_iter``
     iterations. Both steps are one sparse-dense product. Deterministic.

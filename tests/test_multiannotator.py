@@ -1,0 +1,495 @@
+"""Frame-level multi-annotator functions: layouts, engines, parity with cleanlab, bad inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cleanframe.errors import ValidationError
+from cleanframe.multiannotator import (
+    active_learning_scores,
+    annotator_stats,
+    consensus,
+    label_quality,
+)
+
+cl_multi = pytest.importorskip("cleanlab.multiannotator")
+cl_utils = pytest.importorskip("cleanlab.internal.multiannotator_utils")
+
+CLASSES = ["bird", "cat", "dog", "fish"]  # nobody ever answers "fish"
+ENGINES = ["pandas", "pandas_arrow", "polars", "lazy"]
+
+
+def _fixed_value_counts(x, *, num_classes=None, multi_label=False):
+    return np.bincount(np.asarray(x).astype(int), minlength=num_classes)
+
+
+@pytest.fixture
+def cleanlab_fixed(monkeypatch):
+    """cleanlab with its float-label value_counts bug fixed (see test_multiannotator_kernels)."""
+    monkeypatch.setattr(cl_utils, "value_counts", _fixed_value_counts)
+    monkeypatch.setattr(cl_multi, "value_counts", _fixed_value_counts)
+    return cl_multi
+
+
+def crowd(n_items=240, n_annotators=9, seed=0, unlabeled=0):
+    """Wide pandas frame: annotators ann_0.. with string labels, p_<class> columns, truth codes."""
+    rng = np.random.default_rng(seed)
+    k_used = 3
+    truth = rng.integers(0, k_used, n_items)
+    acc = rng.uniform(0.4, 0.95, n_annotators)
+    codes = np.full((n_items, n_annotators), -1)
+    for i in range(n_items - unlabeled):
+        who = rng.choice(n_annotators, rng.integers(1, 6), replace=False)
+        right = rng.random(len(who)) < acc[who]
+        codes[i, who] = np.where(right, truth[i], rng.integers(0, k_used, len(who)))
+    logits = rng.normal(size=(n_items, len(CLASSES)))
+    logits[np.arange(n_items), truth] += 2.0
+    logits[:, 3] -= 1.0
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    data = {
+        f"ann_{j}": pd.array([CLASSES[c] if c >= 0 else None for c in codes[:, j]], dtype=object)
+        for j in range(n_annotators)
+    }
+    data.update({f"p_{c}": probs[:, i] for i, c in enumerate(CLASSES)})
+    df = pd.DataFrame(data, index=pd.RangeIndex(100, 100 + n_items))
+    return df, codes, probs, truth
+
+
+ANNOTATORS = [f"ann_{j}" for j in range(9)]
+
+
+def to_long(df, annotators=ANNOTATORS):
+    """Row-major long layout: one row per (item, worker, label)."""
+    rows = []
+    for pos, (idx, row) in enumerate(df[annotators].iterrows()):
+        for a in annotators:
+            if row[a] is not None and row[a] == row[a]:
+                rows.append((f"item{pos:04d}", a, row[a]))
+    return pd.DataFrame(rows, columns=["item_id", "worker", "label"])
+
+
+def to_engine(pdf: pd.DataFrame, engine: str):
+    if engine == "pandas":
+        return pdf
+    if engine == "pandas_arrow":
+        return pdf.convert_dtypes(dtype_backend="pyarrow")
+    out = pl.from_pandas(pdf.reset_index(drop=True))
+    return out.lazy() if engine == "lazy" else out
+
+
+def to_pandas(result) -> pd.DataFrame:
+    if isinstance(result, pl.LazyFrame):
+        result = result.collect()
+    if isinstance(result, pl.DataFrame):
+        return result.to_pandas()
+    return result.reset_index(drop=True)
+
+
+def wide_matrix(codes):
+    return np.where(codes >= 0, codes, np.nan).astype(float)
+
+
+# ----------------------------------------------------------------------------------------------
+# Parity with cleanlab through the frame layer
+# ----------------------------------------------------------------------------------------------
+
+
+def test_consensus_wide_matches_cleanlab():
+    df, codes, probs, _ = crowd()
+    before = df.copy()
+    out = consensus(df, annotators=ANNOTATORS, pred_probs="p_*")
+    pd.testing.assert_frame_equal(df, before)
+    assert list(out.index) == list(df.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cl_multi.get_label_quality_multiannotator(wide_matrix(codes), probs, verbose=False)
+    lq = ref["label_quality"]
+    assert out["consensus_label"].tolist() == [CLASSES[c] for c in lq["consensus_label"]]
+    np.testing.assert_allclose(out["consensus_quality"], lq["consensus_quality_score"], atol=1e-9)
+    np.testing.assert_allclose(out["annotator_agreement"], lq["annotator_agreement"], atol=1e-9)
+    assert out["num_annotations"].tolist() == lq["num_annotations"].tolist()
+
+    stats = annotator_stats(df, annotators=ANNOTATORS, pred_probs="p_*")
+    ref_stats = ref["annotator_stats"]
+    assert stats["annotator"].tolist() == [f"ann_{j}" for j in ref_stats.index]
+    np.testing.assert_allclose(stats["annotator_quality"], ref_stats["annotator_quality"], atol=1e-9)
+    np.testing.assert_allclose(
+        stats["agreement_with_consensus"], ref_stats["agreement_with_consensus"], atol=1e-9
+    )
+    assert stats["worst_class"].tolist() == [CLASSES[c] for c in ref_stats["worst_class"]]
+    assert stats["num_annotations"].tolist() == ref_stats["num_examples_labeled"].tolist()
+
+    quality = label_quality(df, annotators=ANNOTATORS, pred_probs="p_*")
+    detailed = ref["detailed_label_quality"].to_numpy()
+    mine = quality[[f"label_score_{a}" for a in ANNOTATORS]].to_numpy(dtype=float)
+    np.testing.assert_allclose(mine, detailed, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"consensus_method": "majority_vote"},
+        {"quality_method": "agreement"},
+        {"calibrate_probs": True},
+    ],
+)
+def test_consensus_options_match_cleanlab(cleanlab_fixed, kwargs):
+    df, codes, probs, _ = crowd(seed=1)
+    out = consensus(df, annotators=ANNOTATORS, pred_probs="p_*", **kwargs)
+    ref = cleanlab_fixed.get_label_quality_multiannotator(
+        wide_matrix(codes), probs, verbose=False, **kwargs
+    )["label_quality"]
+    assert out["consensus_label"].tolist() == [CLASSES[c] for c in ref["consensus_label"]]
+    np.testing.assert_allclose(out["consensus_quality"], ref["consensus_quality_score"], atol=1e-9)
+
+
+def test_active_learning_wide_with_unlabeled_rows_matches_cleanlab(cleanlab_fixed):
+    df, codes, probs, _ = crowd(seed=2, unlabeled=40)
+    out = active_learning_scores(df, annotators=ANNOTATORS, pred_probs="p_*")
+    ref_l, ref_u = cleanlab_fixed.get_active_learning_scores(
+        wide_matrix(codes[:200]), probs[:200], probs[200:]
+    )
+    np.testing.assert_allclose(out["active_learning_score"], np.r_[ref_l, ref_u], atol=1e-9)
+    priority = out["relabel_priority"].to_numpy()
+    assert sorted(priority) == list(range(1, 241))
+    ordered = out["active_learning_score"].to_numpy()[np.argsort(priority)]
+    assert np.all(np.diff(ordered) >= 0)
+
+
+def test_active_learning_single_annotator_column(cleanlab_fixed):
+    df, codes, probs, _ = crowd(seed=3)
+    one = df[["ann_0"] + [f"p_{c}" for c in CLASSES]]
+    labeled = codes[:, 0] >= 0
+    out = active_learning_scores(one, annotators=["ann_0"], pred_probs="p_*")
+    ref_l, ref_u = cleanlab_fixed.get_active_learning_scores(
+        wide_matrix(codes[labeled][:, :1]), probs[labeled], probs[~labeled]
+    )
+    got = out["active_learning_score"].to_numpy()
+    np.testing.assert_allclose(got[labeled], ref_l, atol=1e-9)
+    np.testing.assert_allclose(got[~labeled], ref_u, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layouts and engines
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("with_probs", [True, False])
+def test_engines_agree_wide(engine, with_probs):
+    df, *_ = crowd(n_items=120, seed=4)
+    kwargs = {"annotators": "ann_*", "pred_probs": "p_*" if with_probs else None}
+    ref = to_pandas(consensus(df, **kwargs))
+    frame = to_engine(df, engine)
+    got = consensus(frame, **kwargs)
+    assert type(got) is type(frame)
+    pd.testing.assert_frame_equal(to_pandas(got)[list(ref.columns)], ref, check_dtype=False)
+    ref_stats = to_pandas(annotator_stats(df, **kwargs))
+    got_stats = to_pandas(annotator_stats(frame, **kwargs))
+    pd.testing.assert_frame_equal(got_stats, ref_stats, check_dtype=False)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engines_agree_long_with_pred_frame(engine):
+    df, codes, probs, _ = crowd(n_items=120, seed=5, unlabeled=10)
+    long = to_long(df)
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(120)]})
+    for i, c in enumerate(CLASSES):
+        preds[f"p_{c}"] = probs[:, i]
+    preds = preds.iloc[::-1].reset_index(drop=True)  # keyed, not aligned
+    kwargs = dict(item="item_id", annotator="worker", label="label")
+    ref = to_pandas(active_learning_scores(long, pred_probs=preds, **kwargs))
+    got = active_learning_scores(to_engine(long, engine), pred_probs=to_engine(preds, engine), **kwargs)
+    pd.testing.assert_frame_equal(to_pandas(got), ref, check_dtype=False)
+    # unannotated items of the pred_probs frame come last, with 0 annotations
+    assert ref["item_id"].tolist()[-10:] == [f"item{i:04d}" for i in range(119, 109, -1)]
+    assert (ref["num_annotations"].to_numpy()[-10:] == 0).all()
+
+
+def test_wide_equals_long():
+    df, *_ = crowd(n_items=150, seed=6)
+    long = to_long(df)
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(150)]})
+    for c in CLASSES:
+        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    kw_long = dict(item="item_id", annotator="worker", label="label")
+    for probs_wide, probs_long in (("p_*", preds), (None, None)):
+        wide_out = consensus(df, annotators=ANNOTATORS, pred_probs=probs_wide)
+        long_out = consensus(long, pred_probs=probs_long, **kw_long)
+        assert long_out["item_id"].tolist() == preds["item_id"].tolist()
+        # annotators are numbered differently (column order vs first appearance), so sums of
+        # annotator weights may differ in the last bit
+        for col in ("consensus_label", "num_annotations"):
+            np.testing.assert_array_equal(long_out[col].to_numpy(), wide_out[col].to_numpy())
+        for col in ("consensus_quality", "annotator_agreement"):
+            np.testing.assert_allclose(long_out[col], wide_out[col], rtol=0, atol=1e-12)
+        s_wide = annotator_stats(df, annotators=ANNOTATORS, pred_probs=probs_wide)
+        s_long = annotator_stats(long, pred_probs=probs_long, **kw_long)
+        assert s_long["worker"].tolist() == s_wide["annotator"].tolist()
+        np.testing.assert_allclose(s_long["annotator_quality"], s_wide["annotator_quality"], atol=1e-12)
+        q_wide = label_quality(df, annotators=ANNOTATORS, pred_probs=probs_wide)
+        q_long = label_quality(long, pred_probs=probs_long, **kw_long)
+        flat = q_wide[[f"label_score_{a}" for a in ANNOTATORS]].to_numpy(dtype=float).ravel()
+        np.testing.assert_allclose(q_long["label_score"], flat[~np.isnan(flat)], rtol=0, atol=1e-12)
+        assert (q_long["agrees_with_consensus"] == (q_long["label"] == q_long["consensus_label"])).all()
+
+
+def test_long_pred_probs_as_columns_on_the_long_frame():
+    df, *_ = crowd(n_items=80, seed=7)
+    long = to_long(df)
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(80)]})
+    for c in CLASSES:
+        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    joined = long.merge(preds, on="item_id", how="left")
+    kw = dict(item="item_id", annotator="worker", label="label")
+    a = consensus(long, pred_probs=preds, **kw)
+    b = consensus(joined, pred_probs="p_*", **kw)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_long_rows_shuffled_give_same_item_results():
+    df, *_ = crowd(n_items=100, seed=8)
+    long = to_long(df)
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(100)]})
+    for c in CLASSES:
+        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    kw = dict(item="item_id", annotator="worker", label="label", pred_probs=preds)
+    a = consensus(long, **kw).set_index("item_id").sort_index()
+    shuffled = long.sample(frac=1.0, random_state=0)
+    b = consensus(shuffled, **kw).set_index("item_id").sort_index()
+    pd.testing.assert_frame_equal(a, b)
+    q = label_quality(shuffled, **kw)
+    assert list(q.index) == list(shuffled.index)
+
+
+def test_without_pred_probs_dawid_skene_beats_majority_vote():
+    rng = np.random.default_rng(9)
+    n, m, k = 2000, 15, 3
+    truth = rng.integers(0, k, n)
+    acc = np.r_[rng.uniform(0.75, 0.95, 5), rng.uniform(0.3, 0.45, 10)]
+    rows = []
+    for i in range(n):
+        for j in rng.choice(m, rng.integers(1, 5), replace=False):
+            lab = truth[i] if rng.random() < acc[j] else rng.integers(0, k)
+            rows.append((i, f"w{j}", ["no", "maybe", "yes"][lab]))
+    long = pd.DataFrame(rows, columns=["item", "worker", "answer"])
+    kw = dict(item="item", annotator="worker", label="answer")
+    ds = consensus(long, **kw)
+    mv = consensus(long, consensus_method="majority_vote", **kw)
+    truth_names = np.array(["no", "maybe", "yes"])[truth[ds["item"].to_numpy()]]
+    acc_ds = (ds["consensus_label"].to_numpy() == truth_names).mean()
+    acc_mv = (mv["consensus_label"].to_numpy() == truth_names).mean()
+    assert acc_ds > acc_mv + 0.02
+    assert ds["consensus_quality"].between(0, 1).all()
+    stats = annotator_stats(long, **kw)
+    good = {f"w{j}" for j in range(5)}
+    assert set(stats["worker"].tolist()[-5:]) == good  # the 5 reliable workers rank best
+
+
+def test_categorical_labels_keep_dtype_and_unchosen_classes():
+    df, codes, probs, _ = crowd(n_items=60, seed=10)
+    cat = pd.CategoricalDtype(CLASSES)
+    dfc = df.copy()
+    for a in ANNOTATORS:
+        dfc[a] = dfc[a].astype(cat)
+    out = consensus(dfc, annotators=ANNOTATORS, pred_probs="p_*")
+    assert out["consensus_label"].dtype == cat
+    plain = consensus(df, annotators=ANNOTATORS, pred_probs="p_*")
+    assert out["consensus_label"].astype(str).tolist() == plain["consensus_label"].tolist()
+    pl_out = consensus(
+        pl.from_pandas(df.reset_index(drop=True)).with_columns(
+            [pl.col(a).cast(pl.Enum(CLASSES)) for a in ANNOTATORS]
+        ),
+        annotators=ANNOTATORS,
+        pred_probs="p_*",
+    )
+    assert pl_out.schema["consensus_label"] == pl.Enum(CLASSES)
+    # Dawid-Skene with a category nobody chose: its posterior stays ~0
+    ds = consensus(dfc, annotators=ANNOTATORS)
+    assert "fish" not in set(ds["consensus_label"].astype(str))
+
+
+def test_integer_labels_and_annotators_with_few_items():
+    rng = np.random.default_rng(11)
+    rows = [(i, "big", int(rng.integers(0, 2))) for i in range(50)]
+    rows += [(i, "small", int(rng.integers(0, 2))) for i in range(3)]
+    rows += [(60, "loner", 1)]  # one item, labelled by nobody else
+    long = pd.DataFrame(rows, columns=["item", "who", "y"])
+    probs = rng.dirichlet([1, 1], 61)
+    preds = pd.DataFrame({"item": list(range(50)) + [60], "p_0": probs[:51, 0], "p_1": probs[:51, 1]})
+    kw = dict(item="item", annotator="who", label="y")
+    out = consensus(long, pred_probs=preds, **kw)
+    assert out["consensus_label"].dtype == np.int64
+    stats = annotator_stats(long, pred_probs=preds, **kw)
+    assert stats["annotator_quality"].between(0, 1).all()
+    assert stats.set_index("who").loc["loner", "num_annotations"] == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Properties
+# ----------------------------------------------------------------------------------------------
+
+
+@st.composite
+def small_crowds(draw):
+    n = draw(st.integers(4, 30))
+    m = draw(st.integers(2, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    codes = np.full((n, m), -1)
+    for i in range(n):
+        who = rng.choice(m, rng.integers(1, m + 1), replace=False)
+        codes[i, who] = rng.integers(0, 3, len(who))
+    codes[0, :2] = [0, 1]
+    for j in range(m):
+        if (codes[:, j] < 0).all():
+            codes[1, j] = 2
+    probs = rng.dirichlet(np.ones(3), n)
+    data = {f"a{j}": [["x", "y", "z"][c] if c >= 0 else None for c in codes[:, j]] for j in range(m)}
+    data.update({"p_x": probs[:, 0], "p_y": probs[:, 1], "p_z": probs[:, 2]})
+    return pd.DataFrame(data), [f"a{j}" for j in range(m)], rng.permutation(n)
+
+
+@settings(max_examples=25, deadline=None)
+@given(small_crowds())
+def test_pandas_polars_lazy_agree_and_row_order_invariance(data):
+    df, anns, perm = data
+    for method in ("best_quality", None):
+        probs = "p_*" if method else None
+        ref = consensus(df, annotators=anns, pred_probs=probs, consensus_method=method)
+        assert ref["consensus_quality"].between(0, 1).all()
+        for frame in (pl.from_pandas(df), pl.from_pandas(df).lazy()):
+            got = to_pandas(consensus(frame, annotators=anns, pred_probs=probs, consensus_method=method))
+            pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+        shuffled = consensus(df.iloc[perm], annotators=anns, pred_probs=probs, consensus_method=method)
+        pd.testing.assert_frame_equal(shuffled.sort_index(), ref, check_exact=False, atol=1e-9)
+    al = active_learning_scores(df, annotators=anns, pred_probs="p_*")
+    assert al["active_learning_score"].between(0, 1).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input
+# ----------------------------------------------------------------------------------------------
+
+
+def _long_small():
+    return pd.DataFrame(
+        {
+            "item_id": ["a", "a", "b", "b", "c"],
+            "worker": ["u", "v", "u", "v", "u"],
+            "label": ["x", "y", "x", "x", "y"],
+        }
+    )
+
+
+def _preds_small(items=("a", "b", "c")):
+    return pd.DataFrame({"item_id": list(items), "p_x": [0.6] * len(items), "p_y": [0.4] * len(items)})
+
+
+KW_LONG = dict(item="item_id", annotator="worker", label="label")
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "lazy"])
+def test_duplicate_item_annotator_pairs(engine):
+    long = pd.concat([_long_small(), _long_small().iloc[[2]]], ignore_index=True)
+    with pytest.raises(ValidationError, match="worker") as err:
+        consensus(to_engine(long, engine), **KW_LONG)
+    assert err.value.rule == "unique_item_annotator"
+    assert "item_id" in str(err.value)
+    assert err.value.failure_cases[0][0] == 5
+
+
+def test_labels_outside_the_classes():
+    with pytest.raises(ValidationError, match="label") as err:
+        consensus(_long_small(), classes=["x"], **KW_LONG)  # "y" is not a class
+    assert err.value.rule == "known_class"
+    df, *_ = crowd(n_items=20, seed=12)
+    df.loc[105, "ann_3"] = "wolf"
+    by_class = {c: f"p_{c}" for c in CLASSES}
+    with pytest.raises(ValidationError, match="ann_3") as err:
+        consensus(df, annotators=ANNOTATORS, pred_probs=by_class)
+    assert err.value.rule == "known_class"
+    assert err.value.failure_cases[0] == (105, "wolf")
+    with pytest.raises(ValidationError, match="wolf") as err:  # cannot map classes to columns
+        consensus(df, annotators=ANNOTATORS, pred_probs="p_*")
+    assert err.value.rule == "classes"
+
+
+def test_item_without_annotation():
+    df, *_ = crowd(n_items=30, seed=13)
+    df.loc[110, ANNOTATORS] = None
+    with pytest.raises(ValidationError, match="ann_0") as err:
+        consensus(df, annotators=ANNOTATORS, pred_probs="p_*")
+    assert err.value.rule == "annotated" and err.value.failure_cases[0][0] == 110
+    with pytest.raises(ValidationError, match="item_id") as err:
+        consensus(_long_small(), pred_probs=_preds_small(("a", "b", "c", "d")), **KW_LONG)
+    assert err.value.rule == "annotated"
+    # active learning scores them instead
+    out = active_learning_scores(_long_small(), pred_probs=_preds_small(("a", "b", "c", "d")), **KW_LONG)
+    assert out["item_id"].tolist() == ["a", "b", "c", "d"]
+
+
+def test_pred_probs_that_do_not_cover_the_items():
+    with pytest.raises(ValidationError, match="item_id") as err:
+        consensus(_long_small(), pred_probs=_preds_small(("a", "b")), **KW_LONG)
+    assert err.value.rule == "pred_probs_cover"
+    assert err.value.failure_cases[0][1] == "c"
+    with pytest.raises(ValidationError, match="item_id") as err:
+        consensus(_long_small(), pred_probs=_preds_small(("a", "b", "c", "a")), **KW_LONG)
+    assert err.value.rule == "unique"
+
+
+def test_pred_probs_varying_within_an_item():
+    long = _long_small().assign(p_x=[0.6, 0.5, 0.6, 0.6, 0.6], p_y=[0.4, 0.5, 0.4, 0.4, 0.4])
+    with pytest.raises(ValidationError, match="p_") as err:
+        consensus(long, pred_probs="p_*", **KW_LONG)
+    assert err.value.rule == "constant_per_item"
+
+
+def test_nulls_in_long_columns_and_missing_columns():
+    long = _long_small()
+    long.loc[3, "worker"] = None
+    with pytest.raises(ValidationError, match="worker") as err:
+        consensus(long, **KW_LONG)
+    assert err.value.rule == "not_null" and err.value.failure_cases[0][0] == 3
+    with pytest.raises(ValidationError, match="annotator_x"):
+        consensus(_long_small(), item="item_id", annotator="annotator_x", label="label")
+
+
+def test_other_bad_inputs():
+    df, *_ = crowd(n_items=20, seed=14)
+    df["ann_8"] = None
+    with pytest.raises(ValidationError, match="ann_8") as err:
+        consensus(df, annotators=ANNOTATORS, pred_probs="p_*")
+    assert err.value.rule == "annotator_has_labels"
+    one_class = pd.DataFrame({"a": ["x", "x"], "b": ["x", None]})
+    with pytest.raises(ValidationError, match="a") as err:
+        consensus(one_class, annotators=["a", "b"])
+    assert err.value.rule == "at_least_2_classes"
+    single = pd.DataFrame({"a": ["x", None, "y"], "b": [None, "y", None], "p_x": [0.5] * 3, "p_y": [0.5] * 3})
+    with pytest.raises(ValidationError, match="a, b") as err:
+        consensus(single, annotators=["a", "b"], pred_probs="p_*")
+    assert err.value.rule == "multiple_annotations"
+    df2, *_ = crowd(n_items=20, seed=15)
+    out = consensus(df2, annotators=ANNOTATORS)
+    with pytest.raises(ValidationError, match="consensus_label"):
+        consensus(out, annotators=ANNOTATORS)
+    consensus(out, annotators=ANNOTATORS, overwrite=True)
+    bad = df2.copy()
+    bad["p_cat"] = bad["p_cat"] + 0.5
+    with pytest.raises(ValidationError, match="p_"):
+        consensus(bad, annotators=ANNOTATORS, pred_probs="p_*")
+    with pytest.raises(ValidationError, match="pred_probs"):
+        active_learning_scores(df2, annotators=ANNOTATORS)
+    with pytest.raises(ValidationError, match="annotators"):
+        consensus(df2, annotators=ANNOTATORS, item="x")
+    with pytest.raises(ValueError, match="dawid_skene"):
+        consensus(df2, annotators=ANNOTATORS, pred_probs="p_*", consensus_method="dawid_skene")
