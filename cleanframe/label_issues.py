@@ -301,8 +301,9 @@ def num_label_issues(
     Examples
     --------
     >>> import pandas as pd, cleanframe
-    >>> df = pd.DataFrame({"y": ["a", "a", "b", "b"], "p_a": [0.9, 0.2, 0.1, 0.2],
-    ...                    "p_b": [0.1, 0.8, 0.9, 0.8]})
+    >>> df = pd.DataFrame({"y": ["a", "a", "a", "b", "b", "b"],
+    ...                    "p_a": [0.9, 0.8, 0.1, 0.2, 0.1, 0.2],
+    ...                    "p_b": [0.1, 0.2, 0.9, 0.8, 0.9, 0.8]})
     >>> df.cl.num_label_issues(label="y", pred_probs="p_*")
     1
     """
@@ -344,13 +345,14 @@ def confident_joint(
     Examples
     --------
     >>> import pandas as pd, cleanframe
-    >>> df = pd.DataFrame({"y": ["a", "a", "b", "b"], "p_a": [0.9, 0.2, 0.1, 0.2],
-    ...                    "p_b": [0.1, 0.8, 0.9, 0.8]})
+    >>> df = pd.DataFrame({"y": ["a", "a", "a", "b", "b", "b"],
+    ...                    "p_a": [0.9, 0.8, 0.1, 0.2, 0.1, 0.2],
+    ...                    "p_b": [0.1, 0.2, 0.9, 0.8, 0.9, 0.8]})
     >>> df.cl.confident_joint(label="y", pred_probs="p_*")
     true_label   a  b
     given_label
-    a            1  1
-    b            0  2
+    a            2  1
+    b            0  3
     """
     fr, c = _classification(df, label, pred_probs, classes)
     cj = _count.compute_confident_joint(c.labels, c.pred_probs, calibrate=calibrate)
@@ -410,8 +412,9 @@ def overlapping_classes(
     >>> import pandas as pd, cleanframe
     >>> df = pd.DataFrame({"y": ["a", "a", "b", "b", "c"], "p_a": [0.9, 0.3, 0.1, 0.6, 0.1],
     ...                    "p_b": [0.05, 0.6, 0.8, 0.3, 0.1], "p_c": [0.05, 0.1, 0.1, 0.1, 0.8]})
-    >>> df.cl.overlapping_classes(label="y", pred_probs="p_*").iloc[0, :3].tolist()
-    ['a', 'b', 2]
+    >>> df.cl.overlapping_classes(label="y", pred_probs="p_*").head(1)
+      class_a class_b  num_overlapping_examples  joint_probability
+    0       a       b                         2                0.4
     """
     fr, c = _classification(df, label, pred_probs, classes)
     return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
