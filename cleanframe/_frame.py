@@ -111,6 +111,15 @@ class FrameAdapter:
         """Index labels (pandas) or row numbers (polars) of row positions, for messages."""
         return [int(p) for p in np.asarray(positions).ravel()]
 
+    def storage_eps(self, columns: Sequence[str]) -> float:
+        """Machine epsilon of the coarsest float storage among ``columns`` (array columns: their
+        items), 0.0 when none is a float: float16 data cannot sum to 1 more closely than this."""
+        eps = [np.finfo(d).eps for d in map(self._storage_dtype, columns) if d is not None and d.kind == "f"]
+        return float(max(eps, default=0.0))
+
+    def _storage_dtype(self, name: str):
+        raise NotImplementedError
+
     # -- writing --------------------------------------------------------------------------
     def check_new_columns(self, names: Sequence[str], *, overwrite: bool) -> None:
         """Refuse to overwrite existing columns unless ``overwrite``."""
@@ -233,6 +242,22 @@ class PandasFrame(FrameAdapter):
 
     def array_column(self, name):
         return _stack_rows(name, self._series(name).to_numpy(dtype=object, na_value=None), self)
+
+    def _storage_dtype(self, name):
+        import pandas as pd
+
+        s = self._series(name)
+        if isinstance(s.dtype, pd.ArrowDtype):
+            t = s.dtype.pyarrow_dtype
+            t = getattr(t, "value_type", t)  # list types: their items
+            try:
+                return np.dtype(t.to_pandas_dtype())
+            except (NotImplementedError, TypeError):
+                return None
+        if s.dtype == object:
+            valid = np.flatnonzero(s.notna().to_numpy())
+            return np.asarray(s.iloc[valid[0]]).dtype if len(valid) else None
+        return np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)) if s.dtype.kind in "fiub" else None
 
     def row_labels(self, positions):
         return self.native.index[np.asarray(positions, dtype=np.int64).ravel()].tolist()
@@ -396,6 +421,14 @@ class PolarsFrame(FrameAdapter):
             (None if v is None else np.asarray(v) for v in s.to_list()), dtype=object, count=len(s)
         )
         return _stack_rows(name, rows, self)
+
+    def _storage_dtype(self, name):
+        pl = _pl()
+        dtype = self.native.collect_schema()[name]
+        if isinstance(dtype, (pl.Array, pl.List)):
+            dtype = dtype.inner
+        floats = {pl.Float16: np.float16, pl.Float32: np.float32, pl.Float64: np.float64}
+        return np.dtype(floats[dtype]) if dtype in floats else None
 
     def class_values(self, label, classes, codes):
         pl = _pl()

@@ -11,7 +11,9 @@ the rule and the first offending rows.
 
 Probabilities within :data:`PROBABILITY_TOLERANCE` of the valid range, or whose rows sum to 1
 within it, are accepted (float16 storage, softmax rounding): values are clipped to [0, 1] and
-rows off by more than :data:`RENORMALIZE_ABOVE` are rescaled to sum to 1, in a copy.
+rows off by more than :data:`RENORMALIZE_ABOVE` are rescaled to sum to 1, in a copy. Columns
+stored as float16 cannot sum to 1 more closely than their precision, so for them the row-sum
+tolerance is float16's epsilon (2**-10, about 9.8e-4) instead.
 """
 
 from __future__ import annotations
@@ -336,11 +338,12 @@ def check_probabilities(fr: FrameAdapter, P: np.ndarray, sel: Selection, columns
                      f"probabilities must be <= 1 (tolerance {tol:g})")
     sums = P.sum(axis=1, dtype=np.float64)
     dev = np.abs(sums - 1.0)
-    if n and dev.max() > tol:
-        bad = np.flatnonzero(dev > tol)
+    sum_tol = max(tol, fr.storage_eps(columns or [sel.array_column]))  # float16 storage
+    if n and dev.max() > sum_tol:
+        bad = np.flatnonzero(dev > sum_tol)
         raise ValidationError(
             sel.label, "row_sums_to_1",
-            f"each row of pred_probs must sum to 1 (tolerance {tol:g}); did you pass logits or "
+            f"each row of pred_probs must sum to 1 (tolerance {sum_tol:g}); did you pass logits or "
             f"scores instead of probabilities?",
             [(r, f"sum={sums[b]:.6g}") for r, b in zip(fr.row_labels(bad[:5]), bad[:5])],
             num_failures=len(bad),
