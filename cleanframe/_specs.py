@@ -324,19 +324,28 @@ def _selection_matrix(fr: FrameAdapter, sel: Selection, order: list | None = Non
 
 def check_probabilities(fr: FrameAdapter, P: np.ndarray, sel: Selection, columns: list | None):
     """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
+    from .scoring._util import row_blocks
+
     tol = PROBABILITY_TOLERANCE
     n = len(P)
-    finite = np.isfinite(P).all(axis=1)
+    # one blockwise pass: finiteness, range and row sums, without N×K temporaries
+    finite = np.ones(n, dtype=bool)
+    sums = np.empty(n, dtype=np.float64)
+    lo, hi = 0.0, 0.0
+    for block in row_blocks(*P.shape):
+        part = P[block]
+        finite[block] = np.isfinite(part).all(axis=1)
+        sums[block] = part.sum(axis=1, dtype=np.float64)
+        if part.size:
+            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
     if not finite.all():
         _raise_cells(fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)")
-    lo, hi = P.min(initial=0.0), P.max(initial=0.0)
     if lo < -tol:
         _raise_cells(fr, P, sel, columns, (P < -tol).any(axis=1), "in_range",
                      f"probabilities must be >= 0 (tolerance {tol:g})")
     if hi > 1 + tol:
         _raise_cells(fr, P, sel, columns, (P > 1 + tol).any(axis=1), "in_range",
                      f"probabilities must be <= 1 (tolerance {tol:g})")
-    sums = P.sum(axis=1, dtype=np.float64)
     dev = np.abs(sums - 1.0)
     sum_tol = max(tol, fr.storage_eps(columns or [sel.array_column]))  # float16 storage
     if n and dev.max() > sum_tol:

@@ -47,8 +47,10 @@ def plot_label_scores(result, *, score: str = "label_score", flag: str = "is_iss
     values = np.asarray(table[score], dtype=float)
     flagged = np.asarray(table[flag], dtype=bool)
     edges = np.linspace(0, 1, bins + 1)
-    ax.hist(values[~flagged], bins=edges, color="#1b9e77", label="not flagged")
-    ax.hist(values[flagged], bins=edges, color="#d95f02", label="flagged")
+    ax.hist(
+        [values[~flagged], values[flagged]], bins=edges, stacked=True,
+        color=["#1b9e77", "#d95f02"], label=["not flagged", "flagged"],
+    )
     ax.set_yscale("log")
     ax.set_xlabel(score)
     ax.set_ylabel("rows")
