@@ -1,0 +1,71 @@
+"""Datalab's class_imbalance and null checks (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["CLASS_IMBALANCE_THRESHOLD", "class_imbalance", "null_scores"]
+
+CLASS_IMBALANCE_THRESHOLD = 0.1
+
+
+def class_imbalance(labels: np.ndarray, num_classes: int, *, threshold: float = CLASS_IMBALANCE_THRESHOLD) -> dict:
+    """The rarest class and whether it is too rare.
+
+    The rarest class ``c`` (ties → the smallest code) has frequency ``f``. Its rows score ``f``,
+    every other row 1. Its rows are flagged when ``f < threshold / num_classes``.
+
+    Parameters
+    ----------
+    labels : ndarray of int (N,)
+        Class codes ``0..num_classes-1``; every class must occur (as in Datalab, whose classes
+        are the label values present). Not modified.
+    num_classes : int
+    threshold : float
+
+    Returns
+    -------
+    dict with ``scores``, ``is_issue``, ``rarest_class`` (code), ``frequency``,
+    ``is_imbalanced``.
+
+    Examples
+    --------
+    >>> r = class_imbalance(np.array([0] * 98 + [1, 1]), 2, threshold=0.1)
+    >>> r["rarest_class"], r["frequency"], r["is_issue"].sum()
+    (1, 0.02, 2)
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    freq = np.bincount(labels, minlength=num_classes) / n
+    rarest = int(np.argmin(freq))
+    scores = np.where(labels == rarest, freq[rarest], 1.0)
+    imbalanced = bool(freq[rarest] < threshold * (1 / num_classes))
+    is_issue = (labels == rarest) if imbalanced else np.zeros(n, dtype=bool)
+    return {
+        "scores": scores.astype(np.float64),
+        "is_issue": is_issue,
+        "rarest_class": rarest,
+        "frequency": float(freq[rarest]),
+        "is_imbalanced": imbalanced,
+    }
+
+
+def null_scores(is_null: np.ndarray) -> dict:
+    """Datalab's null check from a boolean (N, D) matrix of missing feature values.
+
+    Score = fraction of non-null values in the row; flagged when every value is null.
+
+    Examples
+    --------
+    >>> r = null_scores(np.array([[False, False], [True, False], [True, True]]))
+    >>> r["scores"].tolist(), r["is_issue"].tolist()
+    ([1.0, 0.5, 0.0], [False, False, True])
+    """
+    is_null = np.asarray(is_null, dtype=bool)
+    cols = is_null.shape[1]
+    non_null = cols - is_null.sum(axis=1)
+    return {
+        "scores": non_null / cols,
+        "is_issue": non_null == 0,
+        "column_null_fraction": is_null.mean(axis=0),
+    }

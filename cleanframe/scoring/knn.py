@@ -1,0 +1,645 @@
+"""Nearest-neighbour graphs: exact blocked search, an optional approximate index, and the
+exact-duplicate correction.
+
+One graph (:class:`KnnGraph`: ``indices`` and ``distances`` of shape ``(N, k)``, rows sorted by
+distance, self excluded) feeds every embedding-space check (outliers, near duplicates, non-IID).
+
+Exact search multiplies blocks of rows by the whole matrix (float32 BLAS; rows normalised for the
+cosine metric), keeps each row's candidates with a cheap upper bound on its k-th distance, and
+selects the k nearest exactly among them. The selected pairs' distances are then recomputed in
+float64, so reported distances do not carry float32 rounding; ties are broken by row index.
+
+For large inputs (:data:`APPROXIMATE_ABOVE` rows) the search uses faiss' inverted-file index
+(``IndexIVFFlat``) when faiss is installed, and warns with :class:`ApproximateNeighborsWarning`.
+The choice of faiss over hnswlib, usearch and pynndescent was made by measurement; see
+``benchmarks/RESULTS_neighbors.md``.
+
+Metric defaults follow cleanlab 2.9: ``"cosine"`` when there are more than 3 feature columns,
+``"euclidean"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_K",
+    "HIGH_DIMENSION_CUTOFF",
+    "APPROXIMATE_ABOVE",
+    "METRICS",
+    "ApproximateNeighborsWarning",
+    "KnnGraph",
+    "KnnIndex",
+    "default_metric",
+    "resolve_k",
+    "build_knn_graph",
+    "exact_knn",
+    "exact_duplicate_sets",
+    "correct_exact_duplicates",
+]
+
+#: Neighbours per row unless the caller asks otherwise (cleanlab's default).
+DEFAULT_K = 10
+#: More feature columns than this → cosine distance by default.
+HIGH_DIMENSION_CUTOFF = 3
+#: Above this many rows the search is approximate (when faiss is installed).
+APPROXIMATE_ABOVE = 20_000
+METRICS = ("cosine", "euclidean")
+#: Exact euclidean search in at most this many dimensions uses a KD-tree instead of BLAS blocks.
+KDTREE_MAX_DIM = 8
+#: Inverted lists probed per query by the approximate index.
+IVF_NPROBE = 16
+#: Cells of one block of the distance matrix (rows × N); 2**22 float32 = 16 MB.
+_BLOCK_CELLS = 1 << 22
+
+
+class ApproximateNeighborsWarning(UserWarning):
+    """The neighbour graph comes from an approximate index, not an exact search."""
+
+
+@dataclass(frozen=True, eq=False)
+class KnnGraph:
+    """A k-nearest-neighbour graph of N rows.
+
+    Attributes
+    ----------
+    indices : ndarray of int64, shape (N, k)
+        Row positions of each row's neighbours, nearest first (the row itself excluded).
+    distances : ndarray of float64, shape (N, k)
+        The matching distances, ascending along each row.
+    metric : str
+        ``"cosine"`` or ``"euclidean"`` (or the name the caller gave for a foreign graph).
+    approximate : bool
+        Whether an approximate index produced the graph.
+    exact_duplicates_corrected : bool
+        Whether the exact-duplicate correction (cleanlab's) was applied.
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+    metric: str | None
+    approximate: bool = False
+    exact_duplicates_corrected: bool = False
+
+    def __post_init__(self):
+        indices = np.asarray(self.indices)
+        distances = np.asarray(self.distances, dtype=np.float64)
+        if indices.ndim != 2 or indices.shape != distances.shape:
+            raise ValueError(
+                f"indices and distances must be 2-D arrays of one shape, got {indices.shape} "
+                f"and {distances.shape}"
+            )
+        if indices.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integers, got {indices.dtype}")
+        n = indices.shape[0]
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError(f"indices must lie in [0, {n}) (one row per indexed row)")
+        if not np.isfinite(distances).all() or (distances < 0).any():
+            raise ValueError("distances must be finite and non-negative")
+        for name, value in (("indices", indices.astype(np.int64, copy=False)), ("distances", distances)):
+            if value.flags.writeable and value.flags.owndata:
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return self.indices.shape[0]
+
+    @property
+    def k(self) -> int:
+        """Neighbours stored per row."""
+        return self.indices.shape[1]
+
+    def head(self, k: int) -> "KnnGraph":
+        """The graph restricted to each row's first ``k`` neighbours."""
+        if not 1 <= k <= self.k:
+            raise ValueError(f"k must be between 1 and {self.k}, got {k}")
+        if k == self.k:
+            return self
+        return KnnGraph(
+            self.indices[:, :k], self.distances[:, :k], self.metric, self.approximate,
+            self.exact_duplicates_corrected,
+        )
+
+    def to_csr(self):
+        """The graph as a scipy CSR matrix (N × N, distances as data), cleanlab's format."""
+        from scipy.sparse import csr_matrix
+
+        n, k = self.indices.shape
+        indptr = np.arange(0, n * k + 1, k)
+        return csr_matrix((self.distances.ravel(), self.indices.ravel(), indptr), shape=(n, n))
+
+    @classmethod
+    def from_csr(cls, graph, *, metric: str | None = None) -> "KnnGraph":
+        """A graph from a CSR matrix with the same number of stored neighbours on every row
+        (e.g. cleanlab's ``weighted_knn_graph``); each row is sorted by distance."""
+        graph = graph.tocsr()
+        n = graph.shape[0]
+        counts = np.diff(graph.indptr)
+        if graph.shape[0] != graph.shape[1] or n == 0 or (counts != counts[0]).any() or counts[0] == 0:
+            raise ValueError("a kNN graph needs N × N shape and the same number (>= 1) of neighbours per row")
+        k = int(counts[0])
+        idx = graph.indices.reshape(n, k).astype(np.int64)
+        dist = np.asarray(graph.data, dtype=np.float64).reshape(n, k)
+        order = _row_order(dist, idx)
+        rows = np.arange(n)[:, None]
+        return cls(idx[rows, order], dist[rows, order], metric)
+
+    def __repr__(self) -> str:
+        kind = "approximate" if self.approximate else "exact"
+        return f"KnnGraph(n={self.n}, k={self.k}, metric={self.metric!r}, {kind})"
+
+
+def _row_order(dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Per-row order by (distance, index)."""
+    first = np.argsort(idx, axis=1, kind="stable")
+    rows = np.arange(len(dist))[:, None]
+    second = np.argsort(dist[rows, first], axis=1, kind="stable")
+    return first[rows, second]
+
+
+def default_metric(n_features: int) -> str:
+    """cleanlab's default: cosine for more than 3 features, else euclidean."""
+    return "cosine" if n_features > HIGH_DIMENSION_CUTOFF else "euclidean"
+
+
+def resolve_k(n_rows: int, k: int | None) -> int:
+    """``k`` or the default ``min(10, N - 1)``; ``k >= N`` is an error (as in cleanlab)."""
+    if n_rows < 2:
+        raise ValueError(f"a neighbour graph needs at least 2 rows, got {n_rows}")
+    if k is None:
+        return min(DEFAULT_K, n_rows - 1)
+    k = int(k)
+    if k < 1 or k >= n_rows:
+        raise ValueError(f"k={k} must be at least 1 and less than the number of rows N={n_rows}")
+    return k
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+    return metric
+
+
+# ------------------------------------------------------------------------------------------
+# exact search
+# ------------------------------------------------------------------------------------------
+def _prepared(X: np.ndarray, metric: str) -> np.ndarray:
+    """float32 rows for the search (unit-normalised for cosine; zero rows stay zero). A copy."""
+    Y = np.array(X, dtype=np.float32, order="C", copy=True)
+    if metric == "cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", Y, Y, dtype=np.float64))
+        norms[norms == 0] = 1.0
+        Y /= norms[:, None].astype(np.float32)
+    return Y
+
+
+def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress_enabled, desc):
+    """k nearest rows of ``Y`` for every row of ``Q``: (indices int64, float32 keys)."""
+    from .._progress import progress
+
+    n_q, n = len(Q), len(Y)
+    sq = np.einsum("ij,ij->i", Y, Y) if metric == "euclidean" else None
+    rows_per_block = max(1, min(n_q, _BLOCK_CELLS // max(n, 1)))
+    out_idx = np.empty((n_q, k), dtype=np.int64)
+    starts = range(0, n_q, rows_per_block)
+    # probe columns: an evenly spread subset whose k-th value bounds each row's k-th distance
+    m = min(n, max(4 * k + 32, 256))
+    probe = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
+    for start in progress(starts, total=len(starts), desc=desc, enable=progress_enabled):
+        stop = min(n_q, start + rows_per_block)
+        S = Q[start:stop] @ Y.T  # similarity block, float32
+        if metric == "cosine":
+            np.negative(S, out=S)  # key = -cos (smaller is nearer)
+        else:
+            S *= -2.0
+            S += sq[None, :]  # key = |y|^2 - 2 q.y (+|q|^2, constant per row)
+        b = stop - start
+        if exclude_offset is not None:
+            S[np.arange(b), np.arange(start, stop) + exclude_offset] = np.inf
+        bound = np.partition(S[:, probe], k - 1, axis=1)[:, k - 1]
+        rows, cols = np.nonzero(S <= bound[:, None])
+        keys = S[rows, cols]
+        order = np.lexsort((cols, keys, rows))
+        rows, cols = rows[order], cols[order]
+        first = np.searchsorted(rows, np.arange(b))
+        take = first[:, None] + np.arange(k)[None, :]
+        out_idx[start:stop] = cols[take]
+    return out_idx
+
+
+def _refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray, metric: str):
+    """float64 distances of the chosen pairs, rows re-sorted by (distance, index)."""
+    n, k = indices.shape
+    dist = np.empty((n, k), dtype=np.float64)
+    step = max(1, (1 << 20) // max(1, k * X.shape[1]))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        q = np.asarray(Xq[start:stop], dtype=np.float64)
+        nb = np.asarray(X[indices[start:stop]], dtype=np.float64)  # (b, k, D)
+        if metric == "cosine":
+            qn = np.sqrt(np.einsum("ij,ij->i", q, q))
+            nn = np.sqrt(np.einsum("ijd,ijd->ij", nb, nb))
+            dots = np.einsum("id,ijd->ij", q, nb)
+            denom = qn[:, None] * nn
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cos = np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
+            dist[start:stop] = np.clip(1.0 - cos, 0.0, 2.0)
+        else:
+            diff = nb - q[:, None, :]
+            dist[start:stop] = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff))
+    order = _row_order(dist, indices)
+    rows = np.arange(n)[:, None]
+    return indices[rows, order], dist[rows, order]
+
+
+def exact_knn(
+    features: np.ndarray,
+    k: int,
+    *,
+    metric: str,
+    queries: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours by blocked matrix products.
+
+    Parameters
+    ----------
+    features : ndarray (N, D)
+        The indexed rows. Not modified.
+    k : int
+        Neighbours per row.
+    metric : {"cosine", "euclidean"}
+    queries : ndarray (M, D), optional
+        Rows to search for. When omitted, every indexed row is searched for and excluded from
+        its own neighbours.
+    progress : bool
+        Show a progress bar on long searches.
+
+    Returns
+    -------
+    indices : ndarray of int64 (M, k)
+    distances : ndarray of float64 (M, k)
+        Sorted by (distance, index) along each row.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    >>> idx, dist = exact_knn(X, 1, metric="euclidean")
+    >>> idx.ravel().tolist(), dist.ravel().tolist()
+    ([1, 0, 1], [1.0, 1.0, 2.0])
+    """
+    index = KnnIndex(features, metric=_check_metric(metric), approximate=False, progress=progress)
+    if queries is None:
+        if k >= len(index):
+            raise ValueError(f"k={k} must be less than the number of rows {len(index)}")
+        return index.self_graph(k)
+    return index.query(queries, k)
+
+
+# ------------------------------------------------------------------------------------------
+# approximate search (faiss IVF)
+# ------------------------------------------------------------------------------------------
+def faiss_available() -> bool:
+    """Whether the optional faiss package can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _ivf_parameters(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) for n indexed rows: about 4·sqrt(N) lists, :data:`IVF_NPROBE` probed."""
+    nlist = max(16, min(65536, int(4 * math.sqrt(n))))
+    nprobe = min(nlist, IVF_NPROBE)
+    return nlist, nprobe
+
+
+class _FaissIVF:
+    """An IVF-Flat faiss index over float32 rows (inner product for cosine, L2 otherwise)."""
+
+    def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress: bool = True):
+        import faiss
+
+        n, d = Y.shape
+        self.nlist, self.nprobe = _ivf_parameters(n)
+        measure = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+        quantizer = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFFlat(quantizer, d, self.nlist, measure)
+        index.cp.seed = int(seed)
+        index.cp.niter = 10
+        n_train = min(n, 40 * self.nlist)
+        rng = np.random.default_rng(seed)
+        train = Y if n_train == n else Y[np.sort(rng.choice(n, n_train, replace=False))]
+        index.train(train)
+        index.add(Y)
+        index.nprobe = self.nprobe
+        self._quantizer = quantizer  # keep it alive alongside the index
+        self.index = index
+        self.progress = progress
+
+    def search(self, Q: np.ndarray, k: int) -> np.ndarray:
+        from .._progress import progress
+
+        out = np.empty((len(Q), k), dtype=np.int64)
+        step = 16384
+        starts = range(0, len(Q), step)
+        for start in progress(starts, total=len(starts), desc="approximate kNN search",
+                              enable=self.progress and len(starts) > 2):
+            _, idx = self.index.search(Q[start:start + step], k)
+            out[start:start + step] = idx
+        return out
+
+
+def _drop_self(idx: np.ndarray, k: int) -> np.ndarray:
+    """From k+1 candidates per row (row i searched for itself), drop i (or the last one)."""
+    n = len(idx)
+    is_self = idx == np.arange(n)[:, None]
+    has = is_self.any(axis=1)
+    drop = np.where(has, is_self.argmax(axis=1), k)
+    keep = np.ones_like(idx, dtype=bool)
+    keep[np.arange(n), drop] = False
+    return idx[keep].reshape(n, k)
+
+
+def _repair_missing(idx, Y, Q, k, metric, self_query):
+    """Rows for which the index returned fewer than k neighbours (-1): search them exactly."""
+    bad = np.flatnonzero((idx < 0).any(axis=1))
+    if len(bad):
+        fixed = _search_blocks(Q[bad], Y, idx.shape[1], metric=metric, exclude_offset=None,
+                               progress_enabled=False, desc=None)
+        idx = idx.copy()
+        idx[bad] = fixed
+    return idx
+
+
+# ------------------------------------------------------------------------------------------
+# the graph
+# ------------------------------------------------------------------------------------------
+class KnnIndex:
+    """Indexed rows that can be searched for new rows (``fit`` once, ``query`` many times).
+
+    Parameters
+    ----------
+    features : ndarray (N, D)
+        Not modified (a float32 copy is kept for the search, and the original for distances).
+    metric : {"cosine", "euclidean"}, optional
+        Default: cleanlab's choice from the number of columns.
+    approximate : bool, optional
+        Use faiss' IVF index. Default: when N > :data:`APPROXIMATE_ABOVE` and faiss is installed.
+    seed : int
+        Seed of the index training (approximate search only).
+    progress : bool
+        Progress bars on long searches.
+    """
+
+    def __init__(self, features, *, metric=None, approximate=None, seed=0, progress=True):
+        X = np.asarray(features)
+        if X.ndim != 2:
+            raise ValueError(f"features must be a 2-D array, got shape {X.shape}")
+        self.features = X
+        self.metric = _check_metric(metric or default_metric(X.shape[1]))
+        n = len(X)
+        if approximate is None:
+            approximate = n > APPROXIMATE_ABOVE and faiss_available()
+        elif approximate and not faiss_available():
+            raise ImportError(
+                "approximate=True needs the faiss package (pip install faiss-cpu, or "
+                "cleanframe[extras]); pass approximate=False for exact search"
+            )
+        self.approximate = bool(approximate)
+        self.progress = progress
+        self._tree = None
+        self._Y = _prepared(X, self.metric)
+        self._ivf = _FaissIVF(self._Y, self.metric, seed=seed, progress=progress) if self.approximate else None
+        if self.approximate:
+            warnings.warn(
+                f"kNN graph: {n:,} rows, using an approximate index (faiss IVF-Flat, "
+                f"nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}); neighbours may differ "
+                f"slightly from an exact search. Pass approximate=False for exact search.",
+                ApproximateNeighborsWarning,
+                stacklevel=3,
+            )
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def _search(self, Q_raw, k, self_query):
+        if not self.approximate and self.metric == "euclidean" and self.features.shape[1] <= KDTREE_MAX_DIM:
+            return self._kdtree_search(Q_raw, k, self_query)
+        Q = self._Y if self_query else _prepared(Q_raw, self.metric)
+        if self.approximate:
+            kk = k + 1 if self_query else k
+            idx = self._ivf.search(Q, kk)
+            idx = _repair_missing(idx, self._Y, Q, kk, self.metric, self_query)
+            if self_query:
+                idx = _drop_self(idx, k)
+        else:
+            enabled = self.progress and len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
+            idx = _search_blocks(
+                Q, self._Y, k, metric=self.metric, exclude_offset=0 if self_query else None,
+                progress_enabled=enabled, desc="exact kNN search",
+            )
+        return _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
+
+    def _kdtree_search(self, Q_raw, k, self_query):
+        from scipy.spatial import cKDTree
+
+        if self._tree is None:
+            self._tree = cKDTree(np.asarray(self.features, dtype=np.float64))
+        Q = self.features if self_query else Q_raw
+        kk = k + 1 if self_query else k
+        _, idx = self._tree.query(np.asarray(Q, dtype=np.float64), k=kk, workers=-1)
+        idx = np.asarray(idx, dtype=np.int64).reshape(len(Q), kk)
+        if self_query:
+            idx = _drop_self(idx, k)
+        return _refine(Q, self.features, idx, self.metric)
+
+    def self_graph(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each indexed row's k nearest other rows: (indices, distances)."""
+        return self._search(None, k, True)
+
+    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest indexed rows of each query row (a query equal to an indexed row finds it
+        at distance 0): (indices, distances)."""
+        Q = np.asarray(queries)
+        if Q.ndim != 2 or Q.shape[1] != self.features.shape[1]:
+            raise ValueError(
+                f"queries must have {self.features.shape[1]} columns, got shape {Q.shape}"
+            )
+        if k > len(self):
+            raise ValueError(f"k={k} is larger than the number of indexed rows {len(self)}")
+        return self._search(Q, k, False)
+
+
+def build_knn_graph(
+    features: np.ndarray,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    approximate: bool | None = None,
+    correct_exact_duplicates: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+    index: KnnIndex | None = None,
+) -> KnnGraph:
+    """The k-nearest-neighbour graph of the rows of ``features`` (self excluded).
+
+    Parameters
+    ----------
+    features : ndarray (N, D)
+        Finite numbers. Not modified.
+    k : int, optional
+        Neighbours per row; default ``min(10, N - 1)``.
+    metric : {"cosine", "euclidean"}, optional
+        Default: cosine when D > 3, else euclidean (as cleanlab).
+    approximate : bool, optional
+        Default: approximate (faiss) above :data:`APPROXIMATE_ABOVE` rows when faiss is installed.
+    correct_exact_duplicates : bool
+        Apply cleanlab's exact-duplicate correction (identical rows become each other's nearest
+        neighbours at distance 0).
+    seed : int
+        Seed of the approximate index.
+    progress : bool
+        Progress bars on long searches.
+    index : KnnIndex, optional
+        A prebuilt index over the same rows (used instead of building one).
+
+    Returns
+    -------
+    KnnGraph
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    >>> g = build_knn_graph(X, k=1)
+    >>> g.indices.ravel().tolist(), g.distances.ravel().tolist()
+    ([1, 0, 0, 2], [0.0, 0.0, 1.0, 4.0])
+    """
+    X = np.asarray(features)
+    k = resolve_k(len(X), k)
+    if index is None:
+        index = KnnIndex(X, metric=metric, approximate=approximate, seed=seed, progress=progress)
+    idx, dist = index.self_graph(k)
+    if correct_exact_duplicates:
+        sets = exact_duplicate_sets(X)
+        if sets:
+            dist, idx = correct_exact_duplicates_(dist, idx, sets)
+    return KnnGraph(idx, dist, index.metric, index.approximate, correct_exact_duplicates)
+
+
+# ------------------------------------------------------------------------------------------
+# exact duplicates
+# ------------------------------------------------------------------------------------------
+def exact_duplicate_sets(features: np.ndarray) -> list[np.ndarray]:
+    """Groups (of two or more) of identical rows, each sorted, ordered by first member.
+
+    Rows are compared by value (``-0.0`` equals ``0.0``). Runs in O(N·D + N log N): an integer
+    hash of each row's bytes, a sort, and a byte-exact check within equal hashes.
+
+    Examples
+    --------
+    >>> X = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4]])
+    >>> [s.tolist() for s in exact_duplicate_sets(X)]
+    [[0, 2], [1, 4]]
+    """
+    X = np.asarray(features)
+    n = len(X)
+    if n < 2:
+        return []
+    X = X.reshape(n, -1)
+    if X.dtype.kind == "f":
+        negzero = (X == 0) & np.signbit(X)
+        if negzero.any():
+            X = np.where(negzero, 0.0, X).astype(X.dtype)
+    X = np.ascontiguousarray(X)
+    row_bytes = X.dtype.itemsize * X.shape[1]
+    raw = X.view(np.uint8).reshape(n, row_bytes)
+    pad = (-row_bytes) % 8
+    if pad:
+        raw = np.concatenate([raw, np.zeros((n, pad), dtype=np.uint8)], axis=1)
+    words = raw.view(np.uint64)  # (n, w)
+    rng = np.random.default_rng(0x5EED)
+    mult = rng.integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    h = np.zeros(n, dtype=np.uint64)
+    step = max(1, (1 << 22) // max(1, words.shape[1]))
+    with np.errstate(over="ignore"):
+        for start in range(0, n, step):
+            w = words[start:start + step]
+            mixed = (w ^ (w >> np.uint64(29))) * mult
+            h[start:start + step] = mixed.sum(axis=1, dtype=np.uint64)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same_next = hs[1:] == hs[:-1]
+    if not same_next.any():
+        return []
+    # runs of equal hashes; inside a run, split by exact byte equality
+    groups: list[np.ndarray] = []
+    starts = np.flatnonzero(np.r_[True, ~same_next])
+    ends = np.r_[starts[1:], n]
+    multi = (ends - starts) > 1
+    for s, e in zip(starts[multi], ends[multi]):
+        members = np.sort(order[s:e])
+        rows = X[members]
+        _, inverse = np.unique(rows.view(np.dtype((np.void, row_bytes))).ravel(), return_inverse=True)
+        for u in np.unique(inverse):
+            group = members[inverse == u]
+            if len(group) > 1:
+                groups.append(group)
+    groups.sort(key=lambda g: g[0])
+    return groups
+
+
+def correct_exact_duplicates_(
+    distances: np.ndarray, indices: np.ndarray, duplicate_sets: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's exact-duplicate correction of a kNN graph (new arrays; inputs untouched).
+
+    For a group of ``s`` identical rows and ``k`` neighbours per row, with ``q = min(s - 1, k)``:
+
+    - each of the group's first ``q + 1`` rows gets the other ones among those ``q + 1`` rows
+      (sorted by index) as its first ``q`` neighbours, at distance 0;
+    - when ``s > k`` every row of the group has only duplicates as neighbours (distance 0), and the
+      rows after the first ``k + 1`` get the group's first ``k`` rows;
+    - otherwise each row keeps ``k - q`` of its other neighbours, those outside the group first, in
+      their original order, after the duplicates.
+    """
+    dist = np.array(distances, dtype=np.float64, copy=True)
+    idx = np.array(indices, dtype=np.int64, copy=True)
+    k = idx.shape[1]
+    for members in duplicate_sets:
+        members = np.asarray(members, dtype=np.int64)
+        s = len(members)
+        q = min(s - 1, k)
+        head = members[: q + 1]
+        # row i of `others` = head without head[i] (already sorted)
+        others = np.broadcast_to(head, (q + 1, q + 1))[~np.eye(q + 1, dtype=bool)].reshape(q + 1, q)
+        if s >= k + 1:
+            idx[head] = others
+            idx[members[k + 1:]] = members[:k]
+            dist[members] = 0.0
+        else:
+            rows_idx = idx[members]
+            rows_dist = dist[members]
+            in_group = np.isin(rows_idx, members)
+            keep = np.argsort(in_group, axis=1, kind="stable")[:, : k - q]
+            r = np.arange(s)[:, None]
+            idx[members, q:] = rows_idx[r, keep]
+            dist[members, q:] = rows_dist[r, keep]
+            idx[members, :q] = others
+            dist[members, :q] = 0.0
+    return dist, idx
+
+
+def correct_exact_duplicates(features: np.ndarray, graph: KnnGraph) -> KnnGraph:
+    """``graph`` with cleanlab's exact-duplicate correction applied (a new graph)."""
+    sets = exact_duplicate_sets(features)
+    dist, idx = correct_exact_duplicates_(graph.distances, graph.indices, sets) if sets else (
+        graph.distances, graph.indices)
+    return KnnGraph(idx, dist, graph.metric, graph.approximate, True)
