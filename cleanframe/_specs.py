@@ -461,12 +461,18 @@ def resolve_pred_probs(fr: FrameAdapter, pred_probs: Any, *, classes: Sequence |
     return check_probabilities(fr, P, sel, sel.columns), ClassSet(tuple(values))
 
 
-def resolve_features(fr: FrameAdapter, features: Any) -> np.ndarray:
-    """Numeric feature matrix (N, D) from a list / glob / array-column spec; NaN/inf rejected."""
+def resolve_features(fr: FrameAdapter, features: Any, *, allow_missing: bool = False) -> np.ndarray:
+    """Numeric feature matrix (N, D) from a list / glob / array-column spec; NaN/inf rejected.
+
+    With ``allow_missing=True`` nulls/NaN are kept (as NaN) and only infinities are rejected
+    (for checks that count missing values).
+    """
     _check_not_empty(fr)
     sel = resolve_columns(fr, features, param="features", allow_dict=False)
     X = _selection_matrix(fr, sel)
-    finite = np.isfinite(X).all(axis=1)
-    if not finite.all():
-        _raise_cells(fr, X, sel, sel.columns, ~finite, "finite", "features must be finite (no NaN, no inf)")
+    ok = ~np.isinf(X) if allow_missing else np.isfinite(X)
+    ok = ok.all(axis=1)
+    if not ok.all():
+        what = "features must not be infinite" if allow_missing else "features must be finite (no NaN, no inf)"
+        _raise_cells(fr, X, sel, sel.columns, ~ok, "finite", what)
     return X
