@@ -1,0 +1,295 @@
+"""Benchmark: multi-annotator consensus, annotator quality and ActiveLab, cleanframe vs cleanlab.
+
+Synthetic crowd (default 100,000 items, 50 annotators of accuracy 0.3-0.95, 1-5 labels per item,
+K=10 classes, a model that is right ~70% of the time). Each case runs in a fresh subprocess so
+that its peak RSS (``ru_maxrss``) is its own; the time is the best of ``--repeats`` runs inside
+that process (cleanlab: one run unless ``--cleanlab-repeats``). Quality: consensus accuracy vs the
+true labels.
+
+Run by hand (never by the tests)::
+
+    .venv/bin/python benchmarks/bench_multiannotator.py            # full size, writes RESULTS
+    .venv/bin/python benchmarks/bench_multiannotator.py --items 20000 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+CASES = {
+    # name: (library, description)
+    "cf_crowdlab": ("cleanframe", "CROWDLAB consensus + quality + annotator stats + per-annotation quality (kernel)"),
+    "cf_consensus_pandas": ("cleanframe", "consensus() on a pandas wide frame (specs, validation, attach)"),
+    "cf_consensus_polars": ("cleanframe", "consensus() on a polars wide frame"),
+    "cf_annotator_stats_long": ("cleanframe", "annotator_stats() on a pandas long frame + pred_probs frame"),
+    "cl_crowdlab": ("cleanlab", "get_label_quality_multiannotator (defaults: detailed quality + annotator stats)"),
+    "cf_majority_vote": ("cleanframe", "majority vote with pred_probs tie-break (kernel)"),
+    "cl_majority_vote": ("cleanlab", "get_majority_vote_label with pred_probs"),
+    "cf_activelab": ("cleanframe", "ActiveLab scores, 90% labelled + 10% unlabelled (kernel)"),
+    "cl_activelab": ("cleanlab", "get_active_learning_scores, same split"),
+    "cf_dawid_skene": ("cleanframe", "Dawid-Skene EM without pred_probs (kernel)"),
+    "cf_dawid_skene_long": ("cleanframe", "consensus() without pred_probs on a pandas long frame"),
+    "ck_dawid_skene": ("crowd-kit", "crowdkit.aggregation.DawidSkene(n_iter=100)"),
+}
+
+
+def make_data(n_items, n_annotators, n_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_items)
+    accuracy = rng.uniform(0.3, 0.95, n_annotators)
+    n_labels = rng.integers(1, 6, n_items)
+    item = np.repeat(np.arange(n_items), n_labels)
+    rank = np.arange(len(item)) - np.repeat(np.cumsum(n_labels) - n_labels, n_labels)
+    who = np.argsort(rng.random((n_items, n_annotators)), axis=1)[item, rank]
+    right = rng.random(len(item)) < accuracy[who]
+    label = np.where(right, truth[item], rng.integers(0, n_classes, len(item)))
+    logits = rng.normal(size=(n_items, n_classes))
+    logits[np.arange(n_items), truth] += 1.8
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    wide = np.full((n_items, n_annotators), np.nan)
+    wide[item, who] = label
+    return dict(truth=truth, item=item, who=who, label=label, probs=probs, wide=wide)
+
+
+def rss_mb():
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        return float("nan")
+
+
+def run_case(name, args):
+    """Run one case in this process; return a dict of measurements."""
+    warnings.filterwarnings("ignore")
+    d = make_data(args.items, args.annotators, args.classes)
+    k = args.classes
+    truth = d["truth"]
+    prepared = {}
+    repeats = args.repeats
+
+    if name.startswith("cf_"):
+        import cleanframe.multiannotator as cfm
+        from cleanframe.scoring import multiannotator as ma
+
+        ann = ma.Annotations.from_coo(d["item"], d["who"], d["label"], num_items=args.items,
+                                      num_annotators=args.annotators, num_classes=k)
+    if name in ("cf_consensus_pandas", "cf_consensus_polars", "cf_annotator_stats_long",
+                "cf_dawid_skene_long"):
+        import pandas as pd
+
+        wide = pd.DataFrame({f"ann_{j}": pd.array(np.where(np.isnan(d["wide"][:, j]), None,
+                                                             d["wide"][:, j]), dtype="Int64")
+                             for j in range(args.annotators)})
+        for c in range(k):
+            wide[f"p_{c}"] = d["probs"][:, c]
+        long = pd.DataFrame({"item_id": d["item"], "worker": [f"w{j}" for j in d["who"]],
+                             "label": d["label"]})
+        preds = pd.DataFrame({"item_id": np.arange(args.items)})
+        for c in range(k):
+            preds[f"p_{c}"] = d["probs"][:, c]
+        if name == "cf_consensus_polars":
+            import polars as pl
+
+            wide = pl.from_pandas(wide)
+        prepared = dict(wide=wide, long=long, preds=preds)
+    if name.startswith("ck_"):
+        import sys as _sys
+        import types
+
+        for mod in ("nltk", "nltk.translate", "nltk.translate.gleu_score"):
+            _sys.modules.setdefault(mod, types.ModuleType(mod))
+        import pandas as pd
+        from crowdkit.aggregation import DawidSkene
+
+        ck_data = pd.DataFrame({"task": d["item"], "worker": d["who"], "label": d["label"]})
+    if name.startswith("cl_"):
+        import cleanlab.multiannotator as clm
+
+        repeats = args.cleanlab_repeats
+    split = int(args.items * 0.9)
+
+    def once():
+        if name == "cf_crowdlab":
+            r = ma.crowdlab(ann, d["probs"])
+            return r.consensus_label
+        if name == "cf_consensus_pandas" or name == "cf_consensus_polars":
+            out = cfm.consensus(prepared["wide"], annotators="ann_*", pred_probs="p_*")
+            return np.asarray(out["consensus_label"].to_numpy(), dtype=np.int64)
+        if name == "cf_annotator_stats_long":
+            cfm.annotator_stats(prepared["long"], item="item_id", annotator="worker",
+                                label="label", pred_probs=prepared["preds"])
+            return None
+        if name == "cl_crowdlab":
+            r = clm.get_label_quality_multiannotator(d["wide"], d["probs"], verbose=False)
+            return r["label_quality"]["consensus_label"].to_numpy()
+        if name == "cf_majority_vote":
+            return ma.majority_vote(ann, d["probs"])[0]
+        if name == "cl_majority_vote":
+            return clm.get_majority_vote_label(d["wide"], d["probs"], verbose=False)
+        if name == "cf_activelab":
+            sub = ma.Annotations.from_coo(*(x[d["item"] < split] for x in (d["item"], d["who"], d["label"])),
+                                          num_items=split, num_annotators=args.annotators, num_classes=k)
+            ma.active_learning_scores(sub, d["probs"][:split], d["probs"][split:])
+            return None
+        if name == "cl_activelab":
+            clm.get_active_learning_scores(d["wide"][:split], d["probs"][:split], d["probs"][split:])
+            return None
+        if name == "cf_dawid_skene":
+            return ma.dawid_skene(ann).posterior.argmax(axis=1)
+        if name == "cf_dawid_skene_long":
+            out = cfm.consensus(prepared["long"], item="item_id", annotator="worker", label="label")
+            return out["consensus_label"].to_numpy()  # items 0..N-1 appear in order
+        if name == "ck_dawid_skene":
+            return DawidSkene(n_iter=100).fit_predict(ck_data).sort_index().to_numpy()
+        raise KeyError(name)
+
+    base = rss_mb()
+    times = []
+    labels = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        labels = once()
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"case": name, "seconds": min(times), "peak_rss_mb": peak, "base_rss_mb": base}
+    if labels is not None:
+        out["accuracy"] = float(np.mean(np.asarray(labels) == truth))
+    if name == "cf_majority_vote":
+        out["accuracy"] = float(np.mean(labels == truth))
+    return out
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+        except Exception:  # pragma: no cover
+            return "?"
+
+    return {
+        "nproc": sh("nproc"),
+        "cpu": sh("lscpu | grep 'Model name'").split(":", 1)[-1].strip(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--annotators", type=int, default=50)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cleanlab-repeats", type=int, default=1)
+    ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--case", help=argparse.SUPPRESS)  # child mode
+    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS_multiannotator.md")
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args)))
+        return
+
+    results = {}
+    for name in args.cases:
+        cmd = [sys.executable, __file__, "--case", name, "--items", str(args.items),
+               "--annotators", str(args.annotators), "--classes", str(args.classes),
+               "--repeats", str(args.repeats), "--cleanlab-repeats", str(args.cleanlab_repeats)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = results[name]
+        print(f"{name:26s} {r['seconds']:8.3f} s  peak RSS {r['peak_rss_mb']:7.0f} MB "
+              f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f})  acc {r.get('accuracy', float('nan')):.4f}",
+              flush=True)
+
+    d = make_data(args.items, args.annotators, args.classes)
+    from cleanframe.scoring import multiannotator as ma
+
+    ann = ma.Annotations.from_coo(d["item"], d["who"], d["label"], num_items=args.items,
+                                  num_annotators=args.annotators, num_classes=args.classes)
+    mv_plain = ma.majority_vote(ann)[0]
+    model_only = d["probs"].argmax(axis=1)
+    extra = {
+        "majority vote without pred_probs": float(np.mean(mv_plain == d["truth"])),
+        "model argmax alone": float(np.mean(model_only == d["truth"])),
+        "annotations": int(len(d["item"])),
+    }
+    report = render(args, results, extra)
+    print(report)
+    if not args.no_write:
+        (HERE / "RESULTS_multiannotator.md").write_text(report)
+
+
+def ratio(results, slow, fast):
+    if slow in results and fast in results:
+        return f"{results[slow]['seconds'] / results[fast]['seconds']:.1f}×"
+    return "n/a"
+
+
+def render(args, results, extra):
+    m = machine()
+    cmd = "python benchmarks/bench_multiannotator.py " + " ".join(
+        a for a in sys.argv[1:]
+    )
+    lines = [
+        "## Multi-annotator: CROWDLAB, majority vote, ActiveLab, Dawid-Skene",
+        "",
+        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {m['nproc']} cores, {m['cpu']}; Python {m['python']}, numpy {m['numpy']} "
+        "(shared with other jobs: timings are noisy, compare the ratios from the same run)",
+        f"- Command: `{cmd.strip()}`",
+        f"- Data: {args.items:,} items, {args.annotators} annotators (accuracy 0.3–0.95), 1–5 "
+        f"labels per item ({extra['annotations']:,} annotations), K={args.classes}; model argmax "
+        f"accuracy {extra['model argmax alone']:.4f}. Each case in a fresh process; time = best of "
+        f"{args.repeats} (cleanlab: {args.cleanlab_repeats}); peak RSS = `ru_maxrss` of that process "
+        "(+ = above the RSS after generating the data).",
+        "",
+        "| case | library | what | time (s) | peak RSS (MB) | consensus accuracy |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        lib, what = CASES[name]
+        acc = f"{r['accuracy']:.4f}" if "accuracy" in r else ""
+        lines.append(
+            f"| {name} | {lib} | {what} | {r['seconds']:.3f} | {r['peak_rss_mb']:.0f} "
+            f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f}) | {acc} |"
+        )
+    lines += [
+        "",
+        f"Majority vote without pred_probs: accuracy {extra['majority vote without pred_probs']:.4f}.",
+        "",
+        "Speed-ups (cleanlab time / cleanframe time, same run):",
+        "",
+        f"- CROWDLAB consensus + quality (kernel): **{ratio(results, 'cl_crowdlab', 'cf_crowdlab')}**; "
+        f"through `consensus()` on pandas: {ratio(results, 'cl_crowdlab', 'cf_consensus_pandas')}, "
+        f"polars: {ratio(results, 'cl_crowdlab', 'cf_consensus_polars')}",
+        f"- majority vote: {ratio(results, 'cl_majority_vote', 'cf_majority_vote')}",
+        f"- ActiveLab: {ratio(results, 'cl_activelab', 'cf_activelab')} (cleanlab's temperature "
+        "search uses its float-label `value_counts` bug, so its scores differ; the work done is the same)",
+        f"- Dawid-Skene vs crowd-kit: {ratio(results, 'ck_dawid_skene', 'cf_dawid_skene')}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
