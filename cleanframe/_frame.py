@@ -492,9 +492,11 @@ class LazyPolarsFrame(PolarsFrame):
         pl = _pl()
         self.check_new_columns(list(columns), overwrite=overwrite)
         new = pl.DataFrame([self._to_series(n, v) for n, v in columns.items()]).lazy()
-        base = self.native.drop([n for n in columns if n in set(self.columns)]) if overwrite else self.native
+        names = self.columns
+        base = self.native.drop([n for n in columns if n in set(names)]) if overwrite else self.native
         out = pl.concat([base, new], how="horizontal")
-        return out
+        # replaced columns keep their place, new ones go last (as DataFrame.with_columns does)
+        return out.select(names + [n for n in columns if n not in set(names)])
 
     def table(self, columns, *, index=None):
         return super().table(columns).lazy()
