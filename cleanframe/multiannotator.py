@@ -119,7 +119,8 @@ def _merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
         remaps.append(remap)
     used = set()
     for f, remap in zip(facts, remaps):
-        used.update(remap[np.unique(f.codes[f.codes >= 0])].tolist())
+        seen = np.bincount(f.codes[f.codes >= 0], minlength=len(remap) - 1) > 0
+        used.update(remap[:-1][seen].tolist())
     present = [u for i, u in enumerate(uniques) if i in used]
     cats = [f.categories for f in facts if f.categories is not None]
     categories = None
@@ -220,30 +221,31 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
                 "this annotator column is entirely null; drop it from annotators=",
             )
     merged, remaps = _merge_factors(facts)
-    n = fr.height
-    codes = np.empty((n, len(cols)), dtype=np.int64)
     uniques = remaps[0][1]
-    for j, (f, (remap, _)) in enumerate(zip(facts, remaps)):
-        codes[:, j] = remap[f.codes]
+    n = fr.height
+    rows, annot, values = [], [], []
+    for j, (f, (remap, _)) in enumerate(zip(facts, remaps)):  # coordinates, never an N x M matrix
+        r = np.flatnonzero(f.codes >= 0)
+        rows.append(r)
+        annot.append(np.full(len(r), j, dtype=np.int64))
+        values.append(remap[f.codes[r]])
+    rows, annot, values = np.concatenate(rows), np.concatenate(annot), np.concatenate(values)
     label_name = cols[0]
     if pred_probs is not None:
         P, cs = _read_pred_probs(fr, pred_probs, merged, classes, label_name, exclude=set(cols))
     else:
         P = None
         cs = ClassSet(tuple(_class_order(merged, classes, None, 0, label_name)[0]))
-    present = codes >= 0
-    class_codes = np.where(present, _to_class_codes(codes, uniques, cs), -1)
-    bad = present & (class_codes < 0)
+    class_codes = _to_class_codes(values, uniques, cs)
+    bad = class_codes < 0
     if bad.any():
-        rows, js = np.nonzero(bad)
-        col = cols[js[0]]
-        first_col_rows = rows[js == js[0]]
-        values = fr.column(col)[first_col_rows[:5]]
-        _raise_unknown(col, fr, first_col_rows, list(values), cs, int(bad.sum()))
+        col = cols[annot[np.argmax(bad)]]
+        col_rows = np.sort(rows[bad & (annot == annot[np.argmax(bad)])])
+        _raise_unknown(col, fr, col_rows, list(fr.column(col)[col_rows[:5]]), cs, int(bad.sum()))
     if len(cs) < 2:
         raise ValidationError(cols[0], "at_least_2_classes",
                               f"need at least two classes, found {list(cs.names)}; pass classes=[...]")
-    counts = present.sum(axis=1)
+    counts = np.bincount(rows, minlength=n)
     unlabeled = np.flatnonzero(counts == 0)
     if len(unlabeled) and not allow_unlabeled:
         raise ValidationError(
@@ -255,10 +257,10 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
     labeled = np.flatnonzero(counts > 0)
     ann = None
     if len(labeled):
-        sub = class_codes[labeled]
-        r, j = np.nonzero(sub >= 0)
+        position = np.cumsum(counts > 0) - 1  # row -> position among the labelled rows
         ann = _ma.Annotations.from_coo(
-            r, j, sub[r, j], num_items=len(labeled), num_annotators=len(cols), num_classes=len(cs)
+            position[rows], annot, class_codes,
+            num_items=len(labeled), num_annotators=len(cols), num_classes=len(cs),
         )
     return _Prepared(
         fr=fr, layout="wide", ann=ann, labeled=labeled, unlabeled=unlabeled, num_items=n,
