@@ -31,7 +31,7 @@ def class_imbalance(labels: np.ndarray, num_classes: int, *, threshold: float = 
     Examples
     --------
     >>> r = class_imbalance(np.array([0] * 98 + [1, 1]), 2, threshold=0.1)
-    >>> r["rarest_class"], r["frequency"], r["is_issue"].sum()
+    >>> r["rarest_class"], r["frequency"], int(r["is_issue"].sum())
     (1, 0.02, 2)
     """
     labels = np.asarray(labels)

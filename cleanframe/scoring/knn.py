@@ -53,6 +53,8 @@ METRICS = ("cosine", "euclidean")
 KDTREE_MAX_DIM = 8
 #: Inverted lists probed per query by the approximate index.
 IVF_NPROBE = 16
+#: Extra candidates fetched by the KD-tree and IVF searches, so boundary ties go to lower indices.
+_TIE_MARGIN = 4
 #: Cells of one block of the distance matrix (rows × N); 2**22 float32 = 16 MB.
 _BLOCK_CELLS = 1 << 22
 
@@ -435,11 +437,14 @@ class KnnIndex:
             return self._kdtree_search(Q_raw, k, self_query)
         Q = self._Y if self_query else _prepared(Q_raw, self.metric)
         if self.approximate:
-            kk = k + 1 if self_query else k
+            wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
+            kk = wide + 1 if self_query else wide
             idx = self._ivf.search(Q, kk)
             idx = _repair_missing(idx, self._Y, Q, kk, self.metric, self_query)
             if self_query:
-                idx = _drop_self(idx, k)
+                idx = _drop_self(idx, wide)
+            idx, dist = _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
+            return idx[:, :k], dist[:, :k]
         else:
             enabled = self.progress and len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
             idx = _search_blocks(
@@ -454,12 +459,16 @@ class KnnIndex:
         if self._tree is None:
             self._tree = cKDTree(np.asarray(self.features, dtype=np.float64))
         Q = self.features if self_query else Q_raw
-        kk = k + 1 if self_query else k
+        n = len(self.features)
+        # a few extra candidates so that ties at the k-th distance go to the lower row index
+        wide = min(n - (1 if self_query else 0), k + _TIE_MARGIN)
+        kk = wide + 1 if self_query else wide
         _, idx = self._tree.query(np.asarray(Q, dtype=np.float64), k=kk, workers=-1)
         idx = np.asarray(idx, dtype=np.int64).reshape(len(Q), kk)
         if self_query:
-            idx = _drop_self(idx, k)
-        return _refine(Q, self.features, idx, self.metric)
+            idx = _drop_self(idx, wide)
+        idx, dist = _refine(Q, self.features, idx, self.metric)
+        return idx[:, :k], dist[:, :k]
 
     def self_graph(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Each indexed row's k nearest other rows: (indices, distances)."""
