@@ -266,6 +266,8 @@ def test_result_column_clash_needs_overwrite(constructor, method, column):
     out = to_pandas(call(df, method, label="y", pred_probs="p_*", overwrite=True))
     expected = to_pandas(call(constructor(base_frame()), method, label="y", pred_probs="p_*"))
     assert set(out.columns) == set(expected.columns)
+    # the replaced column keeps its place; the other result columns come after the input's
+    assert list(out.columns) == list(data.columns) + [c for c in CLASH[method] if c != column]
     assert (out[column] != "old").all()
     pd.testing.assert_series_equal(out[column], expected[column], check_index=False)
     assert len(out) == len(data)
