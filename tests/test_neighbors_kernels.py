@@ -1,0 +1,353 @@
+"""Embedding-space kernels (cleanframe.scoring.knn / outlier / duplicates / noniid /
+datalab_checks) against cleanlab 2.9, given the same neighbour graph, plus properties.
+
+cleanlab is imported only here, as the reference.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from cleanframe.scoring import datalab_checks, duplicates, knn, noniid, outlier
+
+cl_knn = pytest.importorskip("cleanlab.internal.neighbor.knn_graph")
+cl_outlier = pytest.importorskip("cleanlab.outlier")
+
+
+def _readonly(*arrays):
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+def make_embeddings(n=400, d=12, *, seed=0, drift=False):
+    """Clustered embeddings with exact duplicates (one group larger than k), a near duplicate
+    and a few far rows."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(5, d)) * 3
+    X = centers[rng.integers(0, 5, n)] + rng.normal(size=(n, d))
+    if n >= 120:
+        X[5] = X[3]
+        X[7] = X[3]
+        X[60:75] = X[59]  # 16 identical rows: more than k + 1
+        X[100] = X[50] + 1e-4
+    X[-3:] = rng.normal(size=(3, d)) * 12
+    if drift:
+        X += np.linspace(0, 4, n)[:, None]
+    return X
+
+
+def cleanlab_graph(X, k=10, metric=None):
+    graph, _ = cl_knn.create_knn_graph_and_index(X, n_neighbors=k, metric=metric)
+    return graph
+
+
+def datalab_issues(graph, labels, metric, issue_types):
+    from cleanlab import Datalab
+
+    lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(knn_graph=graph, issue_types={t: {"metric": metric, **kw} for t, kw in issue_types.items()})
+    return lab
+
+
+# ------------------------------------------------------------------------------------------
+# the graph
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric,d", [("cosine", 12), ("euclidean", 3), ("euclidean", 12)])
+def test_exact_graph_matches_cleanlab(metric, d):
+    X = make_embeddings(d=d)
+    (X,) = _readonly(X)
+    ours = knn.build_knn_graph(X, metric=metric)
+    ref = cleanlab_graph(X, metric=metric)
+    n = len(X)
+    ref_idx, ref_dist = ref.indices.reshape(n, -1), ref.data.reshape(n, -1)
+    np.testing.assert_allclose(ours.distances, ref_dist, atol=1e-12)
+    # neighbour sets equal except where distances tie: rows next to identical rows (a group
+    # member at the k-th place ties with the other members; cleanlab keeps an arbitrary one)
+    same = np.array([set(a) == set(b) for a, b in zip(ours.indices, ref_idx)])
+    dup_members = np.concatenate(knn.exact_duplicate_sets(X))
+    tied = np.isin(ref_idx, dup_members).any(axis=1) | np.isin(np.arange(n), dup_members)
+    assert same[~tied].all()
+    assert same.mean() > 0.95
+
+
+def test_default_metric_and_k():
+    assert knn.default_metric(3) == "euclidean" and knn.default_metric(4) == "cosine"
+    X = np.random.default_rng(0).normal(size=(6, 5))
+    g = knn.build_knn_graph(X)
+    assert (g.k, g.metric) == (5, "cosine")
+    with pytest.raises(ValueError, match="k=6"):
+        knn.build_knn_graph(X, k=6)
+
+
+def test_graph_is_read_only_and_csr_round_trip():
+    X = make_embeddings(n=120)
+    g = knn.build_knn_graph(X, k=5)
+    assert not g.indices.flags.writeable and not g.distances.flags.writeable
+    back = knn.KnnGraph.from_csr(g.to_csr(), metric=g.metric)
+    np.testing.assert_array_equal(back.indices, g.indices)
+    np.testing.assert_array_equal(back.distances, g.distances)
+    assert g.head(2).k == 2
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_duplicate_correction_matches_cleanlab(k):
+    X = make_embeddings(n=300)
+    idx, dist = knn.exact_knn(X, k, metric="cosine")
+    ref_d, ref_i = cl_knn.correct_knn_distances_and_indices(X, dist.copy(), idx.copy())
+    sets = knn.exact_duplicate_sets(X)
+    _readonly(idx, dist)
+    d, i = knn.correct_exact_duplicates_(dist, idx, sets)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)
+
+
+def test_exact_duplicate_sets_match_numpy_unique():
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, size=(500, 3)).astype(np.float32)
+    X[0] = [-0.0, 1, 2]
+    X[1] = [0.0, 1, 2]
+    ours = knn.exact_duplicate_sets(X)
+    _, inv, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    ref = sorted((np.flatnonzero(inv == u) for u in np.flatnonzero(counts > 1)), key=lambda a: a[0])
+    assert [a.tolist() for a in ours] == [a.tolist() for a in ref]
+
+
+def test_exact_search_equals_brute_force_on_queries():
+    rng = np.random.default_rng(1)
+    X, Q = rng.normal(size=(700, 20)), rng.normal(size=(40, 20))
+    idx, dist = knn.exact_knn(X, 7, metric="cosine", queries=Q)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    full = 1 - Qn @ Xn.T
+    ref = np.argsort(full, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(idx, ref)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, ref, axis=1), atol=1e-12)
+
+
+@pytest.mark.skipif(not knn.faiss_available(), reason="faiss not installed")
+def test_approximate_index_recall_and_warning():
+    X = make_embeddings(n=3000, d=16, seed=2)
+    with pytest.warns(knn.ApproximateNeighborsWarning, match="approximate"):
+        approx = knn.build_knn_graph(X, approximate=True, progress=False)
+    exact = knn.build_knn_graph(X, approximate=False)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx.indices, exact.indices)])
+    assert recall > 0.9
+    assert approx.approximate and not exact.approximate
+    # distances are real distances of the neighbours returned, ascending
+    assert (np.diff(approx.distances, axis=1) >= 0).all()
+
+
+# ------------------------------------------------------------------------------------------
+# outliers
+# ------------------------------------------------------------------------------------------
+def test_outlier_scores_match_datalab_given_the_same_graph():
+    X = make_embeddings()
+    g = cleanlab_graph(X)
+    lab = datalab_issues(g, np.zeros(len(X), int) + (np.arange(len(X)) % 2), "cosine", {"outlier": {}})
+    ref = lab.get_issues("outlier")
+    graph = knn.KnnGraph.from_csr(g, metric="cosine")
+    scores, avg, scale = outlier.knn_outlier_scores(graph.distances, metric="cosine")
+    np.testing.assert_allclose(scores, ref["outlier_score"], rtol=1e-12, atol=1e-15)
+    flags = avg > outlier.distance_issue_threshold(avg)
+    np.testing.assert_array_equal(flags, ref["is_outlier_issue"])
+    assert flags[-3:].all()
+    assert scale == pytest.approx(lab.get_info("outlier")["scaling_factor"])
+
+
+def test_ood_features_fit_and_score_match_cleanlab():
+    X = make_embeddings(n=300)
+    Xtest = make_embeddings(n=50, seed=9)
+    ood = cl_outlier.OutOfDistribution()
+    ref_fit = ood.fit_score(features=X, verbose=False)
+    ref_test = ood.score(features=Xtest)
+    index = knn.KnnIndex(X)
+    g = knn.build_knn_graph(X, index=index)
+    s, _, scale = outlier.knn_outlier_scores(g.distances, metric=g.metric)
+    np.testing.assert_allclose(s, ref_fit, rtol=1e-12)
+    _, dist = index.query(Xtest, 10)
+    s_test, _, _ = outlier.knn_outlier_scores(dist, scaling=scale, metric=g.metric)
+    np.testing.assert_allclose(s_test, ref_test, rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["entropy", "least_confidence", "gen"])
+@pytest.mark.parametrize("adjust", [True, False])
+def test_ood_pred_probs_match_cleanlab(method, adjust):
+    rng = np.random.default_rng(4)
+    n, k = 300, 4
+    P = rng.dirichlet(np.full(k, 0.4), n)
+    labels = rng.integers(0, k, n)
+    _readonly(P, labels)
+    params = {"method": method, "adjust_pred_probs": adjust, "M": k}
+    ood = cl_outlier.OutOfDistribution(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ood.fit_score(pred_probs=P, labels=labels if adjust else None, verbose=False)
+    ours, thr = outlier.ood_pred_probs_scores(P, labels=labels, adjust_pred_probs=adjust, method=method, M=k)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
+    if adjust:
+        P2 = rng.dirichlet(np.full(k, 0.4), 40)
+        ref2 = ood.score(pred_probs=P2)
+        ours2, _ = outlier.ood_pred_probs_scores(P2, confident_thresholds=thr, method=method, M=k)
+        np.testing.assert_allclose(ours2, ref2, rtol=1e-12, atol=1e-14)
+
+
+def test_pred_probs_outlier_flags_match_datalab():
+    from cleanlab import Datalab
+
+    rng = np.random.default_rng(5)
+    n, k = 300, 3
+    P = rng.dirichlet(np.full(k, 0.3), n)
+    P[:5] = 1 / k  # maximally uncertain rows
+    labels = rng.integers(0, k, n)
+    lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
+    lab.find_issues(pred_probs=P, issue_types={"outlier": {}})
+    ref = lab.get_issues("outlier")
+    scores, _ = outlier.ood_pred_probs_scores(P, labels=labels)
+    flags = scores < outlier.pred_probs_issue_threshold(scores)
+    np.testing.assert_allclose(scores, ref["outlier_score"], rtol=1e-12)
+    np.testing.assert_array_equal(flags, ref["is_outlier_issue"])
+
+
+# ------------------------------------------------------------------------------------------
+# near duplicates, non-IID, class imbalance, null
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [0.13, 0.5])
+def test_near_duplicates_match_datalab(threshold):
+    X = make_embeddings()
+    g = cleanlab_graph(X)
+    lab = datalab_issues(g, np.arange(len(X)) % 2, "cosine", {"near_duplicate": {"threshold": threshold}})
+    ref = lab.get_issues("near_duplicate")
+    graph = knn.KnnGraph.from_csr(g, metric="cosine")
+    r = duplicates.near_duplicates(graph.indices, graph.distances, threshold=threshold)
+    np.testing.assert_allclose(r["scores"], ref["near_duplicate_score"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(r["is_issue"], ref["is_near_duplicate_issue"])
+    A = r["adjacency"]
+    for i, ref_set in enumerate(ref["near_duplicate_sets"]):
+        assert A.indices[A.indptr[i]:A.indptr[i + 1]].tolist() == list(ref_set)
+    # set ids: a connected group shares one id; members of the 16-row group share theirs
+    ids = r["set_ids"]
+    assert len(set(ids[59:75])) == 1 and ids[59] >= 0
+    assert ids[3] == ids[5] == ids[7] != ids[59]
+
+
+@pytest.mark.parametrize("drift", [False, True])
+def test_non_iid_matches_datalab_exactly(drift):
+    X = make_embeddings(n=300, drift=drift)
+    if not drift:  # the identical rows sit next to each other in row order: shuffle them apart
+        X = X[np.random.default_rng(1).permutation(len(X))]
+    g = cleanlab_graph(X)
+    lab = datalab_issues(g, np.arange(len(X)) % 2, "cosine", {"non_iid": {}})
+    ref = lab.get_issues("non_iid")
+    graph = knn.KnnGraph.from_csr(g, metric="cosine")
+    state = np.random.get_state()[1].copy()
+    r = noniid.non_iid(graph.indices)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # global RNG untouched
+    assert r["p_value"] == pytest.approx(lab.get_info("non_iid")["p-value"], rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(r["scores"], ref["non_iid_score"], rtol=1e-12)
+    np.testing.assert_array_equal(r["is_issue"], ref["is_non_iid_issue"])
+    assert (r["p_value"] < 0.05) == drift
+
+
+def test_non_iid_statistic_equals_sorting_definition():
+    rng = np.random.default_rng(0)
+    n = 150
+    idx = rng.integers(0, n, size=(n, 4))
+    gaps = np.sort(np.abs(np.arange(n)[:, None] - idx).ravel())
+    s = np.hstack([gaps, [n - 1]])
+    bg = np.cumsum((n - np.arange(1, n)) / (n * (n - 1) / 2))
+    ref = np.max(np.abs(np.arange(len(s)) / (len(s) - 1) - bg[s - 1]))
+    assert noniid.non_iid_statistic(idx) == pytest.approx(ref, abs=1e-15)
+
+
+def test_class_imbalance_matches_datalab():
+    from cleanlab import Datalab
+
+    labels = np.array([0] * 180 + [1] * 115 + [2] * 5)
+    lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
+    lab.find_issues(issue_types={"class_imbalance": {}})
+    ref = lab.get_issues("class_imbalance")
+    r = datalab_checks.class_imbalance(labels, 3)
+    np.testing.assert_allclose(r["scores"], ref["class_imbalance_score"])
+    np.testing.assert_array_equal(r["is_issue"], ref["is_class_imbalance_issue"])
+    assert r["is_issue"].sum() == 5
+    balanced = datalab_checks.class_imbalance(np.array([0, 1] * 50), 2)
+    assert not balanced["is_issue"].any() and balanced["rarest_class"] == 0
+
+
+def test_null_scores_match_datalab():
+    from cleanlab import Datalab
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[7] = np.nan
+    lab = Datalab(pd.DataFrame({"y": np.arange(60) % 2}), label_name="y", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(features=X, issue_types={"null": {}})
+    ref = lab.get_issues("null")
+    r = datalab_checks.null_scores(np.isnan(X))
+    np.testing.assert_allclose(r["scores"], ref["null_score"])
+    np.testing.assert_array_equal(r["is_issue"], ref["is_null_issue"])
+
+
+# ------------------------------------------------------------------------------------------
+# properties
+# ------------------------------------------------------------------------------------------
+finite = st.floats(-100, 100, allow_nan=False, allow_subnormal=False, width=32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(3, 40), st.integers(1, 6)), elements=finite),
+       st.sampled_from(["cosine", "euclidean"]))
+def test_graph_and_scores_properties(X, metric):
+    X.setflags(write=False)
+    g = knn.build_knn_graph(X, metric=metric)
+    n = len(X)
+    assert g.indices.shape == (n, min(10, n - 1))
+    assert (g.indices != np.arange(n)[:, None]).all()  # never its own neighbour
+    assert (np.diff(g.distances, axis=1) >= 0).all()
+    s, avg, _ = outlier.knn_outlier_scores(g.distances, metric=metric)
+    assert ((s >= 0) & (s <= 1)).all()
+    r = duplicates.near_duplicates(g.indices, g.distances)
+    assert ((r["scores"] >= 0) & (r["scores"] <= 1)).all()
+    A = r["adjacency"]
+    assert (A != A.T).nnz == 0  # symmetric relation
+    assert (r["is_issue"] == (r["set_ids"] >= 0)).all()
+    ni = noniid.non_iid_scores(g.indices)
+    assert ((ni >= 0) & (ni <= 1)).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(4, 30), st.integers(0, 10_000))
+def test_outlier_scores_invariant_to_row_order(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    perm = rng.permutation(n)
+    g1 = knn.build_knn_graph(X)
+    g2 = knn.build_knn_graph(X[perm])
+    s1, _, _ = outlier.knn_outlier_scores(g1.distances, metric="cosine")
+    s2, _, _ = outlier.knn_outlier_scores(g2.distances, metric="cosine")
+    np.testing.assert_allclose(s1[perm], s2, rtol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 8))
+def test_identical_rows_score_one_and_are_all_duplicates(n, d):
+    X = np.ones((n, d))
+    g = knn.build_knn_graph(X)
+    assert (g.distances == 0).all()
+    s, _, _ = outlier.knn_outlier_scores(g.distances, metric=g.metric)
+    assert (s == 1).all()
+    r = duplicates.near_duplicates(g.indices, g.distances)
+    assert r["is_issue"].all() and (r["set_ids"] == 0).all()
