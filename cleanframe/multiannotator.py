@@ -419,6 +419,8 @@ def _run(prep: _Prepared, consensus_method, quality_method, calibrate_probs, lab
     if quality_method not in _QUALITY_METHODS:
         raise ValueError(f"quality_method must be one of {_QUALITY_METHODS}, got {quality_method!r}")
     ann = prep.ann
+    if calibrate_probs and P is None:
+        raise ValueError("calibrate_probs=True needs pred_probs")
     if consensus_method == "dawid_skene":
         if P is not None:
             raise ValueError(

@@ -333,6 +333,29 @@ def test_integer_labels_and_annotators_with_few_items():
     assert stats.set_index("who").loc["loner", "num_annotations"] == 1
 
 
+@pytest.mark.parametrize("engine", ["pandas", "polars"])
+def test_inputs_are_not_modified(engine):
+    df, codes, probs, _ = crowd(n_items=60, seed=16, unlabeled=5)
+    long = to_long(df.iloc[:55])
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(60)]})
+    for i, c in enumerate(CLASSES):
+        preds[f"p_{c}"] = probs[:, i]
+    frames = [to_engine(x, engine) for x in (df, long, preds)]
+    copies = [f.clone() if engine == "polars" else f.copy(deep=True) for f in frames]
+    wide_f, long_f, preds_f = frames
+    kw = dict(item="item_id", annotator="worker", label="label")
+    active_learning_scores(wide_f, annotators=ANNOTATORS, pred_probs="p_*")
+    active_learning_scores(long_f, pred_probs=preds_f, **kw)
+    for fn in (consensus, annotator_stats, label_quality):
+        fn(long_f, pred_probs=preds_f.head(55) if engine == "polars" else preds_f.iloc[:55], **kw)
+        fn(long_f, **kw)
+    for frame, copy in zip(frames, copies):
+        if engine == "polars":
+            assert frame.equals(copy)
+        else:
+            pd.testing.assert_frame_equal(frame, copy)
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties
 # ----------------------------------------------------------------------------------------------
@@ -491,5 +514,7 @@ def test_other_bad_inputs():
         active_learning_scores(df2, annotators=ANNOTATORS)
     with pytest.raises(ValidationError, match="annotators"):
         consensus(df2, annotators=ANNOTATORS, item="x")
+    with pytest.raises(ValueError, match="calibrate_probs"):
+        consensus(df2, annotators=ANNOTATORS, calibrate_probs=True)
     with pytest.raises(ValueError, match="dawid_skene"):
         consensus(df2, annotators=ANNOTATORS, pred_probs="p_*", consensus_method="dawid_skene")
