@@ -36,6 +36,8 @@ __all__ = [
     "Selection",
     "resolve_columns",
     "resolve_labels",
+    "default_class_order",
+    "class_code_map",
     "resolve_classification",
     "resolve_pred_probs",
     "resolve_features",
@@ -274,13 +276,33 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
     )
 
 
-def _codes(fr: FrameAdapter, label: str, fact: Factorized, classes: ClassSet) -> np.ndarray:
+def class_code_map(values: Sequence, classes: ClassSet) -> np.ndarray:
+    """Class position of each value (-1 when it is not a class), plus a trailing -1.
+
+    ``class_code_map(values, classes)[codes]`` turns codes into ``values`` (with -1 = null)
+    into class codes, -1 marking nulls and unknown values.
+    """
     lookup = classes.index()
-    source = fact.categories if fact.categories is not None else fact.uniques
-    mapping = np.array(
-        [lookup.get(_key(u), lookup.get(str(u), -1)) for u in source] + [-1], dtype=np.int64
+    return np.array(
+        [lookup.get(_key(u), lookup.get(str(u), -1)) for u in values] + [-1], dtype=np.int64
     )
-    codes = mapping[fact.codes]  # null codes (-1) pick the trailing -1
+
+
+def default_class_order(fact: Factorized, classes: Sequence | None = None) -> list:
+    """Class values when no pred_probs columns decide the order.
+
+    ``classes=`` if given, else the column's category order, else the sorted values.
+    """
+    if classes is not None:
+        return list(classes)
+    if fact.categories is not None:
+        return list(fact.categories)
+    return sorted(fact.uniques, key=lambda v: (str(type(v)), v))
+
+
+def _codes(fr: FrameAdapter, label: str, fact: Factorized, classes: ClassSet) -> np.ndarray:
+    source = fact.categories if fact.categories is not None else fact.uniques
+    codes = class_code_map(source, classes)[fact.codes]  # null codes (-1) pick the trailing -1
     bad = np.flatnonzero(codes < 0)
     if len(bad):
         values = fr.column(label)[bad[:5]]
@@ -301,13 +323,7 @@ def resolve_labels(fr: FrameAdapter, label: str, *, classes: Sequence | None = N
     fr.require([label], param="label")
     fact = fr.factorize(label)
     _check_label_nulls(fr, label, fact)
-    if classes is not None:
-        values = list(classes)
-    elif fact.categories is not None:
-        values = list(fact.categories)
-    else:
-        values = sorted(fact.uniques, key=lambda v: (str(type(v)), v))
-    cs = ClassSet(tuple(values))
+    cs = ClassSet(tuple(default_class_order(fact, classes)))
     return _codes(fr, label, fact, cs), cs
 
 
