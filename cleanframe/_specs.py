@@ -384,13 +384,15 @@ def check_probabilities(fr: FrameAdapter, P: np.ndarray, sel: Selection, columns
     return P
 
 
-def _raise_cells(fr, P, sel, columns, bad_rows, rule, message):
+def _raise_cells(fr, P, sel, columns, bad_rows, rule, message, *, probabilities=True):
+    """Raise for the offending cells. The pandera report (probability schema) is used only for
+    probability matrices (``probabilities=True``); other matrices report the numpy findings."""
     rows = np.flatnonzero(bad_rows)
     first = rows[0]
     col_idx = int(np.flatnonzero(_bad_in_row(P[first], rule))[0]) if columns else None
     column = columns[col_idx] if columns else sel.label
     report = None
-    if columns:
+    if columns and probabilities:
         from ._schemas import pandera_failure_report
 
         report = pandera_failure_report(fr, columns, rule)
@@ -405,6 +407,8 @@ def _raise_cells(fr, P, sel, columns, bad_rows, rule, message):
 def _bad_in_row(row, rule):
     if rule == "finite":
         return ~np.isfinite(row)
+    if rule == "not_infinite":
+        return np.isinf(row)
     return (row < -PROBABILITY_TOLERANCE) | (row > 1 + PROBABILITY_TOLERANCE)
 
 
@@ -490,5 +494,6 @@ def resolve_features(fr: FrameAdapter, features: Any, *, allow_missing: bool = F
     ok = ok.all(axis=1)
     if not ok.all():
         what = "features must not be infinite" if allow_missing else "features must be finite (no NaN, no inf)"
-        _raise_cells(fr, X, sel, sel.columns, ~ok, "finite", what)
+        rule = "not_infinite" if allow_missing else "finite"
+        _raise_cells(fr, X, sel, sel.columns, ~ok, rule, what, probabilities=False)
     return X
