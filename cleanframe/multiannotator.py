@@ -38,6 +38,8 @@ from ._specs import (
     _key,
     _selection_matrix,
     check_probabilities,
+    class_code_map,
+    default_class_order,
     resolve_columns,
 )
 from ._typing import FrameT
@@ -137,13 +139,7 @@ def _merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
 def _class_order(merged: Factorized, classes, sel, n_cols, label_name):
     """Class values in class order, and the pred_probs column order (None without pred_probs)."""
     if sel is None:
-        if classes is not None:
-            values = list(classes)
-        elif merged.categories is not None:
-            values = list(merged.categories)
-        else:
-            values = sorted(merged.uniques, key=lambda v: (str(type(v)), v))
-        return values, None
+        return default_class_order(merged, classes), None
     if classes is not None:
         values = list(classes)
         if len(values) != n_cols:
@@ -153,14 +149,6 @@ def _class_order(merged: Factorized, classes, sel, n_cols, label_name):
             )
         return values, list(range(n_cols))
     return _infer_classes(merged, sel, n_cols, label_name)
-
-
-def _to_class_codes(codes_global: np.ndarray, uniques: list, cs: ClassSet) -> np.ndarray:
-    lookup = cs.index()
-    mapping = np.array(
-        [lookup.get(_key(u), lookup.get(str(u), -1)) for u in uniques] + [-1], dtype=np.int64
-    )
-    return mapping[codes_global]  # -1 (null) picks the trailing -1
 
 
 def _is_frame(obj) -> bool:
@@ -236,7 +224,7 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
     else:
         P = None
         cs = ClassSet(tuple(_class_order(merged, classes, None, 0, label_name)[0]))
-    class_codes = _to_class_codes(values, uniques, cs)
+    class_codes = class_code_map(uniques, cs)[values]
     bad = class_codes < 0
     if bad.any():
         col = cols[annot[np.argmax(bad)]]
@@ -343,7 +331,7 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
                 list(zip(fr.row_labels(differs[:5]), [item_values[item_codes[r]] for r in differs[:5]])),
                 num_failures=len(differs),
             )
-    class_codes = _to_class_codes(label_global, uniques, cs)
+    class_codes = class_code_map(uniques, cs)[label_global]
     bad = np.flatnonzero(class_codes < 0)
     if len(bad):
         _raise_unknown(label, fr, bad, list(fr.column(label)[bad[:5]]), cs, len(bad))

@@ -19,23 +19,10 @@ from cleanframe.multiannotator import (
     label_quality,
 )
 
-cl_multi = pytest.importorskip("cleanlab.multiannotator")
-cl_utils = pytest.importorskip("cleanlab.internal.multiannotator_utils")
+from .test_multiannotator_kernels import cl_multi, cleanlab_fixed  # noqa: F401 (fixture)
 
 CLASSES = ["bird", "cat", "dog", "fish"]  # nobody ever answers "fish"
 ENGINES = ["pandas", "pandas_arrow", "polars", "lazy"]
-
-
-def _fixed_value_counts(x, *, num_classes=None, multi_label=False):
-    return np.bincount(np.asarray(x).astype(int), minlength=num_classes)
-
-
-@pytest.fixture
-def cleanlab_fixed(monkeypatch):
-    """cleanlab with its float-label value_counts bug fixed (see test_multiannotator_kernels)."""
-    monkeypatch.setattr(cl_utils, "value_counts", _fixed_value_counts)
-    monkeypatch.setattr(cl_multi, "value_counts", _fixed_value_counts)
-    return cl_multi
 
 
 def crowd(n_items=240, n_annotators=9, seed=0, unlabeled=0):
@@ -74,6 +61,14 @@ def to_long(df, annotators=ANNOTATORS):
             if row[a] is not None and row[a] == row[a]:
                 rows.append((f"item{pos:04d}", a, row[a]))
     return pd.DataFrame(rows, columns=["item_id", "worker", "label"])
+
+
+def item_preds(df, n_items):
+    """pred_probs frame keyed by item_id (item0000, ...) from the p_<class> columns of ``df``."""
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(n_items)]})
+    for c in CLASSES:
+        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()[:n_items]
+    return preds
 
 
 def to_engine(pdf: pd.DataFrame, engine: str):
@@ -201,9 +196,7 @@ def test_engines_agree_wide(engine, with_probs):
 def test_engines_agree_long_with_pred_frame(engine):
     df, codes, probs, _ = crowd(n_items=120, seed=5, unlabeled=10)
     long = to_long(df)
-    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(120)]})
-    for i, c in enumerate(CLASSES):
-        preds[f"p_{c}"] = probs[:, i]
+    preds = item_preds(df, 120)
     preds = preds.iloc[::-1].reset_index(drop=True)  # keyed, not aligned
     kwargs = dict(item="item_id", annotator="worker", label="label")
     ref = to_pandas(active_learning_scores(long, pred_probs=preds, **kwargs))
@@ -217,9 +210,7 @@ def test_engines_agree_long_with_pred_frame(engine):
 def test_wide_equals_long():
     df, *_ = crowd(n_items=150, seed=6)
     long = to_long(df)
-    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(150)]})
-    for c in CLASSES:
-        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    preds = item_preds(df, 150)
     kw_long = dict(item="item_id", annotator="worker", label="label")
     for probs_wide, probs_long in (("p_*", preds), (None, None)):
         wide_out = consensus(df, annotators=ANNOTATORS, pred_probs=probs_wide)
@@ -245,9 +236,7 @@ def test_wide_equals_long():
 def test_long_pred_probs_as_columns_on_the_long_frame():
     df, *_ = crowd(n_items=80, seed=7)
     long = to_long(df)
-    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(80)]})
-    for c in CLASSES:
-        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    preds = item_preds(df, 80)
     joined = long.merge(preds, on="item_id", how="left")
     kw = dict(item="item_id", annotator="worker", label="label")
     a = consensus(long, pred_probs=preds, **kw)
@@ -258,9 +247,7 @@ def test_long_pred_probs_as_columns_on_the_long_frame():
 def test_long_rows_shuffled_give_same_item_results():
     df, *_ = crowd(n_items=100, seed=8)
     long = to_long(df)
-    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(100)]})
-    for c in CLASSES:
-        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    preds = item_preds(df, 100)
     kw = dict(item="item_id", annotator="worker", label="label", pred_probs=preds)
     a = consensus(long, **kw).set_index("item_id").sort_index()
     shuffled = long.sample(frac=1.0, random_state=0)
@@ -337,9 +324,7 @@ def test_integer_labels_and_annotators_with_few_items():
 def test_inputs_are_not_modified(engine):
     df, codes, probs, _ = crowd(n_items=60, seed=16, unlabeled=5)
     long = to_long(df.iloc[:55])
-    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(60)]})
-    for i, c in enumerate(CLASSES):
-        preds[f"p_{c}"] = probs[:, i]
+    preds = item_preds(df, 60)
     frames = [to_engine(x, engine) for x in (df, long, preds)]
     copies = [f.clone() if engine == "polars" else f.copy(deep=True) for f in frames]
     wide_f, long_f, preds_f = frames

@@ -468,6 +468,34 @@ def _annotator_table(ann, consensus, consensus_quality, annotation_quality, mode
     return quality, agreement_all, worst, num_labeled.astype(np.int64)
 
 
+
+def _result(ann, consensus, quality, agreement, post, annotation_quality, quality_method,
+            model_weight=None, annotator_weight=None, mv=None, rung=None, temperature=1.0):
+    """Assemble a :class:`ConsensusResult`, computing the per-annotator table."""
+    a_quality, a_agree, worst, num_labeled = _annotator_table(
+        ann, consensus, quality, annotation_quality, model_weight, annotator_weight, quality_method
+    )
+    if mv is None:
+        mv, rung = majority_vote(ann)
+    return ConsensusResult(
+        consensus_label=consensus,
+        consensus_quality=np.asarray(quality, dtype=np.float64),
+        annotator_agreement=agreement,
+        num_annotations=ann.num_annotations.copy(),
+        post_pred_probs=post,
+        annotation_quality=annotation_quality,
+        annotator_quality=a_quality,
+        agreement_with_consensus=a_agree,
+        worst_class=worst,
+        num_labeled=num_labeled,
+        model_weight=model_weight,
+        annotator_weight=annotator_weight,
+        majority_vote_label=mv,
+        tie_rung=rung,
+        temperature=temperature,
+    )
+
+
 def crowdlab(
     ann: Annotations,
     pred_probs: np.ndarray,
@@ -529,26 +557,8 @@ def crowdlab(
         stats = _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs)
     agreement, quality, post, model_weight, annotator_weight = stats
     annotation_quality = _annotation_quality(ann, post, score_kwargs)
-    a_quality, a_agree, worst, num_labeled = _annotator_table(
-        ann, consensus, quality, annotation_quality, model_weight, annotator_weight, quality_method
-    )
-    return ConsensusResult(
-        consensus_label=consensus,
-        consensus_quality=np.asarray(quality, dtype=np.float64),
-        annotator_agreement=agreement,
-        num_annotations=ann.num_annotations.copy(),
-        post_pred_probs=post,
-        annotation_quality=annotation_quality,
-        annotator_quality=a_quality,
-        agreement_with_consensus=a_agree,
-        worst_class=worst,
-        num_labeled=num_labeled,
-        model_weight=model_weight,
-        annotator_weight=annotator_weight,
-        majority_vote_label=mv,
-        tie_rung=rung,
-        temperature=temperature,
-    )
+    return _result(ann, consensus, quality, agreement, post, annotation_quality, quality_method,
+                   model_weight, annotator_weight, mv, rung, temperature)
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,25 +794,8 @@ def majority_vote_consensus(ann: Annotations) -> ConsensusResult:
     agreement = _agreement_with_consensus(ann, consensus)
     shares = ann.votes / ann.num_annotations[:, None]
     annotation_quality = shares[ann.item, ann.label]
-    quality, agree, worst, num_labeled = _annotator_table(
-        ann, consensus, agreement, annotation_quality, None, None, "agreement"
-    )
-    return ConsensusResult(
-        consensus_label=consensus,
-        consensus_quality=agreement.copy(),
-        annotator_agreement=agreement,
-        num_annotations=ann.num_annotations.copy(),
-        post_pred_probs=shares,
-        annotation_quality=annotation_quality,
-        annotator_quality=quality,
-        agreement_with_consensus=agree,
-        worst_class=worst,
-        num_labeled=num_labeled,
-        model_weight=None,
-        annotator_weight=None,
-        majority_vote_label=consensus,
-        tie_rung=rung,
-    )
+    return _result(ann, consensus, agreement.copy(), agreement, shares, annotation_quality,
+                   "agreement", mv=consensus, rung=rung)
 
 
 def dawid_skene_consensus(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> ConsensusResult:
@@ -817,23 +810,5 @@ def dawid_skene_consensus(ann: Annotations, *, max_iter: int = 100, tol: float =
     consensus = np.argmax(post, axis=1).astype(np.int64)
     quality = post[np.arange(ann.num_items), consensus]
     annotation_quality = post[ann.item, ann.label]
-    mv, rung = majority_vote(ann)
-    a_quality, agree, worst, num_labeled = _annotator_table(
-        ann, consensus, quality, annotation_quality, None, None, "posterior"
-    )
-    return ConsensusResult(
-        consensus_label=consensus,
-        consensus_quality=quality,
-        annotator_agreement=_agreement_with_consensus(ann, consensus),
-        num_annotations=ann.num_annotations.copy(),
-        post_pred_probs=post,
-        annotation_quality=annotation_quality,
-        annotator_quality=a_quality,
-        agreement_with_consensus=agree,
-        worst_class=worst,
-        num_labeled=num_labeled,
-        model_weight=None,
-        annotator_weight=None,
-        majority_vote_label=mv,
-        tie_rung=rung,
-    )
+    agreement = _agreement_with_consensus(ann, consensus)
+    return _result(ann, consensus, quality, agreement, post, annotation_quality, "posterior")
