@@ -10,25 +10,38 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+class _BadFile(Exception):
+    """A file the command cannot read or write: reported in one line, exit code 2."""
+
+
+def _check_suffix(path: Path, what: str) -> None:
+    if path.suffix.lower() not in SUFFIXES:
+        raise _BadFile(f"{path}: {what} must be a .csv or .parquet file")
+
 
 def _read(path: Path):
     import pandas as pd
 
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
+    _check_suffix(path, "the input")
+    if not path.exists():
+        raise _BadFile(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
         return pd.read_parquet(path)
-    raise SystemExit(f"cleanframe: {path}: expected a .csv or .parquet file")
+    except (OSError, ValueError) as exc:  # parser errors, ArrowInvalid, bad encodings
+        raise _BadFile(f"{path}: cannot read it: {exc}") from None
 
 
 def _write(df, path: Path) -> None:
+    _check_suffix(path, "the output")
     if path.suffix.lower() == ".csv":
         df.to_csv(path, index=False)
-    elif path.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
     else:
-        raise SystemExit(f"cleanframe: {path}: the output must be .csv or .parquet")
+        df.to_parquet(path, index=False)
 
 
 def _report(out, label: str, *, top: int, title: str, seconds: float, extra_columns=()) -> str:
@@ -69,9 +82,8 @@ def cmd_find(args) -> int:
     from .errors import ValidationError
 
     path = Path(args.file)
-    if not path.exists():
-        print(f"cleanframe: {path}: no such file", file=sys.stderr)
-        return 2
+    if args.output:
+        _check_suffix(Path(args.output), "the output")  # before the work, not after
     df = _read(path)
     try:
         out, seconds = _find(df, args, f"cleanframe find-label-issues {path}")
@@ -88,6 +100,8 @@ def cmd_find(args) -> int:
 def cmd_demo(args) -> int:
     from .datasets import human_verdicts, load_label_errors
 
+    if args.output:
+        _check_suffix(Path(args.output), "the output")
     df = load_label_errors("cifar10")
     args.label, args.pred_probs, args.overwrite = "label", "p_*", False
     out, seconds = _find(df, args, "demo")
@@ -148,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except _BadFile as exc:
+        print(f"cleanframe: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
