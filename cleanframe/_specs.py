@@ -37,6 +37,7 @@ __all__ = [
     "resolve_columns",
     "resolve_labels",
     "default_class_order",
+    "pred_probs_class_order",
     "class_code_map",
     "resolve_classification",
     "resolve_pred_probs",
@@ -412,6 +413,31 @@ def _bad_in_row(row, rule):
     return (row < -PROBABILITY_TOLERANCE) | (row > 1 + PROBABILITY_TOLERANCE)
 
 
+def pred_probs_class_order(
+    fact: Factorized, sel: Selection, n_cols: int, label: str, classes: Sequence | None = None
+) -> tuple[list, list]:
+    """``(class values in class order, column of each class)`` for ``n_cols`` pred_probs columns.
+
+    ``classes=`` if given (one per column), else inferred from the column names and the label
+    values ``fact``; checks at least two columns and distinct classes.
+    """
+    if n_cols < 2:
+        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
+    if classes is not None:
+        values = list(classes)
+        if len(values) != n_cols:
+            raise ValidationError(
+                sel.label, "classes",
+                f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
+            )
+        order = list(range(n_cols))
+    else:
+        values, order = _infer_classes(fact, sel, n_cols, label)
+    if len(set(map(_key, values))) != len(values):
+        raise ValidationError(label, "classes", f"classes are not distinct: {values}")
+    return values, order
+
+
 def resolve_classification(
     fr: FrameAdapter,
     *,
@@ -435,20 +461,7 @@ def resolve_classification(
         n_cols = P.shape[1]
     else:
         P = None
-    if n_cols < 2:
-        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
-    if classes is not None:
-        values = list(classes)
-        if len(values) != n_cols:
-            raise ValidationError(
-                sel.label, "classes",
-                f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
-            )
-        order = list(range(n_cols))
-    else:
-        values, order = _infer_classes(fact, sel, n_cols, label)
-    if len(set(map(_key, values))) != len(values):
-        raise ValidationError(label, "classes", f"classes are not distinct: {values}")
+    values, order = pred_probs_class_order(fact, sel, n_cols, label, classes)
     cs = ClassSet(tuple(values))
     codes = _codes(fr, label, fact, cs)
     columns = [sel.columns[i] for i in order] if sel.columns is not None else None
