@@ -49,7 +49,7 @@ def _spec_name(spec: Any) -> str | None:
     if isinstance(spec, str):
         return spec
     if isinstance(spec, (list, tuple)) and spec:
-        return str(spec[0]) if len(spec) == 1 else f"{spec[0]}..{spec[-1]}"
+        return ", ".join(map(str, spec[:3])) + (", ..." if len(spec) > 3 else "")
     return None
 
 

@@ -1,0 +1,358 @@
+"""Public embedding-space checks (cleanframe.neighbors) on every frame type, against cleanlab's
+Datalab / OutOfDistribution from raw features, and on bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import spearmanr
+
+from cleanframe import ValidationError
+from cleanframe import neighbors as nb
+from cleanframe.scoring import knn as _knn
+
+from .conftest import to_pandas
+
+D = 12
+EMB = [f"emb_{i}" for i in range(D)]
+
+
+def make_data(n=300, *, seed=0, d=D):
+    """Clustered embeddings with exact and near duplicates and a few far rows, a label column
+    with a rare class, and pred_probs."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, d)) * 3
+    X = centers[rng.integers(0, 4, n)] + rng.normal(size=(n, d))
+    X[5] = X[3]
+    X[min(40, n - 5)] = X[20 % n] + 1e-3
+    X[-4:] = rng.normal(size=(4, d)) * 10
+    labels = np.where(rng.random(n) < 0.015, "rare", np.where(rng.random(n) < 0.5, "a", "b"))
+    P = rng.dirichlet(np.full(3, 0.5), n)
+    df = pd.DataFrame(X, columns=[f"emb_{i}" for i in range(d)])
+    df["y"] = labels
+    for j, c in enumerate(["a", "b", "rare"]):
+        df[f"p_{c}"] = P[:, j]
+    return df, X
+
+
+def jaccard(a, b):
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = (a | b).sum()
+    return 1.0 if union == 0 else (a & b).sum() / union
+
+
+def datalab(df, X, issue_types, pred_probs=None):
+    from cleanlab import Datalab
+
+    lab = Datalab(df[["y"]], label_name="y", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(features=X, pred_probs=pred_probs, issue_types=issue_types)
+    return lab
+
+
+# ------------------------------------------------------------------------------------------
+# every frame type gives the same result, input untouched, index kept
+# ------------------------------------------------------------------------------------------
+def test_results_equal_across_frame_types(constructor):
+    data, _ = make_data()
+    data.index = pd.RangeIndex(100, 100 + len(data))
+    if constructor.kind != "pandas":
+        data = data.reset_index(drop=True)
+    frame = constructor(data)
+    before = to_pandas(frame).copy()
+    ref = data.copy()
+
+    out = to_pandas(nb.find_outliers(frame, features="emb_*"))
+    exp = nb.find_outliers(ref, features="emb_*")
+    np.testing.assert_allclose(out["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float))
+    np.testing.assert_array_equal(out["is_outlier"].to_numpy(bool), exp["is_outlier"].to_numpy(bool))
+    if constructor.kind == "pandas":
+        assert out.index.equals(data.index)
+
+    dup = to_pandas(nb.find_near_duplicates(frame, features=EMB))
+    exp = nb.find_near_duplicates(ref, features=EMB)
+    for col in ("near_duplicate_score", "is_near_duplicate", "near_duplicate_set"):
+        np.testing.assert_array_equal(dup[col].to_numpy(), exp[col].to_numpy())
+
+    res = nb.non_iid(frame, features="emb_*")
+    assert res.p_value == nb.non_iid(ref, features="emb_*").p_value
+    assert type(res.rows) is type(frame)
+
+    imb = to_pandas(nb.class_imbalance(frame, label="y"))
+    np.testing.assert_array_equal(imb["is_class_imbalance_issue"].to_numpy(bool), (data["y"] == "rare").to_numpy())
+
+    ood = to_pandas(nb.find_outliers(frame, pred_probs="p_*", label="y"))
+    exp = nb.find_outliers(ref, pred_probs="p_*", label="y")
+    np.testing.assert_allclose(ood["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float))
+
+    pd.testing.assert_frame_equal(to_pandas(frame), before)  # input not modified
+
+
+def test_result_types_and_new_columns(constructor):
+    data, _ = make_data(n=80)
+    frame = constructor(data)
+    out = nb.find_near_duplicates(frame, features="emb_*")
+    assert type(out) is type(frame)
+    cols = list(out.collect_schema().names()) if isinstance(out, pl.LazyFrame) else list(out.columns)
+    assert cols[-3:] == ["near_duplicate_score", "is_near_duplicate", "near_duplicate_set"]
+    got = to_pandas(out)
+    assert got["near_duplicate_set"].dtype == np.int64
+    assert ((got["near_duplicate_set"] >= 0) == got["is_near_duplicate"]).all()
+
+
+def test_array_column_equals_column_list():
+    data, X = make_data()
+    as_list = nb.find_outliers(data, features=EMB)
+    pandas_arrays = data.drop(columns=EMB).assign(embedding=list(X))
+    polars_array = pl.from_pandas(data.drop(columns=EMB)).with_columns(
+        pl.Series("embedding", X, dtype=pl.Array(pl.Float64, D)))
+    for frame in (pandas_arrays, polars_array, polars_array.lazy()):
+        got = to_pandas(nb.find_outliers(frame, features="embedding"))
+        np.testing.assert_allclose(got["outlier_score"].to_numpy(float), as_list["outlier_score"].to_numpy(float))
+
+
+def test_float32_embeddings_work():
+    data, X = make_data()
+    f32 = pl.from_pandas(data).with_columns(pl.col(EMB).cast(pl.Float32))
+    got = to_pandas(nb.find_outliers(f32, features=EMB))
+    ref = nb.find_outliers(data, features=EMB)
+    assert spearmanr(got["outlier_score"], ref["outlier_score"]).statistic > 0.9999
+
+
+# ------------------------------------------------------------------------------------------
+# one graph, reused
+# ------------------------------------------------------------------------------------------
+def test_graph_reuse_gives_the_same_results():
+    data, _ = make_data()
+    g = nb.knn_graph(data, features="emb_*")
+    a = nb.find_outliers(data, features="emb_*")
+    b = nb.find_outliers(data, knn_graph=g)
+    pd.testing.assert_frame_equal(a, b)
+    c, g2 = nb.find_near_duplicates(data, features="emb_*", return_knn_graph=True)
+    np.testing.assert_array_equal(g2.indices, g.indices)
+    pd.testing.assert_frame_equal(c, nb.find_near_duplicates(data, knn_graph=g))
+    assert nb.non_iid(data, knn_graph=g).p_value == nb.non_iid(data, features="emb_*").p_value
+    # a cleanlab-style CSR graph is accepted too
+    pd.testing.assert_frame_equal(b, nb.find_outliers(data, knn_graph=g.to_csr(), metric="cosine"))
+
+
+def test_larger_graph_k_parameter():
+    data, _ = make_data()
+    g = nb.knn_graph(data, features="emb_*", k=20)
+    a = nb.find_outliers(data, knn_graph=g, k=10)
+    b = nb.find_outliers(data, features="emb_*", k=10)
+    np.testing.assert_allclose(a["outlier_score"], b["outlier_score"])
+
+
+# ------------------------------------------------------------------------------------------
+# parity with cleanlab from raw features (cleanlab builds its own graph)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_raw_feature_parity_with_datalab():
+    data, X = make_data(n=600, seed=3)
+    lab = datalab(data, X, {"outlier": {}, "near_duplicate": {}, "non_iid": {}, "class_imbalance": {}})
+    ref = lab.get_issues()
+    out = nb.find_outliers(data, features="emb_*")
+    dup = nb.find_near_duplicates(data, features="emb_*")
+    res = nb.non_iid(data, features="emb_*")
+    imb = nb.class_imbalance(data, label="y")
+    assert spearmanr(out["outlier_score"], ref["outlier_score"]).statistic >= 0.999
+    assert jaccard(out["is_outlier"], ref["is_outlier_issue"]) >= 0.99
+    assert spearmanr(dup["near_duplicate_score"], ref["near_duplicate_score"]).statistic >= 0.999
+    assert jaccard(dup["is_near_duplicate"], ref["is_near_duplicate_issue"]) >= 0.99
+    ref_sets = lab.get_info("near_duplicate")["near_duplicate_sets"]
+    for i in np.flatnonzero(dup["is_near_duplicate"]):
+        members = set(np.flatnonzero(dup["near_duplicate_set"] == dup["near_duplicate_set"][i])) - {i}
+        assert set(ref_sets[i]) <= members
+    assert abs(res.p_value - lab.get_info("non_iid")["p-value"]) <= 0.02
+    np.testing.assert_allclose(imb["class_imbalance_score"], ref["class_imbalance_score"])
+    np.testing.assert_array_equal(imb["is_class_imbalance_issue"], ref["is_class_imbalance_issue"])
+
+
+def test_pred_probs_outliers_match_datalab():
+    data, X = make_data(seed=4)
+    P = data[["p_a", "p_b", "p_rare"]].to_numpy()
+    lab = datalab(data, None, {"outlier": {}}, pred_probs=P)
+    ref = lab.get_issues("outlier")
+    out = nb.find_outliers(data, pred_probs="p_*", label="y")
+    np.testing.assert_allclose(out["outlier_score"], ref["outlier_score"], rtol=1e-12)
+    np.testing.assert_array_equal(out["is_outlier"], ref["is_outlier_issue"])
+
+
+def test_null_issues_match_datalab():
+    data, X = make_data(n=60)
+    Xn = X[:, :4].copy()
+    Xn[np.random.default_rng(0).random(Xn.shape) < 0.3] = np.nan
+    Xn[2] = np.nan
+    frame = pd.DataFrame(Xn, columns=list("abcd")).assign(y=data["y"])
+    lab = datalab(frame, Xn, {"null": {}})
+    ref = lab.get_issues("null")
+    for f in (frame, pl.from_pandas(frame, nan_to_null=True), pl.from_pandas(frame, nan_to_null=True).lazy()):
+        got = to_pandas(nb.find_null_issues(f, features=list("abcd")))
+        np.testing.assert_allclose(got["null_score"], ref["null_score"])
+        np.testing.assert_array_equal(got["is_null_issue"], ref["is_null_issue"])
+
+
+def test_outlier_detector_matches_out_of_distribution():
+    from cleanlab.outlier import OutOfDistribution
+
+    train, Xtr = make_data(n=300, seed=5)
+    test, Xte = make_data(n=60, seed=6)
+    ood = OutOfDistribution()
+    ref_fit = ood.fit_score(features=Xtr, verbose=False)
+    ref_test = ood.score(features=Xte)
+    det = nb.OutlierDetector()
+    fit = det.fit_score(train, features="emb_*")
+    np.testing.assert_allclose(fit["outlier_score"], ref_fit, rtol=1e-12)
+    for frame in (test, pl.from_pandas(test)):
+        got = to_pandas(det.score(frame))
+        np.testing.assert_allclose(got["outlier_score"], ref_test, rtol=1e-12)
+    # pred_probs: thresholds learnt on train, reused on test
+    ood_p = OutOfDistribution()
+    labels_tr = pd.Categorical(train["y"], categories=["a", "b", "rare"]).codes
+    Ptr = train[["p_a", "p_b", "p_rare"]].to_numpy()
+    Pte = test[["p_a", "p_b", "p_rare"]].to_numpy()
+    ref_fit = ood_p.fit_score(pred_probs=Ptr, labels=labels_tr, verbose=False)
+    det_p = nb.OutlierDetector().fit(train, pred_probs="p_*", label="y")
+    np.testing.assert_allclose(det_p.fit_scores_, ref_fit, rtol=1e-12)
+    np.testing.assert_allclose(det_p.score(test)["outlier_score"], ood_p.score(pred_probs=Pte), rtol=1e-12)
+
+
+def test_outlier_detector_flags_far_new_rows():
+    train, _ = make_data(n=300, seed=7)
+    far = train.head(3).copy()
+    far[EMB] = -50.0 * np.abs(far[EMB].to_numpy())
+    det = nb.OutlierDetector(metric="euclidean").fit(train, features="emb_*")
+    got = det.score(pd.concat([train.iloc[10:13], far], ignore_index=True))
+    assert got["is_outlier"].tolist() == [False, False, False, True, True, True]
+    # a reference row scored as new data finds itself at distance 0: it looks less atypical
+    same = det.score(train.iloc[[30, 31]])
+    assert (same["outlier_score"].to_numpy() > det.fit_scores_[[30, 31]]).all()
+
+
+def test_non_iid_flags_drift_and_explains():
+    rng = np.random.default_rng(0)
+    n = 400
+    t = np.linspace(0, 3, n)[:, None]
+    drift = pd.DataFrame(rng.normal(size=(n, 6)) * 0.3 + t, columns=list("abcdef"))
+    res = nb.non_iid(drift, features=list("abcdef"))
+    assert res.is_non_iid and res.p_value < 0.05
+    assert res.rows["is_non_iid_issue"].sum() == 1
+    assert "NOT IID" in res.explain() and "p_value" in repr(res)
+    shuffled = drift.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    assert not nb.non_iid(shuffled, features=list("abcdef")).is_non_iid
+    # pred_probs as the embedding when no features are given
+    data, _ = make_data()
+    assert 0 <= nb.non_iid(data, pred_probs="p_*").p_value <= 1
+
+
+# ------------------------------------------------------------------------------------------
+# properties
+# ------------------------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(st.integers(12, 60), st.integers(0, 1000))
+def test_row_order_invariance_and_ranges(n, seed):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 5)) + 1, columns=list("abcde"))
+    perm = rng.permutation(n)
+    a = nb.find_outliers(df, features=list("abcde"))
+    b = nb.find_outliers(df.iloc[perm], features=list("abcde"))
+    np.testing.assert_allclose(a["outlier_score"].loc[b.index], b["outlier_score"], rtol=1e-9)
+    assert a["outlier_score"].between(0, 1).all()
+    d = nb.find_near_duplicates(df, features=list("abcde"))
+    assert d["near_duplicate_score"].between(0, 1).all()
+
+
+# ------------------------------------------------------------------------------------------
+# bad input and edge cases
+# ------------------------------------------------------------------------------------------
+def test_nan_embeddings_are_rejected_naming_the_column(constructor):
+    data, _ = make_data(n=50)
+    data.loc[7, "emb_3"] = np.nan
+    with pytest.raises(ValidationError, match="emb_3"):
+        nb.find_outliers(constructor(data), features="emb_*")
+
+
+def test_ragged_array_column_is_rejected():
+    data, X = make_data(n=30)
+    rows = [x if i != 4 else x[:-1] for i, x in enumerate(X)]
+    frame = data.drop(columns=EMB).assign(embedding=rows)
+    with pytest.raises(ValidationError, match="embedding"):
+        nb.find_near_duplicates(frame, features="embedding")
+    with pytest.raises(ValidationError, match="embedding"):
+        nb.knn_graph(pl.DataFrame({"embedding": [[1.0, 2.0], [1.0], [3.0, 4.0]]}), features="embedding")
+
+
+def test_one_row_and_bad_k():
+    one = pd.DataFrame({"a": [1.0], "b": [2.0]})
+    with pytest.raises(ValidationError, match="'a, b'"):
+        nb.find_outliers(one, features=["a", "b"])
+    data, _ = make_data(n=20)
+    with pytest.raises(ValidationError, match="emb_"):
+        nb.find_outliers(data, features="emb_*", k=20)
+    with pytest.raises(ValidationError, match="emb_"):
+        nb.knn_graph(data, features="emb_*", metric="manhattan")
+
+
+def test_all_identical_rows():
+    frame = pd.DataFrame({"a": [1.0] * 12, "b": [2.0] * 12, "c": [0.5] * 12, "d": [3.0] * 12})
+    out = nb.find_outliers(frame, features=list("abcd"))
+    assert (out["outlier_score"] == 1.0).all() and not out["is_outlier"].any()
+    dup = nb.find_near_duplicates(frame, features=list("abcd"))
+    assert dup["is_near_duplicate"].all() and (dup["near_duplicate_set"] == 0).all()
+    assert (dup["near_duplicate_score"] == 0).all()
+
+
+def test_missing_columns_and_wrong_sources():
+    data, _ = make_data(n=40)
+    with pytest.raises(ValidationError, match="nope"):
+        nb.find_outliers(data, features=["emb_0", "nope"])
+    with pytest.raises(ValidationError, match="features"):
+        nb.find_outliers(data, features="emb_*", pred_probs="p_*")
+    with pytest.raises(ValidationError, match="label"):
+        nb.find_outliers(data, pred_probs="p_*")
+    with pytest.raises(ValidationError, match="knn_graph"):
+        g = nb.knn_graph(data.head(30), features="emb_*")
+        nb.find_outliers(data, knn_graph=g)
+    with pytest.raises(ValidationError, match="knn_graph"):
+        nb.find_near_duplicates(data, knn_graph=np.zeros((40, 10)))
+    with pytest.raises(ValidationError, match="y"):
+        nb.class_imbalance(data.assign(y=[None] + list(data["y"][1:])), label="y")
+    with pytest.raises(ValidationError, match="emb_0"):
+        nb.find_null_issues(data.assign(emb_0=np.inf), features="emb_*")
+
+
+def test_result_column_clash_needs_overwrite(constructor):
+    data, _ = make_data(n=40)
+    data["outlier_score"] = 0.0
+    frame = constructor(data)
+    with pytest.raises(ValidationError, match="outlier_score"):
+        nb.find_outliers(frame, features="emb_*")
+    out = to_pandas(nb.find_outliers(frame, features="emb_*", overwrite=True))
+    assert out["outlier_score"].between(0, 1).all() and (out["outlier_score"] > 0).any()
+
+
+@pytest.mark.skipif(not _knn.faiss_available(), reason="faiss not installed")
+def test_approximate_search_warns_and_agrees():
+    data, _ = make_data(n=2500, seed=8)
+    with pytest.warns(_knn.ApproximateNeighborsWarning, match="approximate=False"):
+        a = nb.find_outliers(data, features="emb_*", approximate=True, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exact search: no warning
+        b = nb.find_outliers(data, features="emb_*")
+    assert spearmanr(a["outlier_score"], b["outlier_score"]).statistic > 0.99
+    assert jaccard(a["is_outlier"], b["is_outlier"]) > 0.9
+
+
+def test_progress_false_prints_nothing(capsys):
+    data, _ = make_data(n=100)
+    nb.find_outliers(data, features="emb_*", progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
