@@ -34,12 +34,12 @@ import numpy as np
 from ._frame import Factorized, FrameAdapter, adapt
 from ._specs import (
     ClassSet,
-    _infer_classes,
     _key,
     _selection_matrix,
     check_probabilities,
     class_code_map,
     default_class_order,
+    pred_probs_class_order,
     resolve_columns,
 )
 from ._typing import FrameT
@@ -136,21 +136,6 @@ def _merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
     return merged, [(remap, uniques) for remap in remaps]
 
 
-def _class_order(merged: Factorized, classes, sel, n_cols, label_name):
-    """Class values in class order, and the pred_probs column order (None without pred_probs)."""
-    if sel is None:
-        return default_class_order(merged, classes), None
-    if classes is not None:
-        values = list(classes)
-        if len(values) != n_cols:
-            raise ValidationError(
-                sel.label, "classes",
-                f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
-            )
-        return values, list(range(n_cols))
-    return _infer_classes(merged, sel, n_cols, label_name)
-
-
 def _is_frame(obj) -> bool:
     name = type(obj).__name__
     root = type(obj).__module__.split(".", 1)[0]
@@ -167,11 +152,7 @@ def _read_pred_probs(pfr: FrameAdapter, pred_probs, merged, classes, label_name,
         n_cols = len(sel.columns)
     else:
         n_cols = pfr.array_column(sel.array_column).shape[1]
-    if n_cols < 2:
-        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
-    values, order = _class_order(merged, classes, sel, n_cols, label_name)
-    if len(set(map(_key, values))) != len(values):
-        raise ValidationError(label_name, "classes", f"classes are not distinct: {values}")
+    values, order = pred_probs_class_order(merged, sel, n_cols, label_name, classes)
     columns = [sel.columns[i] for i in order] if sel.columns is not None else None
     P = _selection_matrix(pfr, sel, order)
     P = check_probabilities(pfr, P, sel, columns)
@@ -223,7 +204,7 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
         P, cs = _read_pred_probs(fr, pred_probs, merged, classes, label_name, exclude=set(cols))
     else:
         P = None
-        cs = ClassSet(tuple(_class_order(merged, classes, None, 0, label_name)[0]))
+        cs = ClassSet(tuple(default_class_order(merged, classes)))
     class_codes = class_code_map(uniques, cs)[values]
     bad = class_codes < 0
     if bad.any():
@@ -311,7 +292,7 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
     unlabeled_values: list = []
     if pred_probs is None:
         P = None
-        cs = ClassSet(tuple(_class_order(merged, classes, None, 0, label)[0]))
+        cs = ClassSet(tuple(default_class_order(merged, classes)))
     elif _is_frame(pred_probs):
         pfr = adapt(pred_probs)
         pfr.require([item], param="pred_probs (the item column)")
