@@ -52,6 +52,9 @@ def pandera_failure_report(fr, columns: Sequence[str], rule: str):
         first = cases["column"].iloc[0]
         mine = cases[cases["column"] == first]
         positions = mine["index"].tolist()
+        values = mine["failure_case"].tolist()[:5]
+        if fr.kind != "pandas":  # pandera.polars reports values as strings: read the real ones
+            values = data.get_column(first).gather([int(p) for p in positions[:5]]).to_list()
         # pandera reports index labels for pandas and row numbers for polars, as we do
-        return first, list(zip(positions[:5], mine["failure_case"].tolist()[:5])), len(mine)
+        return first, list(zip(positions[:5], values)), len(mine)
     return None
