@@ -147,6 +147,44 @@ def test_bad_value_names_column_and_row(constructor, method, case):
     assert_names_row(err, constructor)
 
 
+@pytest.mark.parametrize("value", [-0.2, 1.5, np.inf])
+def test_failure_cases_hold_the_offending_values(constructor, value):
+    df = constructor(_set("p_dog", value)(base_frame()))
+    with pytest.raises(ValidationError) as info:
+        call(df, "find_label_issues", label="y", pred_probs="p_*")
+    assert info.value.failure_cases == [(row_label(constructor), value)]
+
+
+def test_null_probability(constructor):
+    data = base_frame()
+    data["p_dog"] = data["p_dog"].astype(object)
+    data.iloc[BAD, data.columns.get_loc("p_dog")] = None
+    data["p_dog"] = pd.to_numeric(data["p_dog"])  # float with a missing value (null in Arrow/polars)
+    with pytest.raises(ValidationError, match="'p_dog'") as info:
+        call(constructor(data), "find_label_issues", label="y", pred_probs="p_*")
+    assert_names_row(info.value, constructor)
+
+
+def test_public_function_and_accessor_raise_the_same_error(constructor):
+    df = constructor(_set("y", "fox")(base_frame()))
+    with pytest.raises(ValidationError) as by_function:
+        cleanframe.find_label_issues(df, label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as by_accessor:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert str(by_function.value) == str(by_accessor.value)
+    assert by_function.value.failure_cases == by_accessor.value.failure_cases
+
+
+def test_validation_error_pickles(constructor):
+    import pickle
+
+    with pytest.raises(ValidationError) as info:
+        call(constructor(_set("p_dog", 1.5)(base_frame())), "find_label_issues", label="y", pred_probs="p_*")
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value) and again.failure_cases == info.value.failure_cases
+    assert (again.column, again.rule, again.num_failures) == ("p_dog", "in_range", 1)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_unknown_label_message_shows_the_value_and_the_classes(constructor, method):
     df = constructor(_set("y", "fox")(base_frame()))
