@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -32,11 +31,23 @@ HERE = Path(__file__).resolve().parent
 
 CASES = {
     # name: (library, description)
-    "cf_crowdlab": ("cleanframe", "CROWDLAB consensus + quality + annotator stats + per-annotation quality (kernel)"),
-    "cf_consensus_pandas": ("cleanframe", "consensus() on a pandas wide frame (specs, validation, attach)"),
+    "cf_crowdlab": (
+        "cleanframe",
+        "CROWDLAB consensus + quality + annotator stats + per-annotation quality (kernel)",
+    ),
+    "cf_consensus_pandas": (
+        "cleanframe",
+        "consensus() on a pandas wide frame (specs, validation, attach)",
+    ),
     "cf_consensus_polars": ("cleanframe", "consensus() on a polars wide frame"),
-    "cf_annotator_stats_long": ("cleanframe", "annotator_stats() on a pandas long frame + pred_probs frame"),
-    "cl_crowdlab": ("cleanlab", "get_label_quality_multiannotator (defaults: detailed quality + annotator stats)"),
+    "cf_annotator_stats_long": (
+        "cleanframe",
+        "annotator_stats() on a pandas long frame + pred_probs frame",
+    ),
+    "cl_crowdlab": (
+        "cleanlab",
+        "get_label_quality_multiannotator (defaults: detailed quality + annotator stats)",
+    ),
     "cf_majority_vote": ("cleanframe", "majority vote with pred_probs tie-break (kernel)"),
     "cl_majority_vote": ("cleanlab", "get_majority_vote_label with pred_probs"),
     "cf_activelab": ("cleanframe", "ActiveLab scores, 90% labelled + 10% unlabelled (kernel)"),
@@ -88,19 +99,35 @@ def run_case(name, args):
         import cleanframe.multiannotator as cfm
         from cleanframe.scoring import multiannotator as ma
 
-        ann = ma.Annotations.from_coo(d["item"], d["who"], d["label"], num_items=args.items,
-                                      num_annotators=args.annotators, num_classes=k)
-    if name in ("cf_consensus_pandas", "cf_consensus_polars", "cf_annotator_stats_long",
-                "cf_dawid_skene_long"):
+        ann = ma.Annotations.from_coo(
+            d["item"],
+            d["who"],
+            d["label"],
+            num_items=args.items,
+            num_annotators=args.annotators,
+            num_classes=k,
+        )
+    if name in (
+        "cf_consensus_pandas",
+        "cf_consensus_polars",
+        "cf_annotator_stats_long",
+        "cf_dawid_skene_long",
+    ):
         import pandas as pd
 
-        wide = pd.DataFrame({f"ann_{j}": pd.array(np.where(np.isnan(d["wide"][:, j]), None,
-                                                             d["wide"][:, j]), dtype="Int64")
-                             for j in range(args.annotators)})
+        wide = pd.DataFrame(
+            {
+                f"ann_{j}": pd.array(
+                    np.where(np.isnan(d["wide"][:, j]), None, d["wide"][:, j]), dtype="Int64"
+                )
+                for j in range(args.annotators)
+            }
+        )
         for c in range(k):
             wide[f"p_{c}"] = d["probs"][:, c]
-        long = pd.DataFrame({"item_id": d["item"], "worker": [f"w{j}" for j in d["who"]],
-                             "label": d["label"]})
+        long = pd.DataFrame(
+            {"item_id": d["item"], "worker": [f"w{j}" for j in d["who"]], "label": d["label"]}
+        )
         preds = pd.DataFrame({"item_id": np.arange(args.items)})
         for c in range(k):
             preds[f"p_{c}"] = d["probs"][:, c]
@@ -133,8 +160,13 @@ def run_case(name, args):
             out = cfm.consensus(prepared["wide"], annotators="ann_*", pred_probs="p_*")
             return np.asarray(out["consensus_label"].to_numpy(), dtype=np.int64)
         if name == "cf_annotator_stats_long":
-            cfm.annotator_stats(prepared["long"], item="item_id", annotator="worker",
-                                label="label", pred_probs=prepared["preds"])
+            cfm.annotator_stats(
+                prepared["long"],
+                item="item_id",
+                annotator="worker",
+                label="label",
+                pred_probs=prepared["preds"],
+            )
             return None
         if name == "cl_crowdlab":
             r = clm.get_label_quality_multiannotator(d["wide"], d["probs"], verbose=False)
@@ -144,12 +176,18 @@ def run_case(name, args):
         if name == "cl_majority_vote":
             return clm.get_majority_vote_label(d["wide"], d["probs"], verbose=False)
         if name == "cf_activelab":
-            sub = ma.Annotations.from_coo(*(x[d["item"] < split] for x in (d["item"], d["who"], d["label"])),
-                                          num_items=split, num_annotators=args.annotators, num_classes=k)
+            sub = ma.Annotations.from_coo(
+                *(x[d["item"] < split] for x in (d["item"], d["who"], d["label"])),
+                num_items=split,
+                num_annotators=args.annotators,
+                num_classes=k,
+            )
             ma.active_learning_scores(sub, d["probs"][:split], d["probs"][split:])
             return None
         if name == "cl_activelab":
-            clm.get_active_learning_scores(d["wide"][:split], d["probs"][:split], d["probs"][split:])
+            clm.get_active_learning_scores(
+                d["wide"][:split], d["probs"][:split], d["probs"][split:]
+            )
             return None
         if name == "cf_dawid_skene":
             return ma.dawid_skene(ann).posterior.argmax(axis=1)
@@ -179,7 +217,9 @@ def run_case(name, args):
 def machine():
     def sh(cmd):
         try:
-            return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+            return subprocess.run(
+                cmd, shell=True, capture_output=True, text=True, check=False
+            ).stdout.strip()
         except Exception:  # pragma: no cover
             return "?"
 
@@ -192,7 +232,9 @@ def machine():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--annotators", type=int, default=50)
     ap.add_argument("--classes", type=int, default=10)
@@ -200,7 +242,9 @@ def main():
     ap.add_argument("--cleanlab-repeats", type=int, default=1)
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--case", help=argparse.SUPPRESS)  # child mode
-    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS_multiannotator.md")
+    ap.add_argument(
+        "--no-write", action="store_true", help="do not write RESULTS_multiannotator.md"
+    )
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args)))
@@ -208,24 +252,45 @@ def main():
 
     results = {}
     for name in args.cases:
-        cmd = [sys.executable, __file__, "--case", name, "--items", str(args.items),
-               "--annotators", str(args.annotators), "--classes", str(args.classes),
-               "--repeats", str(args.repeats), "--cleanlab-repeats", str(args.cleanlab_repeats)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            name,
+            "--items",
+            str(args.items),
+            "--annotators",
+            str(args.annotators),
+            "--classes",
+            str(args.classes),
+            "--repeats",
+            str(args.repeats),
+            "--cleanlab-repeats",
+            str(args.cleanlab_repeats),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(f"{name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = results[name]
-        print(f"{name:26s} {r['seconds']:8.3f} s  peak RSS {r['peak_rss_mb']:7.0f} MB "
-              f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f})  acc {r.get('accuracy', float('nan')):.4f}",
-              flush=True)
+        print(
+            f"{name:26s} {r['seconds']:8.3f} s  peak RSS {r['peak_rss_mb']:7.0f} MB "
+            f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f})  acc {r.get('accuracy', float('nan')):.4f}",
+            flush=True,
+        )
 
     d = make_data(args.items, args.annotators, args.classes)
     from cleanframe.scoring import multiannotator as ma
 
-    ann = ma.Annotations.from_coo(d["item"], d["who"], d["label"], num_items=args.items,
-                                  num_annotators=args.annotators, num_classes=args.classes)
+    ann = ma.Annotations.from_coo(
+        d["item"],
+        d["who"],
+        d["label"],
+        num_items=args.items,
+        num_annotators=args.annotators,
+        num_classes=args.classes,
+    )
     mv_plain = ma.majority_vote(ann)[0]
     model_only = d["probs"].argmax(axis=1)
     extra = {
@@ -264,9 +329,7 @@ def ratio(results, slow, fast):
 
 def render(args, results, extra):
     m = machine()
-    cmd = "python benchmarks/bench_multiannotator.py " + " ".join(
-        a for a in sys.argv[1:]
-    )
+    cmd = "python benchmarks/bench_multiannotator.py " + " ".join(a for a in sys.argv[1:])
     lines = [
         "## Multi-annotator: CROWDLAB, majority vote, ActiveLab, Dawid-Skene",
         "",

@@ -48,7 +48,12 @@ from .scoring import multiannotator as _ma
 
 __all__ = ["consensus", "annotator_stats", "label_quality", "active_learning_scores"]
 
-CONSENSUS_COLUMNS = ("consensus_label", "consensus_quality", "annotator_agreement", "num_annotations")
+CONSENSUS_COLUMNS = (
+    "consensus_label",
+    "consensus_quality",
+    "annotator_agreement",
+    "num_annotations",
+)
 _CONSENSUS_METHODS = ("best_quality", "majority_vote", "dawid_skene")
 _QUALITY_METHODS = ("crowdlab", "agreement")
 
@@ -85,15 +90,20 @@ def _layout(annotators, item, annotator, label) -> str:
     if annotators is not None:
         if item is not None or annotator is not None or label is not None:
             raise ValidationError(
-                None, "spec",
-                "pass either annotators= (wide layout) or item=, annotator= and label= (long layout), "
+                None,
+                "spec",
+                "pass either annotators= (wide layout) or item=, annotator= and label= "
+                "(long layout), "
                 "not both",
             )
         return "wide"
-    missing = [n for n, v in (("item", item), ("annotator", annotator), ("label", label)) if v is None]
+    missing = [
+        n for n, v in (("item", item), ("annotator", annotator), ("label", label)) if v is None
+    ]
     if missing:
         raise ValidationError(
-            None, "spec",
+            None,
+            "spec",
             "pass annotators=[...] (one column per annotator) or all of item=, annotator= and "
             f"label= (one row per annotation); missing: {', '.join(m + '=' for m in missing)}",
         )
@@ -129,7 +139,11 @@ def _merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
     if cats and len(cats) == len(facts) and all(c == cats[0] for c in cats):
         categories = list(cats[0])
     kinds = {f.kind for f in facts if len(f.uniques)}
-    kind = kinds.pop() if len(kinds) == 1 else ("integer" if kinds <= {"integer", "float"} else "other")
+    kind = (
+        kinds.pop()
+        if len(kinds) == 1
+        else ("integer" if kinds <= {"integer", "float"} else "other")
+    )
     if kind == "float" and all(float(u).is_integer() for u in present):
         kind = "integer"
     merged = Factorized(None, present, categories, kind)
@@ -148,7 +162,9 @@ def _read_pred_probs(pfr: FrameAdapter, pred_probs, merged, classes, label_name,
     if sel.columns is not None:
         clash = [c for c in sel.columns if c in exclude]
         if clash:
-            raise ValidationError(clash[0], "spec", "this column is both an annotation column and in pred_probs=")
+            raise ValidationError(
+                clash[0], "spec", "this column is both an annotation column and in pred_probs="
+            )
         n_cols = len(sel.columns)
     else:
         n_cols = pfr.array_column(sel.array_column).shape[1]
@@ -161,9 +177,11 @@ def _read_pred_probs(pfr: FrameAdapter, pred_probs, merged, classes, label_name,
 
 def _raise_unknown(column, fr, rows, values, cs, n):
     raise ValidationError(
-        column, "known_class",
+        column,
+        "known_class",
         f"labels that are not classes {list(cs.names)[:12]}",
-        list(zip(fr.row_labels(rows[:5]), values[:5])), num_failures=n,
+        list(zip(fr.row_labels(rows[:5]), values[:5])),
+        num_failures=n,
     )
 
 
@@ -186,7 +204,8 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
     for c, f in zip(cols, facts):
         if not (f.codes >= 0).any():
             raise ValidationError(
-                c, "annotator_has_labels",
+                c,
+                "annotator_has_labels",
                 "this annotator column is entirely null; drop it from annotators=",
             )
     merged, remaps = _merge_factors(facts)
@@ -212,34 +231,51 @@ def _prepare_wide(fr, annotators, pred_probs, classes, allow_unlabeled):
         col_rows = np.sort(rows[bad & (annot == annot[np.argmax(bad)])])
         _raise_unknown(col, fr, col_rows, list(fr.column(col)[col_rows[:5]]), cs, int(bad.sum()))
     if len(cs) < 2:
-        raise ValidationError(cols[0], "at_least_2_classes",
-                              f"need at least two classes, found {list(cs.names)}; pass classes=[...]")
+        raise ValidationError(
+            cols[0],
+            "at_least_2_classes",
+            f"need at least two classes, found {list(cs.names)}; pass classes=[...]",
+        )
     counts = np.bincount(rows, minlength=n)
     unlabeled = np.flatnonzero(counts == 0)
     if len(unlabeled) and not allow_unlabeled:
         raise ValidationError(
-            ", ".join(cols), "annotated",
+            ", ".join(cols),
+            "annotated",
             "items (rows) without any annotation; drop them or score them with "
             "active_learning_scores",
-            [(r, None) for r in fr.row_labels(unlabeled[:5])], num_failures=len(unlabeled),
+            [(r, None) for r in fr.row_labels(unlabeled[:5])],
+            num_failures=len(unlabeled),
         )
     labeled = np.flatnonzero(counts > 0)
     ann = None
     if len(labeled):
         position = np.cumsum(counts > 0) - 1  # row -> position among the labelled rows
         ann = _ma.Annotations.from_coo(
-            position[rows], annot, class_codes,
-            num_items=len(labeled), num_annotators=len(cols), num_classes=len(cs),
+            position[rows],
+            annot,
+            class_codes,
+            num_items=len(labeled),
+            num_annotators=len(cols),
+            num_classes=len(cs),
         )
     return _Prepared(
-        fr=fr, layout="wide", ann=ann, labeled=labeled, unlabeled=unlabeled, num_items=n,
-        pred_probs=P, classes=cs, class_column=_dtype_column(fr, cols, facts),
-        annotator_names=list(cols), label_columns=list(cols),
+        fr=fr,
+        layout="wide",
+        ann=ann,
+        labeled=labeled,
+        unlabeled=unlabeled,
+        num_items=n,
+        pred_probs=P,
+        classes=cs,
+        class_column=_dtype_column(fr, cols, facts),
+        annotator_names=list(cols),
+        label_columns=list(cols),
     )
 
 
 def _dtype_column(fr, cols, facts):
-    """The annotator column whose dtype class values take: the first that is not float-with-nulls."""
+    """The annotator column whose dtype class values take: the first not float-with-nulls."""
     for c, f in zip(cols, facts):
         if f.kind != "float":
             return c
@@ -250,8 +286,11 @@ def _not_null(fr, column, fact):
     bad = np.flatnonzero(fact.codes < 0)
     if len(bad):
         raise ValidationError(
-            column, "not_null", "must not be null in the long layout",
-            [(r, None) for r in fr.row_labels(bad[:5])], num_failures=len(bad),
+            column,
+            "not_null",
+            "must not be null in the long layout",
+            [(r, None) for r in fr.row_labels(bad[:5])],
+            num_failures=len(bad),
         )
 
 
@@ -266,7 +305,9 @@ def _dense(fact: Factorized) -> tuple[np.ndarray, list]:
 def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabeled):
     fr.require([item, annotator, label], param=None)
     if len({item, annotator, label}) != 3:
-        raise ValidationError(item, "spec", "item=, annotator= and label= must be three different columns")
+        raise ValidationError(
+            item, "spec", "item=, annotator= and label= must be three different columns"
+        )
     fi, fa, fl = fr.factorize(item), fr.factorize(annotator), fr.factorize(label)
     for column, fact in ((item, fi), (annotator, fa), (label, fl)):
         _not_null(fr, column, fact)
@@ -279,10 +320,15 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
     if len(dup):
         rows = np.sort(order[dup + 1])
         raise ValidationError(
-            annotator, "unique_item_annotator",
+            annotator,
+            "unique_item_annotator",
             f"the same annotator labelled the same item (column {item!r}) more than once",
-            list(zip(fr.row_labels(rows[:5]),
-                     [(item_values[item_codes[r]], annot_values[annot_codes[r]]) for r in rows[:5]])),
+            list(
+                zip(
+                    fr.row_labels(rows[:5]),
+                    [(item_values[item_codes[r]], annot_values[annot_codes[r]]) for r in rows[:5]],
+                )
+            ),
             num_failures=len(rows),
         )
     merged, remaps = _merge_factors([fl])
@@ -300,16 +346,24 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
         P_rows, cs = _read_pred_probs(pfr, spec, merged, classes, label)
         P, unlabeled_values = _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled)
     else:
-        P_rows, cs = _read_pred_probs(fr, pred_probs, merged, classes, label, exclude={item, annotator, label})
+        P_rows, cs = _read_pred_probs(
+            fr, pred_probs, merged, classes, label, exclude={item, annotator, label}
+        )
         first = np.full(n_labeled, -1, dtype=np.int64)
         first[item_codes[::-1]] = np.arange(len(item_codes))[::-1]  # first row of each item
         P = P_rows[first]
         differs = np.flatnonzero(np.any(P_rows != P[item_codes], axis=1))
         if len(differs):
             raise ValidationError(
-                str(pred_probs), "constant_per_item",
+                str(pred_probs),
+                "constant_per_item",
                 f"pred_probs must be the same on every row of an item (column {item!r})",
-                list(zip(fr.row_labels(differs[:5]), [item_values[item_codes[r]] for r in differs[:5]])),
+                list(
+                    zip(
+                        fr.row_labels(differs[:5]),
+                        [item_values[item_codes[r]] for r in differs[:5]],
+                    )
+                ),
                 num_failures=len(differs),
             )
     class_codes = class_code_map(uniques, cs)[label_global]
@@ -317,18 +371,35 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
     if len(bad):
         _raise_unknown(label, fr, bad, list(fr.column(label)[bad[:5]]), cs, len(bad))
     if len(cs) < 2:
-        raise ValidationError(label, "at_least_2_classes",
-                              f"need at least two classes, found {list(cs.names)}; pass classes=[...]")
+        raise ValidationError(
+            label,
+            "at_least_2_classes",
+            f"need at least two classes, found {list(cs.names)}; pass classes=[...]",
+        )
     ann = _ma.Annotations.from_coo(
-        item_codes, annot_codes, class_codes,
-        num_items=n_labeled, num_annotators=m, num_classes=len(cs),
+        item_codes,
+        annot_codes,
+        class_codes,
+        num_items=n_labeled,
+        num_annotators=m,
+        num_classes=len(cs),
     )
     total = n_labeled + len(unlabeled_values)
     return _Prepared(
-        fr=fr, layout="long", ann=ann, labeled=np.arange(n_labeled),
-        unlabeled=np.arange(n_labeled, total), num_items=total, pred_probs=P, classes=cs,
-        class_column=label, annotator_names=annot_values, label_columns=[label], item=item,
-        item_values=list(item_values) + unlabeled_values, annotator=annotator,
+        fr=fr,
+        layout="long",
+        ann=ann,
+        labeled=np.arange(n_labeled),
+        unlabeled=np.arange(n_labeled, total),
+        num_items=total,
+        pred_probs=P,
+        classes=cs,
+        class_column=label,
+        annotator_names=annot_values,
+        label_columns=[label],
+        item=item,
+        item_values=list(item_values) + unlabeled_values,
+        annotator=annotator,
     )
 
 
@@ -345,7 +416,9 @@ def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled):
                 dups.append(r)
             seen[c] = True
         raise ValidationError(
-            item, "unique", "pred_probs has more than one row for the same item",
+            item,
+            "unique",
+            "pred_probs has more than one row for the same item",
             list(zip(pfr.row_labels(dups[:5]), [values[codes[r]] for r in dups[:5]])),
             num_failures=len(dups),
         )
@@ -356,15 +429,19 @@ def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled):
     missing = np.flatnonzero(rows < 0)
     if len(missing):
         raise ValidationError(
-            item, "pred_probs_cover", "items that have annotations but no row in pred_probs",
-            [(None, item_values[i]) for i in missing[:5]], num_failures=len(missing),
+            item,
+            "pred_probs_cover",
+            "items that have annotations but no row in pred_probs",
+            [(None, item_values[i]) for i in missing[:5]],
+            num_failures=len(missing),
         )
     extra = np.ones(len(codes), dtype=bool)
     extra[rows] = False
     extra_rows = np.flatnonzero(extra)
     if len(extra_rows) and not allow_unlabeled:
         raise ValidationError(
-            item, "annotated",
+            item,
+            "annotated",
             "items in pred_probs without any annotation; drop them or score them with "
             "active_learning_scores",
             list(zip(pfr.row_labels(extra_rows[:5]), [values[codes[r]] for r in extra_rows[:5]])),
@@ -379,14 +456,20 @@ def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled):
 # ----------------------------------------------------------------------------------------------
 
 
-def _run(prep: _Prepared, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs):
+def _run(
+    prep: _Prepared, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs
+):
     P = prep.pred_probs
     if consensus_method is None:
         consensus_method = "best_quality" if P is not None else "dawid_skene"
     if consensus_method not in _CONSENSUS_METHODS:
-        raise ValueError(f"consensus_method must be one of {_CONSENSUS_METHODS}, got {consensus_method!r}")
+        raise ValueError(
+            f"consensus_method must be one of {_CONSENSUS_METHODS}, got {consensus_method!r}"
+        )
     if quality_method not in _QUALITY_METHODS:
-        raise ValueError(f"quality_method must be one of {_QUALITY_METHODS}, got {quality_method!r}")
+        raise ValueError(
+            f"quality_method must be one of {_QUALITY_METHODS}, got {quality_method!r}"
+        )
     ann = prep.ann
     if calibrate_probs and P is None:
         raise ValueError("calibrate_probs=True needs pred_probs")
@@ -399,17 +482,25 @@ def _run(prep: _Prepared, consensus_method, quality_method, calibrate_probs, lab
         return _ma.dawid_skene_consensus(ann)
     if P is None:
         if consensus_method == "best_quality":
-            raise ValueError("consensus_method='best_quality' needs pred_probs; use 'dawid_skene' or 'majority_vote'")
+            raise ValueError(
+                "consensus_method='best_quality' needs pred_probs; "
+                "use 'dawid_skene' or 'majority_vote'"
+            )
         return _ma.majority_vote_consensus(ann)
     if ann.num_annotators < 2 or np.all(ann.num_annotations == 1):
         raise ValidationError(
-            prep.annotator or prep.all_codes, "multiple_annotations",
+            prep.annotator or prep.all_codes,
+            "multiple_annotations",
             "CROWDLAB needs items labelled by two or more annotators; every item has one label "
             "(score single labels with label_quality_scores, or use active_learning_scores)",
         )
     return _ma.crowdlab(
-        ann, P[prep.labeled], consensus_method=consensus_method, quality_method=quality_method,
-        calibrate_probs=calibrate_probs, label_quality_score_kwargs=label_quality_score_kwargs,
+        ann,
+        P[prep.labeled],
+        consensus_method=consensus_method,
+        quality_method=quality_method,
+        calibrate_probs=calibrate_probs,
+        label_quality_score_kwargs=label_quality_score_kwargs,
     )
 
 
@@ -655,10 +746,19 @@ def label_quality(
     if prep.layout == "wide":
         names = [f"label_score_{c}" for c in prep.annotator_names]
         prep.fr.check_new_columns(names, overwrite=overwrite)
-        res = _run(prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs)
+        res = _run(
+            prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs
+        )
         scores = np.full((prep.num_items, ann.num_annotators), np.nan)
         scores[prep.labeled[ann.item], ann.annotator] = res.annotation_quality
-        return prep.fr.attach({n: scores[:, j] for j, n in enumerate(names)}, overwrite=overwrite)
+        if prep.fr.kind == "pandas":
+            columns = {n: scores[:, j] for j, n in enumerate(names)}  # NaN is pandas' null
+        else:  # polars tells null from NaN: not labelled = null
+            columns = {
+                n: np.where(np.isnan(scores[:, j]), None, scores[:, j]).tolist()
+                for j, n in enumerate(names)
+            }
+        return prep.fr.attach(columns, overwrite=overwrite)
     names = ["label_score", "consensus_label", "agrees_with_consensus"]
     prep.fr.check_new_columns(names, overwrite=overwrite)
     res = _run(prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs)
@@ -732,15 +832,23 @@ def active_learning_scores(
     3                  0.772                 4
     """
     if pred_probs is None:
-        raise ValidationError(None, "required", "pred_probs= is required for active_learning_scores")
-    prep = _prepare(df, annotators, item, annotator, label, pred_probs, classes, allow_unlabeled=True)
+        raise ValidationError(
+            None, "required", "pred_probs= is required for active_learning_scores"
+        )
+    prep = _prepare(
+        df, annotators, item, annotator, label, pred_probs, classes, allow_unlabeled=True
+    )
     if prep.layout == "wide":
-        prep.fr.check_new_columns(["active_learning_score", "relabel_priority"], overwrite=overwrite)
+        prep.fr.check_new_columns(
+            ["active_learning_score", "relabel_priority"], overwrite=overwrite
+        )
     P = prep.pred_probs
     scores = np.empty(prep.num_items)
     labeled_p = P[prep.labeled] if len(prep.labeled) else None
     unlabeled_p = P[prep.unlabeled] if len(prep.unlabeled) else None
-    s_l, s_u = _ma.active_learning_scores(prep.ann if len(prep.labeled) else None, labeled_p, unlabeled_p)
+    s_l, s_u = _ma.active_learning_scores(
+        prep.ann if len(prep.labeled) else None, labeled_p, unlabeled_p
+    )
     scores[prep.labeled] = s_l
     scores[prep.unlabeled] = s_u
     priority = np.empty(prep.num_items, dtype=np.int64)

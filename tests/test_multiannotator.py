@@ -19,7 +19,14 @@ from cleanframe.multiannotator import (
     label_quality,
 )
 
-from .test_multiannotator_kernels import cl_multi, cleanlab_fixed  # noqa: F401 (fixture)
+from .test_multiannotator_kernels import cl_multi, patch_cleanlab
+
+
+@pytest.fixture
+def cleanlab_fixed(monkeypatch):
+    """cleanlab with its float-label value_counts bug fixed (see test_multiannotator_kernels)."""
+    return patch_cleanlab(monkeypatch)
+
 
 CLASSES = ["bird", "cat", "dog", "fish"]  # nobody ever answers "fish"
 ENGINES = ["pandas", "pandas_arrow", "polars", "lazy"]
@@ -115,7 +122,9 @@ def test_consensus_wide_matches_cleanlab():
     stats = annotator_stats(df, annotators=ANNOTATORS, pred_probs="p_*")
     ref_stats = ref["annotator_stats"]
     assert stats["annotator"].tolist() == [f"ann_{j}" for j in ref_stats.index]
-    np.testing.assert_allclose(stats["annotator_quality"], ref_stats["annotator_quality"], atol=1e-9)
+    np.testing.assert_allclose(
+        stats["annotator_quality"], ref_stats["annotator_quality"], atol=1e-9
+    )
     np.testing.assert_allclose(
         stats["agreement_with_consensus"], ref_stats["agreement_with_consensus"], atol=1e-9
     )
@@ -194,13 +203,15 @@ def test_engines_agree_wide(engine, with_probs):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engines_agree_long_with_pred_frame(engine):
-    df, codes, probs, _ = crowd(n_items=120, seed=5, unlabeled=10)
+    df, *_ = crowd(n_items=120, seed=5, unlabeled=10)
     long = to_long(df)
     preds = item_preds(df, 120)
     preds = preds.iloc[::-1].reset_index(drop=True)  # keyed, not aligned
     kwargs = dict(item="item_id", annotator="worker", label="label")
     ref = to_pandas(active_learning_scores(long, pred_probs=preds, **kwargs))
-    got = active_learning_scores(to_engine(long, engine), pred_probs=to_engine(preds, engine), **kwargs)
+    got = active_learning_scores(
+        to_engine(long, engine), pred_probs=to_engine(preds, engine), **kwargs
+    )
     pd.testing.assert_frame_equal(to_pandas(got), ref, check_dtype=False)
     # unannotated items of the pred_probs frame come last, with 0 annotations
     assert ref["item_id"].tolist()[-10:] == [f"item{i:04d}" for i in range(119, 109, -1)]
@@ -225,12 +236,31 @@ def test_wide_equals_long():
         s_wide = annotator_stats(df, annotators=ANNOTATORS, pred_probs=probs_wide)
         s_long = annotator_stats(long, pred_probs=probs_long, **kw_long)
         assert s_long["worker"].tolist() == s_wide["annotator"].tolist()
-        np.testing.assert_allclose(s_long["annotator_quality"], s_wide["annotator_quality"], atol=1e-12)
+        np.testing.assert_allclose(
+            s_long["annotator_quality"], s_wide["annotator_quality"], atol=1e-12
+        )
         q_wide = label_quality(df, annotators=ANNOTATORS, pred_probs=probs_wide)
         q_long = label_quality(long, pred_probs=probs_long, **kw_long)
         flat = q_wide[[f"label_score_{a}" for a in ANNOTATORS]].to_numpy(dtype=float).ravel()
         np.testing.assert_allclose(q_long["label_score"], flat[~np.isnan(flat)], rtol=0, atol=1e-12)
-        assert (q_long["agrees_with_consensus"] == (q_long["label"] == q_long["consensus_label"])).all()
+        assert (
+            q_long["agrees_with_consensus"] == (q_long["label"] == q_long["consensus_label"])
+        ).all()
+
+
+@pytest.mark.parametrize("engine", ["polars", "lazy"])
+def test_wide_label_quality_is_null_where_not_labelled(engine):
+    df, codes, *_ = crowd(n_items=50, seed=17)
+    ref = label_quality(df, annotators=ANNOTATORS, pred_probs="p_*")
+    got = label_quality(to_engine(df, engine), annotators=ANNOTATORS, pred_probs="p_*")
+    got = got.collect() if engine == "lazy" else got
+    for j, a in enumerate(ANNOTATORS):
+        col = got[f"label_score_{a}"]
+        assert col.dtype == pl.Float64
+        np.testing.assert_array_equal(col.is_null().to_numpy(), codes[:, j] < 0)
+        np.testing.assert_allclose(
+            col.to_numpy().astype(float), ref[f"label_score_{a}"].to_numpy(), atol=0
+        )
 
 
 def test_long_pred_probs_as_columns_on_the_long_frame():
@@ -282,7 +312,7 @@ def test_without_pred_probs_dawid_skene_beats_majority_vote():
 
 
 def test_categorical_labels_keep_dtype_and_unchosen_classes():
-    df, codes, probs, _ = crowd(n_items=60, seed=10)
+    df, *_ = crowd(n_items=60, seed=10)
     cat = pd.CategoricalDtype(CLASSES)
     dfc = df.copy()
     for a in ANNOTATORS:
@@ -311,7 +341,9 @@ def test_integer_labels_and_annotators_with_few_items():
     rows += [(60, "loner", 1)]  # one item, labelled by nobody else
     long = pd.DataFrame(rows, columns=["item", "who", "y"])
     probs = rng.dirichlet([1, 1], 61)
-    preds = pd.DataFrame({"item": list(range(50)) + [60], "p_0": probs[:51, 0], "p_1": probs[:51, 1]})
+    preds = pd.DataFrame(
+        {"item": list(range(50)) + [60], "p_0": probs[:51, 0], "p_1": probs[:51, 1]}
+    )
     kw = dict(item="item", annotator="who", label="y")
     out = consensus(long, pred_probs=preds, **kw)
     assert out["consensus_label"].dtype == np.int64
@@ -322,7 +354,7 @@ def test_integer_labels_and_annotators_with_few_items():
 
 @pytest.mark.parametrize("engine", ["pandas", "polars"])
 def test_inputs_are_not_modified(engine):
-    df, codes, probs, _ = crowd(n_items=60, seed=16, unlabeled=5)
+    df, *_ = crowd(n_items=60, seed=16, unlabeled=5)
     long = to_long(df.iloc[:55])
     preds = item_preds(df, 60)
     frames = [to_engine(x, engine) for x in (df, long, preds)]
@@ -361,7 +393,9 @@ def small_crowds(draw):
         if (codes[:, j] < 0).all():
             codes[1, j] = 2
     probs = rng.dirichlet(np.ones(3), n)
-    data = {f"a{j}": [["x", "y", "z"][c] if c >= 0 else None for c in codes[:, j]] for j in range(m)}
+    data = {
+        f"a{j}": [["x", "y", "z"][c] if c >= 0 else None for c in codes[:, j]] for j in range(m)
+    }
     data.update({"p_x": probs[:, 0], "p_y": probs[:, 1], "p_z": probs[:, 2]})
     return pd.DataFrame(data), [f"a{j}" for j in range(m)], rng.permutation(n)
 
@@ -375,9 +409,13 @@ def test_pandas_polars_lazy_agree_and_row_order_invariance(data):
         ref = consensus(df, annotators=anns, pred_probs=probs, consensus_method=method)
         assert ref["consensus_quality"].between(0, 1).all()
         for frame in (pl.from_pandas(df), pl.from_pandas(df).lazy()):
-            got = to_pandas(consensus(frame, annotators=anns, pred_probs=probs, consensus_method=method))
+            got = to_pandas(
+                consensus(frame, annotators=anns, pred_probs=probs, consensus_method=method)
+            )
             pd.testing.assert_frame_equal(got, ref, check_dtype=False)
-        shuffled = consensus(df.iloc[perm], annotators=anns, pred_probs=probs, consensus_method=method)
+        shuffled = consensus(
+            df.iloc[perm], annotators=anns, pred_probs=probs, consensus_method=method
+        )
         pd.testing.assert_frame_equal(shuffled.sort_index(), ref, check_exact=False, atol=1e-9)
     al = active_learning_scores(df, annotators=anns, pred_probs="p_*")
     assert al["active_learning_score"].between(0, 1).all()
@@ -399,7 +437,9 @@ def _long_small():
 
 
 def _preds_small(items=("a", "b", "c")):
-    return pd.DataFrame({"item_id": list(items), "p_x": [0.6] * len(items), "p_y": [0.4] * len(items)})
+    return pd.DataFrame(
+        {"item_id": list(items), "p_x": [0.6] * len(items), "p_y": [0.4] * len(items)}
+    )
 
 
 KW_LONG = dict(item="item_id", annotator="worker", label="label")
@@ -441,7 +481,9 @@ def test_item_without_annotation():
         consensus(_long_small(), pred_probs=_preds_small(("a", "b", "c", "d")), **KW_LONG)
     assert err.value.rule == "annotated"
     # active learning scores them instead
-    out = active_learning_scores(_long_small(), pred_probs=_preds_small(("a", "b", "c", "d")), **KW_LONG)
+    out = active_learning_scores(
+        _long_small(), pred_probs=_preds_small(("a", "b", "c", "d")), **KW_LONG
+    )
     assert out["item_id"].tolist() == ["a", "b", "c", "d"]
 
 
@@ -482,7 +524,9 @@ def test_other_bad_inputs():
     with pytest.raises(ValidationError, match="a") as err:
         consensus(one_class, annotators=["a", "b"])
     assert err.value.rule == "at_least_2_classes"
-    single = pd.DataFrame({"a": ["x", None, "y"], "b": [None, "y", None], "p_x": [0.5] * 3, "p_y": [0.5] * 3})
+    single = pd.DataFrame(
+        {"a": ["x", None, "y"], "b": [None, "y", None], "p_x": [0.5] * 3, "p_y": [0.5] * 3}
+    )
     with pytest.raises(ValidationError, match="a, b") as err:
         consensus(single, annotators=["a", "b"], pred_probs="p_*")
     assert err.value.rule == "multiple_annotations"

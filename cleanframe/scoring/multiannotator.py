@@ -91,8 +91,10 @@ class Annotations:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_coo(cls, item, annotator, label, *, num_items=None, num_annotators=None, num_classes=None):
-        """Sort and check (item, annotator, label) code arrays; raise ``ValueError`` on bad codes."""
+    def from_coo(
+        cls, item, annotator, label, *, num_items=None, num_annotators=None, num_classes=None
+    ):
+        """Sort and check (item, annotator, label) code arrays; ``ValueError`` on bad codes."""
         item = np.asarray(item, dtype=np.int64)
         annotator = np.asarray(annotator, dtype=np.int64)
         label = np.asarray(label, dtype=np.int64)
@@ -101,9 +103,17 @@ class Annotations:
         ):
             raise ValueError("item, annotator and label must be 1-D arrays of the same length")
         n = int(item.max()) + 1 if num_items is None and len(item) else int(num_items or 0)
-        m = int(annotator.max()) + 1 if num_annotators is None and len(item) else int(num_annotators or 0)
+        m = (
+            int(annotator.max()) + 1
+            if num_annotators is None and len(item)
+            else int(num_annotators or 0)
+        )
         k = int(label.max()) + 1 if num_classes is None and len(item) else int(num_classes or 0)
-        for name, codes, size in (("item", item, n), ("annotator", annotator, m), ("label", label, k)):
+        for name, codes, size in (
+            ("item", item, n),
+            ("annotator", annotator, m),
+            ("label", label, k),
+        ):
             if len(codes) and (codes.min() < 0 or codes.max() >= size):
                 raise ValueError(f"{name} codes must lie in 0..{size - 1}")
         key = item * max(m, 1) + annotator
@@ -133,9 +143,11 @@ class Annotations:
         k = self.num_classes
         return self._get(
             "votes",
-            lambda: np.bincount(self.item * k + self.label, minlength=self.num_items * k)
-            .reshape(self.num_items, k)
-            .astype(np.float64),
+            lambda: (
+                np.bincount(self.item * k + self.label, minlength=self.num_items * k)
+                .reshape(self.num_items, k)
+                .astype(np.float64)
+            ),
         )
 
     @property
@@ -247,7 +259,9 @@ def majority_vote(
         settle(TIE_PRED_PROBS)
     if len(pending):
         freq = votes.sum(axis=0)
-        _keep_best(candidates, pending, np.broadcast_to(freq, (len(pending), len(freq))), largest=False)
+        _keep_best(
+            candidates, pending, np.broadcast_to(freq, (len(pending), len(freq))), largest=False
+        )
         settle(TIE_CLASS_FREQUENCY)
     if len(pending):
         labels_untied = np.argmax(candidates, axis=1)  # exact for untied rows
@@ -307,10 +321,11 @@ class ConsensusResult:
     temperature: float = 1.0
 
 
-
 def _agreement_with_consensus(ann: Annotations, consensus: np.ndarray) -> np.ndarray:
     """Fraction of each item's annotators whose label equals the consensus."""
-    hits = np.bincount(ann.item, weights=(ann.label == consensus[ann.item]), minlength=ann.num_items)
+    hits = np.bincount(
+        ann.item, weights=(ann.label == consensus[ann.item]), minlength=ann.num_items
+    )
     return hits / ann.num_annotations
 
 
@@ -395,7 +410,9 @@ def _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs):
         model_weight = annotator_weight = None
         quality = agreement
     else:
-        raise ValueError(f"quality_method must be 'crowdlab' or 'agreement', got {quality_method!r}")
+        raise ValueError(
+            f"quality_method must be 'crowdlab' or 'agreement', got {quality_method!r}"
+        )
     return agreement, quality, post, model_weight, annotator_weight
 
 
@@ -426,7 +443,9 @@ def _worst_class(ann, consensus, consensus_quality):
     m, k = ann.num_annotators, ann.num_classes
     key = ann.annotator * k + ann.label
     count = np.bincount(key, minlength=m * k).reshape(m, k)
-    correct = np.bincount(key, weights=(ann.label == consensus[ann.item]), minlength=m * k).reshape(m, k)
+    correct = np.bincount(key, weights=(ann.label == consensus[ann.item]), minlength=m * k).reshape(
+        m, k
+    )
     qsum = np.bincount(key, weights=consensus_quality[ann.item], minlength=m * k).reshape(m, k)
     used = count > 0
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -440,15 +459,24 @@ def _worst_class(ann, consensus, consensus_quality):
     return np.argmax(cand, axis=1).astype(np.int64)
 
 
-def _annotator_table(ann, consensus, consensus_quality, annotation_quality, model_weight,
-                     annotator_weight, quality_method):
+def _annotator_table(
+    ann,
+    consensus,
+    consensus_quality,
+    annotation_quality,
+    model_weight,
+    annotator_weight,
+    quality_method,
+):
     """annotator_quality, agreement_with_consensus, worst_class, num_labeled per annotator."""
     num_labeled = ann.per_annotator_count()
     agree = ann.label == consensus[ann.item]
     with np.errstate(invalid="ignore", divide="ignore"):
         agreement_all = ann.per_annotator_count(agree) / num_labeled
         on_multi = ann.num_annotations[ann.item] != 1
-        agreement_multi = ann.per_annotator_count(agree & on_multi) / ann.per_annotator_count(on_multi)
+        agreement_multi = ann.per_annotator_count(agree & on_multi) / ann.per_annotator_count(
+            on_multi
+        )
     if quality_method in ("crowdlab", "posterior"):
         lqs = np.bincount(ann.annotator, weights=annotation_quality, minlength=ann.num_annotators)
         lqs = lqs / num_labeled
@@ -468,9 +496,20 @@ def _annotator_table(ann, consensus, consensus_quality, annotation_quality, mode
     return quality, agreement_all, worst, num_labeled.astype(np.int64)
 
 
-
-def _result(ann, consensus, quality, agreement, post, annotation_quality, quality_method,
-            model_weight=None, annotator_weight=None, mv=None, rung=None, temperature=1.0):
+def _result(
+    ann,
+    consensus,
+    quality,
+    agreement,
+    post,
+    annotation_quality,
+    quality_method,
+    model_weight=None,
+    annotator_weight=None,
+    mv=None,
+    rung=None,
+    temperature=1.0,
+):
     """Assemble a :class:`ConsensusResult`, computing the per-annotator table."""
     a_quality, a_agree, worst, num_labeled = _annotator_table(
         ann, consensus, quality, annotation_quality, model_weight, annotator_weight, quality_method
@@ -557,8 +596,20 @@ def crowdlab(
         stats = _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs)
     agreement, quality, post, model_weight, annotator_weight = stats
     annotation_quality = _annotation_quality(ann, post, score_kwargs)
-    return _result(ann, consensus, quality, agreement, post, annotation_quality, quality_method,
-                   model_weight, annotator_weight, mv, rung, temperature)
+    return _result(
+        ann,
+        consensus,
+        quality,
+        agreement,
+        post,
+        annotation_quality,
+        quality_method,
+        model_weight,
+        annotator_weight,
+        mv,
+        rung,
+        temperature,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -794,11 +845,22 @@ def majority_vote_consensus(ann: Annotations) -> ConsensusResult:
     agreement = _agreement_with_consensus(ann, consensus)
     shares = ann.votes / ann.num_annotations[:, None]
     annotation_quality = shares[ann.item, ann.label]
-    return _result(ann, consensus, agreement.copy(), agreement, shares, annotation_quality,
-                   "agreement", mv=consensus, rung=rung)
+    return _result(
+        ann,
+        consensus,
+        agreement.copy(),
+        agreement,
+        shares,
+        annotation_quality,
+        "agreement",
+        mv=consensus,
+        rung=rung,
+    )
 
 
-def dawid_skene_consensus(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> ConsensusResult:
+def dawid_skene_consensus(
+    ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7
+) -> ConsensusResult:
     """Dawid-Skene consensus: the most probable class under :func:`dawid_skene`'s posterior.
 
     The consensus quality is the posterior probability of the consensus class; each annotation's
