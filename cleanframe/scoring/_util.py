@@ -77,6 +77,14 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     return np.argsort(values, kind="stable")
 
 
+def class_rows(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
+    """Row positions of each class, ascending (one stable radix sort of the codes)."""
+    codes = labels.astype(np.int16 if num_classes < 2**15 else np.int64, copy=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(value_counts(labels, num_classes))[:-1]
+    return np.split(order, bounds)
+
+
 def self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     """``pred_probs[i, labels[i]]`` for every row (a new array)."""
     return pred_probs[np.arange(len(labels)), labels]

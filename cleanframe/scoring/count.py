@@ -14,6 +14,7 @@ from ._util import (
     CONFIDENT_THRESHOLDS_LOWER_BOUND,
     FLOATING_POINT_COMPARISON,
     TINY_VALUE,
+    class_rows,
     round_preserving_row_totals,
     row_blocks,
     self_confidence,
@@ -47,10 +48,13 @@ def get_confident_thresholds(labels: np.ndarray, pred_probs: np.ndarray) -> np.n
     array([0.8, 0.8])
     """
     num_classes = pred_probs.shape[1]
-    counts = value_counts(labels, num_classes)
-    sums = np.bincount(labels, weights=self_confidence(labels, pred_probs), minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        thresholds = np.where(counts > 0, sums[:num_classes] / np.maximum(counts, 1), 2.0)
+    own = self_confidence(labels, pred_probs)
+    # np.mean over each class's rows in row order: the same pairwise summation (and dtype) as
+    # the reference's per-class mean, so thresholds are bit-identical
+    thresholds = np.array(
+        [np.mean(own[rows]) if len(rows) else 2.0 for rows in class_rows(labels, num_classes)],
+        dtype=np.float64,
+    )
     return np.maximum(thresholds, CONFIDENT_THRESHOLDS_LOWER_BOUND)
 
 
@@ -66,8 +70,11 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     for block in row_blocks(n, k):
         p = pred_probs[block]
         confident = p >= cut
-        n_conf = confident.sum(axis=1)
-        guess = np.where(n_conf == 1, confident.argmax(axis=1), p.argmax(axis=1))
+        n_conf = np.count_nonzero(confident, axis=1)
+        guess = confident.argmax(axis=1)
+        several = np.flatnonzero(n_conf > 1)
+        if len(several):
+            guess[several] = p[several].argmax(axis=1)
         guess[n_conf == 0] = -1
         out[block] = guess
     return out

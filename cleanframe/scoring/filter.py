@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ._util import round_preserving_row_totals, row_blocks, select_extreme, value_counts
+from ._util import class_rows, round_preserving_row_totals, row_blocks, select_extreme, value_counts
 from .count import compute_confident_joint, num_label_issues, prediction_agrees_with_label
 from .rank import get_label_quality_scores
 
@@ -80,13 +80,6 @@ def prune_count_matrix(
     return result
 
 
-def _class_rows(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
-    """Row positions of each class, ascending."""
-    order = np.argsort(labels, kind="stable")
-    bounds = np.cumsum(value_counts(labels, num_classes))[:-1]
-    return np.split(order, bounds)
-
-
 def _warn_small(k: int, min_examples_per_class: int) -> None:
     warnings.warn(
         f"May not flag all label issues in class {k}: it has at most "
@@ -97,6 +90,8 @@ def _warn_small(k: int, min_examples_per_class: int) -> None:
 
 
 def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_examples_per_class):
+    """For each given class k and other class j, flag the ``prune_counts[j, k]`` rows of class k
+    with the largest margin ``p[:, j] - p[:, k]`` (ties by row position)."""
     mask = np.zeros(len(labels), dtype=bool)
     for k, rows in enumerate(rows_by_class):
         wanted = prune_counts[:, k].copy()
@@ -221,7 +216,7 @@ def find_label_issues(
             frac_noise=frac_noise,
             num_to_remove_per_class=num_to_remove_per_class,
         )
-        rows_by_class = _class_rows(labels, num_classes)
+        rows_by_class = class_rows(labels, num_classes)
         args = (labels, pred_probs, counts, rows_by_class, min_examples_per_class)
         if filter_by == "prune_by_noise_rate":
             mask = _prune_by_noise_rate(*args)
