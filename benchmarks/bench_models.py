@@ -1,0 +1,276 @@
+"""Benchmark: models in the loop, cleanframe vs cleanlab 2.9 in the same run.
+
+Cases (each in a fresh subprocess, so its peak RSS is its own; one timed call after the data is
+built; cleanlab gets the same model, the same folds and the same seeds):
+
+* ``*_outre``: regression label quality from a predictions column (OUTRE, cleanlab's default).
+  cleanlab asks sklearn for ceil(N/2) neighbours of every row -- an N x N/2 distance array plus an
+  index array of the same shape -- so it is skipped when that would not fit in memory.
+* ``*_clf``: ``CleanLearning(LogisticRegression())`` classification, find issues + final fit, on a
+  synthetic 10-class problem with 20% label noise; accuracy on a clean held-out set.
+* ``*_reg``: ``CleanLearning(LinearRegression())`` regression (cleanlab's default search), R² on a
+  clean held-out set.
+
+Run by hand (never by the tests)::
+
+    .venv/bin/python benchmarks/bench_models.py                 # all sizes, writes RESULTS_models.md
+    .venv/bin/python benchmarks/bench_models.py --quick --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+COEF = np.random.default_rng(12345).normal(size=10)  # one ground truth for train and test sets
+
+
+def regression_data(n, seed=0, noise_frac=0.05):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 10))
+    y = X @ COEF + rng.normal(scale=0.5, size=n)
+    pred = y + rng.normal(scale=0.5, size=n)  # an imperfect out-of-sample model
+    bad = rng.choice(n, int(noise_frac * n), replace=False)
+    y_noisy = y.copy()
+    y_noisy[bad] += rng.choice([-1, 1], len(bad)) * rng.uniform(3, 6, len(bad))
+    mask = np.zeros(n, dtype=bool)
+    mask[bad] = True
+    return X, y, y_noisy, pred, mask
+
+
+def classification_data(n, seed=0, k=10, d=20, noise=0.2):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=2 * n, n_features=d, n_informative=12, n_classes=k,
+                               n_clusters_per_class=1, class_sep=1.5, random_state=seed)
+    X_train, y_train, X_test, y_test = X[:n], y[:n], X[n:], y[n:]
+    rng = np.random.default_rng(seed)
+    flip = rng.random(n) < noise
+    y_noisy = y_train.copy()
+    y_noisy[flip] = (y_noisy[flip] + rng.integers(1, k, flip.sum())) % k
+    return X_train, y_noisy, X_test, y_test, flip
+
+
+def max_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(case: str, n: int) -> dict:
+    """Run one case in this (fresh) process."""
+    warnings.filterwarnings("ignore")
+    from _harness import PeakRSS
+
+    lib, task = case.split("_", 1)
+    out: dict = {"case": case, "n": n}
+    # import what either library needs before timing (cleanframe imports scikit-learn lazily)
+    import sklearn.base  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+    if task == "outre":
+        _, _, y, pred, bad = regression_data(n)
+        if lib == "cf":
+            import pandas as pd
+
+            from cleanframe.regression import find_label_issues
+
+            df = pd.DataFrame({"y": y, "pred": pred})
+
+            def run():
+                r = find_label_issues(df, label="y", predictions="pred")
+                return r["label_score"].to_numpy(), r["is_issue"].to_numpy()
+        else:
+            from cleanlab.regression.rank import get_label_quality_scores
+
+            def run():
+                s = get_label_quality_scores(y, pred)
+                return s, s < 0.05 * np.median(s)
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            scores, flagged = run()
+            out["time"] = time.perf_counter() - t0
+        out["flagged"] = int(flagged.sum())
+        out["precision"] = float((flagged & bad).sum() / max(flagged.sum(), 1))
+        out["recall"] = float((flagged & bad).sum() / bad.sum())
+        np.save(f"/tmp/bench_models_{case}_{n}.npy", scores)
+    elif task == "clf":
+        from sklearn.linear_model import LogisticRegression
+
+        X, y, X_test, y_test, flip = classification_data(n)
+        base = LogisticRegression().fit(X, y).score(X_test, y_test)
+        if lib == "cf":
+            from cleanframe.models import CleanLearning
+
+            est = CleanLearning(LogisticRegression(), seed=0)
+        else:
+            from cleanlab.classification import CleanLearning
+
+            est = CleanLearning(LogisticRegression(), seed=0)
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            out["time"] = time.perf_counter() - t0
+        mask = np.asarray(est.label_issues_mask_ if lib == "cf" else est.label_issues_mask)
+        out["flagged"] = int(mask.sum())
+        out["precision"] = float((mask & flip).sum() / max(mask.sum(), 1))
+        out["recall"] = float((mask & flip).sum() / flip.sum())
+        out["test_accuracy"] = float(est.score(X_test, y_test))
+        out["baseline_accuracy"] = float(base)
+    elif task == "reg":
+        from sklearn.linear_model import LinearRegression
+
+        X, y_clean, y, _, bad = regression_data(n, seed=1, noise_frac=0.1)
+        Xt, yt, _, _, _ = regression_data(n, seed=2)
+        base = LinearRegression().fit(X, y).score(Xt, yt)
+        if lib == "cf":
+            from cleanframe.models import CleanLearning
+
+            est = CleanLearning(LinearRegression(), seed=0)
+        else:
+            from cleanlab.regression.learn import CleanLearning
+
+            est = CleanLearning(LinearRegression())
+            np.random.seed(0)
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            out["time"] = time.perf_counter() - t0
+        mask = np.asarray(est.label_issues_mask_ if lib == "cf" else est.label_issues_mask)
+        out["flagged"] = int(mask.sum())
+        out["precision"] = float((mask & bad).sum() / max(mask.sum(), 1))
+        out["recall"] = float((mask & bad).sum() / bad.sum())
+        out["test_r2"] = float(est.score(Xt, yt))
+        out["baseline_r2"] = float(base)
+    out["extra_rss_mb"] = mem.extra / 2**20
+    out["max_rss_mb"] = max_rss_mb()
+    return out
+
+
+def run_case(case: str, n: int, timeout: float) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", case, str(n)],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        return {"case": case, "n": n, "error": proc.stderr.strip().splitlines()[-1][:200]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} logical cores ({cpu}); Python {platform.python_version()}, "
+            f"numpy {np.__version__}")
+
+
+def fmt(x, digits=3):
+    return "" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--child", nargs=2, metavar=("CASE", "N"))
+    p.add_argument("--quick", action="store_true", help="small sizes only")
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--timeout", type=float, default=1800)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child[0], int(args.child[1]))))
+        return
+    if args.quick:
+        plan = [("outre", [2000, 5000]), ("clf", [10_000]), ("reg", [10_000])]
+    else:
+        plan = [("outre", [10_000, 20_000, 100_000]), ("clf", [10_000, 100_000]),
+                ("reg", [10_000, 100_000])]
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    results = []
+    for task, sizes in plan:
+        for n in sizes:
+            for lib in ("cf", "cl"):
+                case = f"{lib}_{task}"
+                if case == "cl_outre" and n * (n // 2) * 16 / 2**30 > 0.5 * mem_gb:
+                    need = n * (n // 2) * 16 / 2**30
+                    results.append({"case": case, "n": n, "skipped":
+                                    f"needs ~{need:.0f} GB for the N x N/2 distance + index arrays"})
+                    print(results[-1], flush=True)
+                    continue
+                r = run_case(case, n, args.timeout)
+                if task == "outre" and lib == "cl" and "error" not in r:
+                    a = np.load(f"/tmp/bench_models_cf_outre_{n}.npy")
+                    b = np.load(f"/tmp/bench_models_cl_outre_{n}.npy")
+                    r["max_abs_score_diff_vs_cf"] = float(np.max(np.abs(a - b)))
+                results.append(r)
+                print(r, flush=True)
+    text = report(results, " ".join(["python", "benchmarks/bench_models.py"] + (argv or sys.argv[1:])))
+    print(text)
+    if not args.no_write:
+        (HERE / "RESULTS_models.md").write_text(text)
+
+
+def report(results, command) -> str:
+    by = {(r["case"], r["n"]): r for r in results}
+    lines = [
+        "## Models in the loop: cross-validation, CleanLearning, regression label issues",
+        "",
+        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}; shared with other jobs, so compare the ratios from the same run",
+        f"- Command: `{command}`",
+        "- Each case runs in a fresh process; time = one call after the data is built; extra RSS = "
+        "peak RSS sampled every 2 ms above the RSS before the call; max RSS = `ru_maxrss`.",
+        "",
+        "| task | N | library | time (s) | extra RSS (MB) | max RSS (MB) | flagged | precision | "
+        "recall | quality |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        lib = "cleanframe" if r["case"].startswith("cf") else "cleanlab"
+        task = r["case"].split("_", 1)[1]
+        if "skipped" in r or "error" in r:
+            lines.append(f"| {task} | {r['n']:,} | {lib} | — | — | — | | | | "
+                         f"{r.get('skipped') or 'error: ' + r['error']} |")
+            continue
+        quality = ""
+        if task == "clf":
+            quality = (f"test accuracy {r['test_accuracy']:.4f} (no cleaning: "
+                       f"{r['baseline_accuracy']:.4f})")
+        elif task == "reg":
+            quality = f"test R² {r['test_r2']:.4f} (no cleaning: {r['baseline_r2']:.4f})"
+        elif "max_abs_score_diff_vs_cf" in r:
+            quality = f"max |score diff| vs cleanframe {r['max_abs_score_diff_vs_cf']:.1e}"
+        lines.append(
+            f"| {task} | {r['n']:,} | {lib} | {r['time']:.3f} | {r['extra_rss_mb']:.0f} | "
+            f"{r['max_rss_mb']:.0f} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | "
+            f"{quality} |"
+        )
+    lines += ["", "Ratios (cleanlab time / cleanframe time, same run):", ""]
+    for task in ("outre", "clf", "reg"):
+        for n in sorted({r["n"] for r in results if r["case"].endswith(task)}):
+            a, b = by.get((f"cf_{task}", n)), by.get((f"cl_{task}", n))
+            if a and b and "time" in a and "time" in b:
+                lines.append(f"- {task}, N={n:,}: **{b['time'] / a['time']:.2f}×** "
+                             f"(memory {b['extra_rss_mb']:.0f} MB vs {a['extra_rss_mb']:.0f} MB)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
