@@ -234,8 +234,11 @@ def _check_lengths(X, y_len: int, column: str) -> None:
         raise ValidationError(column, "same_length", f"X has {n} rows but there are {y_len} labels")
 
 
-def _check_class_sizes(codes, classes, cv_n_folds, column, X=None):
-    """Every class present needs at least ``cv_n_folds`` rows for stratified K-fold."""
+def _check_class_sizes(codes, classes, cv_n_folds, column, X=None, row_labels=None):
+    """Every class present needs at least ``cv_n_folds`` rows for stratified K-fold.
+
+    ``row_labels`` (positions -> labels for messages) defaults to X's index, else positions.
+    """
     counts = np.bincount(codes, minlength=len(classes))
     small = [c for c in np.flatnonzero(counts) if counts[c] < cv_n_folds]
     if small:
@@ -247,7 +250,9 @@ def _check_class_sizes(codes, classes, cv_n_folds, column, X=None):
             f"class {classes[c]!r} has {counts[c]} row(s), fewer than the {cv_n_folds} "
             f"cross-validation folds; lower cv / cv_n_folds, drop or merge the class, or pass "
             f"pred_probs computed another way",
-            [(r, classes[c]) for r in (_row_labels(X, rows[:5]) if X is not None else rows[:5])],
+            [(r, classes[c]) for r in (row_labels(rows[:5]) if row_labels is not None
+                                       else _row_labels(X, rows[:5]) if X is not None
+                                       else rows[:5].tolist())],
             num_failures=len(rows),
         )
 
@@ -397,8 +402,6 @@ def _feature_table(fr, columns: Sequence[str], *, for_default: bool):
                 )
             codes_cols.append(np.where(fact.codes < 0, np.nan, fact.codes.astype(np.float64)))
             mask.append(True)
-            if not for_default:
-                pass
     if for_default:
         X = np.column_stack(codes_cols) if codes_cols else np.empty((fr.height, 0))
         return X, mask
@@ -490,7 +493,8 @@ def cross_val_pred_probs(
             raise ValidationError(label, "spec", "the label column is also listed in features=")
         X, mask = _feature_table(fr, columns, for_default=model is None)
     if isinstance(cv, (int, np.integer)):
-        _check_class_sizes(codes, np.asarray(classes.values, dtype=object), int(cv), label)
+        _check_class_sizes(codes, np.asarray(classes.values, dtype=object), int(cv), label,
+                           row_labels=fr.row_labels)
     if model is None:
         model = _default_classifier(seed, mask)
     new_names = [f"{prefix}{name}" for name in classes.names]

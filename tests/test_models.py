@@ -132,6 +132,8 @@ def test_cross_val_pred_probs_bad_inputs(constructor):
     with pytest.raises(ValidationError, match="species") as info:
         cross_val_pred_probs(constructor(small), label="species", features=["flipper"], progress=False)
     assert info.value.rule == "min_class_size" and "macaroni" in str(info.value)
+    first_row = 10 if constructor.kind.startswith("pandas") else 0  # index label / row number
+    assert info.value.failure_cases[0][0] == first_row
     with pytest.raises(ValidationError, match="island") as info:
         cross_val_pred_probs(df, label="species", features=["flipper", "island"],
                              model=LogisticRegression(), progress=False)
