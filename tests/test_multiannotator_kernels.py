@@ -184,6 +184,32 @@ def test_crowdlab_parity(cleanlab_fixed, seed, consensus_method, quality_method,
     np.testing.assert_array_equal(probs_ro, probs)
 
 
+def test_crowdlab_parity_many_annotators_many_classes(cleanlab_fixed):
+    """50 annotators, K=10, 1-5 labels per item, many majority-vote ties (rung 3 needs equal class
+    totals, which the hand-made TIE_WIDE example covers)."""
+    wide, probs, _ = make_wide(n_items=3000, n_annotators=50, n_classes=10, seed=11)
+    probs = np.round(probs, 1)  # exact pred_probs ties, so that rung 2 is reached
+    probs[:, 0] += 1 - probs.sum(axis=1)
+    probs = np.clip(probs, 0, 1)
+    ann = ma.annotations_from_wide(wide, num_classes=10)
+    res = ma.crowdlab(ann, probs, consensus_method="majority_vote")
+    rungs = set(res.tie_rung.tolist())
+    assert {ma.TIE_PRED_PROBS, ma.TIE_CLASS_FREQUENCY} <= rungs
+    np.random.seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cleanlab_fixed.get_label_quality_multiannotator(
+            wide, probs, consensus_method="majority_vote", verbose=False
+        )
+    assert ma.TIE_LOWEST_CLASS not in rungs  # this seed has no tie that cleanlab draws at random
+    lq = ref["label_quality"]
+    np.testing.assert_array_equal(lq["consensus_label"], res.consensus_label)
+    np.testing.assert_allclose(lq["consensus_quality_score"], res.consensus_quality, rtol=0, atol=1e-9)
+    stats = ref["annotator_stats"].sort_index()
+    np.testing.assert_allclose(stats["annotator_quality"], res.annotator_quality, atol=1e-9)
+    np.testing.assert_array_equal(stats["worst_class"], res.worst_class)
+
+
 @pytest.mark.parametrize("method", ["normalized_margin", "confidence_weighted_entropy"])
 def test_crowdlab_label_quality_score_kwargs(method):
     wide, probs, _ = make_wide(seed=3)
@@ -201,7 +227,7 @@ def test_crowdlab_label_quality_score_kwargs(method):
 
 def test_crowdlab_can_choose_a_class_no_annotator_chose():
     wide = np.array([[0, 1], [0, 0], [1, 1], [2, 2]], dtype=float)
-    probs = np.array([[0.05, 0.05, 0.9], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    probs = np.array([[0.04, 0.06, 0.9], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
     res = ma.crowdlab(ma.annotations_from_wide(wide, num_classes=3), probs)
     ref = cl_multi.get_label_quality_multiannotator(wide, probs, verbose=False)
     assert res.consensus_label.tolist() == ref["label_quality"]["consensus_label"].tolist()
