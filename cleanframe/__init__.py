@@ -50,6 +50,10 @@ _LAZY = {
     "find_near_duplicates": ("cleanframe.neighbors", "find_near_duplicates"),
     "non_iid": ("cleanframe.neighbors", "non_iid"),
     "OutlierDetector": ("cleanframe.neighbors", "OutlierDetector"),
+    "find_issues": ("cleanframe.checks", "find_issues"),
+    "audit": ("cleanframe.checks", "audit"),
+    "class_imbalance": ("cleanframe.neighbors", "class_imbalance"),
+    "find_null_issues": ("cleanframe.neighbors", "find_null_issues"),
     "cross_val_pred_probs": ("cleanframe.models", "cross_val_pred_probs"),
     "CleanLearning": ("cleanframe.models", "CleanLearning"),
 }

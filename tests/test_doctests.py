@@ -16,6 +16,7 @@ MODULES = [
     "cleanframe.neighbors",
     "cleanframe.models",
     "cleanframe.regression",
+    "cleanframe.checks",
 ]
 
 

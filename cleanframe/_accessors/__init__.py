@@ -87,6 +87,10 @@ class CleanAccessor:
     class_imbalance = _Forward("neighbors")
     find_null_issues = _Forward("neighbors")
 
+    # every check at once (Datalab)
+    find_issues = _Forward("checks")
+    audit = _Forward("checks")
+
     # models in the loop
     cross_val_pred_probs = _Forward("models")
 
