@@ -335,6 +335,8 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
     remap, uniques = remaps[0]
     label_global = remap[fl.codes]
     n_labeled = len(item_values)
+    first = np.full(n_labeled, -1, dtype=np.int64)
+    first[item_codes[::-1]] = np.arange(len(item_codes))[::-1]  # first row of each item
     unlabeled_values: list = []
     if pred_probs is None:
         P = None
@@ -344,13 +346,13 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
         pfr.require([item], param="pred_probs (the item column)")
         spec = [c for c in pfr.columns if c != item]
         P_rows, cs = _read_pred_probs(pfr, spec, merged, classes, label)
-        P, unlabeled_values = _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled)
+        P, unlabeled_values = _align_pred_frame(
+            pfr, item, item_values, P_rows, allow_unlabeled, fr.row_labels(first)
+        )
     else:
         P_rows, cs = _read_pred_probs(
             fr, pred_probs, merged, classes, label, exclude={item, annotator, label}
         )
-        first = np.full(n_labeled, -1, dtype=np.int64)
-        first[item_codes[::-1]] = np.arange(len(item_codes))[::-1]  # first row of each item
         P = P_rows[first]
         differs = np.flatnonzero(np.any(P_rows != P[item_codes], axis=1))
         if len(differs):
@@ -403,8 +405,11 @@ def _prepare_long(fr, item, annotator, label, pred_probs, classes, allow_unlabel
     )
 
 
-def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled):
-    """Rows of a pred_probs frame keyed by ``item``, in item order; items it adds come last."""
+def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled, first_rows):
+    """Rows of a pred_probs frame keyed by ``item``, in item order; items it adds come last.
+
+    ``first_rows`` are the row labels of each item's first annotation (for messages).
+    """
     fk = pfr.factorize(item)
     _not_null(pfr, item, fk)
     codes, values = _dense(fk)
@@ -431,8 +436,9 @@ def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled):
         raise ValidationError(
             item,
             "pred_probs_cover",
-            "items that have annotations but no row in pred_probs",
-            [(None, item_values[i]) for i in missing[:5]],
+            "items that have annotations but no row in pred_probs (rows of their first "
+            "annotation shown)",
+            [(first_rows[i], item_values[i]) for i in missing[:5]],
             num_failures=len(missing),
         )
     extra = np.ones(len(codes), dtype=bool)

@@ -491,7 +491,7 @@ def test_pred_probs_that_do_not_cover_the_items():
     with pytest.raises(ValidationError, match="item_id") as err:
         consensus(_long_small(), pred_probs=_preds_small(("a", "b")), **KW_LONG)
     assert err.value.rule == "pred_probs_cover"
-    assert err.value.failure_cases[0][1] == "c"
+    assert err.value.failure_cases[0] == (4, "c")
     with pytest.raises(ValidationError, match="item_id") as err:
         consensus(_long_small(), pred_probs=_preds_small(("a", "b", "c", "a")), **KW_LONG)
     assert err.value.rule == "unique"
