@@ -9,12 +9,16 @@ The algorithms follow the published descriptions (CROWDLAB: Goh, Tkachenko & Mue
 ActiveLab: Goh & Mueller 2023; Dawid & Skene 1979) and cleanlab 2.9's documented behaviour, which
 is the correctness reference. Where cleanlab's result depends on the order of floating-point
 additions (the posterior, the annotator agreement), the same order is used so that exact ties are
-decided the same way. Two deliberate differences:
+decided the same way. Deliberate differences:
 
 * majority-vote ties that survive every rung are broken by the **lowest class code** instead of an
   unseeded random draw (:data:`TIE_LOWEST_CLASS`);
 * an annotator who only labelled items nobody else labelled gets ``annotator_quality`` from its
-  label quality alone instead of NaN.
+  label quality alone (``"agreement"``: its agreement on all its items) instead of NaN;
+* the empirical vote distribution (temperature search of ``calibrate_probs`` and ActiveLab,
+  ``quality_method="agreement"``) counts votes by class code. cleanlab 2.9's ``value_counts``
+  places the counts of float labels by rank when a row lacks some class, which shuffles them;
+  the parity tests compare against cleanlab with that function fixed.
 
 Inputs are never modified; they may be read-only.
 """
