@@ -42,6 +42,7 @@ __all__ = [
     "resolve_classification",
     "resolve_pred_probs",
     "resolve_features",
+    "resolve_numeric",
     "check_probabilities",
 ]
 
@@ -510,3 +511,23 @@ def resolve_features(fr: FrameAdapter, features: Any, *, allow_missing: bool = F
         rule = "not_infinite" if allow_missing else "finite"
         _raise_cells(fr, X, sel, sel.columns, ~ok, rule, what, probabilities=False)
     return X
+
+
+def resolve_numeric(fr: FrameAdapter, column: Any, *, param: str) -> np.ndarray:
+    """One numeric column (e.g. a regression target or predictions) as float64, all finite.
+
+    The column must exist and be numeric; nulls, NaN and infinities are a ValidationError that
+    names the column, the rule ``finite`` and the first offending rows.
+    """
+    _check_not_empty(fr)
+    if not isinstance(column, str):
+        raise ValidationError(None, "spec", f"{param}= must be one column name, not {column!r}")
+    fr.require([column], param=param)
+    values = fr.matrix([column])[:, 0].astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValidationError(
+            column, "finite", f"{param} values must be finite numbers (no null, NaN or inf)",
+            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())), num_failures=len(bad),
+        )
+    return values
