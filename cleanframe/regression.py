@@ -12,41 +12,20 @@ Engine support: pandas, polars and polars LazyFrame (collected once: OUTRE needs
 
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import ValidationError
 
 __all__ = ["find_label_issues", "label_quality_scores"]
 
 
-def _numeric_column(fr, name, *, param: str) -> np.ndarray:
-    """One numeric column as float64; missing, NaN and inf values are a ValidationError."""
-    if not isinstance(name, str):
-        raise ValidationError(None, "spec", f"{param}= must be one column name, not {name!r}")
-    fr.require([name], param=param)
-    values = fr.matrix([name])[:, 0].astype(np.float64, copy=False)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        raise ValidationError(
-            name,
-            "finite",
-            f"{param} values must be finite numbers (no null, NaN or inf)",
-            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())),
-            num_failures=len(bad),
-        )
-    return values
-
-
 def _resolve(df, label, predictions):
     from ._frame import adapt
+    from ._specs import resolve_numeric
 
     fr = adapt(df)
-    if fr.height == 0:
-        raise ValidationError(None, "not_empty", "the frame has no rows")
     if label == predictions:
         raise ValidationError(label, "spec", "label= and predictions= name the same column")
-    y = _numeric_column(fr, label, param="label")
-    pred = _numeric_column(fr, predictions, param="predictions")
+    y = resolve_numeric(fr, label, param="label")
+    pred = resolve_numeric(fr, predictions, param="predictions")
     return fr, y, pred
 
 
