@@ -20,16 +20,8 @@ from .conftest import FRAME_TYPES, label_frame, make_frame, to_pandas
 SETTINGS = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-FILTERS = (
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-)
-RANK_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+FILTERS = kernel_filter.FILTER_BY  # every filter_by rule
+RANK_METHODS = rank.RANK_METHODS
 NAMES = ("ant", "bee", "cow", "doe", "elk", "fox")
 
 
