@@ -11,7 +11,14 @@ import warnings
 
 import numpy as np
 
-from ._util import class_rows, round_preserving_row_totals, row_blocks, select_extreme, value_counts
+from ._util import (
+    class_rows,
+    round_preserving_row_totals,
+    row_blocks,
+    select_extreme,
+    self_confidence,
+    value_counts,
+)
 from .count import compute_confident_joint, num_label_issues, prediction_agrees_with_label
 from .rank import get_label_quality_scores
 
@@ -89,10 +96,19 @@ def _warn_small(k: int, min_examples_per_class: int) -> None:
     )
 
 
+def _row_max(pred_probs: np.ndarray) -> np.ndarray:
+    out = np.empty(len(pred_probs), dtype=pred_probs.dtype)
+    for block in row_blocks(*pred_probs.shape):
+        out[block] = pred_probs[block].max(axis=1)
+    return out
+
+
 def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_examples_per_class):
     """For each given class k and other class j, flag the ``prune_counts[j, k]`` rows of class k
     with the largest margin ``p[:, j] - p[:, k]`` (ties by row position)."""
     mask = np.zeros(len(labels), dtype=bool)
+    # Only rows whose given class is not their maximum have a positive margin towards any class.
+    leaning = self_confidence(labels, pred_probs) < _row_max(pred_probs)
     for k, rows in enumerate(rows_by_class):
         wanted = prune_counts[:, k].copy()
         wanted[k] = 0
@@ -102,19 +118,19 @@ def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_ex
         if len(rows) <= max(min_examples_per_class, 1):
             _warn_small(k, min_examples_per_class)
             continue
-        # one gather of the class's rows, then contiguous margins p[:, j] - p[:, k] per class j
-        sub = pred_probs[rows]
+        cand = rows[leaning[rows]]
+        sub = pred_probs[cand]
         margins = np.ascontiguousarray(sub[:, others].T) - sub[:, k]
         for margin, j in zip(margins, others):
             m = int(wanted[j])
-            # usually few rows lean towards j: when at least m margins are positive, the m
-            # largest are among them (same ties by position), so partition only those
+            # when at least m margins are positive, the m largest are among them (ties by
+            # position are kept: cand is in row order); otherwise rank the whole class
             positive = np.flatnonzero(margin > 0)
             if len(positive) >= m:
-                pick = positive[select_extreme(margin[positive], m, largest=True)]
+                mask[cand[positive[select_extreme(margin[positive], m, largest=True)]]] = True
             else:
-                pick = select_extreme(margin, m, largest=True)
-            mask[rows[pick]] = True
+                full = pred_probs[rows, j] - pred_probs[rows, k]
+                mask[rows[select_extreme(full, m, largest=True)]] = True
     return mask
 
 
