@@ -101,6 +101,36 @@ def test_bad_column_spec(constructor, method, case):
     assert info.value.rule in {"column_exists", "spec", "at_least_2_classes", "classes"}
 
 
+def test_label_column_matched_by_the_glob(constructor):
+    data = base_frame().rename(columns={"y": "p_y"})
+    with pytest.raises(ValidationError, match="'p_y'.*also listed in pred_probs="):
+        call(constructor(data), "find_label_issues", label="p_y", pred_probs="p_*")
+
+
+def test_column_listed_twice(constructor):
+    with pytest.raises(ValidationError, match="'p_cat'.*twice"):
+        call(constructor(base_frame()), "find_label_issues", label="y", pred_probs=["p_cat", "p_cat", "p_dog"])
+
+
+def test_null_in_nullable_integer_labels(constructor):
+    labels, p = synthetic(40, 3, seed=1)
+    data = pd.DataFrame({"y": pd.array(labels, dtype="Int64"), "a": p[:, 0], "b": p[:, 1], "c": p[:, 2]})
+    data.index = base_frame().index
+    data.iloc[BAD, 0] = pd.NA
+    with pytest.raises(ValidationError, match="'y'.*null") as info:
+        call(constructor(data), "find_label_issues", label="y", pred_probs=["a", "b", "c"])
+    assert_names_row(info.value, constructor)
+
+
+def test_integer_label_without_a_column(constructor):
+    labels, p = synthetic(40, 3, seed=1)
+    data = pd.DataFrame({"y": labels, "p_0": p[:, 0], "p_1": p[:, 1], "p_2": p[:, 2]})
+    data.iloc[BAD, 0] = 3
+    with pytest.raises(ValidationError, match="'y'.*not classes") as info:
+        call(constructor(data), "find_label_issues", label="y", pred_probs="p_*")
+    assert info.value.failure_cases == [(BAD, 3)]
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_missing_column_message_lists_the_frame_columns(constructor, method):
     with pytest.raises(ValidationError, match=r"'z'.*label=.*'p_cat'") as info:
@@ -447,6 +477,11 @@ def test_input_array_column_and_numpy_source_are_not_modified(method):
     data = _noisy_frame()
     matrix = np.ascontiguousarray(data[PROBS].to_numpy())
     kept = matrix.copy()
+    from_matrix = pd.DataFrame(matrix, columns=PROBS)  # its block may be a view of `matrix`
+    from_matrix.insert(0, "y", data["y"].to_numpy())
+    before_matrix = snapshot(from_matrix)
+    call(from_matrix, method, label="y", pred_probs="p_*")
+    assert snapshot(from_matrix) == before_matrix
     frames = [
         pd.DataFrame({"y": data["y"], "pp": list(matrix)}),
         pl.DataFrame({"y": data["y"].tolist(), "pp": matrix}),  # polars Array, maybe zero-copy

@@ -98,6 +98,17 @@ def test_same_rows_order_and_index(constructor, index):
     assert_same_results(out, reference(df))
 
 
+def test_duplicate_and_multi_index_kept():
+    df = data(index=pd.Index([0, 1, 1] * 40))
+    out = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert out.index.equals(df.index)
+    assert_same_results(out, reference(df))
+    df.index = pd.MultiIndex.from_arrays([np.arange(120) // 3, np.arange(120) % 3])
+    out = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert out.index.equals(df.index)
+    assert_same_results(out, reference(df))
+
+
 def test_result_dtypes(constructor):
     frame = constructor(data())
     out = collect(frame.cl.find_label_issues(label="y", pred_probs="p_*"))
@@ -155,6 +166,16 @@ def test_predicted_label_for_integer_labels_by_column_order(constructor, int_dty
     # the integer classes name the table rows and columns
     cj = class_table(frame.cl.confident_joint(label="y", pred_probs=["a", "b", "c"]))
     assert cj.index.tolist() == ["0", "1", "2"] and cj.columns.tolist() == ["0", "1", "2"]
+
+
+def test_nullable_and_float_integer_labels(constructor):
+    labels, p = _labels_and_probs()
+    cols = {"a": p[:, 0], "b": p[:, 1], "c": p[:, 2]}
+    for y in (pd.array(labels, dtype="Int64"), labels.astype(float)):
+        frame = constructor(pd.DataFrame({"y": y, **cols}))
+        out = collect(frame.cl.find_label_issues(label="y", pred_probs=["a", "b", "c"]))
+        assert dtype_of(out, "predicted_label") == dtype_of(frame, "y")
+        assert to_pandas(out)["predicted_label"].astype(int).tolist() == p.argmax(axis=1).tolist()
 
 
 def test_integer_labels_matched_by_column_suffix(constructor):
