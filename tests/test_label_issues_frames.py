@@ -498,6 +498,22 @@ def test_lazyframe_in_lazyframe_out():
     assert isinstance(merged.frame, pl.LazyFrame)
 
 
+def test_lazyframe_collects_only_the_columns_it_needs():
+    """Another column that fails to compute is never collected, and the result stays lazy."""
+    lf = pl.from_pandas(data()).lazy().with_columns(
+        broken=pl.lit("not a number").str.to_integer()
+    )
+    with pytest.raises(pl.exceptions.ComputeError):
+        lf.collect()
+    assert lf.cl.num_label_issues(label="y", pred_probs="p_*") == data().cl.num_label_issues(
+        label="y", pred_probs="p_*"
+    )
+    out = lf.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert isinstance(out, pl.LazyFrame)
+    assert_same_results(out.drop("broken"), reference(data()))
+    class_table(lf.cl.confident_joint(label="y", pred_probs="p_*"))
+
+
 # ------------------------------------------------------------------------------------------
 # dataset-level results
 # ------------------------------------------------------------------------------------------
