@@ -134,17 +134,32 @@ def test_exact_search_equals_brute_force_on_queries():
     np.testing.assert_allclose(dist, np.take_along_axis(full, ref, axis=1), atol=1e-12)
 
 
-@pytest.mark.skipif(not knn.faiss_available(), reason="faiss not installed")
-def test_approximate_index_recall_and_warning():
+@pytest.mark.parametrize("backend", [True, "faiss"])
+def test_approximate_index_recall_and_warning(backend):
+    if backend == "faiss" and not knn.faiss_available():
+        pytest.skip("faiss not installed")
     X = make_embeddings(n=3000, d=16, seed=2)
     with pytest.warns(knn.ApproximateNeighborsWarning, match="approximate"):
-        approx = knn.build_knn_graph(X, approximate=True, progress=False)
+        approx = knn.build_knn_graph(X, approximate=backend, progress=False)
     exact = knn.build_knn_graph(X, approximate=False)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx.indices, exact.indices)])
     assert recall > 0.9
     assert approx.approximate and not exact.approximate
-    # distances are real distances of the neighbours returned, ascending
+    # distances are real distances of the neighbours returned, ascending, self excluded
     assert (np.diff(approx.distances, axis=1) >= 0).all()
+    assert (approx.indices != np.arange(len(X))[:, None]).all()
+    same = np.array([set(a) == set(b) for a, b in zip(approx.indices, exact.indices)])
+    np.testing.assert_allclose(approx.distances[same], exact.distances[same], atol=1e-12)
+
+
+def test_approximate_queries_find_exact_copies():
+    X = make_embeddings(n=2000, d=16, seed=3)
+    with pytest.warns(knn.ApproximateNeighborsWarning):
+        index = knn.KnnIndex(X, approximate=True, progress=False)
+    idx, dist = index.query(X[:50], 3)
+    np.testing.assert_array_equal(X[idx[:, 0]], X[:50])  # itself, or an identical row
+    assert (idx[:, 0] <= np.arange(50)).all()  # ties go to the lower row index
+    assert (dist[:, 0] < 1e-12).all()
 
 
 # ------------------------------------------------------------------------------------------
