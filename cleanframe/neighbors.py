@@ -7,8 +7,9 @@ never modifies its input.
 One nearest-neighbour graph serves every check that needs it. Build it once with
 :func:`knn_graph` and pass it as ``knn_graph=`` to several calls (or ask a call for the graph it
 built with ``return_knn_graph=True``). Up to 20,000 rows the search is exact (blocked float32
-matrix products); above that it uses faiss' IVF index when faiss is installed (a warning says so;
-``approximate=False`` forces exact search). Distances are cosine for more than 3 feature columns
+matrix products); above that it is approximate — k-means cells searched by matrix products among
+their nearest cells, recall@10 about 0.99 on clustered embeddings — and a warning says so
+(``approximate=False`` forces exact search; ``approximate="faiss"`` uses faiss' IVF index). Distances are cosine for more than 3 feature columns
 and euclidean otherwise, as in cleanlab; identical rows are made each other's nearest neighbours
 at distance 0 (cleanlab's exact-duplicate correction).
 
@@ -151,8 +152,9 @@ def knn_graph(
         check needs.
     metric : {"cosine", "euclidean"}, optional
         Default: cosine for more than 3 feature columns, else euclidean.
-    approximate : bool, optional
-        Default: exact up to 20,000 rows, approximate (faiss IVF) above when faiss is installed.
+    approximate : bool or "faiss", optional
+        Default: exact up to 20,000 rows, approximate above (cleanframe's k-means cluster join;
+        ``"faiss"`` for faiss' IVF index, if installed).
     correct_exact_duplicates : bool
         Make identical rows each other's nearest neighbours at distance 0 (as cleanlab).
     seed : int
