@@ -486,6 +486,24 @@ def test_parity():
     assert all(ensemble[k] == ensemble["pandas"] for k in FRAME_TYPES)
 
 
+def test_per_class_arguments_by_class_name(constructor):
+    frame = constructor(data())
+    by_name = collect(frame.cl.find_label_issues(
+        label="y", pred_probs="p_*", filter_by="prune_by_class",
+        num_to_remove_per_class={"dog": 1, "cat": 2, "emu": 0},
+    ))
+    flagged = to_pandas(by_name).query("is_issue")["y"].astype(str).value_counts().to_dict()
+    assert flagged == {"cat": 2, "dog": 1}
+    by_order = frame.cl.find_label_issues(
+        label="y", pred_probs="p_*", filter_by="prune_by_class", num_to_remove_per_class=[2, 1, 0]
+    )
+    assert_same_results(by_order, to_pandas(by_name))
+    # a confident joint table from confident_joint() can be passed back in
+    cj = collect(frame.cl.confident_joint(label="y", pred_probs="p_*"))
+    again = frame.cl.find_label_issues(label="y", pred_probs="p_*", confident_joint=cj)
+    assert_same_results(again, reference(data()))
+
+
 def test_lazyframe_in_lazyframe_out():
     lf = pl.from_pandas(data()).lazy()
     for method in ("find_label_issues", "label_quality_scores", "confident_joint",
