@@ -101,6 +101,26 @@ def test_bad_column_spec(constructor, method, case):
     assert info.value.rule in {"column_exists", "spec", "at_least_2_classes", "classes"}
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(label=["y"], pred_probs="p_*"), r"label= must be one column name"),
+        (dict(label="y", pred_probs=3), r"pred_probs= must be a list of column names"),
+        (dict(label="y", pred_probs=[]), r"pred_probs= is an empty list"),
+        (dict(label="y", pred_probs="p_*", num_to_remove_per_class={"fox": 1}),
+         r"num_to_remove_per_class names an unknown class 'fox'"),
+        (dict(label="y", pred_probs="p_*", num_to_remove_per_class=[1, 2]),
+         r"num_to_remove_per_class must hold one value per class \(3\)"),
+        (dict(label="y", pred_probs="p_*", confident_joint=np.eye(2)), r"confident_joint must be 3"),
+    ],
+    ids=["label list", "pred_probs int", "pred_probs empty", "per-class unknown", "per-class length",
+         "confident_joint shape"],
+)
+def test_bad_arguments(constructor, kwargs, match):
+    with pytest.raises(ValidationError, match=match):
+        call(constructor(base_frame()), "find_label_issues", **kwargs)
+
+
 def test_label_column_matched_by_the_glob(constructor):
     data = base_frame().rename(columns={"y": "p_y"})
     with pytest.raises(ValidationError, match="'p_y'.*also listed in pred_probs="):
