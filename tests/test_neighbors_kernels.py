@@ -366,3 +366,11 @@ def test_identical_rows_score_one_and_are_all_duplicates(n, d):
     assert (s == 1).all()
     r = duplicates.near_duplicates(g.indices, g.distances)
     assert r["is_issue"].all() and (r["set_ids"] == 0).all()
+
+
+@pytest.mark.parametrize("module", [knn, outlier, duplicates, noniid, datalab_checks])
+def test_kernel_docstring_examples(module):
+    import doctest
+
+    result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
