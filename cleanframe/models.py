@@ -313,21 +313,54 @@ def _splits(cv, seed, X, codes):
     return list(cv.split(X, codes))
 
 
+def _fit_predict(model, X_train, y_train, predict_on, fit_kwargs, method):
+    """Fit a fresh clone of ``model`` and return its ``method`` output on each of ``predict_on``.
+
+    Module-level so that joblib can run it in worker processes. A model's complaint about
+    non-numeric or missing feature values becomes a ValidationError naming the column.
+    """
+    from sklearn.base import clone
+
+    fitted = clone(model)
+    try:
+        fitted.fit(X_train, y_train, **(fit_kwargs or {}))
+        outputs = [np.asarray(getattr(fitted, method)(X), dtype=np.float64) for X in predict_on]
+    except (ValueError, TypeError) as exc:
+        columns = getattr(X_train, "columns", None)
+        err = _fit_error(exc, list(columns) if columns is not None else None, X_train)
+        if err is None:
+            raise
+        raise err from exc
+    seen = getattr(fitted, "classes_", None)
+    return outputs, (None if seen is None else np.asarray(seen))
+
+
+def _run_folds(tasks, n_jobs, *, show_progress=False, desc="cross-validation"):
+    """Run ``_fit_predict`` for each argument tuple: in order, or in ``n_jobs`` joblib workers.
+
+    The folds are drawn before this is called, so the results do not depend on ``n_jobs``.
+    """
+    if n_jobs in (None, 1) or len(tasks) < 2:
+        return [_fit_predict(*t) for t in _progress(tasks, total=len(tasks), desc=desc,
+                                                    enable=show_progress)]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs)(delayed(_fit_predict)(*t) for t in tasks)
+
+
 def _cv_pred_probs(X, codes, num_classes, model, *, cv=5, seed=0, fit_kwargs=None,
-                   show_progress=False, desc="cross-validation"):
+                   show_progress=False, n_jobs=None, desc="cross-validation"):
     """Out-of-fold class probabilities (N, K) for labels coded 0..K-1.
 
     A training fold that lacks a class borrows the first holdout row of that class (cleanlab's
     rule); that row's holdout prediction becomes a one-hot on its given label (with a warning).
     """
-    from sklearn.base import clone
-
     n = len(codes)
     pred_probs = np.zeros((n, num_classes), dtype=np.float64)
-    feature_names = list(X.columns) if hasattr(X, "columns") else None
     folds = _splits(cv, seed, X, codes)
     present = set(np.unique(codes).tolist())
-    for train, holdout in _progress(folds, total=len(folds), desc=desc, enable=show_progress):
+    tasks, borrowed_by_fold = [], []
+    for train, holdout in folds:
         train = np.asarray(train)
         holdout = np.asarray(holdout)
         X_train, y_train = _take(X, train), codes[train]
@@ -346,22 +379,17 @@ def _cv_pred_probs(X, codes, num_classes, model, *, cv=5, seed=0, fit_kwargs=Non
                 X_train = _append_row(X_train, X_hold, pos)
                 y_train = np.append(y_train, c)
                 borrowed[c] = pos
-        fitted = clone(model)
-        try:
-            fitted.fit(X_train, y_train, **(fit_kwargs or {}))
-            probs = np.asarray(fitted.predict_proba(X_hold), dtype=np.float64)
-        except (ValueError, TypeError) as exc:
-            err = _fit_error(exc, feature_names, X)
-            if err is None:
-                raise
-            raise err from exc
-        seen = np.asarray(getattr(fitted, "classes_", np.arange(probs.shape[1])), dtype=np.int64)
+        tasks.append((model, X_train, y_train, [X_hold], fit_kwargs, "predict_proba"))
+        borrowed_by_fold.append(borrowed)
+    results = _run_folds(tasks, n_jobs, show_progress=show_progress, desc=desc)
+    for (_, holdout), borrowed, ((probs,), seen) in zip(folds, borrowed_by_fold, results):
+        seen = np.arange(probs.shape[1]) if seen is None else seen.astype(np.int64)
         block = np.zeros((len(holdout), num_classes), dtype=np.float64)
         block[:, seen] = probs
         for c, pos in borrowed.items():
             block[pos] = 0.0
             block[pos, c] = 1.0
-        pred_probs[holdout] = block
+        pred_probs[np.asarray(holdout)] = block
     return pred_probs
 
 
@@ -428,6 +456,7 @@ def cross_val_pred_probs(
     seed: int = 0,
     prefix: str = "p_",
     progress: bool = True,
+    n_jobs: int | None = None,
     overwrite: bool = False,
 ):
     """Out-of-sample predicted probabilities by stratified K-fold cross-validation.
@@ -456,7 +485,9 @@ def cross_val_pred_probs(
     prefix : str
         New columns are named ``prefix + class`` (e.g. ``p_setosa``).
     progress : bool
-        Show a progress bar over the folds (tqdm, when installed).
+        Show a progress bar over the folds (tqdm, when installed; not with ``n_jobs``).
+    n_jobs : int, optional
+        Fit the folds in this many joblib worker processes; results do not depend on it.
     overwrite : bool
         Replace existing columns with the same names instead of raising.
 
@@ -499,7 +530,8 @@ def cross_val_pred_probs(
         model = _default_classifier(seed, mask)
     new_names = [f"{prefix}{name}" for name in classes.names]
     fr.check_new_columns(new_names, overwrite=overwrite)
-    P = _cv_pred_probs(X, codes, len(classes), model, cv=cv, seed=seed, show_progress=progress)
+    P = _cv_pred_probs(X, codes, len(classes), model, cv=cv, seed=seed, show_progress=progress,
+                       n_jobs=n_jobs)
     return fr.attach({name: P[:, i] for i, name in enumerate(new_names)}, overwrite=overwrite)
 
 
@@ -560,6 +592,9 @@ class CleanLearning:
         epistemic uncertainty (0 turns it off).
     include_aleatoric_uncertainty : bool
         Regression: add the spread of cross-validated residual predictions to the uncertainty.
+    n_jobs : int, optional
+        Fit the cross-validation folds in this many joblib worker processes (``-1``: all cores).
+        The folds are drawn first, so results do not depend on ``n_jobs``. Default: one at a time.
     verbose : bool
         Print what is happening and show progress bars over folds.
 
@@ -603,6 +638,7 @@ class CleanLearning:
         label_quality_scores_kwargs: dict | None = None,
         n_boot: int = 5,
         include_aleatoric_uncertainty: bool = True,
+        n_jobs: int | None = None,
         verbose: bool = False,
     ):
         self.model = model
@@ -613,6 +649,7 @@ class CleanLearning:
         self.label_quality_scores_kwargs = label_quality_scores_kwargs
         self.n_boot = n_boot
         self.include_aleatoric_uncertainty = include_aleatoric_uncertainty
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     # -- scikit-learn estimator protocol ------------------------------------------------------
@@ -986,7 +1023,7 @@ class CleanLearning:
             _check_class_sizes(codes, classes, int(self.cv_n_folds), column, X)
             pred_probs = _cv_pred_probs(
                 X, codes, num_classes, self._model(), cv=int(self.cv_n_folds), seed=self.seed,
-                fit_kwargs=model_kwargs, show_progress=self.verbose,
+                fit_kwargs=model_kwargs, show_progress=self.verbose, n_jobs=self.n_jobs,
             )
         else:
             pred_probs = np.asarray(pred_probs, dtype=np.float64)
@@ -1021,7 +1058,6 @@ class CleanLearning:
     def _cv_predict(self, X, y, rng, *, order=None, drop_frac=0.0, n_folds=None, fit_kwargs=None):
         """Out-of-fold predictions; with ``drop_frac`` the last ceil(frac*N) rows of ``order``
         are left out of training and predicted by the mean of the fold models."""
-        from sklearn.base import clone
         from sklearn.model_selection import KFold
 
         n_folds = int(self.cv_n_folds if n_folds is None else n_folds)
@@ -1041,21 +1077,18 @@ class CleanLearning:
             )
         predictions = np.zeros(n, dtype=np.float64)
         X_dropped = _take(X, dropped) if len(dropped) else None
-        dropped_sum = np.zeros(len(dropped), dtype=np.float64)
-        splits = KFold(n_splits=n_folds, shuffle=True, random_state=rng).split(kept)
+        splits = list(KFold(n_splits=n_folds, shuffle=True, random_state=rng).split(kept))
+        tasks = []
         for train, holdout in splits:
-            fitted = clone(self._model())
             rows_train, rows_hold = kept[train], kept[holdout]
-            try:
-                fitted.fit(_take(X, rows_train), y[rows_train], **(fit_kwargs or {}))
-            except (ValueError, TypeError) as exc:
-                err = _fit_error(exc, list(getattr(X, "columns", [])), X)
-                if err is None:
-                    raise
-                raise err from exc
-            predictions[rows_hold] = fitted.predict(_take(X, rows_hold))
+            targets = [_take(X, rows_hold)] + ([X_dropped] if len(dropped) else [])
+            tasks.append((self._model(), _take(X, rows_train), y[rows_train], targets,
+                          fit_kwargs, "predict"))
+        dropped_sum = np.zeros(len(dropped), dtype=np.float64)
+        for (_, holdout), (outputs, _) in zip(splits, _run_folds(tasks, self.n_jobs)):
+            predictions[kept[holdout]] = outputs[0]
             if len(dropped):
-                dropped_sum += fitted.predict(X_dropped)
+                dropped_sum += outputs[1]
         if len(dropped):
             predictions[dropped] = dropped_sum / n_folds
         return predictions

@@ -353,3 +353,22 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_n_jobs_does_not_change_results():
+    X, y, _ = _blobs(150, 3, seed=9, noise=0.15)
+    one = CleanLearning(LogisticRegression(), seed=2).find_label_issues(X, SPECIES[y])
+    two = CleanLearning(LogisticRegression(), seed=2, n_jobs=2).find_label_issues(X, SPECIES[y])
+    pd.testing.assert_frame_equal(one, two)
+    df = pd.DataFrame(X, columns=list("abcd")).assign(y=SPECIES[y])
+    a = cross_val_pred_probs(df, label="y", features=list("abcd"), progress=False)
+    b = cross_val_pred_probs(df, label="y", features=list("abcd"), progress=False, n_jobs=2)
+    pd.testing.assert_frame_equal(a, b)
+    Xr = X[:, :3]
+    yr = Xr @ np.array([1.0, 2.0, -1.0]) + np.where(np.arange(150) % 13 == 0, 5.0, 0.0)
+    r1 = CleanLearning(LinearRegression(), n_boot=2).find_label_issues(Xr, yr)
+    r2 = CleanLearning(LinearRegression(), n_boot=2, n_jobs=2).find_label_issues(Xr, yr)
+    pd.testing.assert_frame_equal(r1, r2)
+    with pytest.raises(ValidationError, match="colour"):
+        frame = pd.DataFrame({"a": X[:, 0], "colour": np.where(X[:, 1] > 0, "red", "blue")})
+        CleanLearning(LogisticRegression(), n_jobs=2).find_label_issues(frame, SPECIES[y])
