@@ -393,3 +393,10 @@ def test_annotations_reject_duplicates_and_bad_codes():
         ma.Annotations.from_coo([0, 0], [1, 1], [0, 1])
     with pytest.raises(ValueError, match="label codes"):
         ma.Annotations.from_coo([0, 1], [0, 1], [0, 3], num_classes=2)
+
+
+def test_kernel_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(ma, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 12 and result.failed == 0

@@ -185,7 +185,19 @@ class Annotations:
 
 
 def annotations_from_wide(labels: np.ndarray, *, num_classes: int | None = None) -> Annotations:
-    """Convert an N x M matrix of class codes (``-1`` = not labelled) to :class:`Annotations`."""
+    """Convert an N x M matrix of class codes (-1 or NaN: not labelled) to :class:`Annotations`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> ann.num_annotations
+    array([3, 2, 2, 3])
+    >>> ann.item, ann.annotator
+    (array([0, 0, 0, 1, 1, 2, 2, 3, 3, 3]), array([0, 1, 2, 0, 1, 0, 1, 0, 1, 2]))
+    >>> ann.label
+    array([0, 0, 1, 1, 1, 0, 1, 2, 2, 2])
+    """
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError("labels must be a 2-D array (items x annotators)")
@@ -243,6 +255,16 @@ def majority_vote(
         The majority-vote class codes.
     tie_rung : int8 ndarray (N,)
         ``TIE_NONE`` for items with a single most voted class, else the rung that decided.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> majority_vote(ann)  # item 2: 0 and 1 tied, class 0 has fewer votes overall
+    (array([0, 1, 0, 2]), array([0, 0, 2, 0], dtype=int8))
+    >>> p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    >>> majority_vote(ann, p)  # item 2: the model prefers 1
+    (array([0, 1, 1, 2]), array([0, 0, 1, 0], dtype=int8))
     """
     votes = ann.votes
     n_items = ann.num_items
@@ -573,6 +595,17 @@ def crowdlab(
     Returns
     -------
     ConsensusResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    >>> res = crowdlab(ann, p)
+    >>> res.consensus_label, res.consensus_quality.round(3)
+    (array([0, 1, 1, 2]), array([0.727, 0.798, 0.555, 0.798]))
+    >>> res.annotator_quality.round(3)  # annotator 2 disagreed on item 0
+    array([0.688, 0.792, 0.489])
     """
     pred_probs = np.asarray(pred_probs, dtype=np.float64)
     if pred_probs.shape != (ann.num_items, ann.num_classes):
@@ -699,6 +732,15 @@ def active_learning_scores(
     -------
     scores_labeled : ndarray (N,) ; scores_unlabeled : ndarray (U,)
         Either is empty when its input is absent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    >>> labeled, unlabeled = active_learning_scores(ann, p, np.array([[0.5, 0.4, 0.1]]))
+    >>> labeled.round(3), unlabeled.round(3)  # label the new item first, then item 2
+    (array([0.779, 0.836, 0.606, 0.836]), array([0.53]))
     """
     if pred_probs is None and pred_probs_unlabeled is None:
         raise ValueError("pass pred_probs, pred_probs_unlabeled or both")
@@ -810,6 +852,14 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     Returns
     -------
     DawidSkeneResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> res = dawid_skene(ann)
+    >>> res.posterior.argmax(axis=1), res.converged
+    (array([0, 1, 1, 2]), True)
     """
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
