@@ -276,8 +276,9 @@ def _fit_error(exc: Exception, feature_names: Sequence[str] | None, X) -> Valida
     if column is None:
         return None
     hint = (
-        "encode them first (e.g. a Pipeline with OneHotEncoder / SimpleImputer) or use the "
-        "default model (model=None), which handles categorical and missing values natively"
+        "encode them first (e.g. a Pipeline with OneHotEncoder / SimpleImputer) or use a model "
+        "that takes them natively, such as HistGradientBoostingClassifier (the default of "
+        "cross_val_pred_probs)"
     )
     return ValidationError(column, rule, f"the features hold {what}: {text.splitlines()[0]}; {hint}")
 
