@@ -618,7 +618,7 @@ def build_knn_graph(
     *,
     k: int | None = None,
     metric: str | None = None,
-    approximate: bool | None = None,
+    approximate: bool | str | None = None,
     correct_exact_duplicates: bool = True,
     seed: int = 0,
     progress: bool = True,
