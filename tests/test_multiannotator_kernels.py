@@ -210,19 +210,29 @@ def test_crowdlab_parity_many_annotators_many_classes(cleanlab_fixed):
     np.testing.assert_array_equal(stats["worst_class"], res.worst_class)
 
 
-@pytest.mark.parametrize("method", ["normalized_margin", "confidence_weighted_entropy"])
-def test_crowdlab_label_quality_score_kwargs(method):
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"method": "normalized_margin"},
+        {"method": "confidence_weighted_entropy"},
+        {"method": "self_confidence", "adjust_pred_probs": True},
+        {"method": "normalized_margin", "adjust_pred_probs": True},
+    ],
+)
+def test_crowdlab_label_quality_score_kwargs(kwargs):
     wide, probs, _ = make_wide(seed=3)
-    kwargs = {"method": method}
     ref = cl_multi.get_label_quality_multiannotator(
         wide, probs, label_quality_score_kwargs=kwargs, verbose=False
     )
-    res = ma.crowdlab(
-        ma.annotations_from_wide(wide, num_classes=4), probs, label_quality_score_kwargs=kwargs
-    )
+    ann = ma.annotations_from_wide(wide, num_classes=4)
+    res = ma.crowdlab(ann, probs, label_quality_score_kwargs=kwargs)
+    np.testing.assert_array_equal(ref["label_quality"]["consensus_label"], res.consensus_label)
     np.testing.assert_allclose(
         ref["label_quality"]["consensus_quality_score"], res.consensus_quality, atol=1e-9
     )
+    detailed = np.full(wide.shape, np.nan)
+    detailed[ann.item, ann.annotator] = res.annotation_quality
+    np.testing.assert_allclose(ref["detailed_label_quality"].to_numpy(), detailed, atol=1e-9)
 
 
 def test_crowdlab_can_choose_a_class_no_annotator_chose():
