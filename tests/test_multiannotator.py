@@ -421,6 +421,26 @@ def test_pandas_polars_lazy_agree_and_row_order_invariance(data):
     assert al["active_learning_score"].between(0, 1).all()
 
 
+@settings(max_examples=15, deadline=None)
+@given(small_crowds())
+def test_long_layout_matches_wide_and_ignores_row_order(data):
+    df, anns, perm = data
+    long = to_long(df, anns)
+    preds = pd.DataFrame({"item_id": [f"item{i:04d}" for i in range(len(df))]})
+    for c in ("x", "y", "z"):
+        preds[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    kw = dict(item="item_id", annotator="worker", label="label")
+    for wide_probs, long_probs in (("p_*", preds), (None, None)):
+        wide_out = consensus(df, annotators=anns, pred_probs=wide_probs)
+        long_out = consensus(long, pred_probs=long_probs, **kw)
+        np.testing.assert_array_equal(long_out["consensus_label"], wide_out["consensus_label"])
+        np.testing.assert_allclose(long_out["consensus_quality"], wide_out["consensus_quality"], atol=1e-9)
+        shuffled = long.iloc[np.random.default_rng(len(long)).permutation(len(long))]
+        again = consensus(pl.from_pandas(shuffled), pred_probs=long_probs, **kw).to_pandas()
+        again = again.set_index("item_id").loc[long_out["item_id"]].reset_index()
+        pd.testing.assert_frame_equal(again, long_out, check_dtype=False, atol=1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------------------------
