@@ -167,6 +167,12 @@ def main(argv=None) -> int:
     except _BadFile as exc:
         print(f"cleanframe: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `cleanframe ... | head`: the reader left; not an error of ours
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
