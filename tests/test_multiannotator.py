@@ -434,7 +434,9 @@ def test_long_layout_matches_wide_and_ignores_row_order(data):
         wide_out = consensus(df, annotators=anns, pred_probs=wide_probs)
         long_out = consensus(long, pred_probs=long_probs, **kw)
         np.testing.assert_array_equal(long_out["consensus_label"], wide_out["consensus_label"])
-        np.testing.assert_allclose(long_out["consensus_quality"], wide_out["consensus_quality"], atol=1e-9)
+        np.testing.assert_allclose(
+            long_out["consensus_quality"], wide_out["consensus_quality"], atol=1e-9
+        )
         shuffled = long.iloc[np.random.default_rng(len(long)).permutation(len(long))]
         again = consensus(pl.from_pandas(shuffled), pred_probs=long_probs, **kw).to_pandas()
         again = again.set_index("item_id").loc[long_out["item_id"]].reset_index()
