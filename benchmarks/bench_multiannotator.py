@@ -77,6 +77,16 @@ def make_data(n_items, n_annotators, n_classes, seed=0):
     return dict(truth=truth, item=item, who=who, label=label, probs=probs, wide=wide)
 
 
+def annotations(d, args):
+    """The generated annotations as cleanframe's coordinate container."""
+    from cleanframe.scoring import multiannotator as ma
+
+    return ma.Annotations.from_coo(
+        d["item"], d["who"], d["label"],
+        num_items=args.items, num_annotators=args.annotators, num_classes=args.classes,
+    )  # fmt: skip
+
+
 def rss_mb():
     try:
         import psutil
@@ -99,14 +109,7 @@ def run_case(name, args):
         import cleanframe.multiannotator as cfm
         from cleanframe.scoring import multiannotator as ma
 
-        ann = ma.Annotations.from_coo(
-            d["item"],
-            d["who"],
-            d["label"],
-            num_items=args.items,
-            num_annotators=args.annotators,
-            num_classes=k,
-        )
+        ann = annotations(d, args)
     if name in (
         "cf_consensus_pandas",
         "cf_consensus_polars",
@@ -283,14 +286,7 @@ def main():
     d = make_data(args.items, args.annotators, args.classes)
     from cleanframe.scoring import multiannotator as ma
 
-    ann = ma.Annotations.from_coo(
-        d["item"],
-        d["who"],
-        d["label"],
-        num_items=args.items,
-        num_annotators=args.annotators,
-        num_classes=args.classes,
-    )
+    ann = annotations(d, args)
     mv_plain = ma.majority_vote(ann)[0]
     model_only = d["probs"].argmax(axis=1)
     extra = {
