@@ -336,13 +336,13 @@ def _fit_predict(model, X_train, y_train, predict_on, fit_kwargs, method):
     return outputs, (None if seen is None else np.asarray(seen))
 
 
-def _run_folds(tasks, n_jobs, *, show_progress=False, desc="cross-validation"):
-    """Run ``_fit_predict`` for each argument tuple: in order, or in ``n_jobs`` joblib workers.
-
-    The folds are drawn before this is called, so the results do not depend on ``n_jobs``.
+def _run_folds(tasks, n_tasks, n_jobs, *, show_progress=False, desc="cross-validation"):
+    """Run ``_fit_predict`` for each argument tuple of the iterable ``tasks``: in order, or in
+    ``n_jobs`` joblib workers. Tasks are built lazily, so one fold's training copy exists at a time
+    when running in order. The folds are drawn before, so results do not depend on ``n_jobs``.
     """
-    if n_jobs in (None, 1) or len(tasks) < 2:
-        return [_fit_predict(*t) for t in _progress(tasks, total=len(tasks), desc=desc,
+    if n_jobs in (None, 1) or n_tasks < 2:
+        return [_fit_predict(*t) for t in _progress(tasks, total=n_tasks, desc=desc,
                                                     enable=show_progress)]
     from joblib import Parallel, delayed
 
@@ -358,31 +358,32 @@ def _cv_pred_probs(X, codes, num_classes, model, *, cv=5, seed=0, fit_kwargs=Non
     """
     n = len(codes)
     pred_probs = np.zeros((n, num_classes), dtype=np.float64)
-    folds = _splits(cv, seed, X, codes)
+    folds = [(np.asarray(train), np.asarray(holdout)) for train, holdout in _splits(cv, seed, X, codes)]
     present = set(np.unique(codes).tolist())
-    tasks, borrowed_by_fold = [], []
-    for train, holdout in folds:
-        train = np.asarray(train)
-        holdout = np.asarray(holdout)
-        X_train, y_train = _take(X, train), codes[train]
-        X_hold = _take(X, holdout)
-        borrowed = {}
-        missing = sorted(present - set(np.unique(y_train).tolist()))
-        if missing:
-            warnings.warn(
-                f"training folds lack classes {missing}; one holdout row of each is copied into "
-                f"training and its out-of-fold prediction set to its given label",
-                UserWarning,
-                stacklevel=3,
-            )
-            for c in missing:
-                pos = int(np.flatnonzero(codes[holdout] == c)[0])
-                X_train = _append_row(X_train, X_hold, pos)
-                y_train = np.append(y_train, c)
-                borrowed[c] = pos
-        tasks.append((model, X_train, y_train, [X_hold], fit_kwargs, "predict_proba"))
-        borrowed_by_fold.append(borrowed)
-    results = _run_folds(tasks, n_jobs, show_progress=show_progress, desc=desc)
+    borrowed_by_fold: list = []
+
+    def tasks():
+        for train, holdout in folds:
+            X_train, y_train = _take(X, train), codes[train]
+            X_hold = _take(X, holdout)
+            borrowed = {}
+            missing = sorted(present - set(np.unique(y_train).tolist()))
+            if missing:
+                warnings.warn(
+                    f"training folds lack classes {missing}; one holdout row of each is copied "
+                    f"into training and its out-of-fold prediction set to its given label",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                for c in missing:
+                    pos = int(np.flatnonzero(codes[holdout] == c)[0])
+                    X_train = _append_row(X_train, X_hold, pos)
+                    y_train = np.append(y_train, c)
+                    borrowed[c] = pos
+            borrowed_by_fold.append(borrowed)
+            yield model, X_train, y_train, [X_hold], fit_kwargs, "predict_proba"
+
+    results = _run_folds(tasks(), len(folds), n_jobs, show_progress=show_progress, desc=desc)
     for (_, holdout), borrowed, ((probs,), seen) in zip(folds, borrowed_by_fold, results):
         seen = np.arange(probs.shape[1]) if seen is None else seen.astype(np.int64)
         block = np.zeros((len(holdout), num_classes), dtype=np.float64)
@@ -390,7 +391,7 @@ def _cv_pred_probs(X, codes, num_classes, model, *, cv=5, seed=0, fit_kwargs=Non
         for c, pos in borrowed.items():
             block[pos] = 0.0
             block[pos, c] = 1.0
-        pred_probs[np.asarray(holdout)] = block
+        pred_probs[holdout] = block
     return pred_probs
 
 
@@ -1079,14 +1080,14 @@ class CleanLearning:
         predictions = np.zeros(n, dtype=np.float64)
         X_dropped = _take(X, dropped) if len(dropped) else None
         splits = list(KFold(n_splits=n_folds, shuffle=True, random_state=rng).split(kept))
-        tasks = []
-        for train, holdout in splits:
-            rows_train, rows_hold = kept[train], kept[holdout]
-            targets = [_take(X, rows_hold)] + ([X_dropped] if len(dropped) else [])
-            tasks.append((self._model(), _take(X, rows_train), y[rows_train], targets,
-                          fit_kwargs, "predict"))
+        tasks = (
+            (self._model(), _take(X, kept[train]), y[kept[train]],
+             [_take(X, kept[holdout])] + ([X_dropped] if len(dropped) else []), fit_kwargs,
+             "predict")
+            for train, holdout in splits
+        )
         dropped_sum = np.zeros(len(dropped), dtype=np.float64)
-        for (_, holdout), (outputs, _) in zip(splits, _run_folds(tasks, self.n_jobs)):
+        for (_, holdout), (outputs, _) in zip(splits, _run_folds(tasks, len(splits), self.n_jobs)):
             predictions[kept[holdout]] = outputs[0]
             if len(dropped):
                 dropped_sum += outputs[1]
