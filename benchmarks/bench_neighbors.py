@@ -6,9 +6,10 @@ Run by hand (never by the tests), from the repository root:
     .venv/bin/python benchmarks/bench_neighbors.py --sizes 10000 100000 --cleanlab-max 100000
     .venv/bin/python benchmarks/bench_neighbors.py --ann 100000         # ANN library comparison
 
-Every measurement runs in a fresh subprocess: the data is generated there (fixed seed), the
-resident set size after generation is the baseline, and ``ru_maxrss`` at the end gives the peak;
-"extra" memory = peak - baseline. Quality:
+Every measurement runs in a fresh subprocess: the data is generated there (fixed seed), then the
+measured call runs under ``_harness.PeakRSS`` (RSS sampled every 2 ms in a thread): "extra"
+memory = peak RSS during the call - RSS before it. CPU time (user + system, all threads) is
+reported beside wall time because the machine is shared. Quality:
 
 - outliers: AUROC of ``1 - outlier_score`` against the injected outliers (1% of rows, random
   directions far from the clusters);
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -36,6 +36,7 @@ import numpy as np
 
 D = 128
 HERE = os.path.dirname(os.path.abspath(__file__))
+SCRATCH = os.environ.get("BENCH_SCRATCH", "/tmp/bench_neighbors")
 ROOT = os.path.dirname(HERE)
 
 
@@ -63,14 +64,10 @@ def make_data(n: int, d: int = D, seed: int = 0):
     return X.astype(np.float32), is_outlier, is_dup
 
 
-def rss_mb() -> float:
-    import psutil
+sys.path.insert(0, HERE)
+from _harness import PeakRSS, machine  # noqa: E402  (shared benchmark helpers)
 
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+MB = 2**20
 
 
 def auroc(scores_low_is_bad, truth) -> float:
@@ -88,11 +85,22 @@ def prec_rec(flags, truth):
 # ------------------------------------------------------------------------------------------
 # workers (run in a fresh subprocess each)
 # ------------------------------------------------------------------------------------------
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _save(method: str, n: int, **arrays) -> None:
+    """Scores and flags of a run, for the cross-method comparison in the parent process."""
+    os.makedirs(SCRATCH, exist_ok=True)
+    np.savez(os.path.join(SCRATCH, f"{method}_{n}.npz"), **arrays)
+
+
 def worker(method: str, n: int, seed: int) -> dict:
     X, is_out, is_dup = make_data(n, seed=seed)
-    base = rss_mb()
     warnings.simplefilter("ignore")
     res: dict = {"method": method, "n": n}
+    mem = PeakRSS()
     if method == "cleanframe":
         import polars as pl
 
@@ -101,13 +109,17 @@ def worker(method: str, n: int, seed: int) -> dict:
         # the embeddings as one polars Array column (float32, converted to numpy without a copy)
 
         df = pl.DataFrame({"embedding": pl.Series("embedding", X, dtype=pl.Array(pl.Float32, X.shape[1]))})
-        base = rss_mb()
-        t0 = time.perf_counter()
-        out, graph = find_outliers(df, features="embedding", progress=False, return_knn_graph=True)
-        t1 = time.perf_counter()
-        dup = find_near_duplicates(df, knn_graph=graph)
-        t2 = time.perf_counter()
+        c0 = cpu_seconds()
+        with mem:
+            t0 = time.perf_counter()
+            out, graph = find_outliers(df, features="embedding", progress=False, return_knn_graph=True)
+            t1 = time.perf_counter()
+            dup = find_near_duplicates(df, knn_graph=graph)
+            t2 = time.perf_counter()
+        _save(method, n, outlier_score=out["outlier_score"].to_numpy(), is_outlier=out["is_outlier"].to_numpy(),
+              is_dup=dup["is_near_duplicate"].to_numpy(), dup_score=dup["near_duplicate_score"].to_numpy())
         res.update(
+            cpu=cpu_seconds() - c0,
             time_outliers=t1 - t0, time_duplicates=t2 - t1, approximate=graph.approximate,
             auroc=auroc(out["outlier_score"].to_numpy(), is_out),
             flagged_outliers=int(out["is_outlier"].sum()),
@@ -117,19 +129,26 @@ def worker(method: str, n: int, seed: int) -> dict:
     elif method == "cleanlab_ood":
         from cleanlab.outlier import OutOfDistribution
 
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
-        scores = OutOfDistribution().fit_score(features=X, verbose=False)
-        res.update(time_outliers=time.perf_counter() - t0, auroc=auroc(scores, is_out))
+        with mem:
+            scores = OutOfDistribution().fit_score(features=X, verbose=False)
+        res.update(time_outliers=time.perf_counter() - t0, auroc=auroc(scores, is_out), cpu=cpu_seconds() - c0)
+        _save(method, n, outlier_score=scores)
     elif method == "cleanlab_datalab":
         import pandas as pd
         from cleanlab import Datalab
 
         lab = Datalab(pd.DataFrame({"y": np.arange(n) % 2}), label_name="y", verbosity=0)
-        base = rss_mb()
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
-        lab.find_issues(features=X, issue_types={"outlier": {}, "near_duplicate": {}})
+        with mem:
+            lab.find_issues(features=X, issue_types={"outlier": {}, "near_duplicate": {}})
         t1 = time.perf_counter()
+        res["cpu"] = cpu_seconds() - c0
         iss = lab.get_issues()
+        _save(method, n, outlier_score=iss["outlier_score"].to_numpy(), is_outlier=iss["is_outlier_issue"].to_numpy(),
+              is_dup=iss["is_near_duplicate_issue"].to_numpy(), dup_score=iss["near_duplicate_score"].to_numpy())
         res.update(time_outliers_and_duplicates=t1 - t0,
                    auroc=auroc(iss["outlier_score"].to_numpy(), is_out),
                    flagged_outliers=int(iss["is_outlier_issue"].sum()))
@@ -137,7 +156,7 @@ def worker(method: str, n: int, seed: int) -> dict:
         res.update(dup_precision=p, dup_recall=r)
     else:
         raise ValueError(method)
-    res.update(peak_mb=peak_mb(), base_mb=base, extra_mb=peak_mb() - base)
+    res.update(base_mb=mem.base / MB, extra_mb=mem.extra / MB)
     return res
 
 
@@ -155,8 +174,8 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
         truth.append(np.argpartition(S, -10, axis=1)[:, -10:])
         del S
     truth = np.vstack(truth)
-    base = rss_mb()
     k = 11
+    mem = PeakRSS().__enter__()
     t0 = time.perf_counter()
     if lib == "cleanframe_exact":
         from cleanframe.scoring.knn import build_knn_graph
@@ -200,14 +219,35 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     else:
         raise ValueError(lib)
     elapsed = time.perf_counter() - t0
+    mem.__exit__(None, None, None)
     # a self-graph row may contain the row itself (ANN libraries return it first): compare the
     # first 10 non-self entries
     hits = 0
     for i, row, t in zip(q, np.asarray(I)[q], truth):
         got = [j for j in row if j != i and j != -1][:10]
         hits += len(set(got) & set(t))
-    return {"lib": lib, "n": n, "time": elapsed, "recall@10": hits / (10 * len(q)),
-            "peak_mb": peak_mb(), "extra_mb": peak_mb() - base}
+    return {"lib": lib, "n": n, "time": elapsed, "recall@10": hits / (10 * len(q)), "extra_mb": mem.extra / MB}
+
+
+def agreement(n: int) -> None:
+    """Spearman of scores and Jaccard of flags, cleanframe vs cleanlab Datalab, same data."""
+    from scipy.stats import spearmanr
+
+    try:
+        a = np.load(os.path.join(SCRATCH, f"cleanframe_{n}.npz"))
+        b = np.load(os.path.join(SCRATCH, f"cleanlab_datalab_{n}.npz"))
+    except OSError:
+        return
+
+    def jac(x, y):
+        return (x & y).sum() / max((x | y).sum(), 1)
+
+    print(
+        f"|  | agreement with Datalab: outlier score Spearman {spearmanr(a['outlier_score'], b['outlier_score']).statistic:.5f}, "
+        f"is_outlier Jaccard {jac(a['is_outlier'], b['is_outlier']):.4f}, near-dup score Spearman "
+        f"{spearmanr(a['dup_score'], b['dup_score']).statistic:.5f}, is_near_duplicate Jaccard {jac(a['is_dup'], b['is_dup']):.4f} | | | | | | | | |",
+        flush=True,
+    )
 
 
 def run_sub(args: list[str], timeout: float) -> dict | None:
@@ -220,16 +260,6 @@ def run_sub(args: list[str], timeout: float) -> dict | None:
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except Exception:  # pragma: no cover
-        pass
-    return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -266,8 +296,9 @@ def main() -> None:
                 print(f"| {lib} | {r['time']:.1f} | {r['recall@10']:.4f} | {r['extra_mb']:.0f} |", flush=True)
         return
 
-    print("\n| N | method | outliers (s) | + near dups (s) | peak extra MB | outlier AUROC | outliers flagged | dup precision | dup recall |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    os.makedirs(SCRATCH, exist_ok=True)
+    print("\n| N | method | outliers (s) | + near dups (s) | CPU (s) | peak extra MB | outlier AUROC | outliers flagged | dup precision | dup recall |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in a.sizes:
         runs = {"cleanframe": run_sub(["--worker", "cleanframe", "--n", str(n), "--seed", str(a.seed)], a.timeout)}
         if n <= a.cleanlab_max:
@@ -275,7 +306,7 @@ def main() -> None:
             runs["cleanlab_datalab"] = run_sub(["--worker", "cleanlab_datalab", "--n", str(n), "--seed", str(a.seed)], a.timeout)
         for name, r in runs.items():
             if r is None or "error" in r:
-                print(f"| {n:,} | {name} | {r and r.get('error')} | | | | | | |", flush=True)
+                print(f"| {n:,} | {name} | {r and r.get('error')} | | | | | | | |", flush=True)
                 continue
             t_out = r.get("time_outliers")
             t_dup = r.get("time_duplicates")
@@ -285,14 +316,15 @@ def main() -> None:
                 t_cell = f"{t_out:.2f}" + (" (approx)" if r.get("approximate") else "")
                 d_cell = f"{t_dup:.2f}" if t_dup is not None else "—"
             print(
-                f"| {n:,} | {name} | {t_cell} | {d_cell} | {r['extra_mb']:.0f} | {r['auroc']:.4f} | "
+                f"| {n:,} | {name} | {t_cell} | {d_cell} | {r.get('cpu', float('nan')):.1f} | {r['extra_mb']:.0f} | {r['auroc']:.4f} | "
                 f"{r.get('flagged_outliers', '—')} | {r.get('dup_precision', float('nan')):.3f} | "
                 f"{r.get('dup_recall', float('nan')):.3f} |",
                 flush=True,
             )
         cf, ood = runs.get("cleanframe"), runs.get("cleanlab_ood")
         if cf and ood and "error" not in cf and "error" not in ood:
-            print(f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{ood['time_outliers'] / cf['time_outliers']:.1f}x** | | | | | | |", flush=True)
+            print(f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{ood['time_outliers'] / cf['time_outliers']:.1f}x** | | | | | | | |", flush=True)
+        agreement(n)
 
 
 if __name__ == "__main__":
