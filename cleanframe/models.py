@@ -24,14 +24,15 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._progress import progress as _progress
 from .errors import ValidationError
 
-__all__ = ["cross_val_pred_probs", "CleanLearning"]
+__all__ = ["CleanLearning", "cross_val_pred_probs"]
 
 #: Defaults CleanLearning passes to ``filter.find_label_issues`` (cleanlab's, and Datalab's).
 DEFAULT_FIND_LABEL_ISSUES_KWARGS = {"min_examples_per_class": 10}
@@ -663,7 +664,7 @@ class CleanLearning:
             params.update({f"model__{k}": v for k, v in self.model.get_params(deep=True).items()})
         return params
 
-    def set_params(self, **params) -> "CleanLearning":
+    def set_params(self, **params) -> CleanLearning:
         """Set constructor parameters; ``model__name`` reaches into the wrapped model."""
         nested: dict = {}
         valid = self.get_params(deep=False)
@@ -1010,7 +1011,8 @@ class CleanLearning:
         return mask
 
     def _find_classification_issues(self, X, y, *, pred_probs, thresholds, model_kwargs):
-        from .scoring import count, filter as cl_filter, rank
+        from .scoring import count, rank
+        from .scoring import filter as cl_filter
 
         kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
         for bad in _UNSUPPORTED_FIND_KWARGS:

@@ -233,7 +233,7 @@ def test_string_labels_end_to_end_with_pandas_and_polars_X():
 
 def test_faq_two_models_issues_from_one_final_fit_with_another():
     X, y, _ = _blobs(240, 3, seed=6, noise=0.15)
-    Xt, _, yt = _blobs(240, 3, seed=6, noise=0.0)
+    Xt, _, _ = _blobs(240, 3, seed=6, noise=0.0)
     issues = CleanLearning(LogisticRegression()).find_label_issues(X, y)
     ref_issues = cl_classification.CleanLearning(LogisticRegression(), seed=0).find_label_issues(X, y)
     gb = GradientBoostingClassifier(n_estimators=20, random_state=0)

@@ -23,10 +23,10 @@ from ._util import TINY_VALUE
 
 __all__ = [
     "METHODS",
+    "find_issues_from_scores",
     "get_label_quality_scores",
     "outre_features",
     "outre_mean_knn_distance",
-    "find_issues_from_scores",
     "uncertainty_scores",
 ]
 
@@ -193,7 +193,7 @@ def get_label_quality_scores(
     if len(y) == 0:
         return np.empty(0, dtype=np.float64)
     points = outre_features(y, pred, residual_scale=residual_scale)
-    k = int(math.ceil(frac_neighbors * len(y)))
+    k = math.ceil(frac_neighbors * len(y))
     return _distances_to_scores(outre_mean_knn_distance(points, max(1, min(k, len(y)))))
 
 
