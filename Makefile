@@ -12,6 +12,8 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# crowd-kit is only the Dawid-Skene reference in the tests; its NLP dependencies are not needed
+	$(BIN)/python -m pip install --quiet --no-deps "crowd-kit>=1.4,<2"
 	touch $(STAMP)
 
 install: $(STAMP)
