@@ -50,7 +50,8 @@ def _penguins(n=240, seed=0):
     bill = X[:, 0].copy()
     bill[rng.random(n) < 0.05] = np.nan
     return pd.DataFrame({"bill": bill, "flipper": X[:, 1], "island": island.astype(object),
-                         "species": SPECIES[y]}, index=pd.RangeIndex(10, 10 + n))
+                         "male": rng.random(n) < 0.5, "species": SPECIES[y]},
+                        index=pd.RangeIndex(10, 10 + n))
 
 
 # ------------------------------------------------------------------------------------------
@@ -69,14 +70,14 @@ def test_cross_val_pred_probs_raw_table_on_every_frame_type(constructor):
     base = _penguins()
     df = constructor(base)
     snapshot = to_pandas(df).copy()
-    out = cross_val_pred_probs(df, label="species", features=["bill", "flipper", "island"],
+    out = cross_val_pred_probs(df, label="species", features=["bill", "flipper", "island", "male"],
                                cv=3, progress=False)
     assert type(out) is type(df)
     res = to_pandas(out)
     assert list(res.columns) == list(base.columns) + [f"p_{c}" for c in SPECIES]
     P = res[[f"p_{c}" for c in SPECIES]].to_numpy(dtype=float)
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-9)
-    ref = cross_val_pred_probs(base, label="species", features=["bill", "flipper", "island"],
+    ref = cross_val_pred_probs(base, label="species", features=["bill", "flipper", "island", "male"],
                                cv=3, progress=False)
     np.testing.assert_allclose(P, ref[[f"p_{c}" for c in SPECIES]].to_numpy(), rtol=1e-9, atol=1e-12)
     assert (P.argmax(axis=1) == pd.Series(base.species).map({c: i for i, c in enumerate(SPECIES)}).to_numpy()).mean() > 0.8
@@ -211,6 +212,7 @@ def test_string_labels_end_to_end_with_pandas_and_polars_X():
     X, y, true = _blobs(240, 3, seed=4, noise=0.1)
     labels = pd.Series(SPECIES[y], name="species")
     X_pd = pd.DataFrame(X, columns=list("abcd"), index=np.arange(240) + 500)
+    X_before, labels_before = X_pd.copy(), labels.copy()
     cl = CleanLearning(LogisticRegression())
     issues = cl.find_label_issues(X_pd, labels)
     assert (issues.index == X_pd.index).all()
@@ -225,6 +227,8 @@ def test_string_labels_end_to_end_with_pandas_and_polars_X():
     assert isinstance(issues_pl, pl.DataFrame)
     np.testing.assert_array_equal(issues_pl["is_issue"].to_numpy(), codes.is_issue.to_numpy())
     cl.fit(X_pd, labels, label_issues=issues)
+    pd.testing.assert_frame_equal(X_pd, X_before)  # inputs are not modified
+    pd.testing.assert_series_equal(labels, labels_before)
     pred = cl.predict(X_pd)
     assert set(pred) <= set(SPECIES) and list(cl.classes_) == list(SPECIES)
     assert cl.score(X_pd, SPECIES[true]) > 0.9
