@@ -73,6 +73,18 @@ def flag_stats(mask, truth) -> dict:
             "recall": hits / int(truth.sum())}
 
 
+def fit_measured(est, X, y, truth, lib, out):
+    """Time ``est.fit(X, y)`` with peak RSS; record the flagged rows against ``truth``."""
+    from _harness import PeakRSS
+
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        out["time"] = time.perf_counter() - t0
+    out.update(flag_stats(est.label_issues_mask_ if lib == "cf" else est.label_issues_mask, truth))
+    return mem
+
+
 def max_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -126,11 +138,7 @@ def child(case: str, n: int) -> dict:
             from cleanlab.classification import CleanLearning
 
             est = CleanLearning(LogisticRegression(), seed=0)
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            est.fit(X, y)
-            out["time"] = time.perf_counter() - t0
-        out.update(flag_stats(est.label_issues_mask_ if lib == "cf" else est.label_issues_mask, flip))
+        mem = fit_measured(est, X, y, flip, lib, out)
         out["test_accuracy"] = float(est.score(X_test, y_test))
         out["baseline_accuracy"] = float(base)
     elif task == "reg":
@@ -148,11 +156,7 @@ def child(case: str, n: int) -> dict:
 
             est = CleanLearning(LinearRegression())
             np.random.seed(0)
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            est.fit(X, y)
-            out["time"] = time.perf_counter() - t0
-        out.update(flag_stats(est.label_issues_mask_ if lib == "cf" else est.label_issues_mask, bad))
+        mem = fit_measured(est, X, y, bad, lib, out)
         out["test_r2"] = float(est.score(Xt, yt))
         out["baseline_r2"] = float(base)
     out["extra_rss_mb"] = mem.extra / 2**20
