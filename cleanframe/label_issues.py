@@ -209,17 +209,21 @@ def label_quality_scores(
     df: FrameT,
     *,
     label: str,
-    pred_probs: Any,
+    pred_probs: Any = None,
     classes: Sequence | None = None,
-    method: str = "self_confidence",
+    method: str | None = None,
     adjust_pred_probs: bool = False,
+    predictions: str | None = None,
     overwrite: bool = False,
 ) -> FrameT:
     """Add ``label_score``: the label quality of each row in [0, 1] (lower = worse).
 
     ``method`` is ``"self_confidence"`` (default; the probability of the given label),
     ``"normalized_margin"`` or ``"confidence_weighted_entropy"``; ``adjust_pred_probs``
-    subtracts per-class confident thresholds first. Does not modify ``df``.
+    subtracts per-class confident thresholds first. For a numeric target pass
+    ``predictions=`` (a column of a regression model's predictions) instead of ``pred_probs``:
+    the call forwards to :func:`cleanframe.regression.label_quality_scores` (``method``
+    ``"outre"`` by default, or ``"residual"``). Does not modify ``df``.
 
     Examples
     --------
@@ -228,11 +232,17 @@ def label_quality_scores(
     >>> df.cl.label_quality_scores(label="y", pred_probs="p_*")["label_score"].to_list()
     [0.7, 0.4]
     """
+    if predictions is not None:
+        from . import regression
+
+        return regression.label_quality_scores(
+            df, label=label, predictions=predictions, method=method or "outre", overwrite=overwrite
+        )
     fr = adapt(df)
     fr.check_new_columns(["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     scores = _rank.get_label_quality_scores(
-        c.labels, c.pred_probs, method=method, adjust_pred_probs=adjust_pred_probs
+        c.labels, c.pred_probs, method=method or "self_confidence", adjust_pred_probs=adjust_pred_probs
     )
     return fr.attach({"label_score": scores}, overwrite=overwrite)
 
@@ -394,6 +404,16 @@ def rank_classes_by_label_quality(df, *, label: str, pred_probs: Any, classes: S
 
     Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
     ``label_noise``, ``inverse_label_noise``, ``label_quality_score`` (= 1 - label_noise).
+
+    Examples
+    --------
+    >>> import cleanframe
+    >>> df = cleanframe.datasets.load_label_errors("cifar10")
+    >>> table = df.cl.rank_classes_by_label_quality(label="label", pred_probs="p_*")
+    >>> table[["class", "num_examples", "label_issues", "label_quality_score"]].head(2)
+      class  num_examples  label_issues  label_quality_score
+    0   cat          1000            71                0.929
+    1   dog          1000            46                0.954
     """
     fr, c = _classification(df, label, pred_probs, classes)
     return _class_quality_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs))
@@ -421,7 +441,15 @@ def overlapping_classes(
 
 
 def overall_label_health_score(df, *, label: str, pred_probs: Any, classes: Sequence | None = None) -> float:
-    """1 - (estimated number of label issues) / N: the share of labels that look right."""
+    """1 - (estimated number of label issues) / N: the share of labels that look right.
+
+    Examples
+    --------
+    >>> import cleanframe
+    >>> df = cleanframe.datasets.load_label_errors("cifar10")
+    >>> round(df.cl.overall_label_health_score(label="label", pred_probs="p_*"), 4)
+    0.9756
+    """
     _, c = _classification(df, label, pred_probs, classes)
     return float(_dataset.overall_label_health_score(c.labels, c.pred_probs))
 
