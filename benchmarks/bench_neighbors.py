@@ -18,6 +18,7 @@ reported beside wall time because the machine is shared. Quality:
   a pair count as true duplicates.
 
 Data: N × 128 float32, 100 Gaussian clusters (cluster std 0.35 around unit-scale centres).
+``BENCH_DATA=hard`` puts the outliers halfway between two cluster centres instead.
 """
 
 from __future__ import annotations
@@ -40,14 +41,24 @@ SCRATCH = os.environ.get("BENCH_SCRATCH", "/tmp/bench_neighbors")
 ROOT = os.path.dirname(HERE)
 
 
-def make_data(n: int, d: int = D, seed: int = 0):
+DATA = os.environ.get("BENCH_DATA", "easy")
+
+
+def make_data(n: int, d: int = D, seed: int = 0, kind: str | None = None):
+    """``kind="easy"``: outliers in random directions; ``"hard"``: outliers halfway between two
+    cluster centres (plus the usual noise), harder to tell from cluster edges."""
+    kind = kind or DATA
     rng = np.random.default_rng(seed)
     n_clusters = 100
     centers = rng.normal(size=(n_clusters, d)).astype(np.float32)
     X = centers[rng.integers(0, n_clusters, n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
     n_out = n // 100
     out_rows = rng.choice(n, n_out, replace=False)
-    X[out_rows] = 1.2 * rng.normal(size=(n_out, d)).astype(np.float32)
+    if kind == "hard":
+        a, b = rng.integers(0, n_clusters, (2, n_out))
+        X[out_rows] = 0.5 * (centers[a] + centers[b]) + 0.35 * rng.normal(size=(n_out, d)).astype(np.float32)
+    else:
+        X[out_rows] = 1.2 * rng.normal(size=(n_out, d)).astype(np.float32)
     is_outlier = np.zeros(n, bool)
     is_outlier[out_rows] = True
     # duplicates: copies of non-outlier rows
@@ -254,7 +265,7 @@ def run_sub(args: list[str], timeout: float) -> dict | None:
     cmd = [sys.executable, os.path.abspath(__file__), *args]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": ROOT})
+                             env={**os.environ, "PYTHONPATH": ROOT, "BENCH_DATA": DATA})
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     if out.returncode != 0:
@@ -284,7 +295,7 @@ def main() -> None:
         return
 
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}")
-    print(f"# command: {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}")
+    print(f"# command: BENCH_DATA={DATA} {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}")
     if a.ann:
         print(f"\nANN libraries, self-graph k=10, N={a.ann:,} x {D} (cosine)\n")
         print("| library | time (s) | recall@10 | peak extra MB |\n|---|---|---|---|")
