@@ -374,3 +374,13 @@ def test_kernel_docstring_examples(module):
 
     result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_knn_graph_does_not_touch_the_callers_arrays():
+    idx = np.array([[1], [0], [1]])
+    dist = np.array([[0.5], [0.5], [1.0]])
+    g = knn.KnnGraph(idx, dist, "euclidean")
+    assert idx.flags.writeable and dist.flags.writeable
+    assert not g.indices.flags.writeable and not g.distances.flags.writeable
+    with pytest.raises(ValueError, match="indices"):
+        knn.KnnGraph(np.array([[3], [0], [1]]), dist, "euclidean")

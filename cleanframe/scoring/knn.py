@@ -108,9 +108,9 @@ class KnnGraph:
         if not np.isfinite(distances).all() or (distances < 0).any():
             raise ValueError("distances must be finite and non-negative")
         for name, value in (("indices", indices.astype(np.int64, copy=False)), ("distances", distances)):
-            if value.flags.writeable and value.flags.owndata:
-                value.setflags(write=False)
-            object.__setattr__(self, name, value)
+            view = value.view()  # read-only view; the caller's own array keeps its flags
+            view.setflags(write=False)
+            object.__setattr__(self, name, view)
 
     @property
     def n(self) -> int:
