@@ -48,6 +48,7 @@ def jaccard(a, b):
 
 
 def datalab(df, X, issue_types, pred_probs=None):
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
     from cleanlab import Datalab
 
     lab = Datalab(df[["y"]], label_name="y", verbosity=0)

@@ -50,6 +50,7 @@ def cleanlab_graph(X, k=10, metric=None):
 
 
 def datalab_issues(graph, labels, metric, issue_types):
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
     from cleanlab import Datalab
 
     lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
@@ -217,6 +218,7 @@ def test_ood_pred_probs_match_cleanlab(method, adjust):
 
 
 def test_pred_probs_outlier_flags_match_datalab():
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
     from cleanlab import Datalab
 
     rng = np.random.default_rng(5)
@@ -285,6 +287,7 @@ def test_non_iid_statistic_equals_sorting_definition():
 
 
 def test_class_imbalance_matches_datalab():
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
     from cleanlab import Datalab
 
     labels = np.array([0] * 180 + [1] * 115 + [2] * 5)
@@ -300,6 +303,7 @@ def test_class_imbalance_matches_datalab():
 
 
 def test_null_scores_match_datalab():
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
     from cleanlab import Datalab
 
     rng = np.random.default_rng(0)
