@@ -31,9 +31,10 @@ from ._typing import FrameT
 from .errors import ValidationError
 from .scoring import knn as _knn
 from .scoring import outlier as _outlier
-from .scoring.knn import KnnGraph
+from .scoring.knn import ApproximateNeighborsWarning, KnnGraph
 
 __all__ = [
+    "ApproximateNeighborsWarning",
     "KnnGraph",
     "knn_graph",
     "find_outliers",
