@@ -86,6 +86,20 @@ def assert_equal_modulo_ties(ours, theirs, labels, pred_probs, filter_by):
         assert tied.all(), f"rows {differ[~tied][:10]} differ without a tie"
 
 
+def assert_scores_match(labels, p):
+    """All three rank methods, with and without adjusted pred_probs, to float tolerance."""
+    for method in our_rank.RANK_METHODS:
+        for adjust in (False, True):
+            if adjust and method == "confidence_weighted_entropy":
+                continue
+            np.testing.assert_allclose(
+                our_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
+                cl_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
+                rtol=1e-9,
+                atol=1e-12,
+            )
+
+
 # ------------------------------------------------------------------------------------------
 # golden numbers (reference §7) and real data, all seven filters
 # ------------------------------------------------------------------------------------------
@@ -145,16 +159,7 @@ def test_real_data_counts_and_scores(name):
     np.testing.assert_allclose(
         our_count.estimate_joint(labels, p), cl_count.estimate_joint(labels, p), rtol=1e-12
     )
-    for method in our_rank.RANK_METHODS:
-        for adjust in (False, True):
-            if adjust and method == "confidence_weighted_entropy":
-                continue
-            np.testing.assert_allclose(
-                our_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
-                cl_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
-                rtol=1e-9,
-                atol=1e-12,
-            )
+    assert_scores_match(labels, p)
 
 
 @pytest.mark.parametrize("name", ["cifar10", "20news"])
@@ -281,16 +286,7 @@ def test_synthetic_latent_estimates(k, n, seed):
 def test_synthetic_scores_and_ensembles(k, n, seed):
     labels, p = synthetic(n, k, seed=seed)
     _, p2 = synthetic(n, k, seed=seed + 100)
-    for method in our_rank.RANK_METHODS:
-        for adjust in (False, True):
-            if adjust and method == "confidence_weighted_entropy":
-                continue
-            np.testing.assert_allclose(
-                our_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
-                cl_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
-                rtol=1e-9,
-                atol=1e-12,
-            )
+    assert_scores_match(labels, p)
     for weighting, extra in [("uniform", {}), ("accuracy", {}), ("log_loss_search", {}),
                              ("custom", {"custom_weights": [0.3, 0.9]})]:
         with warnings.catch_warnings():
