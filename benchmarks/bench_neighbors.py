@@ -18,7 +18,8 @@ reported beside wall time because the machine is shared. Quality:
   a pair count as true duplicates.
 
 Data: N × 128 float32, 100 Gaussian clusters (cluster std 0.35 around unit-scale centres).
-``BENCH_DATA=hard`` puts the outliers halfway between two cluster centres instead.
+``BENCH_DATA=hard`` puts the outliers halfway between two cluster centres instead;
+``BENCH_DATA=subtle`` draws them around a cluster centre with twice the cluster's spread.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ DATA = os.environ.get("BENCH_DATA", "easy")
 
 def make_data(n: int, d: int = D, seed: int = 0, kind: str | None = None):
     """``kind="easy"``: outliers in random directions; ``"hard"``: outliers halfway between two
-    cluster centres (plus the usual noise), harder to tell from cluster edges."""
+    cluster centres (plus the usual noise); ``"subtle"``: outliers drawn around a cluster centre
+    with twice the cluster's spread (they overlap the cluster's edge)."""
     kind = kind or DATA
     rng = np.random.default_rng(seed)
     n_clusters = 100
@@ -54,7 +56,10 @@ def make_data(n: int, d: int = D, seed: int = 0, kind: str | None = None):
     X = centers[rng.integers(0, n_clusters, n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
     n_out = n // 100
     out_rows = rng.choice(n, n_out, replace=False)
-    if kind == "hard":
+    if kind == "subtle":  # in a cluster, with twice the cluster's spread: overlaps the cluster's edge
+        c = rng.integers(0, n_clusters, n_out)
+        X[out_rows] = centers[c] + 0.7 * rng.normal(size=(n_out, d)).astype(np.float32)
+    elif kind == "hard":
         a, b = rng.integers(0, n_clusters, (2, n_out))
         X[out_rows] = 0.5 * (centers[a] + centers[b]) + 0.35 * rng.normal(size=(n_out, d)).astype(np.float32)
     else:
