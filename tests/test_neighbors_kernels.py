@@ -388,3 +388,21 @@ def test_knn_graph_does_not_touch_the_callers_arrays():
     assert not g.indices.flags.writeable and not g.distances.flags.writeable
     with pytest.raises(ValueError, match="indices"):
         knn.KnnGraph(np.array([[3], [0], [1]]), dist, "euclidean")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(12, 2500), st.integers(1, 11), st.integers(0, 2**32 - 1), st.booleans())
+def test_select_equals_stable_argsort(b, n, k, seed, ties):
+    rng = np.random.default_rng(seed)
+    S = (rng.integers(0, 3, (b, n)) if ties else rng.normal(size=(b, n))).astype(np.float32)
+    S.setflags(write=False)
+    np.testing.assert_array_equal(knn._select(S, k), np.argsort(S, axis=1, kind="stable")[:, :k])
+
+
+def test_many_identical_rows_stay_fast_and_correct():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 8))
+    X[:1000] = X[0]
+    g = knn.build_knn_graph(X)
+    assert (g.distances[:1000] == 0).all()
+    assert set(g.indices[5]) <= set(range(1000)) and 5 not in g.indices[5]

@@ -220,18 +220,43 @@ def _keys(Qb: np.ndarray, Yc: np.ndarray, metric: str, sq: np.ndarray | None) ->
 def _select(S: np.ndarray, k: int) -> np.ndarray:
     """Column positions of the k smallest keys of each row, ordered by (key, column).
 
-    An evenly spread subset of columns gives an upper bound on each row's k-th key; only the
-    (few) entries under it are sorted. Exact: the bound is a k-th smallest of a subset.
+    An evenly spread subset of columns gives an upper bound on each row's k-th key (a k-th
+    smallest of a subset); the few entries strictly under it are sorted, and entries equal to it
+    fill the remaining places in column order — so large groups of tied keys (identical rows)
+    cost no sorting.
     """
     b, n = S.shape
     m = min(n, max(4 * k + 32, 1024))
     probe = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
     bound = np.partition(S[:, probe], k - 1, axis=1)[:, k - 1]
-    rows, cols = np.nonzero(S <= bound[:, None])
+    rows, cols = np.nonzero(S < bound[:, None])
     order = np.lexsort((cols, S[rows, cols], rows))
     rows, cols = rows[order], cols[order]
-    first = np.searchsorted(rows, np.arange(b))
-    return cols[first[:, None] + np.arange(k)[None, :]]
+    counts = np.bincount(rows, minlength=b)
+    take = np.minimum(counts, k)
+    out = np.empty((b, k), dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    r = np.repeat(np.arange(b), take)
+    pos = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
+    out[r, pos] = cols[starts[r] + pos]
+    need = k - take
+    filled = take.copy()
+    tie_rows = np.flatnonzero(need > 0)
+    chunk = max(4 * k, 1024)
+    for c0 in range(0, n, chunk):  # scan for ties chunk by chunk, only while rows still need them
+        if not len(tie_rows):
+            break
+        er, ec = np.nonzero(S[tie_rows, c0:c0 + chunk] == bound[tie_rows, None])
+        ecounts = np.bincount(er, minlength=len(tie_rows))
+        rank = np.arange(len(er)) - (np.cumsum(ecounts) - ecounts)[er]
+        keep = rank < need[tie_rows][er]
+        rr = tie_rows[er[keep]]
+        out[rr, filled[rr] + rank[keep]] = ec[keep] + c0
+        got = np.minimum(ecounts, need[tie_rows])
+        filled[tie_rows] += got
+        need[tie_rows] -= got
+        tie_rows = tie_rows[need[tie_rows] > 0]
+    return out
 
 
 def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress_enabled, desc):
