@@ -229,8 +229,10 @@ def _select(S: np.ndarray, k: int) -> np.ndarray:
     m = min(n, max(4 * k + 32, 1024))
     probe = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
     bound = np.partition(S[:, probe], k - 1, axis=1)[:, k - 1]
-    rows, cols = np.nonzero(S < bound[:, None])
-    order = np.lexsort((cols, S[rows, cols], rows))
+    S = np.ascontiguousarray(S)
+    flat = np.flatnonzero(S < bound[:, None])  # several times faster than 2-D nonzero
+    rows, cols = np.divmod(flat, n)
+    order = np.lexsort((cols, S.ravel()[flat], rows))
     rows, cols = rows[order], cols[order]
     counts = np.bincount(rows, minlength=b)
     take = np.minimum(counts, k)
