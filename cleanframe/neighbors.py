@@ -310,19 +310,24 @@ def find_outliers(
     return _maybe_with_graph(out, graph, return_knn_graph)
 
 
+def _read_pred_probs(fr, *, pred_probs, label, classes, adjust_pred_probs):
+    """(pred_probs matrix, label codes or None, ClassSet); labels are required when adjusting."""
+    if not adjust_pred_probs:
+        P, cs = resolve_pred_probs(fr, pred_probs, classes=classes)
+        return P, None, cs
+    if label is None:
+        raise ValidationError(
+            _spec_name(pred_probs), "label_required",
+            "the pred_probs path adjusts probabilities by class thresholds, which needs "
+            "label=; pass label= or adjust_pred_probs=False",
+        )
+    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    return c.pred_probs, c.labels, c.classes
+
+
 def _pred_probs_outliers(fr, *, pred_probs, label, classes, threshold, method, adjust_pred_probs, M, gamma):
-    if adjust_pred_probs:
-        if label is None:
-            raise ValidationError(
-                _spec_name(pred_probs), "label_required",
-                "the pred_probs path adjusts probabilities by class thresholds, which needs "
-                "label=; pass label= or adjust_pred_probs=False",
-            )
-        c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
-        P, codes = c.pred_probs, c.labels
-    else:
-        P, _ = resolve_pred_probs(fr, pred_probs, classes=classes)
-        codes = None
+    P, codes, _ = _read_pred_probs(fr, pred_probs=pred_probs, label=label, classes=classes,
+                                   adjust_pred_probs=adjust_pred_probs)
     scores, _ = _outlier.ood_pred_probs_scores(
         P, labels=codes, adjust_pred_probs=adjust_pred_probs, method=method, M=M, gamma=gamma)
     cut = _outlier.pred_probs_issue_threshold(
@@ -423,15 +428,8 @@ class OutlierDetector:
             self.features_spec_, self.n_features_ = features, X.shape[1]
             self.source_ = "features"
         else:
-            if self.adjust_pred_probs:
-                if label is None:
-                    raise ValidationError(_spec_name(pred_probs), "label_required",
-                                          "fit with adjust_pred_probs=True needs label=")
-                c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
-                P, codes, cs = c.pred_probs, c.labels, c.classes
-            else:
-                P, cs = resolve_pred_probs(fr, pred_probs, classes=classes)
-                codes = None
+            P, codes, cs = _read_pred_probs(fr, pred_probs=pred_probs, label=label, classes=classes,
+                                            adjust_pred_probs=self.adjust_pred_probs)
             scores, thresholds = _outlier.ood_pred_probs_scores(
                 P, labels=codes, adjust_pred_probs=self.adjust_pred_probs, method=self.method,
                 M=self.M, gamma=self.gamma)
