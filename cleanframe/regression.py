@@ -29,20 +29,20 @@ def _resolve(df, label, predictions):
     return fr, y, pred
 
 
-def _scores(y, pred, method):
+def _scores(y, pred, method, exact=True, threshold=0.05):
     from .scoring.regression import METHODS, get_label_quality_scores
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    return get_label_quality_scores(y, pred, method=method)
+    return get_label_quality_scores(y, pred, method=method, exact=exact, flag_threshold=threshold)
 
 
 def label_quality_scores(df, *, label: str, predictions: str, method: str = "outre",
-                         overwrite: bool = False):
+                         exact: bool = True, overwrite: bool = False):
     """Add ``label_score`` (in [0, 1], lower = more likely a wrong target) to the frame.
 
-    Same parameters as :func:`find_label_issues`, without the flagging. The input frame is not
-    modified.
+    Same parameters as :func:`find_label_issues`, without the flagging (``exact=False`` keeps
+    the median exact and protects the default 0.05 flag cut). The input frame is not modified.
 
     Examples
     --------
@@ -52,7 +52,7 @@ def label_quality_scores(df, *, label: str, predictions: str, method: str = "out
     [0.21624, 0.62586, 0.20275, 0.62586]
     """
     fr, y, pred = _resolve(df, label, predictions)
-    return fr.attach({"label_score": _scores(y, pred, method)}, overwrite=overwrite)
+    return fr.attach({"label_score": _scores(y, pred, method, exact)}, overwrite=overwrite)
 
 
 def find_label_issues(
@@ -62,6 +62,7 @@ def find_label_issues(
     predictions: str,
     method: str = "outre",
     threshold: float = 0.05,
+    exact: bool = True,
     overwrite: bool = False,
 ):
     """Rows of a regression dataset whose target looks wrong, given a predictions column.
@@ -81,6 +82,14 @@ def find_label_issues(
         N x N/2 distance array; ``residual``: exp(-|prediction - target|) (scale dependent).
     threshold : float
         A row is an issue when ``label_score < threshold * median(label_score)`` (Datalab's rule).
+    exact : bool
+        ``True`` (default): OUTRE computed exactly, ``O(N^2)`` time (~3 s at 10,000 rows, ~10
+        minutes at 100,000). ``False`` (20,000 rows or more; below that it is exact anyway): a
+        fast approximation (~2 s at 100,000 rows) whose scores differ from the exact ones by a
+        measured relative error of ~1e-4 in the mean distance (see
+        :func:`cleanframe.scoring.regression.outre_mean_knn_distance_fast`); the rows near the
+        median and near the ``threshold`` cut are recomputed exactly, so ``is_issue`` matches the
+        exact path unless the approximation is off by more than the checked window there.
     overwrite : bool
         Replace existing result columns instead of raising.
 
@@ -103,7 +112,7 @@ def find_label_issues(
     from .scoring.regression import find_issues_from_scores
 
     fr, y, pred = _resolve(df, label, predictions)
-    scores = _scores(y, pred, method)
+    scores = _scores(y, pred, method, exact, threshold)
     return fr.attach(
         {
             "label_score": scores,
