@@ -406,3 +406,17 @@ def test_many_identical_rows_stay_fast_and_correct():
     g = knn.build_knn_graph(X)
     assert (g.distances[:1000] == 0).all()
     assert set(g.indices[5]) <= set(range(1000)) and 5 not in g.indices[5]
+
+
+def test_low_dimensional_euclidean_stays_exact_at_any_size():
+    import warnings as _w
+
+    X = np.random.default_rng(0).normal(size=(25_000, 3))
+    with _w.catch_warnings():
+        _w.simplefilter("error")  # no approximate-search warning
+        g = knn.build_knn_graph(X, k=3)
+    assert not g.approximate and g.metric == "euclidean"
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(X).query(X[:100], k=4)
+    np.testing.assert_allclose(g.distances[:100], d[:, 1:], atol=1e-12)

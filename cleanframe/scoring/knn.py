@@ -538,7 +538,8 @@ class KnnIndex:
     approximate : bool or "faiss", optional
         True: cleanframe's approximate index (k-means cluster join, numpy only); "faiss": faiss'
         IVF-Flat index (needs faiss); False: exact. Default: approximate when
-        N > :data:`APPROXIMATE_ABOVE`.
+        N > :data:`APPROXIMATE_ABOVE`, except for euclidean data with at most
+        :data:`KDTREE_MAX_DIM` columns (exact KD-tree search).
     seed : int
         Seed of the index training (approximate search only).
     progress : bool
@@ -552,8 +553,9 @@ class KnnIndex:
         self.features = X
         self.metric = _check_metric(metric or default_metric(X.shape[1]))
         n = len(X)
-        if approximate is None:
-            approximate = n > APPROXIMATE_ABOVE
+        if approximate is None:  # low-dimensional euclidean data: an exact KD-tree is fast at any N
+            kd_tree = self.metric == "euclidean" and X.shape[1] <= KDTREE_MAX_DIM
+            approximate = n > APPROXIMATE_ABOVE and not kd_tree
         if approximate not in (True, False, "faiss"):
             raise ValueError(f"approximate must be None, True, False or 'faiss', not {approximate!r}")
         if approximate == "faiss" and not faiss_available():
