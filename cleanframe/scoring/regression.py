@@ -54,9 +54,10 @@ _BRACKET_SAMPLE = 1 << 12
 # Fast (approximate) OUTRE: quantile knots per axis and evenly spaced knots in all, the relative
 # window around the median / flag cut that is recomputed exactly, and the size below which
 # exact=False still computes exactly.
-_FAST_GRID = (8, 70)
+_FAST_GRID = (12, 56)
 _REFINE_MARGIN = 1e-3
 _FAST_MIN_N = 20_000
+_FAST_HEAVY_KNOTS = 16
 
 
 def _as_float_vector(values, name: str) -> np.ndarray:
@@ -210,15 +211,18 @@ def outre_mean_knn_distance(
     return _knn_distance_sums(cols, pts, k, block_elements=block_elements) / k
 
 
-def _grid_lines(values: np.ndarray, n_quantile: int, n_uniform: int) -> np.ndarray:
-    """Interpolation knots along one axis: ``n_quantile`` quantiles (dense where the points are)
-    and ``n_uniform`` evenly spaced knots (bounded gaps where they thin out); knots closer than
-    1e-3 of the range are merged. The first and last knots are the extreme values."""
+def _grid_lines(
+    values: np.ndarray, n_quantile: int, n_uniform: int, extra: np.ndarray
+) -> np.ndarray:
+    """Interpolation knots along one axis: ``n_quantile`` quantiles (dense where the points are),
+    ``n_uniform`` evenly spaced knots (bounded gaps where they thin out) and the ``extra``
+    values; knots closer than 1e-3 of the range are merged. The first and last knots are the
+    extreme values."""
     lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-9:  # one value on this axis: four knots around it
-        return lo + np.array([-1.0, -1 / 3, 1 / 3, 1.0])
+    if hi - lo < 1e-9:  # one value on this axis: a knot on it (interpolation there is exact)
+        return lo + np.array([-2.0, -1.0, 0.0, 1.0])
     knots = np.unique(np.r_[np.quantile(values, np.linspace(0, 1, n_quantile)),
-                            np.linspace(lo, hi, n_uniform)])
+                            np.linspace(lo, hi, n_uniform), extra])
     gap = 1e-3 * (hi - lo)
     kept = [lo]
     for x in knots[1:-1]:
@@ -253,7 +257,8 @@ def outre_mean_knn_distance_fast(
     and each row's value is the piecewise-cubic (4 x 4 knot Lagrange) interpolant of its
     cell. Only nodes some row's stencil uses are evaluated (about 1,500 on the regression
     benchmark's data). Locations shared by at least N / 1,000 rows (heavy duplicates, whose
-    cone-shaped contribution an interpolant cannot follow) are computed exactly.
+    cone-shaped contribution an interpolant cannot follow) are computed exactly, and the 16
+    heaviest are also knots on both axes.
 
     Error: not bounded a priori. The exact function itself has small-scale roughness (points
     crossing the k-th-neighbour circle as the query moves) of relative size ~1e-5 over a
@@ -294,8 +299,10 @@ def outre_mean_knn_distance_fast(
     inverse = inverse.reshape(-1)
     span = np.ptp(uniq, axis=0) + 1e-12
     n_uniform = np.maximum(20, np.round(grid[1] * span / span.sum())).astype(int)
-    xs = _grid_lines(uniq[:, 0], grid[0], n_uniform[0])
-    ys = _grid_lines(uniq[:, 1], grid[0], n_uniform[1])
+    heavy = np.flatnonzero(counts >= max(2, n // 1000))
+    knots_at = uniq[heavy[np.argsort(-counts[heavy], kind="stable")][:_FAST_HEAVY_KNOTS]]
+    xs = _grid_lines(uniq[:, 0], grid[0], n_uniform[0], knots_at[:, 0])
+    ys = _grid_lines(uniq[:, 1], grid[0], n_uniform[1], knots_at[:, 1])
     ix, wx = _cubic_weights(xs, uniq[:, 0])
     iy, wy = _cubic_weights(ys, uniq[:, 1])
     # the nodes of every row's 4 x 4 stencil
@@ -308,7 +315,6 @@ def outre_mean_knn_distance_fast(
     values = _knn_distance_sums(cols, nodes, k, dtype=np.float32) / k
     v = values[stencil.reshape(len(uniq), 4, 4)]
     avg = np.einsum("mi,mij,mj->m", wx, v, wy)
-    heavy = np.flatnonzero(counts >= max(2, n // 1000))
     if len(heavy):
         avg[heavy] = _knn_distance_sums(cols, uniq[heavy], k) / k
     return np.maximum(avg, 0.0)[inverse]
@@ -321,7 +327,7 @@ def _refine_near_cuts(
     scales every score) or near the flag cut ``score < flag_threshold * median(score)``.
 
     Windows start at +-``_REFINE_MARGIN`` (relative); the exact values of the refined rows are
-    also a check of the approximation: while its largest error there exceeds a quarter of the
+    also a check of the approximation: while its largest error there exceeds half the
     margin, the margin grows fourfold and the windows are refined again (at most 3 times).
     """
     avg = avg.copy()
@@ -347,7 +353,7 @@ def _refine_near_cuts(
         err = np.abs(exact - avg[rows]) / np.maximum(exact, _EUCLIDEAN_TOLERANCE)
         avg[rows] = exact
         done[rows] = True
-        if err.max() <= margin / 4:
+        if err.max() <= margin / 2:
             break
         margin *= 4
     return avg
