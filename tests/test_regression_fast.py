@@ -1,0 +1,227 @@
+"""Fast (approximate, opt-in) OUTRE and the bracketed exact kernel.
+
+The fast path (``exact=False``) interpolates exact mean kNN distances computed at grid nodes, then
+recomputes exactly the rows near the median and the flag cut. These tests pin its measured error
+against the exact path on benchmark-like and adversarial shapes (the bounds below are the
+documented ones, a few times the largest values observed), the exactness of the median and of the
+flagged rows, parity with cleanlab through the public function at small N, and the usual
+properties (scores in [0, 1], inputs unchanged, row-order invariance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cleanframe.regression import find_label_issues
+from cleanframe.scoring import regression as kr
+
+cl_rank = pytest.importorskip("cleanlab.regression.rank")
+
+
+def _shape(name: str, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    if name == "benchmark":  # as benchmarks/bench_models.py: 5% of targets shifted by 3-6
+        y = rng.normal(size=n) * 3
+        pred = y + rng.normal(scale=0.5, size=n)
+        bad = rng.choice(n, n // 20, replace=False)
+        y[bad] += rng.choice([-1, 1], len(bad)) * rng.uniform(3, 6, len(bad))
+        return y, pred
+    if name == "heavy_tails":  # Student-t(1.5) residuals: a few enormous ones
+        y = rng.normal(size=n)
+        return y, y + rng.standard_t(1.5, size=n)
+    if name == "cauchy_labels":
+        y = rng.standard_cauchy(n)
+        return y, y + rng.normal(size=n)
+    if name == "lattice":  # values rounded to 0.1: many duplicated points
+        y = np.round(rng.normal(size=n), 1)
+        return y, np.round(y + rng.normal(scale=0.5, size=n), 1)
+    if name == "third_identical":  # a third of the rows at one point
+        y = rng.normal(size=n)
+        pred = y + rng.normal(scale=0.3, size=n)
+        y[: n // 3], pred[: n // 3] = 0.5, 0.7
+        return y, pred
+    if name == "clusters":
+        c = rng.integers(0, 4, n)
+        y = 5.0 * c + rng.normal(scale=0.2, size=n)
+        return y, y + rng.normal(scale=0.1, size=n) + 2.0 * (c == 2)
+    if name == "constant_label":
+        return np.full(n, 3.0), rng.normal(size=n)
+    raise ValueError(name)
+
+
+# Documented error bounds (relative error of the mean kNN distance vs the exact path).
+BENCHMARK_MAX, BENCHMARK_MEDIAN = 5e-3, 5e-4
+ADVERSARIAL_MAX, ADVERSARIAL_MEDIAN = 1.5e-1, 5e-3
+SHAPES = ["benchmark", "heavy_tails", "cauchy_labels", "lattice", "third_identical", "clusters",
+          "constant_label"]
+
+
+def _rel_err(approx, exact):
+    return np.abs(approx - exact) / np.maximum(exact, 1e-300)
+
+
+# ------------------------------------------------------------------------------------------
+# the exact kernel's bracket (N > 16,384) changes nothing
+# ------------------------------------------------------------------------------------------
+def test_bracketed_exact_kernel_equals_full_partition():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(20_000, 2)) * [1.0, 5.0]
+    pts[:3000] = pts[0]  # ties at distance 0
+    q = pts[::500]
+    for k in (1, 7, 10_000, 19_999, 20_000):
+        d2 = ((q[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+        brute = np.sqrt(np.partition(d2, k - 1, axis=1)[:, :k]).sum(axis=1)
+        got = kr._knn_distance_sums(np.ascontiguousarray(pts.T), q, k)
+        np.testing.assert_allclose(got, brute, rtol=1e-12)
+
+
+def test_bracket_misses_fall_back_to_the_full_partition(monkeypatch):
+    # a "sample" of the 4,096 points farthest to one side brackets almost every row wrongly
+    pts = np.column_stack([np.arange(20_000.0), np.zeros(20_000)])
+
+    class FirstRows:
+        def choice(self, n, m, replace=False):
+            return np.arange(m)
+
+    monkeypatch.setattr(kr.np.random, "default_rng", lambda seed=None: FirstRows())
+    q = pts[::1000]
+    k = 10_000
+    got = kr._knn_distance_sums(np.ascontiguousarray(pts.T), q, k)
+    d = np.abs(q[:, None, 0] - pts[None, :, 0])
+    np.testing.assert_allclose(got, np.sort(d, axis=1)[:, :k].sum(axis=1), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# fast vs exact: the mean distances
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SHAPES)
+def test_fast_mean_distance_error_within_documented_bounds(name):
+    n = 6000
+    y, pred = _shape(name, n, seed=1)
+    pts = kr.outre_features(y, pred)
+    k = math.ceil(n / 2)
+    approx = kr.outre_mean_knn_distance_fast(pts, k)
+    exact = kr.outre_mean_knn_distance(pts, k)
+    err = _rel_err(approx, exact)
+    hi, mid = ((BENCHMARK_MAX, BENCHMARK_MEDIAN) if name == "benchmark"
+               else (ADVERSARIAL_MAX, ADVERSARIAL_MEDIAN))
+    assert err.max() <= hi, (name, err.max())
+    assert np.median(err) <= mid, (name, np.median(err))
+    # an approximation, not a copy of the exact path (the test would pass vacuously otherwise)
+    if name not in ("lattice",):
+        assert err.max() > 1e-9
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(3000, 9000), seed=st.integers(0, 10_000),
+       name=st.sampled_from(SHAPES))
+def test_fast_matches_exact_for_many_sizes_and_seeds(n, seed, name):
+    y, pred = _shape(name, n, seed)
+    pts = kr.outre_features(y, pred)
+    k = math.ceil(n / 2)
+    err = _rel_err(kr.outre_mean_knn_distance_fast(pts, k), kr.outre_mean_knn_distance(pts, k))
+    assert err.max() <= (BENCHMARK_MAX if name == "benchmark" else ADVERSARIAL_MAX)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 16, 100])
+def test_fast_kernel_is_exact_when_there_are_fewer_rows_than_nodes(n):
+    y, pred = _shape("benchmark", max(n, 2), seed=n)
+    pts = kr.outre_features(y[:n], pred[:n])
+    k = math.ceil(n / 2)
+    np.testing.assert_allclose(kr.outre_mean_knn_distance_fast(pts, k),
+                               kr.outre_mean_knn_distance(pts, k), rtol=1e-12, atol=1e-15)
+
+
+def test_fast_kernel_rejects_bad_input():
+    with pytest.raises(ValueError, match="k must be"):
+        kr.outre_mean_knn_distance_fast(np.zeros((3, 2)), 4)
+    with pytest.raises(ValueError, match="shape"):
+        kr.outre_mean_knn_distance_fast(np.zeros((3, 3)), 2)
+
+
+# ------------------------------------------------------------------------------------------
+# the public function: median and flags exact, parity with cleanlab
+# ------------------------------------------------------------------------------------------
+@pytest.fixture
+def fast_from_small_n(monkeypatch):
+    """Engage the fast path at test sizes (it is used from 20,000 rows otherwise)."""
+    monkeypatch.setattr(kr, "_FAST_MIN_N", 1000)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_fast_scores_keep_median_and_flags_of_the_exact_path(name, fast_from_small_n):
+    y, pred = _shape(name, 5000, seed=2)
+    fast = kr.get_label_quality_scores(y, pred, exact=False)
+    exact = kr.get_label_quality_scores(y, pred)
+    assert np.median(fast) == np.median(exact)
+    np.testing.assert_array_equal(kr.find_issues_from_scores(fast),
+                                  kr.find_issues_from_scores(exact))
+    # a different flag cut is protected when asked for
+    fast10 = kr.get_label_quality_scores(y, pred, exact=False, flag_threshold=0.1)
+    np.testing.assert_array_equal(kr.find_issues_from_scores(fast10, threshold=0.1),
+                                  kr.find_issues_from_scores(exact, threshold=0.1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_public_function_against_cleanlab(seed, fast_from_small_n):
+    y, pred = _shape("benchmark", 3000, seed)
+    ours = kr.get_label_quality_scores(y, pred, exact=False)
+    theirs = cl_rank.get_label_quality_scores(y, pred)
+    assert np.median(ours) == pytest.approx(np.median(theirs), rel=1e-12)
+    np.testing.assert_array_equal(ours < 0.05 * np.median(ours), theirs < 0.05 * np.median(theirs))
+    # scores: |log score| is avg / median, so its relative error is the mean distance's
+    np.testing.assert_allclose(np.log(ours), np.log(theirs), rtol=BENCHMARK_MAX)
+    assert not np.allclose(np.log(ours), np.log(theirs), rtol=1e-9)  # really the fast path
+
+
+@pytest.mark.parametrize("n", [2, 3, 50, 101, 999])
+def test_exact_false_below_the_size_cutoff_is_cleanlab_exactly(n):
+    y, pred = _shape("benchmark", n, seed=n)
+    np.testing.assert_allclose(kr.get_label_quality_scores(y, pred, exact=False),
+                               cl_rank.get_label_quality_scores(y, pred), rtol=1e-9, atol=1e-12)
+
+
+def test_frame_function_exact_switch(fast_from_small_n):
+    y, pred = _shape("benchmark", 4000, seed=5)
+    df = pd.DataFrame({"y": y, "pred": pred})
+    snapshot = df.copy()
+    fast = find_label_issues(df, label="y", predictions="pred", exact=False)
+    exact = find_label_issues(df, label="y", predictions="pred")
+    np.testing.assert_array_equal(fast.is_issue.to_numpy(), exact.is_issue.to_numpy())
+    assert fast.is_issue.sum() > 100
+    np.testing.assert_allclose(fast.label_score, exact.label_score, rtol=3 * BENCHMARK_MAX)
+    pd.testing.assert_frame_equal(df, snapshot)
+
+
+# ------------------------------------------------------------------------------------------
+# properties
+# ------------------------------------------------------------------------------------------
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1200, 4000), seed=st.integers(0, 10_000), name=st.sampled_from(SHAPES),
+       perm_seed=st.integers(0, 100))
+def test_fast_scores_in_unit_interval_inputs_unchanged_row_order_invariant(
+    n, seed, name, perm_seed
+):
+    y, pred = _shape(name, n, seed)
+    y.setflags(write=False)
+    pred.setflags(write=False)
+    before = (y.copy(), pred.copy())
+    perm = np.random.default_rng(perm_seed).permutation(n)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kr, "_FAST_MIN_N", 1000)
+        s = kr.get_label_quality_scores(y, pred, exact=False)
+        s_perm = kr.get_label_quality_scores(y[perm], pred[perm], exact=False)
+    assert s.shape == y.shape
+    assert np.all((s >= 0) & (s <= 1))
+    # float32 node sums depend on the row order at the ~1e-7 level
+    np.testing.assert_allclose(s_perm, s[perm], rtol=1e-5, atol=1e-12)
+    np.testing.assert_array_equal(kr.find_issues_from_scores(s_perm),
+                                  kr.find_issues_from_scores(s)[perm])
+    np.testing.assert_array_equal(y, before[0])
+    np.testing.assert_array_equal(pred, before[1])
