@@ -462,6 +462,15 @@ def _align_pred_frame(pfr, item, item_values, P_rows, allow_unlabeled, first_row
 # ----------------------------------------------------------------------------------------------
 
 
+def _pick_method(consensus_method, method):
+    """``method=`` is a short alias of ``consensus_method=``."""
+    if method is not None and consensus_method is not None and method != consensus_method:
+        raise ValidationError(
+            None, "spec", f"method={method!r} and consensus_method={consensus_method!r} disagree; pass one"
+        )
+    return consensus_method if consensus_method is not None else method
+
+
 def _run(
     prep: _Prepared, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs
 ):
@@ -554,6 +563,7 @@ def consensus(
     pred_probs: Any = None,
     classes: Sequence | None = None,
     consensus_method: str | None = None,
+    method: str | None = None,
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
@@ -577,6 +587,8 @@ def consensus(
         pred_probs, then the class with fewest votes overall, then the annotators who agree
         most with the consensus elsewhere, then the lowest class (cleanlab draws at random
         there). ``"dawid_skene"`` (default without ``pred_probs``).
+    method : str, optional
+        Short alias of ``consensus_method``.
     quality_method : {{"crowdlab", "agreement"}}
         With ``pred_probs``: score the consensus by the CROWDLAB posterior or by the share of
         annotators who agree with it.
@@ -612,7 +624,8 @@ def consensus(
     prep = _prepare(df, annotators, item, annotator, label, pred_probs, classes)
     if prep.layout == "wide":
         prep.fr.check_new_columns(CONSENSUS_COLUMNS, overwrite=overwrite)
-    res = _run(prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs)
+    res = _run(prep, _pick_method(consensus_method, method), quality_method, calibrate_probs,
+               label_quality_score_kwargs)
     return _item_result(
         prep,
         {
@@ -635,6 +648,7 @@ def annotator_stats(
     pred_probs: Any = None,
     classes: Sequence | None = None,
     consensus_method: str | None = None,
+    method: str | None = None,
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
@@ -675,7 +689,8 @@ def annotator_stats(
     2      y                1.0           a                3
     """
     prep = _prepare(df, annotators, item, annotator, label, pred_probs, classes)
-    res = _run(prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs)
+    res = _run(prep, _pick_method(consensus_method, method), quality_method, calibrate_probs,
+               label_quality_score_kwargs)
     order = np.lexsort((res.agreement_with_consensus, res.annotator_quality))
     if prep.layout == "wide":
         name = "annotator"
@@ -703,6 +718,7 @@ def label_quality(
     pred_probs: Any = None,
     classes: Sequence | None = None,
     consensus_method: str | None = None,
+    method: str | None = None,
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
@@ -767,7 +783,8 @@ def label_quality(
         return prep.fr.attach(columns, overwrite=overwrite)
     names = ["label_score", "consensus_label", "agrees_with_consensus"]
     prep.fr.check_new_columns(names, overwrite=overwrite)
-    res = _run(prep, consensus_method, quality_method, calibrate_probs, label_quality_score_kwargs)
+    res = _run(prep, _pick_method(consensus_method, method), quality_method, calibrate_probs,
+               label_quality_score_kwargs)
     score = np.empty(len(ann.item))
     score[ann.source] = res.annotation_quality
     item_of_row = np.empty(len(ann.item), dtype=np.int64)

@@ -569,3 +569,21 @@ def test_other_bad_inputs():
         consensus(df2, annotators=ANNOTATORS, calibrate_probs=True)
     with pytest.raises(ValueError, match="dawid_skene"):
         consensus(df2, annotators=ANNOTATORS, pred_probs="p_*", consensus_method="dawid_skene")
+
+
+def test_method_is_an_alias_of_consensus_method():
+    import cleanframe as _cf
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 60)
+    names = np.array(["a", "b", "c"])
+    wide = pd.DataFrame(
+        {f"ann_{j}": np.where(rng.random(60) < 0.8, names[true], names[rng.integers(0, 3, 60)]) for j in range(3)}
+    )
+    for m in ("majority_vote", "dawid_skene"):
+        pd.testing.assert_frame_equal(
+            _cf.consensus(wide, annotators="ann_*", method=m),
+            _cf.consensus(wide, annotators="ann_*", consensus_method=m),
+        )
+    with pytest.raises(_cf.ValidationError, match="disagree"):
+        _cf.consensus(wide, annotators="ann_*", method="majority_vote", consensus_method="dawid_skene")
