@@ -6,6 +6,9 @@ built; cleanlab gets the same model, the same folds and the same seeds):
 * ``*_outre``: regression label quality from a predictions column (OUTRE, cleanlab's default).
   cleanlab asks sklearn for ceil(N/2) neighbours of every row -- an N x N/2 distance array plus an
   index array of the same shape -- so it is skipped when that would not fit in memory.
+* ``*_outre_fast``: the same with ``exact=False`` (cleanframe's opt-in approximation); the run
+  also times the exact path and cleanlab at the same N and reports the approximation's error
+  against the exact scores (relative error of the mean kNN distance, flagged rows, median).
 * ``*_clf``: ``CleanLearning(LogisticRegression())`` classification, find issues + final fit, on a
   synthetic 10-class problem with 20% label noise; accuracy on a clean held-out set.
 * ``*_reg``: ``CleanLearning(LinearRegression())`` regression (cleanlab's default search), R² on a
@@ -15,6 +18,7 @@ Run by hand (never by the tests)::
 
     .venv/bin/python benchmarks/bench_models.py                 # all sizes, writes RESULTS_models.md
     .venv/bin/python benchmarks/bench_models.py --quick --no-write
+    .venv/bin/python benchmarks/bench_models.py --tasks outre_fast --no-write   # fast OUTRE only
 """
 
 from __future__ import annotations
@@ -101,7 +105,8 @@ def child(case: str, n: int) -> dict:
     import sklearn.linear_model
     import sklearn.metrics
     import sklearn.model_selection  # noqa: F401
-    if task == "outre":
+    out["load_before"] = os.getloadavg()[0]
+    if task in ("outre", "outre_fast"):
         _, _, y, pred, bad = regression_data(n)
         if lib == "cf":
             import pandas as pd
@@ -111,7 +116,8 @@ def child(case: str, n: int) -> dict:
             df = pd.DataFrame({"y": y, "pred": pred})
 
             def run():
-                r = find_label_issues(df, label="y", predictions="pred")
+                r = find_label_issues(df, label="y", predictions="pred",
+                                      exact=task == "outre")
                 return r["label_score"].to_numpy(), r["is_issue"].to_numpy()
         else:
             from cleanlab.regression.rank import get_label_quality_scores
@@ -161,7 +167,23 @@ def child(case: str, n: int) -> dict:
         out["baseline_r2"] = float(base)
     out["extra_rss_mb"] = mem.extra / 2**20
     out["max_rss_mb"] = max_rss_mb()
+    out["load_after"] = os.getloadavg()[0]
     return out
+
+
+def approximation_error(fast_scores, exact_scores) -> dict:
+    """Error of the fast OUTRE scores against the exact ones, in terms of the mean kNN distance.
+
+    ``score = exp(-avg / median(avg))``, so with equal medians ``-log(score)`` is ``avg`` over
+    the common median and its relative error is that of ``avg``.
+    """
+    a, b = -np.log(fast_scores), -np.log(exact_scores)
+    rel = np.abs(a - b) / np.maximum(b, 1e-300)
+    return {"avg_rel_err_max": float(rel.max()), "avg_rel_err_median": float(np.median(rel)),
+            "avg_rel_err_p99": float(np.quantile(rel, 0.99)),
+            "median_equal": bool(np.median(fast_scores) == np.median(exact_scores)),
+            "flags_equal": bool(np.array_equal(fast_scores < 0.05 * np.median(fast_scores),
+                                               exact_scores < 0.05 * np.median(exact_scores)))}
 
 
 def run_case(case: str, n: int, timeout: float) -> dict:
@@ -178,7 +200,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes only")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--timeout", type=float, default=1800)
-    p.add_argument("--tasks", default="outre,clf,reg", help="comma-separated subset of outre,clf,reg")
+    p.add_argument("--tasks", default="outre,outre_fast,clf,reg",
+                   help="comma-separated subset of outre,outre_fast,clf,reg")
     p.add_argument("--repeats", type=int, default=1,
                    help="fresh-process runs per clf/reg case, cleanframe and cleanlab alternating; "
                         "the fastest is reported")
@@ -187,10 +210,11 @@ def main(argv=None):
         print(json.dumps(child(args.child[0], int(args.child[1]))))
         return
     if args.quick:
-        plan = [("outre", [2000, 5000]), ("clf", [10_000]), ("reg", [10_000])]
+        plan = [("outre", [2000, 5000]), ("outre_fast", [20_000]), ("clf", [10_000]),
+                ("reg", [10_000])]
     else:
-        plan = [("outre", [10_000, 20_000, 100_000]), ("clf", [10_000, 100_000]),
-                ("reg", [10_000, 100_000])]
+        plan = [("outre", [10_000, 20_000, 100_000]), ("outre_fast", [20_000, 100_000]),
+                ("clf", [10_000, 100_000]), ("reg", [10_000, 100_000])]
     wanted = set(args.tasks.split(","))
     plan = [(task, sizes) for task, sizes in plan if task in wanted]
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -198,9 +222,16 @@ def main(argv=None):
     for task, sizes in plan:
         for n in sizes:
             runs: dict = {}
-            for rep in range(1 if task == "outre" else args.repeats):
-                for lib in (("cf", "cl") if rep % 2 == 0 else ("cl", "cf")):
+            libs = ("cf", "cl")
+            if task == "outre_fast":  # the exact path and cleanlab as references, same run
+                libs = ("cf", "cf_exact", "cl")
+            for rep in range(1 if task.startswith("outre") else args.repeats):
+                for lib in (libs if rep % 2 == 0 else libs[::-1]):
                     case = f"{lib}_{task}"
+                    if lib == "cf_exact":
+                        case = "cf_outre"
+                    elif lib == "cl" and task == "outre_fast":
+                        case = "cl_outre"
                     if case == "cl_outre" and n * (n // 2) * 16 / 2**30 > 0.5 * mem_gb:
                         need = n * (n // 2) * 16 / 2**30
                         runs[case] = {"case": case, "n": n, "skipped":
@@ -210,6 +241,14 @@ def main(argv=None):
                     print(r, flush=True)
                     if case not in runs or r.get("time", np.inf) < runs[case].get("time", np.inf):
                         runs[case] = r
+            if task == "outre_fast":
+                r = runs["cf_outre_fast"]
+                if "time" in r and "time" in runs["cf_outre"]:
+                    r.update(approximation_error(
+                        np.load(f"/tmp/bench_models_cf_outre_fast_{n}.npy"),
+                        np.load(f"/tmp/bench_models_cf_outre_{n}.npy")))
+                results += [r, {**runs["cf_outre"], "case": "cf_outre_exact"}, runs["cl_outre"]]
+                continue
             for lib in ("cf", "cl"):
                 r = runs[f"{lib}_{task}"]
                 if task == "outre" and lib == "cl" and "time" in r:
@@ -238,14 +277,14 @@ def report(results, command) -> str:
          "RSS = peak RSS sampled every 2 ms above the RSS before the call; max RSS = `ru_maxrss`."),
         "",
         ("| task | N | library | time (s) | extra RSS (MB) | max RSS (MB) | flagged | precision | "
-         "recall | quality |"),
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+         "recall | load (1-min, before→after) | quality |"),
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         lib = "cleanframe" if r["case"].startswith("cf") else "cleanlab"
         task = r["case"].split("_", 1)[1]
         if "skipped" in r or "error" in r:
-            lines.append(f"| {task} | {r['n']:,} | {lib} | — | — | — | | | | "
+            lines.append(f"| {task} | {r['n']:,} | {lib} | — | — | — | | | | | "
                          f"{r.get('skipped') or 'error: ' + r['error']} |")
             continue
         quality = ""
@@ -256,9 +295,15 @@ def report(results, command) -> str:
             quality = f"test R² {r['test_r2']:.4f} (no cleaning: {r['baseline_r2']:.4f})"
         elif "max_abs_score_diff_vs_cf" in r:
             quality = f"max |score diff| vs cleanframe {r['max_abs_score_diff_vs_cf']:.1e}"
+        elif "avg_rel_err_max" in r:
+            quality = (f"mean-distance rel. error vs exact: max {r['avg_rel_err_max']:.1e}, "
+                       f"p99 {r['avg_rel_err_p99']:.1e}, median {r['avg_rel_err_median']:.1e}; "
+                       f"median identical: {r['median_equal']}; flagged rows identical: "
+                       f"{r['flags_equal']}")
         lines.append(
             f"| {task} | {r['n']:,} | {lib} | {r['time']:.3f} | {r['extra_rss_mb']:.0f} | "
             f"{r['max_rss_mb']:.0f} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} | "
+            f"{r.get('load_before', float('nan')):.1f}→{r.get('load_after', float('nan')):.1f} | "
             f"{quality} |"
         )
     lines += ["", "Ratios (cleanlab time / cleanframe time, same run):", ""]
@@ -268,6 +313,13 @@ def report(results, command) -> str:
             if a and b and "time" in a and "time" in b:
                 lines.append(f"- {task}, N={n:,}: **{b['time'] / a['time']:.2f}×** "
                              f"(memory {b['extra_rss_mb']:.0f} MB vs {a['extra_rss_mb']:.0f} MB)")
+    for n in sorted({r["n"] for r in results if r["case"] == "cf_outre_fast"}):
+        fast = by[("cf_outre_fast", n)]
+        for ref, name in (("cf_outre_exact", "cleanframe exact"), ("cl_outre", "cleanlab")):
+            b = by.get((ref, n))
+            if "time" in fast and b and "time" in b:
+                lines.append(f"- outre_fast, N={n:,}: {name} time / fast time = "
+                             f"**{b['time'] / fast['time']:.1f}×**")
     lines.append("")
     return "\n".join(lines)
 
