@@ -83,7 +83,7 @@ def find_label_issues(
     threshold : float
         A row is an issue when ``label_score < threshold * median(label_score)`` (Datalab's rule).
     exact : bool
-        ``True`` (default): OUTRE computed exactly, ``O(N^2)`` time (~3 s at 10,000 rows, ~10
+        ``True`` (default): OUTRE computed exactly, ``O(N^2)`` time (~7 s at 20,000 rows, ~2.5
         minutes at 100,000). ``False`` (20,000 rows or more; below that it is exact anyway): a
         fast approximation (~1.5 s at 100,000 rows) whose mean kNN distances differ from the exact
         ones by a measured relative error of at most 7e-4 on well-behaved data and up to 0.2 on

@@ -10,7 +10,8 @@ included, at distance 0), ``score = exp(-avg / median(avg))``. The reference ask
 index for ``N / 2`` neighbours of every row, which materialises an ``N x N/2`` distance array (40 GB
 at N = 100,000). :func:`outre_mean_knn_distance` computes the same means exactly -- every one of
 the ``k`` smallest distances enters the sum, nothing is approximated -- in blocks of query rows, so
-memory stays ``O(N * block)``; its time is still ``O(N^2)`` (about 10 minutes at N = 100,000).
+memory stays ``O(N * block)``; its time is still ``O(N^2)`` (about 2.5 minutes at N = 100,000
+on 2 cores).
 :func:`outre_mean_knn_distance_fast` approximates the means in ``O(N * nodes)`` time (about 2 s
 at N = 100,000) by exact evaluation at ~1,500 grid nodes and piecewise-cubic interpolation; it
 is opt-in (``get_label_quality_scores(..., exact=False)``) because its error (up to 7e-4
@@ -395,8 +396,8 @@ def get_label_quality_scores(
     residual_scale, frac_neighbors : float
         OUTRE's knobs (reference defaults 5 and 0.5).
     exact : bool
-        ``True`` (default): OUTRE's mean distances computed exactly, ``O(N^2)`` time (about 3 s
-        at N = 10,000 and 10+ minutes at 100,000 on 2 cores). ``False``: the approximation of
+        ``True`` (default): OUTRE's mean distances computed exactly, ``O(N^2)`` time (about 7 s
+        at N = 20,000 and 2.5 minutes at 100,000 on 2 cores). ``False``: the approximation of
         :func:`outre_mean_knn_distance_fast` (about 1.5 s at N = 100,000; measured relative error
         of the mean distance on the benchmark's data at most 7e-4, median 4e-5, and up to 0.2 on
         adversarial shapes -- see there), after which the rows near the median
