@@ -60,6 +60,7 @@ _FAST_GRID = (12, 56)
 _REFINE_MARGIN = 1e-3
 _FAST_MIN_N = 20_000
 _FAST_HEAVY_KNOTS = 16
+_FAST_ASINH_IQR = 1.0  # knot spacing scale: the IQR
 
 
 def _as_float_vector(values, name: str) -> np.ndarray:
@@ -217,14 +218,20 @@ def _grid_lines(
     values: np.ndarray, n_quantile: int, n_uniform: int, extra: np.ndarray
 ) -> np.ndarray:
     """Interpolation knots along one axis: ``n_quantile`` quantiles (dense where the points are),
-    ``n_uniform`` evenly spaced knots (bounded gaps where they thin out) and the ``extra``
-    values; knots closer than 1e-3 of the range are merged. The first and last knots are the
-    extreme values."""
+    ``n_uniform`` knots evenly spaced in ``asinh((v - median) / IQR)`` (bounded gaps near the
+    centre, gaps growing geometrically in the tails, where the mean distance to half the points
+    varies on a scale that grows with the distance to the centre) and the ``extra`` values;
+    knots closer than 1e-3 of the range are merged. The first and last knots are the extreme
+    values."""
     lo, hi = float(values.min()), float(values.max())
     if hi - lo < 1e-9:  # one value on this axis: a knot on it (interpolation there is exact)
         return lo + np.array([-2.0, -1.0, 0.0, 1.0])
+    q25, med, q75 = np.quantile(values, [0.25, 0.5, 0.75])
+    scale = max((q75 - q25) / _FAST_ASINH_IQR, 1e-6 * (hi - lo))
+    # evenly spaced in asinh((v - median) / scale): even near the centre, geometric in the tails
+    u = np.linspace(np.arcsinh((lo - med) / scale), np.arcsinh((hi - med) / scale), n_uniform)
     knots = np.unique(np.r_[np.quantile(values, np.linspace(0, 1, n_quantile)),
-                            np.linspace(lo, hi, n_uniform), extra])
+                            med + scale * np.sinh(u), extra])
     gap = 1e-3 * (hi - lo)
     kept = [lo]
     for x in knots[1:-1]:
@@ -254,8 +261,9 @@ def outre_mean_knn_distance_fast(
 
     The mean distance to the ``k`` nearest points varies smoothly with the query position on
     the scale of the data's spread. It is computed exactly (every distance) at the nodes of a
-    tensor grid -- per axis ``grid[0]`` quantile knots plus evenly spaced knots, ``grid[1]`` of
-    those in all, shared between the axes in proportion to their ranges (at least 20 each) --
+    tensor grid -- per axis ``grid[0]`` quantile knots plus knots evenly spaced in
+    ``asinh((v - median) / IQR)``, ``grid[1]`` of those in all, shared between the axes in
+    proportion to their ranges (at least 20 each) --
     and each row's value is the piecewise-cubic (4 x 4 knot Lagrange) interpolant of its
     cell. Only nodes some row's stencil uses are evaluated (about 1,500 on the regression
     benchmark's data). Locations shared by at least N / 1,000 rows (heavy duplicates, whose
@@ -278,7 +286,7 @@ def outre_mean_knn_distance_fast(
     points : float ndarray (N, 2)
     k : int, 1 <= k <= N
     grid : (int, int)
-        Quantile knots per axis; evenly spaced knots in all.
+        Quantile knots per axis; asinh-spaced knots in all.
 
     Returns
     -------
