@@ -55,11 +55,19 @@ def _shape(name: str, n: int, seed: int):
     raise ValueError(name)
 
 
-# Documented error bounds (relative error of the mean kNN distance vs the exact path).
-BENCHMARK_MAX, BENCHMARK_MEDIAN = 5e-3, 5e-4
-ADVERSARIAL_MAX, ADVERSARIAL_MEDIAN = 3e-1, 5e-3
-SHAPES = ["benchmark", "heavy_tails", "cauchy_labels", "lattice", "third_identical", "clusters",
-          "constant_label"]
+# Documented error bounds (relative error of the mean kNN distance vs the exact path): about
+# 2-3x the largest values measured over seeds 1-3 and N = 3,000 / 8,000 (max, median).
+BOUNDS = {
+    "benchmark": (3e-3, 3e-4),        # measured 1.1e-3, 6e-5
+    "heavy_tails": (1e-2, 1.5e-3),    # measured 4.0e-3, 4.7e-4
+    "cauchy_labels": (1e-2, 1e-3),    # measured 2.7e-3, 2.2e-4
+    "lattice": (1e-2, 1e-3),          # exact so far (fewer distinct points than nodes)
+    "third_identical": (3e-1, 1e-4),  # measured 0.14 next to the shared point, 1.9e-5
+    "clusters": (6e-3, 2e-4),         # measured 2.2e-3, 4.2e-5
+    "constant_label": (3e-3, 3e-4),   # measured 1.0e-3, 1.0e-4
+}
+BENCHMARK_MAX = BOUNDS["benchmark"][0]
+SHAPES = list(BOUNDS)
 
 
 def _rel_err(approx, exact):
@@ -109,8 +117,7 @@ def test_fast_mean_distance_error_within_documented_bounds(name):
     approx = kr.outre_mean_knn_distance_fast(pts, k)
     exact = kr.outre_mean_knn_distance(pts, k)
     err = _rel_err(approx, exact)
-    hi, mid = ((BENCHMARK_MAX, BENCHMARK_MEDIAN) if name == "benchmark"
-               else (ADVERSARIAL_MAX, ADVERSARIAL_MEDIAN))
+    hi, mid = BOUNDS[name]
     assert err.max() <= hi, (name, err.max())
     assert np.median(err) <= mid, (name, np.median(err))
     # an approximation, not a copy of the exact path (the test would pass vacuously otherwise)
@@ -126,7 +133,7 @@ def test_fast_matches_exact_for_many_sizes_and_seeds(n, seed, name):
     pts = kr.outre_features(y, pred)
     k = math.ceil(n / 2)
     err = _rel_err(kr.outre_mean_knn_distance_fast(pts, k), kr.outre_mean_knn_distance(pts, k))
-    assert err.max() <= (BENCHMARK_MAX if name == "benchmark" else ADVERSARIAL_MAX)
+    assert err.max() <= BOUNDS[name][0], (name, n, seed, err.max())
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 16, 100])
@@ -159,7 +166,8 @@ def test_fast_scores_keep_median_and_flags_of_the_exact_path(name, fast_from_sma
     y, pred = _shape(name, 5000, seed=2)
     fast = kr.get_label_quality_scores(y, pred, exact=False)
     exact = kr.get_label_quality_scores(y, pred)
-    assert np.median(fast) == np.median(exact)
+    # the rows around the median are recomputed exactly (summed in another order: 1e-16 apart)
+    assert np.median(fast) == pytest.approx(np.median(exact), rel=1e-13)
     np.testing.assert_array_equal(kr.find_issues_from_scores(fast),
                                   kr.find_issues_from_scores(exact))
     # a different flag cut is protected when asked for

@@ -307,9 +307,7 @@ def outre_mean_knn_distance_fast(
         raise ValueError(f"points must have shape (N, 2), got {pts.shape}.")
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}.")
-    cols = np.ascontiguousarray(pts.T)
-    uniq, inverse, counts = np.unique(pts, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    cols, uniq, inverse, counts = _canonical(pts)
     span = np.ptp(uniq, axis=0) + 1e-12
     n_uniform = np.maximum(20, np.round(grid[1] * span / span.sum())).astype(int)
     heavy = np.flatnonzero(counts >= max(2, n // 1000))
@@ -333,6 +331,15 @@ def outre_mean_knn_distance_fast(
     return np.maximum(avg, 0.0)[inverse]
 
 
+def _canonical(points: np.ndarray):
+    """The points in sorted order as ``(d, N)`` columns -- so sums over them, the exact kernel's
+    sample and hence the fast path's results do not depend on the row order -- with the
+    distinct points, each row's index among them and their multiplicities."""
+    uniq, inverse, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
+    cols = np.ascontiguousarray(np.repeat(uniq, counts, axis=0).T)
+    return cols, uniq, inverse.reshape(-1), counts
+
+
 def _refine_near_cuts(
     points: np.ndarray, k: int, avg: np.ndarray, flag_threshold: float | None
 ) -> np.ndarray:
@@ -345,7 +352,7 @@ def _refine_near_cuts(
     """
     avg = avg.copy()
     done = np.zeros(len(avg), dtype=bool)
-    cols = np.ascontiguousarray(points.T)
+    cols = _canonical(points)[0]
     margin = _REFINE_MARGIN
     for _ in range(3):
         med = float(np.median(avg))
