@@ -68,13 +68,18 @@ def stack_columns(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
     A plain column-by-column (or transposing) copy touches a new cache line for every element;
     copying tiles of a few thousand rows at a time is 5-10x faster for wide frames.
     """
+    from .scoring._util import parallel_for
+
     n = len(arrays[0]) if arrays else 0
     out = np.empty((n, len(arrays)), dtype=dtype)
     step = max(2048, (1 << 20) // max(1, len(arrays)))
-    for start in range(0, n, step):
+
+    def copy_tile(start):
         stop = min(n, start + step)
         for i, column in enumerate(arrays):
             out[start:stop, i] = column[start:stop]
+
+    parallel_for(copy_tile, range(0, n, step), parallel=out.size >= 1 << 22)
     return out
 
 
@@ -239,7 +244,13 @@ class PandasFrame(FrameAdapter):
                 )
             dtypes.append(getattr(dtype, "numpy_dtype", dtype))
         target = _float_dtype(dtypes)
-        arrays = [s.to_numpy(dtype=target, na_value=np.nan) for s in series]
+        # numpy-backed float columns are read as views (no copy, no NA scan); extension and Arrow
+        # dtypes are converted with NA -> NaN
+        arrays = [
+            s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f"
+            else s.to_numpy(dtype=target, na_value=np.nan)
+            for s in series
+        ]
         return stack_columns(arrays, target)
 
     def is_array_column(self, name):

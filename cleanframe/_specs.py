@@ -342,20 +342,25 @@ def _selection_matrix(fr: FrameAdapter, sel: Selection, order: list | None = Non
 
 def check_probabilities(fr: FrameAdapter, P: np.ndarray, sel: Selection, columns: list | None):
     """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
-    from .scoring._util import row_blocks
+    from .scoring._util import for_each_block
 
     tol = PROBABILITY_TOLERANCE
     n = len(P)
     # one blockwise pass: finiteness, range and row sums, without N×K temporaries
     finite = np.ones(n, dtype=bool)
     sums = np.empty(n, dtype=np.float64)
-    lo, hi = 0.0, 0.0
-    for block in row_blocks(*P.shape):
+    extremes = {}
+
+    def check_block(block):
         part = P[block]
         finite[block] = np.isfinite(part).all(axis=1)
         sums[block] = part.sum(axis=1, dtype=np.float64)
         if part.size:
-            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+            extremes[block.start] = (float(part.min()), float(part.max()))
+
+    for_each_block(check_block, *P.shape)
+    lo = min([0.0] + [v[0] for v in extremes.values()])
+    hi = max([0.0] + [v[1] for v in extremes.values()])
     if not finite.all():
         _raise_cells(fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)")
     if lo < -tol:

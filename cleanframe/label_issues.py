@@ -197,11 +197,14 @@ def find_label_issues(
 
 
 def _argmax(pred_probs: np.ndarray) -> np.ndarray:
-    from .scoring._util import row_blocks
+    from .scoring._util import for_each_block
 
     out = np.empty(len(pred_probs), dtype=np.int64)
-    for block in row_blocks(*pred_probs.shape):
+
+    def block_argmax(block):
         out[block] = pred_probs[block].argmax(axis=1)
+
+    for_each_block(block_argmax, *pred_probs.shape)
     return out
 
 

@@ -15,6 +15,7 @@ from ._util import (
     FLOATING_POINT_COMPARISON,
     TINY_VALUE,
     class_rows,
+    for_each_block,
     round_preserving_row_totals,
     row_blocks,
     self_confidence,
@@ -67,7 +68,8 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     n, k = pred_probs.shape
     cut = np.asarray(thresholds, dtype=np.float64) - FLOATING_POINT_COMPARISON
     out = np.empty(n, dtype=np.int64)
-    for block in row_blocks(n, k):
+
+    def guess_block(block):
         p = pred_probs[block]
         confident = p >= cut
         n_conf = np.count_nonzero(confident, axis=1)
@@ -77,6 +79,8 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
             guess[several] = p[several].argmax(axis=1)
         guess[n_conf == 0] = -1
         out[block] = guess
+
+    for_each_block(guess_block, n, k)
     return out
 
 

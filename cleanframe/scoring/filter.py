@@ -13,6 +13,8 @@ import numpy as np
 
 from ._util import (
     class_rows,
+    for_each_block,
+    parallel_for,
     round_preserving_row_totals,
     row_blocks,
     select_extreme,
@@ -98,8 +100,11 @@ def _warn_small(k: int, min_examples_per_class: int) -> None:
 
 def _row_max(pred_probs: np.ndarray) -> np.ndarray:
     out = np.empty(len(pred_probs), dtype=pred_probs.dtype)
-    for block in row_blocks(*pred_probs.shape):
+
+    def block_max(block):
         out[block] = pred_probs[block].max(axis=1)
+
+    for_each_block(block_max, *pred_probs.shape)
     return out
 
 
@@ -109,15 +114,20 @@ def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_ex
     mask = np.zeros(len(labels), dtype=bool)
     # Only rows whose given class is not their maximum have a positive margin towards any class.
     leaning = self_confidence(labels, pred_probs) < _row_max(pred_probs)
+    work = []
     for k, rows in enumerate(rows_by_class):
         wanted = prune_counts[:, k].copy()
         wanted[k] = 0
-        others = np.flatnonzero(wanted > 0)
-        if not len(others):
+        if not wanted.any():
             continue
         if len(rows) <= max(min_examples_per_class, 1):
             _warn_small(k, min_examples_per_class)
             continue
+        work.append((k, rows, wanted))
+
+    def prune_class(item):  # classes own disjoint rows, so threads write disjoint mask entries
+        k, rows, wanted = item
+        others = np.flatnonzero(wanted > 0)
         cand = rows[leaning[rows]]
         sub = pred_probs[cand]
         margins = np.ascontiguousarray(sub[:, others].T) - sub[:, k]
@@ -131,6 +141,8 @@ def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_ex
             else:
                 full = pred_probs[rows, j] - pred_probs[rows, k]
                 mask[rows[select_extreme(full, m, largest=True)]] = True
+
+    parallel_for(prune_class, work, parallel=pred_probs.size >= 1 << 22)
     return mask
 
 
