@@ -307,7 +307,13 @@ def outre_mean_knn_distance_fast(
         raise ValueError(f"points must have shape (N, 2), got {pts.shape}.")
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}.")
-    cols, uniq, inverse, counts = _canonical(pts)
+    return _fast_mean_knn_distance(_canonical(pts), k, grid)
+
+
+def _fast_mean_knn_distance(canonical, k: int, grid: tuple[int, int]) -> np.ndarray:
+    """:func:`outre_mean_knn_distance_fast` on the output of :func:`_canonical`."""
+    cols, uniq, inverse, counts = canonical
+    n = cols.shape[1]
     span = np.ptp(uniq, axis=0) + 1e-12
     n_uniform = np.maximum(20, np.round(grid[1] * span / span.sum())).astype(int)
     heavy = np.flatnonzero(counts >= max(2, n // 1000))
@@ -319,7 +325,10 @@ def outre_mean_knn_distance_fast(
     # the nodes of every row's 4 x 4 stencil
     node_id = ((ix[:, None, None] + np.arange(4)[None, :, None]) * len(ys)
                + (iy[:, None, None] + np.arange(4)[None, None, :]))
-    needed, stencil = np.unique(node_id.reshape(len(uniq), 16), return_inverse=True)
+    used = np.bincount(node_id.reshape(-1), minlength=len(xs) * len(ys)) > 0
+    needed = np.flatnonzero(used)
+    position = np.cumsum(used) - 1  # node id -> index among the needed nodes
+    stencil = position[node_id.reshape(len(uniq), 16)]
     if len(uniq) <= len(needed):  # no fewer exact evaluations than nodes: just be exact
         return (_knn_distance_sums(cols, uniq, k) / k)[inverse]
     nodes = np.column_stack([xs[needed // len(ys)], ys[needed % len(ys)]])
@@ -335,13 +344,18 @@ def _canonical(points: np.ndarray):
     """The points in sorted order as ``(d, N)`` columns -- so sums over them, the exact kernel's
     sample and hence the fast path's results do not depend on the row order -- with the
     distinct points, each row's index among them and their multiplicities."""
-    uniq, inverse, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
-    cols = np.ascontiguousarray(np.repeat(uniq, counts, axis=0).T)
-    return cols, uniq, inverse.reshape(-1), counts
+    order = np.lexsort(points.T[::-1])  # by first coordinate, then second, ...
+    ordered = points[order]
+    new = np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]
+    starts = np.flatnonzero(new)
+    inverse = np.empty(len(points), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    counts = np.diff(np.r_[starts, len(points)])
+    return np.ascontiguousarray(ordered.T), ordered[starts], inverse, counts
 
 
 def _refine_near_cuts(
-    points: np.ndarray, k: int, avg: np.ndarray, flag_threshold: float | None
+    points: np.ndarray, k: int, avg: np.ndarray, flag_threshold: float | None, cols: np.ndarray
 ) -> np.ndarray:
     """Recompute exactly the rows whose approximate mean distance lies near the median (which
     scales every score) or near the flag cut ``score < flag_threshold * median(score)``.
@@ -352,7 +366,6 @@ def _refine_near_cuts(
     """
     avg = avg.copy()
     done = np.zeros(len(avg), dtype=bool)
-    cols = _canonical(points)[0]
     margin = _REFINE_MARGIN
     for _ in range(3):
         med = float(np.median(avg))
@@ -451,8 +464,9 @@ def get_label_quality_scores(
     k = max(1, min(math.ceil(frac_neighbors * len(y)), len(y)))
     if exact or len(y) < _FAST_MIN_N:
         return _distances_to_scores(outre_mean_knn_distance(points, k))
-    avg = outre_mean_knn_distance_fast(points, k)
-    return _distances_to_scores(_refine_near_cuts(points, k, avg, flag_threshold))
+    canonical = _canonical(points)
+    avg = _fast_mean_knn_distance(canonical, k, _FAST_GRID)
+    return _distances_to_scores(_refine_near_cuts(points, k, avg, flag_threshold, canonical[0]))
 
 
 def find_issues_from_scores(scores: np.ndarray, *, threshold: float = 0.05) -> np.ndarray:
