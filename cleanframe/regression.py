@@ -86,7 +86,7 @@ def find_label_issues(
         ``True`` (default): OUTRE computed exactly, ``O(N^2)`` time (~7 s at 20,000 rows, ~2.5
         minutes at 100,000). ``False`` (20,000 rows or more; below that it is exact anyway): a
         fast approximation (~1.5 s at 100,000 rows) whose mean kNN distances differ from the exact
-        ones by a measured relative error of at most 7e-4 on well-behaved data and up to 0.2 on
+        ones by a measured relative error of at most 1.8e-4 on well-behaved data and up to 0.14 on
         adversarial shapes (see
         :func:`cleanframe.scoring.regression.outre_mean_knn_distance_fast`); the rows near the
         median and near the ``threshold`` cut are recomputed exactly, so ``is_issue`` matches the

@@ -14,7 +14,7 @@ memory stays ``O(N * block)``; its time is still ``O(N^2)`` (about 2.5 minutes a
 on 2 cores).
 :func:`outre_mean_knn_distance_fast` approximates the means in ``O(N * nodes)`` time (about 2 s
 at N = 100,000) by exact evaluation at ~1,500 grid nodes and piecewise-cubic interpolation; it
-is opt-in (``get_label_quality_scores(..., exact=False)``) because its error (up to 7e-4
+is opt-in (``get_label_quality_scores(..., exact=False)``) because its error (up to 1.8e-4
 relative on the benchmark's data, more on adversarial shapes; measured, not bounded) is far
 above the exact path's rounding.
 """
@@ -273,11 +273,11 @@ def outre_mean_knn_distance_fast(
     Error: not bounded a priori -- the exact function has small-scale roughness (points
     crossing the k-th-neighbour circle as the query moves) that no smooth interpolant follows.
     Measured relative error of the mean distance against the exact kernel: on the regression
-    benchmark's data max 7e-4 / median 4e-5 at N = 100,000 and max 5e-4 / median 6e-5 at
-    20,000 (``benchmarks/RESULTS_models.md``); on adversarial shapes at N = 3,000-8,000
-    (``tests/test_regression_fast.py``) max 1e-3 for clusters or a constant label, 3e-2 for
-    Cauchy labels, 5e-2 for Student-t(1.5) residuals and 0.2 for rows right next to a point
-    shared by a third of the rows (medians 2e-5 to 2e-3). Use it through
+    benchmark's data max 1.8e-4 / median 1.5e-5 at N = 100,000 and max 4.4e-4 / median 2.9e-5
+    at 20,000 (``benchmarks/RESULTS_models.md``); on adversarial shapes at N = 3,000-8,000
+    (``tests/test_regression_fast.py``) max 1e-3 to 4e-3 for a constant label, clusters, Cauchy
+    labels or Student-t(1.5) residuals, and 0.14 for rows right next to a point shared by a
+    third of the rows (medians at most 5e-4). Use it through
     :func:`get_label_quality_scores` with ``exact=False``, which also recomputes exactly the rows
     that decide the median and the flag cut.
 
@@ -427,8 +427,8 @@ def get_label_quality_scores(
         ``True`` (default): OUTRE's mean distances computed exactly, ``O(N^2)`` time (about 7 s
         at N = 20,000 and 2.5 minutes at 100,000 on 2 cores). ``False``: the approximation of
         :func:`outre_mean_knn_distance_fast` (about 1.5 s at N = 100,000; measured relative error
-        of the mean distance on the benchmark's data at most 7e-4, median 4e-5, and up to 0.2 on
-        adversarial shapes -- see there), after which the rows near the median
+        of the mean distance on the benchmark's data at most 1.8e-4, median 1.5e-5, and up to
+        0.14 on adversarial shapes -- see there), after which the rows near the median
         and near the flag cut are recomputed exactly, so the median that scales every score and
         the rows flagged by ``score < flag_threshold * median(score)`` are those of the exact
         path whenever the approximation error there is below the refinement window (checked on
