@@ -339,3 +339,22 @@ def test_frame_results_match_cleanlab(k, n, seed, label_kind):
     np.testing.assert_allclose(out["label_score"].to_numpy(), cl_rank.get_label_quality_scores(labels, p))
     expected = np.array(names if label_kind != "integer" else list(range(k)), dtype=object)[p.argmax(axis=1)]
     assert out["predicted_label"].astype(object).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("k", [3, 10, 100])
+def test_float32_pred_probs_match(k):
+    """float32 input: comparisons against float64 thresholds are done in float32 (faster), with
+    the threshold rounded up to the next float32 so that the test is the same."""
+    labels, p = synthetic(5000, k, seed=k, dtype=np.float32)
+    # put many probabilities exactly at and around their class threshold
+    t = cl_count.get_confident_thresholds(labels, p)
+    cut = (t - 1e-6).astype(np.float32)
+    rows = np.arange(0, 5000, 7)
+    cols = rows % k
+    p[rows, cols] = np.where(rows % 2, cut[cols], np.nextafter(cut[cols], np.float32(0)))
+    for calibrate in (True, False):
+        ours = our_count.compute_confident_joint(labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True)
+        theirs = cl_count.compute_confident_joint(labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        np.testing.assert_array_equal(ours[1], theirs[1])
+    np.testing.assert_array_equal(_ours(labels, p), _theirs(labels, p))

@@ -50,13 +50,12 @@ def get_confident_thresholds(labels: np.ndarray, pred_probs: np.ndarray) -> np.n
     """
     num_classes = pred_probs.shape[1]
     own = self_confidence(labels, pred_probs)
-    # np.mean over each class's rows in row order: the same pairwise summation (and dtype) as
-    # the reference's per-class mean, so thresholds are bit-identical
-    thresholds = np.array(
-        [np.mean(own[rows]) if len(rows) else 2.0 for rows in class_rows(labels, num_classes)],
-        dtype=np.float64,
-    )
-    return np.maximum(thresholds, CONFIDENT_THRESHOLDS_LOWER_BOUND)
+    # np.mean over each class's rows in row order: the same pairwise summation and dtype as the
+    # reference's per-class mean, so thresholds are bit-identical. Like the reference, they keep
+    # pred_probs' float dtype (e.g. float32) when every class has rows, float64 otherwise.
+    means = [np.mean(own[rows]) if len(rows) else 2.0 for rows in class_rows(labels, num_classes)]
+    thresholds = np.array(means)
+    return np.maximum(thresholds, thresholds.dtype.type(CONFIDENT_THRESHOLDS_LOWER_BOUND))
 
 
 def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -66,13 +65,21 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     One confident class is the guess; with several, the row's overall argmax is (first maximum).
     """
     n, k = pred_probs.shape
-    cut = np.asarray(thresholds, dtype=np.float64) - FLOATING_POINT_COMPARISON
+    thresholds = np.asarray(thresholds)
+    if thresholds.dtype.kind != "f":
+        thresholds = thresholds.astype(np.float64)
+    cut = thresholds - thresholds.dtype.type(FLOATING_POINT_COMPARISON)
+    if pred_probs.dtype == np.float32 and cut.dtype == np.float64:
+        # the same test in float32 arithmetic: p >= cut  <=>  p >= (smallest float32 >= cut)
+        cut32 = cut.astype(np.float32)
+        cut = np.where(cut32 < cut, np.nextafter(cut32, np.float32(np.inf)), cut32).astype(np.float32)
     out = np.empty(n, dtype=np.int64)
+    count_dtype = np.uint16 if k < 2**16 else np.int64
 
     def guess_block(block):
         p = pred_probs[block]
         confident = p >= cut
-        n_conf = np.count_nonzero(confident, axis=1)
+        n_conf = confident.view(np.uint8).sum(axis=1, dtype=count_dtype)
         guess = confident.argmax(axis=1)
         several = np.flatnonzero(n_conf > 1)
         if len(several):
