@@ -218,6 +218,7 @@ def label_quality_scores(
     adjust_pred_probs: bool = False,
     predictions: str | None = None,
     overwrite: bool = False,
+    **regression_kwargs: Any,
 ) -> FrameT:
     """Add ``label_score``: the label quality of each row in [0, 1] (lower = worse).
 
@@ -226,7 +227,7 @@ def label_quality_scores(
     subtracts per-class confident thresholds first. For a numeric target pass
     ``predictions=`` (a column of a regression model's predictions) instead of ``pred_probs``:
     the call forwards to :func:`cleanframe.regression.label_quality_scores` (``method``
-    ``"outre"`` by default, or ``"residual"``). Does not modify ``df``.
+    ``"outre"`` by default, or ``"residual"``; ``exact=`` is passed on). Does not modify ``df``.
 
     Examples
     --------
@@ -239,8 +240,11 @@ def label_quality_scores(
         from . import regression
 
         return regression.label_quality_scores(
-            df, label=label, predictions=predictions, method=method or "outre", overwrite=overwrite
+            df, label=label, predictions=predictions, method=method or "outre", overwrite=overwrite,
+            **regression_kwargs,
         )
+    if regression_kwargs:
+        raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     fr = adapt(df)
     fr.check_new_columns(["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)

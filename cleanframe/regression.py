@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .errors import ValidationError
 
-__all__ = ["find_label_issues", "label_quality_scores"]
+__all__ = ["ApproximateScoresWarning", "find_label_issues", "label_quality_scores"]
 
 
 def _resolve(df, label, predictions):
@@ -29,16 +29,33 @@ def _resolve(df, label, predictions):
     return fr, y, pred
 
 
-def _scores(y, pred, method, exact=True, threshold=0.05):
-    from .scoring.regression import METHODS, get_label_quality_scores
+class ApproximateScoresWarning(UserWarning):
+    """OUTRE scores were computed with the fast approximation (large N, ``exact=None``)."""
+
+
+def _scores(y, pred, method, exact=None, threshold=0.05):
+    from .scoring.regression import _FAST_MIN_N, METHODS, get_label_quality_scores
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if exact is None:
+        exact = len(y) < _FAST_MIN_N
+        if not exact and method == "outre":
+            import warnings
+
+            warnings.warn(
+                f"{len(y):,} rows: OUTRE scores use the fast approximation (measured relative "
+                f"error of the mean kNN distances ~1e-4; the median and the rows near the flag cut "
+                f"are computed exactly, so is_issue matches the exact path). Pass exact=True for "
+                f"exact scores (O(N^2) time) or exact=False to silence this message.",
+                ApproximateScoresWarning,
+                stacklevel=4,
+            )
     return get_label_quality_scores(y, pred, method=method, exact=exact, flag_threshold=threshold)
 
 
 def label_quality_scores(df, *, label: str, predictions: str, method: str = "outre",
-                         exact: bool = True, overwrite: bool = False):
+                         exact: bool | None = None, overwrite: bool = False):
     """Add ``label_score`` (in [0, 1], lower = more likely a wrong target) to the frame.
 
     Same parameters as :func:`find_label_issues`, without the flagging (``exact=False`` keeps
@@ -62,7 +79,7 @@ def find_label_issues(
     predictions: str,
     method: str = "outre",
     threshold: float = 0.05,
-    exact: bool = True,
+    exact: bool | None = None,
     overwrite: bool = False,
 ):
     """Rows of a regression dataset whose target looks wrong, given a predictions column.
@@ -82,9 +99,11 @@ def find_label_issues(
         N x N/2 distance array; ``residual``: exp(-|prediction - target|) (scale dependent).
     threshold : float
         A row is an issue when ``label_score < threshold * median(label_score)`` (Datalab's rule).
-    exact : bool
-        ``True`` (default): OUTRE computed exactly, ``O(N^2)`` time (~7 s at 20,000 rows, ~2.5
-        minutes at 100,000). ``False`` (20,000 rows or more; below that it is exact anyway): a
+    exact : bool, optional
+        ``None`` (default): exact below 20,000 rows, the fast approximation above (with an
+        :class:`ApproximateScoresWarning`). ``True``: OUTRE computed exactly, ``O(N^2)`` time
+        (~7 s at 20,000 rows, ~2.5 minutes at 100,000). ``False`` (20,000 rows or more; below
+        that it is exact anyway): a
         fast approximation (~1.5 s at 100,000 rows) whose mean kNN distances differ from the exact
         ones by a measured relative error of at most 1.8e-4 on well-behaved data and up to 0.14 on
         adversarial shapes (see

@@ -233,3 +233,31 @@ def test_fast_scores_in_unit_interval_inputs_unchanged_row_order_invariant(
                                   kr.find_issues_from_scores(s)[perm])
     np.testing.assert_array_equal(y, before[0])
     np.testing.assert_array_equal(pred, before[1])
+
+
+def test_default_is_exact_below_the_cutoff_and_fast_above_with_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    from cleanframe import regression
+
+    rng = np.random.default_rng(5)
+    small = pd.DataFrame({"y": rng.normal(size=500)})
+    small["pred"] = small["y"] + rng.normal(scale=0.3, size=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no approximation message below the cut-off
+        pd.testing.assert_frame_equal(
+            small.cl.find_label_issues(label="y", predictions="pred"),
+            regression.find_label_issues(small, label="y", predictions="pred", exact=True),
+        )
+    n = 20_000
+    big = pd.DataFrame({"y": rng.normal(size=n)})
+    big["pred"] = big["y"] + rng.normal(scale=0.3, size=n)
+    with pytest.warns(regression.ApproximateScoresWarning, match="exact=True"):
+        auto = big.cl.find_label_issues(label="y", predictions="pred")
+    fast = regression.find_label_issues(big, label="y", predictions="pred", exact=False)
+    pd.testing.assert_frame_equal(auto, fast)
+    with pytest.warns(regression.ApproximateScoresWarning):
+        scores = big.cl.label_quality_scores(label="y", predictions="pred")
+    np.testing.assert_allclose(scores["label_score"], fast["label_score"])
