@@ -23,6 +23,7 @@ from .scoring import count as _count
 from .scoring import dataset as _dataset
 from .scoring import filter as _filter
 from .scoring import rank as _rank
+from .scoring._util import row_reduce
 
 __all__ = [
     "find_label_issues",
@@ -185,7 +186,7 @@ def find_label_issues(
     scores = _rank.get_label_quality_scores(
         c.labels, c.pred_probs, method=rank_by, **dict(rank_by_kwargs or {})
     )
-    predicted = _argmax(c.pred_probs)
+    predicted = row_reduce(c.pred_probs, "argmax")
     return fr.attach(
         {
             "label_score": scores,
@@ -194,18 +195,6 @@ def find_label_issues(
         },
         overwrite=overwrite,
     )
-
-
-def _argmax(pred_probs: np.ndarray) -> np.ndarray:
-    from .scoring._util import for_each_block
-
-    out = np.empty(len(pred_probs), dtype=np.int64)
-
-    def block_argmax(block):
-        out[block] = pred_probs[block].argmax(axis=1)
-
-    for_each_block(block_argmax, *pred_probs.shape)
-    return out
 
 
 def label_quality_scores(

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cleanframe
 from cleanframe import ValidationError
 
 from .conftest import label_frame, synthetic, to_pandas

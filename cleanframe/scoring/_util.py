@@ -54,6 +54,18 @@ def for_each_block(fn, n_rows: int, n_cols: int, *, min_elements: int = 1 << 22)
     parallel_for(fn, row_blocks(n_rows, n_cols), parallel=n_rows * n_cols >= min_elements)
 
 
+def row_reduce(pred_probs: np.ndarray, method: str) -> np.ndarray:
+    """``pred_probs.<method>(axis=1)`` (``"max"`` or ``"argmax"``), blockwise and in parallel."""
+    dtype = np.int64 if method == "argmax" else pred_probs.dtype
+    out = np.empty(len(pred_probs), dtype=dtype)
+
+    def reduce_block(block):
+        out[block] = getattr(pred_probs[block], method)(axis=1)
+
+    for_each_block(reduce_block, *pred_probs.shape)
+    return out
+
+
 def value_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Number of rows per class code, including classes with no rows."""
     return np.bincount(labels, minlength=num_classes)[:num_classes]

@@ -17,7 +17,6 @@ from ._util import (
     class_rows,
     for_each_block,
     round_preserving_row_totals,
-    row_blocks,
     self_confidence,
     value_counts,
 )

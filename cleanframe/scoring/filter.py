@@ -13,10 +13,9 @@ import numpy as np
 
 from ._util import (
     class_rows,
-    for_each_block,
     parallel_for,
     round_preserving_row_totals,
-    row_blocks,
+    row_reduce,
     select_extreme,
     self_confidence,
     value_counts,
@@ -39,11 +38,7 @@ FILTER_BY = (
 
 def find_predicted_neq_given(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     """Rows whose argmax (first maximum) differs from the given label."""
-    n, k = pred_probs.shape
-    out = np.empty(n, dtype=bool)
-    for block in row_blocks(n, k):
-        out[block] = pred_probs[block].argmax(axis=1) != labels[block]
-    return out
+    return row_reduce(pred_probs, "argmax") != labels
 
 
 def prune_count_matrix(
@@ -98,22 +93,12 @@ def _warn_small(k: int, min_examples_per_class: int) -> None:
     )
 
 
-def _row_max(pred_probs: np.ndarray) -> np.ndarray:
-    out = np.empty(len(pred_probs), dtype=pred_probs.dtype)
-
-    def block_max(block):
-        out[block] = pred_probs[block].max(axis=1)
-
-    for_each_block(block_max, *pred_probs.shape)
-    return out
-
-
 def _prune_by_noise_rate(labels, pred_probs, prune_counts, rows_by_class, min_examples_per_class):
     """For each given class k and other class j, flag the ``prune_counts[j, k]`` rows of class k
     with the largest margin ``p[:, j] - p[:, k]`` (ties by row position)."""
     mask = np.zeros(len(labels), dtype=bool)
     # Only rows whose given class is not their maximum have a positive margin towards any class.
-    leaning = self_confidence(labels, pred_probs) < _row_max(pred_probs)
+    leaning = self_confidence(labels, pred_probs) < row_reduce(pred_probs, "max")
     work = []
     for k, rows in enumerate(rows_by_class):
         wanted = prune_counts[:, k].copy()
