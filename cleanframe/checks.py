@@ -125,7 +125,11 @@ def audit(
     >>> int(report.issues["is_label_issue"].sum())
     95
     """
-    from . import label_issues, neighbors
+    from . import neighbors
+    from ._specs import resolve_classification
+    from .scoring import dataset as _dataset
+    from .scoring import filter as _filter
+    from .scoring import rank as _rank
 
     fr = adapt(df)
     has_features = features is not None or knn_graph is not None
@@ -177,12 +181,11 @@ def audit(
             scores, flags = _columns(out, ["null_score", "is_null_issue"])
             record(check, flags, scores)
         elif check == "label":
-            out = label_issues.find_label_issues(
-                df, label=label, pred_probs=pred_probs, classes=classes,
-                min_examples_per_class=10, overwrite=True,
-            )
-            scores, flags = _columns(out, ["label_score", "is_issue"])
-            health = label_issues.overall_label_health_score(df, label=label, pred_probs=pred_probs, classes=classes)
+            # one resolution and validation of the columns for the flags, scores and health
+            c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+            flags = _filter.find_label_issues(c.labels, c.pred_probs, min_examples_per_class=10)
+            scores = _rank.get_label_quality_scores(c.labels, c.pred_probs)
+            health = _dataset.overall_label_health_score(c.labels, c.pred_probs)
             record(check, flags, scores, health)
         elif check == "outlier":
             kw = dict(knn_graph=graph) if graph is not None else dict(pred_probs=pred_probs, label=label, classes=classes)
