@@ -79,7 +79,7 @@ def make_data(n_items, n_annotators, n_classes, seed=0):
 
 def annotations(d, args):
     """The generated annotations as cleanframe's coordinate container."""
-    from cleanframe.scoring import multiannotator as ma
+    from cleanframe.scoring.multiannotator import crowdlab as ma
 
     return ma.Annotations.from_coo(
         d["item"], d["who"], d["label"],
@@ -107,7 +107,7 @@ def run_case(name, args):
 
     if name.startswith("cf_"):
         import cleanframe.multiannotator as cfm
-        from cleanframe.scoring import multiannotator as ma
+        from cleanframe.scoring.multiannotator import crowdlab as ma
 
         ann = annotations(d, args)
     if name in (
@@ -284,7 +284,7 @@ def main():
         )
 
     d = make_data(args.items, args.annotators, args.classes)
-    from cleanframe.scoring import multiannotator as ma
+    from cleanframe.scoring.multiannotator import crowdlab as ma
 
     ann = annotations(d, args)
     mv_plain = ma.majority_vote(ann)[0]

@@ -194,11 +194,11 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     mem = PeakRSS().__enter__()
     t0 = time.perf_counter()
     if lib == "cleanframe_exact":
-        from cleanframe.scoring.knn import build_knn_graph
+        from cleanframe.scoring.neighbors.knn import build_knn_graph
 
         I = build_knn_graph(X, k=10, metric="cosine", approximate=False, progress=False).indices
     elif lib in ("cleanframe_approx", "faiss_ivf"):
-        from cleanframe.scoring.knn import build_knn_graph
+        from cleanframe.scoring.neighbors.knn import build_knn_graph
 
         warnings.simplefilter("ignore")
         mode = True if lib == "cleanframe_approx" else "faiss"

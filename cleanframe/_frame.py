@@ -68,7 +68,7 @@ def stack_columns(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
     A plain column-by-column (or transposing) copy touches a new cache line for every element;
     copying tiles of a few thousand rows at a time is 5-10x faster for wide frames.
     """
-    from .scoring._util import parallel_for
+    from .scoring.parallel import parallel_for
 
     n = len(arrays[0]) if arrays else 0
     out = np.empty((n, len(arrays)), dtype=dtype)

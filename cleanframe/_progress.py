@@ -24,3 +24,15 @@ def progress(
             yield from tqdm(iterable, total=total, desc=desc, leave=False)
             return
     yield from iterable
+
+
+def progress_callback(enable: bool = True):
+    """What the scoring kernels take as ``progress=``: :func:`progress` when ``enable``, else
+    ``None`` (kernels import no display code; they call ``progress(iterable, total=, desc=)``)."""
+    if not enable:
+        return None
+
+    def bar(iterable, *, total=None, desc=None):
+        return progress(iterable, total=total, desc=desc)
+
+    return bar

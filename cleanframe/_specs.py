@@ -342,7 +342,7 @@ def _selection_matrix(fr: FrameAdapter, sel: Selection, order: list | None = Non
 
 def check_probabilities(fr: FrameAdapter, P: np.ndarray, sel: Selection, columns: list | None):
     """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
-    from .scoring._util import for_each_block
+    from .scoring.parallel import for_each_block
 
     tol = PROBABILITY_TOLERANCE
     n = len(P)

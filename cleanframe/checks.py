@@ -127,9 +127,9 @@ def audit(
     """
     from . import neighbors
     from ._specs import resolve_classification
-    from .scoring import dataset as _dataset
-    from .scoring import filter as _filter
-    from .scoring import rank as _rank
+    from .scoring.classification import dataset as _dataset
+    from .scoring.classification import filter as _filter
+    from .scoring.classification import rank as _rank
 
     fr = adapt(df)
     has_features = features is not None or knn_graph is not None

@@ -19,11 +19,11 @@ from ._frame import adapt
 from ._specs import Classification, resolve_classification
 from ._typing import FrameT
 from .errors import ValidationError
-from .scoring import count as _count
-from .scoring import dataset as _dataset
-from .scoring import filter as _filter
-from .scoring import rank as _rank
-from .scoring._util import row_reduce
+from .scoring.classification import count as _count
+from .scoring.classification import dataset as _dataset
+from .scoring.classification import filter as _filter
+from .scoring.classification import rank as _rank
+from .scoring.parallel import row_reduce
 
 __all__ = [
     "find_label_issues",

@@ -11,8 +11,8 @@
   over the fraction of rows to drop, epistemic + aleatoric uncertainty), anything else the
   classification one. One class keeps the FAQ's ``CleanLearning(LinearRegression(), ...)`` working.
 
-The confident-learning math comes from :mod:`cleanframe.scoring.count`, ``.filter`` and ``.rank``;
-the regression scores from :mod:`cleanframe.scoring.regression`. scikit-learn is imported only
+The confident-learning math comes from :mod:`cleanframe.scoring.classification.count`, ``.filter`` and ``.rank``;
+the regression scores from :mod:`cleanframe.scoring.regression.outre`. scikit-learn is imported only
 when a function here runs.
 
 Results use cleanframe's column names (``label_score``, ``is_issue``, ``given_label``,
@@ -586,10 +586,10 @@ class CleanLearning:
     converge_latent_estimates : bool
         Classification: iterate the noise-matrix estimates to a fixed point.
     find_label_issues_kwargs : dict, optional
-        Classification: passed to ``scoring.filter.find_label_issues`` on top of
+        Classification: passed to ``scoring.classification.filter.find_label_issues`` on top of
         ``{"min_examples_per_class": 10}`` (e.g. ``filter_by``, ``frac_noise``).
     label_quality_scores_kwargs : dict, optional
-        Classification: passed to ``scoring.rank.get_label_quality_scores`` (e.g. ``method``).
+        Classification: passed to ``scoring.classification.rank.get_label_quality_scores`` (e.g. ``method``).
     n_boot : int
         Regression: number of 2-fold cross-validation prediction sets whose spread estimates the
         epistemic uncertainty (0 turns it off).
@@ -1011,8 +1011,8 @@ class CleanLearning:
         return mask
 
     def _find_classification_issues(self, X, y, *, pred_probs, thresholds, model_kwargs):
-        from .scoring import count, rank
-        from .scoring import filter as cl_filter
+        from .scoring.classification import count, rank
+        from .scoring.classification import filter as cl_filter
 
         kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
         for bad in _UNSUPPORTED_FIND_KWARGS:
@@ -1135,7 +1135,7 @@ class CleanLearning:
                                 model_kwargs):
         from sklearn.metrics import r2_score
 
-        from .scoring.regression import uncertainty_scores
+        from .scoring.regression.outre import uncertainty_scores
 
         target = _check_target(y, X)
         _check_lengths(X, len(target), _name(y))

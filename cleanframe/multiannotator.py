@@ -44,7 +44,7 @@ from ._specs import (
 )
 from ._typing import FrameT
 from .errors import ValidationError
-from .scoring import multiannotator as _ma
+from .scoring.multiannotator import crowdlab as _ma
 
 __all__ = ["consensus", "annotator_stats", "label_quality", "active_learning_scores"]
 

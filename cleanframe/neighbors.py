@@ -26,12 +26,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._frame import adapt
+from ._progress import progress_callback
 from ._specs import resolve_classification, resolve_features, resolve_labels, resolve_pred_probs
 from ._typing import FrameT
 from .errors import ValidationError
-from .scoring import knn as _knn
-from .scoring import outlier as _outlier
-from .scoring.knn import ApproximateNeighborsWarning, KnnGraph
+from .scoring.neighbors import knn as _knn
+from .scoring.neighbors import outlier as _outlier
+from .scoring.neighbors.knn import ApproximateNeighborsWarning, KnnGraph
 
 __all__ = [
     "ApproximateNeighborsWarning",
@@ -84,7 +85,7 @@ def _build_graph(X, *, features, k, metric, approximate, seed, progress, correct
     _check_k(k, len(X), features)
     _check_metric(metric, features)
     return _knn.build_knn_graph(
-        X, k=k, metric=metric, approximate=approximate, seed=seed, progress=progress,
+        X, k=k, metric=metric, approximate=approximate, seed=seed, progress=progress_callback(progress),
         correct_exact_duplicates=correct_exact_duplicates,
     )
 
@@ -417,7 +418,7 @@ class OutlierDetector:
             _check_metric(self.metric, features)
             k = _knn.resolve_k(len(X), self.k)
             index = _knn.KnnIndex(X, metric=self.metric, approximate=self.approximate,
-                                  seed=self.seed, progress=self.progress)
+                                  seed=self.seed, progress=progress_callback(self.progress))
             graph = _knn.build_knn_graph(X, k=k, index=index)
             scores, avg, scale = _outlier.knn_outlier_scores(graph.distances, t=self.t, metric=index.metric)
             self.index_, self.k_, self.metric_ = index, k, index.metric
@@ -549,7 +550,7 @@ def find_near_duplicates(
     >>> out["near_duplicate_set"].tolist()
     [0, 0, 1, 1, -1, -1, -1, -1]
     """
-    from .scoring.duplicates import near_duplicates
+    from .scoring.neighbors.duplicates import near_duplicates
 
     fr = adapt(df)
     fr.check_new_columns(list(NEAR_DUPLICATE_COLUMNS), overwrite=overwrite)
@@ -684,7 +685,7 @@ def non_iid(
     >>> res.is_non_iid
     True
     """
-    from .scoring.noniid import non_iid as _non_iid
+    from .scoring.neighbors.noniid import non_iid as _non_iid
 
     fr = adapt(df)
     fr.check_new_columns(["non_iid_score", "is_non_iid_issue"], overwrite=overwrite)
@@ -751,7 +752,7 @@ def class_imbalance(
     >>> int(out["is_class_imbalance_issue"].sum()), float(out["class_imbalance_score"].min())
     (2, 0.02)
     """
-    from .scoring.datalab_checks import class_imbalance as _imbalance
+    from .scoring.neighbors.datalab_checks import class_imbalance as _imbalance
 
     fr = adapt(df)
     fr.check_new_columns(["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite)
@@ -789,7 +790,7 @@ def find_null_issues(df: FrameT, *, features: Any, overwrite: bool = False) -> F
     >>> find_null_issues(df, features=["a", "b"])["null_score"].tolist()
     [1.0, 0.5, 0.0]
     """
-    from .scoring.datalab_checks import null_scores
+    from .scoring.neighbors.datalab_checks import null_scores
 
     fr = adapt(df)
     fr.check_new_columns(["null_score", "is_null_issue"], overwrite=overwrite)

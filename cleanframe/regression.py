@@ -3,7 +3,7 @@
 ``find_label_issues(df, label="price", predictions="predicted_price")`` scores every row with
 OUTRE (default) or the plain residual score and flags rows the way cleanlab's Datalab does for
 regression with predictions: ``label_score < threshold * median(label_score)``. The math lives in
-:mod:`cleanframe.scoring.regression`; this module reads the columns, checks them and attaches the
+:mod:`cleanframe.scoring.regression.outre`; this module reads the columns, checks them and attaches the
 results in the caller's frame type. For issues found with a model in the loop instead, see
 :class:`cleanframe.models.CleanLearning` with a regressor.
 
@@ -34,7 +34,7 @@ class ApproximateScoresWarning(UserWarning):
 
 
 def _scores(y, pred, method, exact=None, threshold=0.05):
-    from .scoring.regression import _FAST_MIN_N, METHODS, get_label_quality_scores
+    from .scoring.regression.outre import _FAST_MIN_N, METHODS, get_label_quality_scores
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -129,7 +129,7 @@ def find_label_issues(
     >>> out.index[out.is_issue].tolist()
     [7]
     """
-    from .scoring.regression import find_issues_from_scores
+    from .scoring.regression.outre import find_issues_from_scores
 
     fr, y, pred = _resolve(df, label, predictions)
     scores = _scores(y, pred, method, exact, threshold)

@@ -562,7 +562,7 @@ def test_confident_joint_is_labelled_by_class_names(constructor):
     # rows are given labels: each row sums to that class's count (calibrated)
     counts = df["y"].value_counts()
     np.testing.assert_allclose(cj.sum(axis=1).to_numpy(), counts[CLASSES].to_numpy())
-    from cleanframe.scoring import count
+    from cleanframe.scoring.classification import count
 
     codes = pd.Index(CLASSES).get_indexer(df["y"])
     np.testing.assert_array_equal(cj.to_numpy(), count.compute_confident_joint(codes, df[PROBS].to_numpy()))

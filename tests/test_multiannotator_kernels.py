@@ -1,4 +1,4 @@
-"""Multi-annotator kernels (cleanframe.scoring.multiannotator) against cleanlab 2.9 and crowd-kit.
+"""Multi-annotator kernels (cleanframe.scoring.multiannotator.crowdlab) against cleanlab 2.9 and crowd-kit.
 
 cleanlab is the reference for majority vote, CROWDLAB and ActiveLab. One cleanlab bug is patched
 for the comparison: ``cleanlab.internal.util.value_counts`` places the counts of float labels (the
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cleanframe.scoring import multiannotator as ma
+from cleanframe.scoring.multiannotator import crowdlab as ma
 
 cl_multi = pytest.importorskip("cleanlab.multiannotator")
 cl_utils = pytest.importorskip("cleanlab.internal.multiannotator_utils")

@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 
 from cleanframe import ValidationError
 from cleanframe import neighbors as nb
-from cleanframe.scoring import knn as _knn
+from cleanframe.scoring.neighbors import knn as _knn
 
 from .conftest import to_pandas
 

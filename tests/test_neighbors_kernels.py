@@ -1,4 +1,4 @@
-"""Embedding-space kernels (cleanframe.scoring.knn / outlier / duplicates / noniid /
+"""Embedding-space kernels (cleanframe.scoring.neighbors.knn / outlier / duplicates / noniid /
 datalab_checks) against cleanlab 2.9, given the same neighbour graph, plus properties.
 
 cleanlab is imported only here, as the reference.
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cleanframe.scoring import datalab_checks, duplicates, knn, noniid, outlier
+from cleanframe.scoring.neighbors import datalab_checks, duplicates, knn, noniid, outlier
 
 cl_knn = pytest.importorskip("cleanlab.internal.neighbor.knn_graph")
 cl_outlier = pytest.importorskip("cleanlab.outlier")

@@ -16,10 +16,10 @@ import polars as pl
 import pytest
 
 from cleanframe import datasets
-from cleanframe.scoring import count as our_count
-from cleanframe.scoring import dataset as our_dataset
-from cleanframe.scoring import filter as our_filter
-from cleanframe.scoring import rank as our_rank
+from cleanframe.scoring.classification import count as our_count
+from cleanframe.scoring.classification import dataset as our_dataset
+from cleanframe.scoring.classification import filter as our_filter
+from cleanframe.scoring.classification import rank as our_rank
 
 from .conftest import label_frame, synthetic
 
@@ -218,13 +218,13 @@ def same_rounding_ties(monkeypatch):
     identical — which is what these tests check. ``test_rounding_matches_without_ties`` checks
     that the two rounding routines agree whenever residuals are distinct.
     """
-    from cleanframe.scoring._util import round_preserving_sum
+    from cleanframe.scoring._common import round_preserving_sum
 
     monkeypatch.setattr(_cl_util, "round_preserving_sum", round_preserving_sum)
 
 
 def test_rounding_matches_without_ties():
-    from cleanframe.scoring._util import round_preserving_sum as ours
+    from cleanframe.scoring._common import round_preserving_sum as ours
 
     rng = np.random.default_rng(0)
     for _ in range(500):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cleanframe.scoring import count, filter as kernel_filter, rank
+from cleanframe.scoring.classification import count, filter as kernel_filter, rank
 
 from .conftest import FRAME_TYPES, label_frame, make_frame, to_pandas
 

@@ -20,7 +20,7 @@ from hypothesis.extra.numpy import arrays
 from cleanframe.errors import ValidationError
 from cleanframe.models import CleanLearning
 from cleanframe.regression import find_label_issues, label_quality_scores
-from cleanframe.scoring import regression as kr
+from cleanframe.scoring.regression import outre as kr
 
 from .conftest import to_pandas
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cleanframe.regression import find_label_issues
-from cleanframe.scoring import regression as kr
+from cleanframe.scoring.regression import outre as kr
 
 cl_rank = pytest.importorskip("cleanlab.regression.rank")
 

@@ -1,8 +1,6 @@
-"""Small numpy helpers shared by the scoring kernels."""
+"""Small numpy helpers and the reference's tolerances, shared by the scoring kernels."""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -11,60 +9,6 @@ FLOATING_POINT_COMPARISON = 1e-6
 CLIPPING_LOWER_BOUND = 1e-6
 CONFIDENT_THRESHOLDS_LOWER_BOUND = 2e-6
 TINY_VALUE = 1e-100
-
-# Rows per block when a kernel streams over pred_probs (keeps temporaries in cache).
-BLOCK_ELEMENTS = 1 << 20
-
-
-def row_blocks(n_rows: int, n_cols: int):
-    """Yield ``slice`` objects that cover ``range(n_rows)`` in cache-friendly blocks."""
-    step = max(1, BLOCK_ELEMENTS // max(1, n_cols))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(n_rows, start + step))
-
-
-def _workers() -> int:
-    try:
-        return min(8, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return min(8, os.cpu_count() or 1)
-
-
-def parallel_for(fn, items, *, parallel: bool = True) -> None:
-    """Call ``fn(item)`` for every item, on a thread pool when there are several cores.
-
-    numpy releases the GIL inside its loops, so blockwise kernels whose blocks write disjoint
-    parts of preallocated outputs run in parallel; results do not depend on the schedule.
-    """
-    items = list(items)
-    workers = _workers() if parallel else 1
-    if workers < 2 or len(items) < 2:
-        for item in items:
-            fn(item)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(workers, len(items))) as pool:
-        for _ in pool.map(fn, items):
-            pass
-
-
-def for_each_block(fn, n_rows: int, n_cols: int, *, min_elements: int = 1 << 22) -> None:
-    """``fn(row_slice)`` over :func:`row_blocks`, in parallel for large arrays."""
-    parallel_for(fn, row_blocks(n_rows, n_cols), parallel=n_rows * n_cols >= min_elements)
-
-
-def row_reduce(pred_probs: np.ndarray, method: str) -> np.ndarray:
-    """``pred_probs.<method>(axis=1)`` (``"max"`` or ``"argmax"``), blockwise and in parallel."""
-    dtype = np.int64 if method == "argmax" else pred_probs.dtype
-    out = np.empty(len(pred_probs), dtype=dtype)
-
-    def reduce_block(block):
-        out[block] = getattr(pred_probs[block], method)(axis=1)
-
-    for_each_block(reduce_block, *pred_probs.shape)
-    return out
-
 
 def value_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Number of rows per class code, including classes with no rows."""
@@ -133,3 +77,14 @@ def class_rows(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
 def self_confidence(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     """``pred_probs[i, labels[i]]`` for every row (a new array)."""
     return pred_probs[np.arange(len(labels)), labels]
+
+
+def tracked(progress, iterable, *, total: int, desc: str | None, enable: bool = True):
+    """``iterable`` wrapped by the caller's progress callback, when there is one and ``enable``.
+
+    Kernels know no progress bar: the layer above passes ``progress(iterable, total=, desc=)``
+    (anything not callable, e.g. ``None`` or ``False``, means no progress display).
+    """
+    if not enable or not callable(progress):
+        return iterable
+    return progress(iterable, total=total, desc=desc)

@@ -11,15 +11,14 @@ import warnings
 
 import numpy as np
 
-from ._util import (
+from .._common import (
     class_rows,
-    parallel_for,
     round_preserving_row_totals,
-    row_reduce,
     select_extreme,
     self_confidence,
     value_counts,
 )
+from ..parallel import parallel_for, row_reduce
 from .count import compute_confident_joint, num_label_issues, prediction_agrees_with_label
 from .rank import get_label_quality_scores
 

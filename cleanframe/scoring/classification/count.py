@@ -10,16 +10,16 @@ import warnings
 
 import numpy as np
 
-from ._util import (
+from .._common import (
     CONFIDENT_THRESHOLDS_LOWER_BOUND,
     FLOATING_POINT_COMPARISON,
     TINY_VALUE,
     class_rows,
-    for_each_block,
     round_preserving_row_totals,
     self_confidence,
     value_counts,
 )
+from ..parallel import for_each_block
 
 __all__ = [
     "get_confident_thresholds",

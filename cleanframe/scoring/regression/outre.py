@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from ._util import TINY_VALUE
+from .._common import TINY_VALUE
+from ..neighbors import outlier as _outlier
 
 __all__ = [
     "METHODS",
@@ -393,11 +394,10 @@ def _refine_near_cuts(
 
 
 def _distances_to_scores(avg: np.ndarray) -> np.ndarray:
-    """exp(-avg / scale) with the reference's floors and its Euclidean precision fix."""
-    scale = max(float(np.median(avg)), _SCALE_FLOOR)
-    scores = np.exp(-avg / max(scale, _SCALE_FLOOR_TRANSFORM))
-    scores[avg < _EUCLIDEAN_TOLERANCE] = 1.0
-    return scores
+    """exp(-avg / scale) with the reference's floors and its Euclidean precision fix: the
+    outlier check's transform (the reference shares it between the two)."""
+    scores = _outlier.transform_distances_to_scores(avg, 1.0, _outlier.scaling_factor(avg))
+    return _outlier.correct_precision_errors(scores, avg, "euclidean")
 
 
 def get_label_quality_scores(

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._common import tracked
+
 __all__ = [
     "DEFAULT_K",
     "HIGH_DIMENSION_CUTOFF",
@@ -261,16 +263,14 @@ def _select(S: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress_enabled, desc):
+def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress, desc):
     """Exact k nearest rows of ``Y`` for every row of ``Q`` (indices, int64)."""
-    from .._progress import progress
-
     n_q, n = len(Q), len(Y)
     sq = np.einsum("ij,ij->i", Y, Y) if metric == "euclidean" else None
     rows_per_block = max(1, min(n_q, _BLOCK_CELLS // max(n, 1)))
     out_idx = np.empty((n_q, k), dtype=np.int64)
     starts = range(0, n_q, rows_per_block)
-    for start in progress(starts, total=len(starts), desc=desc, enable=progress_enabled):
+    for start in tracked(progress, starts, total=len(starts), desc=desc):
         stop = min(n_q, start + rows_per_block)
         S = _keys(Q[start:stop], Y, metric, sq)
         if exclude_offset is not None:
@@ -292,7 +292,7 @@ class _ClusterJoin:
     faiss' IVF search on few cores at equal recall (benchmarks/RESULTS_neighbors.md).
     """
 
-    def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress: bool = True):
+    def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress=None):
         n = len(Y)
         self.metric, self.progress = metric, progress
         self.nlist = max(1, min(n // 8, int(round(CLUSTER_JOIN_LISTS * math.sqrt(n)))))
@@ -343,8 +343,6 @@ class _ClusterJoin:
     def search(self, Q: np.ndarray | None, k: int) -> np.ndarray:
         """k nearest indexed rows of each row of Q (None: of every indexed row, itself
         included — the caller drops it)."""
-        from .._progress import progress
-
         self_query = Q is None
         q_assign = self.assign if self_query else self._nearest_centroid(Q)
         Qs = self.Y if self_query else Q
@@ -352,8 +350,8 @@ class _ClusterJoin:
         q_order = np.argsort(q_assign, kind="stable")
         q_members = np.split(q_order, np.cumsum(np.bincount(q_assign, minlength=self.nlist))[:-1])
         cells = range(self.nlist)
-        for c in progress(cells, total=self.nlist, desc="approximate kNN search",
-                          enable=self.progress and len(Qs) > 50_000):
+        for c in tracked(self.progress, cells, total=self.nlist, desc="approximate kNN search",
+                         enable=len(Qs) > 50_000):
             rows = q_members[c]
             if not len(rows):
                 continue
@@ -408,7 +406,7 @@ def exact_knn(
     *,
     metric: str,
     queries: np.ndarray | None = None,
-    progress: bool = True,
+    progress=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours by blocked matrix products.
 
@@ -422,8 +420,8 @@ def exact_knn(
     queries : ndarray (M, D), optional
         Rows to search for. When omitted, every indexed row is searched for and excluded from
         its own neighbours.
-    progress : bool
-        Show a progress bar on long searches.
+    progress : callable, optional
+        ``progress(iterable, total=, desc=)`` wraps long loops (e.g. a tqdm bar); None: silent.
 
     Returns
     -------
@@ -468,7 +466,7 @@ def _ivf_parameters(n: int) -> tuple[int, int]:
 class _FaissIVF:
     """An IVF-Flat faiss index over float32 rows (inner product for cosine, L2 otherwise)."""
 
-    def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress: bool = True):
+    def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress=None):
         import faiss
 
         n, d = Y.shape
@@ -489,13 +487,11 @@ class _FaissIVF:
         self.progress = progress
 
     def search(self, Q: np.ndarray, k: int) -> np.ndarray:
-        from .._progress import progress
-
         out = np.empty((len(Q), k), dtype=np.int64)
         step = 16384
         starts = range(0, len(Q), step)
-        for start in progress(starts, total=len(starts), desc="approximate kNN search",
-                              enable=self.progress and len(starts) > 2):
+        for start in tracked(self.progress, starts, total=len(starts),
+                             desc="approximate kNN search", enable=len(starts) > 2):
             _, idx = self.index.search(Q[start:start + step], k)
             out[start:start + step] = idx
         return out
@@ -517,7 +513,7 @@ def _repair_missing(idx, Y, Q, k, metric, self_query):
     bad = np.flatnonzero((idx < 0).any(axis=1))
     if len(bad):
         fixed = _search_blocks(Q[bad], Y, idx.shape[1], metric=metric, exclude_offset=None,
-                               progress_enabled=False, desc=None)
+                               progress=None, desc=None)
         idx = idx.copy()
         idx[bad] = fixed
     return idx
@@ -542,11 +538,11 @@ class KnnIndex:
         :data:`KDTREE_MAX_DIM` columns (exact KD-tree search).
     seed : int
         Seed of the index training (approximate search only).
-    progress : bool
-        Progress bars on long searches.
+    progress : callable, optional
+        ``progress(iterable, total=, desc=)`` wraps long loops (e.g. a tqdm bar); None: silent.
     """
 
-    def __init__(self, features, *, metric=None, approximate=None, seed=0, progress=True):
+    def __init__(self, features, *, metric=None, approximate=None, seed=0, progress=None):
         X = np.asarray(features)
         if X.ndim != 2:
             raise ValueError(f"features must be a 2-D array, got shape {X.shape}")
@@ -601,10 +597,10 @@ class KnnIndex:
             idx, dist = _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
             return idx[:, :k], dist[:, :k]
         else:
-            enabled = self.progress and len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
+            big = len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
             idx = _search_blocks(
                 Q, self._Y, k, metric=self.metric, exclude_offset=0 if self_query else None,
-                progress_enabled=enabled, desc="exact kNN search",
+                progress=self.progress if big else None, desc="exact kNN search",
             )
         return _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
 
@@ -650,7 +646,7 @@ def build_knn_graph(
     approximate: bool | str | None = None,
     correct_exact_duplicates: bool = True,
     seed: int = 0,
-    progress: bool = True,
+    progress=None,
     index: KnnIndex | None = None,
 ) -> KnnGraph:
     """The k-nearest-neighbour graph of the rows of ``features`` (self excluded).
@@ -670,8 +666,8 @@ def build_knn_graph(
         neighbours at distance 0).
     seed : int
         Seed of the approximate index.
-    progress : bool
-        Progress bars on long searches.
+    progress : callable, optional
+        ``progress(iterable, total=, desc=)`` wraps long loops (e.g. a tqdm bar); None: silent.
     index : KnnIndex, optional
         A prebuilt index over the same rows (used instead of building one).
 

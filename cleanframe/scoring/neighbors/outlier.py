@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ._util import row_blocks
+from ..parallel import row_blocks
 
 __all__ = [
     "FEATURE_THRESHOLD",
@@ -176,18 +176,18 @@ def ood_pred_probs_scores(
         if confident_thresholds is None:
             if labels is None:
                 raise ValueError("adjust_pred_probs=True needs labels (or fitted confident_thresholds)")
-            from .count import get_confident_thresholds
+            from ..classification.count import get_confident_thresholds
 
             confident_thresholds = get_confident_thresholds(np.asarray(labels), P)
         confident_thresholds = np.asarray(confident_thresholds, dtype=np.float64)
-        from .rank import subtract_confident_thresholds
+        from ..classification.rank import subtract_confident_thresholds
 
         P = subtract_confident_thresholds(P, confident_thresholds)
     else:
         confident_thresholds = None
     n, k = P.shape
     if method == "entropy":
-        from .rank import get_normalized_entropy
+        from ..classification.rank import get_normalized_entropy
 
         if (P < 0).any() or (P > 1).any():
             raise ValueError("probabilities must lie in [0, 1] for the entropy score")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._util import CLIPPING_LOWER_BOUND
+from .._common import CLIPPING_LOWER_BOUND
 
 __all__ = [
     "Annotations",
@@ -389,7 +389,7 @@ def _label_quality(labels, pred_probs, score_kwargs):
         and not score_kwargs.get("adjust_pred_probs", False)
     ):
         return pred_probs[np.arange(len(labels)), labels]
-    from . import rank
+    from ..classification import rank
 
     return rank.get_label_quality_scores(labels, pred_probs, **score_kwargs)
 

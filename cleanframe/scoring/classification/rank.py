@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 
-from ._util import CLIPPING_LOWER_BOUND, row_blocks, self_confidence, stable_argsort
+from .._common import CLIPPING_LOWER_BOUND, self_confidence, stable_argsort
+from ..parallel import row_blocks
 
 __all__ = [
     "RANK_METHODS",
