@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._frame import adapt
+from ._engines import adapt
 from ._typing import FrameT
 from .errors import ValidationError
 
@@ -126,7 +126,7 @@ def audit(
     95
     """
     from . import neighbors
-    from ._specs import resolve_classification
+    from ._inputs import resolve_classification
     from .scoring.classification import dataset as _dataset
     from .scoring.classification import filter as _filter
     from .scoring.classification import rank as _rank

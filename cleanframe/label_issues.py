@@ -15,10 +15,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._frame import adapt
-from ._specs import Classification, resolve_classification
+from ._engines import adapt, to_pandas
+from ._inputs import Classification, resolve_classification
+from ._inputs.arguments import class_matrix, per_class
+from ._inputs.classes import new_class_value
+from ._inputs.probabilities import require_separate_columns, resolve_ensemble
 from ._typing import FrameT
-from .errors import ValidationError
 from .scoring.classification import count as _count
 from .scoring.classification import dataset as _dataset
 from .scoring.classification import filter as _filter
@@ -41,43 +43,6 @@ __all__ = [
 ]
 
 RESULT_COLUMNS = ("label_score", "is_issue", "predicted_label")
-
-
-def _per_class(value, classes, what: str):
-    """A per-class argument given as a sequence in class order or a dict {class: value}."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        lookup = classes.index()
-        out = np.zeros(len(classes), dtype=np.int64)
-        for key, v in value.items():
-            i = lookup.get(key, lookup.get(str(key)))
-            if i is None:
-                raise ValidationError(None, "known_class", f"{what} names an unknown class {key!r}")
-            out[i] = v
-        return out
-    out = np.asarray(value)
-    if out.shape != (len(classes),):
-        raise ValidationError(
-            None, "shape", f"{what} must hold one value per class ({len(classes)}), got {out.shape}"
-        )
-    return out
-
-
-def _matrix_arg(value, classes, what: str):
-    """A K×K argument (confident_joint) as an array, a pandas or a polars table."""
-    if value is None:
-        return None
-    if hasattr(value, "to_numpy"):
-        table = value
-        if type(table).__module__.startswith("polars"):
-            table = table.select([c for c in table.columns if c in classes.names])
-        value = table.to_numpy()
-    value = np.asarray(value)
-    k = len(classes)
-    if value.shape != (k, k):
-        raise ValidationError(None, "shape", f"{what} must be {k}×{k} (one row and column per class)")
-    return value
 
 
 def _classification(df, label, pred_probs, classes) -> tuple[Any, Classification]:
@@ -179,9 +144,9 @@ def find_label_issues(
         c.pred_probs,
         filter_by=filter_by,
         frac_noise=frac_noise,
-        num_to_remove_per_class=_per_class(num_to_remove_per_class, c.classes, "num_to_remove_per_class"),
+        num_to_remove_per_class=per_class(num_to_remove_per_class, c.classes, "num_to_remove_per_class"),
         min_examples_per_class=min_examples_per_class,
-        confident_joint=_matrix_arg(confident_joint, c.classes, "confident_joint"),
+        confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
     )
     scores = _rank.get_label_quality_scores(
         c.labels, c.pred_probs, method=rank_by, **dict(rank_by_kwargs or {})
@@ -272,15 +237,8 @@ def ensemble_label_quality_scores(
     """
     fr = adapt(df)
     fr.check_new_columns(["label_score"], overwrite=overwrite)
-    if isinstance(pred_probs, (str, Mapping)) or len(pred_probs) < 1:
-        raise ValidationError(None, "spec", "pred_probs= must be a list of pred_probs specs, one per model")
-    parts = [resolve_classification(fr, label=label, pred_probs=p, classes=classes) for p in pred_probs]
+    parts = resolve_ensemble(fr, label=label, pred_probs=pred_probs, classes=classes)
     first = parts[0]
-    for other in parts[1:]:
-        if other.classes.values != first.classes.values:
-            raise ValidationError(
-                None, "classes", f"the models' classes differ: {first.classes.names} vs {other.classes.names}"
-            )
     scores = _rank.get_label_quality_ensemble_scores(
         first.labels,
         [p.pred_probs for p in parts],
@@ -317,21 +275,14 @@ def num_label_issues(
     return _count.num_label_issues(
         c.labels,
         c.pred_probs,
-        confident_joint=_matrix_arg(confident_joint, c.classes, "confident_joint"),
+        confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
         estimation_method=estimation_method,
     )
 
 
 def _square_table(fr, classes, matrix, corner: str):
-    """A K×K table labelled by class names (pandas: index; polars: a first column)."""
-    names = list(classes.names)
-    if fr.kind == "pandas":
-        import pandas as pd
-
-        return pd.DataFrame(matrix, index=pd.Index(names, name=corner), columns=pd.Index(names, name="true_label"))
-    columns = {corner: np.array(names, dtype=object)}
-    columns.update({n: matrix[:, i] for i, n in enumerate(names)})
-    return fr.table(columns)
+    """A K×K table labelled by class names (the engine decides how: index or first column)."""
+    return fr.square_table(classes.names, matrix, rows=corner, columns="true_label")
 
 
 def confident_joint(
@@ -475,11 +426,7 @@ class HealthSummary:
     joint: Any
 
     def _table_text(self, table, rows=10):
-        if type(table).__module__.startswith("polars"):
-            if hasattr(table, "collect"):
-                table = table.collect()
-            return str(table.head(rows))
-        return table.head(rows).to_string()
+        return to_pandas(table).head(rows).to_string()
 
     def __repr__(self) -> str:
         pct = 100 * self.num_label_issues / max(self.num_examples, 1)
@@ -493,9 +440,7 @@ class HealthSummary:
 
     def _repr_html_(self) -> str:
         def html(table, rows):
-            if hasattr(table, "collect"):
-                table = table.collect()
-            return table.head(rows)._repr_html_()
+            return to_pandas(table).head(rows).to_html()
 
         pct = 100 * self.num_label_issues / max(self.num_examples, 1)
         return (
@@ -604,49 +549,25 @@ def merge_rare_classes(
     (['p_a', 'p_b', 'p_other'], 'other')
     """
     fr, c = _classification(df, label, pred_probs, classes)
-    if c.pred_probs_columns is None:
-        raise ValidationError(
-            label, "spec", "merge_rare_classes needs pred_probs as separate columns (a list, glob or dict)"
-        )
+    cols = require_separate_columns(c, "merge_rare_classes")
     counts = np.bincount(c.labels, minlength=len(c.classes))
     rare = counts < count_threshold
     values = list(c.classes.values)
-    if other_class is None:
-        ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
-        other_class = (max(values) + 1) if ints else "other"
     if not rare.any():
-        return MergedClasses(df, {v: v for v in values}, list(c.pred_probs_columns), values)
-    if other_class in [v for v, r in zip(values, rare) if not r]:
-        raise ValidationError(label, "classes", f"other_class={other_class!r} is already a class")
+        return MergedClasses(df, {v: v for v in values}, cols, values)
+    other_class = new_class_value(other_class, values, [v for v, r in zip(values, rare) if not r], label)
     kept = [v for v, r in zip(values, rare) if not r]
     new_classes = kept + [other_class]
     mapping = {v: (other_class if r else v) for v, r in zip(values, rare)}
     new_codes = np.where(rare[c.labels], len(kept), np.cumsum(~rare)[c.labels] - 1)
-    cols = c.pred_probs_columns
     first = cols[0]
     prefix = first[: len(first) - len(str(values[0]))] if first.endswith(str(values[0])) else "p_"
     other_col = f"{prefix}{other_class}"
     kept_cols = [col for col, r in zip(cols, rare) if not r]
     summed = c.pred_probs[:, rare].sum(axis=1)
-    new_label = _relabel(fr, label, new_classes, new_codes)
+    new_label = fr.relabel(label, new_classes, new_codes)
     out = fr.attach({label: new_label, other_col: summed}, overwrite=True)
     drop = [col for col, r in zip(cols, rare) if r and col != other_col]
-    out = out.drop(columns=drop) if fr.kind == "pandas" else out.drop(drop)
+    out = adapt(out).drop(drop)
     return MergedClasses(out, mapping, kept_cols + [other_col], new_classes)
 
-
-def _relabel(fr, label, new_classes, codes):
-    """The label column with new class values, keeping the engine's dtype family."""
-    if fr.kind == "pandas":
-        import pandas as pd
-
-        dtype = fr.native[label].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            return pd.Categorical.from_codes(codes, categories=new_classes)
-        return pd.array(new_classes, dtype=None).take(codes)
-    import polars as pl
-
-    dtype = fr.native.collect_schema()[label]
-    if isinstance(dtype, pl.Enum):
-        return pl.Series(label, [str(v) for v in new_classes], dtype=pl.Enum([str(v) for v in new_classes])).gather(codes)
-    return pl.Series(label, new_classes).gather(codes)

@@ -511,8 +511,8 @@ def cross_val_pred_probs(
     >>> bool(((out.p_a + out.p_b - 1).abs() < 1e-9).all())
     True
     """
-    from ._frame import adapt
-    from ._specs import resolve_columns, resolve_labels
+    from ._engines import adapt
+    from ._inputs import resolve_columns, resolve_labels
 
     fr = adapt(df)
     codes, classes = resolve_labels(fr, label)

@@ -31,17 +31,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._frame import Factorized, FrameAdapter, adapt
-from ._specs import (
-    ClassSet,
-    _key,
-    _selection_matrix,
-    check_probabilities,
-    class_code_map,
-    default_class_order,
-    pred_probs_class_order,
-    resolve_columns,
-)
+from ._engines import Engine as FrameAdapter
+from ._engines import Factorized, adapt
+from ._inputs import ClassSet, check_probabilities, class_code_map, default_class_order, resolve_columns
+from ._inputs.classes import class_key as _key
+from ._inputs.classes import pred_probs_class_order
+from ._inputs.columns import selection_matrix as _selection_matrix
 from ._typing import FrameT
 from .errors import ValidationError
 from .scoring.multiannotator import crowdlab as _ma

@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._frame import adapt
+from ._engines import adapt
 from ._progress import progress_callback
-from ._specs import resolve_classification, resolve_features, resolve_labels, resolve_pred_probs
+from ._inputs import resolve_classification, resolve_features, resolve_labels, resolve_pred_probs
 from ._typing import FrameT
 from .errors import ValidationError
 from .scoring.neighbors import knn as _knn

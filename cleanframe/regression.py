@@ -18,8 +18,8 @@ __all__ = ["ApproximateScoresWarning", "find_label_issues", "label_quality_score
 
 
 def _resolve(df, label, predictions):
-    from ._frame import adapt
-    from ._specs import resolve_numeric
+    from ._engines import adapt
+    from ._inputs import resolve_numeric
 
     fr = adapt(df)
     if label == predictions:

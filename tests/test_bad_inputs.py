@@ -18,7 +18,7 @@ import pytest
 
 import cleanframe
 from cleanframe import ValidationError
-from cleanframe._specs import PROBABILITY_TOLERANCE
+from cleanframe._inputs.rules import PROBABILITY_TOLERANCE
 
 from .conftest import label_frame, synthetic, to_pandas
 

@@ -1,0 +1,61 @@
+"""The engine layer: one private module per frame library, behind one protocol.
+
+``adapt(frame)`` returns the :class:`~cleanframe._engines._base.Engine` for a pandas DataFrame,
+a polars DataFrame or a polars LazyFrame. Engine modules are imported only when a frame of their
+library arrives, so ``import cleanframe`` loads no engine it does not need.
+
+Adding an engine is one module that defines ``adapt(obj)``, ``adapt_column(obj)`` and
+``is_frame(obj)`` (each answering ``None`` / ``False`` for objects of other libraries) plus one
+line in :data:`ENGINES`. Nothing outside this package asks which engine it holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._base import Engine, Factorized
+
+__all__ = ["ENGINES", "Engine", "Factorized", "adapt", "adapt_column", "is_frame", "to_pandas"]
+
+#: Top-level package of a frame's type → the engine module that handles it.
+ENGINES: dict[str, str] = {
+    "pandas": "cleanframe._engines.pandas",
+    "polars": "cleanframe._engines.polars",
+}
+
+
+def _engine_module(obj: Any):
+    root = type(obj).__module__.split(".", 1)[0]
+    name = ENGINES.get(root)
+    return importlib.import_module(name) if name is not None else None
+
+
+def is_frame(obj: Any) -> bool:
+    """Whether ``obj`` is a frame of a supported engine."""
+    module = _engine_module(obj)
+    return module is not None and module.is_frame(obj)
+
+
+def adapt(obj: Any) -> Engine:
+    """The engine for a supported frame; a ``TypeError`` naming the supported types otherwise."""
+    module = _engine_module(obj)
+    engine = module.adapt(obj) if module is not None else None
+    if engine is None:
+        raise TypeError(
+            f"cleanframe works on a pandas DataFrame, a polars DataFrame or a polars LazyFrame, "
+            f"not {type(obj).__module__}.{type(obj).__qualname__}."
+        )
+    return engine
+
+
+def adapt_column(obj: Any) -> Engine | None:
+    """A Series (or a one-column frame) of a supported engine as a one-column frame; ``None``
+    for anything else (lists, numpy arrays: the caller treats those as plain arrays)."""
+    module = _engine_module(obj)
+    return module.adapt_column(obj) if module is not None else None
+
+
+def to_pandas(table: Any):
+    """A frame of any supported engine as a pandas DataFrame (for reprs and HTML reports)."""
+    return adapt(table).to_pandas()

@@ -1,0 +1,194 @@
+"""The pandas engine (numpy, extension and Arrow dtypes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
+
+__all__ = ["PandasFrame", "adapt", "adapt_column", "is_frame"]
+
+
+def is_frame(obj: Any) -> bool:
+    return isinstance(obj, pd.DataFrame)
+
+
+def adapt(obj: Any) -> "PandasFrame | None":
+    """The engine for a pandas DataFrame, else None."""
+    return PandasFrame(obj) if isinstance(obj, pd.DataFrame) else None
+
+
+def adapt_column(obj: Any) -> "PandasFrame | None":
+    """A pandas Series (or a one-column DataFrame) as a one-column frame, else None."""
+    if isinstance(obj, pd.Series):
+        name = obj.name if obj.name is not None else "y"
+        return PandasFrame(obj.to_frame(name=name))
+    return adapt(obj)
+
+
+class PandasFrame(Engine):
+    kind = "pandas"
+    pandera_backend = "pandas"
+
+    def __init__(self, df):
+        self.native = df
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self.native.columns]
+
+    @property
+    def height(self) -> int:
+        return len(self.native)
+
+    def _series(self, name):
+        return self.native[name]
+
+    def column(self, name):
+        s = self._series(name)
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            return s.to_numpy(dtype=object, na_value=None)
+        if pd.api.types.is_string_dtype(s.dtype):
+            return s.to_numpy(dtype=object, na_value=None)
+        if pd.api.types.is_bool_dtype(s.dtype) and not s.hasnans:
+            return s.to_numpy(dtype=bool)
+        if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
+            return s.to_numpy(dtype=np.int64)
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return s.to_numpy(dtype=object, na_value=None)
+
+    def factorize(self, name):
+        s = self._series(name)
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            codes = s.cat.codes.to_numpy(dtype=np.int64)
+            present = np.unique(codes[codes >= 0])
+            return Factorized(codes, [cats[i] for i in present], list(cats), "categorical")
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        dtype = s.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kind = "boolean"
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = "integer"
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = "float"
+        elif pd.api.types.is_string_dtype(dtype):
+            kind = "string"
+        else:
+            kind = "other"
+        return Factorized(np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind)
+
+    def matrix(self, columns):
+        series = [self.native[c] for c in columns]
+        dtypes = []
+        for name, dtype in zip(columns, (s.dtype for s in series)):
+            if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+                raise ValidationError(
+                    name, "numeric", f"expected a numeric column, found dtype {dtype}"
+                )
+            dtypes.append(getattr(dtype, "numpy_dtype", dtype))
+        target = float_dtype(dtypes)
+        # numpy-backed float columns are read as views (no copy, no NA scan); extension and Arrow
+        # dtypes are converted with NA -> NaN
+        arrays = [
+            s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f"
+            else s.to_numpy(dtype=target, na_value=np.nan)
+            for s in series
+        ]
+        return stack_columns(arrays, target)
+
+    def is_array_column(self, name):
+        s = self._series(name)
+        if isinstance(s.dtype, pd.ArrowDtype):
+            import pyarrow as pa
+
+            t = s.dtype.pyarrow_dtype
+            return pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
+        if s.dtype == object and len(s):
+            valid = np.flatnonzero(s.notna().to_numpy())  # positions: the index may hold any labels
+            first = s.iloc[valid[0]] if len(valid) else None
+            return isinstance(first, (list, tuple, np.ndarray))
+        return False
+
+    def array_column(self, name):
+        return stack_rows(name, self._series(name).to_numpy(dtype=object, na_value=None), self)
+
+    def _storage_dtype(self, name):
+        s = self._series(name)
+        if isinstance(s.dtype, pd.ArrowDtype):
+            t = s.dtype.pyarrow_dtype
+            t = getattr(t, "value_type", t)  # list types: their items
+            try:
+                return np.dtype(t.to_pandas_dtype())
+            except (NotImplementedError, TypeError):
+                return None
+        if s.dtype == object:
+            valid = np.flatnonzero(s.notna().to_numpy())
+            return np.asarray(s.iloc[valid[0]]).dtype if len(valid) else None
+        return np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)) if s.dtype.kind in "fiub" else None
+
+    def row_labels(self, positions):
+        return self.native.index[np.asarray(positions, dtype=np.int64).ravel()].tolist()
+
+    def class_values(self, label, classes, codes):
+        dtype = self._series(label).dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            index = pd.CategoricalIndex(classes, dtype=dtype)
+            return pd.Categorical.from_codes(dtype.categories.get_indexer(index)[codes], dtype=dtype)
+        values = pd.array(list(classes), dtype=dtype)
+        return values.take(np.asarray(codes, dtype=np.int64))
+
+    def attach(self, columns, *, overwrite=False):
+        self.check_new_columns(list(columns), overwrite=overwrite)
+        index = self.native.index
+        new = {
+            name: values if isinstance(values, pd.Series) else pd.Series(values, index=index, copy=False)
+            for name, values in columns.items()
+        }
+        return self.native.assign(**new)
+
+    def table(self, columns, *, index=None):
+        return pd.DataFrame(columns, index=index)
+
+
+
+    def square_table(self, names, matrix, *, rows, columns):
+        return pd.DataFrame(
+            matrix, index=pd.Index(list(names), name=rows), columns=pd.Index(list(names), name=columns)
+        )
+
+    def relabel(self, label, new_classes, codes):
+        dtype = self.native[label].dtype
+        codes = np.asarray(codes, dtype=np.int64)
+        if isinstance(dtype, pd.CategoricalDtype):
+            return pd.Categorical.from_codes(codes, categories=list(new_classes))
+        return pd.array(list(new_classes), dtype=None).take(codes)
+
+    def with_nulls(self, values, null):
+        return np.where(null, np.nan, values)  # NaN is pandas' null for floats
+
+    def drop(self, columns):
+        return self.native.drop(columns=list(columns))
+
+    def take(self, positions):
+        return self.native.iloc[np.asarray(positions, dtype=np.int64)]
+
+    def to_pandas(self):
+        return self.native
+
+    def pandera_failures(self, schema, columns):
+        import pandera.pandas as pa
+
+        try:
+            schema.validate(self.native[list(columns)], lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            cases = exc.failure_cases
+            cases = cases[cases["column"].isin(list(columns))]
+            # pandera reports index labels for pandas, as the error messages do
+            return list(zip(cases["column"], cases["index"], cases["failure_case"]))
+        return None

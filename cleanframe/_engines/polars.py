@@ -1,0 +1,251 @@
+"""The polars engine: eager DataFrames and LazyFrames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..errors import ValidationError
+from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
+
+__all__ = ["PolarsFrame", "LazyPolarsFrame", "adapt", "adapt_column", "is_frame"]
+
+
+def is_frame(obj: Any) -> bool:
+    return isinstance(obj, (pl.DataFrame, pl.LazyFrame))
+
+
+def adapt(obj: Any) -> "PolarsFrame | None":
+    """The engine for a polars DataFrame or LazyFrame, else None."""
+    if isinstance(obj, pl.LazyFrame):
+        return LazyPolarsFrame(obj)
+    if isinstance(obj, pl.DataFrame):
+        return PolarsFrame(obj)
+    return None
+
+
+def adapt_column(obj: Any) -> "PolarsFrame | None":
+    """A polars Series (or a one-column frame) as a one-column frame, else None."""
+    if isinstance(obj, pl.Series):
+        return PolarsFrame(obj.to_frame(obj.name or "y"))
+    return adapt(obj)
+
+
+def _polars_kind(dtype) -> str:
+    if isinstance(dtype, (pl.Enum, pl.Categorical)) or dtype == pl.Categorical:
+        return "categorical"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.String:
+        return "string"
+    return "other"
+
+
+class PolarsFrame(Engine):
+    kind = "polars"
+    pandera_backend = "polars"
+
+    def __init__(self, df):
+        self.native = df
+
+    @property
+    def columns(self):
+        return list(self.native.columns)
+
+    @property
+    def height(self):
+        return self.native.height
+
+    def _data(self, columns):
+        return self.native
+
+    def _series(self, name):
+        return self._data([name]).get_column(name)
+
+    def column(self, name):
+        s = self._series(name)
+        kind = _polars_kind(s.dtype)
+        if kind in ("integer", "boolean") and s.null_count() == 0:
+            return s.to_numpy()
+        if kind in ("integer", "float"):
+            return s.cast(pl.Float64).to_numpy()
+        return np.asarray(s.to_list(), dtype=object)
+
+    def factorize(self, name):
+        s = self._series(name)
+        kind = _polars_kind(s.dtype)
+        categories = None
+        if isinstance(s.dtype, pl.Enum):
+            categories = s.dtype.categories.to_list()
+            codes = s.to_physical().fill_null(-1).cast(pl.Int64).to_numpy()
+            present = np.unique(codes[codes >= 0])
+            return Factorized(codes, [categories[i] for i in present], categories, kind)
+        if kind == "categorical":
+            s = s.cast(pl.String)
+        uniques = s.drop_nulls().unique(maintain_order=True)
+        codes = (
+            s.replace_strict(uniques, pl.int_range(len(uniques), eager=True), return_dtype=pl.Int64, default=-1)
+            .fill_null(-1)
+            .to_numpy()
+        )
+        return Factorized(codes, uniques.to_list(), None, "string" if kind == "categorical" else kind)
+
+    def matrix(self, columns):
+        data = self._data(columns).select(list(columns))
+        dtypes = []
+        for name, dtype in data.schema.items():
+            if not dtype.is_numeric():
+                raise ValidationError(name, "numeric", f"expected a numeric column, found dtype {dtype}")
+            dtypes.append(np.dtype("float32") if dtype in (pl.Float32, pl.Float16) else np.dtype("float64"))
+        target = float_dtype(dtypes)
+        cast = pl.Float32 if target == np.float32 else pl.Float64
+        arrays = [data.get_column(c).cast(cast).to_numpy() for c in columns]
+        return stack_columns(arrays, target)
+
+    def is_array_column(self, name):
+        dtype = self._data([name]).schema[name]
+        return isinstance(dtype, (pl.Array, pl.List))
+
+    def array_column(self, name):
+        s = self._series(name)
+        if isinstance(s.dtype, pl.Array) and s.null_count() == 0:
+            inner = s.dtype.inner
+            if not inner.is_numeric():
+                raise ValidationError(name, "numeric", f"arrays must be numeric, found {inner}")
+            out = s.to_numpy()
+            return np.ascontiguousarray(out.astype(float_dtype([out.dtype]), copy=False))
+        # np.fromiter keeps a 1-D object array (np.asarray would make equal-length rows 2-D)
+        rows = np.fromiter(
+            (None if v is None else np.asarray(v) for v in s.to_list()), dtype=object, count=len(s)
+        )
+        return stack_rows(name, rows, self)
+
+    def _storage_dtype(self, name):
+        dtype = self.native.collect_schema()[name]
+        if isinstance(dtype, (pl.Array, pl.List)):
+            dtype = dtype.inner
+        floats = {pl.Float16: np.float16, pl.Float32: np.float32, pl.Float64: np.float64}
+        return np.dtype(floats[dtype]) if dtype in floats else None
+
+    def class_values(self, label, classes, codes):
+        dtype = self._data([label]).schema[label]
+        return pl.Series(label, list(classes), dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
+
+    def _to_series(self, name, values):
+        if isinstance(values, pl.Series):
+            return values.alias(name)
+        return pl.Series(name, values)
+
+    def attach(self, columns, *, overwrite=False):
+        self.check_new_columns(list(columns), overwrite=overwrite)
+        return self.native.with_columns([self._to_series(n, v) for n, v in columns.items()])
+
+    def table(self, columns, *, index=None):
+        return pl.DataFrame({n: self._to_series(n, v) for n, v in columns.items()})
+
+
+    def square_table(self, names, matrix, *, rows, columns):
+        table = {rows: pl.Series(rows, list(names), dtype=pl.String)}
+        table.update({n: matrix[:, i] for i, n in enumerate(names)})
+        return self.table(table)
+
+    def _label_dtype(self, label):
+        return self.native.collect_schema()[label]
+
+    def relabel(self, label, new_classes, codes):
+        codes = np.asarray(codes, dtype=np.int64)
+        if isinstance(self._label_dtype(label), pl.Enum):
+            names = [str(v) for v in new_classes]
+            return pl.Series(label, names, dtype=pl.Enum(names)).gather(codes)
+        return pl.Series(label, list(new_classes)).gather(codes)
+
+    def with_nulls(self, values, null):
+        return pl.Series(values=np.asarray(values, dtype=np.float64)).scatter(np.flatnonzero(null), None)
+
+    def drop(self, columns):
+        return self.native.drop(list(columns))
+
+    def take(self, positions):
+        return self.native[np.asarray(positions, dtype=np.int64)]
+
+    def to_pandas(self):
+        return self.native.to_pandas()
+
+    def pandera_failures(self, schema, columns):
+        import pandera.polars as pa
+
+        data = self._data(list(columns)).select(list(columns))
+        try:
+            schema.validate(data, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            cases = exc.failure_cases.to_pandas()
+            cases = cases[cases["column"].isin(list(columns))]
+            out = []
+            # pandera.polars reports values as strings and rows as positions: read the real values
+            for column, index in zip(cases["column"], cases["index"]):
+                position = None if index is None or index != index else int(index)
+                value = None if position is None else data.get_column(column)[position]
+                out.append((column, position, value))
+            return out
+        return None
+
+
+class LazyPolarsFrame(PolarsFrame):
+    """A LazyFrame: reads collect only the requested columns (once per call)."""
+
+    kind = "lazy"
+
+    def __init__(self, lf):
+        self.native = lf
+        self._collected = None
+        self._height = None
+
+    @property
+    def columns(self):
+        return list(self.native.collect_schema().names())
+
+    @property
+    def height(self):
+        if self._height is None:
+            self._height = self.native.select(pl.len()).collect().item()
+        return self._height
+
+    def _data(self, columns):
+        have = set(self._collected.columns) if self._collected is not None else set()
+        missing = [c for c in columns if c not in have]
+        if missing:
+            part = self.native.select(missing).collect()
+            self._collected = part if self._collected is None else self._collected.hstack(part)
+            self._height = self._collected.height
+        return self._collected
+
+    def is_array_column(self, name):
+        return isinstance(self.native.collect_schema()[name], (pl.Array, pl.List))
+
+    def class_values(self, label, classes, codes):
+        dtype = self.native.collect_schema()[label]
+        return pl.Series(label, list(classes), dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
+
+    def attach(self, columns, *, overwrite=False):
+        self.check_new_columns(list(columns), overwrite=overwrite)
+        new = pl.DataFrame([self._to_series(n, v) for n, v in columns.items()]).lazy()
+        names = self.columns
+        base = self.native.drop([n for n in columns if n in set(names)]) if overwrite else self.native
+        out = pl.concat([base, new], how="horizontal")
+        # replaced columns keep their place, new ones go last (as DataFrame.with_columns does)
+        return out.select(names + [n for n in columns if n not in set(names)])
+
+    def table(self, columns, *, index=None):
+        return super().table(columns).lazy()
+
+    def take(self, positions):
+        return self.native.collect()[np.asarray(positions, dtype=np.int64)].lazy()
+
+    def to_pandas(self):
+        return self.native.collect().to_pandas()

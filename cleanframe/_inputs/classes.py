@@ -1,0 +1,223 @@
+"""Labels → class codes and class names: inference of the class order, the label rules.
+
+Class order: ``classes=`` if given, else a pandas ``category`` / polars ``Enum`` column's own
+category order, else the pred_probs column order (or the sorted values, without pred_probs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .._engines import Engine, Factorized
+from ..errors import ValidationError
+from .columns import Selection, check_not_empty
+
+__all__ = ["ClassSet", "class_key", "check_label_nulls", "class_code_map", "default_class_order", "label_codes", "resolve_labels", "pred_probs_class_order", "merge_factors", "new_class_value"]
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """The classes of a call, in class order.
+
+    ``values`` are in the label column's own domain (e.g. ``"cat"``, ``3``, ``True``);
+    ``names`` are their string forms (used in tables and column names).
+    """
+
+    values: tuple
+    names: tuple = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "names", tuple(str(v) for v in self.values))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def index(self) -> dict:
+        """Lookup from a value (or its string form) to its class position."""
+        lookup: dict = {}
+        for i, v in enumerate(self.values):
+            lookup.setdefault(class_key(v), i)
+        for i, v in enumerate(self.values):
+            lookup.setdefault(str(v), i)
+        return lookup
+
+
+def class_key(value):
+    """Hashable key of a label value; integral floats and numpy scalars compare as ints."""
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", bool(value))
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def check_label_nulls(fr: Engine, label: str, fact: Factorized) -> None:
+    bad = np.flatnonzero(fact.codes < 0)
+    if len(bad):
+        raise ValidationError(
+            label, "not_null", "labels must not be null",
+            [(r, None) for r in fr.row_labels(bad[:5])], num_failures=len(bad),
+        )
+
+
+def _from_hint(hint: str, kind: str):
+    """A class with a pred_probs column but no rows: its value in the label's domain."""
+    if kind == "integer":
+        try:
+            return int(hint)
+        except ValueError:
+            return hint
+    if kind == "boolean" and hint.lower() in ("true", "false"):
+        return hint.lower() == "true"
+    return hint
+
+
+def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: str):
+    """(class values in class order, column order) — column_order[i] is the column of class i."""
+    if sel is not None and sel.classes is not None:
+        return list(sel.classes), list(range(n_cols))
+    observed = fact.categories if fact.categories is not None else fact.uniques
+    keys = {class_key(u): u for u in observed}
+    strs = {str(u): u for u in observed}
+    every_column_a_class = None  # first hint set naming a label value for every column
+    for hints in (sel.hint_sets if sel is not None else []):
+        if len(set(hints)) != len(hints):
+            continue
+        matched = [keys.get(class_key(h), strs.get(h)) for h in hints]
+        found = {class_key(m) for m in matched if m is not None}
+        if every_column_a_class is None and all(m is not None for m in matched):
+            every_column_a_class = matched
+        if all(class_key(u) in found for u in fact.uniques):
+            values = [m if m is not None else _from_hint(h, fact.kind) for m, h in zip(matched, hints)]
+            if fact.categories is not None:
+                # class order = category order; unused categories without a column are dropped
+                pos = {class_key(v): i for i, v in enumerate(values)}
+                used = {class_key(u) for u in fact.uniques}
+                missing = [c for c in fact.categories if class_key(c) not in pos and class_key(c) in used]
+                if missing or any(m is None for m in matched):
+                    raise ValidationError(
+                        label, "classes",
+                        f"the label's categories {list(fact.categories)} do not match the "
+                        f"pred_probs columns {hints}; pass classes=[...] in column order",
+                    )
+                cats = [c for c in fact.categories if class_key(c) in pos]
+                return cats, [pos[class_key(c)] for c in cats]
+            return values, list(range(n_cols))
+    if every_column_a_class is not None:
+        # each column is a class, but some label values have none: _codes reports those rows
+        if fact.categories is not None:
+            pos = {class_key(v): i for i, v in enumerate(every_column_a_class)}
+            cats = [c for c in fact.categories if class_key(c) in pos]
+            return cats, [pos[class_key(c)] for c in cats]
+        return every_column_a_class, list(range(n_cols))
+    if fact.categories is not None and len(fact.categories) == n_cols and (
+        sel is None or sel.array_column is not None
+    ):
+        return list(fact.categories), list(range(n_cols))
+    if fact.kind in ("integer", "float") and all(
+        class_key(u) in range(n_cols) for u in fact.uniques
+    ):
+        return list(range(n_cols)), list(range(n_cols))
+    if fact.kind == "boolean" and n_cols == 2:
+        return [False, True], [0, 1]
+    shown = sorted(map(str, fact.uniques))[:10]
+    cols = sel.columns if sel is not None and sel.columns else [sel.label if sel else "?"]
+    raise ValidationError(
+        label, "classes",
+        f"cannot tell which pred_probs column belongs to which class: label values {shown} vs "
+        f"columns {cols[:10]}; pass classes=[...] (one class per column, in column order) or "
+        f"a dict {{class: column}}",
+    )
+
+
+def class_code_map(values: Sequence, classes: ClassSet) -> np.ndarray:
+    """Class position of each value (-1 when it is not a class), plus a trailing -1.
+
+    ``class_code_map(values, classes)[codes]`` turns codes into ``values`` (with -1 = null)
+    into class codes, -1 marking nulls and unknown values.
+    """
+    lookup = classes.index()
+    return np.array(
+        [lookup.get(class_key(u), lookup.get(str(u), -1)) for u in values] + [-1], dtype=np.int64
+    )
+
+
+def default_class_order(fact: Factorized, classes: Sequence | None = None) -> list:
+    """Class values when no pred_probs columns decide the order.
+
+    ``classes=`` if given, else the column's category order, else the sorted values.
+    """
+    if classes is not None:
+        return list(classes)
+    if fact.categories is not None:
+        return list(fact.categories)
+    return sorted(fact.uniques, key=lambda v: (str(type(v)), v))
+
+
+def label_codes(fr: Engine, label: str, fact: Factorized, classes: ClassSet) -> np.ndarray:
+    source = fact.categories if fact.categories is not None else fact.uniques
+    codes = class_code_map(source, classes)[fact.codes]  # null codes (-1) pick the trailing -1
+    bad = np.flatnonzero(codes < 0)
+    if len(bad):
+        values = fr.column(label)[bad[:5]]
+        raise ValidationError(
+            label, "known_class",
+            f"label values that are not classes {list(classes.names)[:12]}",
+            list(zip(fr.row_labels(bad[:5]), values)), num_failures=len(bad),
+        )
+    return codes
+
+
+def resolve_labels(fr: Engine, label: str, *, classes: Sequence | None = None):
+    """Labels without pred_probs: ``(codes, ClassSet)``.
+
+    Class order: ``classes=`` if given, else the column's category order, else sorted values.
+    """
+    check_not_empty(fr)
+    fr.require([label], param="label")
+    fact = fr.factorize(label)
+    check_label_nulls(fr, label, fact)
+    cs = ClassSet(tuple(default_class_order(fact, classes)))
+    return label_codes(fr, label, fact, cs), cs
+
+
+def pred_probs_class_order(
+    fact: Factorized, sel: Selection, n_cols: int, label: str, classes: Sequence | None = None
+) -> tuple[list, list]:
+    """``(class values in class order, column of each class)`` for ``n_cols`` pred_probs columns.
+
+    ``classes=`` if given (one per column), else inferred from the column names and the label
+    values ``fact``; checks at least two columns and distinct classes.
+    """
+    if n_cols < 2:
+        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
+    if classes is not None:
+        values = list(classes)
+        if len(values) != n_cols:
+            raise ValidationError(
+                sel.label, "classes",
+                f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
+            )
+        order = list(range(n_cols))
+    else:
+        values, order = _infer_classes(fact, sel, n_cols, label)
+    if len(set(map(class_key, values))) != len(values):
+        raise ValidationError(label, "classes", f"classes are not distinct: {values}")
+    return values, order
+
+
+def new_class_value(value, classes: Sequence, kept: Sequence, label: str):
+    """A class value to add (e.g. ``other_class=``): default ``"other"``, or ``max(classes) + 1``
+    for integer classes; an error when it is already one of the ``kept`` classes."""
+    values = list(classes)
+    if value is None:
+        ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+        return (max(values) + 1) if ints else "other"
+    if value in list(kept):
+        raise ValidationError(label, "classes", f"other_class={value!r} is already a class")
+    return value

@@ -1,0 +1,132 @@
+"""Column specs → column names: lists, globs, dicts and one array column.
+
+A column spec for ``pred_probs=`` / ``features=`` / ``annotators=`` is a list of column names (in
+class order), a glob such as ``"p_*"`` (matched in frame order), a dict ``{class: column}``
+(pred_probs only) or the name of one column holding a fixed-length array per row. The hints
+(candidate class names) come from the part of each name the glob's ``*`` matched, or the list's
+names with their common prefix stripped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._engines import Engine
+from ..errors import ValidationError
+
+__all__ = ["Selection", "resolve_columns", "check_not_empty", "selection_matrix", "spec_name"]
+
+_GLOB_CHARS = set("*?[")
+
+_SEPARATORS = "_-.:/| "
+
+
+@dataclass
+class Selection:
+    """Resolved column spec: either ``columns`` or one ``array_column``; ``hints`` name classes."""
+
+    param: str
+    spec: Any
+    columns: list | None = None
+    array_column: str | None = None
+    hint_sets: list = field(default_factory=list)  # candidate class-name lists, best first
+    classes: list | None = None  # dict spec: the keys
+
+    @property
+    def label(self) -> str:
+        """How to name this spec in a message."""
+        return self.array_column or (self.spec if isinstance(self.spec, str) else self.param)
+
+
+def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = True) -> Selection:
+    """Resolve a list / glob / dict / array-column spec against the frame's columns."""
+    if spec is None:
+        raise ValidationError(None, "required", f"{param}= is required")
+    if isinstance(spec, str):
+        if _GLOB_CHARS & set(spec):
+            names = [c for c in fr.columns if isinstance(c, str) and fnmatch.fnmatchcase(c, spec)]
+            if not names:
+                raise ValidationError(
+                    spec, "column_exists",
+                    f"the glob passed as {param}= matches no column; the frame has "
+                    f"{fr.columns[:12]}",
+                )
+            return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
+        fr.require([spec], param=param)
+        if not fr.is_array_column(spec):
+            raise ValidationError(
+                spec, "array_column",
+                f"{param}= names one column, so it must hold one fixed-length array per row; "
+                f"to use several columns pass a list or a glob such as '{spec}_*'",
+            )
+        return Selection(param, spec, array_column=spec)
+    if isinstance(spec, Mapping):
+        if not allow_dict:
+            raise ValidationError(None, "spec", f"{param}= takes a list, a glob or one column name")
+        columns = list(spec.values())
+        fr.require(columns, param=param)
+        return Selection(param, spec, columns=columns, classes=list(spec.keys()))
+    if isinstance(spec, (list, tuple)) and all(isinstance(c, str) for c in spec):
+        columns = list(spec)
+        if not columns:
+            raise ValidationError(None, "not_empty", f"{param}= is an empty list")
+        fr.require(columns, param=param)
+        if len(set(columns)) != len(columns):
+            dup = next(c for c in columns if columns.count(c) > 1)
+            raise ValidationError(dup, "unique", f"column listed twice in {param}=")
+        return Selection(param, spec, columns=columns, hint_sets=_list_hints(columns))
+    raise ValidationError(
+        None, "spec",
+        f"{param}= must be a list of column names, a glob such as 'p_*', a dict "
+        f"{{class: column}} or the name of one array column, not {type(spec).__name__}",
+    )
+
+
+def _glob_hints(pattern: str, names: list) -> list:
+    if pattern.count("*") == 1 and not (set("?[") & set(pattern)):
+        head, tail = pattern.split("*")
+        return [[n[len(head) : len(n) - len(tail)] for n in names], list(names)]
+    return _list_hints(names)
+
+
+def _list_hints(names: list) -> list:
+    """Candidate class names for a list of columns: prefix stripped at a separator, fully, none."""
+    if len(names) < 2:
+        return [list(names)]
+    prefix = os.path.commonprefix(names)
+    suffix = os.path.commonprefix([n[::-1] for n in names])[::-1]
+    cut = max((prefix.rfind(s) for s in _SEPARATORS), default=-1) + 1
+    out = []
+    for p in dict.fromkeys([prefix[:cut], prefix, ""]):
+        for s in dict.fromkeys(["", suffix]):
+            hints = [n[len(p) : len(n) - len(s)] for n in names]
+            if all(hints) and hints not in out:
+                out.append(hints)
+    return out or [list(names)]
+
+
+def check_not_empty(fr: Engine) -> None:
+    if fr.height == 0:
+        raise ValidationError(None, "not_empty", "the frame has no rows")
+
+
+def selection_matrix(fr: Engine, sel: Selection, order: list | None = None) -> np.ndarray:
+    if sel.array_column is not None:
+        m = fr.array_column(sel.array_column)
+        return m if order is None or order == list(range(m.shape[1])) else m[:, order]
+    cols = sel.columns if order is None else [sel.columns[i] for i in order]
+    return fr.matrix(cols)
+
+
+def spec_name(spec: Any) -> str | None:
+    """How to name a column spec in a message: the glob or column name, or the first columns."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, (list, tuple)) and spec:
+        return ", ".join(map(str, spec[:3])) + (", ..." if len(spec) > 3 else "")
+    return None

@@ -1,0 +1,52 @@
+"""Features and numeric columns → checked float matrices and vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._engines import Engine
+from ..errors import ValidationError
+from .columns import check_not_empty, resolve_columns, selection_matrix
+from .probabilities import raise_cells
+
+__all__ = ["resolve_features", "resolve_numeric"]
+
+
+def resolve_features(fr: Engine, features: Any, *, allow_missing: bool = False) -> np.ndarray:
+    """Numeric feature matrix (N, D) from a list / glob / array-column spec; NaN/inf rejected.
+
+    With ``allow_missing=True`` nulls/NaN are kept (as NaN) and only infinities are rejected
+    (for checks that count missing values).
+    """
+    check_not_empty(fr)
+    sel = resolve_columns(fr, features, param="features", allow_dict=False)
+    X = selection_matrix(fr, sel)
+    ok = ~np.isinf(X) if allow_missing else np.isfinite(X)
+    ok = ok.all(axis=1)
+    if not ok.all():
+        what = "features must not be infinite" if allow_missing else "features must be finite (no NaN, no inf)"
+        rule = "not_infinite" if allow_missing else "finite"
+        raise_cells(fr, X, sel, sel.columns, ~ok, rule, what, probabilities=False)
+    return X
+
+
+def resolve_numeric(fr: Engine, column: Any, *, param: str) -> np.ndarray:
+    """One numeric column (e.g. a regression target or predictions) as float64, all finite.
+
+    The column must exist and be numeric; nulls, NaN and infinities are a ValidationError that
+    names the column, the rule ``finite`` and the first offending rows.
+    """
+    check_not_empty(fr)
+    if not isinstance(column, str):
+        raise ValidationError(None, "spec", f"{param}= must be one column name, not {column!r}")
+    fr.require([column], param=param)
+    values = fr.matrix([column])[:, 0].astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValidationError(
+            column, "finite", f"{param} values must be finite numbers (no null, NaN or inf)",
+            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())), num_failures=len(bad),
+        )
+    return values

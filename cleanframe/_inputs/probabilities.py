@@ -1,0 +1,207 @@
+"""pred_probs → a checked probability matrix in class order (the numpy gate).
+
+Values are checked once, here, by a vectorised numpy gate (fast enough for 10⁸ cells). When it
+finds a problem, the report is produced by the pandera schema generated from the same spec
+(see :mod:`cleanframe._inputs.schema`), so the error carries pandera-style failure cases: the
+column, the rule and the first offending rows.
+
+Probabilities within :data:`~cleanframe._inputs.rules.PROBABILITY_TOLERANCE` of the valid range,
+or whose rows sum to 1 within it, are accepted (float16 storage, softmax rounding): values are
+clipped to [0, 1] and rows off by more than ``RENORMALIZE_ABOVE`` are rescaled to sum to 1, in a
+copy. Columns stored as float16 cannot sum to 1 more closely than their precision, so for them the
+row-sum tolerance is float16's epsilon (2**-10, about 9.8e-4) instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .._engines import Engine
+from ..errors import ValidationError
+from .classes import ClassSet, check_label_nulls, label_codes, pred_probs_class_order
+from .columns import Selection, check_not_empty, resolve_columns, selection_matrix
+from .rules import PROBABILITY_TOLERANCE, RENORMALIZE_ABOVE
+
+__all__ = [
+    "Classification",
+    "check_probabilities",
+    "raise_cells",
+    "resolve_classification",
+    "resolve_ensemble",
+    "resolve_pred_probs",
+    "require_separate_columns",
+]
+
+
+@dataclass
+class Classification:
+    """Labels as codes, pred_probs in class order, and the classes."""
+
+    label: str
+    labels: np.ndarray
+    pred_probs: np.ndarray
+    classes: ClassSet
+    pred_probs_columns: list | None
+
+
+def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list | None):
+    """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
+    from ..scoring.parallel import for_each_block
+
+    tol = PROBABILITY_TOLERANCE
+    n = len(P)
+    # one blockwise pass: finiteness, range and row sums, without N×K temporaries
+    finite = np.ones(n, dtype=bool)
+    sums = np.empty(n, dtype=np.float64)
+    extremes = {}
+
+    def check_block(block):
+        part = P[block]
+        finite[block] = np.isfinite(part).all(axis=1)
+        sums[block] = part.sum(axis=1, dtype=np.float64)
+        if part.size:
+            extremes[block.start] = (float(part.min()), float(part.max()))
+
+    for_each_block(check_block, *P.shape)
+    lo = min([0.0] + [v[0] for v in extremes.values()])
+    hi = max([0.0] + [v[1] for v in extremes.values()])
+    if not finite.all():
+        raise_cells(fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)")
+    if lo < -tol:
+        raise_cells(fr, P, sel, columns, (P < -tol).any(axis=1), "in_range",
+                     f"probabilities must be >= 0 (tolerance {tol:g})")
+    if hi > 1 + tol:
+        raise_cells(fr, P, sel, columns, (P > 1 + tol).any(axis=1), "in_range",
+                     f"probabilities must be <= 1 (tolerance {tol:g})")
+    dev = np.abs(sums - 1.0)
+    sum_tol = max(tol, fr.storage_eps(columns or [sel.array_column]))  # float16 storage
+    if n and dev.max() > sum_tol:
+        bad = np.flatnonzero(dev > sum_tol)
+        raise ValidationError(
+            sel.label, "row_sums_to_1",
+            f"each row of pred_probs must sum to 1 (tolerance {sum_tol:g}); did you pass logits or "
+            f"scores instead of probabilities?",
+            [(r, f"sum={sums[b]:.6g}") for r, b in zip(fr.row_labels(bad[:5]), bad[:5])],
+            num_failures=len(bad),
+        )
+    if lo < 0 or hi > 1:
+        P = np.clip(P, 0, 1)
+        sums = P.sum(axis=1, dtype=np.float64)
+        dev = np.abs(sums - 1.0)
+    fix = dev > RENORMALIZE_ABOVE
+    if fix.any():
+        P = P.copy() if not P.flags.owndata or not P.flags.writeable else P
+        P[fix] = P[fix] / sums[fix, None].astype(P.dtype)
+    return P
+
+
+def raise_cells(fr, P, sel, columns, bad_rows, rule, message, *, probabilities=True):
+    """Raise for the offending cells. The pandera report (probability schema) is used only for
+    probability matrices (``probabilities=True``); other matrices report the numpy findings."""
+    rows = np.flatnonzero(bad_rows)
+    first = rows[0]
+    col_idx = int(np.flatnonzero(_bad_in_row(P[first], rule))[0]) if columns else None
+    column = columns[col_idx] if columns else sel.label
+    report = None
+    if columns and probabilities:
+        from .schema import pandera_failure_report
+
+        report = pandera_failure_report(fr, columns, rule)
+    if report:
+        column, cases, total = report
+        raise ValidationError(column, rule, message, cases, num_failures=total)
+    cases = [(r, P[b].tolist() if not columns else float(P[b, col_idx]))
+             for r, b in zip(fr.row_labels(rows[:5]), rows[:5])]
+    raise ValidationError(column, rule, message, cases, num_failures=len(rows))
+
+
+def _bad_in_row(row, rule):
+    if rule == "finite":
+        return ~np.isfinite(row)
+    if rule == "not_infinite":
+        return np.isinf(row)
+    return (row < -PROBABILITY_TOLERANCE) | (row > 1 + PROBABILITY_TOLERANCE)
+
+
+def resolve_classification(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+) -> Classification:
+    """Labels + pred_probs + classes for a classification call, all checked."""
+    check_not_empty(fr)
+    if not isinstance(label, str):
+        raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
+    fr.require([label], param="label")
+    sel = resolve_columns(fr, pred_probs, param="pred_probs")
+    if sel.columns is not None and label in sel.columns:
+        raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
+    fact = fr.factorize(label)
+    check_label_nulls(fr, label, fact)
+    n_cols = len(sel.columns) if sel.columns is not None else None
+    if n_cols is None:
+        P = fr.array_column(sel.array_column)
+        n_cols = P.shape[1]
+    else:
+        P = None
+    values, order = pred_probs_class_order(fact, sel, n_cols, label, classes)
+    cs = ClassSet(tuple(values))
+    codes = label_codes(fr, label, fact, cs)
+    columns = [sel.columns[i] for i in order] if sel.columns is not None else None
+    if P is None:
+        P = fr.matrix(columns)
+    elif order != list(range(n_cols)):
+        P = P[:, order]
+    P = check_probabilities(fr, P, sel, columns)
+    return Classification(label, codes, P, cs, columns)
+
+
+def resolve_pred_probs(fr: Engine, pred_probs: Any, *, classes: Sequence | None = None):
+    """pred_probs without labels: ``(matrix, ClassSet)``; classes from ``classes=`` or the spec."""
+    check_not_empty(fr)
+    sel = resolve_columns(fr, pred_probs, param="pred_probs")
+    P = selection_matrix(fr, sel)
+    if classes is not None:
+        values = list(classes)
+    elif sel.classes is not None:
+        values = list(sel.classes)
+    elif sel.hint_sets:
+        values = sel.hint_sets[0]
+    else:
+        values = list(range(P.shape[1]))
+    if len(values) != P.shape[1]:
+        raise ValidationError(sel.label, "classes",
+                              f"classes= has {len(values)} entries but pred_probs has {P.shape[1]} columns")
+    if P.shape[1] < 2:
+        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
+    return check_probabilities(fr, P, sel, sel.columns), ClassSet(tuple(values))
+
+
+def resolve_ensemble(
+    fr: Engine, *, label: str, pred_probs: Any, classes: Sequence | None = None
+) -> list[Classification]:
+    """Labels + one pred_probs matrix per model (``pred_probs`` is a list of specs), same classes."""
+    if isinstance(pred_probs, (str, Mapping)) or not isinstance(pred_probs, Sequence) or len(pred_probs) < 1:
+        raise ValidationError(None, "spec", "pred_probs= must be a list of pred_probs specs, one per model")
+    parts = [resolve_classification(fr, label=label, pred_probs=p, classes=classes) for p in pred_probs]
+    first = parts[0]
+    for other in parts[1:]:
+        if other.classes.values != first.classes.values:
+            raise ValidationError(
+                None, "classes", f"the models' classes differ: {first.classes.names} vs {other.classes.names}"
+            )
+    return parts
+
+
+def require_separate_columns(c: Classification, what: str) -> list:
+    """The pred_probs columns of ``c``; an error when they came as one array column."""
+    if c.pred_probs_columns is None:
+        raise ValidationError(
+            c.label, "spec", f"{what} needs pred_probs as separate columns (a list, glob or dict)"
+        )
+    return list(c.pred_probs_columns)
