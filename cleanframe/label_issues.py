@@ -139,6 +139,40 @@ def find_label_issues(
     fr = adapt(df)
     fr.check_new_columns(RESULT_COLUMNS, overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    mask, scores = label_issue_arrays(
+        c,
+        filter_by=filter_by,
+        frac_noise=frac_noise,
+        num_to_remove_per_class=num_to_remove_per_class,
+        min_examples_per_class=min_examples_per_class,
+        confident_joint=confident_joint,
+        rank_by=rank_by,
+        rank_by_kwargs=rank_by_kwargs,
+    )
+    predicted = row_reduce(c.pred_probs, "argmax")
+    return fr.attach(
+        {
+            "label_score": scores,
+            "is_issue": mask,
+            "predicted_label": fr.class_values(label, c.classes.values, predicted),
+        },
+        overwrite=overwrite,
+    )
+
+
+def label_issue_arrays(
+    c: Classification,
+    *,
+    filter_by: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    num_to_remove_per_class: Sequence[int] | Mapping[Any, int] | None = None,
+    min_examples_per_class: int = 1,
+    confident_joint: Any = None,
+    rank_by: str = "self_confidence",
+    rank_by_kwargs: Mapping | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_issue, label_score)`` of resolved inputs: the one path from validated arrays to
+    the flags and scores, shared by :func:`find_label_issues` and the audit's label check."""
     mask = _filter.find_label_issues(
         c.labels,
         c.pred_probs,
@@ -151,15 +185,7 @@ def find_label_issues(
     scores = _rank.get_label_quality_scores(
         c.labels, c.pred_probs, method=rank_by, **dict(rank_by_kwargs or {})
     )
-    predicted = row_reduce(c.pred_probs, "argmax")
-    return fr.attach(
-        {
-            "label_score": scores,
-            "is_issue": mask,
-            "predicted_label": fr.class_values(label, c.classes.values, predicted),
-        },
-        overwrite=overwrite,
-    )
+    return mask, scores
 
 
 def label_quality_scores(
