@@ -11,6 +11,8 @@ from importlib import resources
 
 import numpy as np
 
+from ._engines import new_frame
+
 __all__ = ["NAMES", "load_label_errors", "load_arrays", "human_verdicts"]
 
 NAMES = ("mnist", "cifar10", "imdb", "20news")
@@ -47,15 +49,7 @@ def load_label_errors(name: str = "cifar10", *, engine: str = "pandas", prefix: 
     names = [str(c) for c in arrays["class_names"]]
     columns = {"label": np.array(names, dtype=object)[arrays["labels"]]}
     columns.update({f"{prefix}{c}": arrays["pred_probs"][:, i] for i, c in enumerate(names)})
-    if engine == "polars":
-        import polars as pl
-
-        return pl.DataFrame(columns)
-    if engine != "pandas":
-        raise ValueError("engine must be 'pandas' or 'polars'")
-    import pandas as pd
-
-    return pd.DataFrame(columns)
+    return new_frame(columns, engine=engine)
 
 
 def human_verdicts(name: str = "cifar10") -> dict:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._engines import adapt, to_pandas
+from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import class_matrix, per_class
 from ._inputs.classes import new_class_value
@@ -452,7 +452,7 @@ class HealthSummary:
     joint: Any
 
     def _table_text(self, table, rows=10):
-        return to_pandas(table).head(rows).to_string()
+        return to_text(table, rows)
 
     def __repr__(self) -> str:
         pct = 100 * self.num_label_issues / max(self.num_examples, 1)
@@ -466,7 +466,7 @@ class HealthSummary:
 
     def _repr_html_(self) -> str:
         def html(table, rows):
-            return to_pandas(table).head(rows).to_html()
+            return to_html(table, rows)
 
         pct = 100 * self.num_label_issues / max(self.num_examples, 1)
         return (

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._engines import to_pandas as _to_pandas
+
 __all__ = ["plot_class_issue_rates", "plot_label_scores"]
-
-
-def _to_pandas(table):
-    if hasattr(table, "collect"):
-        table = table.collect()
-    return table.to_pandas() if hasattr(table, "to_arrow") and not hasattr(table, "iloc") else table
 
 
 def _axes(ax, figsize):

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._base import Engine, Factorized
 
-__all__ = ["ENGINES", "Engine", "Factorized", "adapt", "adapt_column", "is_frame", "to_pandas"]
+__all__ = ["ENGINES", "Engine", "Factorized", "adapt", "adapt_column", "is_frame", "new_frame", "to_html", "to_pandas", "to_text"]
 
 #: Top-level package of a frame's type → the engine module that handles it.
 ENGINES: dict[str, str] = {
@@ -56,6 +56,24 @@ def adapt_column(obj: Any) -> Engine | None:
     return module.adapt_column(obj) if module is not None else None
 
 
+def new_frame(columns: dict, *, engine: str = "pandas"):
+    """A new frame of the named engine (``"pandas"`` or ``"polars"``) from 1-D columns."""
+    name = ENGINES.get(engine)
+    if name is None:
+        raise ValueError(f"engine must be one of {sorted(ENGINES)}, not {engine!r}")
+    return importlib.import_module(name).from_columns(columns)
+
+
 def to_pandas(table: Any):
     """A frame of any supported engine as a pandas DataFrame (for reprs and HTML reports)."""
     return adapt(table).to_pandas()
+
+
+def to_text(table: Any, rows: int = 10) -> str:
+    """The first ``rows`` rows of a frame of any supported engine, as its library prints them."""
+    return adapt(table).to_text(rows)
+
+
+def to_html(table: Any, rows: int = 10) -> str:
+    """The first ``rows`` rows of a frame of any supported engine, as its notebook HTML."""
+    return adapt(table).to_html(rows)

@@ -191,6 +191,14 @@ class Engine:
         """The frame as a pandas DataFrame (for display: reprs, HTML reports)."""
         raise NotImplementedError
 
+    def to_text(self, rows: int = 10) -> str:
+        """The first ``rows`` rows as the library itself prints them (for reprs)."""
+        raise NotImplementedError
+
+    def to_html(self, rows: int = 10) -> str:
+        """The first ``rows`` rows as the library's own notebook HTML."""
+        raise NotImplementedError
+
     # -- validation support ----------------------------------------------------------------
     def pandera_failures(self, schema, columns: Sequence[str]) -> list[tuple[str, Any, Any]] | None:
         """Run a pandera ``schema`` of :attr:`pandera_backend` on ``columns``.

@@ -10,11 +10,15 @@ import pandas as pd
 from ..errors import ValidationError
 from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
 
-__all__ = ["PandasFrame", "adapt", "adapt_column", "is_frame"]
+__all__ = ["PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
 
 
 def is_frame(obj: Any) -> bool:
     return isinstance(obj, pd.DataFrame)
+
+
+def from_columns(columns: dict) -> pd.DataFrame:
+    return pd.DataFrame(columns)
 
 
 def adapt(obj: Any) -> "PandasFrame | None":
@@ -180,6 +184,12 @@ class PandasFrame(Engine):
 
     def to_pandas(self):
         return self.native
+
+    def to_text(self, rows=10):
+        return self.native.head(rows).to_string()
+
+    def to_html(self, rows=10):
+        return self.native.head(rows)._repr_html_()
 
     def pandera_failures(self, schema, columns):
         import pandera.pandas as pa

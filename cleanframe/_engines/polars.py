@@ -10,11 +10,15 @@ import polars as pl
 from ..errors import ValidationError
 from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
 
-__all__ = ["PolarsFrame", "LazyPolarsFrame", "adapt", "adapt_column", "is_frame"]
+__all__ = ["PolarsFrame", "LazyPolarsFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
 
 
 def is_frame(obj: Any) -> bool:
     return isinstance(obj, (pl.DataFrame, pl.LazyFrame))
+
+
+def from_columns(columns: dict) -> pl.DataFrame:
+    return pl.DataFrame(columns)
 
 
 def adapt(obj: Any) -> "PolarsFrame | None":
@@ -177,6 +181,15 @@ class PolarsFrame(Engine):
     def to_pandas(self):
         return self.native.to_pandas()
 
+    def _head(self, rows):
+        return self.native.head(rows)
+
+    def to_text(self, rows=10):
+        return str(self._head(rows))
+
+    def to_html(self, rows=10):
+        return self._head(rows)._repr_html_()
+
     def pandera_failures(self, schema, columns):
         import pandera.polars as pa
 
@@ -249,3 +262,6 @@ class LazyPolarsFrame(PolarsFrame):
 
     def to_pandas(self):
         return self.native.collect().to_pandas()
+
+    def _head(self, rows):
+        return self.native.head(rows).collect()
