@@ -56,11 +56,14 @@ def class_key(value):
     return value
 
 
-def check_label_nulls(fr: Engine, label: str, fact: Factorized) -> None:
+def check_label_nulls(
+    fr: Engine, label: str, fact: Factorized, *, message: str = "labels must not be null"
+) -> None:
+    """A ``not_null`` error naming the first null rows of column ``label`` (codes -1)."""
     bad = np.flatnonzero(fact.codes < 0)
     if len(bad):
         raise ValidationError(
-            label, "not_null", "labels must not be null",
+            label, "not_null", message,
             [(r, None) for r in fr.row_labels(bad[:5])], num_failures=len(bad),
         )
 
@@ -221,3 +224,44 @@ def new_class_value(value, classes: Sequence, kept: Sequence, label: str):
     if value in list(kept):
         raise ValidationError(label, "classes", f"other_class={value!r} is already a class")
     return value
+
+
+def merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
+    """One Factorized over several label columns (e.g. one per annotator).
+
+    Returns the merged Factorized (``codes`` is ``None``: the values of all columns, with the
+    shared category order when every column declares the same one) and, per column,
+    ``(remap, uniques)``: ``remap[codes]`` turns that column's codes (-1 = null, which picks the
+    trailing -1) into positions in ``uniques``, the values of all columns in first-seen order.
+    """
+    uniques: list = []
+    index: dict = {}
+    remaps = []
+    for f in facts:
+        source = f.categories if f.categories is not None else f.uniques
+        remap = np.empty(len(source) + 1, dtype=np.int64)
+        remap[-1] = -1
+        for i, u in enumerate(source):
+            k = class_key(u)
+            if k not in index:
+                index[k] = len(uniques)
+                uniques.append(u)
+            remap[i] = index[k]
+        remaps.append(remap)
+    used: set = set()
+    for f, remap in zip(facts, remaps):
+        seen = np.bincount(f.codes[f.codes >= 0], minlength=len(remap) - 1) > 0
+        used.update(remap[:-1][seen].tolist())
+    present = [u for i, u in enumerate(uniques) if i in used]
+    cats = [f.categories for f in facts if f.categories is not None]
+    categories = None
+    if cats and len(cats) == len(facts) and all(c == cats[0] for c in cats):
+        categories = list(cats[0])
+    kinds = {f.kind for f in facts if len(f.uniques)}
+    if len(kinds) == 1:
+        kind = kinds.pop()
+    else:
+        kind = "integer" if kinds <= {"integer", "float"} else "other"
+    if kind == "float" and all(float(u).is_integer() for u in present):
+        kind = "integer"
+    return Factorized(None, present, categories, kind), [(remap, uniques) for remap in remaps]
