@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+import pandas as pd
+
+from .datasets import human_verdicts, load_label_errors
+from .errors import ValidationError
+from .label_issues import find_label_issues
 
 __all__ = ["main"]
 
@@ -23,8 +30,6 @@ def _check_suffix(path: Path, what: str) -> None:
 
 
 def _read(path: Path):
-    import pandas as pd
-
     _check_suffix(path, "the input")
     if not path.exists():
         raise _BadFile(f"{path}: no such file")
@@ -45,8 +50,6 @@ def _write(df, path: Path) -> None:
 
 
 def _report(out, label: str, *, top: int, title: str, seconds: float, extra_columns=()) -> str:
-    import pandas as pd
-
     flagged = out[out["is_issue"]].sort_values("label_score", kind="stable")
     lines = [
         title,
@@ -68,19 +71,16 @@ def _report(out, label: str, *, top: int, title: str, seconds: float, extra_colu
 
 
 def _find(df, args, title):
-    import cleanframe  # noqa: F401  (registers .cl)
-
     start = time.perf_counter()
-    out = df.cl.find_label_issues(
-        label=args.label, pred_probs=args.pred_probs, filter_by=args.filter_by, overwrite=args.overwrite
+    out = find_label_issues(
+        df, label=args.label, pred_probs=args.pred_probs, filter_by=args.filter_by,
+        overwrite=args.overwrite,
     )
     seconds = time.perf_counter() - start
     return out, seconds
 
 
 def cmd_find(args) -> int:
-    from .errors import ValidationError
-
     path = Path(args.file)
     if args.output:
         _check_suffix(Path(args.output), "the output")  # before the work, not after
@@ -98,8 +98,6 @@ def cmd_find(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .datasets import human_verdicts, load_label_errors
-
     if args.output:
         _check_suffix(Path(args.output), "the output")
     df = load_label_errors("cifar10")
@@ -168,8 +166,6 @@ def main(argv=None) -> int:
         print(f"cleanframe: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `cleanframe ... | head`: the reader left; not an error of ours
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ValidationError
+from ..scoring.parallel import parallel_for
 
 __all__ = ["Engine", "Factorized", "float_dtype", "stack_columns", "stack_rows", "list_names"]
 
@@ -49,8 +50,6 @@ def stack_columns(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
     A plain column-by-column (or transposing) copy touches a new cache line for every element;
     copying tiles of a few thousand rows at a time is 5-10x faster for wide frames.
     """
-    from ..scoring.parallel import parallel_for
-
     n = len(arrays[0]) if arrays else 0
     out = np.empty((n, len(arrays)), dtype=dtype)
     step = max(2048, (1 << 20) // max(1, len(arrays)))

@@ -23,7 +23,9 @@ from .._engines import Engine
 from ..errors import ValidationError
 from .classes import ClassSet, check_label_nulls, label_codes, pred_probs_class_order
 from .columns import Selection, check_not_empty, resolve_columns, selection_matrix
+from ..scoring.parallel import for_each_block
 from .rules import PROBABILITY_TOLERANCE, RENORMALIZE_ABOVE
+from .schema import pandera_failure_report
 
 __all__ = [
     "Classification",
@@ -49,7 +51,6 @@ class Classification:
 
 def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list | None):
     """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
-    from ..scoring.parallel import for_each_block
 
     tol = PROBABILITY_TOLERANCE
     n = len(P)
@@ -107,8 +108,6 @@ def raise_cells(fr, P, sel, columns, bad_rows, rule, message, *, probabilities=T
     column = columns[col_idx] if columns else sel.label
     report = None
     if columns and probabilities:
-        from .schema import pandera_failure_report
-
         report = pandera_failure_report(fr, columns, rule)
     if report:
         column, cases, total = report
