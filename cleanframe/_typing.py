@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -10,3 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The caller's frame type: every row-level function returns the type it was given.
 FrameT = TypeVar("FrameT", "pd.DataFrame", "pl.DataFrame", "pl.LazyFrame")
+
+#: A column spec (DESIGN.md "Column specs"): a list of column names in class order, a glob such
+#: as ``"p_*"``, a dict ``{class: column}``, or the name of one column holding an array per row.
+ColumnSpec = Union[str, Sequence[str], Mapping[Any, str]]

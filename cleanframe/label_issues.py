@@ -20,7 +20,7 @@ from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import class_matrix, per_class
 from ._inputs.classes import new_class_value
 from ._inputs.probabilities import require_separate_columns, resolve_ensemble
-from ._typing import FrameT
+from ._typing import ColumnSpec, FrameT
 from .scoring.classification import count as _count
 from .scoring.classification import dataset as _dataset
 from .scoring.classification import filter as _filter
@@ -54,7 +54,7 @@ def find_label_issues(
     df: FrameT,
     *,
     label: str,
-    pred_probs: Any = None,
+    pred_probs: ColumnSpec | None = None,
     classes: Sequence | None = None,
     predictions: str | None = None,
     filter_by: str = "prune_by_noise_rate",
@@ -192,7 +192,7 @@ def label_quality_scores(
     df: FrameT,
     *,
     label: str,
-    pred_probs: Any = None,
+    pred_probs: ColumnSpec | None = None,
     classes: Sequence | None = None,
     method: str | None = None,
     adjust_pred_probs: bool = False,
@@ -280,7 +280,7 @@ def num_label_issues(
     df,
     *,
     label: str,
-    pred_probs: Any,
+    pred_probs: ColumnSpec,
     classes: Sequence | None = None,
     estimation_method: str = "off_diagonal",
     confident_joint: Any = None,
@@ -315,7 +315,7 @@ def confident_joint(
     df,
     *,
     label: str,
-    pred_probs: Any,
+    pred_probs: ColumnSpec,
     classes: Sequence | None = None,
     calibrate: bool = True,
 ):
@@ -372,7 +372,7 @@ def _overlap_table(fr, c: Classification, joint, asymmetric):
     )
 
 
-def rank_classes_by_label_quality(df, *, label: str, pred_probs: Any, classes: Sequence | None = None):
+def rank_classes_by_label_quality(df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None):
     """One row per class, worst label quality first: issue counts and noise rates.
 
     Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
@@ -393,7 +393,7 @@ def rank_classes_by_label_quality(df, *, label: str, pred_probs: Any, classes: S
 
 
 def overlapping_classes(
-    df, *, label: str, pred_probs: Any, classes: Sequence | None = None, asymmetric: bool = False
+    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None, asymmetric: bool = False
 ):
     """Pairs of classes the labels confuse, most overlapping first.
 
@@ -413,7 +413,7 @@ def overlapping_classes(
     return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
 
 
-def overall_label_health_score(df, *, label: str, pred_probs: Any, classes: Sequence | None = None) -> float:
+def overall_label_health_score(df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None) -> float:
     """1 - (estimated number of label issues) / N: the share of labels that look right.
 
     Examples
@@ -488,7 +488,7 @@ def health_summary(
     df,
     *,
     label: str,
-    pred_probs: Any,
+    pred_probs: ColumnSpec,
     classes: Sequence | None = None,
     asymmetric: bool = False,
 ) -> HealthSummary:
@@ -552,7 +552,7 @@ def merge_rare_classes(
     df,
     *,
     label: str,
-    pred_probs: Any,
+    pred_probs: ColumnSpec,
     classes: Sequence | None = None,
     count_threshold: int = 10,
     other_class: Any = None,
