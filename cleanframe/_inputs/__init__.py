@@ -11,12 +11,14 @@ get back arrays that the scoring kernels can use as they are. Each rule is writt
 | ``probabilities`` | ``pred_probs`` (the numpy gate), labels + pred_probs together |
 | ``features`` | ``features=`` and numeric columns (targets, predictions) |
 | ``arguments`` | per-class and K×K arguments, choices, ``k``, ``metric`` |
+| ``annotations`` | multi-annotator options (``AnnotationSpec``) and the wide / long layouts |
 | ``schema`` | the same rules as pandera schemas (``cleanframe.schema``, error reports) |
 | ``rules`` | the tolerances the rules share |
 """
 
 from __future__ import annotations
 
+from .annotations import AnnotationInputs, AnnotationSpec, resolve_annotations
 from .classes import ClassSet, class_code_map, default_class_order, resolve_labels
 from .columns import Selection, resolve_columns, spec_name
 from .features import resolve_features, resolve_numeric
@@ -24,6 +26,9 @@ from .probabilities import Classification, check_probabilities, resolve_classifi
 from .rules import PROBABILITY_TOLERANCE, RENORMALIZE_ABOVE
 
 __all__ = [
+    "AnnotationInputs",
+    "AnnotationSpec",
+    "resolve_annotations",
     "PROBABILITY_TOLERANCE",
     "RENORMALIZE_ABOVE",
     "ClassSet",
