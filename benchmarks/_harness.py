@@ -75,6 +75,37 @@ def timed(fn, repeat: int):
     return result, min(times), mem.extra
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(fn, repeat: int) -> dict:
+    """Like :func:`timed`, with every timed run kept: a warm-up call under :class:`PeakRSS`
+    (its result and extra peak memory), then ``repeat`` timed calls, each with its wall and CPU
+    time (user + system, all threads).
+
+    Returns ``{"result", "seconds": [...], "cpu": [...], "extra": bytes}``.
+    """
+    import gc
+
+    gc.collect()
+    with PeakRSS() as mem:
+        result = fn()
+    seconds, cpu = [], []
+    for _ in range(repeat):
+        gc.collect()
+        c0 = cpu_seconds()
+        t0 = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t0)
+        cpu.append(cpu_seconds() - c0)
+    return {"result": result, "seconds": seconds, "cpu": cpu, "extra": mem.extra}
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
