@@ -26,13 +26,25 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._engines import adapt
+from ._inputs import resolve_labels, resolve_pred_probs
+from ._inputs.features import resolve_features
+from ._inputs.neighbors import (
+    one_source,
+    resolve_embedding,
+    resolve_knn_graph,
+    resolve_ood_pred_probs,
+    resolve_pred_probs_embedding,
+    resolve_query_features,
+)
 from ._progress import progress_callback
-from ._inputs import resolve_classification, resolve_features, resolve_labels, resolve_pred_probs
-from ._typing import FrameT
-from .errors import ValidationError
+from ._typing import ColumnSpec, FrameT
 from .scoring.neighbors import knn as _knn
 from .scoring.neighbors import outlier as _outlier
+from .scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD, null_scores
+from .scoring.neighbors.datalab_checks import class_imbalance as _class_imbalance
+from .scoring.neighbors.duplicates import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from .scoring.neighbors.knn import ApproximateNeighborsWarning, KnnGraph
+from .scoring.neighbors.noniid import non_iid as _non_iid
 
 __all__ = [
     "ApproximateNeighborsWarning",
@@ -48,77 +60,105 @@ __all__ = [
 ]
 
 
-def _spec_name(spec: Any) -> str | None:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, (list, tuple)) and spec:
-        return ", ".join(map(str, spec[:3])) + (", ..." if len(spec) > 3 else "")
-    return None
-
-
-def _features(fr, features) -> np.ndarray:
-    X = resolve_features(fr, features)
-    if len(X) < 2:
-        raise ValidationError(
-            _spec_name(features), "at_least_2_rows",
-            f"a neighbour graph needs at least 2 rows, the frame has {len(X)}",
-        )
-    if X.shape[1] == 0:
-        raise ValidationError(_spec_name(features), "not_empty", "features= selects no values")
-    return X
-
-
-def _check_k(k, n, spec) -> None:
-    if k is not None and not 1 <= int(k) < n:
-        raise ValidationError(
-            _spec_name(spec), "k_less_than_rows",
-            f"k={k} must be at least 1 and less than the number of rows ({n})",
-        )
-
-
-def _check_metric(metric, spec) -> None:
-    if metric is not None and metric not in _knn.METRICS:
-        raise ValidationError(_spec_name(spec), "metric", f"metric must be one of {_knn.METRICS}, not {metric!r}")
-
-
-def _build_graph(X, *, features, k, metric, approximate, seed, progress, correct_exact_duplicates=True):
-    _check_k(k, len(X), features)
-    _check_metric(metric, features)
+# ------------------------------------------------------------------------------------------
+# the array paths: validated arrays (or a KnnGraph) → result arrays, shared with the audit
+# ------------------------------------------------------------------------------------------
+def build_graph(
+    X: np.ndarray,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    approximate: bool | str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    correct_exact_duplicates: bool = True,
+) -> KnnGraph:
+    """The kNN graph of a feature matrix whose ``k`` and ``metric`` the input layer checked."""
     return _knn.build_knn_graph(
-        X, k=k, metric=metric, approximate=approximate, seed=seed, progress=progress_callback(progress),
-        correct_exact_duplicates=correct_exact_duplicates,
+        X, k=k, metric=metric, approximate=approximate, seed=seed,
+        progress=progress_callback(progress), correct_exact_duplicates=correct_exact_duplicates,
     )
+
+
+def outlier_arrays(
+    graph: KnnGraph, *, k: int | None = None, t: float = 1, threshold: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(outlier_score, is_outlier)`` from a graph (Datalab's rule; ``k``: the first ``k``
+    neighbours, default all stored ones)."""
+    scores, avg, _ = _outlier.knn_outlier_scores(
+        graph.distances, k=k if k is not None else graph.k, t=t, metric=graph.metric
+    )
+    cut = _outlier.distance_issue_threshold(
+        avg, _outlier.FEATURE_THRESHOLD if threshold is None else threshold
+    )
+    return scores, avg > cut
+
+
+def pred_probs_outlier_arrays(
+    pred_probs: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    threshold: float | None = None,
+    method: str = "entropy",
+    adjust_pred_probs: bool = True,
+    M: int = 100,
+    gamma: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(outlier_score, is_outlier)`` from checked pred_probs (and label codes when adjusting),
+    as cleanlab's OutOfDistribution."""
+    scores, _ = _outlier.ood_pred_probs_scores(
+        pred_probs, labels=labels, adjust_pred_probs=adjust_pred_probs, method=method, M=M,
+        gamma=gamma,
+    )
+    cut = _outlier.pred_probs_issue_threshold(
+        scores, _outlier.PRED_PROBS_THRESHOLD if threshold is None else threshold
+    )
+    return scores, scores < cut
+
+
+def near_duplicate_arrays(
+    graph: KnnGraph, *, k: int | None = None, threshold: float = NEAR_DUPLICATE_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(near_duplicate_score, is_near_duplicate, near_duplicate_set)`` from a graph (its
+    first ``k`` neighbours, default all)."""
+    use = graph.head(k) if k is not None else graph
+    r = near_duplicates(use.indices, use.distances, threshold=threshold)
+    return r["scores"], r["is_issue"], r["set_ids"]
+
+
+def non_iid_arrays(
+    graph: KnnGraph,
+    *,
+    num_permutations: int = 25,
+    seed: int | None = 0,
+    significance_threshold: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``(non_iid_score, is_non_iid_issue, p_value, statistic)`` from a graph's neighbours."""
+    r = _non_iid(graph.indices, num_permutations=num_permutations, seed=seed,
+                 significance_threshold=significance_threshold)
+    return r["scores"], r["is_issue"], float(r["p_value"]), float(r["statistic"])
+
+
+def class_imbalance_arrays(
+    labels: np.ndarray, num_classes: int, *, threshold: float = CLASS_IMBALANCE_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(class_imbalance_score, is_class_imbalance_issue)`` from label codes."""
+    r = _class_imbalance(labels, num_classes, threshold=threshold)
+    return r["scores"], r["is_issue"]
+
+
+def null_arrays(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(null_score, is_null_issue)`` from a feature matrix with NaN for missing values."""
+    r = null_scores(np.isnan(X))
+    return r["scores"], r["is_issue"]
 
 
 def _graph_for(fr, *, features, knn_graph, k, metric, approximate, seed, progress) -> KnnGraph:
     """The caller's graph (checked against the frame) or one built from ``features``."""
     if knn_graph is not None:
-        if not isinstance(knn_graph, KnnGraph):
-            if hasattr(knn_graph, "tocsr"):
-                knn_graph = KnnGraph.from_csr(knn_graph, metric=metric)
-            else:
-                raise ValidationError(
-                    "knn_graph", "type",
-                    f"knn_graph= must be a KnnGraph (from cleanframe.knn_graph) or a scipy CSR "
-                    f"matrix, not {type(knn_graph).__name__}",
-                )
-        if knn_graph.n != fr.height:
-            raise ValidationError(
-                "knn_graph", "same_rows",
-                f"knn_graph= has {knn_graph.n} rows but the frame has {fr.height}; a graph can "
-                f"only be reused on the frame it was built from",
-            )
-        if k is not None and k > knn_graph.k:
-            raise ValidationError(
-                "knn_graph", "enough_neighbours",
-                f"k={k} but knn_graph= stores only {knn_graph.k} neighbours per row",
-            )
-        return knn_graph
-    if features is None:
-        raise ValidationError(None, "required", "pass features= (embedding columns) or knn_graph=")
-    X = _features(fr, features)
-    return _build_graph(X, features=features, k=k, metric=metric, approximate=approximate,
-                        seed=seed, progress=progress)
+        return resolve_knn_graph(fr, knn_graph, k=k, metric=metric)
+    X = resolve_embedding(fr, features, k=k, metric=metric, or_graph=True)
+    return build_graph(X, k=k, metric=metric, approximate=approximate, seed=seed, progress=progress)
 
 
 def _maybe_with_graph(result, graph, return_knn_graph):
@@ -131,7 +171,7 @@ def _maybe_with_graph(result, graph, return_knn_graph):
 def knn_graph(
     df: Any,
     *,
-    features: Any,
+    features: ColumnSpec,
     k: int | None = None,
     metric: str | None = None,
     approximate: bool | str | None = None,
@@ -182,9 +222,9 @@ def knn_graph(
     [[1, 2], [0, 2], [1, 0], [2, 1]]
     """
     fr = adapt(df)
-    X = _features(fr, features)
-    return _build_graph(X, features=features, k=k, metric=metric, approximate=approximate,
-                        seed=seed, progress=progress, correct_exact_duplicates=correct_exact_duplicates)
+    X = resolve_embedding(fr, features, k=k, metric=metric)
+    return build_graph(X, k=k, metric=metric, approximate=approximate, seed=seed,
+                       progress=progress, correct_exact_duplicates=correct_exact_duplicates)
 
 
 # ------------------------------------------------------------------------------------------
@@ -196,8 +236,8 @@ OUTLIER_COLUMNS = ("outlier_score", "is_outlier")
 def find_outliers(
     df: FrameT,
     *,
-    features: Any = None,
-    pred_probs: Any = None,
+    features: ColumnSpec | None = None,
+    pred_probs: ColumnSpec | None = None,
     label: str | None = None,
     classes: Sequence | None = None,
     knn_graph: KnnGraph | None = None,
@@ -287,53 +327,24 @@ def find_outliers(
     0
     """
     fr = adapt(df)
-    if (features is None and knn_graph is None) == (pred_probs is None):
-        raise ValidationError(
-            None, "one_source",
-            "pass either features= (or knn_graph=) or pred_probs=, not both and not neither",
-        )
+    source = one_source(features, pred_probs, knn_graph=knn_graph)
     fr.check_new_columns(list(OUTLIER_COLUMNS), overwrite=overwrite)
     graph = None
-    if pred_probs is not None:
-        scores, flags = _pred_probs_outliers(
-            fr, pred_probs=pred_probs, label=label, classes=classes, threshold=threshold,
-            method=method, adjust_pred_probs=adjust_pred_probs, M=M, gamma=gamma,
+    if source == "pred_probs":
+        P, codes, _ = resolve_ood_pred_probs(
+            fr, pred_probs=pred_probs, label=label, classes=classes,
+            adjust_pred_probs=adjust_pred_probs,
+        )
+        scores, flags = pred_probs_outlier_arrays(
+            P, codes, threshold=threshold, method=method, adjust_pred_probs=adjust_pred_probs,
+            M=M, gamma=gamma,
         )
     else:
         graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
                            approximate=approximate, seed=seed, progress=progress)
-        use_k = k if k is not None else graph.k
-        scores, avg, _ = _outlier.knn_outlier_scores(graph.distances, k=use_k, t=t, metric=graph.metric)
-        cut = _outlier.distance_issue_threshold(
-            avg, _outlier.FEATURE_THRESHOLD if threshold is None else threshold)
-        flags = avg > cut
+        scores, flags = outlier_arrays(graph, k=k, t=t, threshold=threshold)
     out = fr.attach({"outlier_score": scores, "is_outlier": flags}, overwrite=overwrite)
     return _maybe_with_graph(out, graph, return_knn_graph)
-
-
-def _read_pred_probs(fr, *, pred_probs, label, classes, adjust_pred_probs):
-    """(pred_probs matrix, label codes or None, ClassSet); labels are required when adjusting."""
-    if not adjust_pred_probs:
-        P, cs = resolve_pred_probs(fr, pred_probs, classes=classes)
-        return P, None, cs
-    if label is None:
-        raise ValidationError(
-            _spec_name(pred_probs), "label_required",
-            "the pred_probs path adjusts probabilities by class thresholds, which needs "
-            "label=; pass label= or adjust_pred_probs=False",
-        )
-    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
-    return c.pred_probs, c.labels, c.classes
-
-
-def _pred_probs_outliers(fr, *, pred_probs, label, classes, threshold, method, adjust_pred_probs, M, gamma):
-    P, codes, _ = _read_pred_probs(fr, pred_probs=pred_probs, label=label, classes=classes,
-                                   adjust_pred_probs=adjust_pred_probs)
-    scores, _ = _outlier.ood_pred_probs_scores(
-        P, labels=codes, adjust_pred_probs=adjust_pred_probs, method=method, M=M, gamma=gamma)
-    cut = _outlier.pred_probs_issue_threshold(
-        scores, _outlier.PRED_PROBS_THRESHOLD if threshold is None else threshold)
-    return scores, scores < cut
 
 
 class OutlierDetector:
@@ -406,16 +417,13 @@ class OutlierDetector:
         state = f"fitted on {self.source_}" if self.source_ else "not fitted"
         return f"OutlierDetector(k={self.k}, t={self.t}, {state})"
 
-    def fit(self, df: Any, *, features: Any = None, pred_probs: Any = None, label: str | None = None,
+    def fit(self, df: Any, *, features: ColumnSpec | None = None,
+            pred_probs: ColumnSpec | None = None, label: str | None = None,
             classes: Sequence | None = None) -> "OutlierDetector":
         """Fit on the reference rows of ``df`` (not modified). Returns ``self``."""
         fr = adapt(df)
-        if (features is None) == (pred_probs is None):
-            raise ValidationError(None, "one_source", "pass either features= or pred_probs= to fit")
-        if features is not None:
-            X = _features(fr, features)
-            _check_k(self.k, len(X), features)
-            _check_metric(self.metric, features)
+        if one_source(features, pred_probs, fit=True) == "features":
+            X = resolve_embedding(fr, features, k=self.k, metric=self.metric)
             k = _knn.resolve_k(len(X), self.k)
             index = _knn.KnnIndex(X, metric=self.metric, approximate=self.approximate,
                                   seed=self.seed, progress=progress_callback(self.progress))
@@ -429,8 +437,10 @@ class OutlierDetector:
             self.features_spec_, self.n_features_ = features, X.shape[1]
             self.source_ = "features"
         else:
-            P, codes, cs = _read_pred_probs(fr, pred_probs=pred_probs, label=label, classes=classes,
-                                            adjust_pred_probs=self.adjust_pred_probs)
+            P, codes, cs = resolve_ood_pred_probs(
+                fr, pred_probs=pred_probs, label=label, classes=classes,
+                adjust_pred_probs=self.adjust_pred_probs,
+            )
             scores, thresholds = _outlier.ood_pred_probs_scores(
                 P, labels=codes, adjust_pred_probs=self.adjust_pred_probs, method=self.method,
                 M=self.M, gamma=self.gamma)
@@ -450,11 +460,7 @@ class OutlierDetector:
         fr = adapt(df)
         fr.check_new_columns(list(OUTLIER_COLUMNS), overwrite=overwrite)
         if self.source_ == "features":
-            X = resolve_features(fr, self.features_spec_)
-            if X.shape[1] != self.n_features_:
-                raise ValidationError(
-                    _spec_name(self.features_spec_), "same_width",
-                    f"features have {X.shape[1]} values per row, the detector was fit on {self.n_features_}")
+            X = resolve_query_features(fr, self.features_spec_, width=self.n_features_)
             _, dist = self.index_.query(X, self.k_)
             scores, avg, _ = _outlier.knn_outlier_scores(
                 dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_)
@@ -467,7 +473,8 @@ class OutlierDetector:
             flags = scores < self.issue_threshold_
         return fr.attach({"outlier_score": scores, "is_outlier": flags}, overwrite=overwrite)
 
-    def fit_score(self, df: FrameT, *, features: Any = None, pred_probs: Any = None,
+    def fit_score(self, df: FrameT, *, features: ColumnSpec | None = None,
+            pred_probs: ColumnSpec | None = None,
                   label: str | None = None, classes: Sequence | None = None,
                   overwrite: bool = False) -> FrameT:
         """Fit on ``df`` and return its own scores (each row excluded from its own neighbours,
@@ -492,7 +499,7 @@ NEAR_DUPLICATE_COLUMNS = ("near_duplicate_score", "is_near_duplicate", "near_dup
 def find_near_duplicates(
     df: FrameT,
     *,
-    features: Any = None,
+    features: ColumnSpec | None = None,
     knn_graph: KnnGraph | None = None,
     k: int | None = None,
     threshold: float = 0.13,
@@ -550,25 +557,24 @@ def find_near_duplicates(
     >>> out["near_duplicate_set"].tolist()
     [0, 0, 1, 1, -1, -1, -1, -1]
     """
-    from .scoring.neighbors.duplicates import near_duplicates
-
     fr = adapt(df)
     fr.check_new_columns(list(NEAR_DUPLICATE_COLUMNS), overwrite=overwrite)
     graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
                        approximate=approximate, seed=seed, progress=progress)
-    use = graph.head(k) if k is not None else graph
-    r = near_duplicates(use.indices, use.distances, threshold=threshold)
-    out = fr.attach({
-        "near_duplicate_score": r["scores"],
-        "is_near_duplicate": r["is_issue"],
-        "near_duplicate_set": r["set_ids"],
-    }, overwrite=overwrite)
+    scores, flags, sets = near_duplicate_arrays(graph, k=k, threshold=threshold)
+    out = fr.attach(
+        {"near_duplicate_score": scores, "is_near_duplicate": flags, "near_duplicate_set": sets},
+        overwrite=overwrite,
+    )
     return _maybe_with_graph(out, graph, return_knn_graph)
 
 
 # ------------------------------------------------------------------------------------------
 # non-IID
 # ------------------------------------------------------------------------------------------
+NON_IID_COLUMNS = ("non_iid_score", "is_non_iid_issue")
+
+
 @dataclass(frozen=True, eq=False)
 class NonIIDResult:
     """Result of :func:`non_iid`.
@@ -599,6 +605,13 @@ class NonIIDResult:
     rows: Any
     knn_graph: KnnGraph
 
+    @classmethod
+    def of(cls, p_value: float, statistic: float, significance_threshold: float, rows: Any,
+           knn_graph: KnnGraph) -> "NonIIDResult":
+        """The result of a test with this p-value at this significance threshold."""
+        return cls(p_value, statistic, bool(p_value < significance_threshold),
+                   significance_threshold, rows, knn_graph)
+
     def explain(self) -> str:
         """A plain-language reading of the result."""
         verdict = (
@@ -625,8 +638,8 @@ class NonIIDResult:
 def non_iid(
     df: Any,
     *,
-    features: Any = None,
-    pred_probs: Any = None,
+    features: ColumnSpec | None = None,
+    pred_probs: ColumnSpec | None = None,
     knn_graph: KnnGraph | None = None,
     k: int | None = None,
     num_permutations: int = 25,
@@ -685,27 +698,20 @@ def non_iid(
     >>> res.is_non_iid
     True
     """
-    from .scoring.neighbors.noniid import non_iid as _non_iid
-
     fr = adapt(df)
-    fr.check_new_columns(["non_iid_score", "is_non_iid_issue"], overwrite=overwrite)
+    fr.check_new_columns(list(NON_IID_COLUMNS), overwrite=overwrite)
     if knn_graph is None and features is None and pred_probs is not None:
-        P, _ = resolve_pred_probs(fr, pred_probs)
-        if len(P) < 2:
-            raise ValidationError(_spec_name(pred_probs), "at_least_2_rows", "non_iid needs at least 2 rows")
-        graph = _build_graph(P, features=pred_probs, k=k, metric=metric, approximate=approximate,
-                             seed=0, progress=progress)
+        P = resolve_pred_probs_embedding(fr, pred_probs, k=k, metric=metric)
+        graph = build_graph(P, k=k, metric=metric, approximate=approximate, progress=progress)
     else:
         graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
                            approximate=approximate, seed=0, progress=progress)
-    r = _non_iid(graph.indices, num_permutations=num_permutations, seed=seed,
-                 significance_threshold=significance_threshold)
-    rows = fr.attach({"non_iid_score": r["scores"], "is_non_iid_issue": r["is_issue"]}, overwrite=overwrite)
-    return NonIIDResult(
-        p_value=r["p_value"], statistic=r["statistic"],
-        is_non_iid=bool(r["p_value"] < significance_threshold),
-        significance_threshold=significance_threshold, rows=rows, knn_graph=graph,
+    scores, flags, p_value, statistic = non_iid_arrays(
+        graph, num_permutations=num_permutations, seed=seed,
+        significance_threshold=significance_threshold,
     )
+    rows = fr.attach({"non_iid_score": scores, "is_non_iid_issue": flags}, overwrite=overwrite)
+    return NonIIDResult.of(p_value, statistic, significance_threshold, rows, graph)
 
 
 # ------------------------------------------------------------------------------------------
@@ -752,17 +758,16 @@ def class_imbalance(
     >>> int(out["is_class_imbalance_issue"].sum()), float(out["class_imbalance_score"].min())
     (2, 0.02)
     """
-    from .scoring.neighbors.datalab_checks import class_imbalance as _imbalance
-
     fr = adapt(df)
     fr.check_new_columns(["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite)
     codes, cs = resolve_labels(fr, label, classes=classes)
-    r = _imbalance(codes, len(cs), threshold=threshold)
-    return fr.attach({"class_imbalance_score": r["scores"], "is_class_imbalance_issue": r["is_issue"]},
-                     overwrite=overwrite)
+    scores, flags = class_imbalance_arrays(codes, len(cs), threshold=threshold)
+    return fr.attach(
+        {"class_imbalance_score": scores, "is_class_imbalance_issue": flags}, overwrite=overwrite
+    )
 
 
-def find_null_issues(df: FrameT, *, features: Any, overwrite: bool = False) -> FrameT:
+def find_null_issues(df: FrameT, *, features: ColumnSpec, overwrite: bool = False) -> FrameT:
     """Rows with missing feature values (Datalab's null check).
 
     ``null_score`` = fraction of the row's feature values that are present (lower = more
@@ -790,10 +795,7 @@ def find_null_issues(df: FrameT, *, features: Any, overwrite: bool = False) -> F
     >>> find_null_issues(df, features=["a", "b"])["null_score"].tolist()
     [1.0, 0.5, 0.0]
     """
-    from .scoring.neighbors.datalab_checks import null_scores
-
     fr = adapt(df)
     fr.check_new_columns(["null_score", "is_null_issue"], overwrite=overwrite)
-    X = resolve_features(fr, features, allow_missing=True)
-    r = null_scores(np.isnan(X))
-    return fr.attach({"null_score": r["scores"], "is_null_issue": r["is_issue"]}, overwrite=overwrite)
+    scores, flags = null_arrays(resolve_features(fr, features, allow_missing=True))
+    return fr.attach({"null_score": scores, "is_null_issue": flags}, overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""find_issues / audit: every check the columns allow, sharing one kNN graph."""
+"""find_issues / audit: every check the columns allow, sharing one kNN graph; the registry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cleanframe
 from cleanframe import ValidationError
+from cleanframe import neighbors as nb
+from cleanframe.checks import CHECKS, CheckResult, register, unregister
 
 from .conftest import label_frame, synthetic, to_pandas
 
@@ -25,11 +28,14 @@ def data():
     return df
 
 
+def columns(frame) -> list:
+    return list(to_pandas(frame).columns)
+
+
 def test_all_checks_run_and_match_the_single_checks(data, constructor):
     frame = constructor(data)
+    before = to_pandas(frame).copy()
     out = to_pandas(frame.cl.find_issues(label="y", pred_probs="p_*", features="emb_*", progress=False))
-    from cleanframe.checks import CHECKS
-
     for check in CHECKS:
         assert f"is_{check}_issue" in out and f"{check}_score" in out
         assert out[f"{check}_score"].between(0, 1).all()
@@ -44,30 +50,139 @@ def test_all_checks_run_and_match_the_single_checks(data, constructor):
     # same rows, same order, input untouched
     assert list(out.columns[: len(data.columns)]) == list(data.columns)
     assert len(out) == len(data)
+    pd.testing.assert_frame_equal(to_pandas(frame), before)
 
 
-def test_checks_follow_the_columns_given(data):
-    report = data.cl.audit(label="y", pred_probs="p_*")
+def test_each_check_equals_its_public_function(data):
+    report = cleanframe.audit(data, label="y", pred_probs="p_*", features="emb_*", progress=False)
+    out = report.issues
+    graph = report.details["knn_graph"]
+    singles = {
+        "null": (nb.find_null_issues(data, features="emb_*"), "null_score", "is_null_issue"),
+        "outlier": (nb.find_outliers(data, knn_graph=graph), "outlier_score", "is_outlier"),
+        "near_duplicate": (nb.find_near_duplicates(data, knn_graph=graph),
+                           "near_duplicate_score", "is_near_duplicate"),
+        "non_iid": (nb.non_iid(data, knn_graph=graph).rows, "non_iid_score", "is_non_iid_issue"),
+        "class_imbalance": (nb.class_imbalance(data, label="y"),
+                            "class_imbalance_score", "is_class_imbalance_issue"),
+    }
+    for check, (single, score, flag) in singles.items():
+        np.testing.assert_array_equal(out[f"{check}_score"], single[score])
+        np.testing.assert_array_equal(out[f"is_{check}_issue"], single[flag])
+    np.testing.assert_array_equal(graph.indices, nb.knn_graph(data, features="emb_*").indices)
+    res = report.details["non_iid"]
+    assert res.p_value == nb.non_iid(data, knn_graph=graph).p_value
+    assert "non_iid_score" in res.rows and res.knn_graph is graph
+    summary = to_pandas(report.summary).set_index("issue_type")
+    assert summary.loc["non_iid", "score"] == res.p_value
+    assert summary.loc["outlier", "num_issues"] == out["is_outlier_issue"].sum()
+    # without features, outliers come from pred_probs (adjusted by the labels), as find_outliers
+    report = cleanframe.audit(data, label="y", pred_probs="p_*")
+    single = nb.find_outliers(data, pred_probs="p_*", label="y")
+    np.testing.assert_array_equal(report.issues["outlier_score"], single["outlier_score"])
+    assert "knn_graph" not in report.details
+
+
+def test_checks_follow_the_columns_given(data, constructor):
+    frame = constructor(data)
+    report = frame.cl.audit(label="y", pred_probs="p_*")
     assert report.checks == ["label", "outlier", "non_iid", "class_imbalance"]
-    report = data.cl.audit(features="emb_*", progress=False)
+    report = frame.cl.audit(features="emb_*", progress=False)
     assert report.checks == ["null", "outlier", "near_duplicate", "non_iid"]
-    summary = report.summary
+    assert type(report.issues) is type(frame) and type(report.summary) is type(frame)
+    summary = to_pandas(report.summary)
     assert list(summary["issue_type"]) == report.checks
     assert "Audit" in repr(report) and "<table" in report._repr_html_()
-    only = data.cl.audit(label="y", pred_probs="p_*", checks=["label"])
-    assert only.checks == ["label"] and "is_outlier_issue" not in only.issues
+    only = frame.cl.audit(label="y", pred_probs="p_*", checks=["label"])
+    assert only.checks == ["label"] and "is_outlier_issue" not in columns(only.issues)
+    # the outlier check on pred_probs needs the labels too: with pred_probs alone it does not run
+    assert frame.cl.audit(pred_probs="p_*").checks == ["non_iid"]
 
 
-def test_bad_audit_requests(data):
+def test_graph_and_k_are_shared(data):
+    graph = nb.knn_graph(data, features="emb_*", k=15)
+    report = cleanframe.audit(data, label="y", knn_graph=graph)
+    assert report.checks == ["outlier", "near_duplicate", "non_iid", "class_imbalance"]
+    assert report.details["knn_graph"] is graph
+    report = cleanframe.audit(data, features="emb_*", k=5, progress=False)
+    assert report.details["knn_graph"].k == 5
+    # without features, non_iid searches the pred_probs with the same k
+    report = cleanframe.audit(data, label="y", pred_probs="p_*", k=5)
+    assert report.details["non_iid"].knn_graph.k == 5
+    # one array column: no null check (a null array is rejected by the feature check itself)
+    arrays = data.drop(columns=[f"emb_{i}" for i in range(6)]).assign(
+        emb=list(data[[f"emb_{i}" for i in range(6)]].to_numpy()))
+    report = cleanframe.audit(arrays, features="emb", progress=False)
+    assert report.checks == ["outlier", "near_duplicate", "non_iid"]
+    with pytest.raises(ValidationError, match="null"):
+        cleanframe.audit(arrays, features="emb", checks=["null"])
+
+
+def test_bad_audit_requests(data, constructor):
+    frame = constructor(data)
     with pytest.raises(ValidationError, match="no check"):
-        data.cl.audit()
+        frame.cl.audit()
     with pytest.raises(ValidationError, match="unknown checks"):
-        data.cl.audit(label="y", checks=["spelling"])
+        frame.cl.audit(label="y", checks=["spelling"])
     with pytest.raises(ValidationError, match="near_duplicate"):
-        data.cl.audit(label="y", pred_probs="p_*", checks=["near_duplicate"])
-    clash = data.assign(is_issue=False)
+        frame.cl.audit(label="y", pred_probs="p_*", checks=["near_duplicate"])
     with pytest.raises(ValidationError, match="is_issue"):
-        clash.cl.find_issues(label="y", pred_probs="p_*")
-    before = data.copy(deep=True)
-    data.cl.find_issues(label="y", pred_probs="p_*")
-    pd.testing.assert_frame_equal(data, before)
+        constructor(data.assign(is_issue=False)).cl.find_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError, match="k=400"):
+        frame.cl.audit(features="emb_*", k=400)
+    with pytest.raises(ValidationError, match="knn_graph"):
+        frame.cl.audit(label="y", knn_graph=nb.knn_graph(data.head(50), features="emb_*"))
+    before = to_pandas(frame).copy()
+    frame.cl.find_issues(label="y", pred_probs="p_*")
+    pd.testing.assert_frame_equal(to_pandas(frame), before)
+
+
+def test_the_registry_holds_the_six_checks_with_their_needs():
+    assert list(CHECKS) == ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
+    needs = {name: [sorted(alternative) for alternative in check.needs] for name, check in CHECKS.items()}
+    assert needs == {
+        "null": [["features"]],
+        "label": [["classification"]],
+        "outlier": [["graph"], ["classification"]],
+        "near_duplicate": [["graph"]],
+        "non_iid": [["graph"], ["pred_probs"]],
+        "class_imbalance": [["labels"]],
+    }
+    with pytest.raises(TypeError):
+        CHECKS["spelling"] = CHECKS["null"]  # a read-only view: register() adds checks
+    with pytest.raises(ValueError, match="already registered"):
+        register("null", needs=["features"])(lambda inputs: None)
+    with pytest.raises(ValueError, match="needs="):
+        register("spelling", needs=["words"])
+
+
+def test_a_registered_check_runs_in_the_audit(data, constructor):
+    seen = {}
+
+    @register("low_first_feature", needs=[("labels", "graph")])
+    def low_first_feature(inputs):
+        seen["inputs"] = inputs
+        scores = np.linspace(0, 1, inputs.graph.n)
+        return CheckResult(flags=scores < 0.1, scores=scores, score=0.5, details={"n": inputs.graph.n})
+
+    try:
+        assert list(CHECKS)[-1] == "low_first_feature"
+        report = constructor(data).cl.audit(
+            label="y", features="emb_*", checks=["low_first_feature", "class_imbalance"], progress=False
+        )
+        assert report.checks == ["class_imbalance", "low_first_feature"]  # registry order
+        out = to_pandas(report.issues)
+        np.testing.assert_array_equal(out["low_first_feature_score"], np.linspace(0, 1, len(data)))
+        assert out["is_low_first_feature_issue"].sum() == (np.linspace(0, 1, len(data)) < 0.1).sum()
+        assert report.details["low_first_feature"] == {"n": len(data)}
+        summary = to_pandas(report.summary).set_index("issue_type")
+        assert summary.loc["low_first_feature", "score"] == 0.5
+        # inputs no selected check needs are not resolved
+        assert seen["inputs"].classification is None and seen["inputs"].features is None
+        # every check the inputs allow runs by default, the new one included; not without a graph
+        assert "low_first_feature" in constructor(data).cl.audit(label="y", features="emb_*",
+                                                                 progress=False).checks
+        assert "low_first_feature" not in cleanframe.audit(data, label="y", pred_probs="p_*").checks
+    finally:
+        unregister("low_first_feature")
+    assert "low_first_feature" not in CHECKS

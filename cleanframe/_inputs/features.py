@@ -8,10 +8,16 @@ import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
-from .columns import check_not_empty, resolve_columns, selection_matrix
+from .columns import _GLOB_CHARS, check_not_empty, resolve_columns, selection_matrix
 from .probabilities import raise_cells
 
-__all__ = ["resolve_features", "resolve_numeric"]
+__all__ = ["names_one_column", "resolve_features", "resolve_numeric"]
+
+
+def names_one_column(spec: Any) -> bool:
+    """Whether a ``features=`` spec names one array column (a string that is not a glob),
+    rather than separate columns (a list or a glob)."""
+    return isinstance(spec, str) and not _GLOB_CHARS & set(spec)
 
 
 def resolve_features(fr: Engine, features: Any, *, allow_missing: bool = False) -> np.ndarray:

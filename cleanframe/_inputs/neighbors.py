@@ -1,0 +1,193 @@
+"""Inputs of the embedding-space checks: ``features=`` as an embedding, ``k``, ``metric``,
+``knn_graph=``, and which source (features or pred_probs) a call reads.
+
+Every rule is stated here once, for every public function that searches neighbours:
+
+- a neighbour graph needs at least 2 rows (``at_least_2_rows``) and at least one value per row
+  (``not_empty``);
+- ``k`` lies in ``[1, N)`` (``k_less_than_rows``) and, for a given graph, within the neighbours
+  it stores (``enough_neighbours``);
+- ``metric`` is one of :data:`~cleanframe.scoring.neighbors.knn.METRICS` (``metric``);
+- ``knn_graph=`` is a :class:`~cleanframe.scoring.neighbors.knn.KnnGraph` or a scipy CSR matrix
+  (``type``, ``format``) with one row per row of the frame (``same_rows``);
+- a call reads either features (or a graph) or pred_probs (``one_source``); the pred_probs
+  outlier path adjusts by class thresholds, which needs labels (``label_required``).
+
+The kernels in :mod:`cleanframe.scoring.neighbors` keep cheap ``ValueError`` asserts for direct
+callers; a user's bad value is reported here, as a ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._engines import Engine
+from ..errors import ValidationError
+from ..scoring.neighbors.knn import METRICS, KnnGraph
+from .classes import ClassSet
+from .columns import spec_name
+from .features import resolve_features
+from .probabilities import resolve_classification, resolve_pred_probs
+
+__all__ = [
+    "check_embedding",
+    "check_k",
+    "check_metric",
+    "one_source",
+    "resolve_embedding",
+    "resolve_knn_graph",
+    "resolve_ood_pred_probs",
+    "resolve_pred_probs_embedding",
+    "resolve_query_features",
+]
+
+
+def check_k(k: int | None, n: int, spec: Any) -> None:
+    """``k`` neighbours among ``n`` rows: at least 1 and less than ``n`` (None: the default)."""
+    if k is not None and not 1 <= int(k) < n:
+        raise ValidationError(
+            spec_name(spec), "k_less_than_rows",
+            f"k={k} must be at least 1 and less than the number of rows ({n})",
+        )
+
+
+def check_metric(metric: str | None, spec: Any) -> None:
+    """``metric`` is one the neighbour search knows (None: the default for the data)."""
+    if metric is not None and metric not in METRICS:
+        raise ValidationError(
+            spec_name(spec), "metric", f"metric must be one of {METRICS}, not {metric!r}"
+        )
+
+
+def check_embedding(
+    X: np.ndarray,
+    spec: Any,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    too_few: str | None = None,
+) -> np.ndarray:
+    """``X`` (rows of ``spec``) is searchable: 2+ rows, 1+ value per row, ``k`` and ``metric``
+    valid for it. ``too_few`` replaces the message of the 2-rows rule. Returns ``X``."""
+    n = len(X)
+    if n < 2:
+        message = too_few or f"a neighbour graph needs at least 2 rows, the frame has {n}"
+        raise ValidationError(spec_name(spec), "at_least_2_rows", message)
+    if X.shape[1] == 0:
+        raise ValidationError(spec_name(spec), "not_empty", "features= selects no values")
+    check_k(k, n, spec)
+    check_metric(metric, spec)
+    return X
+
+
+def resolve_embedding(
+    fr: Engine,
+    features: Any,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    or_graph: bool = False,
+) -> np.ndarray:
+    """``features=`` as a finite (N, D) matrix to build a neighbour graph from, with ``k`` and
+    ``metric`` checked against it. ``or_graph``: the call also accepts ``knn_graph=`` (the
+    message for a missing ``features=`` says so)."""
+    if or_graph and features is None:
+        raise ValidationError(None, "required", "pass features= (embedding columns) or knn_graph=")
+    return check_embedding(resolve_features(fr, features), features, k=k, metric=metric)
+
+
+def resolve_pred_probs_embedding(
+    fr: Engine,
+    pred_probs: Any,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    resolved: np.ndarray | None = None,
+) -> np.ndarray:
+    """pred_probs used as the embedding (the non-IID check without features), checked as one.
+    ``resolved``: the matrix already resolved (with the labels) for the same spec."""
+    P = resolve_pred_probs(fr, pred_probs)[0] if resolved is None else resolved
+    return check_embedding(P, pred_probs, k=k, metric=metric, too_few="non_iid needs at least 2 rows")
+
+
+def resolve_query_features(fr: Engine, features: Any, *, width: int) -> np.ndarray:
+    """``features=`` of new rows scored against an index built on ``width`` values per row."""
+    X = resolve_features(fr, features)
+    if X.shape[1] != width:
+        raise ValidationError(
+            spec_name(features), "same_width",
+            f"features have {X.shape[1]} values per row, the detector was fit on {width}",
+        )
+    return X
+
+
+def resolve_knn_graph(
+    fr: Engine, knn_graph: Any, *, k: int | None = None, metric: str | None = None
+) -> KnnGraph:
+    """A caller's graph (a KnnGraph, or a scipy CSR matrix in cleanlab's format read with
+    ``metric``), checked against the frame and against the ``k`` the call will use."""
+    if not isinstance(knn_graph, KnnGraph):
+        from scipy.sparse import issparse
+
+        if not issparse(knn_graph):
+            raise ValidationError(
+                "knn_graph", "type",
+                f"knn_graph= must be a KnnGraph (from cleanframe.knn_graph) or a scipy CSR "
+                f"matrix, not {type(knn_graph).__name__}",
+            )
+        try:
+            knn_graph = KnnGraph.from_csr(knn_graph, metric=metric)
+        except ValueError as error:
+            raise ValidationError("knn_graph", "format", f"knn_graph= is not a kNN graph: {error}") from error
+    if knn_graph.n != fr.height:
+        raise ValidationError(
+            "knn_graph", "same_rows",
+            f"knn_graph= has {knn_graph.n} rows but the frame has {fr.height}; a graph can "
+            f"only be reused on the frame it was built from",
+        )
+    if k is not None and k > knn_graph.k:
+        raise ValidationError(
+            "knn_graph", "enough_neighbours",
+            f"k={k} but knn_graph= stores only {knn_graph.k} neighbours per row",
+        )
+    check_k(k, knn_graph.n, "knn_graph")
+    return knn_graph
+
+
+def one_source(features: Any, pred_probs: Any, *, knn_graph: Any = None, fit: bool = False) -> str:
+    """Which source a call reads, ``"features"`` (or ``knn_graph=``) or ``"pred_probs"``:
+    exactly one of them must be given."""
+    has_features = features is not None or knn_graph is not None
+    if has_features == (pred_probs is not None):
+        message = (
+            "pass either features= or pred_probs= to fit"
+            if fit
+            else "pass either features= (or knn_graph=) or pred_probs=, not both and not neither"
+        )
+        raise ValidationError(None, "one_source", message)
+    return "features" if has_features else "pred_probs"
+
+
+def resolve_ood_pred_probs(
+    fr: Engine,
+    *,
+    pred_probs: Any,
+    label: str | None,
+    classes: Sequence | None,
+    adjust_pred_probs: bool,
+) -> tuple[np.ndarray, np.ndarray | None, ClassSet]:
+    """The pred_probs outlier path's inputs: ``(pred_probs, label codes or None, classes)``.
+    Adjusting by class thresholds needs the labels."""
+    if not adjust_pred_probs:
+        P, cs = resolve_pred_probs(fr, pred_probs, classes=classes)
+        return P, None, cs
+    if label is None:
+        raise ValidationError(
+            spec_name(pred_probs), "label_required",
+            "the pred_probs path adjusts probabilities by class thresholds, which needs "
+            "label=; pass label= or adjust_pred_probs=False",
+        )
+    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    return c.pred_probs, c.labels, c.classes

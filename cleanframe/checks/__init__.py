@@ -1,0 +1,176 @@
+"""All the checks the given columns allow, in one call (the counterpart of cleanlab's Datalab).
+
+``find_issues`` returns the input's rows with, for each check that ran, ``is_<type>_issue`` and
+``<type>_score`` (lower = worse), plus ``is_issue`` = any. ``audit`` returns the same frame inside
+an :class:`Audit` with a per-check summary table and a readable report.
+
+Which checks run (as Datalab decides from its inputs), in this order:
+
+| check | needs |
+|---|---|
+| ``null`` | ``features`` as separate columns |
+| ``label`` | ``label`` and ``pred_probs`` |
+| ``outlier`` | ``features`` / ``knn_graph``, else ``label`` and ``pred_probs`` |
+| ``near_duplicate`` | ``features`` / ``knn_graph`` |
+| ``non_iid`` | ``features`` / ``knn_graph``, else ``pred_probs`` |
+| ``class_imbalance`` | ``label`` |
+
+The inputs are resolved and validated once (labels with pred_probs, the features, one kNN graph
+shared by every check that needs it); each check turns them into arrays, and the result columns
+are attached once. The checks are a registry (:data:`CHECKS`, :mod:`cleanframe.checks.registry`):
+a new check is one function registered with :func:`register` and the inputs it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._engines import Engine, adapt
+from .._inputs import resolve_classification, resolve_features, resolve_labels
+from .._inputs.checks import given_inputs, select_checks
+from .._inputs.neighbors import resolve_embedding, resolve_knn_graph, resolve_pred_probs_embedding
+from .._typing import ColumnSpec, FrameT
+from ..neighbors import build_graph
+from . import builtin  # noqa: F401  (registers the six checks)
+from .registry import CHECKS, AuditInputs, Check, CheckResult, register, unregister
+from .report import Audit
+
+__all__ = [
+    "CHECKS",
+    "Audit",
+    "AuditInputs",
+    "Check",
+    "CheckResult",
+    "audit",
+    "find_issues",
+    "register",
+    "unregister",
+]
+
+
+def _resolve(
+    fr: Engine,
+    needs: set,
+    *,
+    label: str | None,
+    pred_probs: Any,
+    features: Any,
+    knn_graph: Any,
+    classes: Sequence | None,
+    k: int | None,
+    progress: bool,
+) -> AuditInputs:
+    """Resolve and validate, once, each input that a check to run needs; build the graph."""
+    graph = embedding = X = c = labels = cs = P = None
+    if "graph" in needs:
+        if knn_graph is not None:
+            graph = resolve_knn_graph(fr, knn_graph)
+        else:
+            embedding = resolve_embedding(fr, features, k=k)
+            graph = build_graph(embedding, k=k, progress=progress)
+    if "features" in needs:  # the graph's features (all finite), else the values with NaN kept
+        X = embedding if embedding is not None else resolve_features(fr, features, allow_missing=True)
+    if "classification" in needs:
+        c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    if "pred_probs" in needs:
+        P = resolve_pred_probs_embedding(
+            fr, pred_probs, k=k, resolved=c.pred_probs if c is not None else None
+        )
+    if "labels" in needs:
+        labels, cs = resolve_labels(fr, label, classes=classes)
+    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress)
+
+
+def audit(
+    df: Any,
+    *,
+    label: str | None = None,
+    pred_probs: ColumnSpec | None = None,
+    features: ColumnSpec | None = None,
+    knn_graph: Any = None,
+    classes: Sequence | None = None,
+    checks: Sequence[str] | None = None,
+    k: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Audit:
+    """Run every check the given columns allow; see the module docstring for which.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame, polars.DataFrame or polars.LazyFrame
+    label, pred_probs, features, classes
+        Column specs as everywhere in cleanframe.
+    knn_graph : KnnGraph, optional
+        A precomputed graph from :func:`cleanframe.knn_graph` on this frame.
+    checks : sequence of str, optional
+        Run only these (a subset of :data:`CHECKS`); an impossible one is an error.
+    k : int, optional
+        Neighbours for the kNN checks (default 10).
+    progress : bool
+        Progress bars on long searches.
+    overwrite : bool
+        Replace existing result columns instead of raising.
+
+    Examples
+    --------
+    >>> import cleanframe
+    >>> df = cleanframe.datasets.load_label_errors("20news")
+    >>> report = cleanframe.audit(df, label="label", pred_probs="p_*")
+    >>> report.checks
+    ['label', 'outlier', 'non_iid', 'class_imbalance']
+    >>> int(report.issues["is_label_issue"].sum())
+    95
+    """
+    fr = adapt(df)
+    given = given_inputs(label=label, pred_probs=pred_probs, features=features, knn_graph=knn_graph)
+    chosen = {name: need for name, check in CHECKS.items() if (need := check.choose(given))}
+    run = select_checks(checks, list(CHECKS), chosen)
+    names = [column for name in run for column in CHECKS[name].columns] + ["is_issue"]
+    fr.check_new_columns(names, overwrite=overwrite)
+    inputs = _resolve(
+        fr, set().union(*(chosen[name] for name in run)), label=label, pred_probs=pred_probs,
+        features=features, knn_graph=knn_graph, classes=classes, k=k, progress=progress,
+    )
+    results = {name: CHECKS[name].run(inputs) for name in run}
+
+    new: dict = {}
+    for name, result in results.items():
+        flag_column, score_column = CHECKS[name].columns
+        new[flag_column] = np.asarray(result.flags, dtype=bool)
+        new[score_column] = np.asarray(result.scores, dtype=np.float64)
+    new["is_issue"] = np.logical_or.reduce([new[CHECKS[name].columns[0]] for name in run])
+    issues = fr.attach(new, overwrite=overwrite)
+    summary = fr.table({
+        "issue_type": np.asarray(run),
+        "num_issues": np.asarray([int(new[CHECKS[name].columns[0]].sum()) for name in run]),
+        "score": np.asarray([
+            float(np.mean(new[CHECKS[name].columns[1]]) if r.score is None else r.score)
+            for name, r in results.items()
+        ]),
+    })
+    details = {
+        name: r.details(issues) if callable(r.details) else r.details
+        for name, r in results.items() if r.details is not None
+    }
+    if inputs.graph is not None:
+        details["knn_graph"] = inputs.graph
+    return Audit(issues=issues, summary=summary, checks=run, details=details)
+
+
+def find_issues(df: FrameT, **kwargs: Any) -> FrameT:
+    """The rows of :func:`audit` (same arguments): ``is_<check>_issue``, ``<check>_score`` for
+    each check that the given columns allow, and ``is_issue`` = any. Does not modify ``df``.
+
+    Examples
+    --------
+    >>> import cleanframe
+    >>> df = cleanframe.datasets.load_label_errors("mnist")
+    >>> out = df.cl.find_issues(label="label", pred_probs="p_*")
+    >>> [c for c in out.columns if c.startswith("is_")]
+    ['is_label_issue', 'is_outlier_issue', 'is_non_iid_issue', 'is_class_imbalance_issue', 'is_issue']
+    """
+    return audit(df, **kwargs).issues

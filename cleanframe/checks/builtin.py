@@ -1,0 +1,84 @@
+"""The six checks of the audit (Datalab's), each one registered function on validated inputs.
+
+They run in this order: ``null``, ``label``, ``outlier``, ``near_duplicate``, ``non_iid``,
+``class_imbalance``. Each is the array path of its public function, so a check gives what that
+function gives with the same arguments.
+"""
+
+from __future__ import annotations
+
+from ..label_issues import label_issue_arrays
+from ..neighbors import (
+    NonIIDResult,
+    build_graph,
+    class_imbalance_arrays,
+    near_duplicate_arrays,
+    non_iid_arrays,
+    null_arrays,
+    outlier_arrays,
+    pred_probs_outlier_arrays,
+)
+from ..scoring.classification.dataset import overall_label_health_score
+from .registry import AuditInputs, CheckResult, register
+
+__all__ = ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
+
+#: The non-IID check's significance threshold (that of :func:`cleanframe.non_iid`).
+NON_IID_SIGNIFICANCE = 0.05
+
+
+@register("null", needs=["features"])
+def null(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.find_null_issues`."""
+    scores, flags = null_arrays(inputs.features)
+    return CheckResult(flags, scores)
+
+
+@register("label", needs=["classification"])
+def label(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.find_label_issues` with ``min_examples_per_class=10`` (as Datalab);
+    the summary score is the label health score."""
+    c = inputs.classification
+    flags, scores = label_issue_arrays(c, min_examples_per_class=10)
+    return CheckResult(flags, scores, score=overall_label_health_score(c.labels, c.pred_probs))
+
+
+@register("outlier", needs=["graph", "classification"])
+def outlier(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.find_outliers` on the graph, else on pred_probs (labels adjust them)."""
+    if inputs.graph is not None:
+        scores, flags = outlier_arrays(inputs.graph)
+    else:
+        c = inputs.classification
+        scores, flags = pred_probs_outlier_arrays(c.pred_probs, c.labels)
+    return CheckResult(flags, scores)
+
+
+@register("near_duplicate", needs=["graph"])
+def near_duplicate(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.find_near_duplicates` on the graph."""
+    scores, flags, _ = near_duplicate_arrays(inputs.graph)
+    return CheckResult(flags, scores)
+
+
+@register("non_iid", needs=["graph", "pred_probs"])
+def non_iid(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.non_iid` on the graph, else on a graph of the pred_probs; the summary
+    score is the p-value and the details the :class:`~cleanframe.NonIIDResult`."""
+    graph = inputs.graph
+    if graph is None:
+        graph = build_graph(inputs.pred_probs, k=inputs.k, progress=inputs.progress)
+    scores, flags, p_value, statistic = non_iid_arrays(
+        graph, significance_threshold=NON_IID_SIGNIFICANCE
+    )
+    return CheckResult(
+        flags, scores, score=p_value,
+        details=lambda rows: NonIIDResult.of(p_value, statistic, NON_IID_SIGNIFICANCE, rows, graph),
+    )
+
+
+@register("class_imbalance", needs=["labels"])
+def class_imbalance(inputs: AuditInputs) -> CheckResult:
+    """:func:`cleanframe.class_imbalance`."""
+    scores, flags = class_imbalance_arrays(inputs.labels, len(inputs.classes))
+    return CheckResult(flags, scores)

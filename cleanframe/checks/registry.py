@@ -1,0 +1,161 @@
+"""The audit's checks as a registry: each check is one function registered with what it needs.
+
+A check takes the audit's already-validated inputs (:class:`AuditInputs`) and returns arrays
+(:class:`CheckResult`); it never reads the frame, validates or attaches. Registering one::
+
+    @register("my_check", needs=["graph"])
+    def my_check(inputs: AuditInputs) -> CheckResult:
+        scores = ...                                   # float in [0, 1], lower = worse
+        return CheckResult(flags=scores < 0.1, scores=scores)
+
+adds the columns ``is_my_check_issue`` and ``my_check_score`` to every audit whose inputs
+allow it (and ``audit(checks=["my_check"])`` runs it alone). Checks run in registration order.
+
+``needs`` lists alternatives, preferred first; each is one input name or a tuple of names that
+are all needed (names: :data:`cleanframe._inputs.checks.INPUTS` — ``labels``, ``pred_probs``,
+``classification`` (label and pred_probs together), ``features`` (separate columns) and
+``graph`` (from ``features=`` or ``knn_graph=``)). The audit resolves, for each check that runs,
+the first alternative the caller's arguments provide, once for all checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .._engines import Engine
+from .._inputs.checks import INPUTS
+from .._inputs.classes import ClassSet
+from .._inputs.probabilities import Classification
+from ..scoring.neighbors.knn import KnnGraph
+
+__all__ = [
+    "CHECKS",
+    "AuditInputs",
+    "Check",
+    "CheckResult",
+    "register",
+    "unregister",
+]
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    """What the audit resolved and validated, once, for the checks that run.
+
+    An input no selected check needs is ``None``.
+
+    Attributes
+    ----------
+    engine : Engine
+        The caller's frame (for checks that need its height or row labels; not for reading).
+    classification : Classification
+        Labels and pred_probs resolved together (class order of the pred_probs).
+    labels : ndarray of int
+        Label codes resolved on their own (class order: ``classes=``, a categorical's order, or
+        the sorted values), with :attr:`classes`.
+    classes : ClassSet
+    pred_probs : ndarray (N, K)
+        Checked pred_probs, fit to be searched as an embedding.
+    features : ndarray (N, D)
+        Feature values (NaN where missing).
+    graph : KnnGraph
+        The one kNN graph of the audit.
+    k : int or None
+        The audit's ``k``, for a check that builds a graph of its own.
+    progress : bool
+    """
+
+    engine: Engine
+    classification: Classification | None = None
+    labels: np.ndarray | None = None
+    classes: ClassSet | None = None
+    pred_probs: np.ndarray | None = None
+    features: np.ndarray | None = None
+    graph: KnnGraph | None = None
+    k: int | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check returns.
+
+    Attributes
+    ----------
+    flags : ndarray of bool (N,)
+        ``is_<check>_issue``.
+    scores : ndarray of float (N,)
+        ``<check>_score`` in [0, 1], lower = worse.
+    score : float, optional
+        The dataset-level score of the summary table (default: the mean of ``scores``).
+    details : object, optional
+        Kept in ``Audit.details[<check>]``. A callable is called with the audit's result rows
+        (the caller's frame type) and its return value is kept instead.
+    """
+
+    flags: np.ndarray
+    scores: np.ndarray
+    score: float | None = None
+    details: Any = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its ``name``, the inputs it ``needs`` (alternatives, preferred
+    first) and the function ``run(inputs) -> CheckResult``."""
+
+    name: str
+    needs: tuple[frozenset[str], ...]
+    run: Callable[[AuditInputs], CheckResult]
+
+    def choose(self, given: Collection[str]) -> frozenset[str] | None:
+        """The first alternative of :attr:`needs` whose inputs are all ``given`` (or None)."""
+        return next((need for need in self.needs if need <= set(given)), None)
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        """The result columns: ``is_<name>_issue``, ``<name>_score``."""
+        return f"is_{self.name}_issue", f"{self.name}_score"
+
+
+_REGISTRY: dict[str, Check] = {}
+
+#: The registered checks by name, in the order they run (a read-only live view).
+CHECKS: Mapping[str, Check] = MappingProxyType(_REGISTRY)
+
+
+def _alternatives(needs: Sequence[str | Sequence[str]]) -> tuple[frozenset[str], ...]:
+    if isinstance(needs, str):
+        needs = [needs]
+    out = tuple(frozenset([n] if isinstance(n, str) else n) for n in needs)
+    unknown = sorted({n for need in out for n in need} - set(INPUTS))
+    if not out or unknown or not all(out):
+        raise ValueError(f"needs= takes names among {sorted(INPUTS)}, got {list(needs)!r}")
+    return out
+
+
+def register(
+    name: str, *, needs: Sequence[str | Sequence[str]]
+) -> Callable[[Callable[[AuditInputs], CheckResult]], Callable[[AuditInputs], CheckResult]]:
+    """Decorator: register ``function(inputs) -> CheckResult`` as the audit check ``name``."""
+    if not name.isidentifier():
+        raise ValueError(f"a check name must be an identifier (it names columns), not {name!r}")
+    alternatives = _alternatives(needs)
+
+    def decorate(function):
+        if name in _REGISTRY:
+            raise ValueError(f"a check named {name!r} is already registered")
+        _REGISTRY[name] = Check(name, alternatives, function)
+        return function
+
+    return decorate
+
+
+def unregister(name: str) -> Check:
+    """Remove the check ``name`` from the registry; returns it."""
+    return _REGISTRY.pop(name)
