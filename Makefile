@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-extras
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ demo: $(DEMO_STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+# Style, types and the layer contracts. Every check runs (so one run shows every problem); the
+# target fails if any of them does.
+LINT_PATHS := cleanframe tests benchmarks
+lint: $(STAMP)
+	@status=0; \
+	echo "ruff check $(LINT_PATHS)"; $(BIN)/ruff check $(LINT_PATHS) || status=1; \
+	echo "ruff format --check $(LINT_PATHS)"; $(BIN)/ruff format --check $(LINT_PATHS) || status=1; \
+	echo "mypy cleanframe"; $(BIN)/mypy cleanframe || status=1; \
+	echo "lint-imports"; $(BIN)/lint-imports --no-cache --no-logo || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_label_issues.py

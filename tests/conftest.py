@@ -1,4 +1,14 @@
-"""Shared fixtures: one ``frame`` fixture runs a test on every frame type (narwhals' habit)."""
+"""Shared fixtures and helpers.
+
+Every frame-level test takes the ``constructor`` fixture, which runs it once per frame type
+(pandas, pandas with Arrow dtypes, polars, polars lazy) the way narwhals' ``constructor`` does:
+the test builds its data as a pandas frame (the reference) and calls ``constructor(data)`` to get
+the same data as the frame type under test. ``constructor_indexed`` and ``constructor_polars``
+are the subsets for features only some frame types have (an index; polars ``Enum`` labels).
+Parity tests that compare frame types inside one test loop over ``FRAME_TYPES`` with
+``make_frame``. Adding a frame type (Dask) is one entry in ``FRAME_TYPES`` and one branch in
+``make_frame``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +16,15 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 import cleanframe  # noqa: F401  (registers .cl)
 
 FRAME_TYPES = ("pandas", "pandas_arrow", "polars", "polars_lazy")
+#: The frame types whose rows carry an index (row labels in results and error messages).
+INDEXED_FRAME_TYPES = tuple(k for k in FRAME_TYPES if k.startswith("pandas"))
+POLARS_FRAME_TYPES = tuple(k for k in FRAME_TYPES if k.startswith("polars"))
 
 
 def make_frame(kind: str, data: pd.DataFrame):
@@ -25,22 +40,41 @@ def make_frame(kind: str, data: pd.DataFrame):
     raise ValueError(kind)
 
 
-@pytest.fixture(params=FRAME_TYPES)
-def constructor(request):
-    """``constructor(pandas_frame)`` → that data as the parametrised frame type."""
-    kind = request.param
-
+def _constructor(kind: str):
     def build(data: pd.DataFrame):
         return make_frame(kind, data)
 
-    build.kind = kind
+    build.kind = kind  # type: ignore[attr-defined]
     return build
+
+
+@pytest.fixture(params=FRAME_TYPES)
+def constructor(request):
+    """``constructor(pandas_frame)`` → that data as the parametrised frame type
+    (``constructor.kind`` names it)."""
+    return _constructor(request.param)
+
+
+@pytest.fixture(params=INDEXED_FRAME_TYPES)
+def constructor_indexed(request):
+    """``constructor`` restricted to the frame types that have an index."""
+    return _constructor(request.param)
+
+
+@pytest.fixture(params=POLARS_FRAME_TYPES)
+def constructor_polars(request):
+    """``constructor`` restricted to polars (eager and lazy), for polars-only dtypes."""
+    return _constructor(request.param)
+
+
+def collect(frame):
+    """A LazyFrame collected; any other frame as it is."""
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 
 def to_pandas(result) -> pd.DataFrame:
     """Any result frame as pandas, for comparisons (pandas index kept)."""
-    if isinstance(result, pl.LazyFrame):
-        result = result.collect()
+    result = collect(result)
     if isinstance(result, pl.DataFrame):
         return result.to_pandas()
     return result
@@ -66,3 +100,31 @@ def label_frame(labels, pred_probs, class_names, *, label="y", prefix="p_") -> p
     data = {label: np.array(class_names, dtype=object)[labels]}
     data.update({f"{prefix}{c}": pred_probs[:, i] for i, c in enumerate(class_names)})
     return pd.DataFrame(data)
+
+
+#: Property tests: reproducible, and allowed to take ``constructor`` (which holds no state, so
+#: sharing it across a test's examples is safe).
+HYPOTHESIS_SETTINGS = settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+
+
+@st.composite
+def problems(draw, min_n=12, max_n=160):
+    """(labels as codes, pred_probs N×K): a noisy model's continuous probabilities."""
+    k = draw(st.integers(2, 5))
+    n = draw(st.integers(max(min_n, 2 * k), max_n))
+    seed = draw(st.integers(0, 2**32 - 1))
+    concentration = draw(st.sampled_from([0.2, 1.0, 5.0]))
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    p = rng.dirichlet(np.full(k, concentration), n)
+    p[np.arange(n), true] += rng.uniform(0.0, 2.0, n)
+    p /= p.sum(axis=1, keepdims=True)
+    noise = draw(st.sampled_from([0.0, 0.1, 0.4]))
+    labels = np.where(rng.random(n) < noise, rng.integers(0, k, n), true)
+    labels[:k] = np.arange(k)  # every class occurs
+    return labels, p

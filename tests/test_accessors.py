@@ -6,18 +6,19 @@ import inspect
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pytest
 
 import cleanframe
 from cleanframe._accessors import CleanAccessor, _Forward
 
+from .conftest import to_pandas
+
 METHODS = sorted(k for k, v in vars(CleanAccessor).items() if isinstance(v, _Forward))
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_every_method_forwards_to_a_documented_public_function(name):
-    df = pd.DataFrame({"a": [1.0]})
+def test_every_method_forwards_to_a_documented_public_function(constructor, name):
+    df = constructor(pd.DataFrame({"a": [1.0]}))
     target = getattr(CleanAccessor, name)  # class access gives the target function
     method = getattr(df.cl, name)
     assert callable(target) and target.__doc__
@@ -29,27 +30,28 @@ def test_every_method_forwards_to_a_documented_public_function(name):
     assert getattr(cleanframe, name) is target
 
 
-@pytest.mark.parametrize("engine", ["pandas", "polars", "lazy"])
-def test_accessor_on_every_engine_keeps_the_type(engine):
+def test_accessor_on_every_engine_keeps_the_type(constructor):
     df = pd.DataFrame({"y": ["a", "b", "a"], "p_a": [0.8, 0.3, 0.6], "p_b": [0.2, 0.7, 0.4]})
-    frame = {"pandas": df, "polars": pl.from_pandas(df), "lazy": pl.from_pandas(df).lazy()}[engine]
+    frame = constructor(df)
     out = frame.cl.find_label_issues(label="y", pred_probs="p_*")
     assert type(out) is type(frame)
 
 
-def test_regression_targets_forward_from_both_label_methods():
+def test_regression_targets_forward_from_both_label_methods(constructor):
     from cleanframe import regression
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
-    df = pd.DataFrame({"price": y, "pred": y + rng.normal(scale=0.1, size=200)})
-    df.loc[3, "price"] += 5
+    data = pd.DataFrame({"price": y, "pred": y + rng.normal(scale=0.1, size=200)})
+    data.loc[3, "price"] += 5
+    df = constructor(data)
     pd.testing.assert_frame_equal(
-        df.cl.label_quality_scores(label="price", predictions="pred"),
-        regression.label_quality_scores(df, label="price", predictions="pred"),
+        to_pandas(df.cl.label_quality_scores(label="price", predictions="pred")),
+        to_pandas(regression.label_quality_scores(df, label="price", predictions="pred")),
     )
     pd.testing.assert_frame_equal(
-        df.cl.find_label_issues(label="price", predictions="pred"),
-        regression.find_label_issues(df, label="price", predictions="pred"),
+        to_pandas(df.cl.find_label_issues(label="price", predictions="pred")),
+        to_pandas(regression.find_label_issues(df, label="price", predictions="pred")),
     )
-    assert df.cl.find_label_issues(label="price", predictions="pred").loc[3, "is_issue"]
+    issues = to_pandas(df.cl.find_label_issues(label="price", predictions="pred"))
+    assert issues["is_issue"].iloc[3]

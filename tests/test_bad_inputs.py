@@ -107,14 +107,27 @@ def test_bad_column_spec(constructor, method, case):
         (dict(label=["y"], pred_probs="p_*"), r"label= must be one column name"),
         (dict(label="y", pred_probs=3), r"pred_probs= must be a list of column names"),
         (dict(label="y", pred_probs=[]), r"pred_probs= is an empty list"),
-        (dict(label="y", pred_probs="p_*", num_to_remove_per_class={"fox": 1}),
-         r"num_to_remove_per_class names an unknown class 'fox'"),
-        (dict(label="y", pred_probs="p_*", num_to_remove_per_class=[1, 2]),
-         r"num_to_remove_per_class must hold one value per class \(3\)"),
-        (dict(label="y", pred_probs="p_*", confident_joint=np.eye(2)), r"confident_joint must be 3"),
+        (
+            dict(label="y", pred_probs="p_*", num_to_remove_per_class={"fox": 1}),
+            r"num_to_remove_per_class names an unknown class 'fox'",
+        ),
+        (
+            dict(label="y", pred_probs="p_*", num_to_remove_per_class=[1, 2]),
+            r"num_to_remove_per_class must hold one value per class \(3\)",
+        ),
+        (
+            dict(label="y", pred_probs="p_*", confident_joint=np.eye(2)),
+            r"confident_joint must be 3",
+        ),
     ],
-    ids=["label list", "pred_probs int", "pred_probs empty", "per-class unknown", "per-class length",
-         "confident_joint shape"],
+    ids=[
+        "label list",
+        "pred_probs int",
+        "pred_probs empty",
+        "per-class unknown",
+        "per-class length",
+        "confident_joint shape",
+    ],
 )
 def test_bad_arguments(constructor, kwargs, match):
     with pytest.raises(ValidationError, match=match):
@@ -129,12 +142,19 @@ def test_label_column_matched_by_the_glob(constructor):
 
 def test_column_listed_twice(constructor):
     with pytest.raises(ValidationError, match="'p_cat'.*twice"):
-        call(constructor(base_frame()), "find_label_issues", label="y", pred_probs=["p_cat", "p_cat", "p_dog"])
+        call(
+            constructor(base_frame()),
+            "find_label_issues",
+            label="y",
+            pred_probs=["p_cat", "p_cat", "p_dog"],
+        )
 
 
 def test_null_in_nullable_integer_labels(constructor):
     labels, p = synthetic(40, 3, seed=1)
-    data = pd.DataFrame({"y": pd.array(labels, dtype="Int64"), "a": p[:, 0], "b": p[:, 1], "c": p[:, 2]})
+    data = pd.DataFrame(
+        {"y": pd.array(labels, dtype="Int64"), "a": p[:, 0], "b": p[:, 1], "c": p[:, 2]}
+    )
     data.index = base_frame().index
     data.iloc[BAD, 0] = pd.NA
     with pytest.raises(ValidationError, match="'y'.*null") as info:
@@ -209,7 +229,9 @@ def test_null_probability(constructor):
     data = base_frame()
     data["p_dog"] = data["p_dog"].astype(object)
     data.iloc[BAD, data.columns.get_loc("p_dog")] = None
-    data["p_dog"] = pd.to_numeric(data["p_dog"])  # float with a missing value (null in Arrow/polars)
+    data["p_dog"] = pd.to_numeric(
+        data["p_dog"]
+    )  # float with a missing value (null in Arrow/polars)
     with pytest.raises(ValidationError, match="'p_dog'") as info:
         call(constructor(data), "find_label_issues", label="y", pred_probs="p_*")
     assert_names_row(info.value, constructor)
@@ -229,7 +251,12 @@ def test_validation_error_pickles(constructor):
     import pickle
 
     with pytest.raises(ValidationError) as info:
-        call(constructor(_set("p_dog", 1.5)(base_frame())), "find_label_issues", label="y", pred_probs="p_*")
+        call(
+            constructor(_set("p_dog", 1.5)(base_frame())),
+            "find_label_issues",
+            label="y",
+            pred_probs="p_*",
+        )
     again = pickle.loads(pickle.dumps(info.value))
     assert str(again) == str(info.value) and again.failure_cases == info.value.failure_cases
     assert (again.column, again.rule, again.num_failures) == ("p_dog", "in_range", 1)
@@ -330,7 +357,9 @@ def test_many_offending_rows_are_counted_and_truncated(constructor):
     with pytest.raises(ValidationError, match=r"(?s)'y'.*\(20 in all\).*and 15 more") as info:
         call(constructor(data), "find_label_issues", label="y", pred_probs="p_*")
     assert info.value.num_failures == 20
-    assert [r for r, _ in info.value.failure_cases] == [row_label(constructor, i) for i in range(0, 10, 2)]
+    assert [r for r, _ in info.value.failure_cases] == [
+        row_label(constructor, i) for i in range(0, 10, 2)
+    ]
 
 
 # ------------------------------------------------------------------------------------------
@@ -342,9 +371,7 @@ CLASH = {
 }
 
 
-@pytest.mark.parametrize(
-    ("method", "column"), [(m, c) for m, cols in CLASH.items() for c in cols]
-)
+@pytest.mark.parametrize(("method", "column"), [(m, c) for m, cols in CLASH.items() for c in cols])
 def test_result_column_clash_needs_overwrite(constructor, method, column):
     data = base_frame().assign(**{column: "old"})
     df = constructor(data)
@@ -377,7 +404,9 @@ def test_rounding_noise_within_tolerance_is_accepted(constructor, method):
     data.iloc[5, 1:] = data.iloc[5, 1:] * (1 - 5e-5)
     clean = data.copy()
     clean.iloc[3, 1:] = [1.0, 0.0, 0.0]
-    clean.iloc[4:6, 1:] = clean.iloc[4:6, 1:].to_numpy() / clean.iloc[4:6, 1:].sum(axis=1).to_numpy()[:, None]
+    clean.iloc[4:6, 1:] = (
+        clean.iloc[4:6, 1:].to_numpy() / clean.iloc[4:6, 1:].sum(axis=1).to_numpy()[:, None]
+    )
     got = call(constructor(data), method, label="y", pred_probs="p_*")
     want = call(constructor(clean), method, label="y", pred_probs="p_*")
     if method in ROW_LEVEL:
@@ -450,12 +479,13 @@ def test_imdb_cast_to_float16_is_accepted(constructor):
     assert 0 < summary.overall_label_health_score < 1
 
 
-def test_float16_noise_beyond_float16_precision_is_rejected():
+def test_float16_noise_beyond_float16_precision_is_rejected(constructor):
     data = base_frame()
     data.iloc[BAD, 1:] = data.iloc[BAD, 1:] * 1.01
-    half = data.astype({c: np.float16 for c in PROBS})
-    with pytest.raises(ValidationError, match=r"'p_\*'.*sum to 1"):
+    half = _as_float16(constructor, data)
+    with pytest.raises(ValidationError, match=r"'p_\*'.*sum to 1") as info:
         call(half, "find_label_issues", label="y", pred_probs="p_*")
+    assert_names_row(info.value, constructor)
 
 
 # ------------------------------------------------------------------------------------------
@@ -468,7 +498,10 @@ def snapshot(df):
     if isinstance(df, pl.DataFrame):
         return ("polars", dict(df.schema), df.to_dict(as_series=False))
     cells = {
-        c: [np.asarray(v).tolist() if isinstance(v, (np.ndarray, list)) else v for v in df[c].tolist()]
+        c: [
+            np.asarray(v).tolist() if isinstance(v, (np.ndarray, list)) else v
+            for v in df[c].tolist()
+        ]
         for c in df.columns
     }
     return ("pandas", df.dtypes.astype(str).tolist(), df.index.tolist(), cells)
@@ -492,22 +525,30 @@ def test_input_frame_is_not_modified(constructor, method):
     assert snapshot(df) == before
 
 
+def _array_frames(constructor, labels: np.ndarray, matrix: np.ndarray) -> list:
+    """``matrix`` as one array column in frames of the constructor's type; for polars also an
+    Array column built straight from ``matrix`` (maybe zero-copy)."""
+    frames = [constructor(pd.DataFrame({"y": labels, "pp": list(matrix)}))]
+    if constructor.kind.startswith("polars"):
+        array = pl.DataFrame({"y": labels.tolist(), "pp": matrix})
+        frames.append(array.lazy() if constructor.kind == "polars_lazy" else array)
+    return frames
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_input_array_column_and_numpy_source_are_not_modified(method):
+def test_input_array_column_and_numpy_source_are_not_modified(constructor, method):
     data = _noisy_frame()
+    labels = data["y"].to_numpy()
     matrix = np.ascontiguousarray(data[PROBS].to_numpy())
     kept = matrix.copy()
     from_matrix = pd.DataFrame(matrix, columns=PROBS)  # its block may be a view of `matrix`
-    from_matrix.insert(0, "y", data["y"].to_numpy())
+    from_matrix.insert(0, "y", labels)
+    if constructor.kind != "pandas":  # (the pandas constructor copies: keep the view)
+        from_matrix = constructor(from_matrix)
     before_matrix = snapshot(from_matrix)
     call(from_matrix, method, label="y", pred_probs="p_*")
     assert snapshot(from_matrix) == before_matrix
-    frames = [
-        pd.DataFrame({"y": data["y"], "pp": list(matrix)}),
-        pl.DataFrame({"y": data["y"].tolist(), "pp": matrix}),  # polars Array, maybe zero-copy
-        pl.DataFrame({"y": data["y"].tolist(), "pp": matrix}).lazy(),
-    ]
-    for df in frames:
+    for df in _array_frames(constructor, labels, matrix):
         before = snapshot(df)
         if method == "merge_rare_classes":
             with pytest.raises(ValidationError, match="'y'.*separate columns"):

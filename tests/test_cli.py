@@ -42,7 +42,9 @@ def _read(path: Path) -> pd.DataFrame:
 def test_find_label_issues_writes_result_columns(tmp_path, capsys, table, src, dst):
     path = _write(table, tmp_path / f"data{src}")
     out = tmp_path / f"out{dst}"
-    code = main(["find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*", "-o", str(out)])
+    code = main(
+        ["find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*", "-o", str(out)]
+    )
     assert code == 0
     written = _read(out)
     assert list(written.columns) == list(table.columns) + RESULT
@@ -62,10 +64,24 @@ def test_find_label_issues_writes_result_columns(tmp_path, capsys, table, src, d
 
 def test_find_label_issues_options(tmp_path, capsys, table):
     path = _write(table, tmp_path / "data.csv")
-    code = main(["find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*",
-                 "--filter-by", "predicted_neq_given", "--top", "3"])
+    code = main(
+        [
+            "find-label-issues",
+            str(path),
+            "--label",
+            "y",
+            "--pred-probs",
+            "p_*",
+            "--filter-by",
+            "predicted_neq_given",
+            "--top",
+            "3",
+        ]
+    )
     assert code == 0
-    expected = table.cl.find_label_issues(label="y", pred_probs="p_*", filter_by="predicted_neq_given")
+    expected = table.cl.find_label_issues(
+        label="y", pred_probs="p_*", filter_by="predicted_neq_given"
+    )
     text = capsys.readouterr().out
     assert f"{int(expected['is_issue'].sum())} flagged" in text
     assert "The 3 most likely label issues" in text
@@ -126,8 +142,21 @@ def test_bad_file_exit_code_2(tmp_path, capsys, name, content, message):
 
 def test_bad_output_suffix_exit_code_2_before_work(tmp_path, capsys, table):
     path = _write(table, tmp_path / "data.csv")
-    assert main(["find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*",
-                 "-o", str(tmp_path / "out.json")]) == 2
+    assert (
+        main(
+            [
+                "find-label-issues",
+                str(path),
+                "--label",
+                "y",
+                "--pred-probs",
+                "p_*",
+                "-o",
+                str(tmp_path / "out.json"),
+            ]
+        )
+        == 2
+    )
     captured = capsys.readouterr()
     assert "out.json" in captured.err and captured.out == ""
 
@@ -159,17 +188,38 @@ def test_console_script_end_to_end(tmp_path, table):
     path = _write(table, tmp_path / "data.parquet")
     out = tmp_path / "out.parquet"
     run = subprocess.run(
-        [str(_console_script()), "find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*",
-         "-o", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(_console_script()),
+            "find-label-issues",
+            str(path),
+            "--label",
+            "y",
+            "--pred-probs",
+            "p_*",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert "Flagged rows per given label" in run.stdout
     assert list(pd.read_parquet(out).columns) == list(table.columns) + RESULT
 
     bad = subprocess.run(
-        [str(_console_script()), "find-label-issues", str(path), "--label", "nope", "--pred-probs", "p_*"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(_console_script()),
+            "find-label-issues",
+            str(path),
+            "--label",
+            "nope",
+            "--pred-probs",
+            "p_*",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 2
     assert "'nope'" in bad.stderr and "Traceback" not in bad.stderr

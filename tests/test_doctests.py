@@ -18,9 +18,16 @@ MODULES = sorted(
 
 
 def test_the_public_modules_are_collected():
-    for name in ("cleanframe.label_issues", "cleanframe.multiannotator", "cleanframe.neighbors",
-                 "cleanframe.models", "cleanframe.regression", "cleanframe.checks",
-                 "cleanframe.scoring.classification.count", "cleanframe.scoring.classification.rank"):
+    for name in (
+        "cleanframe.label_issues",
+        "cleanframe.multiannotator",
+        "cleanframe.neighbors",
+        "cleanframe.models",
+        "cleanframe.regression",
+        "cleanframe.checks",
+        "cleanframe.scoring.classification.count",
+        "cleanframe.scoring.classification.rank",
+    ):
         assert name in MODULES
 
 

@@ -8,7 +8,17 @@ import sys
 
 import pytest
 
-HEAVY = ("pandera", "sklearn", "matplotlib", "tqdm", "cleanlab", "faiss", "hnswlib", "usearch", "pynndescent")
+HEAVY = (
+    "pandera",
+    "sklearn",
+    "matplotlib",
+    "tqdm",
+    "cleanlab",
+    "faiss",
+    "hnswlib",
+    "usearch",
+    "pynndescent",
+)
 
 
 def _run(code: str) -> str:
@@ -25,13 +35,21 @@ def test_import_loads_no_heavy_module():
     )
     heavy, scipy_modules = (json.loads(line) for line in out.splitlines())
     assert heavy == []
-    assert not [m for m in scipy_modules if m.split(".")[1] in ("stats", "sparse", "spatial", "special", "optimize")]
+    assert not [
+        m
+        for m in scipy_modules
+        if m.split(".")[1] in ("stats", "sparse", "spatial", "special", "optimize")
+    ]
 
 
 @pytest.mark.parametrize("order", ["cleanframe_first", "cleanframe_last"])
 def test_accessor_registered_in_any_import_order(order):
     imports = ["import pandas as pd", "import polars as pl"]
-    imports = (["import cleanframe"] + imports) if order == "cleanframe_first" else (imports + ["import cleanframe"])
+    imports = (
+        (["import cleanframe"] + imports)
+        if order == "cleanframe_first"
+        else (imports + ["import cleanframe"])
+    )
     out = _run(
         "\n".join(imports)
         + "\ndf = pd.DataFrame({'y': ['a', 'b'], 'p_a': [0.9, 0.2], 'p_b': [0.1, 0.8]})"

@@ -15,7 +15,7 @@ import pytest
 import cleanframe
 from cleanframe.label_issues import RESULT_COLUMNS
 
-from .conftest import FRAME_TYPES, label_frame, make_frame, synthetic, to_pandas
+from .conftest import FRAME_TYPES, collect, label_frame, make_frame, synthetic, to_pandas
 
 CLASSES = ["cat", "dog", "emu"]
 PROBS = [f"p_{c}" for c in CLASSES]
@@ -27,10 +27,6 @@ def data(n=120, *, seed=3, index=None) -> pd.DataFrame:
     if index is not None:
         df.index = index
     return df
-
-
-def collect(frame):
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
 
 
 def dtype_of(frame, column):
@@ -56,7 +52,9 @@ def assert_same_results(out, ref: pd.DataFrame, columns=RESULT_COLUMNS) -> None:
         elif col == "is_issue":
             assert got[col].astype(bool).tolist() == ref[col].astype(bool).tolist()
         else:
-            np.testing.assert_allclose(got[col].astype(float), ref[col].astype(float), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                got[col].astype(float), ref[col].astype(float), rtol=0, atol=1e-12
+            )
 
 
 def class_table(table) -> pd.DataFrame:
@@ -98,13 +96,13 @@ def test_same_rows_order_and_index(constructor, index):
     assert_same_results(out, reference(df))
 
 
-def test_duplicate_and_multi_index_kept():
+def test_duplicate_and_multi_index_kept(constructor_indexed):
     df = data(index=pd.Index([0, 1, 1] * 40))
-    out = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    out = constructor_indexed(df).cl.find_label_issues(label="y", pred_probs="p_*")
     assert out.index.equals(df.index)
     assert_same_results(out, reference(df))
     df.index = pd.MultiIndex.from_arrays([np.arange(120) // 3, np.arange(120) % 3])
-    out = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    out = constructor_indexed(df).cl.find_label_issues(label="y", pred_probs="p_*")
     assert out.index.equals(df.index)
     assert_same_results(out, reference(df))
 
@@ -195,10 +193,14 @@ def test_predicted_label_for_boolean_labels(constructor):
     frame = constructor(df)
     out = collect(frame.cl.find_label_issues(label="y", pred_probs="p_*"))
     assert dtype_of(out, "predicted_label") == dtype_of(frame, "y")
-    assert to_pandas(out)["predicted_label"].astype(bool).tolist() == (p.argmax(axis=1) == 1).tolist()
+    assert (
+        to_pandas(out)["predicted_label"].astype(bool).tolist() == (p.argmax(axis=1) == 1).tolist()
+    )
     # booleans with unnamed columns: False, True by column order
     plain = constructor(df.rename(columns={"p_False": "a", "p_True": "b"}))
-    assert_same_results(plain.cl.find_label_issues(label="y", pred_probs=["a", "b"]), to_pandas(out))
+    assert_same_results(
+        plain.cl.find_label_issues(label="y", pred_probs=["a", "b"]), to_pandas(out)
+    )
 
 
 def test_pandas_category_with_unused_category_that_has_a_column(constructor):
@@ -228,75 +230,81 @@ def test_pandas_category_with_unused_category_without_a_column(constructor):
     frame = constructor(df)
     out = collect(frame.cl.find_label_issues(label="y", pred_probs="p_*"))
     assert dtype_of(out, "predicted_label") == dtype_of(frame, "y")
-    assert to_pandas(out)["predicted_label"].astype(str).tolist() == np.array(["cat", "dog"])[
-        p.argmax(axis=1)
-    ].tolist()
+    assert (
+        to_pandas(out)["predicted_label"].astype(str).tolist()
+        == np.array(["cat", "dog"])[p.argmax(axis=1)].tolist()
+    )
     cj = class_table(frame.cl.confident_joint(label="y", pred_probs="p_*"))
     if constructor.kind.startswith("pandas"):
         assert cj.index.tolist() == ["dog", "cat"]  # category order, 'fox' (no column) left out
     assert sorted(cj.index) == ["cat", "dog"]
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-def test_polars_enum_labels(lazy):
+def test_polars_enum_labels(constructor_polars):
     labels, p = _labels_and_probs()
     enum = pl.Enum(["emu", "dog", "cat", "fox"])  # 'fox' has no column and no rows
-    df = pl.DataFrame(
+    df = pd.DataFrame(
         {
-            "y": pl.Series(np.array(["cat", "dog", "emu"])[labels]).cast(enum),
+            "y": np.array(["cat", "dog", "emu"])[labels],
             "p_cat": p[:, 0],
             "p_dog": p[:, 1],
             "p_emu": p[:, 2],
         }
     )
-    frame = df.lazy() if lazy else df
+    frame = constructor_polars(df).with_columns(pl.col("y").cast(enum))
     out = collect(frame.cl.find_label_issues(label="y", pred_probs="p_*"))
     assert out.schema["predicted_label"] == enum
-    assert out["predicted_label"].cast(pl.String).to_list() == np.array(CLASSES)[p.argmax(axis=1)].tolist()
+    assert (
+        out["predicted_label"].cast(pl.String).to_list()
+        == np.array(CLASSES)[p.argmax(axis=1)].tolist()
+    )
     # class order in tables = the Enum's order
     cj = class_table(frame.cl.confident_joint(label="y", pred_probs="p_*"))
     assert cj.index.tolist() == ["emu", "dog", "cat"] == cj.columns.tolist()
     joint = class_table(frame.cl.health_summary(label="y", pred_probs="p_*").joint)
     assert joint.index.tolist() == ["emu", "dog", "cat"]
-    ref = reference(df.to_pandas().astype({"y": str}))
-    assert_same_results(out, ref)
+    assert_same_results(out, reference(df))
 
 
 # ------------------------------------------------------------------------------------------
 # column-spec forms
 # ------------------------------------------------------------------------------------------
-def _array_frames(df: pd.DataFrame) -> dict:
-    m = df[PROBS].to_numpy()
-    y = df["y"].tolist()
-    return {
-        "polars Array": pl.DataFrame({"y": y, "pp": m}),
-        "polars Array lazy": pl.DataFrame({"y": y, "pp": m}).lazy(),
-        "polars List": pl.DataFrame({"y": y, "pp": [list(r) for r in m]}),
-        "polars List lazy": pl.DataFrame({"y": y, "pp": [list(r) for r in m]}).lazy(),
-        "pandas object arrays": pd.DataFrame({"y": y, "pp": list(m)}),
-        "pandas ArrowDtype list": pd.DataFrame(
-            {"y": y, "pp": pd.Series([list(r) for r in m], dtype=pd.ArrowDtype(pa.list_(pa.float64())))}
-        ),
-        "pandas ArrowDtype fixed_size_list": pd.DataFrame(
-            {"y": y, "pp": pd.Series([list(r) for r in m], dtype=pd.ArrowDtype(pa.list_(pa.float64(), 3)))}
-        ),
-    }
+def _array_frames(constructor, y, m: np.ndarray) -> dict:
+    """Every form of one array column that the constructor's frame type has, by name."""
+    rows = [list(r) for r in m]
+    if constructor.kind == "pandas":
+        return {"object arrays": pd.DataFrame({"y": y, "pp": list(m)})}
+    if constructor.kind == "pandas_arrow":
+        y = pd.Series(y).convert_dtypes(dtype_backend="pyarrow")
+        return {
+            f"ArrowDtype {name}": pd.DataFrame(
+                {"y": y, "pp": pd.Series(rows, dtype=pd.ArrowDtype(t))}
+            )
+            for name, t in [
+                ("list", pa.list_(pa.float64())),
+                ("fixed_size_list", pa.list_(pa.float64(), m.shape[1])),
+            ]
+        }
+    forms = {"Array": pl.DataFrame({"y": y, "pp": m}), "List": pl.DataFrame({"y": y, "pp": rows})}
+    if constructor.kind == "polars_lazy":
+        forms = {name: frame.lazy() for name, frame in forms.items()}
+    return forms
 
 
-@pytest.mark.parametrize(
-    "form",
-    ["polars Array", "polars Array lazy", "polars List", "polars List lazy", "pandas object arrays",
-     "pandas ArrowDtype list", "pandas ArrowDtype fixed_size_list"],
-)
-def test_one_array_column_gives_identical_results(form):
+def test_one_array_column_gives_identical_results(constructor):
     df = data()
-    frame = _array_frames(df)[form]
-    out = frame.cl.find_label_issues(label="y", pred_probs="pp", classes=CLASSES)
-    assert type(out) is type(frame)
-    assert_same_results(out, reference(df))
-    cj = class_table(frame.cl.confident_joint(label="y", pred_probs="pp", classes=CLASSES))
-    pd.testing.assert_frame_equal(cj, class_table(df.cl.confident_joint(label="y", pred_probs="p_*")),
-                                  check_dtype=False, check_names=False)
+    for form, frame in _array_frames(constructor, df["y"].tolist(), df[PROBS].to_numpy()).items():
+        out = frame.cl.find_label_issues(label="y", pred_probs="pp", classes=CLASSES)
+        assert type(out) is type(frame), form
+        assert_same_results(out, reference(df))
+        cj = class_table(frame.cl.confident_joint(label="y", pred_probs="pp", classes=CLASSES))
+        pd.testing.assert_frame_equal(
+            cj,
+            class_table(df.cl.confident_joint(label="y", pred_probs="p_*")),
+            check_dtype=False,
+            check_names=False,
+            obj=form,
+        )
 
 
 @pytest.mark.parametrize(
@@ -314,17 +322,17 @@ def test_column_spec_forms_give_identical_results(constructor, spec):
     df = data()
     out = constructor(df).cl.find_label_issues(label="y", pred_probs=spec)
     assert_same_results(out, reference(df))
-    assert constructor(df).cl.num_label_issues(label="y", pred_probs=spec) == df.cl.num_label_issues(
-        label="y", pred_probs="p_*"
-    )
+    assert constructor(df).cl.num_label_issues(
+        label="y", pred_probs=spec
+    ) == df.cl.num_label_issues(label="y", pred_probs="p_*")
 
 
-def test_integer_labels_with_array_column_by_column_order():
+def test_integer_labels_with_array_column_by_column_order(constructor):
     labels, p = _labels_and_probs()
-    frame = pl.DataFrame({"y": labels, "pp": p})
-    out = frame.cl.find_label_issues(label="y", pred_probs="pp")
-    assert out["predicted_label"].to_list() == p.argmax(axis=1).tolist()
-    assert out.schema["predicted_label"] == pl.Int64
+    for form, frame in _array_frames(constructor, labels, p).items():
+        out = collect(frame.cl.find_label_issues(label="y", pred_probs="pp"))
+        assert to_pandas(out)["predicted_label"].tolist() == p.argmax(axis=1).tolist(), form
+        assert dtype_of(out, "predicted_label") == dtype_of(frame, "y"), form
 
 
 # ------------------------------------------------------------------------------------------
@@ -356,7 +364,14 @@ def test_classes_argument_overrides_column_names(constructor):
         (["cat", "dog", "emu"], ["cat", "dog", "emu"]),
         (["score.cat", "score.dog", "score.emu"], ["score.emu", "score.cat", "score.dog"]),
     ],
-    ids=["glob suffix", "list prefix", "glob prefix", "glob ends", "bare names", "dotted reordered"],
+    ids=[
+        "glob suffix",
+        "list prefix",
+        "glob prefix",
+        "glob ends",
+        "bare names",
+        "dotted reordered",
+    ],
 )
 def test_class_inference_from_column_names(constructor, columns, spec):
     df = data()
@@ -381,7 +396,10 @@ def test_class_without_rows_but_with_a_column_is_fine(constructor):
         (dict(pred_probs="p_*"), ["cat", "dog", "emu"]),  # column order
         (dict(pred_probs=["p_emu", "p_cat", "p_dog"]), ["emu", "cat", "dog"]),  # column order
         (dict(pred_probs={"dog": "p_dog", "emu": "p_emu", "cat": "p_cat"}), ["dog", "emu", "cat"]),
-        (dict(pred_probs=["p_emu", "p_cat", "p_dog"], classes=["emu", "cat", "dog"]), ["emu", "cat", "dog"]),
+        (
+            dict(pred_probs=["p_emu", "p_cat", "p_dog"], classes=["emu", "cat", "dog"]),
+            ["emu", "cat", "dog"],
+        ),
     ],
     ids=["glob", "list", "dict", "classes="],
 )
@@ -394,15 +412,19 @@ def test_class_order_in_tables(constructor, kwargs, order):
     assert joint.index.tolist() == order
     # the same numbers whatever the order
     ref = class_table(data().cl.confident_joint(label="y", pred_probs="p_*"))
-    pd.testing.assert_frame_equal(cj.loc[CLASSES, CLASSES], ref, check_dtype=False, check_names=False)
+    pd.testing.assert_frame_equal(
+        cj.loc[CLASSES, CLASSES], ref, check_dtype=False, check_names=False
+    )
 
 
-def test_class_order_of_pandas_category():
+def test_class_order_of_pandas_category(constructor_indexed):
     df = data()
     df["y"] = pd.Categorical(df["y"], categories=["emu", "cat", "dog"])
-    cj = df.cl.confident_joint(label="y", pred_probs="p_*")
+    frame = constructor_indexed(df)
+    cj = frame.cl.confident_joint(label="y", pred_probs="p_*")
     assert cj.index.tolist() == ["emu", "cat", "dog"] == cj.columns.tolist()
-    assert df.cl.health_summary(label="y", pred_probs="p_*").joint.index.tolist() == ["emu", "cat", "dog"]
+    joint = frame.cl.health_summary(label="y", pred_probs="p_*").joint
+    assert joint.index.tolist() == ["emu", "cat", "dog"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -479,8 +501,11 @@ def test_parity():
         df2[[f"q_{c}" for c in names]].sum(axis=1), axis=0
     )
     ensemble = {
-        kind: _normal(cleanframe.ensemble_label_quality_scores(make_frame(kind, df2), label="y",
-                                                               pred_probs=["p_*", "q_*"]))
+        kind: _normal(
+            cleanframe.ensemble_label_quality_scores(
+                make_frame(kind, df2), label="y", pred_probs=["p_*", "q_*"]
+            )
+        )
         for kind in FRAME_TYPES
     }
     assert all(ensemble[k] == ensemble["pandas"] for k in FRAME_TYPES)
@@ -488,10 +513,14 @@ def test_parity():
 
 def test_per_class_arguments_by_class_name(constructor):
     frame = constructor(data())
-    by_name = collect(frame.cl.find_label_issues(
-        label="y", pred_probs="p_*", filter_by="prune_by_class",
-        num_to_remove_per_class={"dog": 1, "cat": 2, "emu": 0},
-    ))
+    by_name = collect(
+        frame.cl.find_label_issues(
+            label="y",
+            pred_probs="p_*",
+            filter_by="prune_by_class",
+            num_to_remove_per_class={"dog": 1, "cat": 2, "emu": 0},
+        )
+    )
     flagged = to_pandas(by_name).query("is_issue")["y"].astype(str).value_counts().to_dict()
     assert flagged == {"cat": 2, "dog": 1}
     by_order = frame.cl.find_label_issues(
@@ -504,23 +533,27 @@ def test_per_class_arguments_by_class_name(constructor):
     assert_same_results(again, reference(data()))
 
 
-def test_lazyframe_in_lazyframe_out():
-    lf = pl.from_pandas(data()).lazy()
-    for method in ("find_label_issues", "label_quality_scores", "confident_joint",
-                   "overlapping_classes", "rank_classes_by_label_quality"):
-        assert isinstance(getattr(lf.cl, method)(label="y", pred_probs="p_*"), pl.LazyFrame), method
-    summary = lf.cl.health_summary(label="y", pred_probs="p_*")
+def test_results_and_tables_in_the_callers_frame_type(constructor):
+    """LazyFrame in, LazyFrame out; and so for every frame type."""
+    frame = constructor(data())
+    for method in (
+        "find_label_issues",
+        "label_quality_scores",
+        "confident_joint",
+        "overlapping_classes",
+        "rank_classes_by_label_quality",
+    ):
+        assert type(getattr(frame.cl, method)(label="y", pred_probs="p_*")) is type(frame), method
+    summary = frame.cl.health_summary(label="y", pred_probs="p_*")
     for table in (summary.classes_by_label_quality, summary.overlapping_classes, summary.joint):
-        assert isinstance(table, pl.LazyFrame)
-    merged = lf.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=50)
-    assert isinstance(merged.frame, pl.LazyFrame)
+        assert type(table) is type(frame)
+    merged = frame.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=50)
+    assert type(merged.frame) is type(frame)
 
 
 def test_lazyframe_collects_only_the_columns_it_needs():
     """Another column that fails to compute is never collected, and the result stays lazy."""
-    lf = pl.from_pandas(data()).lazy().with_columns(
-        broken=pl.lit("not a number").str.to_integer()
-    )
+    lf = pl.from_pandas(data()).lazy().with_columns(broken=pl.lit("not a number").str.to_integer())
     with pytest.raises(pl.exceptions.ComputeError):
         lf.collect()
     assert lf.cl.num_label_issues(label="y", pred_probs="p_*") == data().cl.num_label_issues(
@@ -565,12 +598,21 @@ def test_confident_joint_is_labelled_by_class_names(constructor):
     from cleanframe.scoring.classification import count
 
     codes = pd.Index(CLASSES).get_indexer(df["y"])
-    np.testing.assert_array_equal(cj.to_numpy(), count.compute_confident_joint(codes, df[PROBS].to_numpy()))
+    np.testing.assert_array_equal(
+        cj.to_numpy(), count.compute_confident_joint(codes, df[PROBS].to_numpy())
+    )
 
 
 def test_overlapping_classes_names_classes(constructor):
-    table = to_pandas(collect(constructor(data()).cl.overlapping_classes(label="y", pred_probs="p_*")))
-    assert list(table.columns) == ["class_a", "class_b", "num_overlapping_examples", "joint_probability"]
+    table = to_pandas(
+        collect(constructor(data()).cl.overlapping_classes(label="y", pred_probs="p_*"))
+    )
+    assert list(table.columns) == [
+        "class_a",
+        "class_b",
+        "num_overlapping_examples",
+        "joint_probability",
+    ]
     assert set(table["class_a"]) | set(table["class_b"]) <= set(CLASSES)
     assert table["joint_probability"].is_monotonic_decreasing
 
@@ -582,7 +624,7 @@ def _rare_data():
     labels, p = synthetic(200, 5, seed=4, noise=0.2)
     names = ["ant", "bee", "cow", "doe", "elk"]
     df = label_frame(labels, p, names)
-    df.loc[df.index[: 190], "y"] = df["y"].iloc[:190].replace({"doe": "ant", "elk": "bee"})
+    df.loc[df.index[:190], "y"] = df["y"].iloc[:190].replace({"doe": "ant", "elk": "bee"})
     return df, names
 
 
@@ -595,7 +637,13 @@ def test_merge_rare_classes_round_trip(constructor):
     assert type(merged.frame) is type(constructor(df))
     assert merged.classes == ["ant", "bee", "cow", "other"]
     assert merged.pred_probs == ["p_ant", "p_bee", "p_cow", "p_other"]
-    assert merged.mapping == {"ant": "ant", "bee": "bee", "cow": "cow", "doe": "other", "elk": "other"}
+    assert merged.mapping == {
+        "ant": "ant",
+        "bee": "bee",
+        "cow": "cow",
+        "doe": "other",
+        "elk": "other",
+    }
     assert sorted(merged.original_classes("other")) == rare
     out = to_pandas(collect(merged.frame))
     # every row's new label is the mapping of its old label; probabilities summed
@@ -603,9 +651,13 @@ def test_merge_rare_classes_round_trip(constructor):
     np.testing.assert_allclose(out["p_other"], df["p_doe"] + df["p_elk"])
     assert "p_doe" not in out.columns and "p_elk" not in out.columns
     # the merged frame runs through find_label_issues
-    issues = to_pandas(collect(merged.frame.cl.find_label_issues(label="y", pred_probs=merged.pred_probs)))
+    issues = to_pandas(
+        collect(merged.frame.cl.find_label_issues(label="y", pred_probs=merged.pred_probs))
+    )
     assert set(issues["predicted_label"].astype(str)) <= set(merged.classes)
-    again = merged.frame.cl.find_label_issues(label="y", pred_probs=merged.pred_probs, classes=merged.classes)
+    again = merged.frame.cl.find_label_issues(
+        label="y", pred_probs=merged.pred_probs, classes=merged.classes
+    )
     assert_same_results(again, issues)
 
 

@@ -21,7 +21,7 @@ from cleanframe.scoring.classification import dataset as our_dataset
 from cleanframe.scoring.classification import filter as our_filter
 from cleanframe.scoring.classification import rank as our_rank
 
-from .conftest import label_frame, synthetic
+from ..conftest import label_frame, synthetic, to_pandas
 
 cl_filter = pytest.importorskip("cleanlab.filter")
 cl_count = pytest.importorskip("cleanlab.count")
@@ -93,8 +93,12 @@ def assert_scores_match(labels, p):
             if adjust and method == "confidence_weighted_entropy":
                 continue
             np.testing.assert_allclose(
-                our_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
-                cl_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust),
+                our_rank.get_label_quality_scores(
+                    labels, p, method=method, adjust_pred_probs=adjust
+                ),
+                cl_rank.get_label_quality_scores(
+                    labels, p, method=method, adjust_pred_probs=adjust
+                ),
                 rtol=1e-9,
                 atol=1e-12,
             )
@@ -118,12 +122,21 @@ def test_golden_numbers(name):
     labels, p = _real(name)
     g = GOLDEN[name]
     for filter_by, expected in zip(
-        ["prune_by_noise_rate", "prune_by_class", "confident_learning", "predicted_neq_given",
-         "low_normalized_margin", "low_self_confidence"], g[:6]
+        [
+            "prune_by_noise_rate",
+            "prune_by_class",
+            "confident_learning",
+            "predicted_neq_given",
+            "low_normalized_margin",
+            "low_self_confidence",
+        ],
+        g[:6],
     ):
         assert _ours(labels, p, filter_by=filter_by).sum() == expected, filter_by
     assert our_count.num_label_issues(labels, p) == g[6]
-    assert our_count.num_label_issues(labels, p, estimation_method="off_diagonal_calibrated") == g[7]
+    assert (
+        our_count.num_label_issues(labels, p, estimation_method="off_diagonal_calibrated") == g[7]
+    )
     assert our_dataset.overall_label_health_score(labels, p) == pytest.approx(g[8], abs=5e-6)
 
 
@@ -144,7 +157,8 @@ def test_real_data_all_filters(name, filter_by):
 def test_real_data_counts_and_scores(name):
     labels, p = _real(name)
     np.testing.assert_allclose(  # summation order differs: equal to float rounding
-        our_count.get_confident_thresholds(labels, p), cl_count.get_confident_thresholds(labels, p),
+        our_count.get_confident_thresholds(labels, p),
+        cl_count.get_confident_thresholds(labels, p),
         rtol=1e-13,
     )
     for calibrate in (True, False):
@@ -182,15 +196,26 @@ def test_real_data_dataset_tables(name):
     np.testing.assert_array_equal(ours["label_issues"], theirs["Label Issues"])
     np.testing.assert_array_equal(ours["inverse_label_issues"], theirs["Inverse Label Issues"])
     np.testing.assert_allclose(ours["label_noise"], theirs["Label Noise"], rtol=1e-12)
-    np.testing.assert_allclose(ours["inverse_label_noise"], theirs["Inverse Label Noise"], rtol=1e-12)
-    np.testing.assert_allclose(ours["label_quality_score"], theirs["Label Quality Score"], rtol=1e-12)
+    np.testing.assert_allclose(
+        ours["inverse_label_noise"], theirs["Inverse Label Noise"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        ours["label_quality_score"], theirs["Label Quality Score"], rtol=1e-12
+    )
     for asymmetric in (False, True):
         t = cl_dataset.find_overlapping_classes(labels, p, asymmetric=asymmetric)
         o = our_dataset.overlapping_class_pairs(labels, p, asymmetric=asymmetric)
-        key = lambda a, b, n, j: sorted(zip(a.tolist(), b.tolist(), n.tolist(), np.round(j, 12).tolist()))
-        assert key(o["class_a"], o["class_b"], o["num_overlapping_examples"], o["joint_probability"]) == key(
-            t["Class Index A"].to_numpy(), t["Class Index B"].to_numpy(),
-            t["Num Overlapping Examples"].to_numpy(), t["Joint Probability"].to_numpy(),
+
+        def key(a, b, n, j):
+            return sorted(zip(a.tolist(), b.tolist(), n.tolist(), np.round(j, 12).tolist()))
+
+        assert key(
+            o["class_a"], o["class_b"], o["num_overlapping_examples"], o["joint_probability"]
+        ) == key(
+            t["Class Index A"].to_numpy(),
+            t["Class Index B"].to_numpy(),
+            t["Num Overlapping Examples"].to_numpy(),
+            t["Joint Probability"].to_numpy(),
         )
         assert np.all(np.diff(o["joint_probability"]) <= 0)
     with warnings.catch_warnings():
@@ -257,14 +282,16 @@ def test_synthetic_supplied_confident_joint(k, n, seed):
             _theirs(labels, p, filter_by=filter_by, confident_joint=cj),
         )
     for method in ("off_diagonal", "off_diagonal_calibrated"):
-        assert our_count.num_label_issues(labels, p, estimation_method=method) == cl_count.num_label_issues(
+        assert our_count.num_label_issues(
             labels, p, estimation_method=method
-        )
+        ) == cl_count.num_label_issues(labels, p, estimation_method=method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert our_count.num_label_issues(
             labels, p, confident_joint=cj, estimation_method="off_diagonal_custom"
-        ) == cl_count.num_label_issues(labels, p, confident_joint=cj, estimation_method="off_diagonal_custom")
+        ) == cl_count.num_label_issues(
+            labels, p, confident_joint=cj, estimation_method="off_diagonal_custom"
+        )
 
 
 @pytest.mark.parametrize("k,n,seed", SYNTHETIC)
@@ -287,8 +314,12 @@ def test_synthetic_scores_and_ensembles(k, n, seed):
     labels, p = synthetic(n, k, seed=seed)
     _, p2 = synthetic(n, k, seed=seed + 100)
     assert_scores_match(labels, p)
-    for weighting, extra in [("uniform", {}), ("accuracy", {}), ("log_loss_search", {}),
-                             ("custom", {"custom_weights": [0.3, 0.9]})]:
+    for weighting, extra in [
+        ("uniform", {}),
+        ("accuracy", {}),
+        ("log_loss_search", {}),
+        ("custom", {"custom_weights": [0.3, 0.9]}),
+    ]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             theirs = cl_rank.get_label_quality_ensemble_scores(
@@ -319,26 +350,45 @@ def test_small_and_degenerate_classes_match():
 # ------------------------------------------------------------------------------------------
 # through the frame: string, integer and categorical labels give cleanlab's flags and scores
 # ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("k,n,seed", [(2, 300, 10), (10, 2000, 11), (100, 6000, 12)])
-@pytest.mark.parametrize("label_kind", ["string", "integer", "categorical", "polars_enum"])
-def test_frame_results_match_cleanlab(k, n, seed, label_kind):
+FRAME_SIZES = [(2, 300, 10), (10, 2000, 11), (100, 6000, 12)]
+
+
+def _frame_problem(k, n, seed, label_kind):
+    """(pandas frame, label codes, pred_probs, class values) for one label kind."""
     labels, p = synthetic(n, k, seed=seed)
     names = [f"class{i:03d}" for i in range(k)]
     df = label_frame(labels, p, names)
     if label_kind == "integer":
         df["y"] = labels
         df = df.rename(columns={f"p_{c}": f"p_{i}" for i, c in enumerate(names)})
-    elif label_kind == "categorical":
+        return df, labels, p, list(range(k))
+    if label_kind == "categorical":
         df["y"] = pd.Categorical(df["y"], categories=names)
-    elif label_kind == "polars_enum":
-        df = pl.from_pandas(df).with_columns(pl.col("y").cast(pl.Enum(names)))
-    out = df.cl.find_label_issues(label="y", pred_probs="p_*")
-    if isinstance(out, pl.DataFrame):
-        out = out.to_pandas()
-    np.testing.assert_array_equal(out["is_issue"].to_numpy(), _theirs(labels, p))
-    np.testing.assert_allclose(out["label_score"].to_numpy(), cl_rank.get_label_quality_scores(labels, p))
-    expected = np.array(names if label_kind != "integer" else list(range(k)), dtype=object)[p.argmax(axis=1)]
+    return df, labels, p, names
+
+
+def _assert_frame_matches_cleanlab(frame, labels, p, classes):
+    out = to_pandas(frame.cl.find_label_issues(label="y", pred_probs="p_*"))
+    np.testing.assert_array_equal(out["is_issue"].to_numpy(bool), _theirs(labels, p))
+    np.testing.assert_allclose(
+        out["label_score"].to_numpy(float), cl_rank.get_label_quality_scores(labels, p)
+    )
+    expected = np.array(classes, dtype=object)[p.argmax(axis=1)]
     assert out["predicted_label"].astype(object).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("k,n,seed", FRAME_SIZES)
+@pytest.mark.parametrize("label_kind", ["string", "integer", "categorical"])
+def test_frame_results_match_cleanlab(constructor, k, n, seed, label_kind):
+    df, labels, p, classes = _frame_problem(k, n, seed, label_kind)
+    _assert_frame_matches_cleanlab(constructor(df), labels, p, classes)
+
+
+@pytest.mark.parametrize("k,n,seed", FRAME_SIZES)
+def test_frame_results_match_cleanlab_polars_enum(constructor_polars, k, n, seed):
+    df, labels, p, classes = _frame_problem(k, n, seed, "string")
+    frame = constructor_polars(df).with_columns(pl.col("y").cast(pl.Enum(classes)))
+    _assert_frame_matches_cleanlab(frame, labels, p, classes)
 
 
 @pytest.mark.parametrize("k", [3, 10, 100])
@@ -353,8 +403,12 @@ def test_float32_pred_probs_match(k):
     cols = rows % k
     p[rows, cols] = np.where(rows % 2, cut[cols], np.nextafter(cut[cols], np.float32(0)))
     for calibrate in (True, False):
-        ours = our_count.compute_confident_joint(labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True)
-        theirs = cl_count.compute_confident_joint(labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True)
+        ours = our_count.compute_confident_joint(
+            labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True
+        )
+        theirs = cl_count.compute_confident_joint(
+            labels, p, calibrate=calibrate, return_indices_of_off_diagonals=True
+        )
         np.testing.assert_array_equal(ours[0], theirs[0])
         np.testing.assert_array_equal(ours[1], theirs[1])
     np.testing.assert_array_equal(_ours(labels, p), _theirs(labels, p))
