@@ -60,6 +60,7 @@ _LAZY = {
     "find_null_issues": ("cleanframe.neighbors", "find_null_issues"),
     "cross_val_pred_probs": ("cleanframe.models", "cross_val_pred_probs"),
     "CleanLearning": ("cleanframe.models", "CleanLearning"),
+    "schema": ("cleanframe._inputs.schema", "schema"),
 }
 
 

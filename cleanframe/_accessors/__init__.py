@@ -55,7 +55,8 @@ class CleanAccessor:
     ``health_summary``, ``confident_joint``, ``overlapping_classes``, ``merge_rare_classes``.
     Multi-annotator data: ``consensus``, ``annotator_stats``, ``label_quality``,
     ``active_learning_scores``. Embedding space: ``find_outliers``, ``find_near_duplicates``,
-    ``non_iid``, ``knn_graph``. Models: ``cross_val_pred_probs``.
+    ``non_iid``, ``knn_graph``. Models: ``cross_val_pred_probs``. The input contract as a
+    pandera schema: ``schema``.
     """
 
     def __init__(self, obj):
@@ -93,6 +94,9 @@ class CleanAccessor:
 
     # models in the loop
     cross_val_pred_probs = _Forward("models")
+
+    # the input contract as a pandera schema
+    schema = _Forward("_inputs.schema")
 
     def __dir__(self):
         return sorted(

@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._base import Engine, Factorized
+from ._base import Engine, Factorized, PanderaChecks
 
-__all__ = ["ENGINES", "Engine", "Factorized", "adapt", "adapt_column", "is_frame", "new_frame", "to_html", "to_pandas", "to_text"]
+__all__ = ["ENGINES", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "is_frame", "new_frame", "pandera_checks", "to_html", "to_pandas", "to_text"]
 
 #: Top-level package of a frame's type → the engine module that handles it.
 ENGINES: dict[str, str] = {
@@ -62,6 +62,15 @@ def new_frame(columns: dict, *, engine: str = "pandas"):
     if name is None:
         raise ValueError(f"engine must be one of {sorted(ENGINES)}, not {engine!r}")
     return importlib.import_module(name).from_columns(columns)
+
+
+def pandera_checks(backend: str) -> PanderaChecks:
+    """The pandera checks of the engine whose frames pandera's ``backend`` validates (an
+    engine's :attr:`~Engine.pandera_backend`: ``"pandas"`` or ``"polars"``)."""
+    name = ENGINES.get(backend)
+    if name is None:
+        raise ValueError(f"backend must be one of {sorted(ENGINES)}, not {backend!r}")
+    return importlib.import_module(name).PANDERA_CHECKS
 
 
 def to_pandas(table: Any):

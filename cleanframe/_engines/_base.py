@@ -9,14 +9,22 @@ reports what is there.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import ValidationError
 from ..scoring.parallel import parallel_for
 
-__all__ = ["Engine", "Factorized", "float_dtype", "stack_columns", "stack_rows", "list_names"]
+__all__ = [
+    "Engine",
+    "Factorized",
+    "PanderaChecks",
+    "float_dtype",
+    "stack_columns",
+    "stack_rows",
+    "list_names",
+]
 
 
 class Factorized:
@@ -245,3 +253,55 @@ def stack_rows(name, values: np.ndarray, frame: "Engine") -> np.ndarray:
     return out.astype(float_dtype([out.dtype]), copy=False)
 
 
+class PanderaChecks:
+    """pandera checks written in one engine's own operations, for the input layer's schemas.
+
+    The input layer states each rule (the columns, bounds and tolerances, and the name and
+    message, passed on to ``pandera.Check`` as ``**check``) and builds the schema; an engine's
+    checks evaluate the rule on that engine's data. Values are widened to float64 before they
+    are compared, as the numpy gate does. Column checks return one boolean per row, so pandera
+    reports the failing rows; nulls are left to the column's ``nullable=False``. A check on a
+    column of the wrong type passes and leaves the report to :meth:`numeric`.
+    """
+
+    def numeric(self, **check: Any) -> Any:
+        """The column holds numbers (not booleans, not strings): the rule of :meth:`Engine.matrix`."""
+        raise NotImplementedError
+
+    def finite(self, **check: Any) -> Any:
+        """Each value is finite (no NaN, no inf)."""
+        raise NotImplementedError
+
+    def between(self, low: float, high: float, **check: Any) -> Any:
+        """Each value lies in ``[low, high]``."""
+        raise NotImplementedError
+
+    def row_sums(
+        self, select: Callable[[list], list], tolerance: Callable[[float], float], **check: Any
+    ) -> Any:
+        """A frame check: the columns that ``select(frame's column names)`` picks sum to 1 in each
+        row, within ``tolerance(storage epsilon of those columns)`` (see :meth:`Engine.storage_eps`)."""
+        raise NotImplementedError
+
+    def frame_columns(self, test: Callable[[list], bool], **check: Any) -> Any:
+        """A frame check: ``test(frame's column names)`` holds."""
+        raise NotImplementedError
+
+    def not_empty(self, **check: Any) -> Any:
+        """A frame check: the frame has rows."""
+        raise NotImplementedError
+
+    def array_length(self, length: int | None, **check: Any) -> Any:
+        """Each row's array has ``length`` items (``None``: as many as most rows have)."""
+        raise NotImplementedError
+
+    def array_values(
+        self, *, finite: bool = False, low: float | None = None, high: float | None = None,
+        **check: Any,
+    ) -> Any:
+        """Each row's array holds numbers, all finite (``finite``) / within ``[low, high]``."""
+        raise NotImplementedError
+
+    def array_sums(self, tolerance: Callable[[float], float], **check: Any) -> Any:
+        """Each row's array sums to 1 within ``tolerance(storage epsilon of its items)``."""
+        raise NotImplementedError

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
-from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
+from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns, stack_rows
 
-__all__ = ["PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
+__all__ = ["PANDERA_CHECKS", "PandasChecks", "PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
 
 
 def is_frame(obj: Any) -> bool:
@@ -91,7 +91,7 @@ class PandasFrame(Engine):
         series = [self.native[c] for c in columns]
         dtypes = []
         for name, dtype in zip(columns, (s.dtype for s in series)):
-            if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+            if not _numeric_dtype(dtype):
                 raise ValidationError(
                     name, "numeric", f"expected a numeric column, found dtype {dtype}"
                 )
@@ -202,3 +202,107 @@ class PandasFrame(Engine):
             # pandera reports index labels for pandas, as the error messages do
             return list(zip(cases["column"], cases["index"], cases["failure_case"]))
         return None
+
+
+def _numeric_dtype(dtype) -> bool:
+    """Numbers, not booleans: the columns :meth:`PandasFrame.matrix` reads."""
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _floats(s: pd.Series) -> np.ndarray:
+    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _row_arrays(s: pd.Series):
+    """``(position, items as float64 or None when not a 1-D array of numbers)`` per non-null row."""
+    for i, v in enumerate(s.to_numpy(dtype=object, na_value=None)):
+        if v is not None:
+            a = np.asarray(v)
+            yield i, (a.astype(np.float64) if a.ndim == 1 and a.dtype.kind in "fiu" else None)
+
+
+class PandasChecks(PanderaChecks):
+    """pandera.pandas checks: operations on the pandas Series / DataFrame pandera passes."""
+
+    @staticmethod
+    def _check(fn, check):
+        import pandera.pandas as pa
+
+        return pa.Check(fn, **check)
+
+    @staticmethod
+    def _rows(s: pd.Series, ok: np.ndarray) -> pd.Series:
+        return pd.Series(ok, index=s.index, dtype=bool)
+
+    def numeric(self, **check):
+        return self._check(lambda s: _numeric_dtype(s.dtype), check)
+
+    def finite(self, **check):
+        def finite(s):
+            return self._rows(s, np.isfinite(_floats(s))) if _numeric_dtype(s.dtype) else True
+
+        return self._check(finite, check)
+
+    def between(self, low, high, **check):
+        def between(s):
+            if not _numeric_dtype(s.dtype):
+                return True
+            values = _floats(s)
+            return self._rows(s, (values >= low) & (values <= high))
+
+        return self._check(between, check)
+
+    def row_sums(self, select, tolerance, **check):
+        def row_sums(df):
+            columns = select(list(df.columns))
+            if not columns or not all(_numeric_dtype(df[c].dtype) for c in columns):
+                return True
+            tol = tolerance(PandasFrame(df).storage_eps(columns))
+            sums = np.column_stack([_floats(df[c]) for c in columns]).sum(axis=1)
+            return self._rows(df, np.abs(sums - 1.0) <= tol)
+
+        return self._check(row_sums, check)
+
+    def frame_columns(self, test, **check):
+        return self._check(lambda df: bool(test(list(df.columns))), check)
+
+    def not_empty(self, **check):
+        return self._check(lambda df: len(df) > 0, check)
+
+    def array_length(self, length, **check):
+        def array_length(s):
+            lengths = np.full(len(s), -1, dtype=np.int64)
+            for i, items in _row_arrays(s):
+                lengths[i] = -1 if items is None else len(items)
+            known = lengths[lengths >= 0]
+            want = length if length is not None else (np.bincount(known).argmax() if len(known) else 0)
+            return self._rows(s, (lengths == want) | (lengths < 0))  # not numbers: array_values
+
+        return self._check(array_length, check)
+
+    def array_values(self, *, finite=False, low=None, high=None, **check):
+        def array_values(s):
+            ok = np.ones(len(s), dtype=bool)
+            for i, items in _row_arrays(s):
+                ok[i] = items is not None and not (
+                    (finite and not np.isfinite(items).all())
+                    or (low is not None and (items < low).any())
+                    or (high is not None and (items > high).any())
+                )
+            return self._rows(s, ok)
+
+        return self._check(array_values, check)
+
+    def array_sums(self, tolerance, **check):
+        def array_sums(s):
+            tol = tolerance(PandasFrame(s.to_frame()).storage_eps([s.name]))
+            ok = np.ones(len(s), dtype=bool)
+            for i, items in _row_arrays(s):
+                ok[i] = items is None or abs(items.sum() - 1.0) <= tol
+            return self._rows(s, ok)
+
+        return self._check(array_sums, check)
+
+
+#: The pandera checks of this engine (see :func:`cleanframe._engines.pandera_checks`).
+PANDERA_CHECKS = PandasChecks()

@@ -8,9 +8,18 @@ import numpy as np
 import polars as pl
 
 from ..errors import ValidationError
-from ._base import Engine, Factorized, float_dtype, stack_columns, stack_rows
+from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns, stack_rows
 
-__all__ = ["PolarsFrame", "LazyPolarsFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
+__all__ = [
+    "PANDERA_CHECKS",
+    "LazyPolarsFrame",
+    "PolarsChecks",
+    "PolarsFrame",
+    "adapt",
+    "adapt_column",
+    "from_columns",
+    "is_frame",
+]
 
 
 def is_frame(obj: Any) -> bool:
@@ -104,7 +113,7 @@ class PolarsFrame(Engine):
         data = self._data(columns).select(list(columns))
         dtypes = []
         for name, dtype in data.schema.items():
-            if not dtype.is_numeric():
+            if not _numeric_dtype(dtype):
                 raise ValidationError(name, "numeric", f"expected a numeric column, found dtype {dtype}")
             dtypes.append(np.dtype("float32") if dtype in (pl.Float32, pl.Float16) else np.dtype("float64"))
         target = float_dtype(dtypes)
@@ -265,3 +274,108 @@ class LazyPolarsFrame(PolarsFrame):
 
     def _head(self, rows):
         return self.native.head(rows).collect()
+
+
+def _numeric_dtype(dtype) -> bool:
+    """Numbers (booleans are not): the columns :meth:`PolarsFrame.matrix` reads."""
+    return dtype.is_numeric()
+
+
+def _float_items(name: str, dtype) -> pl.Expr | None:
+    """Column ``name`` (an Array or List of numbers) as a List of float64, else ``None``."""
+    if not isinstance(dtype, (pl.Array, pl.List)) or not _numeric_dtype(dtype.inner):
+        return None
+    return pl.col(name).cast(pl.List(pl.Float64))
+
+
+class PolarsChecks(PanderaChecks):
+    """pandera.polars checks: polars expressions on the LazyFrame pandera passes (``PolarsData``),
+    so they run wherever pandera runs them, without leaving polars."""
+
+    @staticmethod
+    def _check(fn, check):
+        import pandera.polars as pa
+
+        return pa.Check(fn, **check)
+
+    @staticmethod
+    def _dtype(data):
+        return data.lazyframe.collect_schema()[data.key]
+
+    def numeric(self, **check):
+        return self._check(lambda data: _numeric_dtype(self._dtype(data)), check)
+
+    def finite(self, **check):
+        def finite(data):
+            if not _numeric_dtype(self._dtype(data)):
+                return True
+            return data.lazyframe.select(pl.col(data.key).cast(pl.Float64).is_finite())
+
+        return self._check(finite, check)
+
+    def between(self, low, high, **check):
+        def between(data):
+            if not _numeric_dtype(self._dtype(data)):
+                return True
+            return data.lazyframe.select(pl.col(data.key).cast(pl.Float64).is_between(low, high))
+
+        return self._check(between, check)
+
+    def row_sums(self, select, tolerance, **check):
+        def row_sums(data):
+            schema = data.lazyframe.collect_schema()
+            columns = select(list(schema.names()))
+            if not columns or not all(_numeric_dtype(schema[c]) for c in columns):
+                return True
+            tol = tolerance(LazyPolarsFrame(data.lazyframe).storage_eps(columns))
+            total = pl.sum_horizontal([pl.col(c).cast(pl.Float64) for c in columns])
+            return data.lazyframe.select(((total - 1.0).abs() <= tol).alias("row_sums"))
+
+        return self._check(row_sums, check)
+
+    def frame_columns(self, test, **check):
+        return self._check(lambda data: bool(test(data.lazyframe.collect_schema().names())), check)
+
+    def not_empty(self, **check):
+        return self._check(lambda data: data.lazyframe.select(pl.len()).collect().item() > 0, check)
+
+    def array_length(self, length, **check):
+        def array_length(data):
+            items = _float_items(data.key, self._dtype(data))
+            if items is None:
+                return True  # not numbers: array_values reports it
+            lengths = items.list.len()
+            want = lengths.drop_nulls().mode().min() if length is None else length
+            return data.lazyframe.select(lengths == want)
+
+        return self._check(array_length, check)
+
+    def array_values(self, *, finite=False, low=None, high=None, **check):
+        def array_values(data):
+            items = _float_items(data.key, self._dtype(data))
+            if items is None:
+                return False
+            ok = ~items.list.eval(pl.element().is_null()).list.any()
+            if finite:
+                ok = ok & items.list.eval(pl.element().is_finite()).list.all()
+            if low is not None:
+                ok = ok & (items.list.min() >= low).fill_null(True)
+            if high is not None:
+                ok = ok & (items.list.max() <= high).fill_null(True)
+            return data.lazyframe.select(ok.alias(data.key))
+
+        return self._check(array_values, check)
+
+    def array_sums(self, tolerance, **check):
+        def array_sums(data):
+            items = _float_items(data.key, self._dtype(data))
+            if items is None:
+                return True
+            tol = tolerance(LazyPolarsFrame(data.lazyframe).storage_eps([data.key]))
+            return data.lazyframe.select((items.list.sum() - 1.0).abs() <= tol)
+
+        return self._check(array_sums, check)
+
+
+#: The pandera checks of this engine (see :func:`cleanframe._engines.pandera_checks`).
+PANDERA_CHECKS = PolarsChecks()

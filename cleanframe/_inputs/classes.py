@@ -14,8 +14,9 @@ import numpy as np
 from .._engines import Engine, Factorized
 from ..errors import ValidationError
 from .columns import Selection, check_not_empty
+from .rules import MIN_CLASSES
 
-__all__ = ["ClassSet", "class_key", "check_label_nulls", "class_code_map", "default_class_order", "label_codes", "resolve_labels", "pred_probs_class_order", "merge_factors", "new_class_value"]
+__all__ = ["ClassSet", "class_key", "check_label_nulls", "class_code_map", "class_label_values", "default_class_order", "label_codes", "resolve_labels", "pred_probs_class_order", "merge_factors", "new_class_value"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,43 @@ def class_code_map(values: Sequence, classes: ClassSet) -> np.ndarray:
     )
 
 
+def class_label_values(fact: Factorized, classes: ClassSet) -> list:
+    """The label values that are classes, in the label column's own domain and type.
+
+    The column's values (or declared categories) that name a class — the rule
+    :func:`label_codes` applies — then each class that none of them names, written in the
+    column's kind (an integer, a float, a boolean or a string) when it can be, so that a
+    schema's ``isin`` also accepts it on other data. A label value is valid if and only if it is
+    one of these.
+    """
+    source = fact.categories if fact.categories is not None else fact.uniques
+    codes = class_code_map(source, classes)[:-1]
+    values = [u for u, code in zip(source, codes) if code >= 0]
+    if fact.categories is None:  # a category column can hold no other value
+        named = set(codes.tolist())
+        for i, v in enumerate(classes.values):
+            if i not in named:
+                value = _in_kind(v, fact.kind)
+                if value is not None:
+                    values.append(value)
+    return values
+
+
+def _in_kind(value, kind: str):
+    """``value`` as a value of a label column of ``kind``, or ``None`` when it cannot be one."""
+    if kind == "string":
+        return str(value)
+    if kind in ("integer", "float"):
+        key = class_key(value) if not isinstance(value, str) else _from_hint(value, "integer")
+        if isinstance(key, int) and not isinstance(key, bool):
+            return key if kind == "integer" else float(key)
+        return float(value) if kind == "float" and isinstance(value, (float, np.floating)) else None
+    if kind == "boolean":
+        key = _from_hint(str(value), "boolean")
+        return key if isinstance(key, bool) else None
+    return None
+
+
 def default_class_order(fact: Factorized, classes: Sequence | None = None) -> list:
     """Class values when no pred_probs columns decide the order.
 
@@ -190,14 +228,19 @@ def resolve_labels(fr: Engine, label: str, *, classes: Sequence | None = None):
 
 
 def pred_probs_class_order(
-    fact: Factorized, sel: Selection, n_cols: int, label: str, classes: Sequence | None = None
+    fact: Factorized | None,
+    sel: Selection,
+    n_cols: int,
+    label: str,
+    classes: Sequence | None = None,
 ) -> tuple[list, list]:
     """``(class values in class order, column of each class)`` for ``n_cols`` pred_probs columns.
 
     ``classes=`` if given (one per column), else inferred from the column names and the label
-    values ``fact``; checks at least two columns and distinct classes.
+    values ``fact`` (``None`` when no frame is at hand: then ``classes=`` is needed); checks at
+    least two columns and distinct classes.
     """
-    if n_cols < 2:
+    if n_cols < MIN_CLASSES:
         raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
     if classes is not None:
         values = list(classes)
@@ -207,8 +250,10 @@ def pred_probs_class_order(
                 f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
             )
         order = list(range(n_cols))
-    else:
+    elif fact is not None:
         values, order = _infer_classes(fact, sel, n_cols, label)
+    else:
+        raise ValidationError(label, "classes", "the classes are unknown without label values; pass classes=[...]")
     if len(set(map(class_key, values))) != len(values):
         raise ValidationError(label, "classes", f"classes are not distinct: {values}")
     return values, order

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
 
-__all__ = ["Selection", "resolve_columns", "check_not_empty", "selection_matrix", "spec_name"]
+__all__ = [
+    "Selection",
+    "check_not_empty",
+    "check_unique",
+    "glob_columns",
+    "glob_regex",
+    "is_glob",
+    "parse_column_spec",
+    "resolve_columns",
+    "selection_matrix",
+    "spec_name",
+]
 
 _GLOB_CHARS = set("*?[")
 
@@ -43,20 +55,48 @@ class Selection:
         return self.array_column or (self.spec if isinstance(self.spec, str) else self.param)
 
 
-def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = True) -> Selection:
-    """Resolve a list / glob / dict / array-column spec against the frame's columns."""
+def parse_column_spec(spec: Any, *, param: str, allow_dict: bool = True) -> tuple[str, Any]:
+    """The shape of a column spec, before any frame is seen: ``("glob", pattern)``,
+    ``("array", column)``, ``("dict", {class: column})`` or ``("list", [columns])``."""
     if spec is None:
         raise ValidationError(None, "required", f"{param}= is required")
     if isinstance(spec, str):
-        if _GLOB_CHARS & set(spec):
-            names = [c for c in fr.columns if isinstance(c, str) and fnmatch.fnmatchcase(c, spec)]
-            if not names:
-                raise ValidationError(
-                    spec, "column_exists",
-                    f"the glob passed as {param}= matches no column; the frame has "
-                    f"{fr.columns[:12]}",
-                )
-            return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
+        return ("glob" if is_glob(spec) else "array"), spec
+    if isinstance(spec, Mapping):
+        if not allow_dict:
+            raise ValidationError(None, "spec", f"{param}= takes a list, a glob or one column name")
+        return "dict", dict(spec)
+    if isinstance(spec, (list, tuple)) and all(isinstance(c, str) for c in spec):
+        if not spec:
+            raise ValidationError(None, "not_empty", f"{param}= is an empty list")
+        return "list", list(spec)
+    raise ValidationError(
+        None, "spec",
+        f"{param}= must be a list of column names, a glob such as 'p_*', a dict "
+        f"{{class: column}} or the name of one array column, not {type(spec).__name__}",
+    )
+
+
+def check_unique(columns: Sequence[Any], *, param: str) -> None:
+    """A column listed twice in one spec is an error."""
+    if len(set(columns)) != len(columns):
+        dup = next(c for c in columns if list(columns).count(c) > 1)
+        raise ValidationError(dup, "unique", f"column listed twice in {param}=")
+
+
+def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = True) -> Selection:
+    """Resolve a list / glob / dict / array-column spec against the frame's columns."""
+    kind, value = parse_column_spec(spec, param=param, allow_dict=allow_dict)
+    if kind == "glob":
+        names = glob_columns(spec, fr.columns)
+        if not names:
+            raise ValidationError(
+                spec, "column_exists",
+                f"the glob passed as {param}= matches no column; the frame has "
+                f"{fr.columns[:12]}",
+            )
+        return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
+    if kind == "array":
         fr.require([spec], param=param)
         if not fr.is_array_column(spec):
             raise ValidationError(
@@ -65,26 +105,54 @@ def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = Tru
                 f"to use several columns pass a list or a glob such as '{spec}_*'",
             )
         return Selection(param, spec, array_column=spec)
-    if isinstance(spec, Mapping):
-        if not allow_dict:
-            raise ValidationError(None, "spec", f"{param}= takes a list, a glob or one column name")
-        columns = list(spec.values())
+    if kind == "dict":
+        columns = list(value.values())
         fr.require(columns, param=param)
-        return Selection(param, spec, columns=columns, classes=list(spec.keys()))
-    if isinstance(spec, (list, tuple)) and all(isinstance(c, str) for c in spec):
-        columns = list(spec)
-        if not columns:
-            raise ValidationError(None, "not_empty", f"{param}= is an empty list")
-        fr.require(columns, param=param)
-        if len(set(columns)) != len(columns):
-            dup = next(c for c in columns if columns.count(c) > 1)
-            raise ValidationError(dup, "unique", f"column listed twice in {param}=")
-        return Selection(param, spec, columns=columns, hint_sets=_list_hints(columns))
-    raise ValidationError(
-        None, "spec",
-        f"{param}= must be a list of column names, a glob such as 'p_*', a dict "
-        f"{{class: column}} or the name of one array column, not {type(spec).__name__}",
-    )
+        return Selection(param, spec, columns=columns, classes=list(value.keys()))
+    fr.require(value, param=param)
+    check_unique(value, param=param)
+    return Selection(param, spec, columns=value, hint_sets=_list_hints(value))
+
+
+def is_glob(spec: Any) -> bool:
+    """Whether a column spec is a glob (a string with ``*``, ``?`` or ``[``); any other string
+    names one column."""
+    return isinstance(spec, str) and bool(_GLOB_CHARS & set(spec))
+
+
+def glob_columns(pattern: str, names: Sequence[Any]) -> list:
+    """The column names that a glob matches (case-sensitive, whole name), in frame order."""
+    return [c for c in names if isinstance(c, str) and fnmatch.fnmatchcase(c, pattern)]
+
+
+def glob_regex(pattern: str) -> str:
+    """A regular expression that matches the names :func:`glob_columns` matches, anchored with
+    ``^...$`` and written in the syntax common to Python's ``re`` and Rust's ``regex`` (which
+    polars uses), for pandera's ``regex=True`` columns."""
+    out, i, n = ["^"], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i + (i < n and pattern[i] == "!")
+            j += j < n and pattern[j] == "]"
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal "["
+                out.append(re.escape(c))
+                continue
+            body, i = pattern[i:j], j + 1
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            chars = [ch if ch.isalnum() or ch == "-" else "\\" + ch for ch in body]
+            out.append("[" + "^" * negate + "".join(chars) + "]")
+        else:
+            out.append(c if c.isalnum() or c == "_" else "\\" + c)
+    return "".join(out) + "$"
 
 
 def _glob_hints(pattern: str, names: list) -> list:

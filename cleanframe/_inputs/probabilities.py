@@ -19,17 +19,27 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .._engines import Engine
+from .._engines import Engine, Factorized
 from ..errors import ValidationError
+from ..scoring.parallel import for_each_block
 from .classes import ClassSet, check_label_nulls, label_codes, pred_probs_class_order
 from .columns import Selection, check_not_empty, resolve_columns, selection_matrix
-from ..scoring.parallel import for_each_block
-from .rules import PROBABILITY_TOLERANCE, RENORMALIZE_ABOVE
+from .rules import (
+    MIN_CLASSES,
+    PROBABILITY_MAX,
+    PROBABILITY_MIN,
+    PROBABILITY_TOLERANCE,
+    RENORMALIZE_ABOVE,
+    row_sum_tolerance,
+)
 from .schema import pandera_failure_report
 
 __all__ = [
     "Classification",
+    "ClassificationSpec",
     "check_probabilities",
+    "classification_spec",
+    "pred_probs_classes",
     "raise_cells",
     "resolve_classification",
     "resolve_ensemble",
@@ -47,6 +57,22 @@ class Classification:
     pred_probs: np.ndarray
     classes: ClassSet
     pred_probs_columns: list | None
+
+
+@dataclass
+class ClassificationSpec:
+    """The label and pred_probs specs resolved against a frame, before any probability is read.
+
+    ``columns`` are the pred_probs columns in class order (``None`` for one array column, whose
+    values ``array`` had to be read for its width, already in class order).
+    """
+
+    label: str
+    labels: Factorized
+    selection: Selection
+    classes: ClassSet
+    columns: list | None
+    array: np.ndarray | None
 
 
 def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list | None):
@@ -71,14 +97,14 @@ def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list
     hi = max([0.0] + [v[1] for v in extremes.values()])
     if not finite.all():
         raise_cells(fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)")
-    if lo < -tol:
-        raise_cells(fr, P, sel, columns, (P < -tol).any(axis=1), "in_range",
+    if lo < PROBABILITY_MIN:
+        raise_cells(fr, P, sel, columns, _out_of_range(P).any(axis=1), "in_range",
                      f"probabilities must be >= 0 (tolerance {tol:g})")
-    if hi > 1 + tol:
-        raise_cells(fr, P, sel, columns, (P > 1 + tol).any(axis=1), "in_range",
+    if hi > PROBABILITY_MAX:
+        raise_cells(fr, P, sel, columns, _out_of_range(P).any(axis=1), "in_range",
                      f"probabilities must be <= 1 (tolerance {tol:g})")
     dev = np.abs(sums - 1.0)
-    sum_tol = max(tol, fr.storage_eps(columns or [sel.array_column]))  # float16 storage
+    sum_tol = row_sum_tolerance(fr.storage_eps(columns or [sel.array_column]))  # float16 storage
     if n and dev.max() > sum_tol:
         bad = np.flatnonzero(dev > sum_tol)
         raise ValidationError(
@@ -122,7 +148,14 @@ def _bad_in_row(row, rule):
         return ~np.isfinite(row)
     if rule == "not_infinite":
         return np.isinf(row)
-    return (row < -PROBABILITY_TOLERANCE) | (row > 1 + PROBABILITY_TOLERANCE)
+    return _out_of_range(row)
+
+
+def _out_of_range(values: np.ndarray) -> np.ndarray:
+    """Cells outside [PROBABILITY_MIN, PROBABILITY_MAX], compared in float64 as the gate decides
+    (float32 would round the bounds: a stored float32 1.0001 is above 1 + 1e-4)."""
+    wide = values.astype(np.float64, copy=False)
+    return (wide < PROBABILITY_MIN) | (wide > PROBABILITY_MAX)
 
 
 def resolve_classification(
@@ -134,6 +167,28 @@ def resolve_classification(
 ) -> Classification:
     """Labels + pred_probs + classes for a classification call, all checked."""
     check_not_empty(fr)
+    spec = classification_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
+    codes = label_codes(fr, label, spec.labels, spec.classes)
+    P = fr.matrix(spec.columns) if spec.array is None else spec.array
+    P = check_probabilities(fr, P, spec.selection, spec.columns)
+    return Classification(label, codes, P, spec.classes, spec.columns)
+
+
+def classification_spec(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    labels_not_null: bool = True,
+) -> ClassificationSpec:
+    """The label column, the pred_probs columns in class order and the classes (inferred from the
+    column names and the label values unless ``classes=`` is given), checked as specs.
+
+    Reads the label column and, for one array column, its values (for the width); no other
+    probability. ``labels_not_null=False`` leaves null labels to the caller (a schema reports
+    them as failure cases).
+    """
     if not isinstance(label, str):
         raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
     fr.require([label], param="label")
@@ -141,7 +196,8 @@ def resolve_classification(
     if sel.columns is not None and label in sel.columns:
         raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
     fact = fr.factorize(label)
-    check_label_nulls(fr, label, fact)
+    if labels_not_null:
+        check_label_nulls(fr, label, fact)
     n_cols = len(sel.columns) if sel.columns is not None else None
     if n_cols is None:
         P = fr.array_column(sel.array_column)
@@ -149,15 +205,10 @@ def resolve_classification(
     else:
         P = None
     values, order = pred_probs_class_order(fact, sel, n_cols, label, classes)
-    cs = ClassSet(tuple(values))
-    codes = label_codes(fr, label, fact, cs)
     columns = [sel.columns[i] for i in order] if sel.columns is not None else None
-    if P is None:
-        P = fr.matrix(columns)
-    elif order != list(range(n_cols)):
+    if P is not None and order != list(range(n_cols)):
         P = P[:, order]
-    P = check_probabilities(fr, P, sel, columns)
-    return Classification(label, codes, P, cs, columns)
+    return ClassificationSpec(label, fact, sel, ClassSet(tuple(values)), columns, P)
 
 
 def resolve_pred_probs(fr: Engine, pred_probs: Any, *, classes: Sequence | None = None):
@@ -165,6 +216,13 @@ def resolve_pred_probs(fr: Engine, pred_probs: Any, *, classes: Sequence | None 
     check_not_empty(fr)
     sel = resolve_columns(fr, pred_probs, param="pred_probs")
     P = selection_matrix(fr, sel)
+    values = pred_probs_classes(sel, P.shape[1], classes)
+    return check_probabilities(fr, P, sel, sel.columns), values
+
+
+def pred_probs_classes(sel: Selection, n_cols: int, classes: Sequence | None = None) -> ClassSet:
+    """The classes of ``n_cols`` pred_probs columns without labels: ``classes=``, else the dict
+    spec's keys or the names the columns suggest, else ``0..K-1``; at least two columns."""
     if classes is not None:
         values = list(classes)
     elif sel.classes is not None:
@@ -172,13 +230,13 @@ def resolve_pred_probs(fr: Engine, pred_probs: Any, *, classes: Sequence | None 
     elif sel.hint_sets:
         values = sel.hint_sets[0]
     else:
-        values = list(range(P.shape[1]))
-    if len(values) != P.shape[1]:
+        values = list(range(n_cols))
+    if len(values) != n_cols:
         raise ValidationError(sel.label, "classes",
-                              f"classes= has {len(values)} entries but pred_probs has {P.shape[1]} columns")
-    if P.shape[1] < 2:
+                              f"classes= has {len(values)} entries but pred_probs has {n_cols} columns")
+    if n_cols < MIN_CLASSES:
         raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
-    return check_probabilities(fr, P, sel, sel.columns), ClassSet(tuple(values))
+    return ClassSet(tuple(values))
 
 
 def resolve_ensemble(
