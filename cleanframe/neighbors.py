@@ -9,9 +9,10 @@ One nearest-neighbour graph serves every check that needs it. Build it once with
 built with ``return_knn_graph=True``). Up to 20,000 rows the search is exact (blocked float32
 matrix products); above that it is approximate — k-means cells searched by matrix products among
 their nearest cells, recall@10 about 0.99 on clustered embeddings — and a warning says so
-(``approximate=False`` forces exact search; ``approximate="faiss"`` uses faiss' IVF index). Distances are cosine for more than 3 feature columns
-and euclidean otherwise, as in cleanlab; identical rows are made each other's nearest neighbours
-at distance 0 (cleanlab's exact-duplicate correction).
+(``approximate=False`` forces exact search; ``approximate="faiss"`` uses faiss' IVF index).
+Distances are cosine for more than 3 feature columns and euclidean otherwise, as in cleanlab;
+identical rows are made each other's nearest neighbours at distance 0 (cleanlab's exact-duplicate
+correction).
 
 Engine support: pandas, polars and polars LazyFrame (a LazyFrame collects only the columns the call
 reads; row-level results come back as a LazyFrame). Eager only: the neighbour search needs all
@@ -20,8 +21,9 @@ rows in memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +77,13 @@ def build_graph(
 ) -> KnnGraph:
     """The kNN graph of a feature matrix whose ``k`` and ``metric`` the input layer checked."""
     return _knn.build_knn_graph(
-        X, k=k, metric=metric, approximate=approximate, seed=seed,
-        progress=progress_callback(progress), correct_exact_duplicates=correct_exact_duplicates,
+        X,
+        k=k,
+        metric=metric,
+        approximate=approximate,
+        seed=seed,
+        progress=progress_callback(progress),
+        correct_exact_duplicates=correct_exact_duplicates,
     )
 
 
@@ -107,7 +114,11 @@ def pred_probs_outlier_arrays(
     """``(outlier_score, is_outlier)`` from checked pred_probs (and label codes when adjusting),
     as cleanlab's OutOfDistribution."""
     scores, _ = _outlier.ood_pred_probs_scores(
-        pred_probs, labels=labels, adjust_pred_probs=adjust_pred_probs, method=method, M=M,
+        pred_probs,
+        labels=labels,
+        adjust_pred_probs=adjust_pred_probs,
+        method=method,
+        M=M,
         gamma=gamma,
     )
     cut = _outlier.pred_probs_issue_threshold(
@@ -134,8 +145,12 @@ def non_iid_arrays(
     significance_threshold: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """``(non_iid_score, is_non_iid_issue, p_value, statistic)`` from a graph's neighbours."""
-    r = _non_iid(graph.indices, num_permutations=num_permutations, seed=seed,
-                 significance_threshold=significance_threshold)
+    r = _non_iid(
+        graph.indices,
+        num_permutations=num_permutations,
+        seed=seed,
+        significance_threshold=significance_threshold,
+    )
     return r["scores"], r["is_issue"], float(r["p_value"]), float(r["statistic"])
 
 
@@ -223,8 +238,15 @@ def knn_graph(
     """
     fr = adapt(df)
     X = resolve_embedding(fr, features, k=k, metric=metric)
-    return build_graph(X, k=k, metric=metric, approximate=approximate, seed=seed,
-                       progress=progress, correct_exact_duplicates=correct_exact_duplicates)
+    return build_graph(
+        X,
+        k=k,
+        metric=metric,
+        approximate=approximate,
+        seed=seed,
+        progress=progress,
+        correct_exact_duplicates=correct_exact_duplicates,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -332,16 +354,32 @@ def find_outliers(
     graph = None
     if source == "pred_probs":
         P, codes, _ = resolve_ood_pred_probs(
-            fr, pred_probs=pred_probs, label=label, classes=classes,
+            fr,
+            pred_probs=pred_probs,
+            label=label,
+            classes=classes,
             adjust_pred_probs=adjust_pred_probs,
         )
         scores, flags = pred_probs_outlier_arrays(
-            P, codes, threshold=threshold, method=method, adjust_pred_probs=adjust_pred_probs,
-            M=M, gamma=gamma,
+            P,
+            codes,
+            threshold=threshold,
+            method=method,
+            adjust_pred_probs=adjust_pred_probs,
+            M=M,
+            gamma=gamma,
         )
     else:
-        graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
-                           approximate=approximate, seed=seed, progress=progress)
+        graph = _graph_for(
+            fr,
+            features=features,
+            knn_graph=knn_graph,
+            k=k,
+            metric=metric,
+            approximate=approximate,
+            seed=seed,
+            progress=progress,
+        )
         scores, flags = outlier_arrays(graph, k=k, t=t, threshold=threshold)
     out = fr.attach({"outlier_score": scores, "is_outlier": flags}, overwrite=overwrite)
     return _maybe_with_graph(out, graph, return_knn_graph)
@@ -387,7 +425,8 @@ class OutlierDetector:
     >>> from cleanframe import OutlierDetector
     >>> rng = np.random.default_rng(0)
     >>> train = pd.DataFrame(rng.normal(size=(300, 5)), columns=list("abcde"))
-    >>> new = pd.DataFrame(np.vstack([rng.normal(size=(2, 5)), np.full((1, 5), 8.0)]), columns=list("abcde"))
+    >>> rows = np.vstack([rng.normal(size=(2, 5)), np.full((1, 5), 8.0)])
+    >>> new = pd.DataFrame(rows, columns=list("abcde"))
     >>> det = OutlierDetector(metric="euclidean").fit(train, features=list("abcde"))
     >>> det.score(new)["is_outlier"].tolist()
     [False, False, True]
@@ -409,44 +448,77 @@ class OutlierDetector:
         progress: bool = True,
     ):
         self.k, self.t, self.threshold = k, t, threshold
-        self.metric, self.approximate, self.seed, self.progress = metric, approximate, seed, progress
-        self.method, self.adjust_pred_probs, self.M, self.gamma = method, adjust_pred_probs, M, gamma
-        self.source_ = None
+        self.metric, self.approximate, self.seed, self.progress = (
+            metric,
+            approximate,
+            seed,
+            progress,
+        )
+        self.method, self.adjust_pred_probs, self.M, self.gamma = (
+            method,
+            adjust_pred_probs,
+            M,
+            gamma,
+        )
+        self.source_: str | None = None
 
     def __repr__(self) -> str:
         state = f"fitted on {self.source_}" if self.source_ else "not fitted"
         return f"OutlierDetector(k={self.k}, t={self.t}, {state})"
 
-    def fit(self, df: Any, *, features: ColumnSpec | None = None,
-            pred_probs: ColumnSpec | None = None, label: str | None = None,
-            classes: Sequence | None = None) -> "OutlierDetector":
+    def fit(
+        self,
+        df: Any,
+        *,
+        features: ColumnSpec | None = None,
+        pred_probs: ColumnSpec | None = None,
+        label: str | None = None,
+        classes: Sequence | None = None,
+    ) -> OutlierDetector:
         """Fit on the reference rows of ``df`` (not modified). Returns ``self``."""
         fr = adapt(df)
         if one_source(features, pred_probs, fit=True) == "features":
             X = resolve_embedding(fr, features, k=self.k, metric=self.metric)
             k = _knn.resolve_k(len(X), self.k)
-            index = _knn.KnnIndex(X, metric=self.metric, approximate=self.approximate,
-                                  seed=self.seed, progress=progress_callback(self.progress))
+            index = _knn.KnnIndex(
+                X,
+                metric=self.metric,
+                approximate=self.approximate,
+                seed=self.seed,
+                progress=progress_callback(self.progress),
+            )
             graph = _knn.build_knn_graph(X, k=k, index=index)
-            scores, avg, scale = _outlier.knn_outlier_scores(graph.distances, t=self.t, metric=index.metric)
+            scores, avg, scale = _outlier.knn_outlier_scores(
+                graph.distances, t=self.t, metric=index.metric
+            )
             self.index_, self.k_, self.metric_ = index, k, index.metric
             self.scaling_factor_ = scale
             self._fit_avg = avg
             self.issue_threshold_ = _outlier.distance_issue_threshold(
-                avg, _outlier.FEATURE_THRESHOLD if self.threshold is None else self.threshold)
+                avg, _outlier.FEATURE_THRESHOLD if self.threshold is None else self.threshold
+            )
             self.features_spec_, self.n_features_ = features, X.shape[1]
             self.source_ = "features"
         else:
             P, codes, cs = resolve_ood_pred_probs(
-                fr, pred_probs=pred_probs, label=label, classes=classes,
+                fr,
+                pred_probs=pred_probs,
+                label=label,
+                classes=classes,
                 adjust_pred_probs=self.adjust_pred_probs,
             )
             scores, thresholds = _outlier.ood_pred_probs_scores(
-                P, labels=codes, adjust_pred_probs=self.adjust_pred_probs, method=self.method,
-                M=self.M, gamma=self.gamma)
+                P,
+                labels=codes,
+                adjust_pred_probs=self.adjust_pred_probs,
+                method=self.method,
+                M=self.M,
+                gamma=self.gamma,
+            )
             self.confident_thresholds_ = thresholds
             self.issue_threshold_ = _outlier.pred_probs_issue_threshold(
-                scores, _outlier.PRED_PROBS_THRESHOLD if self.threshold is None else self.threshold)
+                scores, _outlier.PRED_PROBS_THRESHOLD if self.threshold is None else self.threshold
+            )
             self.pred_probs_spec_, self.classes_ = pred_probs, list(cs.values)
             self.source_ = "pred_probs"
         self.fit_scores_ = scores
@@ -463,20 +535,32 @@ class OutlierDetector:
             X = resolve_query_features(fr, self.features_spec_, width=self.n_features_)
             _, dist = self.index_.query(X, self.k_)
             scores, avg, _ = _outlier.knn_outlier_scores(
-                dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_)
+                dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_
+            )
             flags = avg > self.issue_threshold_
         else:
             P, _ = resolve_pred_probs(fr, self.pred_probs_spec_, classes=self.classes_)
             scores, _ = _outlier.ood_pred_probs_scores(
-                P, confident_thresholds=self.confident_thresholds_,
-                adjust_pred_probs=self.adjust_pred_probs, method=self.method, M=self.M, gamma=self.gamma)
+                P,
+                confident_thresholds=self.confident_thresholds_,
+                adjust_pred_probs=self.adjust_pred_probs,
+                method=self.method,
+                M=self.M,
+                gamma=self.gamma,
+            )
             flags = scores < self.issue_threshold_
         return fr.attach({"outlier_score": scores, "is_outlier": flags}, overwrite=overwrite)
 
-    def fit_score(self, df: FrameT, *, features: ColumnSpec | None = None,
-            pred_probs: ColumnSpec | None = None,
-                  label: str | None = None, classes: Sequence | None = None,
-                  overwrite: bool = False) -> FrameT:
+    def fit_score(
+        self,
+        df: FrameT,
+        *,
+        features: ColumnSpec | None = None,
+        pred_probs: ColumnSpec | None = None,
+        label: str | None = None,
+        classes: Sequence | None = None,
+        overwrite: bool = False,
+    ) -> FrameT:
         """Fit on ``df`` and return its own scores (each row excluded from its own neighbours,
         exact duplicates corrected — as :func:`find_outliers`)."""
         fr = adapt(df)
@@ -559,8 +643,16 @@ def find_near_duplicates(
     """
     fr = adapt(df)
     fr.check_new_columns(list(NEAR_DUPLICATE_COLUMNS), overwrite=overwrite)
-    graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
-                       approximate=approximate, seed=seed, progress=progress)
+    graph = _graph_for(
+        fr,
+        features=features,
+        knn_graph=knn_graph,
+        k=k,
+        metric=metric,
+        approximate=approximate,
+        seed=seed,
+        progress=progress,
+    )
     scores, flags, sets = near_duplicate_arrays(graph, k=k, threshold=threshold)
     out = fr.attach(
         {"near_duplicate_score": scores, "is_near_duplicate": flags, "near_duplicate_set": sets},
@@ -606,11 +698,23 @@ class NonIIDResult:
     knn_graph: KnnGraph
 
     @classmethod
-    def of(cls, p_value: float, statistic: float, significance_threshold: float, rows: Any,
-           knn_graph: KnnGraph) -> "NonIIDResult":
+    def of(
+        cls,
+        p_value: float,
+        statistic: float,
+        significance_threshold: float,
+        rows: Any,
+        knn_graph: KnnGraph,
+    ) -> NonIIDResult:
         """The result of a test with this p-value at this significance threshold."""
-        return cls(p_value, statistic, bool(p_value < significance_threshold),
-                   significance_threshold, rows, knn_graph)
+        return cls(
+            p_value,
+            statistic,
+            bool(p_value < significance_threshold),
+            significance_threshold,
+            rows,
+            knn_graph,
+        )
 
     def explain(self) -> str:
         """A plain-language reading of the result."""
@@ -619,15 +723,20 @@ class NonIIDResult:
             "(drift, sorted data, or grouped collection). Shuffle before splitting train/test, "
             "and look at the lowest non_iid_score rows."
             if self.is_non_iid
-            else "consistent with IID: the row order does not predict neighbours in the embedding space."
+            else "consistent with IID: the row order does not predict neighbours in the "
+            "embedding space."
         )
         return (
             f"non-IID test: p-value = {self.p_value:.4g} "
-            f"(threshold {self.significance_threshold:g}, KS statistic {self.statistic:.4g}) -> {verdict}"
+            f"(threshold {self.significance_threshold:g}, KS statistic {self.statistic:.4g}) "
+            f"-> {verdict}"
         )
 
     def __repr__(self) -> str:
-        return f"NonIIDResult(p_value={self.p_value:.4g}, is_non_iid={self.is_non_iid}, n={self.knn_graph.n})"
+        return (
+            f"NonIIDResult(p_value={self.p_value:.4g}, is_non_iid={self.is_non_iid}, "
+            f"n={self.knn_graph.n})"
+        )
 
     def _repr_html_(self) -> str:
         import html
@@ -704,10 +813,20 @@ def non_iid(
         P = resolve_pred_probs_embedding(fr, pred_probs, k=k, metric=metric)
         graph = build_graph(P, k=k, metric=metric, approximate=approximate, progress=progress)
     else:
-        graph = _graph_for(fr, features=features, knn_graph=knn_graph, k=k, metric=metric,
-                           approximate=approximate, seed=0, progress=progress)
+        graph = _graph_for(
+            fr,
+            features=features,
+            knn_graph=knn_graph,
+            k=k,
+            metric=metric,
+            approximate=approximate,
+            seed=0,
+            progress=progress,
+        )
     scores, flags, p_value, statistic = non_iid_arrays(
-        graph, num_permutations=num_permutations, seed=seed,
+        graph,
+        num_permutations=num_permutations,
+        seed=seed,
         significance_threshold=significance_threshold,
     )
     rows = fr.attach({"non_iid_score": scores, "is_non_iid_issue": flags}, overwrite=overwrite)

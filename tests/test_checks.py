@@ -35,7 +35,9 @@ def columns(frame) -> list:
 def test_all_checks_run_and_match_the_single_checks(data, constructor):
     frame = constructor(data)
     before = to_pandas(frame).copy()
-    out = to_pandas(frame.cl.find_issues(label="y", pred_probs="p_*", features="emb_*", progress=False))
+    out = to_pandas(
+        frame.cl.find_issues(label="y", pred_probs="p_*", features="emb_*", progress=False)
+    )
     for check in CHECKS:
         assert f"is_{check}_issue" in out and f"{check}_score" in out
         assert out[f"{check}_score"].between(0, 1).all()
@@ -60,11 +62,17 @@ def test_each_check_equals_its_public_function(data):
     singles = {
         "null": (nb.find_null_issues(data, features="emb_*"), "null_score", "is_null_issue"),
         "outlier": (nb.find_outliers(data, knn_graph=graph), "outlier_score", "is_outlier"),
-        "near_duplicate": (nb.find_near_duplicates(data, knn_graph=graph),
-                           "near_duplicate_score", "is_near_duplicate"),
+        "near_duplicate": (
+            nb.find_near_duplicates(data, knn_graph=graph),
+            "near_duplicate_score",
+            "is_near_duplicate",
+        ),
         "non_iid": (nb.non_iid(data, knn_graph=graph).rows, "non_iid_score", "is_non_iid_issue"),
-        "class_imbalance": (nb.class_imbalance(data, label="y"),
-                            "class_imbalance_score", "is_class_imbalance_issue"),
+        "class_imbalance": (
+            nb.class_imbalance(data, label="y"),
+            "class_imbalance_score",
+            "is_class_imbalance_issue",
+        ),
     }
     for check, (single, score, flag) in singles.items():
         np.testing.assert_array_equal(out[f"{check}_score"], single[score])
@@ -111,7 +119,8 @@ def test_graph_and_k_are_shared(data):
     assert report.details["non_iid"].knn_graph.k == 5
     # one array column: no null check (a null array is rejected by the feature check itself)
     arrays = data.drop(columns=[f"emb_{i}" for i in range(6)]).assign(
-        emb=list(data[[f"emb_{i}" for i in range(6)]].to_numpy()))
+        emb=list(data[[f"emb_{i}" for i in range(6)]].to_numpy())
+    )
     report = cleanframe.audit(arrays, features="emb", progress=False)
     assert report.checks == ["outlier", "near_duplicate", "non_iid"]
     with pytest.raises(ValidationError, match="null"):
@@ -138,8 +147,17 @@ def test_bad_audit_requests(data, constructor):
 
 
 def test_the_registry_holds_the_six_checks_with_their_needs():
-    assert list(CHECKS) == ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
-    needs = {name: [sorted(alternative) for alternative in check.needs] for name, check in CHECKS.items()}
+    assert list(CHECKS) == [
+        "null",
+        "label",
+        "outlier",
+        "near_duplicate",
+        "non_iid",
+        "class_imbalance",
+    ]
+    needs = {
+        name: [sorted(alternative) for alternative in check.needs] for name, check in CHECKS.items()
+    }
     assert needs == {
         "null": [["features"]],
         "label": [["classification"]],
@@ -163,12 +181,17 @@ def test_a_registered_check_runs_in_the_audit(data, constructor):
     def low_first_feature(inputs):
         seen["inputs"] = inputs
         scores = np.linspace(0, 1, inputs.graph.n)
-        return CheckResult(flags=scores < 0.1, scores=scores, score=0.5, details={"n": inputs.graph.n})
+        return CheckResult(
+            flags=scores < 0.1, scores=scores, score=0.5, details={"n": inputs.graph.n}
+        )
 
     try:
         assert list(CHECKS)[-1] == "low_first_feature"
         report = constructor(data).cl.audit(
-            label="y", features="emb_*", checks=["low_first_feature", "class_imbalance"], progress=False
+            label="y",
+            features="emb_*",
+            checks=["low_first_feature", "class_imbalance"],
+            progress=False,
         )
         assert report.checks == ["class_imbalance", "low_first_feature"]  # registry order
         out = to_pandas(report.issues)
@@ -180,8 +203,10 @@ def test_a_registered_check_runs_in_the_audit(data, constructor):
         # inputs no selected check needs are not resolved
         assert seen["inputs"].classification is None and seen["inputs"].features is None
         # every check the inputs allow runs by default, the new one included; not without a graph
-        assert "low_first_feature" in constructor(data).cl.audit(label="y", features="emb_*",
-                                                                 progress=False).checks
+        assert (
+            "low_first_feature"
+            in constructor(data).cl.audit(label="y", features="emb_*", progress=False).checks
+        )
         assert "low_first_feature" not in cleanframe.audit(data, label="y", pred_probs="p_*").checks
     finally:
         unregister("low_first_feature")

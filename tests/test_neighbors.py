@@ -72,8 +72,12 @@ def test_results_equal_across_frame_types(constructor):
 
     out = to_pandas(nb.find_outliers(frame, features="emb_*"))
     exp = nb.find_outliers(ref, features="emb_*")
-    np.testing.assert_allclose(out["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float))
-    np.testing.assert_array_equal(out["is_outlier"].to_numpy(bool), exp["is_outlier"].to_numpy(bool))
+    np.testing.assert_allclose(
+        out["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float)
+    )
+    np.testing.assert_array_equal(
+        out["is_outlier"].to_numpy(bool), exp["is_outlier"].to_numpy(bool)
+    )
     if constructor.kind == "pandas":
         assert out.index.equals(data.index)
 
@@ -87,11 +91,15 @@ def test_results_equal_across_frame_types(constructor):
     assert type(res.rows) is type(frame)
 
     imb = to_pandas(nb.class_imbalance(frame, label="y"))
-    np.testing.assert_array_equal(imb["is_class_imbalance_issue"].to_numpy(bool), (data["y"] == "rare").to_numpy())
+    np.testing.assert_array_equal(
+        imb["is_class_imbalance_issue"].to_numpy(bool), (data["y"] == "rare").to_numpy()
+    )
 
     ood = to_pandas(nb.find_outliers(frame, pred_probs="p_*", label="y"))
     exp = nb.find_outliers(ref, pred_probs="p_*", label="y")
-    np.testing.assert_allclose(ood["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float))
+    np.testing.assert_allclose(
+        ood["outlier_score"].to_numpy(float), exp["outlier_score"].to_numpy(float)
+    )
 
     pd.testing.assert_frame_equal(to_pandas(frame), before)  # input not modified
 
@@ -101,7 +109,9 @@ def test_result_types_and_new_columns(constructor):
     frame = constructor(data)
     out = nb.find_near_duplicates(frame, features="emb_*")
     assert type(out) is type(frame)
-    cols = list(out.collect_schema().names()) if isinstance(out, pl.LazyFrame) else list(out.columns)
+    cols = (
+        list(out.collect_schema().names()) if isinstance(out, pl.LazyFrame) else list(out.columns)
+    )
     assert cols[-3:] == ["near_duplicate_score", "is_near_duplicate", "near_duplicate_set"]
     got = to_pandas(out)
     assert got["near_duplicate_set"].dtype == np.int64
@@ -113,10 +123,13 @@ def test_array_column_equals_column_list():
     as_list = nb.find_outliers(data, features=EMB)
     pandas_arrays = data.drop(columns=EMB).assign(embedding=list(X))
     polars_array = pl.from_pandas(data.drop(columns=EMB)).with_columns(
-        pl.Series("embedding", X, dtype=pl.Array(pl.Float64, D)))
+        pl.Series("embedding", X, dtype=pl.Array(pl.Float64, D))
+    )
     for frame in (pandas_arrays, polars_array, polars_array.lazy()):
         got = to_pandas(nb.find_outliers(frame, features="embedding"))
-        np.testing.assert_allclose(got["outlier_score"].to_numpy(float), as_list["outlier_score"].to_numpy(float))
+        np.testing.assert_allclose(
+            got["outlier_score"].to_numpy(float), as_list["outlier_score"].to_numpy(float)
+        )
 
 
 def test_float32_embeddings_work():
@@ -130,26 +143,54 @@ def test_float32_embeddings_work():
 # ------------------------------------------------------------------------------------------
 # one graph, reused
 # ------------------------------------------------------------------------------------------
-def test_graph_reuse_gives_the_same_results():
+def test_graph_reuse_gives_the_same_results(constructor):
     data, _ = make_data()
-    g = nb.knn_graph(data, features="emb_*")
-    a = nb.find_outliers(data, features="emb_*")
-    b = nb.find_outliers(data, knn_graph=g)
+    frame = constructor(data)
+    g = nb.knn_graph(frame, features="emb_*")
+    a = to_pandas(nb.find_outliers(frame, features="emb_*"))
+    b = to_pandas(nb.find_outliers(frame, knn_graph=g))
     pd.testing.assert_frame_equal(a, b)
-    c, g2 = nb.find_near_duplicates(data, features="emb_*", return_knn_graph=True)
+    c, g2 = nb.find_near_duplicates(frame, features="emb_*", return_knn_graph=True)
     np.testing.assert_array_equal(g2.indices, g.indices)
-    pd.testing.assert_frame_equal(c, nb.find_near_duplicates(data, knn_graph=g))
-    assert nb.non_iid(data, knn_graph=g).p_value == nb.non_iid(data, features="emb_*").p_value
+    pd.testing.assert_frame_equal(
+        to_pandas(c), to_pandas(nb.find_near_duplicates(frame, knn_graph=g))
+    )
+    assert nb.non_iid(frame, knn_graph=g).p_value == nb.non_iid(frame, features="emb_*").p_value
     # a cleanlab-style CSR graph is accepted too
-    pd.testing.assert_frame_equal(b, nb.find_outliers(data, knn_graph=g.to_csr(), metric="cosine"))
+    csr = nb.find_outliers(frame, knn_graph=g.to_csr(), metric="cosine")
+    pd.testing.assert_frame_equal(b, to_pandas(csr))
 
 
-def test_larger_graph_k_parameter():
+def test_larger_graph_k_parameter(constructor):
     data, _ = make_data()
-    g = nb.knn_graph(data, features="emb_*", k=20)
-    a = nb.find_outliers(data, knn_graph=g, k=10)
-    b = nb.find_outliers(data, features="emb_*", k=10)
+    frame = constructor(data)
+    g = nb.knn_graph(frame, features="emb_*", k=20)
+    a = to_pandas(nb.find_outliers(frame, knn_graph=g, k=10))
+    b = to_pandas(nb.find_outliers(frame, features="emb_*", k=10))
     np.testing.assert_allclose(a["outlier_score"], b["outlier_score"])
+    a = to_pandas(nb.find_near_duplicates(frame, knn_graph=g, k=3))
+    b = to_pandas(nb.find_near_duplicates(frame, features="emb_*", k=3))
+    np.testing.assert_array_equal(a["near_duplicate_set"], b["near_duplicate_set"])
+
+
+def test_array_paths_are_the_public_functions():
+    """The array-level paths (shared with the audit) give the public functions' columns."""
+    data, X = make_data()
+    g = nb.knn_graph(data, features="emb_*")
+    np.testing.assert_array_equal(g.indices, nb.build_graph(X).indices)
+    scores, flags = nb.outlier_arrays(g)
+    out = nb.find_outliers(data, knn_graph=g)
+    np.testing.assert_array_equal(scores, out["outlier_score"])
+    np.testing.assert_array_equal(flags, out["is_outlier"])
+    scores, flags, sets = nb.near_duplicate_arrays(g)
+    out = nb.find_near_duplicates(data, knn_graph=g)
+    np.testing.assert_array_equal(sets, out["near_duplicate_set"])
+    scores, flags, p_value, _ = nb.non_iid_arrays(g)
+    assert p_value == nb.non_iid(data, knn_graph=g).p_value
+    scores, flags = nb.class_imbalance_arrays(np.array([0] * 98 + [1, 1]), 2)
+    assert flags.sum() == 2 and scores.min() == 0.02
+    scores, flags = nb.null_arrays(np.array([[1.0, np.nan], [np.nan, np.nan]]))
+    assert scores.tolist() == [0.5, 0.0] and flags.tolist() == [False, True]
 
 
 # ------------------------------------------------------------------------------------------
@@ -158,7 +199,9 @@ def test_larger_graph_k_parameter():
 @pytest.mark.slow
 def test_raw_feature_parity_with_datalab():
     data, X = make_data(n=600, seed=3)
-    lab = datalab(data, X, {"outlier": {}, "near_duplicate": {}, "non_iid": {}, "class_imbalance": {}})
+    lab = datalab(
+        data, X, {"outlier": {}, "near_duplicate": {}, "non_iid": {}, "class_imbalance": {}}
+    )
     ref = lab.get_issues()
     out = nb.find_outliers(data, features="emb_*")
     dup = nb.find_near_duplicates(data, features="emb_*")
@@ -170,7 +213,9 @@ def test_raw_feature_parity_with_datalab():
     assert jaccard(dup["is_near_duplicate"], ref["is_near_duplicate_issue"]) >= 0.99
     ref_sets = lab.get_info("near_duplicate")["near_duplicate_sets"]
     for i in np.flatnonzero(dup["is_near_duplicate"]):
-        members = set(np.flatnonzero(dup["near_duplicate_set"] == dup["near_duplicate_set"][i])) - {i}
+        members = set(np.flatnonzero(dup["near_duplicate_set"] == dup["near_duplicate_set"][i])) - {
+            i
+        }
         assert set(ref_sets[i]) <= members
     assert abs(res.p_value - lab.get_info("non_iid")["p-value"]) <= 0.02
     np.testing.assert_allclose(imb["class_imbalance_score"], ref["class_imbalance_score"])
@@ -195,7 +240,11 @@ def test_null_issues_match_datalab():
     frame = pd.DataFrame(Xn, columns=list("abcd")).assign(y=data["y"])
     lab = datalab(frame, Xn, {"null": {}})
     ref = lab.get_issues("null")
-    for f in (frame, pl.from_pandas(frame, nan_to_null=True), pl.from_pandas(frame, nan_to_null=True).lazy()):
+    for f in (
+        frame,
+        pl.from_pandas(frame, nan_to_null=True),
+        pl.from_pandas(frame, nan_to_null=True).lazy(),
+    ):
         got = to_pandas(nb.find_null_issues(f, features=list("abcd")))
         np.testing.assert_allclose(got["null_score"], ref["null_score"])
         np.testing.assert_array_equal(got["is_null_issue"], ref["is_null_issue"])
@@ -223,35 +272,48 @@ def test_outlier_detector_matches_out_of_distribution():
     ref_fit = ood_p.fit_score(pred_probs=Ptr, labels=labels_tr, verbose=False)
     det_p = nb.OutlierDetector().fit(train, pred_probs="p_*", label="y")
     np.testing.assert_allclose(det_p.fit_scores_, ref_fit, rtol=1e-12)
-    np.testing.assert_allclose(det_p.score(test)["outlier_score"], ood_p.score(pred_probs=Pte), rtol=1e-12)
+    np.testing.assert_allclose(
+        det_p.score(test)["outlier_score"], ood_p.score(pred_probs=Pte), rtol=1e-12
+    )
 
 
-def test_outlier_detector_flags_far_new_rows():
+def test_outlier_detector_flags_far_new_rows(constructor):
     train, _ = make_data(n=300, seed=7)
     far = train.head(3).copy()
     far[EMB] = -50.0 * np.abs(far[EMB].to_numpy())
-    det = nb.OutlierDetector(metric="euclidean").fit(train, features="emb_*")
-    got = det.score(pd.concat([train.iloc[10:13], far], ignore_index=True))
+    det = nb.OutlierDetector(metric="euclidean").fit(constructor(train), features="emb_*")
+    got = to_pandas(det.score(constructor(pd.concat([train.iloc[10:13], far], ignore_index=True))))
     assert got["is_outlier"].tolist() == [False, False, False, True, True, True]
     # a reference row scored as new data finds itself at distance 0: it looks less atypical
-    same = det.score(train.iloc[[30, 31]])
+    same = to_pandas(det.score(constructor(train.iloc[[30, 31]].reset_index(drop=True))))
     assert (same["outlier_score"].to_numpy() > det.fit_scores_[[30, 31]]).all()
+    with pytest.raises(ValidationError, match="same_width"):
+        det.score(constructor(train.drop(columns="emb_11")))
+    with pytest.raises(ValidationError, match="one_source"):
+        nb.OutlierDetector().fit(constructor(train), features="emb_*", pred_probs="p_*")
+    with pytest.raises(ValidationError, match="k=300"):
+        nb.OutlierDetector(k=300).fit(constructor(train), features="emb_*")
 
 
-def test_non_iid_flags_drift_and_explains():
+def test_non_iid_flags_drift_and_explains(constructor):
     rng = np.random.default_rng(0)
     n = 400
     t = np.linspace(0, 3, n)[:, None]
     drift = pd.DataFrame(rng.normal(size=(n, 6)) * 0.3 + t, columns=list("abcdef"))
-    res = nb.non_iid(drift, features=list("abcdef"))
+    res = nb.non_iid(constructor(drift), features=list("abcdef"))
     assert res.is_non_iid and res.p_value < 0.05
-    assert res.rows["is_non_iid_issue"].sum() == 1
+    assert to_pandas(res.rows)["is_non_iid_issue"].sum() == 1
     assert "NOT IID" in res.explain() and "p_value" in repr(res)
     shuffled = drift.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    assert not nb.non_iid(shuffled, features=list("abcdef")).is_non_iid
+    assert not nb.non_iid(constructor(shuffled), features=list("abcdef")).is_non_iid
     # pred_probs as the embedding when no features are given
     data, _ = make_data()
-    assert 0 <= nb.non_iid(data, pred_probs="p_*").p_value <= 1
+    res = nb.non_iid(constructor(data), pred_probs="p_*", k=4)
+    assert 0 <= res.p_value <= 1 and res.knn_graph.k == 4
+    with pytest.raises(ValidationError, match="non_iid needs at least 2 rows"):
+        nb.non_iid(constructor(data.head(1)), pred_probs="p_*")
+    with pytest.raises(ValidationError, match="k_less_than_rows"):
+        nb.non_iid(constructor(data), pred_probs="p_*", k=len(data))
 
 
 # ------------------------------------------------------------------------------------------
@@ -288,46 +350,70 @@ def test_ragged_array_column_is_rejected():
     with pytest.raises(ValidationError, match="embedding"):
         nb.find_near_duplicates(frame, features="embedding")
     with pytest.raises(ValidationError, match="embedding"):
-        nb.knn_graph(pl.DataFrame({"embedding": [[1.0, 2.0], [1.0], [3.0, 4.0]]}), features="embedding")
+        nb.knn_graph(
+            pl.DataFrame({"embedding": [[1.0, 2.0], [1.0], [3.0, 4.0]]}), features="embedding"
+        )
 
 
-def test_one_row_and_bad_k():
-    one = pd.DataFrame({"a": [1.0], "b": [2.0]})
-    with pytest.raises(ValidationError, match="'a, b'"):
+def test_one_row_and_bad_k(constructor):
+    one = constructor(pd.DataFrame({"a": [1.0], "b": [2.0]}))
+    with pytest.raises(ValidationError, match="'a, b'.*at_least_2_rows"):
         nb.find_outliers(one, features=["a", "b"])
     data, _ = make_data(n=20)
-    with pytest.raises(ValidationError, match="emb_"):
-        nb.find_outliers(data, features="emb_*", k=20)
-    with pytest.raises(ValidationError, match="emb_"):
-        nb.knn_graph(data, features="emb_*", metric="manhattan")
+    frame = constructor(data)
+    with pytest.raises(ValidationError, match="emb_.*k_less_than_rows"):
+        nb.find_outliers(frame, features="emb_*", k=20)
+    with pytest.raises(ValidationError, match="emb_.*k_less_than_rows"):
+        nb.find_near_duplicates(frame, features="emb_*", k=0)
+    with pytest.raises(ValidationError, match="emb_.*rule: metric"):
+        nb.knn_graph(frame, features="emb_*", metric="manhattan")
+    with pytest.raises(ValidationError, match="no rows"):
+        nb.knn_graph(constructor(data.head(0)), features="emb_*")
+    # with a given graph, k is checked against the neighbours it stores (by the input layer)
+    g = nb.knn_graph(frame, features="emb_*", k=5)
+    with pytest.raises(ValidationError, match="enough_neighbours"):
+        nb.find_outliers(frame, knn_graph=g, k=6)
+    with pytest.raises(ValidationError, match="knn_graph.*k=0"):
+        nb.find_near_duplicates(frame, knn_graph=g, k=0)
 
 
-def test_all_identical_rows():
-    frame = pd.DataFrame({"a": [1.0] * 12, "b": [2.0] * 12, "c": [0.5] * 12, "d": [3.0] * 12})
-    out = nb.find_outliers(frame, features=list("abcd"))
+def test_all_identical_rows(constructor):
+    frame = constructor(
+        pd.DataFrame({"a": [1.0] * 12, "b": [2.0] * 12, "c": [0.5] * 12, "d": [3.0] * 12})
+    )
+    out = to_pandas(nb.find_outliers(frame, features=list("abcd")))
     assert (out["outlier_score"] == 1.0).all() and not out["is_outlier"].any()
-    dup = nb.find_near_duplicates(frame, features=list("abcd"))
+    dup = to_pandas(nb.find_near_duplicates(frame, features=list("abcd")))
     assert dup["is_near_duplicate"].all() and (dup["near_duplicate_set"] == 0).all()
     assert (dup["near_duplicate_score"] == 0).all()
 
 
-def test_missing_columns_and_wrong_sources():
+def test_missing_columns_and_wrong_sources(constructor):
     data, _ = make_data(n=40)
+    frame = constructor(data)
     with pytest.raises(ValidationError, match="nope"):
-        nb.find_outliers(data, features=["emb_0", "nope"])
-    with pytest.raises(ValidationError, match="features"):
-        nb.find_outliers(data, features="emb_*", pred_probs="p_*")
-    with pytest.raises(ValidationError, match="label"):
-        nb.find_outliers(data, pred_probs="p_*")
-    with pytest.raises(ValidationError, match="knn_graph"):
-        g = nb.knn_graph(data.head(30), features="emb_*")
-        nb.find_outliers(data, knn_graph=g)
-    with pytest.raises(ValidationError, match="knn_graph"):
-        nb.find_near_duplicates(data, knn_graph=np.zeros((40, 10)))
+        nb.find_outliers(frame, features=["emb_0", "nope"])
+    with pytest.raises(ValidationError, match="features.*one_source"):
+        nb.find_outliers(frame, features="emb_*", pred_probs="p_*")
+    with pytest.raises(ValidationError, match="one_source"):
+        nb.find_outliers(frame)
+    with pytest.raises(ValidationError, match="label.*label_required"):
+        nb.find_outliers(frame, pred_probs="p_*")
+    with pytest.raises(ValidationError, match="features= .embedding columns. or knn_graph="):
+        nb.find_near_duplicates(frame)
+    with pytest.raises(ValidationError, match="knn_graph.*same_rows"):
+        g = nb.knn_graph(constructor(data.head(30)), features="emb_*")
+        nb.find_outliers(frame, knn_graph=g)
+    with pytest.raises(ValidationError, match="knn_graph.*rule: type"):
+        nb.find_near_duplicates(frame, knn_graph=np.zeros((40, 10)))
+    ragged = nb.knn_graph(data, features="emb_*").to_csr().tolil()  # scipy may write to it
+    ragged[0, 0] = 1.0  # one row with one more neighbour
+    with pytest.raises(ValidationError, match="knn_graph.*rule: format"):
+        nb.non_iid(frame, knn_graph=ragged.tocsr())
     with pytest.raises(ValidationError, match="y"):
-        nb.class_imbalance(data.assign(y=[None] + list(data["y"][1:])), label="y")
+        nb.class_imbalance(constructor(data.assign(y=[None] + list(data["y"][1:]))), label="y")
     with pytest.raises(ValidationError, match="emb_0"):
-        nb.find_null_issues(data.assign(emb_0=np.inf), features="emb_*")
+        nb.find_null_issues(constructor(data.assign(emb_0=np.inf)), features="emb_*")
 
 
 def test_result_column_clash_needs_overwrite(constructor):
@@ -352,8 +438,8 @@ def test_approximate_search_warns_and_agrees():
     assert jaccard(a["is_outlier"], b["is_outlier"]) > 0.9
 
 
-def test_progress_false_prints_nothing(capsys):
+def test_progress_false_prints_nothing(capsys, constructor):
     data, _ = make_data(n=100)
-    nb.find_outliers(data, features="emb_*", progress=False)
+    nb.find_outliers(constructor(data), features="emb_*", progress=False)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""

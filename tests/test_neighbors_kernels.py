@@ -56,7 +56,10 @@ def datalab_issues(graph, labels, metric, issue_types):
     lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lab.find_issues(knn_graph=graph, issue_types={t: {"metric": metric, **kw} for t, kw in issue_types.items()})
+        lab.find_issues(
+            knn_graph=graph,
+            issue_types={t: {"metric": metric, **kw} for t, kw in issue_types.items()},
+        )
     return lab
 
 
@@ -169,7 +172,9 @@ def test_approximate_queries_find_exact_copies():
 def test_outlier_scores_match_datalab_given_the_same_graph():
     X = make_embeddings()
     g = cleanlab_graph(X)
-    lab = datalab_issues(g, np.zeros(len(X), int) + (np.arange(len(X)) % 2), "cosine", {"outlier": {}})
+    lab = datalab_issues(
+        g, np.zeros(len(X), int) + (np.arange(len(X)) % 2), "cosine", {"outlier": {}}
+    )
     ref = lab.get_issues("outlier")
     graph = knn.KnnGraph.from_csr(g, metric="cosine")
     scores, avg, scale = outlier.knn_outlier_scores(graph.distances, metric="cosine")
@@ -208,7 +213,9 @@ def test_ood_pred_probs_match_cleanlab(method, adjust):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = ood.fit_score(pred_probs=P, labels=labels if adjust else None, verbose=False)
-    ours, thr = outlier.ood_pred_probs_scores(P, labels=labels, adjust_pred_probs=adjust, method=method, M=k)
+    ours, thr = outlier.ood_pred_probs_scores(
+        P, labels=labels, adjust_pred_probs=adjust, method=method, M=k
+    )
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
     if adjust:
         P2 = rng.dirichlet(np.full(k, 0.4), 40)
@@ -242,7 +249,9 @@ def test_pred_probs_outlier_flags_match_datalab():
 def test_near_duplicates_match_datalab(threshold):
     X = make_embeddings()
     g = cleanlab_graph(X)
-    lab = datalab_issues(g, np.arange(len(X)) % 2, "cosine", {"near_duplicate": {"threshold": threshold}})
+    lab = datalab_issues(
+        g, np.arange(len(X)) % 2, "cosine", {"near_duplicate": {"threshold": threshold}}
+    )
     ref = lab.get_issues("near_duplicate")
     graph = knn.KnnGraph.from_csr(g, metric="cosine")
     r = duplicates.near_duplicates(graph.indices, graph.distances, threshold=threshold)
@@ -250,7 +259,7 @@ def test_near_duplicates_match_datalab(threshold):
     np.testing.assert_array_equal(r["is_issue"], ref["is_near_duplicate_issue"])
     A = r["adjacency"]
     for i, ref_set in enumerate(ref["near_duplicate_sets"]):
-        assert A.indices[A.indptr[i]:A.indptr[i + 1]].tolist() == list(ref_set)
+        assert A.indices[A.indptr[i] : A.indptr[i + 1]].tolist() == list(ref_set)
     # set ids: a connected group shares one id; members of the 16-row group share theirs
     ids = r["set_ids"]
     assert len(set(ids[59:75])) == 1 and ids[59] >= 0
@@ -327,8 +336,10 @@ finite = st.floats(-100, 100, allow_nan=False, allow_subnormal=False, width=32)
 
 
 @settings(max_examples=40, deadline=None)
-@given(hnp.arrays(np.float64, st.tuples(st.integers(3, 40), st.integers(1, 6)), elements=finite),
-       st.sampled_from(["cosine", "euclidean"]))
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(3, 40), st.integers(1, 6)), elements=finite),
+    st.sampled_from(["cosine", "euclidean"]),
+)
 def test_graph_and_scores_properties(X, metric):
     X.setflags(write=False)
     g = knn.build_knn_graph(X, metric=metric)
@@ -376,7 +387,9 @@ def test_identical_rows_score_one_and_are_all_duplicates(n, d):
 def test_kernel_docstring_examples(module):
     import doctest
 
-    result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(
+        module, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE
+    )
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -391,7 +404,13 @@ def test_knn_graph_does_not_touch_the_callers_arrays():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 30), st.integers(12, 2500), st.integers(1, 11), st.integers(0, 2**32 - 1), st.booleans())
+@given(
+    st.integers(1, 30),
+    st.integers(12, 2500),
+    st.integers(1, 11),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
 def test_select_equals_stable_argsort(b, n, k, seed, ties):
     rng = np.random.default_rng(seed)
     S = (rng.integers(0, 3, (b, n)) if ties else rng.normal(size=(b, n))).astype(np.float32)

@@ -8,7 +8,8 @@ checks whose inputs were not given, and a call where nothing can run.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from ..errors import ValidationError
 from .features import names_one_column
@@ -51,11 +52,17 @@ def select_checks(
     else:
         unknown = [c for c in requested if c not in known]
         if unknown:
-            raise ValidationError(None, "checks", f"unknown checks {unknown}; choose from {list(known)}")
+            raise ValidationError(
+                None, "checks", f"unknown checks {unknown}; choose from {list(known)}"
+            )
         missing = [c for c in requested if c not in possible]
         if missing:
-            raise ValidationError(None, "checks", f"checks {missing} need columns that were not given")
+            raise ValidationError(
+                None, "checks", f"checks {missing} need columns that were not given"
+            )
         run = [c for c in known if c in requested]
     if not run:
-        raise ValidationError(None, "checks", "no check can run: pass label=, pred_probs= and/or features=")
+        raise ValidationError(
+            None, "checks", "no check can run: pass label=, pred_probs= and/or features="
+        )
     return run

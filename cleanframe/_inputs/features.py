@@ -32,7 +32,11 @@ def resolve_features(fr: Engine, features: Any, *, allow_missing: bool = False) 
     ok = ~np.isinf(X) if allow_missing else np.isfinite(X)
     ok = ok.all(axis=1)
     if not ok.all():
-        what = "features must not be infinite" if allow_missing else "features must be finite (no NaN, no inf)"
+        what = (
+            "features must not be infinite"
+            if allow_missing
+            else "features must be finite (no NaN, no inf)"
+        )
         rule = "not_infinite" if allow_missing else "finite"
         raise_cells(fr, X, sel, sel.columns, ~ok, rule, what, probabilities=False)
     return X
@@ -52,7 +56,10 @@ def resolve_numeric(fr: Engine, column: Any, *, param: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         raise ValidationError(
-            column, "finite", f"{param} values must be finite numbers (no null, NaN or inf)",
-            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())), num_failures=len(bad),
+            column,
+            "finite",
+            f"{param} values must be finite numbers (no null, NaN or inf)",
+            list(zip(fr.row_labels(bad[:5]), values[bad[:5]].tolist())),
+            num_failures=len(bad),
         )
     return values

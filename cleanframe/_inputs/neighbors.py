@@ -19,7 +19,8 @@ callers; a user's bad value is reported here, as a ``ValidationError``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,8 @@ def check_k(k: int | None, n: int, spec: Any) -> None:
     """``k`` neighbours among ``n`` rows: at least 1 and less than ``n`` (None: the default)."""
     if k is not None and not 1 <= int(k) < n:
         raise ValidationError(
-            spec_name(spec), "k_less_than_rows",
+            spec_name(spec),
+            "k_less_than_rows",
             f"k={k} must be at least 1 and less than the number of rows ({n})",
         )
 
@@ -109,7 +111,9 @@ def resolve_pred_probs_embedding(
     """pred_probs used as the embedding (the non-IID check without features), checked as one.
     ``resolved``: the matrix already resolved (with the labels) for the same spec."""
     P = resolve_pred_probs(fr, pred_probs)[0] if resolved is None else resolved
-    return check_embedding(P, pred_probs, k=k, metric=metric, too_few="non_iid needs at least 2 rows")
+    return check_embedding(
+        P, pred_probs, k=k, metric=metric, too_few="non_iid needs at least 2 rows"
+    )
 
 
 def resolve_query_features(fr: Engine, features: Any, *, width: int) -> np.ndarray:
@@ -117,7 +121,8 @@ def resolve_query_features(fr: Engine, features: Any, *, width: int) -> np.ndarr
     X = resolve_features(fr, features)
     if X.shape[1] != width:
         raise ValidationError(
-            spec_name(features), "same_width",
+            spec_name(features),
+            "same_width",
             f"features have {X.shape[1]} values per row, the detector was fit on {width}",
         )
     return X
@@ -133,23 +138,28 @@ def resolve_knn_graph(
 
         if not issparse(knn_graph):
             raise ValidationError(
-                "knn_graph", "type",
+                "knn_graph",
+                "type",
                 f"knn_graph= must be a KnnGraph (from cleanframe.knn_graph) or a scipy CSR "
                 f"matrix, not {type(knn_graph).__name__}",
             )
         try:
             knn_graph = KnnGraph.from_csr(knn_graph, metric=metric)
         except ValueError as error:
-            raise ValidationError("knn_graph", "format", f"knn_graph= is not a kNN graph: {error}") from error
+            raise ValidationError(
+                "knn_graph", "format", f"knn_graph= is not a kNN graph: {error}"
+            ) from error
     if knn_graph.n != fr.height:
         raise ValidationError(
-            "knn_graph", "same_rows",
+            "knn_graph",
+            "same_rows",
             f"knn_graph= has {knn_graph.n} rows but the frame has {fr.height}; a graph can "
             f"only be reused on the frame it was built from",
         )
     if k is not None and k > knn_graph.k:
         raise ValidationError(
-            "knn_graph", "enough_neighbours",
+            "knn_graph",
+            "enough_neighbours",
             f"k={k} but knn_graph= stores only {knn_graph.k} neighbours per row",
         )
     check_k(k, knn_graph.n, "knn_graph")
@@ -185,7 +195,8 @@ def resolve_ood_pred_probs(
         return P, None, cs
     if label is None:
         raise ValidationError(
-            spec_name(pred_probs), "label_required",
+            spec_name(pred_probs),
+            "label_required",
             "the pred_probs path adjusts probabilities by class thresholds, which needs "
             "label=; pass label= or adjust_pred_probs=False",
         )

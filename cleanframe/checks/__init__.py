@@ -55,7 +55,7 @@ def _resolve(
     fr: Engine,
     needs: set,
     *,
-    label: str | None,
+    label: Any,
     pred_probs: Any,
     features: Any,
     knn_graph: Any,
@@ -72,7 +72,11 @@ def _resolve(
             embedding = resolve_embedding(fr, features, k=k)
             graph = build_graph(embedding, k=k, progress=progress)
     if "features" in needs:  # the graph's features (all finite), else the values with NaN kept
-        X = embedding if embedding is not None else resolve_features(fr, features, allow_missing=True)
+        X = (
+            embedding
+            if embedding is not None
+            else resolve_features(fr, features, allow_missing=True)
+        )
     if "classification" in needs:
         c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     if "pred_probs" in needs:
@@ -132,8 +136,15 @@ def audit(
     names = [column for name in run for column in CHECKS[name].columns] + ["is_issue"]
     fr.check_new_columns(names, overwrite=overwrite)
     inputs = _resolve(
-        fr, set().union(*(chosen[name] for name in run)), label=label, pred_probs=pred_probs,
-        features=features, knn_graph=knn_graph, classes=classes, k=k, progress=progress,
+        fr,
+        set().union(*(chosen[name] for name in run)),
+        label=label,
+        pred_probs=pred_probs,
+        features=features,
+        knn_graph=knn_graph,
+        classes=classes,
+        k=k,
+        progress=progress,
     )
     results = {name: CHECKS[name].run(inputs) for name in run}
 
@@ -144,17 +155,22 @@ def audit(
         new[score_column] = np.asarray(result.scores, dtype=np.float64)
     new["is_issue"] = np.logical_or.reduce([new[CHECKS[name].columns[0]] for name in run])
     issues = fr.attach(new, overwrite=overwrite)
-    summary = fr.table({
-        "issue_type": np.asarray(run),
-        "num_issues": np.asarray([int(new[CHECKS[name].columns[0]].sum()) for name in run]),
-        "score": np.asarray([
-            float(np.mean(new[CHECKS[name].columns[1]]) if r.score is None else r.score)
-            for name, r in results.items()
-        ]),
-    })
+    summary = fr.table(
+        {
+            "issue_type": np.asarray(run),
+            "num_issues": np.asarray([int(new[CHECKS[name].columns[0]].sum()) for name in run]),
+            "score": np.asarray(
+                [
+                    float(np.mean(new[CHECKS[name].columns[1]]) if r.score is None else r.score)
+                    for name, r in results.items()
+                ]
+            ),
+        }
+    )
     details = {
         name: r.details(issues) if callable(r.details) else r.details
-        for name, r in results.items() if r.details is not None
+        for name, r in results.items()
+        if r.details is not None
     }
     if inputs.graph is not None:
         details["knn_graph"] = inputs.graph
@@ -170,7 +186,8 @@ def find_issues(df: FrameT, **kwargs: Any) -> FrameT:
     >>> import cleanframe
     >>> df = cleanframe.datasets.load_label_errors("mnist")
     >>> out = df.cl.find_issues(label="label", pred_probs="p_*")
-    >>> [c for c in out.columns if c.startswith("is_")]
-    ['is_label_issue', 'is_outlier_issue', 'is_non_iid_issue', 'is_class_imbalance_issue', 'is_issue']
+    >>> [c for c in out.columns if c.startswith("is_")]  # doctest: +NORMALIZE_WHITESPACE
+    ['is_label_issue', 'is_outlier_issue', 'is_non_iid_issue',
+     'is_class_imbalance_issue', 'is_issue']
     """
     return audit(df, **kwargs).issues

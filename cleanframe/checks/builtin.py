@@ -19,7 +19,7 @@ from ..neighbors import (
     pred_probs_outlier_arrays,
 )
 from ..scoring.classification.dataset import overall_label_health_score
-from .registry import AuditInputs, CheckResult, register
+from .registry import AuditInputs, CheckResult, register, required
 
 __all__ = ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
 
@@ -30,7 +30,7 @@ NON_IID_SIGNIFICANCE = 0.05
 @register("null", needs=["features"])
 def null(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.find_null_issues`."""
-    scores, flags = null_arrays(inputs.features)
+    scores, flags = null_arrays(required(inputs.features, "features"))
     return CheckResult(flags, scores)
 
 
@@ -38,7 +38,7 @@ def null(inputs: AuditInputs) -> CheckResult:
 def label(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.find_label_issues` with ``min_examples_per_class=10`` (as Datalab);
     the summary score is the label health score."""
-    c = inputs.classification
+    c = required(inputs.classification, "classification")
     flags, scores = label_issue_arrays(c, min_examples_per_class=10)
     return CheckResult(flags, scores, score=overall_label_health_score(c.labels, c.pred_probs))
 
@@ -49,7 +49,7 @@ def outlier(inputs: AuditInputs) -> CheckResult:
     if inputs.graph is not None:
         scores, flags = outlier_arrays(inputs.graph)
     else:
-        c = inputs.classification
+        c = required(inputs.classification, "classification")
         scores, flags = pred_probs_outlier_arrays(c.pred_probs, c.labels)
     return CheckResult(flags, scores)
 
@@ -57,7 +57,7 @@ def outlier(inputs: AuditInputs) -> CheckResult:
 @register("near_duplicate", needs=["graph"])
 def near_duplicate(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.find_near_duplicates` on the graph."""
-    scores, flags, _ = near_duplicate_arrays(inputs.graph)
+    scores, flags, _ = near_duplicate_arrays(required(inputs.graph, "graph"))
     return CheckResult(flags, scores)
 
 
@@ -67,12 +67,15 @@ def non_iid(inputs: AuditInputs) -> CheckResult:
     score is the p-value and the details the :class:`~cleanframe.NonIIDResult`."""
     graph = inputs.graph
     if graph is None:
-        graph = build_graph(inputs.pred_probs, k=inputs.k, progress=inputs.progress)
+        P = required(inputs.pred_probs, "pred_probs")
+        graph = build_graph(P, k=inputs.k, progress=inputs.progress)
     scores, flags, p_value, statistic = non_iid_arrays(
         graph, significance_threshold=NON_IID_SIGNIFICANCE
     )
     return CheckResult(
-        flags, scores, score=p_value,
+        flags,
+        scores,
+        score=p_value,
         details=lambda rows: NonIIDResult.of(p_value, statistic, NON_IID_SIGNIFICANCE, rows, graph),
     )
 
@@ -80,5 +83,6 @@ def non_iid(inputs: AuditInputs) -> CheckResult:
 @register("class_imbalance", needs=["labels"])
 def class_imbalance(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.class_imbalance`."""
-    scores, flags = class_imbalance_arrays(inputs.labels, len(inputs.classes))
+    labels, classes = required(inputs.labels, "labels"), required(inputs.classes, "labels")
+    scores, flags = class_imbalance_arrays(labels, len(classes))
     return CheckResult(flags, scores)

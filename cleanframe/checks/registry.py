@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,8 +39,11 @@ __all__ = [
     "Check",
     "CheckResult",
     "register",
+    "required",
     "unregister",
 ]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,13 @@ def register(
         return function
 
     return decorate
+
+
+def required(value: T | None, name: str) -> T:
+    """``value`` (an input of :class:`AuditInputs`), which the check declared in ``needs``."""
+    if value is None:
+        raise RuntimeError(f"the audit resolved no {name!r} for this check: add it to needs=")
+    return value
 
 
 def unregister(name: str) -> Check:

@@ -1,4 +1,4 @@
-"""The result of :func:`cleanframe.audit`: the rows, a per-check summary table, a readable report."""
+"""The result of :func:`cleanframe.audit`: rows, a per-check summary table, a readable report."""
 
 from __future__ import annotations
 
@@ -43,4 +43,7 @@ class Audit:
 
     def _repr_html_(self) -> str:
         table = to_pandas(self.summary)
-        return f"<div><h4>{self._headline(table)}</h4>{table.to_html(index=False)}<p>{_SCORE_NOTE}</p></div>"
+        return (
+            f"<div><h4>{self._headline(table)}</h4>{table.to_html(index=False)}"
+            f"<p>{_SCORE_NOTE}</p></div>"
+        )

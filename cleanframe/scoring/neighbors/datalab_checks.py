@@ -9,7 +9,9 @@ __all__ = ["CLASS_IMBALANCE_THRESHOLD", "class_imbalance", "null_scores"]
 CLASS_IMBALANCE_THRESHOLD = 0.1
 
 
-def class_imbalance(labels: np.ndarray, num_classes: int, *, threshold: float = CLASS_IMBALANCE_THRESHOLD) -> dict:
+def class_imbalance(
+    labels: np.ndarray, num_classes: int, *, threshold: float = CLASS_IMBALANCE_THRESHOLD
+) -> dict:
     """The rarest class and whether it is too rare.
 
     The rarest class ``c`` (ties → the smallest code) has frequency ``f``. Its rows score ``f``,

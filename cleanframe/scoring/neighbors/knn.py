@@ -12,8 +12,9 @@ float64, so reported distances do not carry float32 rounding; ties are broken by
 For large inputs (above :data:`APPROXIMATE_ABOVE` rows) the search is approximate and says so
 with an :class:`ApproximateNeighborsWarning`: k-means cells, each searched with one matrix product
 among the rows of its nearest cells (:class:`_ClusterJoin`, numpy + BLAS, no extra dependency).
-faiss' IVF-Flat index is available as ``approximate="faiss"``. The choice was made by measurement
-against faiss (IVF, HNSW), hnswlib, usearch and pynndescent; see ``benchmarks/RESULTS_neighbors.md``.
+faiss' IVF-Flat index is available as ``approximate="faiss"``. The choice was made by
+measurement against faiss (IVF, HNSW), hnswlib, usearch and pynndescent; see
+``benchmarks/RESULTS_neighbors.md``.
 
 Metric defaults follow cleanlab 2.9: ``"cosine"`` when there are more than 3 feature columns,
 ``"euclidean"`` otherwise.
@@ -109,7 +110,10 @@ class KnnGraph:
             raise ValueError(f"indices must lie in [0, {n}) (one row per indexed row)")
         if not np.isfinite(distances).all() or (distances < 0).any():
             raise ValueError("distances must be finite and non-negative")
-        for name, value in (("indices", indices.astype(np.int64, copy=False)), ("distances", distances)):
+        for name, value in (
+            ("indices", indices.astype(np.int64, copy=False)),
+            ("distances", distances),
+        ):
             view = value.view()  # read-only view; the caller's own array keeps its flags
             view.setflags(write=False)
             object.__setattr__(self, name, view)
@@ -124,34 +128,47 @@ class KnnGraph:
         """Neighbours stored per row."""
         return self.indices.shape[1]
 
-    def head(self, k: int) -> "KnnGraph":
+    def head(self, k: int) -> KnnGraph:
         """The graph restricted to each row's first ``k`` neighbours."""
         if not 1 <= k <= self.k:
             raise ValueError(f"k must be between 1 and {self.k}, got {k}")
         if k == self.k:
             return self
         return KnnGraph(
-            self.indices[:, :k], self.distances[:, :k], self.metric, self.approximate,
+            self.indices[:, :k],
+            self.distances[:, :k],
+            self.metric,
+            self.approximate,
             self.exact_duplicates_corrected,
         )
 
     def to_csr(self):
-        """The graph as a scipy CSR matrix (N × N, distances as data), cleanlab's format."""
+        """The graph as a scipy CSR matrix (N × N, distances as data), cleanlab's format.
+
+        The matrix owns writeable copies of the arrays (scipy sorts and sums in place)."""
         from scipy.sparse import csr_matrix
 
         n, k = self.indices.shape
         indptr = np.arange(0, n * k + 1, k)
-        return csr_matrix((self.distances.ravel(), self.indices.ravel(), indptr), shape=(n, n))
+        data = np.array(self.distances.ravel(), copy=True)
+        return csr_matrix((data, np.array(self.indices.ravel(), copy=True), indptr), shape=(n, n))
 
     @classmethod
-    def from_csr(cls, graph, *, metric: str | None = None) -> "KnnGraph":
+    def from_csr(cls, graph, *, metric: str | None = None) -> KnnGraph:
         """A graph from a CSR matrix with the same number of stored neighbours on every row
         (e.g. cleanlab's ``weighted_knn_graph``); each row is sorted by distance."""
         graph = graph.tocsr()
         n = graph.shape[0]
         counts = np.diff(graph.indptr)
-        if graph.shape[0] != graph.shape[1] or n == 0 or (counts != counts[0]).any() or counts[0] == 0:
-            raise ValueError("a kNN graph needs N × N shape and the same number (>= 1) of neighbours per row")
+        if (
+            graph.shape[0] != graph.shape[1]
+            or n == 0
+            or (counts != counts[0]).any()
+            or counts[0] == 0
+        ):
+            raise ValueError(
+                "a kNN graph needs N × N shape and the same number (>= 1) of neighbours per row"
+            )
         k = int(counts[0])
         idx = graph.indices.reshape(n, k).astype(np.int64)
         dist = np.asarray(graph.data, dtype=np.float64).reshape(n, k)
@@ -213,6 +230,8 @@ def _keys(Qb: np.ndarray, Yc: np.ndarray, metric: str, sq: np.ndarray | None) ->
     S = Qb @ Yc.T
     if metric == "cosine":
         np.negative(S, out=S)
+    elif sq is None:
+        raise ValueError("euclidean keys need the squared norms of the indexed rows")
     else:
         S *= -2.0
         S += sq[None, :]
@@ -250,7 +269,7 @@ def _select(S: np.ndarray, k: int) -> np.ndarray:
     for c0 in range(0, n, chunk):  # scan for ties chunk by chunk, only while rows still need them
         if not len(tie_rows):
             break
-        er, ec = np.nonzero(S[tie_rows, c0:c0 + chunk] == bound[tie_rows, None])
+        er, ec = np.nonzero(S[tie_rows, c0 : c0 + chunk] == bound[tie_rows, None])
         ecounts = np.bincount(er, minlength=len(tie_rows))
         rank = np.arange(len(er)) - (np.cumsum(ecounts) - ecounts)[er]
         keep = rank < need[tie_rows][er]
@@ -311,20 +330,30 @@ class _ClusterJoin:
 
     @property
     def _csq(self):
-        return np.einsum("ij,ij->i", self.centroids, self.centroids) if self.metric == "euclidean" else None
+        return (
+            np.einsum("ij,ij->i", self.centroids, self.centroids)
+            if self.metric == "euclidean"
+            else None
+        )
 
     def _nearest_centroid(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(len(X), dtype=np.int64)
         csq = self._csq
         step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
         for start in range(0, len(X), step):
-            out[start:start + step] = _keys(X[start:start + step], self.centroids, self.metric, csq).argmin(axis=1)
+            out[start : start + step] = _keys(
+                X[start : start + step], self.centroids, self.metric, csq
+            ).argmin(axis=1)
         return out
 
     def _kmeans(self, Y, nlist, seed, iterations=8, per_list=32):
         rng = np.random.default_rng(seed)
         n = len(Y)
-        sample = Y if n <= per_list * nlist else Y[np.sort(rng.choice(n, per_list * nlist, replace=False))]
+        sample = (
+            Y
+            if n <= per_list * nlist
+            else Y[np.sort(rng.choice(n, per_list * nlist, replace=False))]
+        )
         self.centroids = sample[np.sort(rng.choice(len(sample), nlist, replace=False))].copy()
         for _ in range(iterations):
             assign = self._nearest_centroid(sample)
@@ -343,15 +372,19 @@ class _ClusterJoin:
     def search(self, Q: np.ndarray | None, k: int) -> np.ndarray:
         """k nearest indexed rows of each row of Q (None: of every indexed row, itself
         included — the caller drops it)."""
-        self_query = Q is None
-        q_assign = self.assign if self_query else self._nearest_centroid(Q)
-        Qs = self.Y if self_query else Q
+        q_assign = self.assign if Q is None else self._nearest_centroid(Q)
+        Qs = self.Y if Q is None else Q
         out = np.full((len(Qs), k), -1, dtype=np.int64)
         q_order = np.argsort(q_assign, kind="stable")
         q_members = np.split(q_order, np.cumsum(np.bincount(q_assign, minlength=self.nlist))[:-1])
         cells = range(self.nlist)
-        for c in tracked(self.progress, cells, total=self.nlist, desc="approximate kNN search",
-                         enable=len(Qs) > 50_000):
+        for c in tracked(
+            self.progress,
+            cells,
+            total=self.nlist,
+            desc="approximate kNN search",
+            enable=len(Qs) > 50_000,
+        ):
             rows = q_members[c]
             if not len(rows):
                 continue
@@ -361,7 +394,7 @@ class _ClusterJoin:
             sq = self.sq[cand] if self.sq is not None else None
             step = max(1, _BLOCK_CELLS // max(1, len(cand)))
             for start in range(0, len(rows), step):
-                r = rows[start:start + step]
+                r = rows[start : start + step]
                 S = _keys(Qs[r], Yc, self.metric, sq)
                 out[r, :kk] = cand[_select(S, kk)]
         return out
@@ -490,10 +523,15 @@ class _FaissIVF:
         out = np.empty((len(Q), k), dtype=np.int64)
         step = 16384
         starts = range(0, len(Q), step)
-        for start in tracked(self.progress, starts, total=len(starts),
-                             desc="approximate kNN search", enable=len(starts) > 2):
-            _, idx = self.index.search(Q[start:start + step], k)
-            out[start:start + step] = idx
+        for start in tracked(
+            self.progress,
+            starts,
+            total=len(starts),
+            desc="approximate kNN search",
+            enable=len(starts) > 2,
+        ):
+            _, idx = self.index.search(Q[start : start + step], k)
+            out[start : start + step] = idx
         return out
 
 
@@ -512,8 +550,9 @@ def _repair_missing(idx, Y, Q, k, metric, self_query):
     """Rows for which the index returned fewer than k neighbours (-1): search them exactly."""
     bad = np.flatnonzero((idx < 0).any(axis=1))
     if len(bad):
-        fixed = _search_blocks(Q[bad], Y, idx.shape[1], metric=metric, exclude_offset=None,
-                               progress=None, desc=None)
+        fixed = _search_blocks(
+            Q[bad], Y, idx.shape[1], metric=metric, exclude_offset=None, progress=None, desc=None
+        )
         idx = idx.copy()
         idx[bad] = fixed
     return idx
@@ -553,24 +592,30 @@ class KnnIndex:
             kd_tree = self.metric == "euclidean" and X.shape[1] <= KDTREE_MAX_DIM
             approximate = n > APPROXIMATE_ABOVE and not kd_tree
         if approximate not in (True, False, "faiss"):
-            raise ValueError(f"approximate must be None, True, False or 'faiss', not {approximate!r}")
+            raise ValueError(
+                f"approximate must be None, True, False or 'faiss', not {approximate!r}"
+            )
         if approximate == "faiss" and not faiss_available():
             raise ImportError(
                 "approximate='faiss' needs the faiss package (pip install faiss-cpu); "
                 "approximate=True uses cleanframe's own index"
             )
-        self.backend = "faiss" if approximate == "faiss" else ("cluster_join" if approximate else "exact")
+        self.backend = (
+            "faiss" if approximate == "faiss" else ("cluster_join" if approximate else "exact")
+        )
         self.approximate = self.backend != "exact"
         self.progress = progress
         self._tree = None
         self._Y = _prepared(X, self.metric)
-        self._ivf = None
+        self._ivf: _FaissIVF | _ClusterJoin | None = None
         if self.backend == "faiss":
             self._ivf = _FaissIVF(self._Y, self.metric, seed=seed, progress=progress)
             what = f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
         elif self.backend == "cluster_join":
             self._ivf = _ClusterJoin(self._Y, self.metric, seed=seed, progress=progress)
-            what = f"k-means cluster join, {self._ivf.nlist} cells, {self._ivf.nprobe} probed per cell"
+            what = (
+                f"k-means cluster join, {self._ivf.nlist} cells, {self._ivf.nprobe} probed per cell"
+            )
         if self.approximate:
             warnings.warn(
                 f"kNN graph: {n:,} rows, so the neighbour search is approximate ({what}); "
@@ -584,23 +629,38 @@ class KnnIndex:
         return len(self.features)
 
     def _search(self, Q_raw, k, self_query):
-        if not self.approximate and self.metric == "euclidean" and self.features.shape[1] <= KDTREE_MAX_DIM:
+        if (
+            not self.approximate
+            and self.metric == "euclidean"
+            and self.features.shape[1] <= KDTREE_MAX_DIM
+        ):
             return self._kdtree_search(Q_raw, k, self_query)
         Q = self._Y if self_query else _prepared(Q_raw, self.metric)
         if self.approximate:
             wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
             kk = wide + 1 if self_query else wide
-            idx = self._ivf.search(None if (self_query and self.backend == "cluster_join") else Q, kk)
+            if isinstance(self._ivf, _ClusterJoin):  # searches its own rows without copies
+                idx = self._ivf.search(None if self_query else Q, kk)
+            else:
+                assert self._ivf is not None  # built whenever the search is approximate
+                idx = self._ivf.search(Q, kk)
             idx = _repair_missing(idx, self._Y, Q, kk, self.metric, self_query)
             if self_query:
                 idx = _drop_self(idx, wide)
-            idx, dist = _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
+            idx, dist = _refine(
+                self.features if self_query else Q_raw, self.features, idx, self.metric
+            )
             return idx[:, :k], dist[:, :k]
         else:
             big = len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
             idx = _search_blocks(
-                Q, self._Y, k, metric=self.metric, exclude_offset=0 if self_query else None,
-                progress=self.progress if big else None, desc="exact kNN search",
+                Q,
+                self._Y,
+                k,
+                metric=self.metric,
+                exclude_offset=0 if self_query else None,
+                progress=self.progress if big else None,
+                desc="exact kNN search",
             )
         return _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
 
@@ -731,9 +791,9 @@ def exact_duplicate_sets(features: np.ndarray) -> list[np.ndarray]:
     step = max(1, (1 << 22) // max(1, words.shape[1]))
     with np.errstate(over="ignore"):
         for start in range(0, n, step):
-            w = words[start:start + step]
+            w = words[start : start + step]
             mixed = (w ^ (w >> np.uint64(29))) * mult
-            h[start:start + step] = mixed.sum(axis=1, dtype=np.uint64)
+            h[start : start + step] = mixed.sum(axis=1, dtype=np.uint64)
     order = np.argsort(h, kind="stable")
     hs = h[order]
     same_next = hs[1:] == hs[:-1]
@@ -747,7 +807,9 @@ def exact_duplicate_sets(features: np.ndarray) -> list[np.ndarray]:
     for s, e in zip(starts[multi], ends[multi]):
         members = np.sort(order[s:e])
         rows = X[members]
-        _, inverse = np.unique(rows.view(np.dtype((np.void, row_bytes))).ravel(), return_inverse=True)
+        _, inverse = np.unique(
+            rows.view(np.dtype((np.void, row_bytes))).ravel(), return_inverse=True
+        )
         for u in np.unique(inverse):
             group = members[inverse == u]
             if len(group) > 1:
@@ -782,7 +844,7 @@ def correct_exact_duplicates_(
         others = np.broadcast_to(head, (q + 1, q + 1))[~np.eye(q + 1, dtype=bool)].reshape(q + 1, q)
         if s >= k + 1:
             idx[head] = others
-            idx[members[k + 1:]] = members[:k]
+            idx[members[k + 1 :]] = members[:k]
             dist[members] = 0.0
         else:
             rows_idx = idx[members]
@@ -800,6 +862,9 @@ def correct_exact_duplicates_(
 def correct_exact_duplicates(features: np.ndarray, graph: KnnGraph) -> KnnGraph:
     """``graph`` with cleanlab's exact-duplicate correction applied (a new graph)."""
     sets = exact_duplicate_sets(features)
-    dist, idx = correct_exact_duplicates_(graph.distances, graph.indices, sets) if sets else (
-        graph.distances, graph.indices)
+    dist, idx = (
+        correct_exact_duplicates_(graph.distances, graph.indices, sets)
+        if sets
+        else (graph.distances, graph.indices)
+    )
     return KnnGraph(idx, dist, graph.metric, graph.approximate, True)

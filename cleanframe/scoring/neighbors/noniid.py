@@ -56,7 +56,9 @@ def non_iid_statistic(indices: np.ndarray) -> float:
     return _ks_from_gaps(gaps, n, _background_cdf(n))
 
 
-def non_iid_p_value(indices: np.ndarray, *, num_permutations: int = 25, seed: int | None = 0) -> tuple[float, float]:
+def non_iid_p_value(
+    indices: np.ndarray, *, num_permutations: int = 25, seed: int | None = 0
+) -> tuple[float, float]:
     """(p-value, observed statistic) of the permutation test.
 
     ``seed=None`` draws from fresh OS entropy (not reproducible).

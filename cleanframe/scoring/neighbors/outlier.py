@@ -37,12 +37,16 @@ def scaling_factor(avg_distances: np.ndarray) -> float:
     return float(max(np.median(avg_distances), 100 * np.finfo(np.float64).eps))
 
 
-def transform_distances_to_scores(avg_distances: np.ndarray, t: float, scaling: float) -> np.ndarray:
+def transform_distances_to_scores(
+    avg_distances: np.ndarray, t: float, scaling: float
+) -> np.ndarray:
     """``exp(-t · avg / max(scaling, 1e-6))`` (a new array)."""
     return np.exp(-t * np.asarray(avg_distances, dtype=np.float64) / max(scaling, _EPSILON))
 
 
-def correct_precision_errors(scores: np.ndarray, avg_distances: np.ndarray, metric: str | None) -> np.ndarray:
+def correct_precision_errors(
+    scores: np.ndarray, avg_distances: np.ndarray, metric: str | None
+) -> np.ndarray:
     """Scores of rows whose average distance is below the metric's rounding level set to 1.
 
     The level is ``100·epsneg`` for cosine and ``sqrt(100·eps)`` for euclidean; other metrics
@@ -105,7 +109,9 @@ def knn_outlier_scores(
     return correct_precision_errors(scores, avg, metric), avg, float(scaling)
 
 
-def distance_issue_threshold(avg_distances: np.ndarray, threshold: float = FEATURE_THRESHOLD) -> float:
+def distance_issue_threshold(
+    avg_distances: np.ndarray, threshold: float = FEATURE_THRESHOLD
+) -> float:
     """Average distance above which a row is an outlier: ``Q3 + (1/threshold - 1) · IQR``.
 
     ``threshold`` is in [0, 1]; 0 flags nothing (an infinite cut-off).
@@ -117,7 +123,9 @@ def distance_issue_threshold(avg_distances: np.ndarray, threshold: float = FEATU
     return float(q3 + scale * (q3 - q1))
 
 
-def pred_probs_issue_threshold(scores: np.ndarray, threshold: float = PRED_PROBS_THRESHOLD) -> float:
+def pred_probs_issue_threshold(
+    scores: np.ndarray, threshold: float = PRED_PROBS_THRESHOLD
+) -> float:
     """Score below which a row is an outlier on the pred_probs path: ``threshold · median``."""
     if threshold < 0:
         raise ValueError(f"threshold must be non-negative, got {threshold}")
@@ -175,7 +183,9 @@ def ood_pred_probs_scores(
     if adjust_pred_probs:
         if confident_thresholds is None:
             if labels is None:
-                raise ValueError("adjust_pred_probs=True needs labels (or fitted confident_thresholds)")
+                raise ValueError(
+                    "adjust_pred_probs=True needs labels (or fitted confident_thresholds)"
+                )
             from ..classification.count import get_confident_thresholds
 
             confident_thresholds = get_confident_thresholds(np.asarray(labels), P)
@@ -196,7 +206,8 @@ def ood_pred_probs_scores(
         return P.max(axis=1).astype(np.float64), confident_thresholds
     if k < M:
         warnings.warn(
-            f"GEN is meant for at least M={M} classes; this data has {k}. Adjust M.", UserWarning,
+            f"GEN is meant for at least M={M} classes; this data has {k}. Adjust M.",
+            UserWarning,
             stacklevel=2,
         )
     out = np.empty(n, dtype=np.float64)
