@@ -10,7 +10,9 @@ get back arrays that the scoring kernels can use as they are. Each rule is writt
 | ``classes`` | labels → class codes, the class order, the label rules |
 | ``probabilities`` | ``pred_probs`` (the numpy gate), labels + pred_probs together |
 | ``features`` | ``features=`` and numeric columns (targets, predictions) |
-| ``arguments`` | per-class and K×K arguments, choices, ``k``, ``metric`` |
+| ``arguments`` | per-class and K×K arguments, choices |
+| ``neighbors`` | ``features=`` as an embedding, ``k``, ``metric``, ``knn_graph=``, one source |
+| ``checks`` | the audit's ``checks=`` and which inputs the arguments provide |
 | ``annotations`` | multi-annotator options (``AnnotationSpec``) and the wide / long layouts |
 | ``schema`` | the same rules as pandera schemas (``cleanframe.schema``, error reports) |
 | ``rules`` | the tolerances the rules share |
