@@ -14,6 +14,10 @@ Distances are cosine for more than 3 feature columns and euclidean otherwise, as
 identical rows are made each other's nearest neighbours at distance 0 (cleanlab's exact-duplicate
 correction).
 
+Each check has an array path (``outlier_arrays``, ``near_duplicate_arrays``, ``non_iid_arrays``,
+``class_imbalance_arrays``, ``null_arrays``) from inputs the input layer validated to the result
+arrays; the functions here and :func:`cleanframe.audit` share it.
+
 Engine support: pandas, polars and polars LazyFrame (a LazyFrame collects only the columns the call
 reads; row-level results come back as a LazyFrame). Eager only: the neighbour search needs all
 rows in memory.
@@ -21,6 +25,7 @@ rows in memory.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -739,8 +744,6 @@ class NonIIDResult:
         )
 
     def _repr_html_(self) -> str:
-        import html
-
         return f"<p><b>NonIIDResult</b>: {html.escape(self.explain())}</p>"
 
 
