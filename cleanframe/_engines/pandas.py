@@ -195,7 +195,9 @@ class PandasFrame(Engine):
         import pandera.pandas as pa
 
         try:
-            schema.validate(self.native[list(columns)], lazy=True)
+            # pandera prints the failing series; pandas' float16 repr overflows a cast (a warning)
+            with np.errstate(over="ignore"):
+                schema.validate(self.native[list(columns)], lazy=True)
         except pa.errors.SchemaErrors as exc:
             cases = exc.failure_cases
             cases = cases[cases["column"].isin(list(columns))]
@@ -275,7 +277,9 @@ class PandasChecks(PanderaChecks):
             for i, items in _row_arrays(s):
                 lengths[i] = -1 if items is None else len(items)
             known = lengths[lengths >= 0]
-            want = length if length is not None else (np.bincount(known).argmax() if len(known) else 0)
+            want = length
+            if want is None:  # the most common length, as the engine reads array columns
+                want = np.bincount(known).argmax() if len(known) else 0
             return self._rows(s, (lengths == want) | (lengths < 0))  # not numbers: array_values
 
         return self._check(array_length, check)

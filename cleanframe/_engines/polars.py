@@ -281,6 +281,17 @@ def _numeric_dtype(dtype) -> bool:
     return dtype.is_numeric()
 
 
+def _verdict(data, ok: bool):
+    """A check's verdict on the whole column or frame, as pandera.polars can report it: ``True``,
+    or ``False`` for every row (pandera's lazy report cannot combine a scalar ``False`` with
+    other failure cases), or a scalar ``False`` when there are no rows."""
+    if ok:
+        return True
+    if data.lazyframe.select(pl.len()).collect().item() == 0:
+        return False
+    return data.lazyframe.select(pl.repeat(False, pl.len()).alias("verdict"))
+
+
 def _float_items(name: str, dtype) -> pl.Expr | None:
     """Column ``name`` (an Array or List of numbers) as a List of float64, else ``None``."""
     if not isinstance(dtype, (pl.Array, pl.List)) or not _numeric_dtype(dtype.inner):
@@ -303,7 +314,7 @@ class PolarsChecks(PanderaChecks):
         return data.lazyframe.collect_schema()[data.key]
 
     def numeric(self, **check):
-        return self._check(lambda data: _numeric_dtype(self._dtype(data)), check)
+        return self._check(lambda data: _verdict(data, _numeric_dtype(self._dtype(data))), check)
 
     def finite(self, **check):
         def finite(data):
@@ -334,7 +345,10 @@ class PolarsChecks(PanderaChecks):
         return self._check(row_sums, check)
 
     def frame_columns(self, test, **check):
-        return self._check(lambda data: bool(test(data.lazyframe.collect_schema().names())), check)
+        def frame_columns(data):
+            return _verdict(data, bool(test(data.lazyframe.collect_schema().names())))
+
+        return self._check(frame_columns, check)
 
     def not_empty(self, **check):
         return self._check(lambda data: data.lazyframe.select(pl.len()).collect().item() > 0, check)
@@ -354,7 +368,7 @@ class PolarsChecks(PanderaChecks):
         def array_values(data):
             items = _float_items(data.key, self._dtype(data))
             if items is None:
-                return False
+                return _verdict(data, False)
             ok = ~items.list.eval(pl.element().is_null()).list.any()
             if finite:
                 ok = ok & items.list.eval(pl.element().is_finite()).list.all()

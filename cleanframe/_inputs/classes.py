@@ -253,7 +253,9 @@ def pred_probs_class_order(
     elif fact is not None:
         values, order = _infer_classes(fact, sel, n_cols, label)
     else:
-        raise ValidationError(label, "classes", "the classes are unknown without label values; pass classes=[...]")
+        raise ValidationError(
+            label, "classes", "the classes are unknown without label values; pass classes=[...]"
+        )
     if len(set(map(class_key, values))) != len(values):
         raise ValidationError(label, "classes", f"classes are not distinct: {values}")
     return values, order

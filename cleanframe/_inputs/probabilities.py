@@ -74,6 +74,13 @@ class ClassificationSpec:
     columns: list | None
     array: np.ndarray | None
 
+    def matrix(self, fr: Engine) -> np.ndarray:
+        """The probabilities in class order, as read from the frame (not yet checked)."""
+        if self.array is not None:
+            return self.array
+        assert self.columns is not None  # separate columns, or one array column (read)
+        return fr.matrix(self.columns)
+
 
 def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list | None):
     """Check a pred_probs matrix; return it, or a cleaned copy when rounding noise was fixed."""
@@ -169,8 +176,7 @@ def resolve_classification(
     check_not_empty(fr)
     spec = classification_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     codes = label_codes(fr, label, spec.labels, spec.classes)
-    P = fr.matrix(spec.columns) if spec.array is None else spec.array
-    P = check_probabilities(fr, P, spec.selection, spec.columns)
+    P = check_probabilities(fr, spec.matrix(fr), spec.selection, spec.columns)
     return Classification(label, codes, P, spec.classes, spec.columns)
 
 
@@ -198,12 +204,12 @@ def classification_spec(
     fact = fr.factorize(label)
     if labels_not_null:
         check_label_nulls(fr, label, fact)
-    n_cols = len(sel.columns) if sel.columns is not None else None
-    if n_cols is None:
+    if sel.array_column is not None:
         P = fr.array_column(sel.array_column)
         n_cols = P.shape[1]
     else:
         P = None
+        n_cols = len(sel.columns or ())
     values, order = pred_probs_class_order(fact, sel, n_cols, label, classes)
     columns = [sel.columns[i] for i in order] if sel.columns is not None else None
     if P is not None and order != list(range(n_cols)):
@@ -232,10 +238,14 @@ def pred_probs_classes(sel: Selection, n_cols: int, classes: Sequence | None = N
     else:
         values = list(range(n_cols))
     if len(values) != n_cols:
-        raise ValidationError(sel.label, "classes",
-                              f"classes= has {len(values)} entries but pred_probs has {n_cols} columns")
+        raise ValidationError(
+            sel.label, "classes",
+            f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
+        )
     if n_cols < MIN_CLASSES:
-        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
+        raise ValidationError(
+            sel.label, "at_least_2_classes", "pred_probs needs at least two class columns"
+        )
     return ClassSet(tuple(values))
 
 

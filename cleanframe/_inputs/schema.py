@@ -17,7 +17,8 @@ which rule applies where. pandera is imported only when a schema is built.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._engines import ENGINES, Engine, PanderaChecks, adapt, pandera_checks
 from ..errors import ValidationError
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from pandera.api.dataframe.container import DataFrameSchema
 
 __all__ = ["pandera_failure_report", "probability_schema", "schema"]
+
+_IN_RANGE = f"probabilities must be in [0, 1] (tolerance {PROBABILITY_TOLERANCE:g})"
 
 
 def schema(
@@ -146,13 +149,13 @@ def schema(
             "schema() takes a frame (or nothing) first; the columns go in label=, pred_probs= "
             f"and features=, e.g. schema(label={df!r}, pred_probs='p_*')"
         )
-    if label is None and pred_probs is None and features is None:
-        raise ValidationError(
-            None, "spec", "schema() needs at least one of label=, pred_probs= and features="
-        )
     if classes is not None and label is None and pred_probs is None:
         raise ValidationError(
             None, "spec", "classes= names the classes of label= or pred_probs=; pass one of them"
+        )
+    if label is None and pred_probs is None and features is None:
+        raise ValidationError(
+            None, "spec", "schema() needs at least one of label=, pred_probs= and features="
         )
     if label is not None and not isinstance(label, str):
         raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
@@ -162,7 +165,8 @@ def schema(
     fr = adapt(df)
     if backend is not None and backend != fr.pandera_backend:
         raise ValidationError(
-            None, "backend",
+            None,
+            "backend",
             f"backend={backend!r} does not match the frame, which pandera.{fr.pandera_backend} "
             f"validates; leave backend= out when passing a frame",
         )
@@ -189,7 +193,11 @@ def pandera_failure_report(fr: Engine, columns: Sequence[str], rule: str):
     if not cases:
         return None
     first = cases[0][0]
-    mine = list(dict.fromkeys((row, value) for column, row, value in cases if column == first))
+    rows: dict = {}
+    for column, row, value in cases:
+        if column == first:
+            rows.setdefault(row, value)
+    mine = list(rows.items())
     return first, mine[:5], len(mine)
 
 
@@ -202,7 +210,11 @@ class _Builder:
 
     def schema(self, columns: dict, *, frame_checks: list, description: str | None = None):
         return self.pa.DataFrameSchema(
-            columns, checks=frame_checks, strict=False, coerce=False, name="cleanframe",
+            columns,
+            checks=frame_checks,
+            strict=False,
+            coerce=False,
+            name="cleanframe",
             description=description,
         )
 
@@ -213,20 +225,27 @@ class _Builder:
             checks.append(self.pa.Check.isin(allowed))
         return self.pa.Column(checks=checks, nullable=False, description=description)
 
-    def probability_columns(self, names: Sequence[str], *, regex: bool = False,
-                            described: Sequence[str] | None = None) -> dict:
+    def probability_columns(
+        self, names: Sequence[str], *, regex: bool = False, described: Sequence[str] | None = None
+    ) -> dict:
         c = self.checks
         return {
             name: self.pa.Column(
                 checks=[
                     c.numeric(name="numeric", description="probabilities must be numbers"),
-                    c.finite(name="finite", description="probabilities must be finite (no NaN, no inf)"),
+                    c.finite(
+                        name="finite", description="probabilities must be finite (no NaN, no inf)"
+                    ),
                     c.between(
-                        PROBABILITY_MIN, PROBABILITY_MAX, name="in_range",
-                        description=f"probabilities must be in [0, 1] (tolerance {PROBABILITY_TOLERANCE:g})",
+                        PROBABILITY_MIN,
+                        PROBABILITY_MAX,
+                        name="in_range",
+                        description=_IN_RANGE,
                     ),
                 ],
-                nullable=False, regex=regex,
+                nullable=False,
+                regex=regex,
+                required=not regex,  # globs: see glob_checks
                 description=described[i] if described is not None else "pred_probs",
             )
             for i, name in enumerate(names)
@@ -236,17 +255,30 @@ class _Builder:
         c = self.checks
         return self.pa.Column(
             checks=[
-                c.array_length(width, name="fixed_length",
-                               description="each row must hold one probability per class"),
-                c.array_values(finite=True, name="finite",
-                               description="probabilities must be finite numbers (no NaN, no inf)"),
-                c.array_values(low=PROBABILITY_MIN, high=PROBABILITY_MAX, name="in_range",
-                               description="probabilities must be in [0, 1] "
-                                     f"(tolerance {PROBABILITY_TOLERANCE:g})"),
-                c.array_sums(row_sum_tolerance, name="row_sums_to_1",
-                             description="each row of pred_probs must sum to 1"),
+                c.array_length(
+                    width,
+                    name="fixed_length",
+                    description="each row must hold one probability per class",
+                ),
+                c.array_values(
+                    finite=True,
+                    name="finite",
+                    description="probabilities must be finite numbers (no NaN, no inf)",
+                ),
+                c.array_values(
+                    low=PROBABILITY_MIN,
+                    high=PROBABILITY_MAX,
+                    name="in_range",
+                    description=_IN_RANGE,
+                ),
+                c.array_sums(
+                    row_sum_tolerance,
+                    name="row_sums_to_1",
+                    description="each row of pred_probs must sum to 1",
+                ),
             ],
-            nullable=False, description="pred_probs: one array of probabilities per row",
+            nullable=False,
+            description="pred_probs: one array of probabilities per row",
         )
 
     def feature_columns(self, names: Sequence[str], *, regex: bool = False) -> dict:
@@ -257,7 +289,10 @@ class _Builder:
                     c.numeric(name="numeric", description="features must be numbers"),
                     c.finite(name="finite", description="features must be finite (no NaN, no inf)"),
                 ],
-                nullable=False, regex=regex, description="features",
+                nullable=False,
+                regex=regex,
+                required=not regex,
+                description="features",
             )
             for name in names
         }
@@ -266,12 +301,19 @@ class _Builder:
         c = self.checks
         return self.pa.Column(
             checks=[
-                c.array_length(None, name="fixed_length",
-                               description="every row must hold an array of the same length"),
-                c.array_values(finite=True, name="finite",
-                               description="features must be finite numbers (no NaN, no inf)"),
+                c.array_length(
+                    None,
+                    name="fixed_length",
+                    description="every row must hold an array of the same length",
+                ),
+                c.array_values(
+                    finite=True,
+                    name="finite",
+                    description="features must be finite numbers (no NaN, no inf)",
+                ),
             ],
-            nullable=False, description="features: one array per row",
+            nullable=False,
+            description="features: one array per row",
         )
 
     # -- frame checks ----------------------------------------------------------------------
@@ -280,31 +322,56 @@ class _Builder:
 
     def row_sums(self, select: Callable[[list], list]):
         return self.checks.row_sums(
-            select, row_sum_tolerance, name="row_sums_to_1",
-            description=f"each row of pred_probs must sum to 1 (tolerance {PROBABILITY_TOLERANCE:g}, "
-                  f"float16 storage: its epsilon)",
+            select,
+            row_sum_tolerance,
+            name="row_sums_to_1",
+            description=f"each row of pred_probs must sum to 1 (tolerance "
+            f"{PROBABILITY_TOLERANCE:g}; float16 storage: its epsilon)",
         )
 
+    def feature_glob_checks(self, pattern: str) -> list:
+        """Frame checks of a features glob: it matches a column."""
+        return [
+            self.checks.frame_columns(
+                lambda names: bool(glob_columns(pattern, names)),
+                name="column_exists",
+                description=f"features={pattern!r} must match a column",
+            )
+        ]
+
     def glob_checks(self, pattern: str, label: str | None, n_classes: int | None) -> list:
-        """Frame checks of a pred_probs glob, which only the frame's column names can decide."""
+        """Frame checks of a pred_probs glob, which only the frame's column names can decide (its
+        regex column is not ``required``: pandera's "no column matches" failure would not mix
+        with these in a lazy report)."""
         c = self.checks
 
         def matched(names):
             return glob_columns(pattern, names)
 
-        out = [c.frame_columns(lambda names: len(matched(names)) >= MIN_CLASSES,
-                               name="at_least_2_classes",
-                               description=f"pred_probs={pattern!r} must match at least two columns")]
+        out = [
+            c.frame_columns(
+                lambda names: len(matched(names)) >= MIN_CLASSES,
+                name="at_least_2_classes",
+                description=f"pred_probs={pattern!r} must match at least two columns",
+            )
+        ]
         if n_classes is not None:
-            out.append(c.frame_columns(
-                lambda names: len(matched(names)) == n_classes, name="classes",
-                description=f"pred_probs={pattern!r} must match one column per class ({n_classes})",
-            ))
+            out.append(
+                c.frame_columns(
+                    lambda names: len(matched(names)) == n_classes,
+                    name="classes",
+                    description=f"pred_probs={pattern!r} must match one column per class "
+                    f"({n_classes})",
+                )
+            )
         if label is not None:
-            out.append(c.frame_columns(
-                lambda names: label not in matched(names), name="spec",
-                description=f"the label column {label!r} must not match pred_probs={pattern!r}",
-            ))
+            out.append(
+                c.frame_columns(
+                    lambda names: label not in matched(names),
+                    name="spec",
+                    description=f"the label column {label!r} must not match pred_probs={pattern!r}",
+                )
+            )
         out.append(self.row_sums(matched))
         return out
 
@@ -320,36 +387,48 @@ class _Builder:
             )
             allowed = class_label_values(spec.labels, spec.classes)
             columns[label] = self.label_column(allowed, _label_text(spec.classes))
-            self._add_probabilities(columns, frame_checks, spec.selection, spec.columns,
-                                    spec.classes)
+            self._add_probabilities(
+                columns, frame_checks, spec.selection, spec.columns, spec.classes
+            )
         elif pred_probs is not None:
             from .probabilities import pred_probs_classes
 
             sel = resolve_columns(fr, pred_probs, param="pred_probs")
-            width = len(sel.columns) if sel.columns is not None else (
-                fr.array_column(sel.array_column).shape[1]
+            if sel.array_column is not None:
+                width = fr.array_column(sel.array_column).shape[1]
+            else:
+                width = len(sel.columns or ())
+            self._add_probabilities(
+                columns, frame_checks, sel, sel.columns, pred_probs_classes(sel, width, classes)
             )
-            self._add_probabilities(columns, frame_checks, sel, sel.columns,
-                                    pred_probs_classes(sel, width, classes))
         elif label is not None:
             fr.require([label], param="label")
             allowed = None
             if classes is not None:  # else every value is a class, as the methods infer them
                 fact = fr.factorize(label)
-                allowed = class_label_values(fact, ClassSet(tuple(default_class_order(fact, classes))))
+                allowed = class_label_values(
+                    fact, ClassSet(tuple(default_class_order(fact, classes)))
+                )
             columns[label] = self.label_column(allowed, "label")
         if features is not None:
             sel = resolve_columns(fr, features, param="features", allow_dict=False)
-            part = ({sel.array_column: self.feature_array_column()} if sel.columns is None
-                    else self.feature_columns(sel.columns))
+            part = (
+                {sel.array_column: self.feature_array_column()}
+                if sel.columns is None
+                else self.feature_columns(sel.columns)
+            )
             _merge(columns, part, "features")
-        return self.schema(columns, frame_checks=frame_checks,
-                           description=_describe(label, pred_probs, features))
+        return self.schema(
+            columns, frame_checks=frame_checks, description=_describe(label, pred_probs, features)
+        )
 
     def _add_probabilities(self, columns, frame_checks, sel: Selection, names, classes: ClassSet):
         if names is None:
-            _merge(columns, {sel.array_column: self.probability_array_column(len(classes))},
-                   "pred_probs")
+            _merge(
+                columns,
+                {sel.array_column: self.probability_array_column(len(classes))},
+                "pred_probs",
+            )
             return
         described = [f"pred_probs of class {c!r}" for c in classes.names]
         _merge(columns, self.probability_columns(names, described=described), "pred_probs")
@@ -377,18 +456,25 @@ class _Builder:
                 names = list(value.values()) if kind == "dict" else value
                 check_unique(names, param="pred_probs")
                 if label is not None and label in names:
-                    raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
+                    raise ValidationError(
+                        label, "spec", "the label column is also listed in pred_probs="
+                    )
                 sel = Selection("pred_probs", pred_probs, columns=names)
                 if known is not None:  # one class per column, distinct, at least two
                     pred_probs_class_order(None, sel, len(names), label or sel.label, known)
                 elif len(names) < MIN_CLASSES:
-                    raise ValidationError(sel.label, "at_least_2_classes",
-                                          "pred_probs needs at least two class columns")
+                    raise ValidationError(
+                        sel.label,
+                        "at_least_2_classes",
+                        "pred_probs needs at least two class columns",
+                    )
                 columns.update(self.probability_columns(names))
                 frame_checks.append(self.row_sums(lambda _names: names))
         if label is not None:
             if label in columns:
-                raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
+                raise ValidationError(
+                    label, "spec", "the label column is also listed in pred_probs="
+                )
             columns[label] = self.label_column(
                 known, _label_text(ClassSet(tuple(known))) if known is not None else "label"
             )
@@ -396,14 +482,16 @@ class _Builder:
             kind, value = parse_column_spec(features, param="features", allow_dict=False)
             if kind == "glob":
                 part = self.feature_columns([glob_regex(value)], regex=True)
+                frame_checks += self.feature_glob_checks(value)
             elif kind == "array":
                 part = {value: self.feature_array_column()}
             else:
                 check_unique(value, param="features")
                 part = self.feature_columns(value)
             _merge(columns, part, "features")
-        return self.schema(columns, frame_checks=frame_checks,
-                           description=_describe(label, pred_probs, features))
+        return self.schema(
+            columns, frame_checks=frame_checks, description=_describe(label, pred_probs, features)
+        )
 
 
 def _merge(columns: dict, part: dict, param: str) -> None:
