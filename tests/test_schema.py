@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pandera.config import config_context
 from pandera.errors import SchemaError, SchemaErrors
 
 import cleanframe
@@ -434,6 +435,9 @@ def test_lazy_frame_validates_columns_only_until_collected():
         contract.validate(lf.collect())
     with pytest.raises(SchemaError, match="p_cat"):
         contract.validate(lf.drop("p_cat"))  # a missing column is found without collecting
+    with config_context(validation_depth="SCHEMA_AND_DATA"):  # or when pandera is asked to
+        with pytest.raises(SchemaError, match="in_range"):
+            contract.validate(lf)
 
 
 # ------------------------------------------------------------------------------------------

@@ -70,8 +70,9 @@ def schema(
     - ``features``: numbers, not null, finite;
     - the frame has rows.
 
-    A frame passes the schema if and only if the methods accept it (``tests/test_schema.py``
-    checks this on generated frames).
+    A frame passes the schema built from it if and only if the methods accept its columns
+    (``tests/test_schema.py`` checks this on generated frames); the methods' own arguments and
+    result-column names are theirs to check.
 
     Parameters
     ----------
