@@ -3,8 +3,9 @@
 ``find_label_issues(df, label="price", predictions="predicted_price")`` scores every row with
 OUTRE (default) or the plain residual score and flags rows the way cleanlab's Datalab does for
 regression with predictions: ``label_score < threshold * median(label_score)``. The math lives in
-:mod:`cleanframe.scoring.regression.outre`; this module reads the columns, checks them and attaches the
-results in the caller's frame type. For issues found with a model in the loop instead, see
+:mod:`cleanframe.scoring.regression.outre`; the columns are read and checked by the input layer
+(:func:`cleanframe._inputs.models.resolve_regression_columns`), and the results attached in the
+caller's frame type. For issues found with a model in the loop instead, see
 :class:`cleanframe.models.CleanLearning` with a regressor.
 
 Engine support: pandas, polars and polars LazyFrame (collected once: OUTRE needs all rows).
@@ -12,20 +13,18 @@ Engine support: pandas, polars and polars LazyFrame (collected once: OUTRE needs
 
 from __future__ import annotations
 
-from .errors import ValidationError
+import warnings
+
+from ._engines import adapt
+from ._inputs.models import resolve_regression_columns
+from .scoring.regression import outre
 
 __all__ = ["ApproximateScoresWarning", "find_label_issues", "label_quality_scores"]
 
 
 def _resolve(df, label, predictions):
-    from ._engines import adapt
-    from ._inputs import resolve_numeric
-
     fr = adapt(df)
-    if label == predictions:
-        raise ValidationError(label, "spec", "label= and predictions= name the same column")
-    y = resolve_numeric(fr, label, param="label")
-    pred = resolve_numeric(fr, predictions, param="predictions")
+    y, pred = resolve_regression_columns(fr, label=label, predictions=predictions)
     return fr, y, pred
 
 
@@ -34,15 +33,11 @@ class ApproximateScoresWarning(UserWarning):
 
 
 def _scores(y, pred, method, exact=None, threshold=0.05):
-    from .scoring.regression.outre import _FAST_MIN_N, METHODS, get_label_quality_scores
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if method not in outre.METHODS:
+        raise ValueError(f"method must be one of {outre.METHODS}, not {method!r}")
     if exact is None:
-        exact = len(y) < _FAST_MIN_N
+        exact = len(y) < outre._FAST_MIN_N
         if not exact and method == "outre":
-            import warnings
-
             warnings.warn(
                 f"{len(y):,} rows: OUTRE scores use the fast approximation (measured relative "
                 f"error of the mean kNN distances ~1e-4; the median and the rows near the flag cut "
@@ -51,11 +46,20 @@ def _scores(y, pred, method, exact=None, threshold=0.05):
                 ApproximateScoresWarning,
                 stacklevel=4,
             )
-    return get_label_quality_scores(y, pred, method=method, exact=exact, flag_threshold=threshold)
+    return outre.get_label_quality_scores(
+        y, pred, method=method, exact=exact, flag_threshold=threshold
+    )
 
 
-def label_quality_scores(df, *, label: str, predictions: str, method: str = "outre",
-                         exact: bool | None = None, overwrite: bool = False):
+def label_quality_scores(
+    df,
+    *,
+    label: str,
+    predictions: str,
+    method: str = "outre",
+    exact: bool | None = None,
+    overwrite: bool = False,
+):
     """Add ``label_score`` (in [0, 1], lower = more likely a wrong target) to the frame.
 
     Same parameters as :func:`find_label_issues`, without the flagging (``exact=False`` keeps
@@ -129,14 +133,12 @@ def find_label_issues(
     >>> out.index[out.is_issue].tolist()
     [7]
     """
-    from .scoring.regression.outre import find_issues_from_scores
-
     fr, y, pred = _resolve(df, label, predictions)
     scores = _scores(y, pred, method, exact, threshold)
     return fr.attach(
         {
             "label_score": scores,
-            "is_issue": find_issues_from_scores(scores, threshold=threshold),
+            "is_issue": outre.find_issues_from_scores(scores, threshold=threshold),
             "predicted_label": pred,
         },
         overwrite=overwrite,

@@ -107,7 +107,9 @@ finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 @settings(max_examples=40, deadline=None)
 @given(
     st.integers(1, 60).flatmap(
-        lambda n: st.tuples(arrays(np.float64, n, elements=finite), arrays(np.float64, n, elements=finite))
+        lambda n: st.tuples(
+            arrays(np.float64, n, elements=finite), arrays(np.float64, n, elements=finite)
+        )
     ),
     st.randoms(use_true_random=False),
 )
@@ -129,7 +131,13 @@ def test_scores_in_unit_interval_inputs_unchanged_and_row_order_invariant(yp, rn
 def test_find_issues_from_scores_rule():
     s = np.array([0.5, 0.4, 0.019, 0.021, 0.6])  # median 0.4 -> cut 0.02
     assert kr.find_issues_from_scores(s).tolist() == [False, False, True, False, False]
-    assert kr.find_issues_from_scores(s, threshold=0.1).tolist() == [False, False, True, True, False]
+    assert kr.find_issues_from_scores(s, threshold=0.1).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_unknown_method_and_length_mismatch():
@@ -144,19 +152,25 @@ def test_unknown_method_and_length_mismatch():
 # ------------------------------------------------------------------------------------------
 def _frame(n=300, seed=0):
     y, pred = _data(n, seed=seed)
-    return pd.DataFrame({"id": np.arange(n), "price": y, "predicted_price": pred},
-                        index=pd.RangeIndex(1000, 1000 + n))
+    return pd.DataFrame(
+        {"id": np.arange(n), "price": y, "predicted_price": pred},
+        index=pd.RangeIndex(1000, 1000 + n),
+    )
 
 
-def test_frame_function_matches_datalab_regression_label_check():
+def test_frame_function_matches_datalab_regression_label_check(constructor):
     Datalab = pytest.importorskip("cleanlab").Datalab
     df = _frame(300, seed=4)
-    lab = Datalab({"price": df.price.to_numpy()}, task="regression", label_name="price", verbosity=0)
+    lab = Datalab(
+        {"price": df.price.to_numpy()}, task="regression", label_name="price", verbosity=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lab.find_issues(pred_probs=df.predicted_price.to_numpy(), issue_types={"label": {}})
     ref = lab.get_issues("label")
-    out = find_label_issues(df, label="price", predictions="predicted_price")
+    out = to_pandas(
+        find_label_issues(constructor(df), label="price", predictions="predicted_price")
+    )
     np.testing.assert_allclose(out.label_score.to_numpy(), ref.label_score.to_numpy(), rtol=1e-9)
     np.testing.assert_array_equal(out.is_issue.to_numpy(), ref.is_label_issue.to_numpy())
     assert out.is_issue.sum() > 0
@@ -173,8 +187,14 @@ def test_frame_types_agree_and_input_is_unchanged(constructor):
     ref = find_label_issues(base, label="price", predictions="predicted_price")
     np.testing.assert_allclose(res.label_score.to_numpy(), ref.label_score.to_numpy(), rtol=1e-12)
     np.testing.assert_array_equal(res.is_issue.to_numpy(dtype=bool), ref.is_issue.to_numpy())
-    assert list(res.columns) == ["id", "price", "predicted_price", "label_score", "is_issue",
-                                 "predicted_label"]
+    assert list(res.columns) == [
+        "id",
+        "price",
+        "predicted_price",
+        "label_score",
+        "is_issue",
+        "predicted_label",
+    ]
     pd.testing.assert_frame_equal(to_pandas(df), snapshot)
     if constructor.kind.startswith("pandas"):
         assert (res.index == base.index).all()
@@ -182,11 +202,13 @@ def test_frame_types_agree_and_input_is_unchanged(constructor):
 
 def test_residual_method_and_scores_only(constructor):
     df = constructor(_frame(50))
-    out = to_pandas(find_label_issues(df, label="price", predictions="predicted_price",
-                                      method="residual"))
+    out = to_pandas(
+        find_label_issues(df, label="price", predictions="predicted_price", method="residual")
+    )
     base = _frame(50)
-    np.testing.assert_allclose(out.label_score.to_numpy(),
-                               np.exp(-np.abs(base.predicted_price - base.price)).to_numpy())
+    np.testing.assert_allclose(
+        out.label_score.to_numpy(), np.exp(-np.abs(base.predicted_price - base.price)).to_numpy()
+    )
     scored = to_pandas(label_quality_scores(df, label="price", predictions="predicted_price"))
     assert "is_issue" not in scored.columns
     np.testing.assert_allclose(
@@ -224,9 +246,10 @@ def test_bad_inputs(constructor):
         find_label_issues(df, label="price", predictions="predicted_price", method="knn")
 
 
-def test_empty_frame_is_rejected():
+def test_empty_frame_is_rejected(constructor):
+    empty = pd.DataFrame({"y": np.array([], dtype=float), "p": np.array([], dtype=float)})
     with pytest.raises(ValidationError, match="no rows"):
-        find_label_issues(pd.DataFrame({"y": [], "p": []}), label="y", predictions="p")
+        find_label_issues(constructor(empty), label="y", predictions="p")
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,8 +276,12 @@ def _cleanlab_regression(model, X, y, seed, **kwargs):
     "kwargs",
     [
         {},
-        {"n_boot": 5, "include_aleatoric_uncertainty": True, "coarse_search_range": [0.05, 0.1],
-         "fine_search_size": 2},  # the FAQ's knobs
+        {
+            "n_boot": 5,
+            "include_aleatoric_uncertainty": True,
+            "coarse_search_range": [0.05, 0.1],
+            "fine_search_size": 2,
+        },  # the FAQ's knobs
         {"n_boot": 0, "include_aleatoric_uncertainty": False, "coarse_search_range": [0.1]},
         {"coarse_search_range": [0.02, 0.3, 0.1], "fine_search_size": 0},
     ],
@@ -299,29 +326,47 @@ def test_regression_cleaning_improves_the_fit_on_clean_test_data():
     assert cleaned > plain
 
 
-def test_regression_with_given_uncertainty_and_frames():
+def _column(frame, name):
+    """Column ``name`` of a frame of any type as the library's Series (a LazyFrame, which has
+    none: as a one-column LazyFrame, which CleanLearning takes as y too)."""
+    return frame.select(name) if isinstance(frame, pl.LazyFrame) else frame[name]
+
+
+def test_regression_with_given_uncertainty_on_every_frame_type(constructor):
     from sklearn.linear_model import LinearRegression
 
     X, y = _xy(120, seed=4)
     cl = CleanLearning(LinearRegression(), n_boot=0)
-    X_pd = pd.DataFrame(X, columns=["a", "b", "c"], index=np.arange(120) * 2)
-    out = cl.find_label_issues(X_pd, pd.Series(y, name="target"), uncertainty=1.0)
-    assert (out.index == X_pd.index).all()
-    out_pl = cl.find_label_issues(pl.from_pandas(X_pd), pl.Series("target", y), uncertainty=1.0)
-    assert isinstance(out_pl, pl.DataFrame)
-    np.testing.assert_allclose(out_pl["label_score"].to_numpy(), out.label_score.to_numpy())
+    index = pd.RangeIndex(0, 240, 2)
+    X_df = constructor(pd.DataFrame(X, columns=["a", "b", "c"], index=index))
+    target = _column(constructor(pd.DataFrame({"target": y}, index=index)), "target")
+    out = cl.find_label_issues(X_df, target, uncertainty=1.0)
+    assert isinstance(
+        out, pl.DataFrame if isinstance(X_df, (pl.DataFrame, pl.LazyFrame)) else pd.DataFrame
+    )
+    res = to_pandas(out)
+    if constructor.kind.startswith("pandas"):
+        assert (res.index == index).all()
+    ref = cl.find_label_issues(X, y, uncertainty=1.0)
+    np.testing.assert_allclose(res.label_score.to_numpy(), ref.label_score.to_numpy())
+    np.testing.assert_array_equal(res.is_issue.to_numpy(), ref.is_issue.to_numpy())
+    cl.fit(X_df, target, label_issues=out)
+    np.testing.assert_allclose(cl.predict(X_df), cl.fit(X, y, label_issues=ref).predict(X))
     with pytest.raises(ValidationError, match="uncertainty"):
         cl.find_label_issues(X, y, uncertainty=np.ones(3))
 
 
-def test_regression_nan_target_names_the_column():
+def test_regression_nan_target_names_the_column(constructor):
     from sklearn.linear_model import LinearRegression
 
     X, y = _xy(50)
-    y = pd.Series(y, name="price")
     y[7] = np.nan
+    target = _column(constructor(pd.DataFrame({"price": y})), "price")
     with pytest.raises(ValidationError, match="price") as info:
-        CleanLearning(LinearRegression()).find_label_issues(X, y)
-    assert info.value.failure_cases[0][0] == 7
+        CleanLearning(LinearRegression()).find_label_issues(X, target)
+    assert info.value.rule == "finite" and info.value.failure_cases[0][0] == 7
     with pytest.raises(ValidationError, match="price"):
-        CleanLearning(LinearRegression()).fit(X, y)
+        CleanLearning(LinearRegression()).fit(X, target)
+    with pytest.raises(ValidationError, match="price") as info:
+        CleanLearning(LinearRegression()).find_label_issues(X[:40], target)
+    assert info.value.rule == "same_length"

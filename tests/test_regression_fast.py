@@ -58,13 +58,13 @@ def _shape(name: str, n: int, seed: int):
 # Documented error bounds (relative error of the mean kNN distance vs the exact path): about
 # 2-3x the largest values measured over seeds 1-3 and N = 3,000 / 8,000 (max, median).
 BOUNDS = {
-    "benchmark": (3e-3, 3e-4),        # measured 1.1e-3, 6e-5
-    "heavy_tails": (1e-2, 1.5e-3),    # measured 4.0e-3, 4.7e-4
-    "cauchy_labels": (1e-2, 1e-3),    # measured 2.7e-3, 2.2e-4
-    "lattice": (1e-2, 1e-3),          # exact so far (fewer distinct points than nodes)
+    "benchmark": (3e-3, 3e-4),  # measured 1.1e-3, 6e-5
+    "heavy_tails": (1e-2, 1.5e-3),  # measured 4.0e-3, 4.7e-4
+    "cauchy_labels": (1e-2, 1e-3),  # measured 2.7e-3, 2.2e-4
+    "lattice": (1e-2, 1e-3),  # exact so far (fewer distinct points than nodes)
     "third_identical": (3e-1, 1e-4),  # measured 0.14 next to the shared point, 1.9e-5
-    "clusters": (6e-3, 2e-4),         # measured 2.2e-3, 4.2e-5
-    "constant_label": (3e-3, 3e-4),   # measured 1.0e-3, 1.0e-4
+    "clusters": (6e-3, 2e-4),  # measured 2.2e-3, 4.2e-5
+    "constant_label": (3e-3, 3e-4),  # measured 1.0e-3, 1.0e-4
 }
 BENCHMARK_MAX = BOUNDS["benchmark"][0]
 SHAPES = list(BOUNDS)
@@ -126,8 +126,7 @@ def test_fast_mean_distance_error_within_documented_bounds(name):
 
 
 @settings(max_examples=12, deadline=None)
-@given(n=st.integers(3000, 9000), seed=st.integers(0, 10_000),
-       name=st.sampled_from(SHAPES))
+@given(n=st.integers(3000, 9000), seed=st.integers(0, 10_000), name=st.sampled_from(SHAPES))
 def test_fast_matches_exact_for_many_sizes_and_seeds(n, seed, name):
     y, pred = _shape(name, n, seed)
     pts = kr.outre_features(y, pred)
@@ -141,8 +140,12 @@ def test_fast_kernel_is_exact_when_there_are_fewer_rows_than_nodes(n):
     y, pred = _shape("benchmark", max(n, 2), seed=n)
     pts = kr.outre_features(y[:n], pred[:n])
     k = math.ceil(n / 2)
-    np.testing.assert_allclose(kr.outre_mean_knn_distance_fast(pts, k),
-                               kr.outre_mean_knn_distance(pts, k), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        kr.outre_mean_knn_distance_fast(pts, k),
+        kr.outre_mean_knn_distance(pts, k),
+        rtol=1e-12,
+        atol=1e-15,
+    )
 
 
 def test_fast_kernel_rejects_bad_input():
@@ -168,12 +171,15 @@ def test_fast_scores_keep_median_and_flags_of_the_exact_path(name, fast_from_sma
     exact = kr.get_label_quality_scores(y, pred)
     # the rows around the median are recomputed exactly (summed in another order: 1e-16 apart)
     assert np.median(fast) == pytest.approx(np.median(exact), rel=1e-13)
-    np.testing.assert_array_equal(kr.find_issues_from_scores(fast),
-                                  kr.find_issues_from_scores(exact))
+    np.testing.assert_array_equal(
+        kr.find_issues_from_scores(fast), kr.find_issues_from_scores(exact)
+    )
     # a different flag cut is protected when asked for
     fast10 = kr.get_label_quality_scores(y, pred, exact=False, flag_threshold=0.1)
-    np.testing.assert_array_equal(kr.find_issues_from_scores(fast10, threshold=0.1),
-                                  kr.find_issues_from_scores(exact, threshold=0.1))
+    np.testing.assert_array_equal(
+        kr.find_issues_from_scores(fast10, threshold=0.1),
+        kr.find_issues_from_scores(exact, threshold=0.1),
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -191,8 +197,12 @@ def test_fast_public_function_against_cleanlab(seed, fast_from_small_n):
 @pytest.mark.parametrize("n", [2, 3, 50, 101, 999])
 def test_exact_false_below_the_size_cutoff_is_cleanlab_exactly(n):
     y, pred = _shape("benchmark", n, seed=n)
-    np.testing.assert_allclose(kr.get_label_quality_scores(y, pred, exact=False),
-                               cl_rank.get_label_quality_scores(y, pred), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        kr.get_label_quality_scores(y, pred, exact=False),
+        cl_rank.get_label_quality_scores(y, pred),
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_frame_function_exact_switch(fast_from_small_n):
@@ -211,8 +221,12 @@ def test_frame_function_exact_switch(fast_from_small_n):
 # properties
 # ------------------------------------------------------------------------------------------
 @settings(max_examples=10, deadline=None)
-@given(n=st.integers(1200, 4000), seed=st.integers(0, 10_000), name=st.sampled_from(SHAPES),
-       perm_seed=st.integers(0, 100))
+@given(
+    n=st.integers(1200, 4000),
+    seed=st.integers(0, 10_000),
+    name=st.sampled_from(SHAPES),
+    perm_seed=st.integers(0, 100),
+)
 def test_fast_scores_in_unit_interval_inputs_unchanged_row_order_invariant(
     n, seed, name, perm_seed
 ):
@@ -229,8 +243,9 @@ def test_fast_scores_in_unit_interval_inputs_unchanged_row_order_invariant(
     assert np.all((s >= 0) & (s <= 1))
     # float32 node sums depend on the row order at the ~1e-7 level
     np.testing.assert_allclose(s_perm, s[perm], rtol=1e-5, atol=1e-12)
-    np.testing.assert_array_equal(kr.find_issues_from_scores(s_perm),
-                                  kr.find_issues_from_scores(s)[perm])
+    np.testing.assert_array_equal(
+        kr.find_issues_from_scores(s_perm), kr.find_issues_from_scores(s)[perm]
+    )
     np.testing.assert_array_equal(y, before[0])
     np.testing.assert_array_equal(pred, before[1])
 

@@ -7,6 +7,10 @@ library arrives, so ``import cleanframe`` loads no engine it does not need.
 Adding an engine is one module that defines ``adapt(obj)``, ``adapt_column(obj)`` and
 ``is_frame(obj)`` (each answering ``None`` / ``False`` for objects of other libraries) plus one
 line in :data:`ENGINES`. Nothing outside this package asks which engine it holds.
+
+A model's ``X`` may also be a numpy array or a scipy.sparse matrix, which is not a frame:
+:func:`adapt_rows` wraps those in :class:`~cleanframe._engines.arrays.ArrayRows`, which takes
+rows and builds result tables with the same method names as the engines.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import importlib
 from typing import Any
 
 from ._base import Engine, Factorized, PanderaChecks
+from .arrays import ArrayRows
 
-__all__ = ["ENGINES", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "is_frame", "new_frame", "pandera_checks", "to_html", "to_pandas", "to_text"]
+__all__ = ["ENGINES", "ArrayRows", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "adapt_rows", "is_frame", "model_frame", "new_frame", "pandera_checks", "to_html", "to_pandas", "to_text"]
 
 #: Top-level package of a frame's type → the engine module that handles it.
 ENGINES: dict[str, str] = {
@@ -54,6 +59,21 @@ def adapt_column(obj: Any) -> Engine | None:
     for anything else (lists, numpy arrays: the caller treats those as plain arrays)."""
     module = _engine_module(obj)
     return module.adapt_column(obj) if module is not None else None
+
+
+def adapt_rows(obj: Any) -> Engine | ArrayRows:
+    """A model's ``X`` as rows in memory: the engine of a frame (a LazyFrame collected once),
+    else :class:`~cleanframe._engines.arrays.ArrayRows` for a numpy array, a scipy.sparse
+    matrix or an array-like. Both take rows, tell row labels and build result tables."""
+    if is_frame(obj):
+        return adapt(obj).eager()
+    return ArrayRows(obj)
+
+
+def model_frame(columns: dict):
+    """A pandas DataFrame for a scikit-learn model, whatever the caller's engine: 1-D arrays as
+    they are, :class:`Factorized` columns as ``category`` columns."""
+    return importlib.import_module(ENGINES["pandas"]).model_frame(columns)
 
 
 def new_frame(columns: dict, *, engine: str = "pandas"):

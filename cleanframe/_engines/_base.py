@@ -74,11 +74,12 @@ def stack_columns(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
 class Engine:
     """One frame of one library, for one call. Subclasses implement the engine-specific parts.
 
-    Reading: :attr:`columns`, :attr:`height`, :meth:`column`, :meth:`factorize` (also the
-    group-by of long layouts: group codes), :meth:`matrix`, :meth:`array_column`,
-    :meth:`is_array_column`, :meth:`storage_eps`, :meth:`row_labels`, :meth:`take`.
+    Reading: :attr:`columns`, :attr:`height`, :attr:`width`, :meth:`column`,
+    :meth:`factorize` (also the group-by of long layouts: group codes), :meth:`matrix`,
+    :meth:`array_column`, :meth:`is_array_column`, :meth:`storage_eps`, :meth:`row_labels`,
+    :meth:`take`, :meth:`eager`.
     Writing: :meth:`attach`, :meth:`class_values`, :meth:`relabel`, :meth:`with_nulls`,
-    :meth:`drop`, :meth:`table`, :meth:`square_table`.
+    :meth:`drop`, :meth:`table`, :meth:`row_table`, :meth:`square_table`.
     Validation support: :attr:`pandera_backend` and :meth:`pandera_failures` run a pandera
     schema (built by the input layer) on the engine's data and return its failure cases.
     """
@@ -98,6 +99,16 @@ class Engine:
     @property
     def height(self) -> int:
         raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        """The number of columns."""
+        return len(self.columns)
+
+    def eager(self) -> Engine:
+        """This frame with its rows in memory: the engine itself, or for a lazy frame the
+        engine of its collected data (collected once, e.g. for a model to train on)."""
+        return self
 
     def require(self, columns: Sequence[str], *, param: str | None = None) -> None:
         """Raise a :class:`ValidationError` naming any column that is not in the frame."""
@@ -167,6 +178,11 @@ class Engine:
     def table(self, columns: dict, *, index=None):
         """A new small frame of the caller's library (e.g. a per-class table)."""
         raise NotImplementedError
+
+    def row_table(self, columns: dict):
+        """A new frame of the caller's library holding ``columns`` (one value per row of this
+        frame), with this frame's row labels (pandas: its index)."""
+        return self.table(columns)
 
     def square_table(self, names: Sequence[str], matrix: np.ndarray, *, rows: str, columns: str):
         """A K×K table labelled by ``names`` on both axes (e.g. a confident joint).

@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import ValidationError
 from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns, stack_rows
 
-__all__ = ["PANDERA_CHECKS", "PandasChecks", "PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame"]
+__all__ = ["PANDERA_CHECKS", "PandasChecks", "PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame", "model_frame"]
 
 
 def is_frame(obj: Any) -> bool:
@@ -19,6 +19,20 @@ def is_frame(obj: Any) -> bool:
 
 def from_columns(columns: dict) -> pd.DataFrame:
     return pd.DataFrame(columns)
+
+
+def model_frame(columns: dict) -> pd.DataFrame:
+    """A pandas DataFrame for a scikit-learn model: 1-D arrays as they are, :class:`Factorized`
+    columns as ``category`` columns (code -1 = missing; the declared categories, else the
+    values in order of first appearance)."""
+    data = {}
+    for name, column in columns.items():
+        if isinstance(column, Factorized):
+            cats = column.categories if column.categories is not None else column.uniques
+            categories = pd.Index(cats, dtype=object)
+            column = pd.Categorical.from_codes(column.codes, categories=categories)
+        data[name] = column
+    return pd.DataFrame(data)
 
 
 def adapt(obj: Any) -> "PandasFrame | None":
@@ -158,6 +172,9 @@ class PandasFrame(Engine):
 
     def table(self, columns, *, index=None):
         return pd.DataFrame(columns, index=index)
+
+    def row_table(self, columns):
+        return pd.DataFrame(columns, index=self.native.index)
 
 
 

@@ -238,6 +238,9 @@ class LazyPolarsFrame(PolarsFrame):
             self._height = self.native.select(pl.len()).collect().item()
         return self._height
 
+    def eager(self):
+        return PolarsFrame(self.native.collect())
+
     def _data(self, columns):
         have = set(self._collected.columns) if self._collected is not None else set()
         missing = [c for c in columns if c not in have]

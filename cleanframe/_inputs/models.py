@@ -1,0 +1,410 @@
+"""Inputs of the models: ``X`` and ``y``, the feature table, issues given back, regression targets.
+
+The rules for :mod:`cleanframe.models` (cross-validated pred_probs and ``CleanLearning``) and for
+the regression functions, each written once:
+
+- ``y`` is one column: a list, a 1-D array (or one column of a 2-D one), a Series or a
+  one-column frame of any engine; classification labels are present (not empty, not null) and
+  become codes plus classes in the labels' own values; a regression target is numeric and finite;
+  either has one value per row of ``X`` (:func:`resolve_class_labels`,
+  :func:`resolve_regression_target`);
+- with K-fold cross-validation every class present needs at least K rows
+  (:func:`check_class_sizes`), and there must be enough rows for the folds
+  (:func:`check_fold_rows`);
+- the feature table of :func:`cleanframe.models.cross_val_pred_probs`: numeric, boolean and
+  categorical columns, at most :data:`MAX_CATEGORIES` categories per column for the default model
+  (:func:`resolve_cv_features`);
+- issues given back to ``fit``, ``pred_probs`` and ``uncertainty`` given to ``CleanLearning``;
+- a model's complaint about non-numeric or missing values in a frame ``X`` becomes an error that
+  names the column (:func:`raise_for_model_error`);
+- the frame-level regression functions: a numeric target and a predictions column
+  (:func:`resolve_regression_columns`).
+
+``X`` itself reaches this module as rows (:func:`cleanframe._engines.adapt_rows`: a frame's
+engine, or :class:`~cleanframe._engines.arrays.ArrayRows` for arrays), which give the row labels
+that error messages show: a pandas index, else row positions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._engines import ArrayRows, Engine, adapt, adapt_column, is_frame, model_frame
+from ..errors import ValidationError
+from .columns import resolve_columns
+from .features import resolve_numeric
+
+__all__ = [
+    "MAX_CATEGORIES",
+    "Rows",
+    "Target",
+    "check_class_sizes",
+    "check_fold_rows",
+    "check_rows_after_dropping",
+    "check_same_length",
+    "raise_for_model_error",
+    "read_y",
+    "resolve_class_labels",
+    "resolve_cv_features",
+    "resolve_issue_mask",
+    "resolve_model_pred_probs",
+    "resolve_regression_columns",
+    "resolve_regression_target",
+    "resolve_uncertainty",
+]
+
+#: A model's ``X``, as :func:`cleanframe._engines.adapt_rows` gives it.
+Rows = Engine | ArrayRows
+
+#: Largest number of categories the default model's native categorical support takes.
+MAX_CATEGORIES = 255
+
+_SHOWN = 5
+
+
+# ------------------------------------------------------------------------------------------
+# y
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """A model's ``y`` as one 1-D numpy array.
+
+    ``name`` names it in messages (the Series' or column's name, else ``"y"``); ``values`` holds
+    strings as objects and nulls as None / NaN; ``categories`` is the declared category order of
+    a pandas ``category`` / polars ``Enum`` column (unused categories included), else ``None``.
+    """
+
+    name: str
+    values: np.ndarray
+    categories: list | None = None
+
+
+def _name(name: Any) -> str:
+    return str(name) if name is not None and str(name) != "" else "y"
+
+
+def read_y(y: Any, *, categories: bool = False) -> Target:
+    """``y`` as a :class:`Target` (``categories=True`` also reads a categorical's order)."""
+    column = adapt_column(y)
+    if column is None:  # a list or an array
+        values = np.asarray(y)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise ValidationError(
+                None, "one_dimensional", f"y must be 1-D, got shape {values.shape}"
+            )
+        return Target(_name(getattr(y, "name", None)), values)
+    if column.width != 1:
+        raise ValidationError(None, "one_column", "y must be one column")
+    key = column.columns[0]
+    order = column.factorize(key).categories if categories else None
+    return Target(_name(key), column.column(key), order)
+
+
+def null_mask(values: np.ndarray) -> np.ndarray:
+    """Which values are null: NaN in a float array, None or NaN in an object array."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype == object:
+        return np.fromiter(
+            (v is None or (isinstance(v, float) and math.isnan(v)) for v in values),
+            dtype=bool,
+            count=len(values),
+        )
+    return np.zeros(len(values), dtype=bool)
+
+
+def _raise_rows(name: str, rule: str, message: str, bad: np.ndarray, values, rows: Rows):
+    shown = bad[:_SHOWN]
+    raise ValidationError(
+        name,
+        rule,
+        message,
+        list(zip(rows.row_labels(shown), values[shown])),
+        num_failures=len(bad),
+    )
+
+
+def check_same_length(rows: Rows, n_labels: int, name: str) -> None:
+    """``X`` and ``y`` have the same number of rows."""
+    n = rows.height
+    if n != n_labels:
+        raise ValidationError(
+            name, "same_length", f"X has {n} rows but there are {n_labels} labels"
+        )
+
+
+def resolve_class_labels(y: Any, rows: Rows) -> tuple[np.ndarray, np.ndarray, str]:
+    """Classification labels → ``(codes, classes, name)``, classes in the labels' own values.
+
+    Class order: a categorical's declared order (categories without rows are kept), else the
+    sorted values (values of mixed types: by type name, then value). The labels must not be
+    empty nor null, and there must be one per row of ``X`` (``rows``).
+    """
+    target = read_y(y, categories=True)
+    name, values = target.name, target.values
+    if len(values) == 0:
+        raise ValidationError(name, "not_empty", "there are no labels")
+    check_same_length(rows, len(values), name)
+    bad = np.flatnonzero(null_mask(values))
+    if len(bad):
+        _raise_rows(name, "not_null", "labels must not be null", bad, values, rows)
+    if target.categories is not None:
+        classes = np.asarray(target.categories, dtype=object)
+        lookup = {v: i for i, v in enumerate(target.categories)}
+        codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+        return codes, classes, name
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types: order by (type name, value)
+        uniq = sorted(set(values.tolist()), key=lambda v: (type(v).__name__, v))
+        lookup = {v: i for i, v in enumerate(uniq)}
+        classes = np.asarray(uniq, dtype=object)
+        codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+    return codes.astype(np.int64).ravel(), classes, name
+
+
+def resolve_regression_target(y: Any, rows: Rows) -> tuple[np.ndarray, str]:
+    """A regression target → ``(float64 values, name)``: numeric, one per row of ``X``, and
+    finite (NaN, inf and null are errors naming the first offending rows)."""
+    target = read_y(y)
+    name, values = target.name, target.values
+    try:
+        out = values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            name, "numeric", f"a regression target must be numeric, found {values.dtype}"
+        ) from None
+    check_same_length(rows, len(out), name)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if len(bad):
+        _raise_rows(
+            name,
+            "finite",
+            "regression targets must be finite (no NaN, no inf, no null)",
+            bad,
+            values,
+            rows,
+        )
+    return out, name
+
+
+# ------------------------------------------------------------------------------------------
+# cross-validation
+# ------------------------------------------------------------------------------------------
+def check_class_sizes(
+    codes: np.ndarray,
+    classes: np.ndarray,
+    n_folds: int,
+    name: str,
+    row_labels: Callable[[np.ndarray], list],
+) -> None:
+    """Every class present needs at least ``n_folds`` rows for stratified K-fold.
+
+    ``row_labels`` turns row positions into the labels that the message shows.
+    """
+    counts = np.bincount(codes, minlength=len(classes))
+    small = [c for c in np.flatnonzero(counts) if counts[c] < n_folds]
+    if not small:
+        return
+    c = int(small[0])
+    rows = np.flatnonzero(codes == c)
+    raise ValidationError(
+        name,
+        "min_class_size",
+        f"class {classes[c]!r} has {counts[c]} row(s), fewer than the {n_folds} "
+        f"cross-validation folds; lower cv / cv_n_folds, drop or merge the class, or pass "
+        f"pred_probs computed another way",
+        [(r, classes[c]) for r in row_labels(rows[:_SHOWN])],
+        num_failures=len(rows),
+    )
+
+
+def check_fold_rows(n_rows: int, n_folds: int) -> None:
+    """Enough rows (those not left out by the regression search) for ``n_folds`` folds."""
+    if n_rows < n_folds:
+        raise ValidationError(
+            None,
+            "min_rows",
+            f"{n_rows} rows are too few for {n_folds}-fold cross-validation; lower "
+            f"cv_n_folds or the search range",
+        )
+
+
+def check_rows_after_dropping(n_kept: int, n_folds: int) -> None:
+    """Enough rows left for ``n_folds`` folds after dropping the one fraction searched."""
+    if n_kept < n_folds:
+        raise ValidationError(None, "min_rows", "too few rows for cross-validation after dropping")
+
+
+# ------------------------------------------------------------------------------------------
+# features
+# ------------------------------------------------------------------------------------------
+def resolve_cv_features(
+    fr: Engine, features: Any, *, label: str, for_default: bool
+) -> tuple[Any, list[bool]]:
+    """The model input of ``cross_val_pred_probs``: ``(X, categorical mask)``.
+
+    One array column gives its float matrix. Separate columns (a list or a glob, not including
+    the label) give, for the default model, a float matrix with categorical columns as codes
+    (NaN = missing; at most :data:`MAX_CATEGORIES` categories), and for a user model a pandas
+    DataFrame with the original names, numeric columns as float and the others as ``category``.
+    """
+    sel = resolve_columns(fr, features, param="features", allow_dict=False)
+    if sel.array_column is not None:
+        X = fr.array_column(sel.array_column)
+        return X, [False] * X.shape[1]
+    listed = list(sel.columns or [])
+    columns = [c for c in listed if c != label]
+    if len(columns) != len(listed):
+        raise ValidationError(label, "spec", "the label column is also listed in features=")
+    numbers: dict[str, np.ndarray] = {}
+    categorical: dict[str, Any] = {}
+    for name in columns:
+        fact = fr.factorize(name)
+        if fact.kind in ("integer", "float"):
+            numbers[name] = fr.column(name).astype(np.float64)
+        elif fact.kind == "boolean":
+            known = fact.codes >= 0
+            col = np.where(known, 0.0, np.nan)
+            col[known] = np.asarray(fact.uniques, dtype=bool)[fact.codes[known]]
+            numbers[name] = col
+        else:
+            n_cat = len(fact.categories if fact.categories is not None else fact.uniques)
+            if for_default and n_cat > MAX_CATEGORIES:
+                raise ValidationError(
+                    name,
+                    "max_categories",
+                    f"the default model takes at most {MAX_CATEGORIES} categories per feature, "
+                    f"this column has {n_cat}; encode it or pass model=",
+                )
+            categorical[name] = fact
+    mask = [name in categorical for name in columns]
+    if not for_default:
+        return model_frame({c: categorical.get(c, numbers.get(c)) for c in columns}), mask
+    if not columns:
+        return np.empty((fr.height, 0)), mask
+    codes = {
+        c: np.where(f.codes < 0, np.nan, f.codes.astype(np.float64)) for c, f in categorical.items()
+    }
+    return np.column_stack([codes[c] if c in codes else numbers[c] for c in columns]), mask
+
+
+_ENCODE_HINT = (
+    "encode them first (e.g. a Pipeline with OneHotEncoder / SimpleImputer) or use a model "
+    "that takes them natively, such as HistGradientBoostingClassifier (the default of "
+    "cross_val_pred_probs)"
+)
+
+
+def raise_for_model_error(exc: Exception, X: Any) -> None:
+    """Raise a :class:`ValidationError` naming the column when ``exc``, a model's error while
+    fitting on the frame ``X``, is about non-numeric or missing values; return otherwise (the
+    caller re-raises ``exc``)."""
+    text = str(exc)
+    lowered = text.lower()
+    if "could not convert" in lowered or ("string" in lowered and "float" in lowered):
+        rule, what = "numeric", "non-numeric values the model cannot handle"
+    elif "nan" in lowered or "missing values" in lowered or "infinity" in lowered:
+        rule, what = "finite", "missing values the model cannot handle"
+    else:
+        return
+    if not is_frame(X):
+        return
+    fr = adapt(X)
+    for name in fr.columns:
+        values = fr.column(name)
+        if rule == "numeric":
+            offending = values.dtype.kind not in "biuf"
+        else:
+            offending = bool(null_mask(values).any())
+        if offending:
+            raise ValidationError(
+                str(name), rule, f"the features hold {what}: {text.splitlines()[0]}; {_ENCODE_HINT}"
+            ) from exc
+
+
+# ------------------------------------------------------------------------------------------
+# arguments of CleanLearning
+# ------------------------------------------------------------------------------------------
+def resolve_model_pred_probs(pred_probs: Any, n: int, classes: np.ndarray) -> np.ndarray:
+    """Out-of-sample ``pred_probs`` given to ``CleanLearning``: (N, K) in ``classes`` order."""
+    out = np.asarray(pred_probs, dtype=np.float64)
+    if out.shape != (n, len(classes)):
+        raise ValidationError(
+            "pred_probs",
+            "shape",
+            f"pred_probs must have shape ({n}, {len(classes)}) -- one column per "
+            f"class in classes_ order {list(classes)[:10]} -- not {out.shape}",
+        )
+    return out
+
+
+def resolve_uncertainty(uncertainty: Any, n: int) -> np.ndarray:
+    """A given regression uncertainty: one number for all rows, or one per row."""
+    out = np.asarray(uncertainty, dtype=np.float64)
+    if out.ndim and len(out) != n:
+        raise ValidationError(
+            "uncertainty", "same_length", "uncertainty must have one value per row"
+        )
+    return out
+
+
+def resolve_issue_mask(label_issues: Any, n: int) -> np.ndarray:
+    """Issues given to ``fit`` → a boolean mask of the ``n`` rows.
+
+    A frame of any engine with an ``is_issue`` column (cleanlab's ``is_label_issue`` too), a
+    boolean mask, or unique integer positions.
+    """
+    column = "label_issues"
+    if is_frame(label_issues):
+        fr = adapt(label_issues)
+        names = [c for c in ("is_issue", "is_label_issue") if c in fr.columns]
+        if not names:
+            raise ValidationError(
+                column,
+                "column_exists",
+                "a label_issues frame needs an 'is_issue' column (as returned by "
+                "find_label_issues)",
+            )
+        mask = np.asarray(fr.column(names[0]), dtype=bool)
+    else:
+        given = np.asarray(label_issues)
+        if given.dtype == bool:
+            mask = given
+        elif given.dtype.kind in "iu":
+            if len(np.unique(given)) != len(given):
+                raise ValidationError(column, "unique", "issue positions must be unique")
+            mask = np.zeros(n, dtype=bool)
+            mask[given] = True
+        else:
+            raise ValidationError(
+                column,
+                "dtype",
+                f"label_issues must be a frame, a boolean mask or integer positions, not "
+                f"{given.dtype}",
+            )
+    if len(mask) != n:
+        raise ValidationError(
+            column, "same_length", f"label_issues has {len(mask)} rows, X has {n}"
+        )
+    return mask
+
+
+# ------------------------------------------------------------------------------------------
+# the frame-level regression functions
+# ------------------------------------------------------------------------------------------
+def resolve_regression_columns(
+    fr: Engine, *, label: Any, predictions: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric target column and a predictions column → two finite float64 vectors."""
+    if label == predictions:
+        raise ValidationError(label, "spec", "label= and predictions= name the same column")
+    y = resolve_numeric(fr, label, param="label")
+    return y, resolve_numeric(fr, predictions, param="predictions")

@@ -1,0 +1,328 @@
+"""``CleanLearning`` for classifiers: confident learning with a model in the loop.
+
+Find label issues with out-of-sample probabilities from cross-validation (Northcutt et al., JAIR
+2021), drop them, fit the model on the rows that remain; ``predict`` / ``predict_proba`` /
+``score``. The confident-learning math comes from :mod:`cleanframe.scoring.classification`
+(``count``, ``filter``, ``rank``); X and y go through :mod:`cleanframe._inputs.models`.
+
+``CleanLearning(model)`` with a regressor (``sklearn.base.is_regressor``) gives the regression
+estimator of :mod:`cleanframe.models.regression` instead, so the one public name serves both
+(``CleanLearning(LinearRegression(), ...)``, as in cleanlab's FAQ).
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+
+from .._inputs.models import (
+    check_class_sizes,
+    read_y,
+    resolve_class_labels,
+    resolve_model_pred_probs,
+)
+from ..scoring.classification import count, rank
+from ..scoring.classification import filter as cl_filter
+from ._base import CleanLearningBase, constructor_signature, wraps_regressor
+from .cross_val import cv_pred_probs
+from .regression import CleanLearning as RegressionCleanLearning
+
+__all__ = ["DEFAULT_FIND_LABEL_ISSUES_KWARGS", "CleanLearning"]
+
+#: Defaults CleanLearning passes to ``filter.find_label_issues`` (cleanlab's, and Datalab's).
+DEFAULT_FIND_LABEL_ISSUES_KWARGS = {"min_examples_per_class": 10}
+_UNSUPPORTED_FIND_KWARGS = ("return_indices_ranked_by", "multi_label")
+
+
+def _model_has(name: str):
+    """``available_if`` check: the wrapped model (the fitted one after ``fit``) has ``name``."""
+
+    def check(self) -> bool:
+        getattr(self.model_ if hasattr(self, "model_") else self._model(), name)
+        return True
+
+    return check
+
+
+class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
+    """Train any scikit-learn model on data with noisy labels: find the issues, drop them, fit.
+
+    Parameters
+    ----------
+    model : scikit-learn estimator, optional
+        A classifier (``fit``, ``predict``, ``predict_proba``) or a regressor (``fit``,
+        ``predict``; detected with ``sklearn.base.is_regressor``, which gives the regression
+        estimator, ``cleanframe.models.regression.CleanLearning``). Hyperparameter search objects
+        such as ``GridSearchCV`` work too. Default: ``LogisticRegression()``.
+    cv_n_folds : int
+        Cross-validation folds for the out-of-sample predictions.
+    seed : int
+        Seeds every fold split (classification: ``StratifiedKFold(shuffle=True,
+        random_state=seed)``; regression: one ``RandomState(seed)`` drawn from by each ``KFold``
+        in turn). Unlike cleanlab, the global numpy RNG is never touched.
+    converge_latent_estimates : bool
+        Classification: iterate the noise-matrix estimates to a fixed point.
+    find_label_issues_kwargs : dict, optional
+        Classification: passed to ``scoring.classification.filter.find_label_issues`` on top of
+        ``{"min_examples_per_class": 10}`` (e.g. ``filter_by``, ``frac_noise``).
+    label_quality_scores_kwargs : dict, optional
+        Classification: passed to ``scoring.classification.rank.get_label_quality_scores`` (e.g.
+        ``method``).
+    n_boot : int
+        Regression: number of 2-fold cross-validation prediction sets whose spread estimates the
+        epistemic uncertainty (0 turns it off).
+    include_aleatoric_uncertainty : bool
+        Regression: add the spread of cross-validated residual predictions to the uncertainty.
+    n_jobs : int, optional
+        Fit the cross-validation folds in this many joblib worker processes (``-1``: all cores).
+        The folds are drawn first, so results do not depend on ``n_jobs``. Default: one at a time.
+    verbose : bool
+        Print what is happening and show progress bars over folds.
+
+    The parameters of the other task are accepted (and unused), so that one constructor serves
+    both and ``clone`` / ``set_params`` see the same parameters.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Classification: class values in class order (the labels' own values).
+    label_issues_ : DataFrame or None
+        The last issues found (``label_score``, ``is_issue``, ``given_label``,
+        ``predicted_label``), also returned by :meth:`get_label_issues`.
+    confident_joint_, noise_matrix_, inverse_noise_matrix_, py_ : ndarray
+        Classification noise estimates.
+    k_ : float
+        Regression: the fraction of rows flagged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from cleanframe.models import CleanLearning
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> y = np.where(X[:, 0] > 0, "pos", "neg").astype(object)
+    >>> y[:5] = np.where(y[:5] == "pos", "neg", "pos")  # five flipped labels
+    >>> cl = CleanLearning(LogisticRegression())
+    >>> issues = cl.find_label_issues(X, y)
+    >>> sorted(np.flatnonzero(issues["is_issue"].to_numpy()).tolist())[:5]
+    [0, 1, 2, 3, 4]
+    >>> cl.fit(X, y, label_issues=issues).predict(X[:2]).tolist()
+    ['pos', 'pos']
+
+    With a regressor, the same name gives the regression procedure:
+
+    >>> from sklearn.base import is_regressor
+    >>> from sklearn.linear_model import LinearRegression
+    >>> reg = CleanLearning(LinearRegression(), n_boot=2)
+    >>> reg, is_regressor(reg), hasattr(reg, "predict_proba")
+    (CleanLearning(model=LinearRegression(), n_boot=2), True, False)
+    """
+
+    #: What ``inspect.signature`` shows (help, IDEs, scikit-learn's checks): ``__init__``'s
+    #: parameters, not the dispatching ``__new__``'s.
+    __signature__ = constructor_signature(CleanLearningBase)
+
+    def __new__(cls, model=None, **params):
+        if cls is CleanLearning and wraps_regressor(model):
+            return RegressionCleanLearning(model, **params)
+        return super().__new__(cls)
+
+    def _default_model(self):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression()
+
+    def _check_target_type(self, y) -> None:
+        values = read_y(y).values
+        if (
+            np.issubdtype(values.dtype, np.floating)
+            and np.isfinite(values).all()
+            and (values != np.round(values)).any()
+        ):
+            raise ValueError(
+                "Unknown label type: continuous. CleanLearning with a classifier needs class "
+                "labels; wrap a regressor for a numeric target."
+            )
+
+    # -- public API ----------------------------------------------------------------------------
+    def find_label_issues(
+        self,
+        X,
+        y,
+        *,
+        pred_probs=None,
+        thresholds=None,
+        model_kwargs=None,
+        save_space: bool = False,
+    ):
+        """Find the rows whose label looks wrong; X and y are not modified.
+
+        Parameters
+        ----------
+        X : array-like, pandas or polars DataFrame, scipy sparse matrix
+            Features, passed to the model as they are (row subsets keep X's type).
+        y : array-like or Series
+            Labels: class values of any type.
+        pred_probs : float ndarray (N, K), optional
+            Out-of-sample probabilities in class order (``classes_``); skips cross-validation.
+        thresholds : float ndarray (K,), optional
+            Per-class confident thresholds.
+        model_kwargs : dict, optional
+            Extra keyword arguments for ``model.fit`` during cross-validation.
+        save_space : bool
+            Do not keep the result on the estimator.
+
+        Returns
+        -------
+        DataFrame (polars for polars X, else pandas with X's index) with ``label_score`` (in
+        [0, 1], lower = worse), ``is_issue``, ``given_label`` and ``predicted_label`` (class
+        values).
+        """
+        rows = self._start(X, y, fitting=False)
+        kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
+        for bad in _UNSUPPORTED_FIND_KWARGS:
+            if bad in kwargs:
+                raise ValueError(
+                    f"find_label_issues_kwargs may not contain {bad!r} in CleanLearning."
+                )
+        codes, classes, name = resolve_class_labels(y, rows)
+        self.classes_ = classes
+        if pred_probs is None:
+            check_class_sizes(codes, classes, int(self.cv_n_folds), name, rows.row_labels)
+            pred_probs = cv_pred_probs(
+                rows,
+                codes,
+                len(classes),
+                self._model(),
+                cv=int(self.cv_n_folds),
+                seed=self.seed,
+                fit_kwargs=model_kwargs,
+                show_progress=self.verbose,
+                n_jobs=self.n_jobs,
+            )
+        else:
+            pred_probs = resolve_model_pred_probs(pred_probs, len(codes), classes)
+        if thresholds is not None:
+            thresholds = np.asarray(thresholds, dtype=np.float64)
+        cj = kwargs.get("confident_joint")
+        if cj is None:
+            cj = count.compute_confident_joint(codes, pred_probs, thresholds=thresholds)
+        py, nm, inv = count.estimate_latent(
+            cj, codes, converge_latent_estimates=self.converge_latent_estimates
+        )
+        self.confident_joint_, self.py_, self.noise_matrix_ = cj, py, nm
+        self.inverse_noise_matrix_ = inv
+        if kwargs.get("filter_by") != "confident_learning":
+            kwargs["confident_joint"] = cj
+        mask = cl_filter.find_label_issues(codes, pred_probs, **kwargs)
+        scores = rank.get_label_quality_scores(
+            codes, pred_probs, **(self.label_quality_scores_kwargs or {})
+        )
+        self.pred_probs_ = pred_probs
+        issues = rows.row_table(
+            {
+                "label_score": scores,
+                "is_issue": mask,
+                "given_label": classes[codes],
+                "predicted_label": classes[pred_probs.argmax(axis=1)],
+            }
+        )
+        return self._keep_issues(issues, save_space)
+
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        label_issues=None,
+        sample_weight=None,
+        pred_probs=None,
+        thresholds=None,
+        find_label_issues_kwargs=None,
+        model_kwargs=None,
+        model_final_kwargs=None,
+    ):
+        """Find label issues (unless ``label_issues`` is given), drop them and fit the model.
+
+        Parameters
+        ----------
+        X, y :
+            As in :meth:`find_label_issues`.
+        label_issues : DataFrame, bool mask or int positions, optional
+            Issues found earlier -- possibly by another ``CleanLearning`` with a different model.
+            A frame needs an ``is_issue`` column (cleanlab's ``is_label_issue`` is accepted too).
+        sample_weight : ndarray (N,), optional
+            Your own weights (rows dropped with the issues). Without them, a classifier whose
+            ``fit`` takes ``sample_weight`` gets ``1 / max(noise_matrix[k, k], 1e-3)`` for class
+            k, when a noise matrix was estimated (cleanlab's rule).
+        pred_probs, thresholds :
+            Passed to :meth:`find_label_issues`.
+        find_label_issues_kwargs : dict, optional
+            Other keyword arguments of :meth:`find_label_issues`.
+        model_kwargs, model_final_kwargs : dict, optional
+            ``fit`` keyword arguments during cross-validation / for the final fit.
+
+        Returns
+        -------
+        self
+        """
+        rows = self._start(X, y, fitting=True)
+        fit_kwargs = {**(model_kwargs or {}), **(model_final_kwargs or {})}
+        weights = self._check_sample_weight(sample_weight, rows.height)
+        codes, classes, _ = resolve_class_labels(y, rows)
+        if label_issues is None:
+            issues = self.find_label_issues(
+                rows.native,
+                y,
+                pred_probs=pred_probs,
+                thresholds=thresholds,
+                model_kwargs=model_kwargs,
+                **(find_label_issues_kwargs or {}),
+            )
+        else:
+            issues = label_issues
+            self.classes_ = classes
+            noise = getattr(self, "noise_matrix_", None)
+            if noise is not None and len(noise) != len(classes):
+                self.noise_matrix_ = None
+        self._fit_clean(rows, codes, issues, weights, fit_kwargs)
+        if label_issues is not None:
+            self.label_issues_ = label_issues
+        return self
+
+    def _default_weights(self, y_clean: np.ndarray) -> np.ndarray | None:
+        noise = getattr(self, "noise_matrix_", None)
+        if noise is None:
+            return None
+        per_class = 1.0 / np.maximum(np.diagonal(noise), 1e-3)
+        return per_class[y_clean]
+
+    def predict(self, X) -> np.ndarray:
+        """Class values predicted by the model fitted on the clean rows."""
+        codes = np.asarray(self._predict(X), dtype=np.int64)
+        return self.classes_[codes]
+
+    @available_if(_model_has("predict_proba"))
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (N, K) in the order of ``classes_``."""
+        model, rows = self._fitted_and_rows(X)
+        probs = np.asarray(model.predict_proba(rows.native), dtype=np.float64)
+        seen = np.asarray(getattr(model, "classes_", np.arange(probs.shape[1])), dtype=np.int64)
+        if len(seen) == len(self.classes_) and (seen == np.arange(len(seen))).all():
+            return probs
+        out = np.zeros((probs.shape[0], len(self.classes_)))
+        out[:, seen] = probs
+        return out
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of the model fitted on the clean rows."""
+        truth = read_y(y).values
+        hits = np.asarray(self.predict(X) == truth, dtype=np.float64)
+        return float(np.average(hits, weights=sample_weight))
+
+
+CleanLearning.register(RegressionCleanLearning)
