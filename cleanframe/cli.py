@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
+from ._engines import read_file
 from .datasets import human_verdicts, load_label_errors
 from .errors import ValidationError
 from .label_issues import find_label_issues
@@ -34,9 +33,7 @@ def _read(path: Path):
     if not path.exists():
         raise _BadFile(f"{path}: no such file")
     try:
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        return read_file(path, engine="pandas")
     except (OSError, ValueError) as exc:  # parser errors, ArrowInvalid, bad encodings
         raise _BadFile(f"{path}: cannot read it: {exc}") from None
 
@@ -60,13 +57,12 @@ def _report(out, label: str, *, top: int, title: str, seconds: float, extra_colu
     ]
     counts = flagged[label].astype(str).value_counts().rename("flagged")
     totals = out[label].astype(str).value_counts().rename("rows")
-    table = pd.concat([totals, counts], axis=1).fillna(0).astype(int)
+    table = totals.to_frame().join(counts).fillna(0).astype(int)
     table["rate"] = (table["flagged"] / table["rows"]).map("{:.1%}".format)
     lines.append(table.sort_values("flagged", ascending=False, kind="stable").to_string())
     lines += ["", f"The {min(top, len(flagged))} most likely label issues (lowest label_score):"]
     cols = [label, "predicted_label", "label_score", *extra_columns]
-    with pd.option_context("display.width", 120, "display.max_columns", 10):
-        lines.append(flagged[cols].head(top).to_string())
+    lines.append(flagged[cols].head(top).to_string(max_cols=10, line_width=120))
     return "\n".join(lines)
 
 

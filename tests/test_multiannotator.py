@@ -32,12 +32,12 @@ from cleanframe.multiannotator import (
 )
 
 from .conftest import FRAME_TYPES, make_frame, to_pandas
-from .test_multiannotator_kernels import cl_multi, patch_cleanlab
+from .scoring.test_multiannotator_kernels import cl_multi, patch_cleanlab
 
 
 @pytest.fixture
 def cleanlab_fixed(monkeypatch):
-    """cleanlab with its float-label value_counts bug fixed (see test_multiannotator_kernels)."""
+    """cleanlab with its float-label value_counts bug fixed (see scoring/test_multiannotator_kernels)."""
     return patch_cleanlab(monkeypatch)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ._base import Engine, Factorized, PanderaChecks
 from .arrays import ArrayRows
 
-__all__ = ["ENGINES", "ArrayRows", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "adapt_rows", "is_frame", "model_frame", "new_frame", "pandera_checks", "to_html", "to_pandas", "to_text"]
+__all__ = ["ENGINES", "ArrayRows", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "adapt_rows", "is_frame", "model_frame", "new_frame", "pandera_checks", "read_file", "to_html", "to_pandas", "to_text"]
 
 #: Top-level package of a frame's type → the engine module that handles it.
 ENGINES: dict[str, str] = {
@@ -91,6 +91,14 @@ def pandera_checks(backend: str) -> PanderaChecks:
     if name is None:
         raise ValueError(f"backend must be one of {sorted(ENGINES)}, not {backend!r}")
     return importlib.import_module(name).PANDERA_CHECKS
+
+
+def read_file(path, *, engine: str = "pandas"):
+    """A CSV (``.csv``) or Parquet file as a frame of the named engine."""
+    name = ENGINES.get(engine)
+    if name is None:
+        raise ValueError(f"engine must be one of {sorted(ENGINES)}, not {engine!r}")
+    return importlib.import_module(name).read_file(path)
 
 
 def to_pandas(table: Any):

@@ -35,6 +35,12 @@ def model_frame(columns: dict) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def read_file(path) -> pd.DataFrame:
+    if str(path).lower().endswith(".csv"):
+        return pd.read_csv(path)
+    return pd.read_parquet(path)
+
+
 def adapt(obj: Any) -> "PandasFrame | None":
     """The engine for a pandas DataFrame, else None."""
     return PandasFrame(obj) if isinstance(obj, pd.DataFrame) else None

@@ -30,6 +30,12 @@ def from_columns(columns: dict) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def read_file(path) -> pl.DataFrame:
+    if str(path).lower().endswith(".csv"):
+        return pl.read_csv(path)
+    return pl.read_parquet(path)
+
+
 def adapt(obj: Any) -> "PolarsFrame | None":
     """The engine for a polars DataFrame or LazyFrame, else None."""
     if isinstance(obj, pl.LazyFrame):
