@@ -19,6 +19,7 @@ from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import class_matrix, per_class
 from ._inputs.classes import new_class_value
+from ._inputs.columns import check_result_columns
 from ._inputs.probabilities import require_separate_columns, resolve_ensemble
 from ._typing import ColumnSpec, FrameT
 from .scoring.classification import count as _count
@@ -137,7 +138,7 @@ def find_label_issues(
     if regression_kwargs:
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     fr = adapt(df)
-    fr.check_new_columns(RESULT_COLUMNS, overwrite=overwrite)
+    check_result_columns(fr, RESULT_COLUMNS, overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     mask, scores = label_issue_arrays(
         c,
@@ -226,7 +227,7 @@ def label_quality_scores(
     if regression_kwargs:
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     fr = adapt(df)
-    fr.check_new_columns(["label_score"], overwrite=overwrite)
+    check_result_columns(fr, ["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     scores = _rank.get_label_quality_scores(
         c.labels, c.pred_probs, method=method or "self_confidence", adjust_pred_probs=adjust_pred_probs
@@ -262,7 +263,7 @@ def ensemble_label_quality_scores(
     [0.8, 0.6]
     """
     fr = adapt(df)
-    fr.check_new_columns(["label_score"], overwrite=overwrite)
+    check_result_columns(fr, ["label_score"], overwrite=overwrite)
     parts = resolve_ensemble(fr, label=label, pred_probs=pred_probs, classes=classes)
     first = parts[0]
     scores = _rank.get_label_quality_ensemble_scores(

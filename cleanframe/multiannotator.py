@@ -33,6 +33,7 @@ import numpy as np
 
 from ._engines import adapt
 from ._inputs.annotations import AnnotationInputs, AnnotationSpec, resolve_annotations
+from ._inputs.columns import check_result_columns
 from ._typing import FrameT
 from .scoring.multiannotator import crowdlab as _ma
 
@@ -186,7 +187,7 @@ def consensus(
     )
     a = resolve_annotations(adapt(df), spec)
     if a.layout == "wide":
-        a.fr.check_new_columns(CONSENSUS_COLUMNS, overwrite=overwrite)
+        check_result_columns(a.fr, CONSENSUS_COLUMNS, overwrite=overwrite)
     res = _run(a)
     columns = {
         "consensus_label": _class_values(a, res.consensus_label),
@@ -374,7 +375,7 @@ def label_quality(
     assert ann is not None
     if a.layout == "wide":
         names = [f"label_score_{c}" for c in a.annotator_names]
-        a.fr.check_new_columns(names, overwrite=overwrite)
+        check_result_columns(a.fr, names, overwrite=overwrite)
         res = _run(a)
         scores = np.zeros((a.num_items, ann.num_annotators))
         labelled = np.zeros((a.num_items, ann.num_annotators), dtype=bool)
@@ -384,7 +385,7 @@ def label_quality(
         columns = {n: a.fr.with_nulls(scores[:, j], ~labelled[:, j]) for j, n in enumerate(names)}
         return a.fr.attach(columns, overwrite=overwrite)
     names = ["label_score", "consensus_label", "agrees_with_consensus"]
-    a.fr.check_new_columns(names, overwrite=overwrite)
+    check_result_columns(a.fr, names, overwrite=overwrite)
     res = _run(a)
     score = np.empty(len(ann.item))
     score[ann.source] = res.annotation_quality
@@ -475,7 +476,7 @@ def active_learning_scores(
     )
     a = resolve_annotations(adapt(df), spec)
     if a.layout == "wide":
-        a.fr.check_new_columns(["active_learning_score", "relabel_priority"], overwrite=overwrite)
+        check_result_columns(a.fr, ["active_learning_score", "relabel_priority"], overwrite=overwrite)
     P = a.pred_probs
     assert P is not None  # the spec requires it
     scores = np.empty(a.num_items)

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._engines import adapt
 from ._inputs import resolve_labels, resolve_pred_probs
+from ._inputs.columns import check_result_columns
 from ._inputs.features import resolve_features
 from ._inputs.neighbors import (
     one_source,
@@ -355,7 +356,7 @@ def find_outliers(
     """
     fr = adapt(df)
     source = one_source(features, pred_probs, knn_graph=knn_graph)
-    fr.check_new_columns(list(OUTLIER_COLUMNS), overwrite=overwrite)
+    check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
     graph = None
     if source == "pred_probs":
         P, codes, _ = resolve_ood_pred_probs(
@@ -535,7 +536,7 @@ class OutlierDetector:
         if self.source_ is None:
             raise ValueError("OutlierDetector is not fitted; call fit() first")
         fr = adapt(df)
-        fr.check_new_columns(list(OUTLIER_COLUMNS), overwrite=overwrite)
+        check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
         if self.source_ == "features":
             X = resolve_query_features(fr, self.features_spec_, width=self.n_features_)
             _, dist = self.index_.query(X, self.k_)
@@ -569,7 +570,7 @@ class OutlierDetector:
         """Fit on ``df`` and return its own scores (each row excluded from its own neighbours,
         exact duplicates corrected — as :func:`find_outliers`)."""
         fr = adapt(df)
-        fr.check_new_columns(list(OUTLIER_COLUMNS), overwrite=overwrite)
+        check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
         self.fit(df, features=features, pred_probs=pred_probs, label=label, classes=classes)
         scores = self.fit_scores_
         if self.source_ == "features":
@@ -647,7 +648,7 @@ def find_near_duplicates(
     [0, 0, 1, 1, -1, -1, -1, -1]
     """
     fr = adapt(df)
-    fr.check_new_columns(list(NEAR_DUPLICATE_COLUMNS), overwrite=overwrite)
+    check_result_columns(fr, list(NEAR_DUPLICATE_COLUMNS), overwrite=overwrite)
     graph = _graph_for(
         fr,
         features=features,
@@ -811,7 +812,7 @@ def non_iid(
     True
     """
     fr = adapt(df)
-    fr.check_new_columns(list(NON_IID_COLUMNS), overwrite=overwrite)
+    check_result_columns(fr, list(NON_IID_COLUMNS), overwrite=overwrite)
     if knn_graph is None and features is None and pred_probs is not None:
         P = resolve_pred_probs_embedding(fr, pred_probs, k=k, metric=metric)
         graph = build_graph(P, k=k, metric=metric, approximate=approximate, progress=progress)
@@ -881,7 +882,7 @@ def class_imbalance(
     (2, 0.02)
     """
     fr = adapt(df)
-    fr.check_new_columns(["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite)
+    check_result_columns(fr, ["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite)
     codes, cs = resolve_labels(fr, label, classes=classes)
     scores, flags = class_imbalance_arrays(codes, len(cs), threshold=threshold)
     return fr.attach(
@@ -918,6 +919,6 @@ def find_null_issues(df: FrameT, *, features: ColumnSpec, overwrite: bool = Fals
     [1.0, 0.5, 0.0]
     """
     fr = adapt(df)
-    fr.check_new_columns(["null_score", "is_null_issue"], overwrite=overwrite)
+    check_result_columns(fr, ["null_score", "is_null_issue"], overwrite=overwrite)
     scores, flags = null_arrays(resolve_features(fr, features, allow_missing=True))
     return fr.attach({"null_score": scores, "is_null_issue": flags}, overwrite=overwrite)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 from ._engines import adapt
+from ._inputs.columns import check_result_columns
 from ._inputs.models import resolve_regression_columns
 from .scoring.regression import outre
 
@@ -73,6 +74,7 @@ def label_quality_scores(
     [0.21624, 0.62586, 0.20275, 0.62586]
     """
     fr, y, pred = _resolve(df, label, predictions)
+    check_result_columns(fr, ["label_score"], overwrite=overwrite)
     return fr.attach({"label_score": _scores(y, pred, method, exact)}, overwrite=overwrite)
 
 
@@ -134,6 +136,7 @@ def find_label_issues(
     [7]
     """
     fr, y, pred = _resolve(df, label, predictions)
+    check_result_columns(fr, ["label_score", "is_issue", "predicted_label"], overwrite=overwrite)
     scores = _scores(y, pred, method, exact, threshold)
     return fr.attach(
         {

@@ -108,17 +108,7 @@ FRAME_ATTRIBUTES = {
 
 #: Current offenders, file → rules it still breaks. Every entry is being converted onto the
 #: input and engine layers; delete an entry when its file is converted (a stale entry warns).
-ALLOWED: dict[str, set[str]] = {
-    # being converted (models split; X/y through the input layer)
-    "models.py": {"module_sniffing", "frame_attribute", "validation_error"},
-    # being converted (regression inputs through the input layer)
-    "regression.py": {"validation_error"},
-    # the engine layer: validation rules (column_exists, numeric, not_null, fixed_length,
-    # no_overwrite) that belong in _inputs/; not assigned yet
-    "_engines/_base.py": {"validation_error"},
-    "_engines/pandas.py": {"validation_error"},
-    "_engines/polars.py": {"validation_error"},
-}
+ALLOWED: dict[str, set[str]] = {}
 
 
 def _constants(node: ast.AST) -> set:

@@ -13,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ValidationError
 from ..scoring.parallel import parallel_for
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "PanderaChecks",
     "float_dtype",
     "stack_columns",
-    "stack_rows",
     "list_names",
 ]
 
@@ -110,18 +108,6 @@ class Engine:
         engine of its collected data (collected once, e.g. for a model to train on)."""
         return self
 
-    def require(self, columns: Sequence[str], *, param: str | None = None) -> None:
-        """Raise a :class:`ValidationError` naming any column that is not in the frame."""
-        present = set(self.columns)
-        for name in columns:
-            if name not in present:
-                hint = f" (passed as {param}=)" if param else ""
-                raise ValidationError(
-                    name,
-                    "column_exists",
-                    f"no such column{hint}; the frame has {list_names(self.columns)}",
-                )
-
     def column(self, name: str) -> np.ndarray:
         """One column as a 1-D numpy array (strings as objects, nulls as None/NaN)."""
         raise NotImplementedError
@@ -129,12 +115,20 @@ class Engine:
     def factorize(self, name: str) -> Factorized:
         raise NotImplementedError
 
-    def matrix(self, columns: Sequence[str]) -> np.ndarray:
-        """Numeric columns as a C-ordered 2-D float array (float32 if all are float32/16)."""
+    def non_numeric(self, columns: Sequence[str]) -> list[tuple[str, str]]:
+        """``(column, dtype)`` of each of ``columns`` that :meth:`matrix` cannot read as numbers
+        (booleans, strings, ...); the input layer reports them."""
         raise NotImplementedError
 
-    def array_column(self, name: str) -> np.ndarray:
-        """One column holding a fixed-length list/array per row, as a 2-D float array."""
+    def matrix(self, columns: Sequence[str]) -> np.ndarray:
+        """Numeric columns (checked by the caller) as a C-ordered 2-D float array (float32 if
+        all are float32/16)."""
+        raise NotImplementedError
+
+    def array_rows(self, name: str) -> np.ndarray:
+        """One column holding a list/array per row: a 2-D array when the engine stores it as one
+        (numeric, fixed length, no nulls), else a 1-D object array of the rows' arrays (``None``
+        for a null row). The input layer checks and stacks the second form."""
         raise NotImplementedError
 
     def is_array_column(self, name: str) -> bool:
@@ -154,19 +148,6 @@ class Engine:
         raise NotImplementedError
 
     # -- writing --------------------------------------------------------------------------
-    def check_new_columns(self, names: Sequence[str], *, overwrite: bool) -> None:
-        """Refuse to overwrite existing columns unless ``overwrite``."""
-        if overwrite:
-            return
-        clash = [n for n in names if n in set(self.columns)]
-        if clash:
-            raise ValidationError(
-                clash[0],
-                "no_overwrite",
-                f"the result column {clash[0]!r} already exists in the frame; rename it or pass "
-                f"overwrite=True to replace it",
-            )
-
     def class_values(self, label: str, classes: Sequence[Any], codes: np.ndarray):
         """A native column of class values in the dtype of column ``label`` from codes."""
         raise NotImplementedError
@@ -235,38 +216,6 @@ class Engine:
 def list_names(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return f"[{shown}{', ...' if len(names) > limit else ''}]"
-
-
-def stack_rows(name, values: np.ndarray, frame: "Engine") -> np.ndarray:
-    """Rows of lists/arrays → a 2-D float array; ragged or null rows are errors."""
-    lengths = np.fromiter(
-        (-1 if v is None else len(v) for v in values), dtype=np.int64, count=len(values)
-    )
-    if (lengths < 0).any():
-        bad = np.flatnonzero(lengths < 0)
-        raise ValidationError(
-            name, "not_null", "null arrays", list(zip(frame.row_labels(bad[:5]), [None] * 5)),
-            num_failures=len(bad),
-        )
-    if len(values) and (lengths != lengths[0]).any():
-        width = np.bincount(lengths).argmax()
-        bad = np.flatnonzero(lengths != width)
-        raise ValidationError(
-            name,
-            "fixed_length",
-            f"every row must hold an array of the same length (most have {width})",
-            [(r, f"length {lengths[b]}") for r, b in zip(frame.row_labels(bad[:5]), bad[:5])],
-            num_failures=len(bad),
-        )
-    if not len(values):
-        return np.empty((0, 0))
-    try:
-        out = np.vstack([np.asarray(v) for v in values])
-    except (TypeError, ValueError) as exc:  # pragma: no cover - odd objects
-        raise ValidationError(name, "numeric", f"arrays are not numeric: {exc}") from None
-    if out.dtype.kind not in "fiu":
-        raise ValidationError(name, "numeric", f"arrays must be numeric, found {out.dtype}")
-    return out.astype(float_dtype([out.dtype]), copy=False)
 
 
 class PanderaChecks:

@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ValidationError
-from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns, stack_rows
+from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns
 
 __all__ = ["PANDERA_CHECKS", "PandasChecks", "PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame", "model_frame"]
 
@@ -107,15 +106,12 @@ class PandasFrame(Engine):
             kind = "other"
         return Factorized(np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind)
 
+    def non_numeric(self, columns):
+        return [(c, str(self.native[c].dtype)) for c in columns if not _numeric_dtype(self.native[c].dtype)]
+
     def matrix(self, columns):
         series = [self.native[c] for c in columns]
-        dtypes = []
-        for name, dtype in zip(columns, (s.dtype for s in series)):
-            if not _numeric_dtype(dtype):
-                raise ValidationError(
-                    name, "numeric", f"expected a numeric column, found dtype {dtype}"
-                )
-            dtypes.append(getattr(dtype, "numpy_dtype", dtype))
+        dtypes = [getattr(s.dtype, "numpy_dtype", s.dtype) for s in series]
         target = float_dtype(dtypes)
         # numpy-backed float columns are read as views (no copy, no NA scan); extension and Arrow
         # dtypes are converted with NA -> NaN
@@ -139,8 +135,8 @@ class PandasFrame(Engine):
             return isinstance(first, (list, tuple, np.ndarray))
         return False
 
-    def array_column(self, name):
-        return stack_rows(name, self._series(name).to_numpy(dtype=object, na_value=None), self)
+    def array_rows(self, name):
+        return self._series(name).to_numpy(dtype=object, na_value=None)
 
     def _storage_dtype(self, name):
         s = self._series(name)
@@ -168,7 +164,6 @@ class PandasFrame(Engine):
         return values.take(np.asarray(codes, dtype=np.int64))
 
     def attach(self, columns, *, overwrite=False):
-        self.check_new_columns(list(columns), overwrite=overwrite)
         index = self.native.index
         new = {
             name: values if isinstance(values, pd.Series) else pd.Series(values, index=index, copy=False)

@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..errors import ValidationError
-from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns, stack_rows
+from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -115,13 +114,16 @@ class PolarsFrame(Engine):
         )
         return Factorized(codes, uniques.to_list(), None, "string" if kind == "categorical" else kind)
 
+    def non_numeric(self, columns):
+        schema = self.native.collect_schema()
+        return [(c, str(schema[c])) for c in columns if not _numeric_dtype(schema[c])]
+
     def matrix(self, columns):
         data = self._data(columns).select(list(columns))
-        dtypes = []
-        for name, dtype in data.schema.items():
-            if not _numeric_dtype(dtype):
-                raise ValidationError(name, "numeric", f"expected a numeric column, found dtype {dtype}")
-            dtypes.append(np.dtype("float32") if dtype in (pl.Float32, pl.Float16) else np.dtype("float64"))
+        dtypes = [
+            np.dtype("float32") if dtype in (pl.Float32, pl.Float16) else np.dtype("float64")
+            for dtype in data.schema.values()
+        ]
         target = float_dtype(dtypes)
         cast = pl.Float32 if target == np.float32 else pl.Float64
         arrays = [data.get_column(c).cast(cast).to_numpy() for c in columns]
@@ -131,19 +133,15 @@ class PolarsFrame(Engine):
         dtype = self._data([name]).schema[name]
         return isinstance(dtype, (pl.Array, pl.List))
 
-    def array_column(self, name):
+    def array_rows(self, name):
         s = self._series(name)
-        if isinstance(s.dtype, pl.Array) and s.null_count() == 0:
-            inner = s.dtype.inner
-            if not inner.is_numeric():
-                raise ValidationError(name, "numeric", f"arrays must be numeric, found {inner}")
+        if isinstance(s.dtype, pl.Array) and s.null_count() == 0 and s.dtype.inner.is_numeric():
             out = s.to_numpy()
             return np.ascontiguousarray(out.astype(float_dtype([out.dtype]), copy=False))
         # np.fromiter keeps a 1-D object array (np.asarray would make equal-length rows 2-D)
-        rows = np.fromiter(
+        return np.fromiter(
             (None if v is None else np.asarray(v) for v in s.to_list()), dtype=object, count=len(s)
         )
-        return stack_rows(name, rows, self)
 
     def _storage_dtype(self, name):
         dtype = self.native.collect_schema()[name]
@@ -162,7 +160,6 @@ class PolarsFrame(Engine):
         return pl.Series(name, values)
 
     def attach(self, columns, *, overwrite=False):
-        self.check_new_columns(list(columns), overwrite=overwrite)
         return self.native.with_columns([self._to_series(n, v) for n, v in columns.items()])
 
     def table(self, columns, *, index=None):
@@ -264,7 +261,6 @@ class LazyPolarsFrame(PolarsFrame):
         return pl.Series(label, list(classes), dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
 
     def attach(self, columns, *, overwrite=False):
-        self.check_new_columns(list(columns), overwrite=overwrite)
         new = pl.DataFrame([self._to_series(n, v) for n, v in columns.items()]).lazy()
         names = self.columns
         base = self.native.drop([n for n in columns if n in set(names)]) if overwrite else self.native

@@ -25,7 +25,12 @@ from .annotations import AnnotationInputs, AnnotationSpec, resolve_annotations
 from .classes import ClassSet, class_code_map, default_class_order, resolve_labels
 from .columns import Selection, resolve_columns, spec_name
 from .features import resolve_features, resolve_numeric
-from .probabilities import Classification, check_probabilities, resolve_classification, resolve_pred_probs
+from .probabilities import (
+    Classification,
+    check_probabilities,
+    resolve_classification,
+    resolve_pred_probs,
+)
 from .rules import PROBABILITY_TOLERANCE, RENORMALIZE_ABOVE
 
 __all__ = [

@@ -44,7 +44,7 @@ from .classes import (
     merge_factors,
     pred_probs_class_order,
 )
-from .columns import check_not_empty, resolve_columns, selection_matrix
+from .columns import check_not_empty, require_columns, resolve_columns, selection_matrix
 from .probabilities import check_probabilities
 
 __all__ = [
@@ -314,7 +314,7 @@ def _wide(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
 def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
     item, annotator, label = spec.item, spec.annotator, spec.label
     assert item is not None and annotator is not None and label is not None  # the spec checked
-    fr.require([item, annotator, label], param=None)
+    require_columns(fr, [item, annotator, label], param=None)
     if len({item, annotator, label}) != 3:
         raise ValidationError(
             item, "spec", "item=, annotator= and label= must be three different columns"
@@ -338,7 +338,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
             P = _constant_per_item(fr, spec, P, item_codes, item_values, first)
     else:
         pfr = adapt(spec.pred_probs)
-        pfr.require([item], param="pred_probs (the item column)")
+        require_columns(pfr, [item], param="pred_probs (the item column)")
         columns = [c for c in pfr.columns if c != item]
         P_rows, cs = _pred_probs_and_classes(pfr, columns, merged, spec.classes, label)
         assert P_rows is not None

@@ -9,6 +9,7 @@ import numpy as np
 from .._engines import adapt, is_frame
 from ..errors import ValidationError
 from .classes import ClassSet
+from .columns import numeric_matrix
 
 __all__ = ["per_class", "class_matrix", "choice"]
 
@@ -41,7 +42,7 @@ def class_matrix(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
         return None
     if is_frame(value):
         fr = adapt(value)
-        value = fr.matrix([c for c in fr.columns if c in set(classes.names)])
+        value = numeric_matrix(fr, [c for c in fr.columns if c in set(classes.names)])
     value = np.asarray(value)
     k = len(classes)
     if value.shape != (k, k):

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._engines import Engine, Factorized
 from ..errors import ValidationError
-from .columns import Selection, check_not_empty
+from .columns import Selection, check_not_empty, require_columns
 from .rules import MIN_CLASSES
 
 __all__ = ["ClassSet", "class_key", "check_label_nulls", "class_code_map", "class_label_values", "default_class_order", "label_codes", "resolve_labels", "pred_probs_class_order", "merge_factors", "new_class_value"]
@@ -220,7 +220,7 @@ def resolve_labels(fr: Engine, label: str, *, classes: Sequence | None = None):
     Class order: ``classes=`` if given, else the column's category order, else sorted values.
     """
     check_not_empty(fr)
-    fr.require([label], param="label")
+    require_columns(fr, [label], param="label")
     fact = fr.factorize(label)
     check_label_nulls(fr, label, fact)
     cs = ClassSet(tuple(default_class_order(fact, classes)))

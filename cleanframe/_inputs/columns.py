@@ -18,16 +18,21 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .._engines import Engine
+from .._engines._base import float_dtype, list_names
 from ..errors import ValidationError
 
 __all__ = [
     "Selection",
+    "array_matrix",
     "check_not_empty",
+    "check_result_columns",
     "check_unique",
     "glob_columns",
     "glob_regex",
     "is_glob",
+    "numeric_matrix",
     "parse_column_spec",
+    "require_columns",
     "resolve_columns",
     "selection_matrix",
     "spec_name",
@@ -97,7 +102,7 @@ def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = Tru
             )
         return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
     if kind == "array":
-        fr.require([spec], param=param)
+        require_columns(fr, [spec], param=param)
         if not fr.is_array_column(spec):
             raise ValidationError(
                 spec, "array_column",
@@ -107,9 +112,9 @@ def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = Tru
         return Selection(param, spec, array_column=spec)
     if kind == "dict":
         columns = list(value.values())
-        fr.require(columns, param=param)
+        require_columns(fr, columns, param=param)
         return Selection(param, spec, columns=columns, classes=list(value.keys()))
-    fr.require(value, param=param)
+    require_columns(fr, value, param=param)
     check_unique(value, param=param)
     return Selection(param, spec, columns=value, hint_sets=_list_hints(value))
 
@@ -185,10 +190,89 @@ def check_not_empty(fr: Engine) -> None:
 
 def selection_matrix(fr: Engine, sel: Selection, order: list | None = None) -> np.ndarray:
     if sel.array_column is not None:
-        m = fr.array_column(sel.array_column)
+        m = array_matrix(fr, sel.array_column)
         return m if order is None or order == list(range(m.shape[1])) else m[:, order]
     cols = sel.columns if order is None else [sel.columns[i] for i in order]
-    return fr.matrix(cols)
+    return numeric_matrix(fr, cols)
+
+
+def require_columns(fr: Engine, columns: Sequence[str], *, param: str | None = None) -> None:
+    """Every one of ``columns`` is in the frame (rule ``column_exists``)."""
+    present = set(fr.columns)
+    for name in columns:
+        if name not in present:
+            hint = f" (passed as {param}=)" if param else ""
+            raise ValidationError(
+                name,
+                "column_exists",
+                f"no such column{hint}; the frame has {list_names(fr.columns)}",
+            )
+
+
+def check_result_columns(fr: Engine, names: Sequence[str], *, overwrite: bool) -> None:
+    """Result columns must not replace the caller's columns unless ``overwrite`` (rule
+    ``no_overwrite``); checked before any work is done."""
+    if overwrite:
+        return
+    present = set(fr.columns)
+    clash = [n for n in names if n in present]
+    if clash:
+        raise ValidationError(
+            clash[0],
+            "no_overwrite",
+            f"the result column {clash[0]!r} already exists in the frame; rename it or pass "
+            f"overwrite=True to replace it",
+        )
+
+
+def numeric_matrix(fr: Engine, columns: Sequence[str]) -> np.ndarray:
+    """Numeric columns (rule ``numeric``: not booleans, not strings) as a 2-D float array."""
+    bad = fr.non_numeric(columns)
+    if bad:
+        name, dtype = bad[0]
+        raise ValidationError(name, "numeric", f"expected a numeric column, found dtype {dtype}")
+    return fr.matrix(columns)
+
+
+def array_matrix(fr: Engine, name: str) -> np.ndarray:
+    """One column of fixed-length numeric arrays as a 2-D float array; null or ragged rows and
+    non-numeric items are errors (rules ``not_null``, ``fixed_length``, ``numeric``)."""
+    rows = fr.array_rows(name)
+    if rows.ndim == 2:
+        return rows
+    return _stack_rows(name, rows, fr)
+
+
+def _stack_rows(name, values: np.ndarray, frame: Engine) -> np.ndarray:
+    """Rows of lists/arrays → a 2-D float array; ragged or null rows are errors."""
+    lengths = np.fromiter(
+        (-1 if v is None else len(v) for v in values), dtype=np.int64, count=len(values)
+    )
+    if (lengths < 0).any():
+        bad = np.flatnonzero(lengths < 0)
+        raise ValidationError(
+            name, "not_null", "null arrays", list(zip(frame.row_labels(bad[:5]), [None] * 5)),
+            num_failures=len(bad),
+        )
+    if len(values) and (lengths != lengths[0]).any():
+        width = np.bincount(lengths).argmax()
+        bad = np.flatnonzero(lengths != width)
+        raise ValidationError(
+            name,
+            "fixed_length",
+            f"every row must hold an array of the same length (most have {width})",
+            [(r, f"length {lengths[b]}") for r, b in zip(frame.row_labels(bad[:5]), bad[:5])],
+            num_failures=len(bad),
+        )
+    if not len(values):
+        return np.empty((0, 0))
+    try:
+        out = np.vstack([np.asarray(v) for v in values])
+    except (TypeError, ValueError) as exc:  # pragma: no cover - odd objects
+        raise ValidationError(name, "numeric", f"arrays are not numeric: {exc}") from None
+    if out.dtype.kind not in "fiu":
+        raise ValidationError(name, "numeric", f"arrays must be numeric, found {out.dtype}")
+    return out.astype(float_dtype([out.dtype]), copy=False)
 
 
 def spec_name(spec: Any) -> str | None:

@@ -8,7 +8,14 @@ import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
-from .columns import _GLOB_CHARS, check_not_empty, resolve_columns, selection_matrix
+from .columns import (
+    _GLOB_CHARS,
+    check_not_empty,
+    numeric_matrix,
+    require_columns,
+    resolve_columns,
+    selection_matrix,
+)
 from .probabilities import raise_cells
 
 __all__ = ["names_one_column", "resolve_features", "resolve_numeric"]
@@ -51,8 +58,8 @@ def resolve_numeric(fr: Engine, column: Any, *, param: str) -> np.ndarray:
     check_not_empty(fr)
     if not isinstance(column, str):
         raise ValidationError(None, "spec", f"{param}= must be one column name, not {column!r}")
-    fr.require([column], param=param)
-    values = fr.matrix([column])[:, 0].astype(np.float64, copy=False)
+    require_columns(fr, [column], param=param)
+    values = numeric_matrix(fr, [column])[:, 0].astype(np.float64, copy=False)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         raise ValidationError(

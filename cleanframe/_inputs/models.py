@@ -36,7 +36,7 @@ import numpy as np
 
 from .._engines import ArrayRows, Engine, adapt, adapt_column, is_frame, model_frame
 from ..errors import ValidationError
-from .columns import resolve_columns
+from .columns import array_matrix, resolve_columns
 from .features import resolve_numeric
 
 __all__ = [
@@ -258,7 +258,7 @@ def resolve_cv_features(
     """
     sel = resolve_columns(fr, features, param="features", allow_dict=False)
     if sel.array_column is not None:
-        X = fr.array_column(sel.array_column)
+        X = array_matrix(fr, sel.array_column)
         return X, [False] * X.shape[1]
     listed = list(sel.columns or [])
     columns = [c for c in listed if c != label]

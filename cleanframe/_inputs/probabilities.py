@@ -23,7 +23,15 @@ from .._engines import Engine, Factorized
 from ..errors import ValidationError
 from ..scoring.parallel import for_each_block
 from .classes import ClassSet, check_label_nulls, label_codes, pred_probs_class_order
-from .columns import Selection, check_not_empty, resolve_columns, selection_matrix
+from .columns import (
+    Selection,
+    array_matrix,
+    check_not_empty,
+    numeric_matrix,
+    require_columns,
+    resolve_columns,
+    selection_matrix,
+)
 from .rules import (
     MIN_CLASSES,
     PROBABILITY_MAX,
@@ -79,7 +87,7 @@ class ClassificationSpec:
         if self.array is not None:
             return self.array
         assert self.columns is not None  # separate columns, or one array column (read)
-        return fr.matrix(self.columns)
+        return numeric_matrix(fr, self.columns)
 
 
 def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list | None):
@@ -197,7 +205,7 @@ def classification_spec(
     """
     if not isinstance(label, str):
         raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
-    fr.require([label], param="label")
+    require_columns(fr, [label], param="label")
     sel = resolve_columns(fr, pred_probs, param="pred_probs")
     if sel.columns is not None and label in sel.columns:
         raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
@@ -205,7 +213,7 @@ def classification_spec(
     if labels_not_null:
         check_label_nulls(fr, label, fact)
     if sel.array_column is not None:
-        P = fr.array_column(sel.array_column)
+        P = array_matrix(fr, sel.array_column)
         n_cols = P.shape[1]
     else:
         P = None

@@ -26,10 +26,12 @@ from .arguments import choice
 from .classes import ClassSet, class_label_values, default_class_order, pred_probs_class_order
 from .columns import (
     Selection,
+    array_matrix,
     check_unique,
     glob_columns,
     glob_regex,
     parse_column_spec,
+    require_columns,
     resolve_columns,
 )
 from .rules import (
@@ -396,14 +398,14 @@ class _Builder:
 
             sel = resolve_columns(fr, pred_probs, param="pred_probs")
             if sel.array_column is not None:
-                width = fr.array_column(sel.array_column).shape[1]
+                width = array_matrix(fr, sel.array_column).shape[1]
             else:
                 width = len(sel.columns or ())
             self._add_probabilities(
                 columns, frame_checks, sel, sel.columns, pred_probs_classes(sel, width, classes)
             )
         elif label is not None:
-            fr.require([label], param="label")
+            require_columns(fr, [label], param="label")
             allowed = None
             if classes is not None:  # else every value is a class, as the methods infer them
                 fact = fr.factorize(label)

@@ -31,6 +31,7 @@ import numpy as np
 from .._engines import Engine, adapt
 from .._inputs import resolve_classification, resolve_features, resolve_labels
 from .._inputs.checks import given_inputs, select_checks
+from .._inputs.columns import check_result_columns
 from .._inputs.neighbors import resolve_embedding, resolve_knn_graph, resolve_pred_probs_embedding
 from .._typing import ColumnSpec, FrameT
 from ..neighbors import build_graph
@@ -134,7 +135,7 @@ def audit(
     chosen = {name: need for name, check in CHECKS.items() if (need := check.choose(given))}
     run = select_checks(checks, list(CHECKS), chosen)
     names = [column for name in run for column in CHECKS[name].columns] + ["is_issue"]
-    fr.check_new_columns(names, overwrite=overwrite)
+    check_result_columns(fr, names, overwrite=overwrite)
     inputs = _resolve(
         fr,
         set().union(*(chosen[name] for name in run)),

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._engines import adapt, adapt_rows
 from .._inputs import resolve_labels
+from .._inputs.columns import check_result_columns
 from .._inputs.models import Rows, check_class_sizes, raise_for_model_error, resolve_cv_features
 from .._progress import progress
 
@@ -228,7 +229,7 @@ def cross_val_pred_probs(
     if model is None:
         model = _default_classifier(seed, categorical)
     new_names = [f"{prefix}{name}" for name in classes.names]
-    fr.check_new_columns(new_names, overwrite=overwrite)
+    check_result_columns(fr, new_names, overwrite=overwrite)
     P = cv_pred_probs(
         adapt_rows(X),
         codes,
