@@ -52,7 +52,9 @@ def run_child(script: str, args: dict, timeout: float = 3600) -> dict:
     """Run ``python script --child JSON`` and parse the JSON it prints last."""
     out = subprocess.run(
         [sys.executable, script, "--child", json.dumps(args)],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])

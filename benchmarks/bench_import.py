@@ -24,13 +24,17 @@ def main():
     ns = parser.parse_args()
     base, extra = [], []
     for _ in range(ns.runs):
-        out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CODE], capture_output=True, text=True, check=True
+        )
         a, b, heavy = out.stdout.split()
         base.append(float(a))
         extra.append(float(b))
     print(f"import pandas, polars: median {statistics.median(base):.3f} s")
-    print(f"import cleanframe on top: median {statistics.median(extra):.3f} s, max {max(extra):.3f} s "
-          f"(target <= 0.15 s); heavy modules loaded: {heavy}")
+    print(
+        f"import cleanframe on top: median {statistics.median(extra):.3f} s, max {max(extra):.3f} s "
+        f"(target <= 0.15 s); heavy modules loaded: {heavy}"
+    )
 
 
 if __name__ == "__main__":

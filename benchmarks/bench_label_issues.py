@@ -114,9 +114,15 @@ def main():
         size_mb = ns.n * k * 4 / 2**20
         for task in ("find_label_issues", "label_quality_scores"):
             rows = {}
-            whos = ["cleanlab_n1", "cleanlab_default"] if task == "find_label_issues" else ["cleanlab_n1"]
+            whos = (
+                ["cleanlab_n1", "cleanlab_default"]
+                if task == "find_label_issues"
+                else ["cleanlab_n1"]
+            )
             for who in whos + ["cleanframe_pandas", "cleanframe_polars"]:
-                rows[who] = run_child(__file__, {"n": ns.n, "k": k, "task": task, "who": who, "repeat": ns.repeat})
+                rows[who] = run_child(
+                    __file__, {"n": ns.n, "k": k, "task": task, "who": who, "repeat": ns.repeat}
+                )
             ref_who = min(whos, key=lambda w: rows[w]["seconds"])
             ref = rows[ref_who]
             ref_result = np.load(ref["result"])

@@ -56,12 +56,16 @@ def make_data(n: int, d: int = D, seed: int = 0, kind: str | None = None):
     X = centers[rng.integers(0, n_clusters, n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
     n_out = n // 100
     out_rows = rng.choice(n, n_out, replace=False)
-    if kind == "subtle":  # in a cluster, with twice the cluster's spread: overlaps the cluster's edge
+    if (
+        kind == "subtle"
+    ):  # in a cluster, with twice the cluster's spread: overlaps the cluster's edge
         c = rng.integers(0, n_clusters, n_out)
         X[out_rows] = centers[c] + 0.7 * rng.normal(size=(n_out, d)).astype(np.float32)
     elif kind == "hard":
         a, b = rng.integers(0, n_clusters, (2, n_out))
-        X[out_rows] = 0.5 * (centers[a] + centers[b]) + 0.35 * rng.normal(size=(n_out, d)).astype(np.float32)
+        X[out_rows] = 0.5 * (centers[a] + centers[b]) + 0.35 * rng.normal(size=(n_out, d)).astype(
+            np.float32
+        )
     else:
         X[out_rows] = 1.2 * rng.normal(size=(n_out, d)).astype(np.float32)
     is_outlier = np.zeros(n, bool)
@@ -124,19 +128,31 @@ def worker(method: str, n: int, seed: int) -> dict:
 
         # the embeddings as one polars Array column (float32, converted to numpy without a copy)
 
-        df = pl.DataFrame({"embedding": pl.Series("embedding", X, dtype=pl.Array(pl.Float32, X.shape[1]))})
+        df = pl.DataFrame(
+            {"embedding": pl.Series("embedding", X, dtype=pl.Array(pl.Float32, X.shape[1]))}
+        )
         c0 = cpu_seconds()
         with mem:
             t0 = time.perf_counter()
-            out, graph = find_outliers(df, features="embedding", progress=False, return_knn_graph=True)
+            out, graph = find_outliers(
+                df, features="embedding", progress=False, return_knn_graph=True
+            )
             t1 = time.perf_counter()
             dup = find_near_duplicates(df, knn_graph=graph)
             t2 = time.perf_counter()
-        _save(method, n, outlier_score=out["outlier_score"].to_numpy(), is_outlier=out["is_outlier"].to_numpy(),
-              is_dup=dup["is_near_duplicate"].to_numpy(), dup_score=dup["near_duplicate_score"].to_numpy())
+        _save(
+            method,
+            n,
+            outlier_score=out["outlier_score"].to_numpy(),
+            is_outlier=out["is_outlier"].to_numpy(),
+            is_dup=dup["is_near_duplicate"].to_numpy(),
+            dup_score=dup["near_duplicate_score"].to_numpy(),
+        )
         res.update(
             cpu=cpu_seconds() - c0,
-            time_outliers=t1 - t0, time_duplicates=t2 - t1, approximate=graph.approximate,
+            time_outliers=t1 - t0,
+            time_duplicates=t2 - t1,
+            approximate=graph.approximate,
             auroc=auroc(out["outlier_score"].to_numpy(), is_out),
             flagged_outliers=int(out["is_outlier"].sum()),
         )
@@ -149,7 +165,11 @@ def worker(method: str, n: int, seed: int) -> dict:
         t0 = time.perf_counter()
         with mem:
             scores = OutOfDistribution().fit_score(features=X, verbose=False)
-        res.update(time_outliers=time.perf_counter() - t0, auroc=auroc(scores, is_out), cpu=cpu_seconds() - c0)
+        res.update(
+            time_outliers=time.perf_counter() - t0,
+            auroc=auroc(scores, is_out),
+            cpu=cpu_seconds() - c0,
+        )
         _save(method, n, outlier_score=scores)
     elif method == "cleanlab_datalab":
         import pandas as pd
@@ -163,11 +183,19 @@ def worker(method: str, n: int, seed: int) -> dict:
         t1 = time.perf_counter()
         res["cpu"] = cpu_seconds() - c0
         iss = lab.get_issues()
-        _save(method, n, outlier_score=iss["outlier_score"].to_numpy(), is_outlier=iss["is_outlier_issue"].to_numpy(),
-              is_dup=iss["is_near_duplicate_issue"].to_numpy(), dup_score=iss["near_duplicate_score"].to_numpy())
-        res.update(time_outliers_and_duplicates=t1 - t0,
-                   auroc=auroc(iss["outlier_score"].to_numpy(), is_out),
-                   flagged_outliers=int(iss["is_outlier_issue"].sum()))
+        _save(
+            method,
+            n,
+            outlier_score=iss["outlier_score"].to_numpy(),
+            is_outlier=iss["is_outlier_issue"].to_numpy(),
+            is_dup=iss["is_near_duplicate_issue"].to_numpy(),
+            dup_score=iss["near_duplicate_score"].to_numpy(),
+        )
+        res.update(
+            time_outliers_and_duplicates=t1 - t0,
+            auroc=auroc(iss["outlier_score"].to_numpy(), is_out),
+            flagged_outliers=int(iss["is_outlier_issue"].sum()),
+        )
         p, r = prec_rec(iss["is_near_duplicate_issue"].to_numpy(), is_dup)
         res.update(dup_precision=p, dup_recall=r)
     else:
@@ -185,8 +213,8 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     q = np.sort(rng.choice(n, 2000, replace=False))
     truth = []
     for s in range(0, len(q), 250):
-        S = Xn[q[s:s + 250]] @ Xn.T
-        S[np.arange(len(S)), q[s:s + 250]] = -np.inf
+        S = Xn[q[s : s + 250]] @ Xn.T
+        S[np.arange(len(S)), q[s : s + 250]] = -np.inf
         truth.append(np.argpartition(S, -10, axis=1)[:, -10:])
         del S
     truth = np.vstack(truth)
@@ -214,7 +242,14 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     elif lib == "usearch":
         from usearch.index import Index
 
-        idx = Index(ndim=D, metric="cos", dtype="f32", connectivity=16, expansion_add=64, expansion_search=64)
+        idx = Index(
+            ndim=D,
+            metric="cos",
+            dtype="f32",
+            connectivity=16,
+            expansion_add=64,
+            expansion_search=64,
+        )
         idx.add(np.arange(n), Xn, threads=os.cpu_count())
         I = idx.search(Xn, k, threads=os.cpu_count()).keys.astype(np.int64)
     elif lib == "hnswlib":
@@ -230,7 +265,9 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     elif lib == "pynndescent":
         import pynndescent
 
-        nnd = pynndescent.NNDescent(Xn, metric="cosine", n_neighbors=k + 4, n_jobs=os.cpu_count(), random_state=0)
+        nnd = pynndescent.NNDescent(
+            Xn, metric="cosine", n_neighbors=k + 4, n_jobs=os.cpu_count(), random_state=0
+        )
         I, _ = nnd.neighbor_graph
     else:
         raise ValueError(lib)
@@ -242,7 +279,13 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     for i, row, t in zip(q, np.asarray(I)[q], truth):
         got = [j for j in row if j != i and j != -1][:10]
         hits += len(set(got) & set(t))
-    return {"lib": lib, "n": n, "time": elapsed, "recall@10": hits / (10 * len(q)), "extra_mb": mem.extra / MB}
+    return {
+        "lib": lib,
+        "n": n,
+        "time": elapsed,
+        "recall@10": hits / (10 * len(q)),
+        "extra_mb": mem.extra / MB,
+    }
 
 
 def agreement(n: int) -> None:
@@ -269,8 +312,14 @@ def agreement(n: int) -> None:
 def run_sub(args: list[str], timeout: float) -> dict | None:
     cmd = [sys.executable, os.path.abspath(__file__), *args]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": ROOT, "BENCH_DATA": DATA})
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": ROOT, "BENCH_DATA": DATA},
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     if out.returncode != 0:
@@ -281,12 +330,27 @@ def run_sub(args: list[str], timeout: float) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000, 1_000_000])
-    ap.add_argument("--cleanlab-max", type=int, default=30_000,
-                    help="largest N to run cleanlab at (it is O(N^2): ~258 s at 100k)")
+    ap.add_argument(
+        "--cleanlab-max",
+        type=int,
+        default=30_000,
+        help="largest N to run cleanlab at (it is O(N^2): ~258 s at 100k)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ann", type=int, default=None, help="compare ANN libraries at this N")
-    ap.add_argument("--ann-libs", nargs="+",
-                    default=["cleanframe_exact", "cleanframe_approx", "faiss_ivf", "faiss_hnsw", "usearch", "hnswlib", "pynndescent"])
+    ap.add_argument(
+        "--ann-libs",
+        nargs="+",
+        default=[
+            "cleanframe_exact",
+            "cleanframe_approx",
+            "faiss_ivf",
+            "faiss_hnsw",
+            "usearch",
+            "hnswlib",
+            "pynndescent",
+        ],
+    )
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--worker", default=None)
     ap.add_argument("--ann-worker", default=None)
@@ -300,7 +364,9 @@ def main() -> None:
         return
 
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}")
-    print(f"# command: BENCH_DATA={DATA} {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}")
+    print(
+        f"# command: BENCH_DATA={DATA} {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}"
+    )
     if a.ann:
         print(f"\nANN libraries, self-graph k=10, N={a.ann:,} x {D} (cosine)\n")
         print("| library | time (s) | recall@10 | peak extra MB |\n|---|---|---|---|")
@@ -309,17 +375,30 @@ def main() -> None:
             if "error" in r:
                 print(f"| {lib} | {r['error']} | | |", flush=True)
             else:
-                print(f"| {lib} | {r['time']:.1f} | {r['recall@10']:.4f} | {r['extra_mb']:.0f} |", flush=True)
+                print(
+                    f"| {lib} | {r['time']:.1f} | {r['recall@10']:.4f} | {r['extra_mb']:.0f} |",
+                    flush=True,
+                )
         return
 
     os.makedirs(SCRATCH, exist_ok=True)
-    print("\n| N | method | outliers (s) | + near dups (s) | CPU (s) | peak extra MB | outlier AUROC | outliers flagged | dup precision | dup recall |")
+    print(
+        "\n| N | method | outliers (s) | + near dups (s) | CPU (s) | peak extra MB | outlier AUROC | outliers flagged | dup precision | dup recall |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in a.sizes:
-        runs = {"cleanframe": run_sub(["--worker", "cleanframe", "--n", str(n), "--seed", str(a.seed)], a.timeout)}
+        runs = {
+            "cleanframe": run_sub(
+                ["--worker", "cleanframe", "--n", str(n), "--seed", str(a.seed)], a.timeout
+            )
+        }
         if n <= a.cleanlab_max:
-            runs["cleanlab_ood"] = run_sub(["--worker", "cleanlab_ood", "--n", str(n), "--seed", str(a.seed)], a.timeout)
-            runs["cleanlab_datalab"] = run_sub(["--worker", "cleanlab_datalab", "--n", str(n), "--seed", str(a.seed)], a.timeout)
+            runs["cleanlab_ood"] = run_sub(
+                ["--worker", "cleanlab_ood", "--n", str(n), "--seed", str(a.seed)], a.timeout
+            )
+            runs["cleanlab_datalab"] = run_sub(
+                ["--worker", "cleanlab_datalab", "--n", str(n), "--seed", str(a.seed)], a.timeout
+            )
         for name, r in runs.items():
             if r is None or "error" in r:
                 print(f"| {n:,} | {name} | {r and r.get('error')} | | | | | | | |", flush=True)
@@ -339,7 +418,10 @@ def main() -> None:
             )
         cf, ood = runs.get("cleanframe"), runs.get("cleanlab_ood")
         if cf and ood and "error" not in cf and "error" not in ood:
-            print(f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{ood['time_outliers'] / cf['time_outliers']:.1f}x** | | | | | | | |", flush=True)
+            print(
+                f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{ood['time_outliers'] / cf['time_outliers']:.1f}x** | | | | | | | |",
+                flush=True,
+            )
         agreement(n)
 
 

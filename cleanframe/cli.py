@@ -69,7 +69,10 @@ def _report(out, label: str, *, top: int, title: str, seconds: float, extra_colu
 def _find(df, args, title):
     start = time.perf_counter()
     out = find_label_issues(
-        df, label=args.label, pred_probs=args.pred_probs, filter_by=args.filter_by,
+        df,
+        label=args.label,
+        pred_probs=args.pred_probs,
+        filter_by=args.filter_by,
         overwrite=args.overwrite,
     )
     seconds = time.perf_counter() - start
@@ -134,13 +137,18 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cleanframe", description="Find label issues in a table of labels and predicted probabilities."
+        prog="cleanframe",
+        description="Find label issues in a table of labels and predicted probabilities.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    find = sub.add_parser("find-label-issues", help="flag likely label errors in a CSV/Parquet file")
+    find = sub.add_parser(
+        "find-label-issues", help="flag likely label errors in a CSV/Parquet file"
+    )
     find.add_argument("file", help="a .csv or .parquet file")
     find.add_argument("--label", required=True, help="the label column")
-    find.add_argument("--pred-probs", required=True, help="pred_probs columns: a glob such as 'p_*'")
+    find.add_argument(
+        "--pred-probs", required=True, help="pred_probs columns: a glob such as 'p_*'"
+    )
     find.add_argument("-o", "--output", help="write the annotated table here (.csv or .parquet)")
     find.add_argument("--filter-by", default="prune_by_noise_rate", help="confident-learning rule")
     find.add_argument("--top", type=int, default=15, help="how many flagged rows to print")

@@ -179,7 +179,9 @@ def label_issue_arrays(
         c.pred_probs,
         filter_by=filter_by,
         frac_noise=frac_noise,
-        num_to_remove_per_class=per_class(num_to_remove_per_class, c.classes, "num_to_remove_per_class"),
+        num_to_remove_per_class=per_class(
+            num_to_remove_per_class, c.classes, "num_to_remove_per_class"
+        ),
         min_examples_per_class=min_examples_per_class,
         confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
     )
@@ -221,7 +223,11 @@ def label_quality_scores(
         from . import regression
 
         return regression.label_quality_scores(
-            df, label=label, predictions=predictions, method=method or "outre", overwrite=overwrite,
+            df,
+            label=label,
+            predictions=predictions,
+            method=method or "outre",
+            overwrite=overwrite,
             **regression_kwargs,
         )
     if regression_kwargs:
@@ -230,7 +236,10 @@ def label_quality_scores(
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     scores = _rank.get_label_quality_scores(
-        c.labels, c.pred_probs, method=method or "self_confidence", adjust_pred_probs=adjust_pred_probs
+        c.labels,
+        c.pred_probs,
+        method=method or "self_confidence",
+        adjust_pred_probs=adjust_pred_probs,
     )
     return fr.attach({"label_score": scores}, overwrite=overwrite)
 
@@ -373,7 +382,9 @@ def _overlap_table(fr, c: Classification, joint, asymmetric):
     )
 
 
-def rank_classes_by_label_quality(df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None):
+def rank_classes_by_label_quality(
+    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None
+):
     """One row per class, worst label quality first: issue counts and noise rates.
 
     Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
@@ -394,7 +405,12 @@ def rank_classes_by_label_quality(df, *, label: str, pred_probs: ColumnSpec, cla
 
 
 def overlapping_classes(
-    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None, asymmetric: bool = False
+    df,
+    *,
+    label: str,
+    pred_probs: ColumnSpec,
+    classes: Sequence | None = None,
+    asymmetric: bool = False,
 ):
     """Pairs of classes the labels confuse, most overlapping first.
 
@@ -414,7 +430,9 @@ def overlapping_classes(
     return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
 
 
-def overall_label_health_score(df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None) -> float:
+def overall_label_health_score(
+    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None
+) -> float:
     """1 - (estimated number of label issues) / N: the share of labels that look right.
 
     Examples
@@ -582,7 +600,9 @@ def merge_rare_classes(
     values = list(c.classes.values)
     if not rare.any():
         return MergedClasses(df, {v: v for v in values}, cols, values)
-    other_class = new_class_value(other_class, values, [v for v, r in zip(values, rare) if not r], label)
+    other_class = new_class_value(
+        other_class, values, [v for v, r in zip(values, rare) if not r], label
+    )
     kept = [v for v, r in zip(values, rare) if not r]
     new_classes = kept + [other_class]
     mapping = {v: (other_class if r else v) for v, r in zip(values, rare)}
@@ -597,4 +617,3 @@ def merge_rare_classes(
     drop = [col for col, r in zip(cols, rare) if r and col != other_col]
     out = adapt(out).drop(drop)
     return MergedClasses(out, mapping, kept_cols + [other_col], new_classes)
-

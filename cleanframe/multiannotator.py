@@ -476,7 +476,9 @@ def active_learning_scores(
     )
     a = resolve_annotations(adapt(df), spec)
     if a.layout == "wide":
-        check_result_columns(a.fr, ["active_learning_score", "relabel_priority"], overwrite=overwrite)
+        check_result_columns(
+            a.fr, ["active_learning_score", "relabel_priority"], overwrite=overwrite
+        )
     P = a.pred_probs
     assert P is not None  # the spec requires it
     scores = np.empty(a.num_items)

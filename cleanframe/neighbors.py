@@ -882,7 +882,9 @@ def class_imbalance(
     (2, 0.02)
     """
     fr = adapt(df)
-    check_result_columns(fr, ["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite)
+    check_result_columns(
+        fr, ["class_imbalance_score", "is_class_imbalance_issue"], overwrite=overwrite
+    )
     codes, cs = resolve_labels(fr, label, classes=classes)
     scores, flags = class_imbalance_arrays(codes, len(cs), threshold=threshold)
     return fr.attach(

@@ -36,7 +36,9 @@ def plot_class_issue_rates(classes_by_label_quality, *, ax=None, top: int | None
     return ax
 
 
-def plot_label_scores(result, *, score: str = "label_score", flag: str = "is_issue", ax=None, bins=50):
+def plot_label_scores(
+    result, *, score: str = "label_score", flag: str = "is_issue", ax=None, bins=50
+):
     """Histogram of label scores, flagged rows highlighted (log-scaled counts)."""
     table = _to_pandas(result)
     ax = _axes(ax, (6, 3))
@@ -44,8 +46,11 @@ def plot_label_scores(result, *, score: str = "label_score", flag: str = "is_iss
     flagged = np.asarray(table[flag], dtype=bool)
     edges = np.linspace(0, 1, bins + 1)
     ax.hist(
-        [values[~flagged], values[flagged]], bins=edges, stacked=True,
-        color=["#1b9e77", "#d95f02"], label=["not flagged", "flagged"],
+        [values[~flagged], values[flagged]],
+        bins=edges,
+        stacked=True,
+        color=["#1b9e77", "#d95f02"],
+        label=["not flagged", "flagged"],
     )
     ax.set_yscale("log")
     ax.set_xlabel(score)

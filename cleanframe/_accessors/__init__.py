@@ -100,7 +100,8 @@ class CleanAccessor:
 
     def __dir__(self):
         return sorted(
-            set(super().__dir__()) | {k for k, v in type(self).__dict__.items() if isinstance(v, _Forward)}
+            set(super().__dir__())
+            | {k for k, v in type(self).__dict__.items() if isinstance(v, _Forward)}
         )
 
 

@@ -21,7 +21,24 @@ from typing import Any
 from ._base import Engine, Factorized, PanderaChecks
 from .arrays import ArrayRows
 
-__all__ = ["ENGINES", "ArrayRows", "Engine", "Factorized", "PanderaChecks", "adapt", "adapt_column", "adapt_rows", "is_frame", "model_frame", "new_frame", "pandera_checks", "read_file", "to_html", "to_pandas", "to_text"]
+__all__ = [
+    "ENGINES",
+    "ArrayRows",
+    "Engine",
+    "Factorized",
+    "PanderaChecks",
+    "adapt",
+    "adapt_column",
+    "adapt_rows",
+    "is_frame",
+    "model_frame",
+    "new_frame",
+    "pandera_checks",
+    "read_file",
+    "to_html",
+    "to_pandas",
+    "to_text",
+]
 
 #: Top-level package of a frame's type → the engine module that handles it.
 ENGINES: dict[str, str] = {

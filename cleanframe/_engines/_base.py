@@ -141,7 +141,11 @@ class Engine:
     def storage_eps(self, columns: Sequence[str]) -> float:
         """Machine epsilon of the coarsest float storage among ``columns`` (array columns: their
         items), 0.0 when none is a float: float16 data cannot sum to 1 more closely than this."""
-        eps = [np.finfo(d).eps for d in map(self._storage_dtype, columns) if d is not None and d.kind == "f"]
+        eps = [
+            np.finfo(d).eps
+            for d in map(self._storage_dtype, columns)
+            if d is not None and d.kind == "f"
+        ]
         return float(max(eps, default=0.0))
 
     def _storage_dtype(self, name: str):
@@ -261,7 +265,11 @@ class PanderaChecks:
         raise NotImplementedError
 
     def array_values(
-        self, *, finite: bool = False, low: float | None = None, high: float | None = None,
+        self,
+        *,
+        finite: bool = False,
+        low: float | None = None,
+        high: float | None = None,
         **check: Any,
     ) -> Any:
         """Each row's array holds numbers, all finite (``finite``) / within ``[low, high]``."""

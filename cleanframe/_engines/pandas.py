@@ -9,7 +9,16 @@ import pandas as pd
 
 from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns
 
-__all__ = ["PANDERA_CHECKS", "PandasChecks", "PandasFrame", "adapt", "adapt_column", "from_columns", "is_frame", "model_frame"]
+__all__ = [
+    "PANDERA_CHECKS",
+    "PandasChecks",
+    "PandasFrame",
+    "adapt",
+    "adapt_column",
+    "from_columns",
+    "is_frame",
+    "model_frame",
+]
 
 
 def is_frame(obj: Any) -> bool:
@@ -107,7 +116,11 @@ class PandasFrame(Engine):
         return Factorized(np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind)
 
     def non_numeric(self, columns):
-        return [(c, str(self.native[c].dtype)) for c in columns if not _numeric_dtype(self.native[c].dtype)]
+        return [
+            (c, str(self.native[c].dtype))
+            for c in columns
+            if not _numeric_dtype(self.native[c].dtype)
+        ]
 
     def matrix(self, columns):
         series = [self.native[c] for c in columns]
@@ -116,7 +129,8 @@ class PandasFrame(Engine):
         # numpy-backed float columns are read as views (no copy, no NA scan); extension and Arrow
         # dtypes are converted with NA -> NaN
         arrays = [
-            s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f"
+            s.to_numpy()
+            if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f"
             else s.to_numpy(dtype=target, na_value=np.nan)
             for s in series
         ]
@@ -128,7 +142,9 @@ class PandasFrame(Engine):
             import pyarrow as pa
 
             t = s.dtype.pyarrow_dtype
-            return pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
+            return (
+                pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
+            )
         if s.dtype == object and len(s):
             valid = np.flatnonzero(s.notna().to_numpy())  # positions: the index may hold any labels
             first = s.iloc[valid[0]] if len(valid) else None
@@ -150,7 +166,9 @@ class PandasFrame(Engine):
         if s.dtype == object:
             valid = np.flatnonzero(s.notna().to_numpy())
             return np.asarray(s.iloc[valid[0]]).dtype if len(valid) else None
-        return np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)) if s.dtype.kind in "fiub" else None
+        return (
+            np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)) if s.dtype.kind in "fiub" else None
+        )
 
     def row_labels(self, positions):
         return self.native.index[np.asarray(positions, dtype=np.int64).ravel()].tolist()
@@ -159,14 +177,18 @@ class PandasFrame(Engine):
         dtype = self._series(label).dtype
         if isinstance(dtype, pd.CategoricalDtype):
             index = pd.CategoricalIndex(classes, dtype=dtype)
-            return pd.Categorical.from_codes(dtype.categories.get_indexer(index)[codes], dtype=dtype)
+            return pd.Categorical.from_codes(
+                dtype.categories.get_indexer(index)[codes], dtype=dtype
+            )
         values = pd.array(list(classes), dtype=dtype)
         return values.take(np.asarray(codes, dtype=np.int64))
 
     def attach(self, columns, *, overwrite=False):
         index = self.native.index
         new = {
-            name: values if isinstance(values, pd.Series) else pd.Series(values, index=index, copy=False)
+            name: values
+            if isinstance(values, pd.Series)
+            else pd.Series(values, index=index, copy=False)
             for name, values in columns.items()
         }
         return self.native.assign(**new)
@@ -177,11 +199,11 @@ class PandasFrame(Engine):
     def row_table(self, columns):
         return pd.DataFrame(columns, index=self.native.index)
 
-
-
     def square_table(self, names, matrix, *, rows, columns):
         return pd.DataFrame(
-            matrix, index=pd.Index(list(names), name=rows), columns=pd.Index(list(names), name=columns)
+            matrix,
+            index=pd.Index(list(names), name=rows),
+            columns=pd.Index(list(names), name=columns),
         )
 
     def relabel(self, label, new_classes, codes):

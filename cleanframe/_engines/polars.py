@@ -108,11 +108,15 @@ class PolarsFrame(Engine):
             s = s.cast(pl.String)
         uniques = s.drop_nulls().unique(maintain_order=True)
         codes = (
-            s.replace_strict(uniques, pl.int_range(len(uniques), eager=True), return_dtype=pl.Int64, default=-1)
+            s.replace_strict(
+                uniques, pl.int_range(len(uniques), eager=True), return_dtype=pl.Int64, default=-1
+            )
             .fill_null(-1)
             .to_numpy()
         )
-        return Factorized(codes, uniques.to_list(), None, "string" if kind == "categorical" else kind)
+        return Factorized(
+            codes, uniques.to_list(), None, "string" if kind == "categorical" else kind
+        )
 
     def non_numeric(self, columns):
         schema = self.native.collect_schema()
@@ -152,7 +156,9 @@ class PolarsFrame(Engine):
 
     def class_values(self, label, classes, codes):
         dtype = self._data([label]).schema[label]
-        return pl.Series(label, list(classes), dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
+        return pl.Series(label, list(classes), dtype=dtype).gather(
+            np.asarray(codes, dtype=np.int64)
+        )
 
     def _to_series(self, name, values):
         if isinstance(values, pl.Series):
@@ -164,7 +170,6 @@ class PolarsFrame(Engine):
 
     def table(self, columns, *, index=None):
         return pl.DataFrame({n: self._to_series(n, v) for n, v in columns.items()})
-
 
     def square_table(self, names, matrix, *, rows, columns):
         table = {rows: pl.Series(rows, list(names), dtype=pl.String)}
@@ -182,7 +187,9 @@ class PolarsFrame(Engine):
         return pl.Series(label, list(new_classes)).gather(codes)
 
     def with_nulls(self, values, null):
-        return pl.Series(values=np.asarray(values, dtype=np.float64)).scatter(np.flatnonzero(null), None)
+        return pl.Series(values=np.asarray(values, dtype=np.float64)).scatter(
+            np.flatnonzero(null), None
+        )
 
     def drop(self, columns):
         return self.native.drop(list(columns))
@@ -258,12 +265,16 @@ class LazyPolarsFrame(PolarsFrame):
 
     def class_values(self, label, classes, codes):
         dtype = self.native.collect_schema()[label]
-        return pl.Series(label, list(classes), dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
+        return pl.Series(label, list(classes), dtype=dtype).gather(
+            np.asarray(codes, dtype=np.int64)
+        )
 
     def attach(self, columns, *, overwrite=False):
         new = pl.DataFrame([self._to_series(n, v) for n, v in columns.items()]).lazy()
         names = self.columns
-        base = self.native.drop([n for n in columns if n in set(names)]) if overwrite else self.native
+        base = (
+            self.native.drop([n for n in columns if n in set(names)]) if overwrite else self.native
+        )
         out = pl.concat([base, new], how="horizontal")
         # replaced columns keep their place, new ones go last (as DataFrame.with_columns does)
         return out.select(names + [n for n in columns if n not in set(names)])

@@ -24,7 +24,9 @@ def per_class(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
         for name, v in value.items():
             i = lookup.get(name, lookup.get(str(name)))
             if i is None:
-                raise ValidationError(None, "known_class", f"{what} names an unknown class {name!r}")
+                raise ValidationError(
+                    None, "known_class", f"{what} names an unknown class {name!r}"
+                )
             out[i] = v
         return out
     out = np.asarray(value)
@@ -46,7 +48,9 @@ def class_matrix(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
     value = np.asarray(value)
     k = len(classes)
     if value.shape != (k, k):
-        raise ValidationError(None, "shape", f"{what} must be {k}×{k} (one row and column per class)")
+        raise ValidationError(
+            None, "shape", f"{what} must be {k}×{k} (one row and column per class)"
+        )
     return value
 
 

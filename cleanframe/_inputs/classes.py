@@ -16,7 +16,19 @@ from ..errors import ValidationError
 from .columns import Selection, check_not_empty, require_columns
 from .rules import MIN_CLASSES
 
-__all__ = ["ClassSet", "class_key", "check_label_nulls", "class_code_map", "class_label_values", "default_class_order", "label_codes", "resolve_labels", "pred_probs_class_order", "merge_factors", "new_class_value"]
+__all__ = [
+    "ClassSet",
+    "class_key",
+    "check_label_nulls",
+    "class_code_map",
+    "class_label_values",
+    "default_class_order",
+    "label_codes",
+    "resolve_labels",
+    "pred_probs_class_order",
+    "merge_factors",
+    "new_class_value",
+]
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,11 @@ def check_label_nulls(
     bad = np.flatnonzero(fact.codes < 0)
     if len(bad):
         raise ValidationError(
-            label, "not_null", message,
-            [(r, None) for r in fr.row_labels(bad[:5])], num_failures=len(bad),
+            label,
+            "not_null",
+            message,
+            [(r, None) for r in fr.row_labels(bad[:5])],
+            num_failures=len(bad),
         )
 
 
@@ -89,7 +104,7 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
     keys = {class_key(u): u for u in observed}
     strs = {str(u): u for u in observed}
     every_column_a_class = None  # first hint set naming a label value for every column
-    for hints in (sel.hint_sets if sel is not None else []):
+    for hints in sel.hint_sets if sel is not None else []:
         if len(set(hints)) != len(hints):
             continue
         matched = [keys.get(class_key(h), strs.get(h)) for h in hints]
@@ -97,15 +112,20 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
         if every_column_a_class is None and all(m is not None for m in matched):
             every_column_a_class = matched
         if all(class_key(u) in found for u in fact.uniques):
-            values = [m if m is not None else _from_hint(h, fact.kind) for m, h in zip(matched, hints)]
+            values = [
+                m if m is not None else _from_hint(h, fact.kind) for m, h in zip(matched, hints)
+            ]
             if fact.categories is not None:
                 # class order = category order; unused categories without a column are dropped
                 pos = {class_key(v): i for i, v in enumerate(values)}
                 used = {class_key(u) for u in fact.uniques}
-                missing = [c for c in fact.categories if class_key(c) not in pos and class_key(c) in used]
+                missing = [
+                    c for c in fact.categories if class_key(c) not in pos and class_key(c) in used
+                ]
                 if missing or any(m is None for m in matched):
                     raise ValidationError(
-                        label, "classes",
+                        label,
+                        "classes",
                         f"the label's categories {list(fact.categories)} do not match the "
                         f"pred_probs columns {hints}; pass classes=[...] in column order",
                     )
@@ -119,8 +139,10 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
             cats = [c for c in fact.categories if class_key(c) in pos]
             return cats, [pos[class_key(c)] for c in cats]
         return every_column_a_class, list(range(n_cols))
-    if fact.categories is not None and len(fact.categories) == n_cols and (
-        sel is None or sel.array_column is not None
+    if (
+        fact.categories is not None
+        and len(fact.categories) == n_cols
+        and (sel is None or sel.array_column is not None)
     ):
         return list(fact.categories), list(range(n_cols))
     if fact.kind in ("integer", "float") and all(
@@ -132,7 +154,8 @@ def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: 
     shown = sorted(map(str, fact.uniques))[:10]
     cols = sel.columns if sel is not None and sel.columns else [sel.label if sel else "?"]
     raise ValidationError(
-        label, "classes",
+        label,
+        "classes",
         f"cannot tell which pred_probs column belongs to which class: label values {shown} vs "
         f"columns {cols[:10]}; pass classes=[...] (one class per column, in column order) or "
         f"a dict {{class: column}}",
@@ -207,9 +230,11 @@ def label_codes(fr: Engine, label: str, fact: Factorized, classes: ClassSet) -> 
     if len(bad):
         values = fr.column(label)[bad[:5]]
         raise ValidationError(
-            label, "known_class",
+            label,
+            "known_class",
             f"label values that are not classes {list(classes.names)[:12]}",
-            list(zip(fr.row_labels(bad[:5]), values)), num_failures=len(bad),
+            list(zip(fr.row_labels(bad[:5]), values)),
+            num_failures=len(bad),
         )
     return codes
 
@@ -241,12 +266,15 @@ def pred_probs_class_order(
     least two columns and distinct classes.
     """
     if n_cols < MIN_CLASSES:
-        raise ValidationError(sel.label, "at_least_2_classes", "pred_probs needs at least two class columns")
+        raise ValidationError(
+            sel.label, "at_least_2_classes", "pred_probs needs at least two class columns"
+        )
     if classes is not None:
         values = list(classes)
         if len(values) != n_cols:
             raise ValidationError(
-                sel.label, "classes",
+                sel.label,
+                "classes",
                 f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
             )
         order = list(range(n_cols))

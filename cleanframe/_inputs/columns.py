@@ -76,7 +76,8 @@ def parse_column_spec(spec: Any, *, param: str, allow_dict: bool = True) -> tupl
             raise ValidationError(None, "not_empty", f"{param}= is an empty list")
         return "list", list(spec)
     raise ValidationError(
-        None, "spec",
+        None,
+        "spec",
         f"{param}= must be a list of column names, a glob such as 'p_*', a dict "
         f"{{class: column}} or the name of one array column, not {type(spec).__name__}",
     )
@@ -96,16 +97,17 @@ def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = Tru
         names = glob_columns(spec, fr.columns)
         if not names:
             raise ValidationError(
-                spec, "column_exists",
-                f"the glob passed as {param}= matches no column; the frame has "
-                f"{fr.columns[:12]}",
+                spec,
+                "column_exists",
+                f"the glob passed as {param}= matches no column; the frame has {fr.columns[:12]}",
             )
         return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
     if kind == "array":
         require_columns(fr, [spec], param=param)
         if not fr.is_array_column(spec):
             raise ValidationError(
-                spec, "array_column",
+                spec,
+                "array_column",
                 f"{param}= names one column, so it must hold one fixed-length array per row; "
                 f"to use several columns pass a list or a glob such as '{spec}_*'",
             )
@@ -251,7 +253,10 @@ def _stack_rows(name, values: np.ndarray, frame: Engine) -> np.ndarray:
     if (lengths < 0).any():
         bad = np.flatnonzero(lengths < 0)
         raise ValidationError(
-            name, "not_null", "null arrays", list(zip(frame.row_labels(bad[:5]), [None] * 5)),
+            name,
+            "not_null",
+            "null arrays",
+            list(zip(frame.row_labels(bad[:5]), [None] * 5)),
             num_failures=len(bad),
         )
     if len(values) and (lengths != lengths[0]).any():

@@ -111,19 +111,36 @@ def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list
     lo = min([0.0] + [v[0] for v in extremes.values()])
     hi = max([0.0] + [v[1] for v in extremes.values()])
     if not finite.all():
-        raise_cells(fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)")
+        raise_cells(
+            fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)"
+        )
     if lo < PROBABILITY_MIN:
-        raise_cells(fr, P, sel, columns, _out_of_range(P).any(axis=1), "in_range",
-                     f"probabilities must be >= 0 (tolerance {tol:g})")
+        raise_cells(
+            fr,
+            P,
+            sel,
+            columns,
+            _out_of_range(P).any(axis=1),
+            "in_range",
+            f"probabilities must be >= 0 (tolerance {tol:g})",
+        )
     if hi > PROBABILITY_MAX:
-        raise_cells(fr, P, sel, columns, _out_of_range(P).any(axis=1), "in_range",
-                     f"probabilities must be <= 1 (tolerance {tol:g})")
+        raise_cells(
+            fr,
+            P,
+            sel,
+            columns,
+            _out_of_range(P).any(axis=1),
+            "in_range",
+            f"probabilities must be <= 1 (tolerance {tol:g})",
+        )
     dev = np.abs(sums - 1.0)
     sum_tol = row_sum_tolerance(fr.storage_eps(columns or [sel.array_column]))  # float16 storage
     if n and dev.max() > sum_tol:
         bad = np.flatnonzero(dev > sum_tol)
         raise ValidationError(
-            sel.label, "row_sums_to_1",
+            sel.label,
+            "row_sums_to_1",
             f"each row of pred_probs must sum to 1 (tolerance {sum_tol:g}); did you pass logits or "
             f"scores instead of probabilities?",
             [(r, f"sum={sums[b]:.6g}") for r, b in zip(fr.row_labels(bad[:5]), bad[:5])],
@@ -153,8 +170,10 @@ def raise_cells(fr, P, sel, columns, bad_rows, rule, message, *, probabilities=T
     if report:
         column, cases, total = report
         raise ValidationError(column, rule, message, cases, num_failures=total)
-    cases = [(r, P[b].tolist() if not columns else float(P[b, col_idx]))
-             for r, b in zip(fr.row_labels(rows[:5]), rows[:5])]
+    cases = [
+        (r, P[b].tolist() if not columns else float(P[b, col_idx]))
+        for r, b in zip(fr.row_labels(rows[:5]), rows[:5])
+    ]
     raise ValidationError(column, rule, message, cases, num_failures=len(rows))
 
 
@@ -247,7 +266,8 @@ def pred_probs_classes(sel: Selection, n_cols: int, classes: Sequence | None = N
         values = list(range(n_cols))
     if len(values) != n_cols:
         raise ValidationError(
-            sel.label, "classes",
+            sel.label,
+            "classes",
             f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
         )
     if n_cols < MIN_CLASSES:
@@ -261,14 +281,24 @@ def resolve_ensemble(
     fr: Engine, *, label: str, pred_probs: Any, classes: Sequence | None = None
 ) -> list[Classification]:
     """Labels + one pred_probs matrix per model (``pred_probs`` is a list of specs), same classes."""
-    if isinstance(pred_probs, (str, Mapping)) or not isinstance(pred_probs, Sequence) or len(pred_probs) < 1:
-        raise ValidationError(None, "spec", "pred_probs= must be a list of pred_probs specs, one per model")
-    parts = [resolve_classification(fr, label=label, pred_probs=p, classes=classes) for p in pred_probs]
+    if (
+        isinstance(pred_probs, (str, Mapping))
+        or not isinstance(pred_probs, Sequence)
+        or len(pred_probs) < 1
+    ):
+        raise ValidationError(
+            None, "spec", "pred_probs= must be a list of pred_probs specs, one per model"
+        )
+    parts = [
+        resolve_classification(fr, label=label, pred_probs=p, classes=classes) for p in pred_probs
+    ]
     first = parts[0]
     for other in parts[1:]:
         if other.classes.values != first.classes.values:
             raise ValidationError(
-                None, "classes", f"the models' classes differ: {first.classes.names} vs {other.classes.names}"
+                None,
+                "classes",
+                f"the models' classes differ: {first.classes.names} vs {other.classes.names}",
             )
     return parts
 

@@ -10,6 +10,7 @@ CLIPPING_LOWER_BOUND = 1e-6
 CONFIDENT_THRESHOLDS_LOWER_BOUND = 2e-6
 TINY_VALUE = 1e-100
 
+
 def value_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Number of rows per class code, including classes with no rows."""
     return np.bincount(labels, minlength=num_classes)[:num_classes]
@@ -41,7 +42,11 @@ def round_preserving_sum(values: np.ndarray) -> np.ndarray:
 def round_preserving_row_totals(matrix: np.ndarray) -> np.ndarray:
     """Apply :func:`round_preserving_sum` to each row of a matrix."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    return np.vstack([round_preserving_sum(row) for row in matrix]) if len(matrix) else matrix.astype(np.int64)
+    return (
+        np.vstack([round_preserving_sum(row) for row in matrix])
+        if len(matrix)
+        else matrix.astype(np.int64)
+    )
 
 
 def select_extreme(values: np.ndarray, m: int, *, largest: bool) -> np.ndarray:

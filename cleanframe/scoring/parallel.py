@@ -65,5 +65,3 @@ def row_reduce(pred_probs: np.ndarray, method: str) -> np.ndarray:
 
     for_each_block(reduce_block, *pred_probs.shape)
     return out
-
-

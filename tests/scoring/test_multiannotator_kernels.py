@@ -204,7 +204,9 @@ def test_crowdlab_parity_many_annotators_many_classes(cleanlab_fixed):
     assert ma.TIE_LOWEST_CLASS not in rungs  # this seed has no tie that cleanlab draws at random
     lq = ref["label_quality"]
     np.testing.assert_array_equal(lq["consensus_label"], res.consensus_label)
-    np.testing.assert_allclose(lq["consensus_quality_score"], res.consensus_quality, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        lq["consensus_quality_score"], res.consensus_quality, rtol=0, atol=1e-9
+    )
     stats = ref["annotator_stats"].sort_index()
     np.testing.assert_allclose(stats["annotator_quality"], res.annotator_quality, atol=1e-9)
     np.testing.assert_array_equal(stats["worst_class"], res.worst_class)

@@ -71,7 +71,9 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     if pred_probs.dtype == np.float32 and cut.dtype == np.float64:
         # the same test in float32 arithmetic: p >= cut  <=>  p >= (smallest float32 >= cut)
         cut32 = cut.astype(np.float32)
-        cut = np.where(cut32 < cut, np.nextafter(cut32, np.float32(np.inf)), cut32).astype(np.float32)
+        cut = np.where(cut32 < cut, np.nextafter(cut32, np.float32(np.inf)), cut32).astype(
+            np.float32
+        )
     out = np.empty(n, dtype=np.int64)
     count_dtype = np.uint16 if k < 2**16 else np.int64
 
@@ -115,7 +117,9 @@ def compute_confident_joint(
     guesses = confident_guesses(pred_probs, thresholds)
     valid = guesses >= 0
     cells = labels[valid].astype(np.int64) * num_classes + guesses[valid]
-    joint = np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    joint = np.bincount(cells, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
     np.fill_diagonal(joint, np.maximum(np.diagonal(joint), 1))
     if calibrate:
         joint = calibrate_confident_joint(joint, labels)

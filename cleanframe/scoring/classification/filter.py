@@ -200,7 +200,9 @@ def find_label_issues(
             )
     if filter_by == "confident_learning" and confident_joint is not None:
         warnings.warn(
-            "confident_joint is ignored by filter_by='confident_learning'.", UserWarning, stacklevel=2
+            "confident_joint is ignored by filter_by='confident_learning'.",
+            UserWarning,
+            stacklevel=2,
         )
         confident_joint = None
 

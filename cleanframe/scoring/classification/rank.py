@@ -138,9 +138,7 @@ def get_label_quality_ensemble_scores(
     """
     pred_probs_list = list(pred_probs_list)
     if custom_weights is not None and weight_ensemble_members_by != "custom":
-        raise ValueError(
-            "custom_weights is given but weight_ensemble_members_by is not 'custom'."
-        )
+        raise ValueError("custom_weights is given but weight_ensemble_members_by is not 'custom'.")
     if len(pred_probs_list) == 1:
         warnings.warn(
             "pred_probs_list holds one model; the ensemble score is that model's score.",

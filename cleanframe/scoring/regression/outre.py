@@ -231,8 +231,9 @@ def _grid_lines(
     scale = max((q75 - q25) / _FAST_ASINH_IQR, 1e-6 * (hi - lo))
     # evenly spaced in asinh((v - median) / scale): even near the centre, geometric in the tails
     u = np.linspace(np.arcsinh((lo - med) / scale), np.arcsinh((hi - med) / scale), n_uniform)
-    knots = np.unique(np.r_[np.quantile(values, np.linspace(0, 1, n_quantile)),
-                            med + scale * np.sinh(u), extra])
+    knots = np.unique(
+        np.r_[np.quantile(values, np.linspace(0, 1, n_quantile)), med + scale * np.sinh(u), extra]
+    )
     gap = 1e-3 * (hi - lo)
     kept = [lo]
     for x in knots[1:-1]:
@@ -324,8 +325,9 @@ def _fast_mean_knn_distance(canonical, k: int, grid: tuple[int, int]) -> np.ndar
     ix, wx = _cubic_weights(xs, uniq[:, 0])
     iy, wy = _cubic_weights(ys, uniq[:, 1])
     # the nodes of every row's 4 x 4 stencil
-    node_id = ((ix[:, None, None] + np.arange(4)[None, :, None]) * len(ys)
-               + (iy[:, None, None] + np.arange(4)[None, None, :]))
+    node_id = (ix[:, None, None] + np.arange(4)[None, :, None]) * len(ys) + (
+        iy[:, None, None] + np.arange(4)[None, None, :]
+    )
     used = np.bincount(node_id.reshape(-1), minlength=len(xs) * len(ys)) > 0
     needed = np.flatnonzero(used)
     position = np.cumsum(used) - 1  # node id -> index among the needed nodes
