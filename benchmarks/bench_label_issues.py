@@ -106,7 +106,10 @@ def main():
         return
     print(f"# machine: {machine()}")
     print(f"# N={ns.n:,}, float32 pred_probs; best of {ns.repeat} runs after a warm-up\n")
-    header = "| task | K | pred_probs MB | who | seconds | extra peak MB (× pred_probs) | ratio cleanlab/cleanframe | agreement |"
+    header = (
+        "| task | K | pred_probs MB | who | seconds | extra peak MB (× pred_probs) | "
+        "ratio cleanlab/cleanframe | agreement |"
+    )
     print(header)
     print("|" + "---|" * 8)
     for k in ns.k:
@@ -131,7 +134,10 @@ def main():
                 if task == "find_label_issues":
                     inter = np.sum(res & ref_result)
                     union = np.sum(res | ref_result)
-                    agree = f"Jaccard {inter / max(union, 1):.6f} ({res.sum():,} vs {ref_result.sum():,} flagged)"
+                    agree = (
+                        f"Jaccard {inter / max(union, 1):.6f} "
+                        f"({res.sum():,} vs {ref_result.sum():,} flagged)"
+                    )
                 else:
                     agree = f"max |Δscore| {np.max(np.abs(res - ref_result)):.1e}"
                 ratio = ref["seconds"] / r["seconds"]

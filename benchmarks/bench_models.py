@@ -16,7 +16,7 @@ built; cleanlab gets the same model, the same folds and the same seeds):
 
 Run by hand (never by the tests)::
 
-    .venv/bin/python benchmarks/bench_models.py                 # all sizes, writes RESULTS_models.md
+    .venv/bin/python benchmarks/bench_models.py     # all sizes, writes RESULTS_models.md
     .venv/bin/python benchmarks/bench_models.py --quick --no-write
     .venv/bin/python benchmarks/bench_models.py --tasks outre_fast --no-write   # fast OUTRE only
 """
@@ -277,7 +277,9 @@ def main(argv=None):
                         runs[case] = {
                             "case": case,
                             "n": n,
-                            "skipped": f"needs ~{need:.0f} GB for the N x N/2 distance + index arrays",
+                            "skipped": (
+                                f"needs ~{need:.0f} GB for the N x N/2 distance + index arrays"
+                            ),
                         }
                         continue
                     r = run_case(case, n, args.timeout)
@@ -318,17 +320,21 @@ def report(results, command) -> str:
         "## Models in the loop: cross-validation, CleanLearning, regression label issues",
         "",
         f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {machine()} (`nproc` = {os.cpu_count()}); shared with other jobs, so compare the ratios from the same run",
+        (
+            f"- Machine: {machine()} (`nproc` = {os.cpu_count()}); shared with other jobs, so "
+            "compare the ratios from the same run"
+        ),
         f"- Command: `{command}`",
         (
-            "- Each case runs in a fresh process; time = one call after the data is built (clf/reg: "
-            "the fastest of `--repeats` fresh-process runs, the two libraries alternating); extra "
-            "RSS = peak RSS sampled every 2 ms above the RSS before the call; max RSS = `ru_maxrss`."
+            "- Each case runs in a fresh process; time = one call after the data is built "
+            "(clf/reg: the fastest of `--repeats` fresh-process runs, the two libraries "
+            "alternating); extra RSS = peak RSS sampled every 2 ms above the RSS before the call; "
+            "max RSS = `ru_maxrss`."
         ),
         "",
         (
-            "| task | N | library | time (s) | extra RSS (MB) | max RSS (MB) | flagged | precision | "
-            "recall | load (1-min, before→after) | quality |"
+            "| task | N | library | time (s) | extra RSS (MB) | max RSS (MB) | flagged | "
+            "precision | recall | load (1-min, before→after) | quality |"
         ),
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]

@@ -279,7 +279,8 @@ def main():
         r = results[name]
         print(
             f"{name:26s} {r['seconds']:8.3f} s  peak RSS {r['peak_rss_mb']:7.0f} MB "
-            f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f})  acc {r.get('accuracy', float('nan')):.4f}",
+            f"(+{r['peak_rss_mb'] - r['base_rss_mb']:.0f})  "
+            f"acc {r.get('accuracy', float('nan')):.4f}",
             flush=True,
         )
 
@@ -302,11 +303,11 @@ def main():
 
 NOTES = """Notes:
 
-- Parity (tests/test_multiannotator_kernels.py, tests/test_multiannotator.py): consensus labels equal
-  to cleanlab's on every row except majority-vote ties that survive every rung (cleanlab draws at
-  random, cleanframe takes the lowest class); consensus quality, annotator agreement, per-annotation
-  quality, annotator quality / agreement / worst class, model and annotator weights and ActiveLab
-  scores equal to atol 1e-9 (in practice 0 or 1 ulp).
+- Parity (tests/test_multiannotator_kernels.py, tests/test_multiannotator.py): consensus labels
+  equal to cleanlab's on every row except majority-vote ties that survive every rung (cleanlab draws
+  at random, cleanframe takes the lowest class); consensus quality, annotator agreement,
+  per-annotation quality, annotator quality / agreement / worst class, model and annotator weights
+  and ActiveLab scores equal to atol 1e-9 (in practice 0 or 1 ulp).
 - cleanlab 2.9 bug: `cleanlab.internal.util.value_counts` places the counts of float labels (the
   multi-annotator matrix is float because of NaN) by rank instead of by class code when some class
   is missing from a row. That shuffles the empirical vote distribution used by `calibrate_probs`,
@@ -336,8 +337,8 @@ def render(args, results, extra):
         f"- Data: {args.items:,} items, {args.annotators} annotators (accuracy 0.3–0.95), 1–5 "
         f"labels per item ({extra['annotations']:,} annotations), K={args.classes}; model argmax "
         f"accuracy {extra['model argmax alone']:.4f}. Each case in a fresh process; time = best of "
-        f"{args.repeats} (cleanlab: {args.cleanlab_repeats}); peak RSS = `ru_maxrss` of that process "
-        "(+ = above the RSS after generating the data).",
+        f"{args.repeats} (cleanlab: {args.cleanlab_repeats}); peak RSS = `ru_maxrss` of that "
+        "process (+ = above the RSS after generating the data).",
         "",
         "| case | library | what | time (s) | peak RSS (MB) | consensus accuracy |",
         "|---|---|---|---:|---:|---:|",
@@ -351,16 +352,19 @@ def render(args, results, extra):
         )
     lines += [
         "",
-        f"Majority vote without pred_probs: accuracy {extra['majority vote without pred_probs']:.4f}.",
+        "Majority vote without pred_probs: accuracy "
+        f"{extra['majority vote without pred_probs']:.4f}.",
         "",
         "Speed-ups (cleanlab time / cleanframe time, same run):",
         "",
-        f"- CROWDLAB consensus + quality (kernel): **{ratio(results, 'cl_crowdlab', 'cf_crowdlab')}**; "
+        "- CROWDLAB consensus + quality (kernel): "
+        f"**{ratio(results, 'cl_crowdlab', 'cf_crowdlab')}**; "
         f"through `consensus()` on pandas: {ratio(results, 'cl_crowdlab', 'cf_consensus_pandas')}, "
         f"polars: {ratio(results, 'cl_crowdlab', 'cf_consensus_polars')}",
         f"- majority vote: {ratio(results, 'cl_majority_vote', 'cf_majority_vote')}",
         f"- ActiveLab: {ratio(results, 'cl_activelab', 'cf_activelab')} (cleanlab's temperature "
-        "search uses its float-label `value_counts` bug, so its scores differ; the work done is the same)",
+        "search uses its float-label `value_counts` bug, so its scores differ; the work done is "
+        "the same)",
         f"- Dawid-Skene vs crowd-kit: {ratio(results, 'ck_dawid_skene', 'cf_dawid_skene')}",
         "",
         NOTES,

@@ -2,9 +2,11 @@
 
 Run by hand (never by the tests), from the repository root:
 
-    .venv/bin/python benchmarks/bench_neighbors.py                      # 10k and 30k both, 100k/1M cleanframe
+    # 10k and 30k both libraries, 100k/1M cleanframe only
+    .venv/bin/python benchmarks/bench_neighbors.py
     .venv/bin/python benchmarks/bench_neighbors.py --sizes 10000 100000 --cleanlab-max 100000
-    .venv/bin/python benchmarks/bench_neighbors.py --ann 100000         # ANN library comparison
+    # ANN library comparison
+    .venv/bin/python benchmarks/bench_neighbors.py --ann 100000
 
 Every measurement runs in a fresh subprocess: the data is generated there (fixed seed), then the
 measured call runs under ``_harness.PeakRSS`` (RSS sampled every 2 ms in a thread): "extra"
@@ -224,13 +226,17 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     if lib == "cleanframe_exact":
         from cleanframe.scoring.neighbors.knn import build_knn_graph
 
-        I = build_knn_graph(X, k=10, metric="cosine", approximate=False, progress=False).indices
+        neighbors = build_knn_graph(
+            X, k=10, metric="cosine", approximate=False, progress=False
+        ).indices
     elif lib in ("cleanframe_approx", "faiss_ivf"):
         from cleanframe.scoring.neighbors.knn import build_knn_graph
 
         warnings.simplefilter("ignore")
         mode = True if lib == "cleanframe_approx" else "faiss"
-        I = build_knn_graph(X, k=10, metric="cosine", approximate=mode, progress=False).indices
+        neighbors = build_knn_graph(
+            X, k=10, metric="cosine", approximate=mode, progress=False
+        ).indices
     elif lib == "faiss_hnsw":
         import faiss
 
@@ -238,7 +244,7 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
         idx.hnsw.efConstruction = 40
         idx.add(Xn)
         idx.hnsw.efSearch = 64
-        _, I = idx.search(Xn, k)
+        _, neighbors = idx.search(Xn, k)
     elif lib == "usearch":
         from usearch.index import Index
 
@@ -251,7 +257,7 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
             expansion_search=64,
         )
         idx.add(np.arange(n), Xn, threads=os.cpu_count())
-        I = idx.search(Xn, k, threads=os.cpu_count()).keys.astype(np.int64)
+        neighbors = idx.search(Xn, k, threads=os.cpu_count()).keys.astype(np.int64)
     elif lib == "hnswlib":
         import hnswlib
 
@@ -260,15 +266,15 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
         idx.set_num_threads(os.cpu_count())
         idx.add_items(Xn, np.arange(n))
         idx.set_ef(64)
-        I, _ = idx.knn_query(Xn, k=k)
-        I = I.astype(np.int64)
+        neighbors, _ = idx.knn_query(Xn, k=k)
+        neighbors = neighbors.astype(np.int64)
     elif lib == "pynndescent":
         import pynndescent
 
         nnd = pynndescent.NNDescent(
             Xn, metric="cosine", n_neighbors=k + 4, n_jobs=os.cpu_count(), random_state=0
         )
-        I, _ = nnd.neighbor_graph
+        neighbors, _ = nnd.neighbor_graph
     else:
         raise ValueError(lib)
     elapsed = time.perf_counter() - t0
@@ -276,7 +282,7 @@ def ann_worker(lib: str, n: int, seed: int) -> dict:
     # a self-graph row may contain the row itself (ANN libraries return it first): compare the
     # first 10 non-self entries
     hits = 0
-    for i, row, t in zip(q, np.asarray(I)[q], truth):
+    for i, row, t in zip(q, np.asarray(neighbors)[q], truth):
         got = [j for j in row if j != i and j != -1][:10]
         hits += len(set(got) & set(t))
     return {
@@ -301,10 +307,13 @@ def agreement(n: int) -> None:
     def jac(x, y):
         return (x & y).sum() / max((x | y).sum(), 1)
 
+    outlier_rho = spearmanr(a["outlier_score"], b["outlier_score"]).statistic
+    dup_rho = spearmanr(a["dup_score"], b["dup_score"]).statistic
     print(
-        f"|  | agreement with Datalab: outlier score Spearman {spearmanr(a['outlier_score'], b['outlier_score']).statistic:.5f}, "
+        f"|  | agreement with Datalab: outlier score Spearman {outlier_rho:.5f}, "
         f"is_outlier Jaccard {jac(a['is_outlier'], b['is_outlier']):.4f}, near-dup score Spearman "
-        f"{spearmanr(a['dup_score'], b['dup_score']).statistic:.5f}, is_near_duplicate Jaccard {jac(a['is_dup'], b['is_dup']):.4f} | | | | | | | | |",
+        f"{dup_rho:.5f}, is_near_duplicate Jaccard {jac(a['is_dup'], b['is_dup']):.4f} "
+        "| | | | | | | | |",
         flush=True,
     )
 
@@ -364,9 +373,8 @@ def main() -> None:
         return
 
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}")
-    print(
-        f"# command: BENCH_DATA={DATA} {' '.join([os.path.relpath(sys.executable, ROOT), *sys.argv])}"
-    )
+    command = " ".join([os.path.relpath(sys.executable, ROOT), *sys.argv])
+    print(f"# command: BENCH_DATA={DATA} {command}")
     if a.ann:
         print(f"\nANN libraries, self-graph k=10, N={a.ann:,} x {D} (cosine)\n")
         print("| library | time (s) | recall@10 | peak extra MB |\n|---|---|---|---|")
@@ -383,7 +391,8 @@ def main() -> None:
 
     os.makedirs(SCRATCH, exist_ok=True)
     print(
-        "\n| N | method | outliers (s) | + near dups (s) | CPU (s) | peak extra MB | outlier AUROC | outliers flagged | dup precision | dup recall |"
+        "\n| N | method | outliers (s) | + near dups (s) | CPU (s) | peak extra MB | outlier AUROC "
+        "| outliers flagged | dup precision | dup recall |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in a.sizes:
@@ -411,15 +420,18 @@ def main() -> None:
                 t_cell = f"{t_out:.2f}" + (" (approx)" if r.get("approximate") else "")
                 d_cell = f"{t_dup:.2f}" if t_dup is not None else "—"
             print(
-                f"| {n:,} | {name} | {t_cell} | {d_cell} | {r.get('cpu', float('nan')):.1f} | {r['extra_mb']:.0f} | {r['auroc']:.4f} | "
+                f"| {n:,} | {name} | {t_cell} | {d_cell} | {r.get('cpu', float('nan')):.1f} | "
+                f"{r['extra_mb']:.0f} | {r['auroc']:.4f} | "
                 f"{r.get('flagged_outliers', '—')} | {r.get('dup_precision', float('nan')):.3f} | "
                 f"{r.get('dup_recall', float('nan')):.3f} |",
                 flush=True,
             )
         cf, ood = runs.get("cleanframe"), runs.get("cleanlab_ood")
         if cf and ood and "error" not in cf and "error" not in ood:
+            speedup = ood["time_outliers"] / cf["time_outliers"]
             print(
-                f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{ood['time_outliers'] / cf['time_outliers']:.1f}x** | | | | | | | |",
+                f"|  | **ratio** cleanlab OOD / cleanframe outliers | **{speedup:.1f}x** "
+                "| | | | | | | |",
                 flush=True,
             )
         agreement(n)

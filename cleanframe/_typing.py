@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -13,4 +14,4 @@ FrameT = TypeVar("FrameT", "pd.DataFrame", "pl.DataFrame", "pl.LazyFrame")
 
 #: A column spec (DESIGN.md "Column specs"): a list of column names in class order, a glob such
 #: as ``"p_*"``, a dict ``{class: column}``, or the name of one column holding an array per row.
-ColumnSpec = Union[str, Sequence[str], Mapping[Any, str]]
+ColumnSpec = str | Sequence[str] | Mapping[Any, str]

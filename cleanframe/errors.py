@@ -7,7 +7,8 @@ rows (by index label). ``failure_cases`` keeps them as data, the way pandera's `
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["CleanframeError", "ValidationError"]
 

@@ -10,8 +10,9 @@ pred_probs columns, and row-level results come back as a LazyFrame).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

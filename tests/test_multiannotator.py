@@ -37,7 +37,8 @@ from .scoring.test_multiannotator_kernels import cl_multi, patch_cleanlab
 
 @pytest.fixture
 def cleanlab_fixed(monkeypatch):
-    """cleanlab with its float-label value_counts bug fixed (see scoring/test_multiannotator_kernels)."""
+    """cleanlab with its float-label value_counts bug fixed (see
+    scoring/test_multiannotator_kernels)."""
     return patch_cleanlab(monkeypatch)
 
 

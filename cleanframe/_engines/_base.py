@@ -9,7 +9,8 @@ reports what is there.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -234,7 +235,8 @@ class PanderaChecks:
     """
 
     def numeric(self, **check: Any) -> Any:
-        """The column holds numbers (not booleans, not strings): the rule of :meth:`Engine.matrix`."""
+        """The column holds numbers (not booleans, not strings): the rule of
+        :meth:`Engine.matrix`."""
         raise NotImplementedError
 
     def finite(self, **check: Any) -> Any:
@@ -249,7 +251,8 @@ class PanderaChecks:
         self, select: Callable[[list], list], tolerance: Callable[[float], float], **check: Any
     ) -> Any:
         """A frame check: the columns that ``select(frame's column names)`` picks sum to 1 in each
-        row, within ``tolerance(storage epsilon of those columns)`` (see :meth:`Engine.storage_eps`)."""
+        row, within ``tolerance(storage epsilon of those columns)`` (see
+        :meth:`Engine.storage_eps`)."""
         raise NotImplementedError
 
     def frame_columns(self, test: Callable[[list], bool], **check: Any) -> Any:

@@ -49,12 +49,12 @@ def read_file(path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def adapt(obj: Any) -> "PandasFrame | None":
+def adapt(obj: Any) -> PandasFrame | None:
     """The engine for a pandas DataFrame, else None."""
     return PandasFrame(obj) if isinstance(obj, pd.DataFrame) else None
 
 
-def adapt_column(obj: Any) -> "PandasFrame | None":
+def adapt_column(obj: Any) -> PandasFrame | None:
     """A pandas Series (or a one-column DataFrame) as a one-column frame, else None."""
     if isinstance(obj, pd.Series):
         name = obj.name if obj.name is not None else "y"

@@ -35,7 +35,7 @@ def read_file(path) -> pl.DataFrame:
     return pl.read_parquet(path)
 
 
-def adapt(obj: Any) -> "PolarsFrame | None":
+def adapt(obj: Any) -> PolarsFrame | None:
     """The engine for a polars DataFrame or LazyFrame, else None."""
     if isinstance(obj, pl.LazyFrame):
         return LazyPolarsFrame(obj)
@@ -44,7 +44,7 @@ def adapt(obj: Any) -> "PolarsFrame | None":
     return None
 
 
-def adapt_column(obj: Any) -> "PolarsFrame | None":
+def adapt_column(obj: Any) -> PolarsFrame | None:
     """A polars Series (or a one-column frame) as a one-column frame, else None."""
     if isinstance(obj, pl.Series):
         return PolarsFrame(obj.to_frame(obj.name or "y"))

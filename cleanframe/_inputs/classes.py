@@ -6,8 +6,8 @@ category order, else the pred_probs column order (or the sorted values, without 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

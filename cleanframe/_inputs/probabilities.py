@@ -14,8 +14,9 @@ row-sum tolerance is float16's epsilon (2**-10, about 9.8e-4) instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -280,7 +281,8 @@ def pred_probs_classes(sel: Selection, n_cols: int, classes: Sequence | None = N
 def resolve_ensemble(
     fr: Engine, *, label: str, pred_probs: Any, classes: Sequence | None = None
 ) -> list[Classification]:
-    """Labels + one pred_probs matrix per model (``pred_probs`` is a list of specs), same classes."""
+    """Labels + one pred_probs matrix per model (``pred_probs`` is a list of specs), same
+    classes."""
     if (
         isinstance(pred_probs, (str, Mapping))
         or not isinstance(pred_probs, Sequence)

@@ -1,4 +1,4 @@
-"""Multi-annotator kernels (cleanframe.scoring.multiannotator.crowdlab) against cleanlab 2.9 and crowd-kit.
+"""Multi-annotator kernels (scoring.multiannotator.crowdlab) against cleanlab 2.9 and crowd-kit.
 
 cleanlab is the reference for majority vote, CROWDLAB and ActiveLab. One cleanlab bug is patched
 for the comparison: ``cleanlab.internal.util.value_counts`` places the counts of float labels (the
@@ -284,19 +284,19 @@ def test_active_learning_parity_single_annotator_and_unlabeled_only():
 def reference_dawid_skene(item, annotator, label, n_items, n_annotators, n_classes, n_iter):
     """A plain-loop Dawid-Skene written independently of the kernel (same init and clipping)."""
     post = np.zeros((n_items, n_classes))
-    for i, l in zip(item, label):
-        post[i, l] += 1
+    for i, y in zip(item, label):
+        post[i, y] += 1
     post /= post.sum(axis=1, keepdims=True)
     for _ in range(n_iter):
         counts = np.zeros((n_annotators, n_classes, n_classes))
-        for i, j, l in zip(item, annotator, label):
-            counts[j, :, l] += post[i]
+        for i, j, y in zip(item, annotator, label):
+            counts[j, :, y] += post[i]
         counts = np.maximum(counts, 1e-10)
         conf = counts / counts.sum(axis=2, keepdims=True)
         prior = np.maximum(post.mean(axis=0), 1e-10)
         logpost = np.tile(np.log(prior), (n_items, 1))
-        for i, j, l in zip(item, annotator, label):
-            logpost[i] += np.log(conf[j, :, l])
+        for i, j, y in zip(item, annotator, label):
+            logpost[i] += np.log(conf[j, :, y])
         logpost -= logpost.max(axis=1, keepdims=True)
         post = np.exp(logpost)
         post /= post.sum(axis=1, keepdims=True)

@@ -296,7 +296,8 @@ def estimate_py_and_noise_matrices_from_probabilities(
     py_method: str = "cnt",
     calibrate: bool = True,
 ):
-    """``(py, noise_matrix, inverse_noise_matrix, confident_joint)`` from predicted probabilities."""
+    """``(py, noise_matrix, inverse_noise_matrix, confident_joint)`` from predicted
+    probabilities."""
     cj = compute_confident_joint(labels, pred_probs, thresholds=thresholds, calibrate=calibrate)
     py, nm, inv = estimate_latent(
         cj, labels, py_method=py_method, converge_latent_estimates=converge_latent_estimates

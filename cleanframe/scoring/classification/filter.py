@@ -178,8 +178,9 @@ def find_label_issues(
         Classes with at most this many rows are never pruned.
     confident_joint : int ndarray (K, K), optional
         Reused as is by the ``prune_*`` rules; ``confident_learning`` ignores it.
-    return_indices_ranked_by : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
-        Return flagged positions sorted by that score (worst first, ties by position).
+    return_indices_ranked_by : str, optional
+        ``"self_confidence"``, ``"normalized_margin"`` or ``"confidence_weighted_entropy"``:
+        return flagged positions sorted by that score (worst first, ties by position).
     """
     if filter_by not in FILTER_BY:
         raise ValueError(f"filter_by must be one of {FILTER_BY}, not {filter_by!r}.")

@@ -870,7 +870,7 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     previous = -np.inf
     it = 0
     scale = max(len(ann.item), 1)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is read after the loop)
         priors, confusion = _ds_m_step(ann, incidence, post)
         post, evidence = _ds_e_step(ann, incidence_t, priors, confusion)
         if (evidence - previous) / scale < tol:

@@ -6,12 +6,12 @@ arrays of length N. Kernels never modify their inputs.
 OUTRE (the default of cleanlab 2.9's ``regression.rank.get_label_quality_scores``) treats every row
 as a 2-D point ``(z_y, 5 * z_r)`` -- the standardised label and five times the standardised residual
 -- and scores it by its mean Euclidean distance to its ``k = ceil(N / 2)`` nearest points (itself
-included, at distance 0), ``score = exp(-avg / median(avg))``. The reference asks a nearest-neighbour
-index for ``N / 2`` neighbours of every row, which materialises an ``N x N/2`` distance array (40 GB
-at N = 100,000). :func:`outre_mean_knn_distance` computes the same means exactly -- every one of
-the ``k`` smallest distances enters the sum, nothing is approximated -- in blocks of query rows, so
-memory stays ``O(N * block)``; its time is still ``O(N^2)`` (about 2.5 minutes at N = 100,000
-on 2 cores).
+included, at distance 0), ``score = exp(-avg / median(avg))``. The reference asks a
+nearest-neighbour index for ``N / 2`` neighbours of every row, which materialises an ``N x N/2``
+distance array (40 GB at N = 100,000). :func:`outre_mean_knn_distance` computes the same means
+exactly -- every one of the ``k`` smallest distances enters the sum, nothing is approximated -- in
+blocks of query rows, so memory stays ``O(N * block)``; its time is still ``O(N^2)`` (about 2.5
+minutes at N = 100,000 on 2 cores).
 :func:`outre_mean_knn_distance_fast` approximates the means in ``O(N * nodes)`` time (about 2 s
 at N = 100,000) by exact evaluation at ~1,500 grid nodes and piecewise-cubic interpolation; it
 is opt-in (``get_label_quality_scores(..., exact=False)``) because its error (up to 1.8e-4
