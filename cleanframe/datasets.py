@@ -23,7 +23,8 @@ def load_arrays(name: str) -> dict:
     ``class_names``, and the Mechanical Turk columns ``mturk_*``."""
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {NAMES}")
-    with resources.files("cleanframe").joinpath("data", f"{name}.npz").open("rb") as fh:
+    # one name per step: Python 3.10's Traversable.joinpath takes a single name
+    with (resources.files("cleanframe") / "data" / f"{name}.npz").open("rb") as fh:
         with np.load(fh, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 

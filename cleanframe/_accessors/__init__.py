@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+from typing import Any
 
 __all__ = ["CleanAccessor", "register"]
 
@@ -19,7 +20,7 @@ class _Forward:
 
     def __init__(self, module: str, name: str | None = None):
         self.module = module
-        self.name = name
+        self.name = name or ""  # "" until __set_name__ gives the attribute's name
 
     def __set_name__(self, owner, attr):
         self.name = self.name or attr
@@ -37,9 +38,11 @@ class _Forward:
         def method(*args, **kwargs):
             return func(frame, *args, **kwargs)
 
+        # a function takes any attribute; the wrapper's static type does not list __signature__
+        wrapper: Any = method
         try:
             sig = inspect.signature(func)
-            method.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+            wrapper.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
         except (TypeError, ValueError):  # pragma: no cover
             pass
         return method

@@ -195,6 +195,7 @@ def selection_matrix(fr: Engine, sel: Selection, order: list | None = None) -> n
     if sel.array_column is not None:
         m = array_matrix(fr, sel.array_column)
         return m if order is None or order == list(range(m.shape[1])) else m[:, order]
+    assert sel.columns is not None  # a Selection holds either columns or one array column
     cols = sel.columns if order is None else [sel.columns[i] for i in order]
     return numeric_matrix(fr, cols)
 

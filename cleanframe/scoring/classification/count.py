@@ -146,6 +146,8 @@ def estimate_joint(
 ) -> np.ndarray:
     """Joint distribution P(given label, true label) as a K×K float matrix summing to 1."""
     if confident_joint is None:
+        if labels is None or pred_probs is None:
+            raise ValueError("Pass labels and pred_probs, or a confident_joint.")
         cj = compute_confident_joint(labels, pred_probs, calibrate=True)
     elif labels is not None:
         cj = calibrate_confident_joint(confident_joint, labels)

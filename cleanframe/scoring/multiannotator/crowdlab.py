@@ -684,7 +684,7 @@ def find_best_temperature(ann: Annotations, pred_probs: np.ndarray) -> float:
 
     coarse = _TEMPERATURE_GRID
     i = best(coarse)
-    fine = []
+    fine: list[float] = []
     if i > 0:
         fine.extend(np.linspace(coarse[i - 1], coarse[i], _FINE_STEPS, endpoint=False))
     if i < len(coarse) - 1:
@@ -760,6 +760,8 @@ def active_learning_scores(
         else:
             temperature = find_best_temperature(ann, pred_probs)
             res = crowdlab(ann, temperature_scale(pred_probs, temperature))
+            # crowdlab always sets both weights (they are None only for the other methods)
+            assert res.model_weight is not None and res.annotator_weight is not None
             quality = res.consensus_quality
             model_weight = res.model_weight
             mean_weight = float(np.mean(res.annotator_weight))
