@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .._engines import Engine, Factorized
 from ..errors import ValidationError
-from .columns import Selection, check_not_empty, require_columns
+from .columns import (
+    Selection,
+    array_matrix,
+    check_not_empty,
+    numeric_matrix,
+    require_columns,
+    resolve_columns,
+)
 from .rules import MIN_CLASSES
 
 __all__ = [
     "ClassSet",
+    "ClassificationSpec",
+    "classification_spec",
+    "pred_probs_classes",
     "class_key",
     "check_label_nulls",
     "class_code_map",
@@ -340,3 +351,87 @@ def merge_factors(facts: Sequence[Factorized]) -> tuple[Factorized, list]:
     if kind == "float" and all(float(u).is_integer() for u in present):
         kind = "integer"
     return Factorized(None, present, categories, kind), [(remap, uniques) for remap in remaps]
+
+
+@dataclass
+class ClassificationSpec:
+    """The label and pred_probs specs resolved against a frame, before any probability is read.
+
+    ``columns`` are the pred_probs columns in class order (``None`` for one array column, whose
+    values ``array`` had to be read for its width, already in class order).
+    """
+
+    label: str
+    labels: Factorized
+    selection: Selection
+    classes: ClassSet
+    columns: list | None
+    array: np.ndarray | None
+
+    def matrix(self, fr: Engine) -> np.ndarray:
+        """The probabilities in class order, as read from the frame (not yet checked)."""
+        if self.array is not None:
+            return self.array
+        assert self.columns is not None  # separate columns, or one array column (read)
+        return numeric_matrix(fr, self.columns)
+
+
+def classification_spec(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    labels_not_null: bool = True,
+) -> ClassificationSpec:
+    """The label column, the pred_probs columns in class order and the classes (inferred from the
+    column names and the label values unless ``classes=`` is given), checked as specs.
+
+    Reads the label column and, for one array column, its values (for the width); no other
+    probability. ``labels_not_null=False`` leaves null labels to the caller (a schema reports
+    them as failure cases).
+    """
+    if not isinstance(label, str):
+        raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
+    require_columns(fr, [label], param="label")
+    sel = resolve_columns(fr, pred_probs, param="pred_probs")
+    if sel.columns is not None and label in sel.columns:
+        raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
+    fact = fr.factorize(label)
+    if labels_not_null:
+        check_label_nulls(fr, label, fact)
+    if sel.array_column is not None:
+        P = array_matrix(fr, sel.array_column)
+        n_cols = P.shape[1]
+    else:
+        P = None
+        n_cols = len(sel.columns or ())
+    values, order = pred_probs_class_order(fact, sel, n_cols, label, classes)
+    columns = [sel.columns[i] for i in order] if sel.columns is not None else None
+    if P is not None and order != list(range(n_cols)):
+        P = P[:, order]
+    return ClassificationSpec(label, fact, sel, ClassSet(tuple(values)), columns, P)
+
+
+def pred_probs_classes(sel: Selection, n_cols: int, classes: Sequence | None = None) -> ClassSet:
+    """The classes of ``n_cols`` pred_probs columns without labels: ``classes=``, else the dict
+    spec's keys or the names the columns suggest, else ``0..K-1``; at least two columns."""
+    if classes is not None:
+        values = list(classes)
+    elif sel.classes is not None:
+        values = list(sel.classes)
+    elif sel.hint_sets:
+        values = sel.hint_sets[0]
+    else:
+        values = list(range(n_cols))
+    if len(values) != n_cols:
+        raise ValidationError(
+            sel.label,
+            "classes",
+            f"classes= has {len(values)} entries but pred_probs has {n_cols} columns",
+        )
+    if n_cols < MIN_CLASSES:
+        raise ValidationError(
+            sel.label, "at_least_2_classes", "pred_probs needs at least two class columns"
+        )
+    return ClassSet(tuple(values))

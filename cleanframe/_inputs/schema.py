@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from .._engines import ENGINES, Engine, PanderaChecks, adapt, pandera_checks
 from ..errors import ValidationError
 from .arguments import choice
-from .classes import ClassSet, class_label_values, default_class_order, pred_probs_class_order
+from .classes import (
+    ClassSet,
+    class_label_values,
+    classification_spec,
+    default_class_order,
+    pred_probs_class_order,
+    pred_probs_classes,
+)
 from .columns import (
     Selection,
     array_matrix,
@@ -383,8 +390,6 @@ class _Builder:
         columns: dict = {}
         frame_checks = [self.not_empty()]
         if pred_probs is not None and label is not None:
-            from .probabilities import classification_spec  # (probabilities imports this module)
-
             spec = classification_spec(
                 fr, label=label, pred_probs=pred_probs, classes=classes, labels_not_null=False
             )
@@ -394,8 +399,6 @@ class _Builder:
                 columns, frame_checks, spec.selection, spec.columns, spec.classes
             )
         elif pred_probs is not None:
-            from .probabilities import pred_probs_classes
-
             sel = resolve_columns(fr, pred_probs, param="pred_probs")
             if sel.array_column is not None:
                 width = array_matrix(fr, sel.array_column).shape[1]
