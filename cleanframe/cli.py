@@ -13,6 +13,7 @@ from ._engines import read_file
 from .datasets import human_verdicts, load_label_errors
 from .errors import ValidationError
 from .label_issues import find_label_issues
+from .scoring.classification.filter import FILTER_BY
 
 __all__ = ["main"]
 
@@ -21,6 +22,24 @@ SUFFIXES = (".csv", ".parquet", ".pq")
 
 class _BadFile(Exception):
     """A file the command cannot read or write: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (exit code 2), pointing to --help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _message(exc: ValidationError) -> str:
+    """The input layer's message, in the command line's words: a result-column clash is undone
+    with the ``--overwrite`` flag (the library's message names the ``overwrite=True`` argument)."""
+    if exc.rule == "no_overwrite":
+        return (
+            f"column {exc.column!r}: this result column already exists in the input; rename it "
+            f"or pass --overwrite to replace it [rule: {exc.rule}]"
+        )
+    return str(exc)
 
 
 def _check_suffix(path: Path, what: str) -> None:
@@ -87,7 +106,7 @@ def cmd_find(args) -> int:
     try:
         out, seconds = _find(df, args, f"cleanframe find-label-issues {path}")
     except ValidationError as exc:
-        print(f"cleanframe: {exc}", file=sys.stderr)
+        print(f"cleanframe: {_message(exc)}", file=sys.stderr)
         return 2
     print(_report(out, args.label, top=args.top, title=f"Label issues in {path}", seconds=seconds))
     if args.output:
@@ -128,15 +147,33 @@ def cmd_demo(args) -> int:
         f"{hits} of those {len(confirmed)}, and {flagged_reviewed} reviewed rows in all."
     )
     summary = df.cl.health_summary(label="label", pred_probs="p_*")
-    print(f"\nOverall label health score: {summary.overall_label_health_score:.4f}")
+    flagged = int(out["is_issue"].sum())
+    print(
+        f"\nOverall label health score: {summary.overall_label_health_score:.4f} "
+        f"= 1 - {summary.num_label_issues:,}/{summary.num_examples:,}, where "
+        f"{summary.num_label_issues:,} = num_label_issues(estimation_method='off_diagonal') is "
+        f"cleanlab's estimate of how many labels are wrong.\nThe {flagged:,} flagged rows above "
+        f"come from find_label_issues(filter_by={args.filter_by!r}), a different rule, so the "
+        f"two counts need not agree."
+    )
     if args.output:
         _write(out, Path(args.output))
         print(f"Wrote {len(out):,} annotated rows to {args.output}")
     return 0
 
 
+def _filter_by(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--filter-by",
+        default="prune_by_noise_rate",
+        choices=FILTER_BY,
+        metavar="RULE",
+        help=f"confident-learning rule, one of: {', '.join(FILTER_BY)} (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cleanframe",
         description="Find label issues in a table of labels and predicted probabilities.",
     )
@@ -150,13 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pred-probs", required=True, help="pred_probs columns: a glob such as 'p_*'"
     )
     find.add_argument("-o", "--output", help="write the annotated table here (.csv or .parquet)")
-    find.add_argument("--filter-by", default="prune_by_noise_rate", help="confident-learning rule")
+    _filter_by(find)
     find.add_argument("--top", type=int, default=15, help="how many flagged rows to print")
     find.add_argument("--overwrite", action="store_true", help="replace existing result columns")
     find.set_defaults(func=cmd_find)
     demo = sub.add_parser("demo", help="run on the bundled CIFAR-10 test set")
     demo.add_argument("-o", "--output", help="write the annotated table here (.csv or .parquet)")
-    demo.add_argument("--filter-by", default="prune_by_noise_rate", help="confident-learning rule")
+    _filter_by(demo)
     demo.add_argument("--top", type=int, default=15, help="how many flagged rows to print")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cleanframe
 from cleanframe.cli import main
+from cleanframe.scoring.classification.filter import FILTER_BY
 
 from .conftest import label_frame, synthetic
 
@@ -91,8 +93,35 @@ def test_overwrite_flag(tmp_path, capsys, table):
     path = _write(table.assign(label_score=0.0), tmp_path / "data.csv")
     args = ["find-label-issues", str(path), "--label", "y", "--pred-probs", "p_*"]
     assert main(args) == 2
-    assert "'label_score'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the clash names the column and the command line's flag, not the library's argument
+    assert "'label_score'" in err and "pass --overwrite" in err
+    assert "overwrite=True" not in err and len(err.splitlines()) == 1
     assert main([*args, "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("command", ["find-label-issues", "demo"])
+def test_bad_filter_by_is_a_one_line_usage_error(tmp_path, capsys, table, command):
+    path = _write(table, tmp_path / "data.csv")
+    args = [str(path), "--label", "y", "--pred-probs", "p_*"] if command != "demo" else []
+    with pytest.raises(SystemExit) as info:
+        main([command, *args, "--filter-by", "bogus"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1 and "Traceback" not in captured.err
+    assert "--filter-by" in captured.err and "'bogus'" in captured.err
+    assert all(rule in captured.err for rule in FILTER_BY)
+
+
+@pytest.mark.parametrize("command", ["find-label-issues", "demo"])
+def test_help_lists_the_choices(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    assert all(rule in text for rule in FILTER_BY)
+    assert "(default: prune_by_noise_rate)" in text
 
 
 @pytest.mark.parametrize(
@@ -175,6 +204,17 @@ def test_demo_prints_summary_and_human_verdicts(capsys):
     assert "human_verdict" in text
     assert "Human check (Mechanical Turk" in text and "were judged mislabeled" in text
     assert "Overall label health score: 0.9756" in text
+    # the two counts on the screen (flagged rows, estimated issues) are explained, not left to
+    # contradict each other
+    df = cleanframe.datasets.load_label_errors("cifar10")
+    flagged = int(df.cl.find_label_issues(label="label", pred_probs="p_*")["is_issue"].sum())
+    estimated = df.cl.num_label_issues(label="label", pred_probs="p_*")
+    assert flagged != estimated  # they differ by design on this data
+    assert f"{flagged} flagged as likely label issues" in text
+    assert f"1 - {estimated}/10,000" in text
+    assert f"{estimated} = num_label_issues(estimation_method='off_diagonal')" in text
+    assert f"The {flagged} flagged rows above come from find_label_issues(" in text
+    assert "filter_by='prune_by_noise_rate'), a different rule" in text
 
 
 def _console_script() -> Path:
