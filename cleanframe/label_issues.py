@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from html import escape as html_escape
+from textwrap import fill
 from typing import Any
 
 import numpy as np
@@ -447,6 +449,14 @@ def overall_label_health_score(
     return float(_dataset.overall_label_health_score(c.labels, c.pred_probs))
 
 
+#: How the health summary's count relates to find_label_issues' (they differ by design).
+_COUNT_NOTE = (
+    "This count is num_label_issues(estimation_method='off_diagonal'), the estimate behind the "
+    "score. find_label_issues flags rows by its filter_by= rule (default "
+    "'prune_by_noise_rate'), so the number of rows it flags usually differs, by design."
+)
+
+
 @dataclass
 class HealthSummary:
     """Dataset-level label health.
@@ -454,8 +464,12 @@ class HealthSummary:
     Attributes
     ----------
     overall_label_health_score : float
-        1 - estimated issues / N.
+        1 - num_label_issues / N.
     num_examples, num_label_issues : int
+        ``num_label_issues`` is the estimate of :func:`num_label_issues` with its default
+        ``estimation_method="off_diagonal"`` (as cleanlab's health summary). It is not the number
+        of rows :func:`find_label_issues` flags: that applies a ``filter_by=`` rule (default
+        ``"prune_by_noise_rate"``) and usually gives a somewhat different count, by design.
     classes_by_label_quality : frame
         One row per class, worst first (see :func:`rank_classes_by_label_quality`).
     overlapping_classes : frame
@@ -479,7 +493,8 @@ class HealthSummary:
         return (
             f"HealthSummary: overall label health score {self.overall_label_health_score:.4f}\n"
             f"About {pct:.1f}% ({self.num_label_issues} of {self.num_examples}) of the labels have "
-            f"potential issues.\n\nClasses by label quality (worst first):\n"
+            f"potential issues.\n{fill(_COUNT_NOTE, 100)}\n\n"
+            f"Classes by label quality (worst first):\n"
             f"{self._table_text(self.classes_by_label_quality)}\n\n"
             f"Most overlapping class pairs:\n{self._table_text(self.overlapping_classes, 5)}"
         )
@@ -492,7 +507,8 @@ class HealthSummary:
         return (
             f"<div><h4>Label health: {self.overall_label_health_score:.4f}</h4>"
             f"<p>About {pct:.1f}% ({self.num_label_issues} of {self.num_examples}) of the labels "
-            f"have potential issues.</p><h5>Classes by label quality (worst first)</h5>"
+            f"have potential issues.<br><small>{html_escape(_COUNT_NOTE)}</small></p>"
+            f"<h5>Classes by label quality (worst first)</h5>"
             f"{html(self.classes_by_label_quality, 20)}<h5>Most overlapping class pairs</h5>"
             f"{html(self.overlapping_classes, 10)}</div>"
         )

@@ -582,6 +582,14 @@ def test_health_summary_repr_and_html(constructor):
         for name in CLASSES:
             assert name in shown
     assert html.lstrip().startswith("<") and "<table" in html
+    # the count differs from find_label_issues' by design: both reprs say so and name the
+    # parameters behind each number
+    flagged = int(to_pandas(frame.cl.find_label_issues(label="y", pred_probs="p_*")).is_issue.sum())
+    assert flagged != issues
+    for shown in (" ".join(text.split()), html.replace("&#x27;", "'")):
+        assert "num_label_issues(estimation_method='off_diagonal')" in shown
+        assert "find_label_issues flags rows by its filter_by= rule" in shown
+        assert "'prune_by_noise_rate'" in shown
     quality = to_pandas(collect(summary.classes_by_label_quality))
     assert sorted(quality["class"]) == CLASSES
     assert quality["label_quality_score"].is_monotonic_increasing  # worst first
