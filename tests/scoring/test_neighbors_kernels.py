@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cleanframe.scoring.neighbors import datalab_checks, duplicates, knn, noniid, outlier
+from cleanframe.scoring.neighbors import datalab_checks, duplicates, knn, noniid, outlier, scales
 
 cl_knn = pytest.importorskip("cleanlab.internal.neighbor.knn_graph")
 cl_outlier = pytest.importorskip("cleanlab.outlier")
@@ -383,7 +383,7 @@ def test_identical_rows_score_one_and_are_all_duplicates(n, d):
     assert r["is_issue"].all() and (r["set_ids"] == 0).all()
 
 
-@pytest.mark.parametrize("module", [knn, outlier, duplicates, noniid, datalab_checks])
+@pytest.mark.parametrize("module", [knn, outlier, duplicates, noniid, datalab_checks, scales])
 def test_kernel_docstring_examples(module):
     import doctest
 
@@ -439,3 +439,78 @@ def test_low_dimensional_euclidean_stays_exact_at_any_size():
 
     d, _ = cKDTree(X).query(X[:100], k=4)
     np.testing.assert_allclose(g.distances[:100], d[:, 1:], atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# feature values at any finite scale (issue 15, items 2 and 9)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "metric,d,approximate",
+    [
+        ("cosine", 12, False),
+        ("cosine", 12, True),
+        ("euclidean", 12, False),  # BLAS blocks
+        ("euclidean", 12, True),
+        ("euclidean", 3, False),  # KD-tree
+    ],
+)
+def test_the_graph_does_not_depend_on_the_scale_of_the_values(metric, d, approximate):
+    """Values beyond float32's range (1e39, 1e300) or below it (1e-44, 1e-300) give the same
+    neighbours as the unscaled values, and distances scaled with them (cosine: equal)."""
+    X = make_embeddings(600, d, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", knn.ApproximateNeighborsWarning)
+        base = knn.build_knn_graph(X, metric=metric, approximate=approximate)
+        for factor in (2.0**-1000, 2.0**140, 1e39, 1e300, 1e-44, 1e-300):
+            g = knn.build_knn_graph(*_readonly(X * factor), metric=metric, approximate=approximate)
+            np.testing.assert_array_equal(g.indices, base.indices, err_msg=str(factor))
+            unit = factor if metric == "euclidean" else 1.0
+            np.testing.assert_allclose(g.distances / unit, base.distances, rtol=1e-12, atol=1e-14)
+            again = knn.build_knn_graph(X * factor, metric=metric, approximate=approximate)
+            np.testing.assert_array_equal(again.indices, g.indices)  # the same on every run
+            np.testing.assert_array_equal(again.distances, g.distances)
+
+
+def test_cosine_rows_of_very_different_magnitudes_are_searched_exactly():
+    """Rows from 1e-300 to 1e300 in one matrix: the cosine neighbours and distances of a float64
+    brute-force search on each row's own scale (a cosine distance ignores a row's scale)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 6)) * 10.0 ** rng.integers(-300, 300, size=(300, 1))
+    U = X / np.abs(X).max(axis=1, keepdims=True)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    D = np.clip(1 - U @ U.T, 0, 2)
+    np.fill_diagonal(D, np.inf)
+    g = knn.build_knn_graph(X, metric="cosine", k=5)
+    np.testing.assert_array_equal(g.indices, np.argsort(D, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(g.distances, np.sort(D, axis=1)[:, :5], rtol=1e-9, atol=1e-12)
+
+
+def test_queries_far_beyond_the_indexed_rows():
+    """A query at 1e300 against rows near 1: the other queries keep their neighbours, and the
+    far one gets finite distances."""
+    X = np.random.default_rng(0).normal(size=(500, 12))
+    for d in (12, 4):  # BLAS blocks, KD-tree
+        index = knn.KnnIndex(X[:, :d], metric="euclidean")
+        near_idx, near_dist = index.query(X[:3, :d], 3)
+        idx, dist = index.query(np.vstack([X[:3, :d], np.full((1, d), 1e300)]), 3)
+        np.testing.assert_array_equal(idx[:3], near_idx)
+        np.testing.assert_array_equal(dist[:3], near_dist)
+        assert np.isfinite(dist).all() and (dist[3] > 1e299).all()
+
+
+def test_scales_kernel():
+    X = np.array([[1.0, 1e300, 5.0], [3.0, 3e300, 5.0], [5.0, -4e300, 5.0]])
+    np.testing.assert_allclose(
+        scales.column_scales(X, "euclidean")[:2],
+        [np.std([1, 3, 5]), np.std([1, 3, -4]) * 1e300],
+    )
+    np.testing.assert_allclose(scales.column_scales(X, "cosine")[2], 5.0)
+    s = scales.Standardizer.fit(X)
+    Z = s.transform(X)
+    np.testing.assert_allclose(Z[:, :2].mean(axis=0), 0, atol=1e-15)
+    np.testing.assert_allclose(Z[:, :2].std(axis=0), 1)
+    assert (Z[:, 2] == 0).all()  # a constant column maps to exactly 0
+    assert s.transform(np.array([[1.0, 0.0, 6.0]]))[0, 2] > 0  # a new value keeps its offset
+    for m in (0.0, 5e-324, 1e-300, 1.0, 3.0, 1.7e308):
+        p = scales.pow2_scale(m)
+        assert np.isfinite(p) and (m == 0 or 1 <= m / p < 2)

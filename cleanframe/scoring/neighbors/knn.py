@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._common import tracked
+from .scales import EuclideanFrame, euclidean_frame, max_abs, pow2_scale, search_rows
 
 __all__ = [
     "DEFAULT_K",
@@ -65,6 +66,8 @@ CLUSTER_JOIN_MIN_CANDIDATES = 2000
 _TIE_MARGIN = 4
 #: Cells of one block of the distance matrix (rows × N); 2**22 float32 = 16 MB.
 _BLOCK_CELLS = 1 << 22
+#: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
+_FAR_QUERIES = 2.0**60
 
 
 class ApproximateNeighborsWarning(UserWarning):
@@ -215,14 +218,12 @@ def _check_metric(metric: str) -> str:
 # ------------------------------------------------------------------------------------------
 # exact search
 # ------------------------------------------------------------------------------------------
-def _prepared(X: np.ndarray, metric: str) -> np.ndarray:
-    """float32 rows for the search (unit-normalised for cosine; zero rows stay zero). A copy."""
-    Y = np.array(X, dtype=np.float32, order="C", copy=True)
-    if metric == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", Y, Y, dtype=np.float64))
-        norms[norms == 0] = 1.0
-        Y /= norms[:, None].astype(np.float32)
-    return Y
+def _prepared(X: np.ndarray, metric: str, frame: EuclideanFrame | None = None) -> np.ndarray:
+    """float32 rows for the search, a copy: cosine — unit-normalised (zero rows stay zero);
+    euclidean — shifted and scaled by a power of two into ``frame`` (default: ``X``'s own), so
+    that any finite float64 values fit float32 without changing which rows are nearest
+    (:mod:`.scales`)."""
+    return search_rows(X, metric, frame)
 
 
 def _keys(Qb: np.ndarray, Yc: np.ndarray, metric: str, sq: np.ndarray | None) -> np.ndarray:
@@ -409,7 +410,10 @@ def _scatter_add(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
 
 
 def _refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray, metric: str):
-    """float64 distances of the chosen pairs, rows re-sorted by (distance, index)."""
+    """float64 distances of the chosen pairs, rows re-sorted by (distance, index).
+
+    Each pair is computed on a power-of-two scale (each row's own for cosine, one per query row
+    and its neighbours for euclidean), exactly and without overflow or underflow."""
     n, k = indices.shape
     dist = np.empty((n, k), dtype=np.float64)
     step = max(1, (1 << 20) // max(1, k * X.shape[1]))
@@ -417,6 +421,12 @@ def _refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray, metric: str):
         stop = min(n, start + step)
         q = np.asarray(Xq[start:stop], dtype=np.float64)
         nb = np.asarray(X[indices[start:stop]], dtype=np.float64)  # (b, k, D)
+        if metric == "cosine":
+            q = q / pow2_scale(max_abs(q, axis=1))[:, None]
+            nb = nb / pow2_scale(max_abs(nb, axis=2))[:, :, None]
+        else:
+            s = pow2_scale(np.maximum(max_abs(q, axis=1), max_abs(nb, axis=(1, 2))))
+            q, nb = q / s[:, None], nb / s[:, None, None]
         if metric == "cosine":
             qn = np.sqrt(np.einsum("ij,ij->i", q, q))
             nn = np.sqrt(np.einsum("ijd,ijd->ij", nb, nb))
@@ -427,7 +437,8 @@ def _refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray, metric: str):
             dist[start:stop] = np.clip(1.0 - cos, 0.0, 2.0)
         else:
             diff = nb - q[:, None, :]
-            dist[start:stop] = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff))
+            with np.errstate(over="ignore"):  # beyond float64: inf (the input layer rejects it)
+                dist[start:stop] = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff)) * s[:, None]
     order = _row_order(dist, indices)
     rows = np.arange(n)[:, None]
     return indices[rows, order], dist[rows, order]
@@ -606,7 +617,8 @@ class KnnIndex:
         self.approximate = self.backend != "exact"
         self.progress = progress
         self._tree = None
-        self._Y = _prepared(X, self.metric)
+        self._frame = euclidean_frame(X) if self.metric == "euclidean" else None
+        self._Y = _prepared(X, self.metric, self._frame)
         self._ivf: _FaissIVF | _ClusterJoin | None = None
         if self.backend == "faiss":
             self._ivf = _FaissIVF(self._Y, self.metric, seed=seed, progress=progress)
@@ -629,13 +641,17 @@ class KnnIndex:
         return len(self.features)
 
     def _search(self, Q_raw, k, self_query):
+        if not self_query and self._frame is not None:
+            far = max_abs(Q_raw, axis=1) > self._frame.scale * _FAR_QUERIES
+            if far.any():
+                return self._far_search(np.asarray(Q_raw), k, far)
         if (
             not self.approximate
             and self.metric == "euclidean"
             and self.features.shape[1] <= KDTREE_MAX_DIM
         ):
             return self._kdtree_search(Q_raw, k, self_query)
-        Q = self._Y if self_query else _prepared(Q_raw, self.metric)
+        Q = self._Y if self_query else _prepared(Q_raw, self.metric, self._frame)
         if self.approximate:
             wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
             kk = wide + 1 if self_query else wide
@@ -664,17 +680,39 @@ class KnnIndex:
             )
         return _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
 
+    def _far_search(self, Q_raw, k, far):
+        """Euclidean queries ``far`` beyond the indexed rows' range are searched exactly, with
+        the indexed rows, in a frame on those queries' scale; the other queries as usual."""
+        idx = np.empty((len(Q_raw), k), dtype=np.int64)
+        dist = np.empty((len(Q_raw), k), dtype=np.float64)
+        if not far.all():
+            idx[~far], dist[~far] = self._search(Q_raw[~far], k, False)
+        frame = euclidean_frame(self.features, scale=float(pow2_scale(max_abs(Q_raw[far]))))
+        found = _search_blocks(
+            _prepared(Q_raw[far], self.metric, frame),
+            _prepared(self.features, self.metric, frame),
+            k,
+            metric=self.metric,
+            exclude_offset=None,
+            progress=None,
+            desc=None,
+        )
+        idx[far], dist[far] = _refine(Q_raw[far], self.features, found, self.metric)
+        return idx, dist
+
     def _kdtree_search(self, Q_raw, k, self_query):
         from scipy.spatial import cKDTree
 
+        assert self._frame is not None  # euclidean
+        scale = self._frame.scale  # a power of two: exact, and no overflow in the tree
         if self._tree is None:
-            self._tree = cKDTree(np.asarray(self.features, dtype=np.float64))
+            self._tree = cKDTree(np.asarray(self.features, dtype=np.float64) / scale)
         Q = self.features if self_query else Q_raw
         n = len(self.features)
         # a few extra candidates so that ties at the k-th distance go to the lower row index
         wide = min(n - (1 if self_query else 0), k + _TIE_MARGIN)
         kk = wide + 1 if self_query else wide
-        _, idx = self._tree.query(np.asarray(Q, dtype=np.float64), k=kk, workers=-1)
+        _, idx = self._tree.query(np.asarray(Q, dtype=np.float64) / scale, k=kk, workers=-1)
         idx = np.asarray(idx, dtype=np.int64).reshape(len(Q), kk)
         if self_query:
             idx = _drop_self(idx, wide)
