@@ -27,7 +27,7 @@ class _BadFile(Exception):
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line (exit code 2), pointing to --help."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
