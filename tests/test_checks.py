@@ -43,8 +43,8 @@ def test_all_checks_run_and_match_the_single_checks(data, constructor):
         assert out[f"{check}_score"].between(0, 1).all()
     flags = np.column_stack([out[f"is_{c}_issue"] for c in CHECKS])
     np.testing.assert_array_equal(out["is_issue"], flags.any(axis=1))
-    # the label check is CleanLearning's (min_examples_per_class=10), as Datalab's
-    single = data.cl.find_label_issues(label="y", pred_probs="p_*", min_examples_per_class=10)
+    # the label check flags what find_label_issues flags with its own defaults
+    single = data.cl.find_label_issues(label="y", pred_probs="p_*")
     np.testing.assert_array_equal(out["is_label_issue"], single["is_issue"])
     np.testing.assert_allclose(out["label_score"], single["label_score"])
     assert out.loc[5, "is_outlier_issue"]
@@ -211,3 +211,91 @@ def test_a_registered_check_runs_in_the_audit(data, constructor):
     finally:
         unregister("low_first_feature")
     assert "low_first_feature" not in CHECKS
+
+
+def test_label_check_agrees_with_find_label_issues_for_many_small_classes(constructor):
+    """With many classes of a few rows each, Datalab's min_examples_per_class=10 flags nothing;
+    the audit flags what find_label_issues flags, and label_kwargs= passes its arguments on."""
+    labels, p = synthetic(600, 120, seed=5, noise=0.3)  # about 5 rows per class
+    df = label_frame(labels, p, [f"c{i:03d}" for i in range(120)])
+    single = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert single["is_issue"].sum() > 20
+    report = constructor(df).cl.audit(label="y", pred_probs="p_*", checks=["label"])
+    out = to_pandas(report.issues)
+    np.testing.assert_array_equal(out["is_label_issue"], single["is_issue"])
+    np.testing.assert_allclose(out["label_score"], single["label_score"])
+    # the report names the arguments, and says what its score counts
+    estimated = df.cl.num_label_issues(label="y", pred_probs="p_*")
+    text = " ".join(repr(report).split())
+    assert "find_label_issues(filter_by='prune_by_noise_rate', min_examples_per_class=1)" in text
+    assert f"1 - {estimated}/600, where {estimated} = num_label_issues()" in text
+    assert report.notes["label"] in " ".join(report._repr_html_().replace("&#x27;", "'").split())
+    summary = to_pandas(report.summary).set_index("issue_type")
+    assert summary.loc["label", "score"] == pytest.approx(1 - estimated / 600)
+
+    datalab = constructor(df).cl.audit(
+        label="y", pred_probs="p_*", label_kwargs={"min_examples_per_class": 10}
+    )
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", min_examples_per_class=10)
+    assert not expected["is_issue"].any()
+    np.testing.assert_array_equal(to_pandas(datalab.issues)["is_label_issue"], expected["is_issue"])
+    assert "min_examples_per_class=10" in datalab.notes["label"]
+    both = cleanframe.audit(df, label="y", pred_probs="p_*", label_kwargs={"filter_by": "both"})
+    assert "filter_by='both'" in both.notes["label"]
+    np.testing.assert_array_equal(
+        both.issues["is_label_issue"],
+        df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by="both")["is_issue"],
+    )
+    with pytest.raises(ValidationError, match="label_kwargs.*'threshold'"):
+        cleanframe.audit(df, label="y", pred_probs="p_*", label_kwargs={"threshold": 0.5})
+
+
+def test_headline_counts_rows_and_issues(data):
+    report = cleanframe.audit(data, label="y", pred_probs="p_*", features="emb_*", progress=False)
+    out = report.issues
+    rows = int(out["is_issue"].sum())
+    issues = sum(int(out[f"is_{c}_issue"].sum()) for c in report.checks)
+    assert issues > rows  # some rows are flagged by two checks
+    assert report.rows_with_issues == rows
+    headline = f"Audit: {rows} rows with issues ({issues} issues over {len(report.checks)} checks)"
+    assert repr(report).splitlines()[0] == headline
+    assert f"<h4>{headline}</h4>" in report._repr_html_()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ran", "skipped"),
+    [
+        (
+            dict(label="y", pred_probs="p_*", features="emb_*"),
+            ["null", "class_imbalance"],
+            ["label", "outlier", "near_duplicate", "non_iid"],
+        ),
+        (
+            dict(label="y", pred_probs="p_*"),
+            ["class_imbalance"],
+            ["label", "outlier", "non_iid"],
+        ),
+        (dict(features="emb_*"), ["null"], ["outlier", "near_duplicate", "non_iid"]),
+        (dict(features="emb_*", checks=["non_iid"]), [], ["non_iid"]),
+    ],
+    ids=["all", "label and pred_probs", "features", "non_iid only"],
+)
+def test_one_row_skips_the_checks_it_cannot_run(data, constructor, kwargs, ran, skipped):
+    frame = constructor(data.head(1))
+    report = frame.cl.audit(progress=False, **kwargs)
+    assert report.checks == ran
+    assert list(report.skipped) == skipped
+    assert "needs at least 2 rows, the frame has 1" in repr(report)
+    for name in skipped:
+        assert f"{name}: skipped, " in repr(report)
+    out = to_pandas(report.issues)
+    assert len(out) == 1 and not out["is_issue"].any()
+    assert [c for c in out.columns if c.startswith("is_")] == [
+        *(f"is_{c}_issue" for c in ran),
+        "is_issue",
+    ]
+    assert repr(report).startswith(f"Audit: 0 rows with issues (0 issues over {len(ran)} check")
+    # two rows are enough for every check; an empty frame is still an error
+    assert "non_iid" in constructor(data.head(2)).cl.audit(progress=False, **kwargs).checks
+    with pytest.raises(ValidationError, match="no rows"):
+        constructor(data.head(0)).cl.audit(progress=False, **kwargs)

@@ -23,19 +23,19 @@ a new check is one function registered with :func:`register` and the inputs it n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._engines import Engine, adapt
 from .._inputs import resolve_classification, resolve_features, resolve_labels
-from .._inputs.checks import given_inputs, select_checks
-from .._inputs.columns import check_result_columns
+from .._inputs.checks import check_keywords, given_inputs, select_checks, usable_inputs
+from .._inputs.columns import check_not_empty, check_result_columns
 from .._inputs.neighbors import resolve_embedding, resolve_knn_graph, resolve_pred_probs_embedding
 from .._typing import ColumnSpec, FrameT
 from ..neighbors import build_graph
-from . import builtin  # noqa: F401  (registers the six checks)
+from . import builtin  # registers the six checks
 from .registry import CHECKS, AuditInputs, Check, CheckResult, register, unregister
 from .report import Audit
 
@@ -63,6 +63,7 @@ def _resolve(
     classes: Sequence | None,
     k: int | None,
     progress: bool,
+    label_kwargs: dict,
 ) -> AuditInputs:
     """Resolve and validate, once, each input that a check to run needs; build the graph."""
     graph = embedding = X = c = labels = cs = P = None
@@ -86,7 +87,7 @@ def _resolve(
         )
     if "labels" in needs:
         labels, cs = resolve_labels(fr, label, classes=classes)
-    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress)
+    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress, label_kwargs)
 
 
 def audit(
@@ -101,8 +102,12 @@ def audit(
     k: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    label_kwargs: Mapping[str, Any] | None = None,
 ) -> Audit:
     """Run every check the given columns allow; see the module docstring for which.
+
+    A check that the frame has too few rows for (a neighbour graph needs 2 rows, labels with
+    pred_probs 2 classes) is skipped, and the report says why (``Audit.skipped``).
 
     Parameters
     ----------
@@ -119,6 +124,11 @@ def audit(
         Progress bars on long searches.
     overwrite : bool
         Replace existing result columns instead of raising.
+    label_kwargs : dict, optional
+        Arguments of :func:`cleanframe.find_label_issues` for the label check (``filter_by``,
+        ``min_examples_per_class``, ``frac_noise``, ...). By default the label check flags
+        the rows ``find_label_issues`` flags with its defaults; cleanlab's Datalab and
+        ``CleanLearning`` use ``{"min_examples_per_class": 10}``. The report names them.
 
     Examples
     --------
@@ -131,9 +141,19 @@ def audit(
     95
     """
     fr = adapt(df)
+    label_options = check_keywords(label_kwargs, list(builtin.LABEL_KWARGS), "label_kwargs")
     given = given_inputs(label=label, pred_probs=pred_probs, features=features, knn_graph=knn_graph)
-    chosen = {name: need for name, check in CHECKS.items() if (need := check.choose(given))}
-    run = select_checks(checks, list(CHECKS), chosen)
+    check_not_empty(fr)
+    usable, too_short = usable_inputs(given, fr.height)
+    chosen = {name: need for name, check in CHECKS.items() if (need := check.choose(usable))}
+    cannot = {  # given the inputs, but too few rows for them
+        name: "; ".join(too_short[i] for i in sorted(need) if i in too_short)
+        for name, check in CHECKS.items()
+        if name not in chosen and (need := check.choose(given))
+    }
+    selected = select_checks(checks, list(CHECKS), chosen, cannot)
+    run = [name for name in selected if name in chosen]
+    skipped = {name: cannot[name] for name in selected if name not in chosen}
     names = [column for name in run for column in CHECKS[name].columns] + ["is_issue"]
     check_result_columns(fr, names, overwrite=overwrite)
     inputs = _resolve(
@@ -146,6 +166,7 @@ def audit(
         classes=classes,
         k=k,
         progress=progress,
+        label_kwargs=label_options,
     )
     results = {name: CHECKS[name].run(inputs) for name in run}
 
@@ -154,20 +175,25 @@ def audit(
         flag_column, score_column = CHECKS[name].columns
         new[flag_column] = np.asarray(result.flags, dtype=bool)
         new[score_column] = np.asarray(result.scores, dtype=np.float64)
-    new["is_issue"] = np.logical_or.reduce([new[CHECKS[name].columns[0]] for name in run])
+    flags = [new[CHECKS[name].columns[0]] for name in run]
+    new["is_issue"] = np.logical_or.reduce(flags) if flags else np.zeros(fr.height, dtype=bool)
     issues = fr.attach(new, overwrite=overwrite)
     summary = fr.table(
         {
-            "issue_type": np.asarray(run),
-            "num_issues": np.asarray([int(new[CHECKS[name].columns[0]].sum()) for name in run]),
+            "issue_type": np.asarray(run, dtype=object),
+            "num_issues": np.asarray(
+                [int(new[CHECKS[name].columns[0]].sum()) for name in run], dtype=np.int64
+            ),
             "score": np.asarray(
                 [
                     float(np.mean(new[CHECKS[name].columns[1]]) if r.score is None else r.score)
                     for name, r in results.items()
-                ]
+                ],
+                dtype=np.float64,
             ),
         }
     )
+    notes = {name: r.note for name, r in results.items() if r.note is not None}
     details = {
         name: r.details(issues) if callable(r.details) else r.details
         for name, r in results.items()
@@ -175,7 +201,15 @@ def audit(
     }
     if inputs.graph is not None:
         details["knn_graph"] = inputs.graph
-    return Audit(issues=issues, summary=summary, checks=run, details=details)
+    return Audit(
+        issues=issues,
+        summary=summary,
+        checks=run,
+        details=details,
+        rows_with_issues=int(new["is_issue"].sum()),
+        notes=notes,
+        skipped=skipped,
+    )
 
 
 def find_issues(df: FrameT, **kwargs: Any) -> FrameT:

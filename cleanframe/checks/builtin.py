@@ -7,6 +7,8 @@ function gives with the same arguments.
 
 from __future__ import annotations
 
+from inspect import Parameter, signature
+
 from ..label_issues import label_issue_arrays
 from ..neighbors import (
     NonIIDResult,
@@ -18,13 +20,21 @@ from ..neighbors import (
     outlier_arrays,
     pred_probs_outlier_arrays,
 )
-from ..scoring.classification.dataset import overall_label_health_score
+from ..scoring.classification.count import num_label_issues
 from .registry import AuditInputs, CheckResult, register, required
 
 __all__ = ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
 
 #: The non-IID check's significance threshold (that of :func:`cleanframe.non_iid`).
 NON_IID_SIGNIFICANCE = 0.05
+
+#: The arguments of :func:`cleanframe.find_label_issues` that ``audit(label_kwargs=...)`` passes
+#: to the label check, with their defaults (the same as ``find_label_issues``' own).
+LABEL_KWARGS = {
+    name: p.default
+    for name, p in signature(label_issue_arrays).parameters.items()
+    if p.kind is Parameter.KEYWORD_ONLY
+}
 
 
 @register("null", needs=["features"])
@@ -36,11 +46,27 @@ def null(inputs: AuditInputs) -> CheckResult:
 
 @register("label", needs=["classification"])
 def label(inputs: AuditInputs) -> CheckResult:
-    """:func:`cleanframe.find_label_issues` with ``min_examples_per_class=10`` (as Datalab);
-    the summary score is the label health score."""
+    """:func:`cleanframe.find_label_issues` with its defaults, so that both flag the same rows,
+    or with the audit's ``label_kwargs=`` (Datalab and ``CleanLearning`` use
+    ``min_examples_per_class=10``, which flags nothing in classes of 10 rows or fewer). The
+    summary score is the label health score, 1 - num_label_issues / N; the report's note names
+    the arguments and says that this estimate is not the number of flagged rows."""
     c = required(inputs.classification, "classification")
-    flags, scores = label_issue_arrays(c, min_examples_per_class=10)
-    return CheckResult(flags, scores, score=overall_label_health_score(c.labels, c.pred_probs))
+    kwargs = dict(inputs.label_kwargs)
+    flags, scores = label_issue_arrays(c, **kwargs)
+    n, estimated = len(c.labels), num_label_issues(c.labels, c.pred_probs)
+    shown = {
+        name: kwargs.get(name, default)
+        for name, default in LABEL_KWARGS.items()
+        if name in kwargs or name in ("filter_by", "min_examples_per_class")
+    }
+    arguments = ", ".join(f"{name}={value!r}" for name, value in shown.items())
+    note = (
+        f"flagged by find_label_issues({arguments}), set with label_kwargs=; score = label "
+        f"health = 1 - {estimated:,}/{n:,}, where {estimated:,} = num_label_issues() is an "
+        f"estimate, not the number of flagged rows (they differ by design)"
+    )
+    return CheckResult(flags, scores, score=1.0 - estimated / n, note=note)
 
 
 @register("outlier", needs=["graph", "classification"])

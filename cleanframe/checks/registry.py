@@ -21,7 +21,7 @@ the first alternative the caller's arguments provide, once for all checks.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -71,6 +71,9 @@ class AuditInputs:
     k : int or None
         The audit's ``k``, for a check that builds a graph of its own.
     progress : bool
+    label_kwargs : dict
+        The audit's ``label_kwargs=``: arguments of :func:`cleanframe.find_label_issues` for the
+        label check.
     """
 
     engine: Engine
@@ -82,6 +85,7 @@ class AuditInputs:
     graph: KnnGraph | None = None
     k: int | None = None
     progress: bool = True
+    label_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,16 @@ class CheckResult:
     details : object, optional
         Kept in ``Audit.details[<check>]``. A callable is called with the audit's result rows
         (the caller's frame type) and its return value is kept instead.
+    note : str, optional
+        One line for the report (``Audit.notes[<check>]``): the parameters behind the flags, or
+        what the summary score counts when it is not the flags.
     """
 
     flags: np.ndarray
     scores: np.ndarray
     score: float | None = None
     details: Any = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
+from textwrap import fill
 from typing import Any
 
 from .._engines import to_pandas
@@ -27,23 +29,55 @@ class Audit:
         The checks that ran, in order.
     details : dict
         Per-check extras (e.g. ``details["non_iid"]`` is the :class:`NonIIDResult`).
+    rows_with_issues : int
+        Rows flagged by at least one check (``is_issue``); a row flagged by two checks counts
+        once here and once per check in ``summary.num_issues``.
+    notes : dict
+        Per check, what its numbers mean when that is not obvious (e.g. the label check's
+        ``find_label_issues`` arguments, and that its score counts an estimate).
+    skipped : dict
+        Checks whose inputs were given but that could not run on this frame, and why (e.g. a
+        one-row frame has no neighbours).
     """
 
     issues: Any
     summary: Any
     checks: list
     details: dict = field(default_factory=dict)
+    rows_with_issues: int | None = None
+    notes: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
 
     def _headline(self, table) -> str:
-        return f"Audit: {len(self.checks)} checks, {int(table['num_issues'].sum())} issues found"
+        rows = self.rows_with_issues
+        if rows is None:
+            rows = int(to_pandas(self.issues)["is_issue"].sum())
+        issues, checks = int(table["num_issues"].sum()), len(self.checks)
+        return (
+            f"Audit: {_count(rows, 'row')} with issues "
+            f"({_count(issues, 'issue')} over {_count(checks, 'check')})"
+        )
+
+    def _notes(self) -> list[str]:
+        return [f"{name}: {note}" for name, note in self.notes.items()] + [
+            f"{name}: skipped, {why}" for name, why in self.skipped.items()
+        ]
 
     def __repr__(self) -> str:
         table = to_pandas(self.summary)
-        return "\n".join([self._headline(table), table.to_string(index=False), f"({_SCORE_NOTE})"])
+        notes = [fill(note, 100, subsequent_indent="  ") for note in self._notes()]
+        return "\n".join(
+            [self._headline(table), table.to_string(index=False), f"({_SCORE_NOTE})", *notes]
+        )
 
     def _repr_html_(self) -> str:
         table = to_pandas(self.summary)
+        notes = "".join(f"<li>{escape(note)}</li>" for note in self._notes())
         return (
             f"<div><h4>{self._headline(table)}</h4>{table.to_html(index=False)}"
-            f"<p>{_SCORE_NOTE}</p></div>"
+            f"<p>{_SCORE_NOTE}</p>{f'<ul>{notes}</ul>' if notes else ''}</div>"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
