@@ -14,6 +14,16 @@ Distances are cosine for more than 3 feature columns and euclidean otherwise, as
 identical rows are made each other's nearest neighbours at distance 0 (cleanlab's exact-duplicate
 correction).
 
+Feature values may be any finite numbers: the search rescales rows by powers of two, so values
+such as 1e300 or 1e-300 find the neighbours the same values at ordinary scale find, and cosine
+results do not depend on the scale at all. What does change the results is columns on different
+scales (one column in the thousands, another near 1): the largest columns decide the distances.
+A :class:`FeatureScaleWarning` says so when the columns' scales differ by a factor of 1,000 or
+more, and ``standardize=True`` (on :func:`knn_graph`, the checks and :func:`cleanframe.audit`)
+gives every feature column mean 0 and standard deviation 1 before the search. (Euclidean outlier
+scores keep cleanlab's absolute tolerances: when the distances are all below about 1e-6, every
+row scores 1. Cosine scores, and standardised features, do not depend on the scale.)
+
 Each check has an array path (``outlier_arrays``, ``near_duplicate_arrays``, ``non_iid_arrays``,
 ``class_imbalance_arrays``, ``null_arrays``) from inputs the input layer validated to the result
 arrays; the functions here and :func:`cleanframe.audit` share it.
@@ -43,6 +53,8 @@ from ._inputs.neighbors import (
     resolve_ood_pred_probs,
     resolve_pred_probs_embedding,
     resolve_query_features,
+    resolve_scaled_embedding,
+    warn,
 )
 from ._progress import progress_callback
 from ._typing import ColumnSpec, FrameT
@@ -53,9 +65,12 @@ from .scoring.neighbors.datalab_checks import class_imbalance as _class_imbalanc
 from .scoring.neighbors.duplicates import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from .scoring.neighbors.knn import ApproximateNeighborsWarning, KnnGraph
 from .scoring.neighbors.noniid import non_iid as _non_iid
+from .scoring.neighbors.scales import FeatureScaleWarning
 
 __all__ = [
     "ApproximateNeighborsWarning",
+    "FeatureScaleWarning",
+    "NonIIDTestWarning",
     "KnnGraph",
     "knn_graph",
     "find_outliers",
@@ -66,6 +81,11 @@ __all__ = [
     "find_null_issues",
     "OutlierDetector",
 ]
+
+
+class NonIIDTestWarning(UserWarning):
+    """The non-IID test cannot be done on this data (every row's neighbours are tied at
+    distance 0: constant or identical features); its p-value is NaN."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -149,15 +169,33 @@ def non_iid_arrays(
     num_permutations: int = 25,
     seed: int | None = 0,
     significance_threshold: float = 0.05,
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """``(non_iid_score, is_non_iid_issue, p_value, statistic)`` from a graph's neighbours."""
+) -> tuple[np.ndarray, np.ndarray, float, float, str | None]:
+    """``(non_iid_score, is_non_iid_issue, p_value, statistic, note)`` from a graph's
+    neighbours. Rows whose neighbours are all tied at distance 0 are left out of the test (the
+    note says how many); when that is every row, the test cannot be done: the p-value is NaN,
+    the note says why and a :class:`NonIIDTestWarning` is issued."""
     r = _non_iid(
         graph.indices,
+        distances=graph.distances,
+        metric=graph.metric,
         num_permutations=num_permutations,
         seed=seed,
         significance_threshold=significance_threshold,
     )
-    return r["scores"], r["is_issue"], float(r["p_value"]), float(r["statistic"])
+    left_out = int((~r["tested"]).sum())
+    note = None
+    if left_out == graph.n:
+        note = (
+            f"the test cannot be done: every row's {graph.k} nearest neighbours lie at distance "
+            f"0 (constant or identical features), so the row order, not the data, chose them"
+        )
+        warn(f"non-IID test: {note}; p_value is NaN", NonIIDTestWarning)
+    elif left_out:
+        note = (
+            f"{left_out} of {graph.n} rows left out of the test: their {graph.k} nearest "
+            f"neighbours all lie at distance 0 (duplicates), so the row order chose them"
+        )
+    return r["scores"], r["is_issue"], float(r["p_value"]), float(r["statistic"]), note
 
 
 def class_imbalance_arrays(
@@ -174,11 +212,13 @@ def null_arrays(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r["scores"], r["is_issue"]
 
 
-def _graph_for(fr, *, features, knn_graph, k, metric, approximate, seed, progress) -> KnnGraph:
+def _graph_for(
+    fr, *, features, knn_graph, k, metric, approximate, seed, progress, standardize
+) -> KnnGraph:
     """The caller's graph (checked against the frame) or one built from ``features``."""
     if knn_graph is not None:
         return resolve_knn_graph(fr, knn_graph, k=k, metric=metric)
-    X = resolve_embedding(fr, features, k=k, metric=metric, or_graph=True)
+    X = resolve_embedding(fr, features, k=k, metric=metric, or_graph=True, standardize=standardize)
     return build_graph(X, k=k, metric=metric, approximate=approximate, seed=seed, progress=progress)
 
 
@@ -197,6 +237,7 @@ def knn_graph(
     metric: str | None = None,
     approximate: bool | str | None = None,
     correct_exact_duplicates: bool = True,
+    standardize: bool = False,
     seed: int = 0,
     progress: bool = True,
 ) -> KnnGraph:
@@ -220,6 +261,10 @@ def knn_graph(
         ``"faiss"`` for faiss' IVF index, if installed).
     correct_exact_duplicates : bool
         Make identical rows each other's nearest neighbours at distance 0 (as cleanlab).
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1 before the search (for
+        tabular columns in different units). Without it, columns whose scales differ by a
+        factor of 1,000 or more give a :class:`FeatureScaleWarning`.
     seed : int
         Seed of the approximate index's training.
     progress : bool
@@ -243,7 +288,7 @@ def knn_graph(
     [[1, 2], [0, 2], [1, 0], [2, 1]]
     """
     fr = adapt(df)
-    X = resolve_embedding(fr, features, k=k, metric=metric)
+    X = resolve_embedding(fr, features, k=k, metric=metric, standardize=standardize)
     return build_graph(
         X,
         k=k,
@@ -274,6 +319,7 @@ def find_outliers(
     threshold: float | None = None,
     metric: str | None = None,
     approximate: bool | str | None = None,
+    standardize: bool = False,
     method: str = "entropy",
     adjust_pred_probs: bool = True,
     M: int = 100,
@@ -327,6 +373,9 @@ def find_outliers(
         Distance for a graph built here.
     approximate : bool, optional
         Approximate search (see :func:`knn_graph`).
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1 before building the graph
+        (see :func:`knn_graph`); not used with ``knn_graph=`` or ``pred_probs=``.
     method, adjust_pred_probs, M, gamma
         pred_probs path options, as cleanlab's OutOfDistribution.
     seed : int
@@ -385,6 +434,7 @@ def find_outliers(
             approximate=approximate,
             seed=seed,
             progress=progress,
+            standardize=standardize,
         )
         scores, flags = outlier_arrays(graph, k=k, t=t, threshold=threshold)
     out = fr.attach({"outlier_score": scores, "is_outlier": flags}, overwrite=overwrite)
@@ -412,6 +462,9 @@ class OutlierDetector:
         As in :func:`find_outliers`.
     metric, approximate, seed, progress
         Neighbour search options (see :func:`knn_graph`).
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1, with the reference rows'
+        means and standard deviations (new rows are scaled with the same ones).
     method, adjust_pred_probs, M, gamma
         pred_probs options (see :func:`find_outliers`).
 
@@ -446,6 +499,7 @@ class OutlierDetector:
         threshold: float | None = None,
         metric: str | None = None,
         approximate: bool | str | None = None,
+        standardize: bool = False,
         method: str = "entropy",
         adjust_pred_probs: bool = True,
         M: int = 100,
@@ -454,6 +508,7 @@ class OutlierDetector:
         progress: bool = True,
     ):
         self.k, self.t, self.threshold = k, t, threshold
+        self.standardize = standardize
         self.metric, self.approximate, self.seed, self.progress = (
             metric,
             approximate,
@@ -484,7 +539,9 @@ class OutlierDetector:
         """Fit on the reference rows of ``df`` (not modified). Returns ``self``."""
         fr = adapt(df)
         if one_source(features, pred_probs, fit=True) == "features":
-            X = resolve_embedding(fr, features, k=self.k, metric=self.metric)
+            X, self.scaler_ = resolve_scaled_embedding(
+                fr, features, k=self.k, metric=self.metric, standardize=self.standardize
+            )
             k = _knn.resolve_k(len(X), self.k)
             index = _knn.KnnIndex(
                 X,
@@ -538,7 +595,9 @@ class OutlierDetector:
         fr = adapt(df)
         check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
         if self.source_ == "features":
-            X = resolve_query_features(fr, self.features_spec_, width=self.n_features_)
+            X = resolve_query_features(
+                fr, self.features_spec_, width=self.n_features_, scaler=self.scaler_
+            )
             _, dist = self.index_.query(X, self.k_)
             scores, avg, _ = _outlier.knn_outlier_scores(
                 dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_
@@ -595,6 +654,7 @@ def find_near_duplicates(
     threshold: float = 0.13,
     metric: str | None = None,
     approximate: bool | str | None = None,
+    standardize: bool = False,
     seed: int = 0,
     progress: bool = True,
     overwrite: bool = False,
@@ -629,6 +689,9 @@ def find_near_duplicates(
         Relative radius (Datalab's 0.13).
     metric, approximate, seed, progress
         Neighbour search options (see :func:`knn_graph`).
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1 before building the graph
+        (see :func:`knn_graph`); not used with ``knn_graph=`` or ``pred_probs=``.
     overwrite : bool
         Replace existing result columns instead of raising.
     return_knn_graph : bool
@@ -658,6 +721,7 @@ def find_near_duplicates(
         approximate=approximate,
         seed=seed,
         progress=progress,
+        standardize=standardize,
     )
     scores, flags, sets = near_duplicate_arrays(graph, k=k, threshold=threshold)
     out = fr.attach(
@@ -682,18 +746,25 @@ class NonIIDResult:
     p_value : float
         Probability, under shuffled (IID) row order, of neighbours at least this unusually close
         in row position. Small (< ``significance_threshold``) = the data is not IID: its row order
-        carries information (drift, sorting, sessions...).
+        carries information (drift, sorting, sessions...). NaN when the test cannot be done
+        (see ``note``).
     statistic : float
-        The Kolmogorov–Smirnov statistic behind the p-value.
+        The Kolmogorov–Smirnov statistic behind the p-value (NaN when the test cannot be done).
     is_non_iid : bool
-        ``p_value < significance_threshold``.
+        ``p_value < significance_threshold`` (False when the test cannot be done).
     significance_threshold : float
     rows : frame
         The input's rows plus ``non_iid_score`` (lower = the row's neighbours are unusually near
         it in row order) and ``is_non_iid_issue`` (only the lowest-scoring row, and only when
-        ``is_non_iid``).
+        ``is_non_iid``). Rows left out of the test score 1.
     knn_graph : KnnGraph
         The graph used.
+    note : str or None
+        Why the test cannot be done (every row's neighbours lie at distance 0: constant or
+        identical features), or how many rows it left out (rows with more exact duplicates than
+        neighbours, whose neighbours the row order chose); None when every row was tested.
+    testable : bool
+        Whether the test could be done (``p_value`` is a number).
     """
 
     p_value: float
@@ -702,6 +773,7 @@ class NonIIDResult:
     significance_threshold: float
     rows: Any
     knn_graph: KnnGraph
+    note: str | None = None
 
     @classmethod
     def of(
@@ -711,6 +783,8 @@ class NonIIDResult:
         significance_threshold: float,
         rows: Any,
         knn_graph: KnnGraph,
+        *,
+        note: str | None = None,
     ) -> NonIIDResult:
         """The result of a test with this p-value at this significance threshold."""
         return cls(
@@ -720,10 +794,18 @@ class NonIIDResult:
             significance_threshold,
             rows,
             knn_graph,
+            note,
         )
+
+    @property
+    def testable(self) -> bool:
+        """Whether the test could be done (``p_value`` is a number, not NaN)."""
+        return not np.isnan(self.p_value)
 
     def explain(self) -> str:
         """A plain-language reading of the result."""
+        if not self.testable:
+            return f"non-IID test: not done -- {self.note}. Nothing is flagged."
         verdict = (
             "NOT IID: rows that are close in the embedding space sit unusually close in row order "
             "(drift, sorted data, or grouped collection). Shuffle before splitting train/test, "
@@ -732,16 +814,18 @@ class NonIIDResult:
             else "consistent with IID: the row order does not predict neighbours in the "
             "embedding space."
         )
+        note = f" ({self.note}.)" if self.note else ""
         return (
             f"non-IID test: p-value = {self.p_value:.4g} "
             f"(threshold {self.significance_threshold:g}, KS statistic {self.statistic:.4g}) "
-            f"-> {verdict}"
+            f"-> {verdict}{note}"
         )
 
     def __repr__(self) -> str:
+        note = f", note={self.note!r}" if self.note else ""
         return (
             f"NonIIDResult(p_value={self.p_value:.4g}, is_non_iid={self.is_non_iid}, "
-            f"n={self.knn_graph.n})"
+            f"n={self.knn_graph.n}{note})"
         )
 
     def _repr_html_(self) -> str:
@@ -760,6 +844,7 @@ def non_iid(
     significance_threshold: float = 0.05,
     metric: str | None = None,
     approximate: bool | str | None = None,
+    standardize: bool = False,
     progress: bool = True,
     overwrite: bool = False,
 ) -> NonIIDResult:
@@ -791,6 +876,9 @@ def non_iid(
     significance_threshold : float
     metric, approximate, progress
         Neighbour search options (see :func:`knn_graph`).
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1 before building the graph
+        (see :func:`knn_graph`); not used with ``knn_graph=`` or ``pred_probs=``.
     overwrite : bool
         Replace existing result columns instead of raising.
 
@@ -826,15 +914,16 @@ def non_iid(
             approximate=approximate,
             seed=0,
             progress=progress,
+            standardize=standardize,
         )
-    scores, flags, p_value, statistic = non_iid_arrays(
+    scores, flags, p_value, statistic, note = non_iid_arrays(
         graph,
         num_permutations=num_permutations,
         seed=seed,
         significance_threshold=significance_threshold,
     )
     rows = fr.attach({"non_iid_score": scores, "is_non_iid_issue": flags}, overwrite=overwrite)
-    return NonIIDResult.of(p_value, statistic, significance_threshold, rows, graph)
+    return NonIIDResult.of(p_value, statistic, significance_threshold, rows, graph, note=note)
 
 
 # ------------------------------------------------------------------------------------------
@@ -850,11 +939,12 @@ def class_imbalance(
 ) -> FrameT:
     """Flag the rows of the rarest class when it is too rare (Datalab's class_imbalance check).
 
-    With K classes and the rarest class ``c`` at frequency ``f`` (ties: the first class in class
-    order — sorted values, or a categorical's own order), rows of ``c`` get
-    ``class_imbalance_score = f`` and every other row 1; rows of ``c`` are flagged
-    (``is_class_imbalance_issue``) when ``f < threshold / K``. Classes listed in ``classes=`` but
-    absent from the column count as frequency 0.
+    With K classes that occur in the column and the rarest of them ``c`` at frequency ``f``
+    (ties: the first class in class order — sorted values, or a categorical's own order), rows of
+    ``c`` get ``class_imbalance_score = f`` and every other row 1; rows of ``c`` are flagged
+    (``is_class_imbalance_issue``) when ``f < threshold / K``. As in Datalab, whose classes are
+    the label values present, a class without rows (an unused category of a categorical or
+    ``Enum``, or a class listed in ``classes=`` that does not occur) is not counted.
 
     This function does not modify ``df``.
 

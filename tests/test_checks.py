@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -299,3 +301,91 @@ def test_one_row_skips_the_checks_it_cannot_run(data, constructor, kwargs, ran, 
     assert "non_iid" in constructor(data.head(2)).cl.audit(progress=False, **kwargs).checks
     with pytest.raises(ValidationError, match="no rows"):
         constructor(data.head(0)).cl.audit(progress=False, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------
+# missing feature values, degenerate non-IID input, columns on different scales (issue 15)
+# ------------------------------------------------------------------------------------------
+def test_missing_feature_values_are_reported_and_the_other_checks_run(data, constructor):
+    """As Datalab: the null check reports the rows with NaN / null features, the neighbour
+    checks run on the other rows (whose results are those of an audit without the incomplete
+    rows), and the incomplete rows get score 1, not flagged."""
+    emb = [f"emb_{i}" for i in range(6)]
+    holey = data.copy()
+    holey.loc[[11, 12], "emb_2"] = np.nan
+    holey.loc[30, emb] = np.nan
+    missing = holey[emb].isna().any(axis=1).to_numpy()
+    report = constructor(holey).cl.audit(
+        label="y", pred_probs="p_*", features="emb_*", progress=False
+    )
+    out = to_pandas(report.issues)
+    assert report.checks == [
+        "null",
+        "label",
+        "outlier",
+        "near_duplicate",
+        "non_iid",
+        "class_imbalance",
+    ]
+    assert out["is_null_issue"].tolist() == [i == 30 for i in range(len(out))]
+    np.testing.assert_allclose(out.loc[[11, 30], "null_score"], [5 / 6, 0.0])
+    complete = to_pandas(
+        cleanframe.audit(
+            data[~missing], label="y", pred_probs="p_*", features="emb_*", progress=False
+        ).issues
+    )
+    for check in ("outlier", "near_duplicate", "non_iid"):
+        flag, score = f"is_{check}_issue", f"{check}_score"
+        assert (out.loc[missing, score] == 1.0).all() and not out.loc[missing, flag].any()
+        np.testing.assert_allclose(out.loc[~missing, score], complete[score], rtol=1e-12)
+        np.testing.assert_array_equal(out.loc[~missing, flag], complete[flag])
+        assert "3 rows with missing feature values left out" in report.notes[check]
+    assert out.loc[5, "is_outlier_issue"]  # the neighbour checks still find what they find
+    # the label checks do not read the features: every row
+    np.testing.assert_array_equal(
+        out["label_score"],
+        to_pandas(cleanframe.audit(data, label="y", pred_probs="p_*").issues)["label_score"],
+    )
+    assert report.details["knn_graph"].n == len(data) - 3
+    assert "left out" in repr(report)
+    # the single-check functions still require finite features
+    with pytest.raises(ValidationError, match="emb_2"):
+        nb.find_outliers(constructor(holey), features="emb_*")
+
+
+def test_too_few_complete_rows_is_an_error_that_says_why(data):
+    emb = [f"emb_{i}" for i in range(6)]
+    holey = data.head(5).copy()
+    holey.loc[1:, "emb_0"] = np.nan
+    with pytest.raises(ValidationError, match="4 of the 5 rows miss some"):
+        cleanframe.audit(holey, features=emb, progress=False)
+
+
+def test_audit_reports_a_non_iid_test_that_cannot_be_done(constructor):
+    df = pd.DataFrame({"a": [1.0] * 50, "b": [2.0] * 50, "y": ["u", "v"] * 25})
+    with pytest.warns(nb.NonIIDTestWarning):
+        report = constructor(df).cl.audit(label="y", features=["a", "b"], progress=False)
+    summary = to_pandas(report.summary).set_index("issue_type")
+    assert np.isnan(summary.loc["non_iid", "score"])
+    assert summary.loc["non_iid", "num_issues"] == 0
+    assert "cannot be done" in report.notes["non_iid"] and "cannot be done" in repr(report)
+    assert not report.details["non_iid"].testable
+
+
+def test_audit_standardize(constructor):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True)
+    df = wine.data.assign(y=wine.target)
+    columns = list(wine.data.columns)
+    with pytest.warns(nb.FeatureScaleWarning, match="proline"):
+        raw = cleanframe.audit(constructor(df), label="y", features=columns, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nb.FeatureScaleWarning)
+        report = cleanframe.audit(
+            constructor(df), label="y", features=columns, standardize=True, progress=False
+        )
+    out = to_pandas(report.issues)
+    single = to_pandas(nb.find_outliers(df, features=columns, standardize=True))
+    np.testing.assert_array_equal(out["is_outlier_issue"], single["is_outlier"])
+    assert out["is_outlier_issue"].sum() < to_pandas(raw.issues)["is_outlier_issue"].sum()

@@ -185,8 +185,8 @@ def test_array_paths_are_the_public_functions():
     scores, flags, sets = nb.near_duplicate_arrays(g)
     out = nb.find_near_duplicates(data, knn_graph=g)
     np.testing.assert_array_equal(sets, out["near_duplicate_set"])
-    scores, flags, p_value, _ = nb.non_iid_arrays(g)
-    assert p_value == nb.non_iid(data, knn_graph=g).p_value
+    scores, flags, p_value, _, note = nb.non_iid_arrays(g)
+    assert p_value == nb.non_iid(data, knn_graph=g).p_value and note is None
     scores, flags = nb.class_imbalance_arrays(np.array([0] * 98 + [1, 1]), 2)
     assert flags.sum() == 2 and scores.min() == 0.02
     scores, flags = nb.null_arrays(np.array([[1.0, np.nan], [np.nan, np.nan]]))
@@ -443,3 +443,162 @@ def test_progress_false_prints_nothing(capsys, constructor):
     nb.find_outliers(constructor(data), features="emb_*", progress=False)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+# ------------------------------------------------------------------------------------------
+# feature values at any scale; columns on different scales (issue 15, items 2, 9, 15)
+# ------------------------------------------------------------------------------------------
+def wine_features() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).data
+
+
+@pytest.mark.parametrize("factor", [1e39, 1e300, 1e-44, 1e-300])
+def test_values_beyond_float32_give_the_neighbours_of_the_unscaled_values(constructor, factor):
+    """Values beyond float32's range (or below it) give the unscaled values' neighbours, on
+    every call and every frame type: no garbage indices, no run-to-run differences."""
+    data, X = make_data(n=120)
+    scaled = data.copy()
+    scaled[EMB] = X * factor
+    base = nb.knn_graph(data, features=EMB)
+    frame = constructor(scaled)
+    graphs = [nb.knn_graph(frame, features="emb_*") for _ in range(2)]
+    for g in graphs:
+        np.testing.assert_array_equal(g.indices, base.indices)
+        np.testing.assert_allclose(g.distances, base.distances, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(graphs[0].distances, graphs[1].distances)
+    # euclidean outlier scores keep cleanlab's absolute tolerances (distances below ~1e-6 all
+    # score 1), so only cosine scores are the same at tiny scales
+    for metric in ("euclidean", "cosine") if factor > 1 else ("cosine",):
+        a = nb.find_outliers(data, features=EMB, metric=metric)
+        b = to_pandas(nb.find_outliers(frame, features="emb_*", metric=metric))
+        np.testing.assert_array_equal(a["is_outlier"], b["is_outlier"])
+        np.testing.assert_allclose(a["outlier_score"], b["outlier_score"], rtol=1e-9)
+    p_values = {nb.non_iid(frame, features="emb_*").p_value for _ in range(2)}
+    assert p_values == {nb.non_iid(data, features=EMB).p_value}
+
+
+def test_euclidean_distances_beyond_float64_are_rejected_naming_the_column(constructor):
+    df = pd.DataFrame({"a": [-1.5e308, 0.0, 1.5e308, 1.0], "b": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(ValidationError, match=r"'a'.*distance_range"):
+        nb.knn_graph(constructor(df), features=["a", "b"], k=2)
+    # cosine distances always fit; standardised columns too
+    with pytest.warns(nb.FeatureScaleWarning, match="5.7e.307"):
+        assert nb.knn_graph(constructor(df), features=["a", "b"], k=2, metric="cosine").k == 2
+    g = nb.knn_graph(constructor(df), features=["a", "b"], k=2, standardize=True)
+    assert np.isfinite(g.distances).all()
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-44, 1e300])
+def test_cosine_results_on_wine_do_not_depend_on_the_scale(constructor, factor):
+    """scikit-learn's wine data times 1e-300 or 1e300 (still representable): the same outliers
+    and near-duplicate sets as the data itself, scores equal to rounding."""
+    X = wine_features()
+    columns = list(X.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nb.FeatureScaleWarning)
+        o = nb.find_outliers(X, features=columns)
+        d = nb.find_near_duplicates(X, features=columns)
+        frame = constructor(X * factor)
+        os = to_pandas(nb.find_outliers(frame, features=columns))
+        ds = to_pandas(nb.find_near_duplicates(frame, features=columns))
+    assert o["is_outlier"].sum() > 0 and d["is_near_duplicate"].sum() > 0
+    np.testing.assert_array_equal(os["is_outlier"], o["is_outlier"])
+    np.testing.assert_array_equal(ds["near_duplicate_set"], d["near_duplicate_set"])
+    np.testing.assert_allclose(os["outlier_score"], o["outlier_score"], rtol=1e-9)
+    np.testing.assert_allclose(ds["near_duplicate_score"], d["near_duplicate_score"], atol=1e-9)
+
+
+def test_columns_on_different_scales_warn_and_standardize_fixes_them(constructor):
+    """wine: proline in the hundreds, hue near 1 — a warning that names them; with
+    standardize=True the graph is that of z-scored columns, and no warning."""
+    from sklearn.preprocessing import StandardScaler
+
+    X = wine_features()
+    columns = list(X.columns)
+    frame = constructor(X)
+    with pytest.warns(nb.FeatureScaleWarning, match="proline.*standardize=True") as caught:
+        nb.knn_graph(frame, features=columns)
+    assert caught[0].filename == __file__  # attributed to the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nb.FeatureScaleWarning)
+        g = nb.knn_graph(frame, features=columns, standardize=True)
+        Z = pd.DataFrame(StandardScaler().fit_transform(X), columns=columns)
+        expected = nb.knn_graph(Z, features=columns)
+        np.testing.assert_array_equal(g.indices, expected.indices)
+        np.testing.assert_allclose(g.distances, expected.distances, rtol=1e-9, atol=1e-12)
+        out = to_pandas(nb.find_outliers(frame, features=columns, standardize=True))
+        dup = to_pandas(nb.find_near_duplicates(frame, features=columns, standardize=True))
+        res = nb.non_iid(frame, features=columns, standardize=True)
+    with pytest.warns(nb.FeatureScaleWarning):
+        raw = to_pandas(nb.find_outliers(frame, features=columns))
+    # unscaled, proline decides: ~10% of the wines look like outliers; standardised, few do
+    assert raw["is_outlier"].mean() > 0.08 and out["is_outlier"].mean() < 0.03
+    assert not dup["is_near_duplicate"].any()
+    assert res.p_value < 0.05  # wine's rows are sorted by class
+    # similar scales: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nb.FeatureScaleWarning)
+        data, _ = make_data(n=60)
+        nb.knn_graph(constructor(data), features="emb_*")
+
+
+def test_outlier_detector_standardizes_new_rows_with_the_reference_rows(constructor):
+    X = wine_features()
+    columns = list(X.columns)
+    train, new = X.iloc[:150], X.iloc[150:].reset_index(drop=True)
+    det = nb.OutlierDetector(standardize=True).fit(constructor(train), features=columns)
+    got = to_pandas(det.score(constructor(new)))
+    mean, std = train.mean(), train.std(ddof=0)
+    plain = nb.OutlierDetector().fit((train - mean) / std, features=columns)
+    expected = to_pandas(plain.score((new - mean) / std))
+    np.testing.assert_allclose(got["outlier_score"], expected["outlier_score"], rtol=1e-9)
+    np.testing.assert_array_equal(got["is_outlier"], expected["is_outlier"])
+    with pytest.raises(ValidationError, match="overflow"):
+        det.score(constructor(pd.DataFrame(np.full((1, len(columns)), 1e308), columns=columns)))
+
+
+# ------------------------------------------------------------------------------------------
+# non-IID on degenerate input (issue 15, item 11)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"a": [1.0] * 50, "b": [2.0] * 50},  # 50 identical rows
+        {"a": [3.0] * 80},  # one constant feature
+        {"a": [0.0, 1.0] * 40},  # two values, each far more often than k
+    ],
+)
+def test_non_iid_on_constant_features_says_the_test_cannot_be_done(constructor, values):
+    df = pd.DataFrame(values)
+    for data in (df, df.sample(frac=1.0, random_state=0)):
+        with pytest.warns(nb.NonIIDTestWarning, match="cannot be done") as caught:
+            res = nb.non_iid(constructor(data), features=list(df.columns))
+        assert caught[0].filename == __file__
+        assert np.isnan(res.p_value) and np.isnan(res.statistic)
+        assert not res.is_non_iid and not res.testable
+        assert "cannot be done" in repr(res) and "not done" in res.explain()
+        assert "NOT IID" not in res.explain()
+        rows = to_pandas(res.rows)
+        assert (rows["non_iid_score"] == 1.0).all() and not rows["is_non_iid_issue"].any()
+
+
+def test_non_iid_leaves_out_rows_whose_neighbours_are_ties():
+    """Shuffled rows, 30% of them one repeated value: the repeated rows' neighbours are chosen
+    by row position, so they are left out. The p-values are those of IID data again (they were
+    all 0: "NOT IID" on every seed); drift with the same duplicates is still found."""
+    p_values = []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(500, 3))
+        repeated = rng.random(500) < 0.3
+        X[repeated] = X[np.flatnonzero(repeated)[0]]
+        df = pd.DataFrame(X, columns=list("abc"))
+        res = nb.non_iid(df, features=list("abc"))
+        assert res.testable and f"{repeated.sum()} of 500 rows left out" in res.note
+        assert (res.rows.loc[repeated, "non_iid_score"] == 1.0).all()
+        p_values.append(res.p_value)
+        drifting = df.assign(a=df["a"] + np.linspace(0, 6, 500))
+        assert nb.non_iid(drifting, features=list("abc")).p_value < 0.01
+    assert sum(p < 0.05 for p in p_values) <= 1 and np.median(p_values) > 0.3

@@ -18,7 +18,7 @@ from .columns import (
 )
 from .probabilities import raise_cells
 
-__all__ = ["names_one_column", "resolve_features", "resolve_numeric"]
+__all__ = ["names_one_column", "resolve_features", "resolve_named_features", "resolve_numeric"]
 
 
 def names_one_column(spec: Any) -> bool:
@@ -33,6 +33,14 @@ def resolve_features(fr: Engine, features: Any, *, allow_missing: bool = False) 
     With ``allow_missing=True`` nulls/NaN are kept (as NaN) and only infinities are rejected
     (for checks that count missing values).
     """
+    return resolve_named_features(fr, features, allow_missing=allow_missing)[0]
+
+
+def resolve_named_features(
+    fr: Engine, features: Any, *, allow_missing: bool = False
+) -> tuple[np.ndarray, list[str]]:
+    """:func:`resolve_features` and a name for each column of the matrix, for messages: the
+    column names, or ``"emb[3]"`` for element 3 of the array column ``emb``."""
     check_not_empty(fr)
     sel = resolve_columns(fr, features, param="features", allow_dict=False)
     X = selection_matrix(fr, sel)
@@ -46,7 +54,11 @@ def resolve_features(fr: Engine, features: Any, *, allow_missing: bool = False) 
         )
         rule = "not_infinite" if allow_missing else "finite"
         raise_cells(fr, X, sel, sel.columns, ~ok, rule, what, probabilities=False)
-    return X
+    if sel.columns is not None:
+        names = [str(c) for c in sel.columns]
+    else:
+        names = [f"{sel.array_column}[{i}]" for i in range(X.shape[1])]
+    return X, names
 
 
 def resolve_numeric(fr: Engine, column: Any, *, param: str) -> np.ndarray:

@@ -11,7 +11,14 @@ Every rule is stated here once, for every public function that searches neighbou
 - ``knn_graph=`` is a :class:`~cleanframe.scoring.neighbors.knn.KnnGraph` or a scipy CSR matrix
   (``type``, ``format``) with one row per row of the frame (``same_rows``);
 - a call reads either features (or a graph) or pred_probs (``one_source``); the pred_probs
-  outlier path adjusts by class thresholds, which needs labels (``label_required``).
+  outlier path adjusts by class thresholds, which needs labels (``label_required``);
+- feature values may be any finite numbers (the search rescales them exactly), but euclidean
+  distances between rows must fit float64 (``distance_range``);
+- feature columns whose scales differ by orders of magnitude get a
+  :class:`~cleanframe.scoring.neighbors.scales.FeatureScaleWarning` (a warning, not an error);
+  ``standardize=True`` gives every column mean 0 and standard deviation 1 instead;
+- the audit leaves rows with missing feature values out of its neighbour checks
+  (:func:`resolve_audit_embedding`).
 
 The kernels in :mod:`cleanframe.scoring.neighbors` keep cheap ``ValueError`` asserts for direct
 callers; a user's bad value is reported here, as a ``ValidationError``.
@@ -19,17 +26,28 @@ callers; a user's bad value is reported here, as a ``ValidationError``.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
-from ..scoring.neighbors.knn import METRICS, KnnGraph
+from ..scoring.neighbors.knn import METRICS, KnnGraph, default_metric
+from ..scoring.neighbors.scales import (
+    SCALE_SPREAD_WARNING,
+    FeatureScaleWarning,
+    Standardizer,
+    column_scales,
+    max_abs,
+    pow2_scale,
+)
 from .classes import ClassSet
 from .columns import spec_name
-from .features import resolve_features
+from .features import resolve_features, resolve_named_features
 from .probabilities import resolve_classification, resolve_pred_probs
 
 __all__ = [
@@ -37,7 +55,10 @@ __all__ = [
     "check_k",
     "check_metric",
     "one_source",
+    "prepare_embedding",
+    "resolve_audit_embedding",
     "resolve_embedding",
+    "resolve_scaled_embedding",
     "resolve_knn_graph",
     "resolve_ood_pred_probs",
     "resolve_pred_probs_embedding",
@@ -84,6 +105,108 @@ def check_embedding(
     return X
 
 
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the caller's line: the first frame outside cleanframe."""
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("cleanframe."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def prepare_embedding(
+    X: np.ndarray,
+    names: Sequence[str],
+    spec: Any,
+    *,
+    metric: str | None = None,
+    standardize: bool = False,
+) -> tuple[np.ndarray, Standardizer | None]:
+    """A checked feature matrix as the neighbour search will see it, and the
+    :class:`Standardizer` that made it (None unless ``standardize``).
+
+    ``standardize=True``: every column gets mean 0 and standard deviation 1. Otherwise a
+    :class:`FeatureScaleWarning` when the columns' scales (root-mean-square for cosine, standard
+    deviation for euclidean: what sets a column's weight in the distance) differ by a factor of
+    :data:`SCALE_SPREAD_WARNING` or more. Euclidean distances must fit float64
+    (``distance_range``); cosine distances always do.
+    """
+    metric = metric or default_metric(X.shape[1])
+    scaler = None
+    if standardize:
+        scaler = Standardizer.fit(X)
+        X = scaler.transform(X)
+    if metric == "euclidean":
+        _check_distance_range(X, names)
+    if scaler is None:
+        _warn_scales(X, names, metric)
+    return X, scaler
+
+
+def _warn_scales(X: np.ndarray, names: Sequence[str], metric: str) -> None:
+    if X.shape[1] < 2:
+        return
+    scales = column_scales(X, metric)
+    live = np.flatnonzero(scales > 0)
+    if len(live) < 2:
+        return
+    hi, lo = live[np.argmax(scales[live])], live[np.argmin(scales[live])]
+    with np.errstate(over="ignore"):
+        ratio = scales[hi] / scales[lo]
+    if ratio < SCALE_SPREAD_WARNING:
+        return
+    what = "root-mean-square" if metric == "cosine" else "standard deviation"
+    warn(
+        f"the feature columns' scales differ by a factor of "
+        f"{f'{ratio:,.0f}' if ratio < 1e6 else f'{ratio:.2g}'} ({what}, which sets a "
+        f"column's weight in {metric} distances: {names[hi]!r} {scales[hi]:.3g}, "
+        f"{names[lo]!r} {scales[lo]:.3g}), so the largest columns decide the neighbours. "
+        f"Pass standardize=True to give every column mean 0 and standard deviation 1, or "
+        f"rescale the columns.",
+        FeatureScaleWarning,
+    )
+
+
+def _check_distance_range(X: np.ndarray, names: Sequence[str]) -> None:
+    """Euclidean distances between rows fit float64: ``sqrt(sum of squared column ranges)``,
+    computed on a power-of-two scale, stays below the largest float64."""
+    if not len(X):
+        return
+    p = float(pow2_scale(max_abs(X)))
+    ranges = X.max(axis=0) / p - X.min(axis=0) / p
+    with np.errstate(over="ignore"):
+        if np.sqrt(np.sum(ranges**2)) <= np.finfo(np.float64).max / p:
+            return
+    j = int(np.argmax(ranges))
+    raise ValidationError(
+        names[j],
+        "distance_range",
+        f"values from {X[:, j].min():.3g} to {X[:, j].max():.3g}: euclidean distances between "
+        f"rows would exceed the largest float64 ({np.finfo(np.float64).max:.3g}); rescale the "
+        f"column, pass standardize=True, or use metric='cosine'",
+    )
+
+
+def resolve_scaled_embedding(
+    fr: Engine,
+    features: Any,
+    *,
+    k: int | None = None,
+    metric: str | None = None,
+    or_graph: bool = False,
+    standardize: bool = False,
+) -> tuple[np.ndarray, Standardizer | None]:
+    """``features=`` as a finite (N, D) matrix to build a neighbour graph from, with ``k`` and
+    ``metric`` checked against it, prepared by :func:`prepare_embedding`; and the
+    :class:`Standardizer` (None unless ``standardize``). ``or_graph``: the call also accepts
+    ``knn_graph=`` (the message for a missing ``features=`` says so)."""
+    if or_graph and features is None:
+        raise ValidationError(None, "required", "pass features= (embedding columns) or knn_graph=")
+    X, names = resolve_named_features(fr, features)
+    check_embedding(X, features, k=k, metric=metric)
+    return prepare_embedding(X, names, features, metric=metric, standardize=standardize)
+
+
 def resolve_embedding(
     fr: Engine,
     features: Any,
@@ -91,13 +214,33 @@ def resolve_embedding(
     k: int | None = None,
     metric: str | None = None,
     or_graph: bool = False,
+    standardize: bool = False,
 ) -> np.ndarray:
-    """``features=`` as a finite (N, D) matrix to build a neighbour graph from, with ``k`` and
-    ``metric`` checked against it. ``or_graph``: the call also accepts ``knn_graph=`` (the
-    message for a missing ``features=`` says so)."""
-    if or_graph and features is None:
-        raise ValidationError(None, "required", "pass features= (embedding columns) or knn_graph=")
-    return check_embedding(resolve_features(fr, features), features, k=k, metric=metric)
+    """The matrix of :func:`resolve_scaled_embedding`."""
+    return resolve_scaled_embedding(
+        fr, features, k=k, metric=metric, or_graph=or_graph, standardize=standardize
+    )[0]
+
+
+def resolve_audit_embedding(
+    fr: Engine, features: Any, *, k: int | None = None, standardize: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The audit's features: ``(values, complete, embedding)`` — every row's values with NaN
+    where missing, the mask of rows with no missing value, and those rows' embedding (checked
+    and prepared as :func:`resolve_embedding`) for the neighbour checks. Infinities are an
+    error; so are fewer than 2 complete rows."""
+    X, names = resolve_named_features(fr, features, allow_missing=True)
+    complete = ~np.isnan(X).any(axis=1)
+    missing = len(X) - int(complete.sum())
+    too_few = (
+        f"the neighbour checks need at least 2 rows without missing feature values; "
+        f"{missing} of the {len(X)} rows miss some"
+        if missing
+        else None
+    )
+    embedding = check_embedding(X[complete], features, k=k, too_few=too_few)
+    embedding, _ = prepare_embedding(embedding, names, features, standardize=standardize)
+    return X, complete, embedding
 
 
 def resolve_pred_probs_embedding(
@@ -116,8 +259,11 @@ def resolve_pred_probs_embedding(
     )
 
 
-def resolve_query_features(fr: Engine, features: Any, *, width: int) -> np.ndarray:
-    """``features=`` of new rows scored against an index built on ``width`` values per row."""
+def resolve_query_features(
+    fr: Engine, features: Any, *, width: int, scaler: Standardizer | None = None
+) -> np.ndarray:
+    """``features=`` of new rows scored against an index built on ``width`` values per row,
+    standardised by the reference rows' ``scaler`` when there is one."""
     X = resolve_features(fr, features)
     if X.shape[1] != width:
         raise ValidationError(
@@ -125,7 +271,20 @@ def resolve_query_features(fr: Engine, features: Any, *, width: int) -> np.ndarr
             "same_width",
             f"features have {X.shape[1]} values per row, the detector was fit on {width}",
         )
-    return X
+    if scaler is None:
+        return X
+    Z = scaler.transform(X)
+    bad = np.flatnonzero(~np.isfinite(Z).all(axis=1))
+    if len(bad):
+        raise ValidationError(
+            spec_name(features),
+            "finite",
+            "standardised with the reference rows' means and standard deviations, these rows "
+            "overflow float64 (largest absolute value shown)",
+            list(zip(fr.row_labels(bad[:5]), max_abs(X[bad[:5]], axis=1).tolist())),
+            num_failures=len(bad),
+        )
+    return Z
 
 
 def resolve_knn_graph(

@@ -32,7 +32,11 @@ from .._engines import Engine, adapt
 from .._inputs import resolve_classification, resolve_features, resolve_labels
 from .._inputs.checks import check_keywords, given_inputs, select_checks, usable_inputs
 from .._inputs.columns import check_not_empty, check_result_columns
-from .._inputs.neighbors import resolve_embedding, resolve_knn_graph, resolve_pred_probs_embedding
+from .._inputs.neighbors import (
+    resolve_audit_embedding,
+    resolve_knn_graph,
+    resolve_pred_probs_embedding,
+)
 from .._typing import ColumnSpec, FrameT
 from ..neighbors import build_graph
 from . import builtin  # registers the six checks
@@ -64,21 +68,22 @@ def _resolve(
     k: int | None,
     progress: bool,
     label_kwargs: dict,
+    standardize: bool = False,
 ) -> AuditInputs:
-    """Resolve and validate, once, each input that a check to run needs; build the graph."""
-    graph = embedding = X = c = labels = cs = P = None
+    """Resolve and validate, once, each input that a check to run needs; build the graph (of
+    the rows without missing feature values)."""
+    graph = graph_rows = values = X = c = labels = cs = P = None
     if "graph" in needs:
         if knn_graph is not None:
             graph = resolve_knn_graph(fr, knn_graph)
         else:
-            embedding = resolve_embedding(fr, features, k=k)
+            values, complete, embedding = resolve_audit_embedding(
+                fr, features, k=k, standardize=standardize
+            )
             graph = build_graph(embedding, k=k, progress=progress)
-    if "features" in needs:  # the graph's features (all finite), else the values with NaN kept
-        X = (
-            embedding
-            if embedding is not None
-            else resolve_features(fr, features, allow_missing=True)
-        )
+            graph_rows = None if complete.all() else complete
+    if "features" in needs:  # the values, with NaN where missing
+        X = values if values is not None else resolve_features(fr, features, allow_missing=True)
     if "classification" in needs:
         c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     if "pred_probs" in needs:
@@ -87,7 +92,28 @@ def _resolve(
         )
     if "labels" in needs:
         labels, cs = resolve_labels(fr, label, classes=classes)
-    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress, label_kwargs)
+    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress, label_kwargs, graph_rows)
+
+
+def _on_every_row(result: CheckResult, rows: np.ndarray) -> CheckResult:
+    """A graph check's result on the graph's ``rows`` spread over the frame: the other rows
+    (with missing feature values) score 1 and are not flagged; the note says so."""
+    flags = np.zeros(len(rows), dtype=bool)
+    scores = np.ones(len(rows), dtype=np.float64)
+    flags[rows] = np.asarray(result.flags, dtype=bool)
+    scores[rows] = np.asarray(result.scores, dtype=np.float64)
+    missing = len(rows) - int(rows.sum())
+    note = (
+        f"{missing:,} row{'' if missing == 1 else 's'} with missing feature values left out "
+        f"(score 1, not flagged)"
+    )
+    return CheckResult(
+        flags,
+        scores,
+        score=float(np.mean(result.scores)) if result.score is None else result.score,
+        details=result.details,
+        note=note if result.note is None else f"{note}; {result.note}",
+    )
 
 
 def audit(
@@ -103,11 +129,18 @@ def audit(
     progress: bool = True,
     overwrite: bool = False,
     label_kwargs: Mapping[str, Any] | None = None,
+    standardize: bool = False,
 ) -> Audit:
     """Run every check the given columns allow; see the module docstring for which.
 
     A check that the frame has too few rows for (a neighbour graph needs 2 rows, labels with
     pred_probs 2 classes) is skipped, and the report says why (``Audit.skipped``).
+
+    Missing feature values (null or NaN) do not stop the audit, as in cleanlab's Datalab: the
+    null check reports the rows that have them, and the neighbour checks (outlier,
+    near_duplicate, non_iid) run on the other rows, with the rows that miss values given the
+    neutral result (score 1, not flagged) and the report's notes saying how many. The kNN graph
+    in ``Audit.details["knn_graph"]`` then holds only the rows without missing values.
 
     Parameters
     ----------
@@ -129,6 +162,9 @@ def audit(
         ``min_examples_per_class``, ``frac_noise``, ...). By default the label check flags
         the rows ``find_label_issues`` flags with its defaults; cleanlab's Datalab and
         ``CleanLearning`` use ``{"min_examples_per_class": 10}``. The report names them.
+    standardize : bool
+        Give every feature column mean 0 and standard deviation 1 before the neighbour search
+        (see :func:`cleanframe.knn_graph`; for tabular columns in different units).
 
     Examples
     --------
@@ -167,8 +203,13 @@ def audit(
         k=k,
         progress=progress,
         label_kwargs=label_options,
+        standardize=standardize,
     )
     results = {name: CHECKS[name].run(inputs) for name in run}
+    if inputs.graph_rows is not None:  # graph checks ran on the rows without missing values
+        for name in run:
+            if "graph" in chosen[name]:
+                results[name] = _on_every_row(results[name], inputs.graph_rows)
 
     new: dict = {}
     for name, result in results.items():

@@ -90,19 +90,23 @@ def near_duplicate(inputs: AuditInputs) -> CheckResult:
 @register("non_iid", needs=["graph", "pred_probs"])
 def non_iid(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.non_iid` on the graph, else on a graph of the pred_probs; the summary
-    score is the p-value and the details the :class:`~cleanframe.NonIIDResult`."""
+    score is the p-value (NaN when the test cannot be done, which the note says) and the details
+    the :class:`~cleanframe.NonIIDResult`."""
     graph = inputs.graph
     if graph is None:
         P = required(inputs.pred_probs, "pred_probs")
         graph = build_graph(P, k=inputs.k, progress=inputs.progress)
-    scores, flags, p_value, statistic = non_iid_arrays(
+    scores, flags, p_value, statistic, note = non_iid_arrays(
         graph, significance_threshold=NON_IID_SIGNIFICANCE
     )
     return CheckResult(
         flags,
         scores,
         score=p_value,
-        details=lambda rows: NonIIDResult.of(p_value, statistic, NON_IID_SIGNIFICANCE, rows, graph),
+        details=lambda rows: NonIIDResult.of(
+            p_value, statistic, NON_IID_SIGNIFICANCE, rows, graph, note=note
+        ),
+        note=note,
     )
 
 

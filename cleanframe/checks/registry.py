@@ -67,13 +67,18 @@ class AuditInputs:
     features : ndarray (N, D)
         Feature values (NaN where missing).
     graph : KnnGraph
-        The one kNN graph of the audit.
+        The one kNN graph of the audit. When some rows miss feature values, it holds only the
+        rows without missing values (see :attr:`graph_rows`); the audit gives the other rows
+        the neutral result (score 1, not flagged) of every check that used the graph.
     k : int or None
         The audit's ``k``, for a check that builds a graph of its own.
     progress : bool
     label_kwargs : dict
         The audit's ``label_kwargs=``: arguments of :func:`cleanframe.find_label_issues` for the
         label check.
+    graph_rows : ndarray of bool or None
+        The frame's rows that :attr:`graph` holds, in order, when it does not hold them all
+        (rows with missing feature values are left out); None when it holds every row.
     """
 
     engine: Engine
@@ -86,6 +91,7 @@ class AuditInputs:
     k: int | None = None
     progress: bool = True
     label_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    graph_rows: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -668,17 +668,21 @@ class KnnIndex:
             )
             return idx[:, :k], dist[:, :k]
         else:
+            # a few extra float32 candidates, re-ranked in float64: neighbours closer than the
+            # float32 keys resolve are ordered exactly (and the same at any scale)
+            wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
             big = len(Q) * len(self._Y) > 64 * _BLOCK_CELLS
             idx = _search_blocks(
                 Q,
                 self._Y,
-                k,
+                wide,
                 metric=self.metric,
                 exclude_offset=0 if self_query else None,
                 progress=self.progress if big else None,
                 desc="exact kNN search",
             )
-        return _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
+        idx, dist = _refine(self.features if self_query else Q_raw, self.features, idx, self.metric)
+        return idx[:, :k], dist[:, :k]
 
     def _far_search(self, Q_raw, k, far):
         """Euclidean queries ``far`` beyond the indexed rows' range are searched exactly, with

@@ -14,6 +14,15 @@ Data that drifts with row order has neighbours close in index, so small gaps are
 - flagged: only the lowest-scoring row, and only when the p-value is below the significance
   threshold.
 
+Rows whose neighbours were chosen by ties (every one of the ``k`` at distance 0: more exact
+duplicates than neighbours, a constant feature, parallel rows under cosine) say nothing about the
+row order: among equal distances the graph takes the lowest row positions, so their gaps measure
+that rule, not the data, and shuffled data with many duplicates would look non-IID. Given the
+graph's distances, :func:`non_iid` leaves those rows out of the statistic (observed and permuted)
+and gives them the neutral score 1; when every row is tied (constant or identical features) the
+test cannot be done: the p-value and statistic are NaN and no row is flagged. Without distances
+every row counts, as in cleanlab.
+
 Gap histograms use ``bincount`` instead of sorting, so memory stays O(N·k) at any size.
 """
 
@@ -21,7 +30,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["non_iid_statistic", "non_iid_p_value", "non_iid_scores", "non_iid"]
+__all__ = ["non_iid_statistic", "non_iid_p_value", "non_iid_scores", "non_iid", "tied_rows"]
+
+#: A cosine distance at most this small counts as 0 (rounding of parallel rows; the outlier
+#: check's tolerance for cosine).
+COSINE_TIE = 100 * np.finfo(np.float64).epsneg
 
 
 def _background_cdf(n: int) -> np.ndarray:
@@ -56,25 +69,46 @@ def non_iid_statistic(indices: np.ndarray) -> float:
     return _ks_from_gaps(gaps, n, _background_cdf(n))
 
 
+def tied_rows(distances: np.ndarray, metric: str | None = None) -> np.ndarray:
+    """Rows whose neighbours all lie at distance 0 (within rounding for cosine), so that ties,
+    broken by row position, chose them. Boolean (N,).
+
+    Examples
+    --------
+    >>> tied_rows(np.array([[0.0, 0.0], [0.0, 0.5], [0.0, 0.0]])).tolist()
+    [True, False, True]
+    """
+    dist = np.asarray(distances)
+    return dist[:, -1] <= (COSINE_TIE if metric == "cosine" else 0.0)
+
+
 def non_iid_p_value(
-    indices: np.ndarray, *, num_permutations: int = 25, seed: int | None = 0
+    indices: np.ndarray,
+    *,
+    num_permutations: int = 25,
+    seed: int | None = 0,
+    rows: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """(p-value, observed statistic) of the permutation test.
 
-    ``seed=None`` draws from fresh OS entropy (not reproducible).
+    ``seed=None`` draws from fresh OS entropy (not reproducible). ``rows``: a boolean mask of
+    the rows whose gaps make the statistic (default all); none → ``(nan, nan)``.
     """
     from scipy.stats import gaussian_kde
 
     idx = np.asarray(indices)
     n = len(idx)
+    keep = np.arange(n) if rows is None else np.flatnonzero(rows)
+    if not len(keep):
+        return float("nan"), float("nan")
     bg = _background_cdf(n)
-    rows = np.arange(n)
-    observed = _ks_from_gaps(np.abs(rows[:, None] - idx), n, bg)
+    kept = idx[keep]
+    observed = _ks_from_gaps(np.abs(keep[:, None] - kept), n, bg)
     rng = np.random.RandomState(seed)
     stats = np.empty(num_permutations)
     for p in range(num_permutations):
         perm = rng.permutation(n)
-        stats[p] = _ks_from_gaps(np.abs(perm[:, None] - perm[idx]), n, bg)
+        stats[p] = _ks_from_gaps(np.abs(perm[keep, None] - perm[kept]), n, bg)
     if np.ptp(stats) == 0:  # a KDE of identical values is singular
         return (1.0 if observed <= stats[0] else 0.0), observed
     p_value = float(gaussian_kde(stats).integrate_box(observed, 100))
@@ -120,16 +154,22 @@ def non_iid_scores(indices: np.ndarray) -> np.ndarray:
 def non_iid(
     indices: np.ndarray,
     *,
+    distances: np.ndarray | None = None,
+    metric: str | None = None,
     num_permutations: int = 25,
     seed: int | None = 0,
     significance_threshold: float = 0.05,
 ) -> dict:
     """Datalab's non_iid check on a kNN graph's ``indices`` (N, k).
 
+    With the graph's ``distances`` (and ``metric``), rows whose neighbours were chosen by ties
+    (:func:`tied_rows`) are left out of the test and score 1; when no row is left, the test
+    cannot be done (p-value and statistic NaN, nothing flagged).
+
     Returns
     -------
-    dict with ``scores`` (N,), ``is_issue`` (N,) bool (at most one row), ``p_value`` and
-    ``statistic``.
+    dict with ``scores`` (N,), ``is_issue`` (N,) bool (at most one row), ``p_value``,
+    ``statistic`` and ``tested`` (N,) bool, the rows the test used.
 
     Examples
     --------
@@ -140,9 +180,21 @@ def non_iid(
     (True, 1)
     """
     idx = np.asarray(indices)
-    p_value, statistic = non_iid_p_value(idx, num_permutations=num_permutations, seed=seed)
-    scores = non_iid_scores(idx)
-    is_issue = np.zeros(len(idx), dtype=bool)
-    if p_value < significance_threshold:
-        is_issue[int(np.argmin(scores))] = True
-    return {"scores": scores, "is_issue": is_issue, "p_value": p_value, "statistic": statistic}
+    n = len(idx)
+    tested = np.ones(n, dtype=bool) if distances is None else ~tied_rows(distances, metric)
+    p_value, statistic = non_iid_p_value(
+        idx, num_permutations=num_permutations, seed=seed, rows=tested
+    )
+    scores = np.ones(n) if not tested.any() else non_iid_scores(idx)
+    scores[~tested] = 1.0
+    is_issue = np.zeros(n, dtype=bool)
+    if p_value < significance_threshold:  # False for NaN
+        candidates = np.flatnonzero(tested)
+        is_issue[candidates[int(np.argmin(scores[candidates]))]] = True
+    return {
+        "scores": scores,
+        "is_issue": is_issue,
+        "p_value": p_value,
+        "statistic": statistic,
+        "tested": tested,
+    }

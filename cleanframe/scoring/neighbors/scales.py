@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "SCALE_SPREAD_WARNING",
+    "FeatureScaleWarning",
     "Standardizer",
     "column_scales",
     "euclidean_frame",
@@ -39,6 +40,11 @@ __all__ = [
 SCALE_SPREAD_WARNING = 1000.0
 #: Rows per block when rows are prepared for the search (bounds the float64 temporaries).
 _BLOCK_ROWS = 1 << 14
+
+
+class FeatureScaleWarning(UserWarning):
+    """The feature columns' scales differ by orders of magnitude: the largest columns decide the
+    distances (pass ``standardize=True``, or rescale the columns)."""
 
 
 def pow2_scale(m) -> np.ndarray:
