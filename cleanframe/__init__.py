@@ -53,6 +53,8 @@ _LAZY = {
     "KnnGraph": ("cleanframe.neighbors", "KnnGraph"),
     "NonIIDResult": ("cleanframe.neighbors", "NonIIDResult"),
     "ApproximateNeighborsWarning": ("cleanframe.neighbors", "ApproximateNeighborsWarning"),
+    "FeatureScaleWarning": ("cleanframe.neighbors", "FeatureScaleWarning"),
+    "NonIIDTestWarning": ("cleanframe.neighbors", "NonIIDTestWarning"),
     "Audit": ("cleanframe.checks", "Audit"),
     "find_issues": ("cleanframe.checks", "find_issues"),
     "audit": ("cleanframe.checks", "audit"),

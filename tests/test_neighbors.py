@@ -515,6 +515,10 @@ def test_columns_on_different_scales_warn_and_standardize_fixes_them(constructor
     standardize=True the graph is that of z-scored columns, and no warning."""
     from sklearn.preprocessing import StandardScaler
 
+    import cleanframe
+
+    assert cleanframe.FeatureScaleWarning is nb.FeatureScaleWarning
+    assert cleanframe.NonIIDTestWarning is nb.NonIIDTestWarning
     X = wine_features()
     columns = list(X.columns)
     frame = constructor(X)
