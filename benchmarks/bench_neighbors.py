@@ -5,8 +5,11 @@ Run by hand (never by the tests), from the repository root:
     # 10k and 30k both libraries, 100k/1M cleanframe only
     .venv/bin/python benchmarks/bench_neighbors.py
     .venv/bin/python benchmarks/bench_neighbors.py --sizes 10000 100000 --cleanlab-max 100000
-    # ANN library comparison
-    .venv/bin/python benchmarks/bench_neighbors.py --ann 100000
+    # neighbour indexes side by side on every data shape of benchmarks/embedding_shapes.py
+    # (recall@10 against exact search; faiss-cpu and hnswlib for those rows: the `ann` extra)
+    .venv/bin/python benchmarks/bench_neighbors.py --ann 50000
+    .venv/bin/python benchmarks/bench_neighbors.py --ann 100000 --shapes manifold \
+        --ann-libs cleanframe_default faiss_flat
 
 Every measurement runs in a fresh subprocess: the data is generated there (fixed seed), then the
 measured call runs under ``_harness.PeakRSS`` (RSS sampled every 2 ms in a thread): "extra"
@@ -88,6 +91,7 @@ def make_data(n: int, d: int = D, seed: int = 0, kind: str | None = None):
 
 sys.path.insert(0, HERE)
 from _harness import PeakRSS, machine  # noqa: E402  (shared benchmark helpers)
+from embedding_shapes import SHAPES, make_shape  # noqa: E402  (the data shapes)
 
 MB = 2**20
 
@@ -206,92 +210,174 @@ def worker(method: str, n: int, seed: int) -> dict:
     return res
 
 
-def ann_worker(lib: str, n: int, seed: int) -> dict:
-    """Build a k=10 self-graph with one ANN library; recall@10 against exact search on 2,000
-    sampled rows."""
-    X, _, _ = make_data(n, seed=seed)
+# the index before the calibrated cluster join (per-cell probing, fixed parameters), for the
+# side-by-side comparison: loaded from this commit of cleanframe/scoring/neighbors/knn.py
+PREVIOUS_INDEX_COMMIT = "99b952a"
+
+ANN_LIBS = [
+    "cleanframe_exact",
+    "cleanframe_default",
+    "cleanframe_previous",
+    "cleanframe_previous_p16",
+    "faiss_ivf",
+    "faiss_ivf_p64",
+    "faiss_hnsw",
+    "faiss_hnsw_hi",
+    "hnswlib",
+    "hnswlib_hi",
+    "faiss_flat",
+]
+
+
+def _previous_knn():
+    """The previous cluster-join module (``PREVIOUS_INDEX_COMMIT``), imported beside the
+    current one."""
+    import importlib.util
+
+    import cleanframe.scoring.neighbors  # noqa: F401  (the parent package of the module)
+
+    src = subprocess.run(
+        ["git", "show", f"{PREVIOUS_INDEX_COMMIT}:cleanframe/scoring/neighbors/knn.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.makedirs(SCRATCH, exist_ok=True)
+    path = os.path.join(SCRATCH, "knn_previous.py")
+    with open(path, "w") as fh:
+        fh.write(src)
+    name = "cleanframe.scoring.neighbors._knn_previous"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _first_non_self(neighbors: np.ndarray, k: int) -> np.ndarray:
+    """Each row's first k entries that are neither the row itself nor -1 (ANN libraries return
+    the row itself first); a row with fewer gets another row's index (a miss) in the gaps."""
+    n = len(neighbors)
+    valid = (neighbors != np.arange(n)[:, None]) & (neighbors >= 0)
+    order = np.argsort(~valid, axis=1, kind="stable")[:, :k]
+    out = np.take_along_axis(neighbors, order, axis=1).astype(np.int64)
+    bad = ~np.take_along_axis(valid, order, axis=1)
+    out[bad] = ((np.arange(n)[:, None] + 1 + np.arange(k)) % n)[bad]
+    return out
+
+
+def ann_worker(lib: str, n: int, seed: int, shape: str) -> dict:
+    """Build a k=10 cosine self-graph with one index on one data shape. ``cleanframe_exact``
+    computes the ground truth (exact search) and saves it; every other index is compared with
+    it on all rows: recall@10 = share of the returned neighbours at most as far as the exact
+    10th neighbour (ties count as found), plus the outlier flags and scores (Datalab's rule,
+    exact-duplicate correction applied) against the exact graph's."""
+    from scipy.stats import spearmanr
+
+    from cleanframe.neighbors import outlier_arrays
+    from cleanframe.scoring.neighbors import knn
+
+    X = make_shape(shape, n, seed=seed)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    rng = np.random.default_rng(1)
-    q = np.sort(rng.choice(n, 2000, replace=False))
-    truth = []
-    for s in range(0, len(q), 250):
-        S = Xn[q[s : s + 250]] @ Xn.T
-        S[np.arange(len(S)), q[s : s + 250]] = -np.inf
-        truth.append(np.argpartition(S, -10, axis=1)[:, -10:])
-        del S
-    truth = np.vstack(truth)
-    k = 11
+    os.makedirs(SCRATCH, exist_ok=True)
+    truth_path = os.path.join(SCRATCH, f"truth_{shape}_{n}_{seed}.npz")
+    k = 10
+    warnings.simplefilter("ignore")
+    res: dict = {"lib": lib, "n": n, "shape": shape}
     mem = PeakRSS().__enter__()
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
+    neighbors = None
+    graph = None
     if lib == "cleanframe_exact":
-        from cleanframe.scoring.neighbors.knn import build_knn_graph
-
-        neighbors = build_knn_graph(
-            X, k=10, metric="cosine", approximate=False, progress=False
+        graph = knn.build_knn_graph(
+            X, k=k, metric="cosine", approximate=False, correct_exact_duplicates=False
+        )
+    elif lib == "cleanframe_default":
+        graph = knn.build_knn_graph(
+            X, k=k, metric="cosine", approximate=True, correct_exact_duplicates=False
+        )
+    elif lib in ("cleanframe_previous", "cleanframe_previous_p16"):
+        previous = _previous_knn()
+        if lib.endswith("p16"):
+            previous.CLUSTER_JOIN_PROBES = 16
+        neighbors = previous.build_knn_graph(
+            X, k=k, metric="cosine", approximate=True, correct_exact_duplicates=False
         ).indices
-    elif lib in ("cleanframe_approx", "faiss_ivf"):
-        from cleanframe.scoring.neighbors.knn import build_knn_graph
-
-        warnings.simplefilter("ignore")
-        mode = True if lib == "cleanframe_approx" else "faiss"
-        neighbors = build_knn_graph(
-            X, k=10, metric="cosine", approximate=mode, progress=False
-        ).indices
-    elif lib == "faiss_hnsw":
+    elif lib == "faiss_ivf":  # cleanframe's approximate="faiss": nlist 4·sqrt(N), nprobe 16
+        graph = knn.build_knn_graph(
+            X, k=k, metric="cosine", approximate="faiss", correct_exact_duplicates=False
+        )
+    elif lib == "faiss_ivf_p64":
         import faiss
 
-        idx = faiss.IndexHNSWFlat(D, 16, faiss.METRIC_INNER_PRODUCT)
-        idx.hnsw.efConstruction = 40
-        idx.add(Xn)
-        idx.hnsw.efSearch = 64
-        _, neighbors = idx.search(Xn, k)
-    elif lib == "usearch":
-        from usearch.index import Index
+        nlist = int(4 * np.sqrt(n))
+        quantizer = faiss.IndexFlatIP(D)
+        index = faiss.IndexIVFFlat(quantizer, D, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.train(Xn[np.random.default_rng(seed).choice(n, min(n, 40 * nlist), replace=False)])
+        index.add(Xn)
+        index.nprobe = 64
+        _, neighbors = index.search(Xn, k + 1)
+    elif lib in ("faiss_hnsw", "faiss_hnsw_hi"):
+        import faiss
 
-        idx = Index(
-            ndim=D,
-            metric="cos",
-            dtype="f32",
-            connectivity=16,
-            expansion_add=64,
-            expansion_search=64,
-        )
-        idx.add(np.arange(n), Xn, threads=os.cpu_count())
-        neighbors = idx.search(Xn, k, threads=os.cpu_count()).keys.astype(np.int64)
-    elif lib == "hnswlib":
+        hi = lib.endswith("hi")
+        index = faiss.IndexHNSWFlat(D, 32 if hi else 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 200 if hi else 40
+        index.add(Xn)
+        index.hnsw.efSearch = 256 if hi else 64
+        _, neighbors = index.search(Xn, k + 1)
+    elif lib in ("hnswlib", "hnswlib_hi"):
         import hnswlib
 
-        idx = hnswlib.Index(space="ip", dim=D)
-        idx.init_index(max_elements=n, ef_construction=64, M=16, random_seed=0)
-        idx.set_num_threads(os.cpu_count())
-        idx.add_items(Xn, np.arange(n))
-        idx.set_ef(64)
-        neighbors, _ = idx.knn_query(Xn, k=k)
-        neighbors = neighbors.astype(np.int64)
-    elif lib == "pynndescent":
-        import pynndescent
-
-        nnd = pynndescent.NNDescent(
-            Xn, metric="cosine", n_neighbors=k + 4, n_jobs=os.cpu_count(), random_state=0
+        hi = lib.endswith("hi")
+        index = hnswlib.Index(space="ip", dim=D)
+        index.init_index(
+            max_elements=n, ef_construction=200 if hi else 64, M=32 if hi else 16, random_seed=seed
         )
-        neighbors, _ = nnd.neighbor_graph
+        index.set_num_threads(os.cpu_count() or 1)
+        index.add_items(Xn, np.arange(n))
+        index.set_ef(256 if hi else 64)
+        neighbors, _ = index.knn_query(Xn, k=k + 1)
+    elif lib == "faiss_flat":  # exact search with faiss' brute-force kernel
+        import faiss
+
+        index = faiss.IndexFlatIP(D)
+        index.add(Xn)
+        _, neighbors = index.search(Xn, k + 1)
     else:
         raise ValueError(lib)
-    elapsed = time.perf_counter() - t0
+    res.update(time=time.perf_counter() - t0, cpu=cpu_seconds() - c0)
     mem.__exit__(None, None, None)
-    # a self-graph row may contain the row itself (ANN libraries return it first): compare the
-    # first 10 non-self entries
-    hits = 0
-    for i, row, t in zip(q, np.asarray(neighbors)[q], truth):
-        got = [j for j in row if j != i and j != -1][:10]
-        hits += len(set(got) & set(t))
-    return {
-        "lib": lib,
-        "n": n,
-        "time": elapsed,
-        "recall@10": hits / (10 * len(q)),
-        "extra_mb": mem.extra / MB,
-    }
+    res["extra_mb"] = mem.extra / MB
+    if graph is None:
+        idx, dist = knn._refine(X, X, _first_non_self(np.asarray(neighbors), k), "cosine")
+        graph = knn.KnnGraph(idx, dist, "cosine", approximate=True)
+    else:
+        res["estimated_recall"] = graph.estimated_recall
+        res["approximate"] = graph.approximate
+    if lib == "cleanframe_exact":
+        np.savez(truth_path, indices=graph.indices, distances=graph.distances)
+    truth = np.load(truth_path)
+    kth = truth["distances"][:, -1:]
+    res["recall"] = float((graph.distances <= kth * (1 + 1e-12)).mean())
+    same = (graph.indices[:, :, None] == truth["indices"][:, None, :]).any(axis=2)
+    res["index_recall"] = float(same.mean())
+    exact_graph = knn.KnnGraph(truth["indices"], truth["distances"], "cosine")
+    s_exact, f_exact = outlier_arrays(knn.correct_exact_duplicates(X, exact_graph))
+    s, f = outlier_arrays(knn.correct_exact_duplicates(X, graph))
+    res.update(
+        flagged=int(f.sum()),
+        flagged_exact=int(f_exact.sum()),
+        flags_jaccard=float((f & f_exact).sum() / (f | f_exact).sum())
+        if (f | f_exact).any()
+        else 1.0,
+        score_spearman=float(spearmanr(s, s_exact).statistic),
+    )
+    return res
 
 
 def agreement(n: int) -> None:
@@ -346,45 +432,50 @@ def main() -> None:
         help="largest N to run cleanlab at (it is O(N^2): ~258 s at 100k)",
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ann", type=int, default=None, help="compare ANN libraries at this N")
-    ap.add_argument(
-        "--ann-libs",
-        nargs="+",
-        default=[
-            "cleanframe_exact",
-            "cleanframe_approx",
-            "faiss_ivf",
-            "faiss_hnsw",
-            "usearch",
-            "hnswlib",
-            "pynndescent",
-        ],
-    )
+    ap.add_argument("--ann", type=int, default=None, help="compare ANN indexes at this N")
+    ap.add_argument("--ann-libs", nargs="+", default=ANN_LIBS)
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="data shapes for --ann")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--worker", default=None)
     ap.add_argument("--ann-worker", default=None)
     ap.add_argument("--n", type=int, default=None)
+    ap.add_argument("--shape", default="clusters")
     a = ap.parse_args()
     if a.worker:
         print(json.dumps(worker(a.worker, a.n, a.seed)))
         return
     if a.ann_worker:
-        print(json.dumps(ann_worker(a.ann_worker, a.n, a.seed)))
+        print(json.dumps(ann_worker(a.ann_worker, a.n, a.seed, a.shape)))
         return
 
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}")
     command = " ".join([os.path.relpath(sys.executable, ROOT), *sys.argv])
     print(f"# command: BENCH_DATA={DATA} {command}")
     if a.ann:
-        print(f"\nANN libraries, self-graph k=10, N={a.ann:,} x {D} (cosine)\n")
-        print("| library | time (s) | recall@10 | peak extra MB |\n|---|---|---|---|")
-        for lib in a.ann_libs:
-            r = run_sub(["--ann-worker", lib, "--n", str(a.ann), "--seed", str(a.seed)], a.timeout)
-            if "error" in r:
-                print(f"| {lib} | {r['error']} | | |", flush=True)
-            else:
+        print(f"\nNeighbour indexes, self-graph k=10, N={a.ann:,} x {D} (cosine)\n")
+        print(
+            "| shape | index | time (s) | CPU (s) | recall@10 | estimated recall | "
+            "outliers flagged (exact) | flags Jaccard | score Spearman | peak extra MB |\n"
+            "|---|---|---|---|---|---|---|---|---|---|"
+        )
+        for shape in a.shapes:
+            libs = ["cleanframe_exact"] + [x for x in a.ann_libs if x != "cleanframe_exact"]
+            for lib in libs:  # the exact search first: it writes the ground truth
+                r = run_sub(
+                    ["--ann-worker", lib, "--n", str(a.ann), "--seed", str(a.seed)]
+                    + ["--shape", shape],
+                    a.timeout,
+                )
+                if r is None or "error" in r:
+                    print(f"| {shape} | {lib} | {r and r.get('error')} | | | | | | | |", flush=True)
+                    continue
+                est = r.get("estimated_recall")
+                kind = "" if r.get("approximate", True) else " (exact)"
                 print(
-                    f"| {lib} | {r['time']:.1f} | {r['recall@10']:.4f} | {r['extra_mb']:.0f} |",
+                    f"| {shape} | {lib}{kind} | {r['time']:.1f} | {r['cpu']:.1f} | "
+                    f"{r['recall']:.4f} | {'—' if est is None else f'{est:.4f}'} | "
+                    f"{r['flagged']} ({r['flagged_exact']}) | {r['flags_jaccard']:.4f} | "
+                    f"{r['score_spearman']:.5f} | {r['extra_mb']:.0f} |",
                     flush=True,
                 )
         return

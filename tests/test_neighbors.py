@@ -429,13 +429,43 @@ def test_result_column_clash_needs_overwrite(constructor):
 @pytest.mark.skipif(not _knn.faiss_available(), reason="faiss not installed")
 def test_approximate_search_warns_and_agrees():
     data, _ = make_data(n=2500, seed=8)
-    with pytest.warns(_knn.ApproximateNeighborsWarning, match="approximate=False"):
+    with pytest.warns(
+        _knn.ApproximateNeighborsWarning, match=r"estimated recall@10 = 0\.99\d.*approximate=False"
+    ):
         a = nb.find_outliers(data, features="emb_*", approximate=True, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # exact search: no warning
         b = nb.find_outliers(data, features="emb_*")
-    assert spearmanr(a["outlier_score"], b["outlier_score"]).statistic > 0.99
-    assert jaccard(a["is_outlier"], b["is_outlier"]) > 0.9
+    assert spearmanr(a["outlier_score"], b["outlier_score"]).statistic > 0.999
+    # the far rows are searched exactly: the same rows are flagged
+    assert jaccard(a["is_outlier"], b["is_outlier"]) == 1.0
+
+
+def test_audit_report_shows_the_estimated_recall():
+    import cleanframe
+
+    data, _ = make_data(n=2500, seed=8)
+    with pytest.warns(_knn.ApproximateNeighborsWarning):
+        graph = nb.knn_graph(data, features="emb_*", approximate=True, progress=False)
+    recall = graph.estimated_recall
+    assert recall >= 0.99
+    report = cleanframe.audit(data, features="emb_*", knn_graph=graph)
+    assert report.estimated_recall == recall
+    note = f"kNN graph: approximate search, estimated recall@10 {recall:.3f}"
+    assert note in " ".join(repr(report).split()) and note in report._repr_html_()
+    assert "below" not in repr(report)
+    # a graph whose sample says it missed neighbours: the report says so, with the remedy
+    rows, exact = graph.recall_check
+    poor = _knn.KnnGraph(
+        graph.indices, graph.distances, graph.metric, True, True, (rows, exact * 0.9)
+    )
+    assert poor.estimated_recall < 0.99
+    low = cleanframe.audit(data, features="emb_*", knn_graph=poor)
+    assert "below 0.99" in " ".join(repr(low).split())  # the notes are wrapped at 100 columns
+    assert "approximate=False" in low._repr_html_()
+    # an exact graph: recall 1.0, no note
+    exact_report = cleanframe.audit(data.iloc[:300], features="emb_*")
+    assert exact_report.estimated_recall == 1.0 and "kNN graph" not in repr(exact_report)
 
 
 def test_progress_false_prints_nothing(capsys, constructor):

@@ -8,6 +8,7 @@ from textwrap import fill
 from typing import Any
 
 from .._engines import to_pandas
+from ..scoring.neighbors.knn import RECALL_WARNING
 
 __all__ = ["Audit"]
 
@@ -58,10 +59,39 @@ class Audit:
             f"({_count(issues, 'issue')} over {_count(checks, 'check')})"
         )
 
+    @property
+    def estimated_recall(self) -> float | None:
+        """recall@k of the audit's neighbour graph against exact search: 1.0 for an exact
+        search, a sample estimate for an approximate one (:attr:`KnnGraph.estimated_recall`);
+        None when no graph was used."""
+        graph = self.details.get("knn_graph")
+        return None if graph is None else graph.estimated_recall
+
+    def _graph_note(self) -> list[str]:
+        graph = self.details.get("knn_graph")
+        if graph is None or not graph.approximate:
+            return []
+        recall = graph.estimated_recall
+        if recall is None:
+            return [f"kNN graph: approximate, recall@{graph.k} unknown"]
+        sample = 0 if graph.recall_check is None else len(graph.recall_check[0])
+        note = (
+            f"kNN graph: approximate search, estimated recall@{graph.k} {recall:.3f} (exact "
+            f"search of {sample} sampled rows)"
+        )
+        if recall < RECALL_WARNING:
+            note += (
+                f"; below {RECALL_WARNING}: the neighbour checks may differ from an exact search "
+                "(pass an exact graph: knn_graph(..., approximate=False))"
+            )
+        return [note]
+
     def _notes(self) -> list[str]:
-        return [f"{name}: {note}" for name, note in self.notes.items()] + [
-            f"{name}: skipped, {why}" for name, why in self.skipped.items()
-        ]
+        return (
+            self._graph_note()
+            + [f"{name}: {note}" for name, note in self.notes.items()]
+            + [f"{name}: skipped, {why}" for name, why in self.skipped.items()]
+        )
 
     def __repr__(self) -> str:
         table = to_pandas(self.summary)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._common import tracked
+from ..parallel import parallel_for
 from .scales import EuclideanFrame, euclidean_frame, max_abs, pow2_scale, search_rows
 
 __all__ = [
@@ -56,16 +57,30 @@ APPROXIMATE_ABOVE = 20_000
 METRICS = ("cosine", "euclidean")
 #: Exact euclidean search in at most this many dimensions uses a KD-tree instead of BLAS blocks.
 KDTREE_MAX_DIM = 8
-#: Inverted lists probed per query by the approximate index.
+#: Inverted lists probed per query by faiss' IVF index (``approximate="faiss"``).
 IVF_NPROBE = 16
-#: Cluster join: about this many · sqrt(N) cells, and this many cells probed per cell.
-CLUSTER_JOIN_LISTS = 0.5
-CLUSTER_JOIN_PROBES = 4
-CLUSTER_JOIN_MIN_CANDIDATES = 2000
+#: Cluster join: about this many · sqrt(N) k-means cells.
+CLUSTER_JOIN_LISTS = 2.0
+#: The cluster join probes, per row, the fewest nearest cells whose recall@k on the exact
+#: neighbours of a calibration sample reaches this.
+TARGET_RECALL = 0.995
+#: An approximate graph whose estimated recall@k is below this says so in its warning.
+RECALL_WARNING = 0.99
+#: Rows of each seeded sample searched exactly: one to calibrate the probes, another (disjoint)
+#: to estimate the recall of the finished graph.
+RECALL_SAMPLE = 512
+#: At most this share of the rows (the farthest from their neighbours) is searched again
+#: exactly after an approximate self-graph (see ``KnnIndex._exact_tail``).
+EXACT_TAIL_MAX = 0.1
+#: When the calibrated probes would compare each row with more than this share of all rows, the
+#: search is exact instead (as fast, and no approximation).
+EXHAUSTIVE_ABOVE = 0.5
 #: Extra candidates fetched by the KD-tree and IVF searches, so boundary ties go to lower indices.
 _TIE_MARGIN = 4
 #: Cells of one block of the distance matrix (rows × N); 2**22 float32 = 16 MB.
 _BLOCK_CELLS = 1 << 22
+#: (row, cell) pairs handled in one round of the cluster join's search.
+_ROUND_ENTRIES = 1 << 24
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -90,6 +105,10 @@ class KnnGraph:
         Whether an approximate index produced the graph.
     exact_duplicates_corrected : bool
         Whether the exact-duplicate correction (cleanlab's) was applied.
+    recall_check : (rows, exact_distances), optional
+        For an approximate graph: a seeded random sample of rows and, for each, the distances
+        of its exact k nearest neighbours (ascending), from an exact search of those rows; it
+        gives :attr:`estimated_recall`.
     """
 
     indices: np.ndarray
@@ -97,6 +116,7 @@ class KnnGraph:
     metric: str | None
     approximate: bool = False
     exact_duplicates_corrected: bool = False
+    recall_check: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         indices = np.asarray(self.indices)
@@ -120,6 +140,34 @@ class KnnGraph:
             view = value.view()  # read-only view; the caller's own array keeps its flags
             view.setflags(write=False)
             object.__setattr__(self, name, view)
+        if self.recall_check is not None:
+            rows = np.asarray(self.recall_check[0], dtype=np.int64)
+            exact = np.asarray(self.recall_check[1], dtype=np.float64)
+            if exact.shape != (len(rows), indices.shape[1]) or (
+                len(rows) and (rows.min() < 0 or rows.max() >= n)
+            ):
+                raise ValueError(
+                    "recall_check must be (rows, exact distances) with one row of k distances "
+                    "per sampled row"
+                )
+            object.__setattr__(self, "recall_check", (rows, exact))
+
+    @property
+    def estimated_recall(self) -> float | None:
+        """recall@k against exact search: 1.0 for a graph from an exact search (or given from
+        outside and not marked approximate); for an approximate graph, the share of the sampled
+        rows' k neighbours that are at most as far as the exact k-th neighbour (ties count as
+        found), over the seeded random sample of :attr:`recall_check` (512 rows by default,
+        standard error about 0.002 near 0.99); None for an approximate graph without a check."""
+        if not self.approximate:
+            return 1.0
+        if self.recall_check is None:
+            return None
+        rows, exact = self.recall_check
+        if not len(rows):
+            return None
+        kth = exact[:, -1:]
+        return float((self.distances[rows] <= kth * (1 + 1e-12)).mean())
 
     @property
     def n(self) -> int:
@@ -137,12 +185,14 @@ class KnnGraph:
             raise ValueError(f"k must be between 1 and {self.k}, got {k}")
         if k == self.k:
             return self
+        check = self.recall_check
         return KnnGraph(
             self.indices[:, :k],
             self.distances[:, :k],
             self.metric,
             self.approximate,
             self.exact_duplicates_corrected,
+            None if check is None else (check[0], check[1][:, :k]),
         )
 
     def to_csr(self):
@@ -180,7 +230,12 @@ class KnnGraph:
         return cls(idx[rows, order], dist[rows, order], metric)
 
     def __repr__(self) -> str:
-        kind = "approximate" if self.approximate else "exact"
+        kind = "exact"
+        if self.approximate:
+            recall = self.estimated_recall
+            kind = "approximate" + (
+                "" if recall is None else f", estimated recall@{self.k} {recall:.3f}"
+            )
         return f"KnnGraph(n={self.n}, k={self.k}, metric={self.metric!r}, {kind})"
 
 
@@ -303,31 +358,39 @@ def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress, desc):
 # approximate search: cluster join (numpy + BLAS)
 # ------------------------------------------------------------------------------------------
 class _ClusterJoin:
-    """Approximate kNN by an inverted-file "join": k-means partitions the rows into ``nlist``
-    cells; the rows of each cell are searched, with one matrix product, among the rows of the
-    ``nprobe`` cells whose centroids are nearest to that cell's centroid.
+    """Approximate kNN by an inverted file, searched cell by cell, with calibrated probing.
 
-    This is the IVF idea (as in faiss' IndexIVFFlat), but the probing is per cell instead of per
-    row, so the search is dense BLAS work instead of per-row scans: several times faster than
-    faiss' IVF search on few cores at equal recall (benchmarks/RESULTS_neighbors.md).
+    Build: seeded k-means cuts the rows into ``nlist`` (about :data:`CLUSTER_JOIN_LISTS` · √N)
+    cells. Search with ``nprobe``: every query row is compared with the rows of its ``nprobe``
+    nearest cells (by centroid), as in faiss' IndexIVFFlat, but the work is organised by cell —
+    for each cell, one matrix product of all the query rows that probe it by the cell's rows —
+    so it is dense BLAS work. The cells are visited in rounds of increasing centroid rank (the
+    nearest cell first, then the next 1, 2, 4, … cells); after each round every row keeps its
+    ``k`` best candidates (ties by row index), and later rounds only keep entries under the
+    row's current k-th key.
+
+    Calibration (:meth:`calibrate`): for a seeded sample of rows the exact neighbours are found
+    by one exact search of the sample; a row's search with ``nprobe`` cells finds exactly those
+    of its true neighbours whose cell is among its ``nprobe`` nearest, so the recall of every
+    ``nprobe`` on the sample follows from the centroid ranks alone, and the smallest ``nprobe``
+    whose sample recall reaches :data:`TARGET_RECALL` is taken.
     """
 
     def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress=None):
         n = len(Y)
-        self.metric, self.progress = metric, progress
+        self.metric, self.progress, self.seed = metric, progress, seed
         self.nlist = max(1, min(n // 8, int(round(CLUSTER_JOIN_LISTS * math.sqrt(n)))))
-        # at least CLUSTER_JOIN_MIN_CANDIDATES candidates per row (matters for small N)
-        wanted = math.ceil(CLUSTER_JOIN_MIN_CANDIDATES * self.nlist / max(n, 1))
-        self.nprobe = min(self.nlist, max(CLUSTER_JOIN_PROBES, wanted))
         self.Y = Y
         self.sq = np.einsum("ij,ij->i", Y, Y) if metric == "euclidean" else None
         self.centroids = self._kmeans(Y, self.nlist, seed)
         self.assign = self._nearest_centroid(Y)
         order = np.argsort(self.assign, kind="stable")
-        counts = np.bincount(self.assign, minlength=self.nlist)
-        self.members = np.split(order, np.cumsum(counts)[:-1])
-        ck = _keys(self.centroids, self.centroids, metric, self._csq)
-        self.probes = np.argsort(ck, axis=1, kind="stable")[:, : self.nprobe]
+        self.sizes = np.bincount(self.assign, minlength=self.nlist)
+        self.members = np.split(order, np.cumsum(self.sizes)[:-1])
+        self.position = np.empty(n, dtype=np.int64)  # each row's place in its cell's members
+        for m in self.members:
+            self.position[m] = np.arange(len(m))
+        self._calibrated: dict[int, tuple[int, float, float]] = {}
 
     @property
     def _csq(self):
@@ -337,14 +400,29 @@ class _ClusterJoin:
             else None
         )
 
+    def _centroid_keys(self, X: np.ndarray) -> np.ndarray:
+        return _keys(X, self.centroids, self.metric, self._csq)
+
     def _nearest_centroid(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(len(X), dtype=np.int64)
-        csq = self._csq
         step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
         for start in range(0, len(X), step):
-            out[start : start + step] = _keys(
-                X[start : start + step], self.centroids, self.metric, csq
-            ).argmin(axis=1)
+            out[start : start + step] = self._centroid_keys(X[start : start + step]).argmin(axis=1)
+        return out
+
+    def _nearest_cells(self, X: np.ndarray, p: int) -> np.ndarray:
+        """The ``p`` nearest cells of each row of X, nearest first (ties by cell number); int16
+        (or int32 beyond 32,767 cells), as this array is N × p."""
+        out = np.empty((len(X), p), dtype=np.int16 if self.nlist < 2**15 else np.int32)
+        step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
+        for start in range(0, len(X), step):
+            ck = self._centroid_keys(X[start : start + step])
+            if p < ck.shape[1]:
+                top = np.sort(np.argpartition(ck, p - 1, axis=1)[:, :p], axis=1)
+            else:
+                top = np.broadcast_to(np.arange(ck.shape[1]), ck.shape)
+            order = np.argsort(np.take_along_axis(ck, top, axis=1), axis=1, kind="stable")
+            out[start : start + step] = np.take_along_axis(top, order, axis=1)
         return out
 
     def _kmeans(self, Y, nlist, seed, iterations=8, per_list=32):
@@ -370,35 +448,130 @@ class _ClusterJoin:
             self.centroids = new
         return self.centroids
 
-    def search(self, Q: np.ndarray | None, k: int) -> np.ndarray:
-        """k nearest indexed rows of each row of Q (None: of every indexed row, itself
-        included — the caller drops it)."""
-        q_assign = self.assign if Q is None else self._nearest_centroid(Q)
+    def calibrate(self, k: int, sample: np.ndarray) -> tuple[int, float, float]:
+        """``(nprobe, sample recall, scanned fraction)`` for self-graphs with ``k`` neighbours:
+        the smallest ``nprobe`` whose recall@k on the exact neighbours of the ``sample`` rows
+        reaches :data:`TARGET_RECALL` (every cell when none does); the scanned fraction is the
+        mean share of all rows a query row is compared with. Cached per ``k``."""
+        if k in self._calibrated:
+            return self._calibrated[k]
+        m, n = len(sample), len(self.Y)
+        hits = np.zeros((m, self.nlist), dtype=np.int64)  # true neighbours per cell rank
+        step = max(1, _BLOCK_CELLS // max(1, n))
+        for start in range(0, m, step):
+            rows = sample[start : start + step]
+            S = _keys(self.Y[rows], self.Y, self.metric, self.sq)
+            S[np.arange(len(rows)), rows] = np.inf
+            kth = np.partition(S, k - 1, axis=1)[:, k - 1]
+            # every row at least as near as the k-th neighbour (all of them, when tied)
+            a, b = np.nonzero(S <= kth[:, None])
+            rank = np.argsort(np.argsort(self._centroid_keys(self.Y[rows]), axis=1, kind="stable"))
+            np.add.at(hits, (a + start, rank[a, self.assign[b]]), 1)
+        curve = (np.minimum(np.cumsum(hits, axis=1), k) / k).mean(axis=0)
+        reached = np.flatnonzero(curve >= TARGET_RECALL - 1e-12)
+        nprobe = int(reached[0]) + 1 if len(reached) else self.nlist
+        cells = self._nearest_cells(self.Y[sample], nprobe)
+        scanned = float(self.sizes[cells].sum(axis=1).mean() / n)
+        self._calibrated[k] = (nprobe, float(curve[nprobe - 1]), scanned)
+        return self._calibrated[k]
+
+    def search(self, Q: np.ndarray | None, k: int, nprobe: int) -> np.ndarray:
+        """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells (None:
+        of every indexed row, itself excluded); -1 where fewer than k rows were compared."""
+        self_query = Q is None
         Qs = self.Y if Q is None else Q
-        out = np.full((len(Qs), k), -1, dtype=np.int64)
-        q_order = np.argsort(q_assign, kind="stable")
-        q_members = np.split(q_order, np.cumsum(np.bincount(q_assign, minlength=self.nlist))[:-1])
-        cells = range(self.nlist)
-        for c in tracked(
+        nq = len(Qs)
+        cells = self._nearest_cells(Qs, nprobe)
+        best_key = np.full((nq, k), np.inf, dtype=np.float32)
+        best_idx = np.full((nq, k), -1, dtype=np.int64)
+        # rounds of cell ranks [0, 1), [1, 2), [2, 4), ...; a round holds at most _ROUND_ENTRIES
+        # (row, cell) pairs, so its bookkeeping stays small at any N
+        width = max(1, _ROUND_ENTRIES // max(1, nq))
+        edges = [0, 1]
+        while edges[-1] < nprobe:
+            edges.append(min(nprobe, 2 * edges[-1], edges[-1] + width))
+        rounds = list(zip(edges[:-1], edges[1:]))
+        for lo, hi in tracked(
             self.progress,
-            cells,
-            total=self.nlist,
+            rounds,
+            total=len(rounds),
             desc="approximate kNN search",
-            enable=len(Qs) > 50_000,
+            enable=nq > 50_000,
         ):
-            rows = q_members[c]
-            if not len(rows):
-                continue
-            cand = np.concatenate([self.members[p] for p in self.probes[c]])
-            kk = min(k, len(cand))
-            Yc = self.Y[cand]
-            sq = self.sq[cand] if self.sq is not None else None
-            step = max(1, _BLOCK_CELLS // max(1, len(cand)))
-            for start in range(0, len(rows), step):
-                r = rows[start : start + step]
-                S = _keys(Qs[r], Yc, self.metric, sq)
-                out[r, :kk] = cand[_select(S, kk)]
-        return out
+            bound = best_key[:, -1].copy()  # inf while a row has fewer than k candidates
+            probe = cells[:, lo:hi].ravel()
+            order = np.argsort(probe, kind="stable")
+            probing = (order // (hi - lo)).astype(np.int64)  # query rows, grouped by cell
+            cuts = np.searchsorted(probe[order], np.arange(self.nlist + 1))
+            found: list = [None] * self.nlist
+
+            def one_cell(c, lo=lo, bound=bound, probing=probing, cuts=cuts, found=found):
+                rows, members = probing[cuts[c] : cuts[c + 1]], self.members[c]
+                if not len(rows) or not len(members):
+                    return
+                Yc = self.Y[members]
+                sq = self.sq[members] if self.sq is not None else None
+                parts = []
+                step = max(1, _BLOCK_CELLS // len(members))
+                for start in range(0, len(rows), step):
+                    r = rows[start : start + step]
+                    S = _keys(Qs[r], Yc, self.metric, sq)
+                    if self_query:
+                        own = np.flatnonzero(self.assign[r] == c)
+                        S[own, self.position[r[own]]] = np.inf
+                    limit = bound[r]
+                    if lo == 0:  # no candidates yet: the k nearest of this cell (with ties)
+                        kk = min(k, len(members)) - 1
+                        limit = np.nextafter(np.partition(S, kk, axis=1)[:, kk], np.float32(np.inf))
+                    flat = np.flatnonzero(S < limit[:, None])
+                    i, j = np.divmod(flat, len(members))
+                    parts.append((r[i], members[j], S.ravel()[flat]))
+                if parts:
+                    found[c] = tuple(np.concatenate(p) for p in zip(*parts))
+
+            with _single_threaded_blas():
+                parallel_for(one_cell, range(self.nlist), parallel=nq * (hi - lo) > 50_000)
+            got = [f for f in found if f is not None]
+            if got:
+                rows, idx, keys = (np.concatenate(p) for p in zip(*got))
+                _merge_best(best_key, best_idx, rows, idx, keys)
+        return best_idx
+
+
+def _single_threaded_blas():
+    """A context in which BLAS runs on one thread (the cells run on a thread pool instead: many
+    small products on multi-threaded BLAS thrash a busy machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _sortable(keys: np.ndarray) -> np.ndarray:
+    """float32 keys as int64 in [0, 2**32) with the same order (for a single-key sort)."""
+    bits = np.ascontiguousarray(keys, dtype=np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + (1 << 31)
+
+
+def _merge_best(best_key, best_idx, rows, idx, keys) -> None:
+    """Merge candidate entries (row, index, key) into each row's k best, in place: ordered by
+    (key, index), as the exact search orders them (empty places, index -1, sort last)."""
+    n, k = best_key.shape
+    touched = np.flatnonzero(np.bincount(rows, minlength=n))
+    R = np.concatenate([np.repeat(touched, k), rows])
+    K = np.concatenate([best_key[touched].ravel(), keys])
+    J = np.concatenate([best_idx[touched].ravel(), idx])
+    o = np.argsort(np.where(J < 0, n, J), kind="stable")  # index order, then a stable sort
+    o = o[np.argsort((R[o] << 32) | _sortable(K[o]), kind="stable")]
+    R, K, J = R[o], K[o], J[o]
+    first = np.r_[0, np.flatnonzero(R[1:] != R[:-1]) + 1]  # start of each row's run
+    pos = np.arange(len(R)) - np.repeat(first, np.diff(np.r_[first, len(R)]))
+    keep = pos < k
+    best_key[R[keep], pos[keep]] = K[keep]
+    best_idx[R[keep], pos[keep]] = J[keep]
 
 
 def _scatter_add(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
@@ -582,14 +755,19 @@ class KnnIndex:
     metric : {"cosine", "euclidean"}, optional
         Default: cleanlab's choice from the number of columns.
     approximate : bool or "faiss", optional
-        True: cleanframe's approximate index (k-means cluster join, numpy only); "faiss": faiss'
-        IVF-Flat index (needs faiss); False: exact. Default: approximate when
-        N > :data:`APPROXIMATE_ABOVE`, except for euclidean data with at most
-        :data:`KDTREE_MAX_DIM` columns (exact KD-tree search).
+        True: cleanframe's approximate index (k-means cluster join, numpy only, its probes
+        calibrated on a sample for recall@k >= :data:`TARGET_RECALL`; exact search when that
+        would compare each row with more than half of the rows); "faiss": faiss' IVF-Flat index
+        (needs faiss); False: exact. Default: approximate when N > :data:`APPROXIMATE_ABOVE`,
+        except for euclidean data with at most :data:`KDTREE_MAX_DIM` columns (exact KD-tree
+        search).
     seed : int
-        Seed of the index training (approximate search only).
+        Seed of the index training and of the recall samples (approximate search only).
     progress : callable, optional
         ``progress(iterable, total=, desc=)`` wraps long loops (e.g. a tqdm bar); None: silent.
+
+    :func:`build_knn_graph` warns (:class:`ApproximateNeighborsWarning`) when the graph it
+    builds is approximate, with the graph's estimated recall.
     """
 
     def __init__(self, features, *, metric=None, approximate=None, seed=0, progress=None):
@@ -616,29 +794,101 @@ class KnnIndex:
         )
         self.approximate = self.backend != "exact"
         self.progress = progress
+        self.seed = seed
         self._tree = None
         self._frame = euclidean_frame(X) if self.metric == "euclidean" else None
         self._Y = _prepared(X, self.metric, self._frame)
         self._ivf: _FaissIVF | _ClusterJoin | None = None
         if self.backend == "faiss":
             self._ivf = _FaissIVF(self._Y, self.metric, seed=seed, progress=progress)
-            what = f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
         elif self.backend == "cluster_join":
             self._ivf = _ClusterJoin(self._Y, self.metric, seed=seed, progress=progress)
-            what = (
-                f"k-means cluster join, {self._ivf.nlist} cells, {self._ivf.nprobe} probed per cell"
-            )
-        if self.approximate:
-            warnings.warn(
-                f"kNN graph: {n:,} rows, so the neighbour search is approximate ({what}); "
-                f"neighbours may differ slightly from an exact search (recall@10 about 0.99 on "
-                f"clustered embeddings). Pass approximate=False for exact search.",
-                ApproximateNeighborsWarning,
-                stacklevel=3,
-            )
 
     def __len__(self) -> int:
         return len(self.features)
+
+    # -- approximate search: probes, exactness, recall -------------------------------------
+    def _samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two disjoint seeded random samples of rows (sorted): calibration, recall check."""
+        n = len(self.features)
+        perm = np.random.default_rng([self.seed, 0x7EC411]).permutation(n)
+        m = min(RECALL_SAMPLE, max(1, n // 2))
+        return np.sort(perm[m : 2 * m]), np.sort(perm[:m])
+
+    def _probes(self, k: int) -> int | None:
+        """The cluster join's calibrated probes for k neighbours; None: search exactly."""
+        assert isinstance(self._ivf, _ClusterJoin)
+        nprobe, _, scanned = self._ivf.calibrate(k, self._samples()[0])
+        return None if scanned > EXHAUSTIVE_ABOVE or nprobe >= self._ivf.nlist else nprobe
+
+    def exact_for(self, k: int) -> bool:
+        """Whether a search for k neighbours is exact (an exact index, or a cluster join whose
+        calibrated probes would cover most rows, so that it searches exactly instead)."""
+        if self.backend == "cluster_join":
+            return self._probes(k) is None
+        return not self.approximate
+
+    def describe(self, k: int) -> str:
+        """What the search for k neighbours does, in words (for the approximation warning)."""
+        if self.backend == "faiss":
+            assert isinstance(self._ivf, _FaissIVF)
+            return f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
+        if self.backend == "cluster_join" and not self.exact_for(k):
+            assert isinstance(self._ivf, _ClusterJoin)
+            nprobe, recall, scanned = self._ivf.calibrate(k, self._samples()[0])
+            return (
+                f"k-means cluster join: {self._ivf.nlist} cells, each row compared with the rows "
+                f"of its {nprobe} nearest cells ({scanned:.1%} of the rows), probes calibrated "
+                f"for recall@{k} >= {TARGET_RECALL} on {len(self._samples()[0])} sampled rows"
+            )
+        return "exact search"
+
+    def _exact_rows(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Exact k nearest other indexed rows of the indexed ``rows`` (float32 candidates)."""
+        out = np.empty((len(rows), k), dtype=np.int64)
+        sq = np.einsum("ij,ij->i", self._Y, self._Y) if self.metric == "euclidean" else None
+        step = max(1, _BLOCK_CELLS // max(1, len(self._Y)))
+        for start in range(0, len(rows), step):
+            r = rows[start : start + step]
+            S = _keys(self._Y[r], self._Y, self.metric, sq)
+            S[np.arange(len(r)), r] = np.inf
+            out[start : start + step] = _select(S, k)
+        return out
+
+    def _exact_tail(self, idx: np.ndarray, dist: np.ndarray, k: int):
+        """The self-graph with its far rows searched exactly: rows whose mean distance to their
+        k approximate neighbours exceeds Q3 + 1·IQR of all rows' — the farthest first, at most
+        as many as cost what the approximate search cost (the share of rows each row was
+        compared with, times N) and at most :data:`EXACT_TAIL_MAX` of the rows. An inverted
+        file misses most where a row's neighbours are far and spread over many cells, and
+        those rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched
+        exactly, its flags do not depend on the approximation."""
+        n = len(idx)
+        if isinstance(self._ivf, _ClusterJoin):
+            scanned = self._ivf.calibrate(k, self._samples()[0])[2]
+        else:
+            assert isinstance(self._ivf, _FaissIVF)
+            scanned = self._ivf.nprobe / self._ivf.nlist
+        limit = int(min(EXACT_TAIL_MAX * n, max(1000, scanned * n)))
+        avg = dist[:, :k].mean(axis=1)
+        q1, q3 = np.percentile(avg, [25, 75])
+        tail = np.flatnonzero(avg > q3 + (q3 - q1))
+        if len(tail) > limit:
+            tail = np.sort(np.argsort(-avg, kind="stable")[:limit])
+        if len(tail):
+            idx, dist = idx.copy(), dist.copy()
+            found = self._exact_rows(tail, idx.shape[1])
+            idx[tail], dist[tail] = _refine(self.features[tail], self.features, found, self.metric)
+        return idx, dist
+
+    def recall_check(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, exact distances)``: a seeded random sample of rows (disjoint from the
+        calibration sample) and the distances of each one's exact k nearest other rows."""
+        rows = self._samples()[1]
+        wide = min(len(self._Y) - 1, k + _TIE_MARGIN)
+        idx = self._exact_rows(rows, wide)
+        _, dist = _refine(self.features[rows], self.features, idx, self.metric)
+        return rows, dist[:, :k]
 
     def _search(self, Q_raw, k, self_query):
         if not self_query and self._frame is not None:
@@ -652,20 +902,39 @@ class KnnIndex:
         ):
             return self._kdtree_search(Q_raw, k, self_query)
         Q = self._Y if self_query else _prepared(Q_raw, self.metric, self._frame)
-        if self.approximate:
+        if self.approximate and not self.exact_for(k):
             wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
             kk = wide + 1 if self_query else wide
             if isinstance(self._ivf, _ClusterJoin):  # searches its own rows without copies
-                idx = self._ivf.search(None if self_query else Q, kk)
+                probes = self._probes(k)
+                assert probes is not None  # not exact_for(k)
+                idx = self._ivf.search(None if self_query else Q, wide, probes)
+                bad = np.flatnonzero((idx < 0).any(axis=1))  # fewer than `wide` rows compared
+                if len(bad):
+                    idx[bad] = (
+                        self._exact_rows(bad, wide)
+                        if self_query
+                        else _search_blocks(
+                            Q[bad],
+                            self._Y,
+                            wide,
+                            metric=self.metric,
+                            exclude_offset=None,
+                            progress=None,
+                            desc=None,
+                        )
+                    )
             else:
                 assert self._ivf is not None  # built whenever the search is approximate
                 idx = self._ivf.search(Q, kk)
-            idx = _repair_missing(idx, self._Y, Q, kk, self.metric, self_query)
-            if self_query:
-                idx = _drop_self(idx, wide)
+                idx = _repair_missing(idx, self._Y, Q, kk, self.metric, self_query)
+                if self_query:
+                    idx = _drop_self(idx, wide)
             idx, dist = _refine(
                 self.features if self_query else Q_raw, self.features, idx, self.metric
             )
+            if self_query:
+                idx, dist = self._exact_tail(idx, dist, k)
             return idx[:, :k], dist[:, :k]
         else:
             # a few extra float32 candidates, re-ranked in float64: neighbours closer than the
@@ -789,11 +1058,38 @@ def build_knn_graph(
     if index is None:
         index = KnnIndex(X, metric=metric, approximate=approximate, seed=seed, progress=progress)
     idx, dist = index.self_graph(k)
+    approximate_graph = not index.exact_for(k)
     if correct_exact_duplicates:
         sets = exact_duplicate_sets(X)
         if sets:
             dist, idx = correct_exact_duplicates_(dist, idx, sets)
-    return KnnGraph(idx, dist, index.metric, index.approximate, correct_exact_duplicates)
+    graph = KnnGraph(
+        idx,
+        dist,
+        index.metric,
+        approximate_graph,
+        correct_exact_duplicates,
+        index.recall_check(k) if approximate_graph else None,
+    )
+    if approximate_graph:
+        recall = graph.estimated_recall
+        assert recall is not None  # the graph carries its recall check
+        low = recall < RECALL_WARNING
+        warnings.warn(
+            f"kNN graph: {len(X):,} rows, so the neighbour search is approximate "
+            f"({index.describe(k)}); estimated recall@{k} = {recall:.3f} (an exact search of "
+            f"{len(graph.recall_check[0]) if graph.recall_check else 0} other sampled rows)"
+            + (
+                f", below {RECALL_WARNING}: neighbours, and the scores built on them, may "
+                "differ noticeably from an exact search"
+                if low
+                else ""
+            )
+            + ". Pass approximate=False for exact search.",
+            ApproximateNeighborsWarning,
+            stacklevel=2,
+        )
+    return graph
 
 
 # ------------------------------------------------------------------------------------------
@@ -909,4 +1205,4 @@ def correct_exact_duplicates(features: np.ndarray, graph: KnnGraph) -> KnnGraph:
         if sets
         else (graph.distances, graph.indices)
     )
-    return KnnGraph(idx, dist, graph.metric, graph.approximate, True)
+    return KnnGraph(idx, dist, graph.metric, graph.approximate, True, graph.recall_check)
