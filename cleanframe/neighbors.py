@@ -7,9 +7,12 @@ never modifies its input.
 One nearest-neighbour graph serves every check that needs it. Build it once with
 :func:`knn_graph` and pass it as ``knn_graph=`` to several calls (or ask a call for the graph it
 built with ``return_knn_graph=True``). Up to 20,000 rows the search is exact (blocked float32
-matrix products); above that it is approximate — k-means cells searched by matrix products among
-their nearest cells, recall@10 about 0.99 on clustered embeddings — and a warning says so
-(``approximate=False`` forces exact search; ``approximate="faiss"`` uses faiss' IVF index).
+matrix products); above that it is approximate — each row compared with the rows of its nearest
+k-means cells, as many cells as a seeded sample shows are needed for recall@k 0.995 against exact
+search, the rows far from their neighbours searched exactly — and a warning says so, with the
+graph's estimated recall (``KnnGraph.estimated_recall``, from an exact search of another sample;
+the warning says when it is below 0.99). ``approximate=False`` forces exact search;
+``approximate="faiss"`` uses faiss' IVF index.
 Distances are cosine for more than 3 feature columns and euclidean otherwise, as in cleanlab;
 identical rows are made each other's nearest neighbours at distance 0 (cleanlab's exact-duplicate
 correction).
@@ -257,8 +260,8 @@ def knn_graph(
     metric : {"cosine", "euclidean"}, optional
         Default: cosine for more than 3 feature columns, else euclidean.
     approximate : bool or "faiss", optional
-        Default: exact up to 20,000 rows, approximate above (cleanframe's k-means cluster join;
-        ``"faiss"`` for faiss' IVF index, if installed).
+        Default: exact up to 20,000 rows, approximate above (cleanframe's k-means cluster join,
+        calibrated for recall@k 0.995; ``"faiss"`` for faiss' IVF index, if installed).
     correct_exact_duplicates : bool
         Make identical rows each other's nearest neighbours at distance 0 (as cleanlab).
     standardize : bool
@@ -274,7 +277,8 @@ def knn_graph(
     -------
     KnnGraph
         ``indices`` and ``distances`` (N × k, nearest first, the row itself excluded),
-        ``metric``, ``k``; ``to_csr()`` gives cleanlab's sparse format.
+        ``metric``, ``k``, ``approximate`` and ``estimated_recall`` (1.0 for an exact search);
+        ``to_csr()`` gives cleanlab's sparse format.
 
     Examples
     --------

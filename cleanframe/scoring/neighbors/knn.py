@@ -10,10 +10,18 @@ selects the k nearest exactly among them. The selected pairs' distances are then
 float64, so reported distances do not carry float32 rounding; ties are broken by row index.
 
 For large inputs (above :data:`APPROXIMATE_ABOVE` rows) the search is approximate and says so
-with an :class:`ApproximateNeighborsWarning`: k-means cells, each searched with one matrix product
-among the rows of its nearest cells (:class:`_ClusterJoin`, numpy + BLAS, no extra dependency).
-faiss' IVF-Flat index is available as ``approximate="faiss"``. The choice was made by
-measurement against faiss (IVF, HNSW), hnswlib, usearch and pynndescent; see
+with an :class:`ApproximateNeighborsWarning`: an inverted file of k-means cells searched cell by
+cell with one matrix product each (:class:`_ClusterJoin`, numpy + BLAS, no extra dependency).
+Each row is compared with the rows of its ``nprobe`` nearest cells, and ``nprobe`` is calibrated
+on the data: the exact neighbours of a seeded sample of rows give the recall of every ``nprobe``
+and the smallest reaching recall@k :data:`TARGET_RECALL` is used (exact search instead when that
+would compare each row with more than half of the rows). Rows far from their neighbours, where an
+inverted file misses most and which the outlier check flags, are then searched exactly. Every
+approximate graph carries an estimated recall (:attr:`KnnGraph.estimated_recall`: an exact
+search of another seeded sample), shown in its repr and in the warning, which says so when it is
+below :data:`RECALL_WARNING`. faiss' IVF-Flat index is available as ``approximate="faiss"``. The
+choice was made by measurement against exact search, faiss (IVF, HNSW and brute force) and
+hnswlib on data shaped like real embeddings (``benchmarks/embedding_shapes.py``); see
 ``benchmarks/RESULTS_neighbors.md``.
 
 Metric defaults follow cleanlab 2.9: ``"cosine"`` when there are more than 3 feature columns,
