@@ -20,8 +20,8 @@ import numpy as np
 
 from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
-from ._inputs.arguments import class_matrix, per_class
-from ._inputs.classes import new_class_value
+from ._inputs.arguments import choice, class_matrix, per_class
+from ._inputs.classes import check_merge_keeps_classes, new_class_value
 from ._inputs.columns import check_result_columns
 from ._inputs.probabilities import require_separate_columns, resolve_ensemble
 from ._typing import ColumnSpec, FrameT
@@ -177,6 +177,8 @@ def label_issue_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(is_issue, label_score)`` of resolved inputs: the one path from validated arrays to
     the flags and scores, shared by :func:`find_label_issues` and the audit's label check."""
+    choice(filter_by, _filter.FILTER_BY, "filter_by")
+    choice(rank_by, _rank.RANK_METHODS, "rank_by")
     mask = _filter.find_label_issues(
         c.labels,
         c.pred_probs,
@@ -235,13 +237,14 @@ def label_quality_scores(
         )
     if regression_kwargs:
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
+    method = choice(method or "self_confidence", _rank.RANK_METHODS, "method")
     fr = adapt(df)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     scores = _rank.get_label_quality_scores(
         c.labels,
         c.pred_probs,
-        method=method or "self_confidence",
+        method=method,
         adjust_pred_probs=adjust_pred_probs,
     )
     return fr.attach({"label_score": scores}, overwrite=overwrite)
@@ -274,6 +277,8 @@ def ensemble_label_quality_scores(
     ... )["label_score"].round(2).tolist()
     [0.8, 0.6]
     """
+    choice(method, _rank.RANK_METHODS, "method")
+    choice(weight_ensemble_members_by, _rank.ENSEMBLE_WEIGHTINGS, "weight_ensemble_members_by")
     fr = adapt(df)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     parts = resolve_ensemble(fr, label=label, pred_probs=pred_probs, classes=classes)
@@ -310,6 +315,7 @@ def num_label_issues(
     >>> df.cl.num_label_issues(label="y", pred_probs="p_*")
     1
     """
+    choice(estimation_method, _count.ESTIMATION_METHODS, "estimation_method")
     _, c = _classification(df, label, pred_probs, classes)
     return _count.num_label_issues(
         c.labels,
@@ -617,10 +623,9 @@ def merge_rare_classes(
     values = list(c.classes.values)
     if not rare.any():
         return MergedClasses(df, {v: v for v in values}, cols, values)
-    other_class = new_class_value(
-        other_class, values, [v for v, r in zip(values, rare) if not r], label
-    )
     kept = [v for v, r in zip(values, rare) if not r]
+    check_merge_keeps_classes(label, kept, count_threshold)
+    other_class = new_class_value(other_class, values, kept, label)
     new_classes = kept + [other_class]
     mapping = {v: (other_class if r else v) for v, r in zip(values, rare)}
     new_codes = np.where(rare[c.labels], len(kept), np.cumsum(~rare)[c.labels] - 1)

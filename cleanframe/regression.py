@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 from ._engines import adapt
+from ._inputs.arguments import choice
 from ._inputs.columns import check_result_columns
 from ._inputs.models import resolve_regression_columns
 from .scoring.regression import outre
@@ -34,8 +35,7 @@ class ApproximateScoresWarning(UserWarning):
 
 
 def _scores(y, pred, method, exact=None, threshold=0.05):
-    if method not in outre.METHODS:
-        raise ValueError(f"method must be one of {outre.METHODS}, not {method!r}")
+    choice(method, outre.METHODS, "method")
     if exact is None:
         exact = len(y) < outre._FAST_MIN_N
         if not exact and method == "outre":

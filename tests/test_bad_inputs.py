@@ -20,7 +20,7 @@ import cleanframe
 from cleanframe import ValidationError
 from cleanframe._inputs.rules import PROBABILITY_TOLERANCE
 
-from .conftest import label_frame, synthetic, to_pandas
+from .conftest import collect, label_frame, synthetic, to_pandas
 
 CLASSES = ["cat", "dog", "emu"]
 PROBS = ["p_cat", "p_dog", "p_emu"]
@@ -141,13 +141,55 @@ def test_label_column_matched_by_the_glob(constructor):
 
 
 def test_column_listed_twice(constructor):
-    with pytest.raises(ValidationError, match="'p_cat'.*twice"):
+    with pytest.raises(ValidationError, match="'p_cat'.*duplicate.*twice"):
         call(
             constructor(base_frame()),
             "find_label_issues",
             label="y",
             pred_probs=["p_cat", "p_cat", "p_dog"],
         )
+
+
+# ------------------------------------------------------------------------------------------
+# duplicated column names (pandas frames only: polars does not allow them)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("column", ["y", "p_dog"])
+def test_duplicated_column_name_says_duplicate(constructor_indexed, method, column):
+    """A column the call reads appears twice in the frame: an error that says "duplicate" and
+    names the column, whether it is the label or a pred_probs column a glob matched."""
+    data = base_frame()
+    data = pd.concat([data, data[[column]]], axis=1)
+    for spec in ("p_*", ["p_cat", "p_dog", "p_emu"]):
+        with pytest.raises(ValidationError, match="duplicate") as info:
+            call(constructor_indexed(data), method, label="y", pred_probs=spec)
+        assert info.value.column == column and info.value.rule == "unique"
+        assert "2 columns named" in str(info.value)
+
+
+def test_duplicated_column_the_call_does_not_read_is_fine(constructor_indexed):
+    data = base_frame().assign(note="x")
+    data = pd.concat([data, data[["note"]]], axis=1)
+    out = call(constructor_indexed(data), "find_label_issues", label="y", pred_probs="p_*")
+    assert len(out) == len(data)
+
+
+@pytest.mark.parametrize("features", [["f0", "f1"], "f*"], ids=["list", "glob"])
+def test_duplicated_feature_column_says_duplicate(constructor_indexed, features):
+    from cleanframe.models import cross_val_pred_probs
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(rng.normal(size=(30, 2)), columns=["f0", "f1"]).assign(y=["a", "b"] * 15)
+    frame = constructor_indexed(pd.concat([data, data[["f0"]]], axis=1))
+    calls = [
+        lambda: cleanframe.find_outliers(frame, features=features),
+        lambda: cleanframe.find_near_duplicates(frame, features=features),
+        lambda: cross_val_pred_probs(frame, label="y", features=features, cv=2, progress=False),
+    ]
+    for fn in calls:
+        with pytest.raises(ValidationError, match="duplicate") as info:
+            fn()
+        assert info.value.column == "f0" and info.value.rule == "unique"
 
 
 def test_null_in_nullable_integer_labels(constructor):
@@ -573,3 +615,153 @@ def test_overwrite_does_not_modify_input(constructor):
     before = snapshot(df)
     call(df, "find_label_issues", label="y", pred_probs="p_*", overwrite=True)
     assert snapshot(df) == before
+
+
+# ------------------------------------------------------------------------------------------
+# fewer than two classes occur in the label column
+# ------------------------------------------------------------------------------------------
+ONE_CLASS_LABELS = {
+    "strings": lambda df: df.assign(y="dog"),
+    "categorical with unused categories": lambda df: df.assign(
+        y=pd.Categorical(["dog"] * len(df), categories=CLASSES)
+    ),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("labels", list(ONE_CLASS_LABELS))
+def test_one_class_in_the_label_column_is_an_error(constructor, method, labels):
+    """One class and pred_probs for three: no label can be doubted, so rather than report a
+    clean column (0 issues, health 1.0) every label method refuses it, naming the column."""
+    data = ONE_CLASS_LABELS[labels](base_frame())
+    with pytest.raises(ValidationError, match="at least 2 classes") as info:
+        call(constructor(data), method, label="y", pred_probs="p_*")
+    assert info.value.column == "y" and info.value.rule == "at_least_2_classes"
+    assert "'dog'" in str(info.value)
+
+
+def test_one_class_is_an_error_for_the_other_label_functions(constructor):
+    frame = constructor(base_frame().assign(y="dog"))
+    calls = [
+        lambda: cleanframe.ensemble_label_quality_scores(
+            frame, label="y", pred_probs=["p_*", "p_*"]
+        ),
+        lambda: cleanframe.rank_classes_by_label_quality(frame, label="y", pred_probs="p_*"),
+        lambda: cleanframe.overall_label_health_score(frame, label="y", pred_probs="p_*"),
+        lambda: cleanframe.audit(frame, label="y", pred_probs="p_*"),
+    ]
+    for fn in calls:
+        with pytest.raises(ValidationError, match="at least 2 classes") as info:
+            fn()
+        assert info.value.column == "y"
+
+
+def test_two_classes_of_three_are_enough(constructor):
+    data = base_frame()
+    data["y"] = np.where(data["y"] == "emu", "dog", data["y"])
+    out = to_pandas(call(constructor(data), "find_label_issues", label="y", pred_probs="p_*"))
+    assert len(out) == len(data)
+
+
+def test_merging_every_class_is_an_error(constructor):
+    with pytest.raises(ValidationError, match="count_threshold=100.*one class") as info:
+        call(
+            constructor(base_frame()),
+            "merge_rare_classes",
+            label="y",
+            pred_probs="p_*",
+            count_threshold=100,
+        )
+    assert info.value.column == "y" and info.value.rule == "at_least_2_classes"
+
+
+# ------------------------------------------------------------------------------------------
+# messages that list what would have been valid
+# ------------------------------------------------------------------------------------------
+def test_glob_matching_nothing_lists_the_closest_columns_first(constructor):
+    """A wide frame whose pred_probs columns come last: the message is cut ("…") but shows the
+    columns closest to the glob (here those sharing its prefix) first."""
+    data = base_frame()
+    wide = pd.concat(
+        [pd.DataFrame({f"feature_{i:02d}": 0.5 for i in range(30)}, index=data.index), data],
+        axis=1,
+    )
+    for glob in ("P_*", "p-*", "prob_*"):
+        with pytest.raises(ValidationError, match="matches no column") as info:
+            call(constructor(wide), "find_label_issues", label="y", pred_probs=glob)
+        text = str(info.value)
+        assert "…" in text and "34 columns" in text
+        shown = re.findall(r"'([^']*)'", text.split("first: ")[1])
+        assert shown[:3] == ["p_cat", "p_dog", "p_emu"], shown
+
+
+def test_missing_column_in_a_wide_frame_lists_the_closest_first(constructor):
+    data = base_frame()
+    wide = pd.concat(
+        [pd.DataFrame({f"feature_{i:02d}": 0.5 for i in range(30)}, index=data.index), data],
+        axis=1,
+    )
+    with pytest.raises(ValidationError, match="no such column") as info:
+        call(constructor(wide), "find_label_issues", label="Y", pred_probs="p_*")
+    assert "first: ['y'," in str(info.value) and "…" in str(info.value)
+
+
+#: (function, the mistyped argument, the choice the message suggests or None)
+CHOICE_TYPOS = [
+    ("find_label_issues", {"filter_by": "prune_by_nosie_rate"}, "prune_by_noise_rate"),
+    ("find_label_issues", {"filter_by": "bogus"}, None),
+    ("find_label_issues", {"rank_by": "margin"}, "normalized_margin"),
+    ("label_quality_scores", {"method": "self_confidense"}, "self_confidence"),
+    ("num_label_issues", {"estimation_method": "calibrated"}, "off_diagonal_calibrated"),
+]
+
+
+@pytest.mark.parametrize(("function", "kwargs", "meant"), CHOICE_TYPOS)
+def test_choice_typos_list_the_valid_choices(constructor, function, kwargs, meant):
+    ((name, value),) = kwargs.items()
+    frame = constructor(base_frame())
+    with pytest.raises(ValidationError, match=f"{name}= must be one of") as info:
+        collect(getattr(cleanframe, function)(frame, label="y", pred_probs="p_*", **kwargs))
+    text = str(info.value)
+    assert info.value.rule == name and repr(value) in text
+    allowed = {
+        "filter_by": ["prune_by_noise_rate", "confident_learning", "low_self_confidence"],
+        "rank_by": ["self_confidence", "normalized_margin", "confidence_weighted_entropy"],
+        "method": ["self_confidence", "normalized_margin", "confidence_weighted_entropy"],
+        "estimation_method": ["off_diagonal", "off_diagonal_calibrated", "off_diagonal_custom"],
+    }[name]
+    assert all(repr(a) in text for a in allowed)
+    assert (f"did you mean {meant!r}?" in text) if meant else ("did you mean" not in text)
+
+
+def test_choice_typos_in_the_other_functions(constructor):
+    frame = constructor(base_frame().assign(t=np.arange(40.0), pred=np.arange(40.0) + 0.5))
+    cases = [
+        (
+            lambda: cleanframe.ensemble_label_quality_scores(
+                frame, label="y", pred_probs=["p_*"], weight_ensemble_members_by="acuracy"
+            ),
+            "weight_ensemble_members_by",
+            "accuracy",
+        ),
+        (
+            lambda: cleanframe.ensemble_label_quality_scores(
+                frame, label="y", pred_probs=["p_*"], method="entropy"
+            ),
+            "method",
+            "confidence_weighted_entropy",
+        ),
+        (
+            lambda: collect(
+                cleanframe.label_quality_scores(
+                    frame, label="t", predictions="pred", method="outer"
+                )
+            ),
+            "method",
+            "outre",
+        ),
+    ]
+    for fn, name, meant in cases:
+        with pytest.raises(ValidationError, match=f"{name}= must be one of") as info:
+            fn()
+        assert f"did you mean {meant!r}?" in str(info.value)

@@ -547,8 +547,10 @@ def test_results_and_tables_in_the_callers_frame_type(constructor):
     summary = frame.cl.health_summary(label="y", pred_probs="p_*")
     for table in (summary.classes_by_label_quality, summary.overlapping_classes, summary.joint):
         assert type(table) is type(frame)
-    merged = frame.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=50)
+    # 'dog' (39 rows) and 'emu' (36) are rare, 'cat' (45) is kept: two classes remain
+    merged = frame.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=40)
     assert type(merged.frame) is type(frame)
+    assert merged.classes == ["cat", "other"]
 
 
 def test_lazyframe_collects_only_the_columns_it_needs():
@@ -687,3 +689,68 @@ def test_merge_rare_classes_nothing_rare_returns_input(constructor):
     merged = frame.cl.merge_rare_classes(label="y", pred_probs="p_*", count_threshold=2)
     assert merged.frame is frame
     assert merged.mapping == {c: c for c in CLASSES} and merged.pred_probs == PROBS
+
+
+# ------------------------------------------------------------------------------------------
+# class_imbalance: the classes that occur, as Datalab
+# ------------------------------------------------------------------------------------------
+def _imbalanced_labels(seed=9) -> np.ndarray:
+    """200 labels, 6 of them 'emu': 0.03 < 0.1 / 3, so the emu rows are flagged."""
+    labels = np.array(["cat"] * 120 + ["dog"] * 74 + ["emu"] * 6, dtype=object)
+    return np.random.default_rng(seed).permutation(labels)
+
+
+def _datalab_class_imbalance(labels: np.ndarray) -> pd.DataFrame:
+    pytest.importorskip("datasets")  # cleanlab's Datalab needs it (a dev dependency)
+    import warnings
+
+    from cleanlab import Datalab
+
+    lab = Datalab(pd.DataFrame({"y": labels}), label_name="y", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(issue_types={"class_imbalance": {}})
+    return lab.get_issues("class_imbalance")
+
+
+def _imbalance_columns(out) -> pd.DataFrame:
+    return to_pandas(out)[["class_imbalance_score", "is_class_imbalance_issue"]].reset_index(
+        drop=True
+    )
+
+
+def test_class_imbalance_ignores_an_unused_category(constructor):
+    """An unused category is not the rarest class (which would score every row 1.0 and flag
+    nothing): the scores and flags are those of the plain labels, and Datalab's."""
+    labels = _imbalanced_labels()
+    ref = _datalab_class_imbalance(labels)
+    categorical = pd.Categorical(labels, categories=["zebra", "cat", "dog", "emu"])
+    for y in (labels, categorical):
+        out = _imbalance_columns(
+            cleanframe.class_imbalance(constructor(pd.DataFrame({"y": y})), label="y")
+        )
+        np.testing.assert_allclose(out["class_imbalance_score"], ref["class_imbalance_score"])
+        np.testing.assert_array_equal(
+            out["is_class_imbalance_issue"], ref["is_class_imbalance_issue"]
+        )
+    assert out["class_imbalance_score"].min() == pytest.approx((labels == "emu").mean())
+    assert out["is_class_imbalance_issue"].to_numpy().tolist() == (labels == "emu").tolist()
+    explicit = cleanframe.class_imbalance(
+        constructor(pd.DataFrame({"y": labels})), label="y", classes=["cat", "dog", "emu", "fox"]
+    )
+    pd.testing.assert_frame_equal(_imbalance_columns(explicit), out)
+
+
+def test_class_imbalance_ignores_an_unused_enum_value(constructor_polars):
+    labels = _imbalanced_labels()
+    enum = pl.Enum(["zebra", "cat", "dog", "emu"])
+    frame = constructor_polars(pd.DataFrame({"y": labels})).with_columns(pl.col("y").cast(enum))
+    out = _imbalance_columns(cleanframe.class_imbalance(frame, label="y"))
+    ref = _datalab_class_imbalance(labels)
+    np.testing.assert_allclose(out["class_imbalance_score"], ref["class_imbalance_score"])
+    np.testing.assert_array_equal(out["is_class_imbalance_issue"], ref["is_class_imbalance_issue"])
+    audit = cleanframe.audit(frame, label="y", checks=["class_imbalance"])
+    np.testing.assert_allclose(
+        to_pandas(audit.issues)["class_imbalance_score"],
+        ref["class_imbalance_score"],
+    )

@@ -263,6 +263,11 @@ class PanderaChecks:
         """A frame check: the frame has rows."""
         raise NotImplementedError
 
+    def distinct_at_least(self, minimum: int, **check: Any) -> Any:
+        """A verdict on the whole column: it holds at least ``minimum`` distinct non-null
+        values."""
+        raise NotImplementedError
+
     def array_length(self, length: int | None, **check: Any) -> Any:
         """Each row's array has ``length`` items (``None``: as many as most rows have)."""
         raise NotImplementedError

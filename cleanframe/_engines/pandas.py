@@ -311,6 +311,9 @@ class PandasChecks(PanderaChecks):
     def not_empty(self, **check):
         return self._check(lambda df: len(df) > 0, check)
 
+    def distinct_at_least(self, minimum, **check):
+        return self._check(lambda s: bool(s.nunique(dropna=True) >= minimum), check)
+
     def array_length(self, length, **check):
         def array_length(s):
             lengths = np.full(len(s), -1, dtype=np.int64)

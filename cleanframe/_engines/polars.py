@@ -369,6 +369,13 @@ class PolarsChecks(PanderaChecks):
     def not_empty(self, **check):
         return self._check(lambda data: data.lazyframe.select(pl.len()).collect().item() > 0, check)
 
+    def distinct_at_least(self, minimum, **check):
+        def distinct_at_least(data):
+            values = data.lazyframe.select(pl.col(data.key).drop_nulls().n_unique())
+            return _verdict(data, values.collect().item() >= minimum)
+
+        return self._check(distinct_at_least, check)
+
     def array_length(self, length, **check):
         def array_length(data):
             items = _float_items(data.key, self._dtype(data))

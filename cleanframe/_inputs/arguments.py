@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,20 @@ def class_matrix(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
 
 
 def choice(value: Any, allowed: Sequence[Any], what: str) -> Any:
-    """``value`` if it is one of ``allowed``, else a ValidationError listing them."""
-    if value not in allowed:
-        raise ValidationError(None, what, f"{what}= must be one of {list(allowed)}, not {value!r}")
+    """``value`` if it is one of ``allowed``, else a ValidationError (rule ``what``, the
+    argument's name) that lists the valid choices and, for a typo, the closest one."""
+    try:
+        known = bool(value in allowed)
+    except (TypeError, ValueError):  # an array: no single truth value
+        known = False
+    if not known:
+        names = [str(a) for a in allowed]
+        text = str(value).lower()
+        close = [n for n in names if text and text in n.lower()]  # a part of one name
+        if len(close) != 1:
+            close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValidationError(
+            None, what, f"{what}= must be one of {list(allowed)}, not {value!r}{hint}"
+        )
     return value

@@ -31,6 +31,8 @@ __all__ = [
     "pred_probs_classes",
     "class_key",
     "check_label_nulls",
+    "check_classes_occur",
+    "check_merge_keeps_classes",
     "class_code_map",
     "class_label_values",
     "default_class_order",
@@ -232,6 +234,36 @@ def default_class_order(fact: Factorized, classes: Sequence | None = None) -> li
     if fact.categories is not None:
         return list(fact.categories)
     return sorted(fact.uniques, key=lambda v: (str(type(v)), v))
+
+
+def check_classes_occur(label: str, codes: np.ndarray, classes: Sequence | np.ndarray) -> None:
+    """At least :data:`~cleanframe._inputs.rules.MIN_CLASSES` classes occur in the labels
+    (``codes`` into ``classes``), rule ``at_least_2_classes``: with one class there is no label
+    to doubt, so a label check would report a clean column whatever the probabilities say."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(classes)))
+    if len(present) >= MIN_CLASSES or not len(codes):
+        return
+    only = classes[int(present[0])]
+    only = only.item() if isinstance(only, np.generic) else only  # np.str_('a') → 'a'
+    columns = f" (there are {len(classes)} classes)" if len(classes) > 1 else ""
+    raise ValidationError(
+        label,
+        "at_least_2_classes",
+        f"at least {MIN_CLASSES} classes must occur in the label column, but every row is "
+        f"{only!r}{columns}",
+    )
+
+
+def check_merge_keeps_classes(label: str, kept: Sequence, threshold: int) -> None:
+    """Merging the rare classes leaves at least one class besides the merged one (rule
+    ``at_least_2_classes``): when every class is rare, one class would remain."""
+    if len(kept) + 1 < MIN_CLASSES:
+        raise ValidationError(
+            label,
+            "at_least_2_classes",
+            f"every class has fewer than count_threshold={threshold} rows, so merging the rare "
+            f"classes would leave one class; lower count_threshold",
+        )
 
 
 def label_codes(fr: Engine, label: str, fact: Factorized, classes: ClassSet) -> np.ndarray:

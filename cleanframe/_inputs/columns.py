@@ -9,9 +9,11 @@ names with their common prefix stripped.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,15 +21,17 @@ from typing import Any
 import numpy as np
 
 from .._engines import Engine
-from .._engines._base import float_dtype, list_names
+from .._engines._base import float_dtype
 from ..errors import ValidationError
 
 __all__ = [
     "Selection",
     "array_matrix",
     "check_not_empty",
+    "check_no_duplicates",
     "check_result_columns",
     "check_unique",
+    "describe_columns",
     "glob_columns",
     "glob_regex",
     "is_glob",
@@ -88,7 +92,55 @@ def check_unique(columns: Sequence[Any], *, param: str) -> None:
     """A column listed twice in one spec is an error."""
     if len(set(columns)) != len(columns):
         dup = next(c for c in columns if list(columns).count(c) > 1)
-        raise ValidationError(dup, "unique", f"column listed twice in {param}=")
+        raise ValidationError(dup, "unique", f"duplicate: the column is listed twice in {param}=")
+
+
+def check_no_duplicates(fr: Engine, names: Sequence[Any], *, param: str | None = None) -> None:
+    """Each column a call reads has a name no other column of the frame has (rule ``unique``).
+
+    A pandas frame may hold several columns of one name; none of them can then be read as the
+    column of that name, so the caller has to rename or drop the duplicates.
+    """
+    everything = fr.columns
+    if len(set(everything)) == len(everything):
+        return
+    counts = Counter(everything)
+    for name in names:
+        if counts[name] > 1:
+            hint = f" (passed as {param}=)" if param else ""
+            raise ValidationError(
+                name,
+                "unique",
+                f"duplicate column name{hint}: the frame has {counts[name]} columns named "
+                f"{name!r}; rename or drop the duplicates",
+            )
+
+
+def describe_columns(names: Sequence[Any], near: str, limit: int = 12) -> str:
+    """The frame's columns for a message about ``near`` (a name or a glob that found nothing).
+
+    All of them in frame order when they fit in ``limit``; else the ``limit`` most similar to
+    ``near`` first -- those sharing its literal prefix (or, for a glob, its literal suffix) the
+    longest, then the closest in spelling, then in frame order -- and "…" for the rest.
+    """
+    names = list(names)
+    if len(names) <= limit:
+        return f"the frame has {[*names]}"
+    pattern = str(near).lower()
+    parts = re.split(r"[*?\[]", pattern)
+    head, tail = parts[0], (parts[-1] if len(parts) > 1 else "")
+    literal = "".join(parts)
+
+    def closeness(name: Any) -> tuple:
+        text = str(name).lower()
+        shared = len(os.path.commonprefix([head, text]))
+        if tail:
+            shared += len(os.path.commonprefix([tail[::-1], text[::-1]]))
+        return (-shared, -difflib.SequenceMatcher(None, literal, text).ratio())
+
+    ranked = sorted(names, key=closeness)[:limit]
+    shown = ", ".join(repr(n) for n in ranked)
+    return f"the frame has {len(names)} columns, the closest to {near!r} first: [{shown}, …]"
 
 
 def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = True) -> Selection:
@@ -97,11 +149,11 @@ def resolve_columns(fr: Engine, spec: Any, *, param: str, allow_dict: bool = Tru
     if kind == "glob":
         names = glob_columns(spec, fr.columns)
         if not names:
+            known = describe_columns(fr.columns, spec)
             raise ValidationError(
-                spec,
-                "column_exists",
-                f"the glob passed as {param}= matches no column; the frame has {fr.columns[:12]}",
+                spec, "column_exists", f"the glob passed as {param}= matches no column; {known}"
             )
+        check_no_duplicates(fr, names, param=param)
         return Selection(param, spec, columns=names, hint_sets=_glob_hints(spec, names))
     if kind == "array":
         require_columns(fr, [spec], param=param)
@@ -209,8 +261,9 @@ def require_columns(fr: Engine, columns: Sequence[str], *, param: str | None = N
             raise ValidationError(
                 name,
                 "column_exists",
-                f"no such column{hint}; the frame has {list_names(fr.columns)}",
+                f"no such column{hint}; {describe_columns(fr.columns, name)}",
             )
+    check_no_duplicates(fr, columns, param=param)
 
 
 def check_result_columns(fr: Engine, names: Sequence[str], *, overwrite: bool) -> None:

@@ -26,6 +26,7 @@ from ..scoring.parallel import for_each_block
 from .classes import (
     ClassificationSpec,
     ClassSet,
+    check_classes_occur,
     classification_spec,
     label_codes,
     pred_probs_classes,
@@ -183,6 +184,7 @@ def resolve_classification(
     check_not_empty(fr)
     spec = classification_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     codes = label_codes(fr, label, spec.labels, spec.classes)
+    check_classes_occur(label, codes, spec.classes.values)
     P = check_probabilities(fr, spec.matrix(fr), spec.selection, spec.columns)
     return Classification(label, codes, P, spec.classes, spec.columns)
 

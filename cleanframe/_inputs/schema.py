@@ -229,10 +229,20 @@ class _Builder:
         )
 
     # -- columns by role -------------------------------------------------------------------
-    def label_column(self, allowed: list | None, description: str):
+    def label_column(self, allowed: list | None, description: str, *, classified: bool = False):
+        """The label column: non-null, values among ``allowed`` (when known) and, for a
+        classification (``classified``: labels with pred_probs), at least two classes occur."""
         checks = []
         if allowed is not None:
             checks.append(self.pa.Check.isin(allowed))
+        if classified:
+            checks.append(
+                self.checks.distinct_at_least(
+                    MIN_CLASSES,
+                    name="at_least_2_classes",
+                    description=f"at least {MIN_CLASSES} classes must occur in the label column",
+                )
+            )
         return self.pa.Column(checks=checks, nullable=False, description=description)
 
     def probability_columns(
@@ -394,7 +404,7 @@ class _Builder:
                 fr, label=label, pred_probs=pred_probs, classes=classes, labels_not_null=False
             )
             allowed = class_label_values(spec.labels, spec.classes)
-            columns[label] = self.label_column(allowed, _label_text(spec.classes))
+            columns[label] = self.label_column(allowed, _label_text(spec.classes), classified=True)
             self._add_probabilities(
                 columns, frame_checks, spec.selection, spec.columns, spec.classes
             )
@@ -482,7 +492,9 @@ class _Builder:
                     label, "spec", "the label column is also listed in pred_probs="
                 )
             columns[label] = self.label_column(
-                known, _label_text(ClassSet(tuple(known))) if known is not None else "label"
+                known,
+                _label_text(ClassSet(tuple(known))) if known is not None else "label",
+                classified=pred_probs is not None,
             )
         if features is not None:
             kind, value = parse_column_spec(features, param="features", allow_dict=False)

@@ -309,6 +309,29 @@ def test_synthetic_latent_estimates(k, n, seed):
                 np.testing.assert_allclose(a, b, atol=1e-9, err_msg=f"{py_method} {converge}")
 
 
+@pytest.mark.parametrize("py_method", ["cnt", "marginal", "marginal_ps"])
+@pytest.mark.parametrize("converge", [False, True])
+def test_latent_estimates_with_a_class_without_rows(py_method, converge):
+    """Labels [0, 0, 2, 2] with four probability columns: classes 1 and 3 have no rows, so no
+    row is confidently counted into them. The prior stays finite, the empty classes get the
+    reference's floor (1e-6, or 1e-5 after the fixed-point iterations), as cleanlab's."""
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 0, 2, 2] * 10)
+    p = rng.dirichlet(np.ones(4), len(labels))
+    ours = our_count.estimate_py_and_noise_matrices_from_probabilities(
+        labels, p, py_method=py_method, converge_latent_estimates=converge
+    )
+    theirs = cl_count.estimate_py_and_noise_matrices_from_probabilities(
+        labels, p, py_method=py_method, converge_latent_estimates=converge
+    )
+    for a, b in zip(ours, theirs):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, atol=1e-9, err_msg=f"{py_method} {converge}")
+    floor = 1e-5 if converge else 1e-6
+    np.testing.assert_allclose(ours[0][[1, 3]], floor, rtol=0.05)
+    assert ours[0].sum() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("k,n,seed", SYNTHETIC)
 def test_synthetic_scores_and_ensembles(k, n, seed):
     labels, p = synthetic(n, k, seed=seed)

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .._common import (
+    CLIPPING_LOWER_BOUND,
     CONFIDENT_THRESHOLDS_LOWER_BOUND,
     FLOATING_POINT_COMPARISON,
     TINY_VALUE,
@@ -21,7 +22,13 @@ from .._common import (
 )
 from ..parallel import for_each_block
 
+#: Lower bound of the prior after the fixed-point iterations (the reference's; 1e-6 before them).
+CONVERGED_PY_LOWER_BOUND = 1e-5
+#: The ways :func:`num_label_issues` counts.
+ESTIMATION_METHODS = ("off_diagonal", "off_diagonal_calibrated", "off_diagonal_custom")
+
 __all__ = [
+    "ESTIMATION_METHODS",
     "get_confident_thresholds",
     "confident_guesses",
     "compute_confident_joint",
@@ -226,7 +233,10 @@ def _clip_noise_rates(matrix: np.ndarray) -> np.ndarray:
 
 def _py_from(py_method, ps, noise_matrix, inverse_noise_matrix, confident_joint):
     if py_method == "cnt":
-        py = np.diagonal(inverse_noise_matrix) / np.diagonal(noise_matrix) * ps
+        # a class no row is confidently counted into has an empty noise-matrix diagonal: floor
+        # the denominator (as the reference does), so its prior becomes the clip floor, not NaN
+        diag = np.clip(np.diagonal(noise_matrix), TINY_VALUE, None)
+        py = np.diagonal(inverse_noise_matrix) / diag * ps
     elif py_method == "eqn":
         py = np.linalg.inv(noise_matrix).dot(ps)
     elif py_method == "marginal":
@@ -237,7 +247,7 @@ def _py_from(py_method, ps, noise_matrix, inverse_noise_matrix, confident_joint)
         raise ValueError(
             f"py_method must be 'cnt', 'eqn', 'marginal' or 'marginal_ps', not {py_method!r}."
         )
-    py = np.clip(py, 1e-6, 1.0)
+    py = np.clip(py, CLIPPING_LOWER_BOUND, 1.0)
     return py / py.sum()
 
 
@@ -262,11 +272,17 @@ def estimate_latent(
     noise_matrix = cj / np.clip(cj.sum(axis=0), TINY_VALUE, None)
     inverse_noise_matrix = cj.T / np.clip(cj.sum(axis=1), TINY_VALUE, None)
     py = _py_from(py_method, ps, noise_matrix, inverse_noise_matrix, cj)
+    noise_matrix = _clip_noise_rates(noise_matrix)
+    inverse_noise_matrix = _clip_noise_rates(inverse_noise_matrix)
     if converge_latent_estimates:
         py, noise_matrix, inverse_noise_matrix = _converge_estimates(
             ps, py, noise_matrix, inverse_noise_matrix
         )
-    return py, _clip_noise_rates(noise_matrix), _clip_noise_rates(inverse_noise_matrix)
+        py = np.clip(py, CONVERGED_PY_LOWER_BOUND, 1.0)
+        py = py / py.sum()
+        noise_matrix = _clip_noise_rates(noise_matrix)
+        inverse_noise_matrix = _clip_noise_rates(inverse_noise_matrix)
+    return py, noise_matrix, inverse_noise_matrix
 
 
 def _converge_estimates(ps, py, noise_matrix, inverse_noise_matrix, *, outer=3, inner=5):

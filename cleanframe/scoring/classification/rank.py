@@ -10,6 +10,7 @@ from .._common import CLIPPING_LOWER_BOUND, self_confidence, stable_argsort
 from ..parallel import row_blocks
 
 __all__ = [
+    "ENSEMBLE_WEIGHTINGS",
     "RANK_METHODS",
     "get_label_quality_scores",
     "get_self_confidence_for_each_label",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 RANK_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+ENSEMBLE_WEIGHTINGS = ("uniform", "accuracy", "log_loss_search", "custom")
 
 
 def get_self_confidence_for_each_label(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:

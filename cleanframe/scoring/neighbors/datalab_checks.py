@@ -14,14 +14,15 @@ def class_imbalance(
 ) -> dict:
     """The rarest class and whether it is too rare.
 
-    The rarest class ``c`` (ties → the smallest code) has frequency ``f``. Its rows score ``f``,
-    every other row 1. Its rows are flagged when ``f < threshold / num_classes``.
+    The classes are those that occur, as in Datalab (whose classes are the label values
+    present): a class without rows (an unused category) is neither the rarest class nor counted.
+    Of the ``K`` classes that occur, the rarest ``c`` (ties → the smallest code) has frequency
+    ``f``. Its rows score ``f``, every other row 1. Its rows are flagged when ``f < threshold / K``.
 
     Parameters
     ----------
     labels : ndarray of int (N,)
-        Class codes ``0..num_classes-1``; every class must occur (as in Datalab, whose classes
-        are the label values present). Not modified.
+        Class codes ``0..num_classes-1``. Not modified.
     num_classes : int
     threshold : float
 
@@ -35,13 +36,17 @@ def class_imbalance(
     >>> r = class_imbalance(np.array([0] * 98 + [1, 1]), 2, threshold=0.1)
     >>> r["rarest_class"], r["frequency"], int(r["is_issue"].sum())
     (1, 0.02, 2)
+    >>> class_imbalance(np.array([0] * 98 + [2, 2]), 3, threshold=0.1)["rarest_class"]
+    2
     """
     labels = np.asarray(labels)
     n = len(labels)
-    freq = np.bincount(labels, minlength=num_classes) / n
-    rarest = int(np.argmin(freq))
+    counts = np.bincount(labels, minlength=num_classes)
+    present = np.flatnonzero(counts)
+    freq = counts / n
+    rarest = int(present[np.argmin(freq[present])])
     scores = np.where(labels == rarest, freq[rarest], 1.0)
-    imbalanced = bool(freq[rarest] < threshold * (1 / num_classes))
+    imbalanced = bool(freq[rarest] < threshold * (1 / len(present)))
     is_issue = (labels == rarest) if imbalanced else np.zeros(n, dtype=bool)
     return {
         "scores": scores.astype(np.float64),
