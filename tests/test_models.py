@@ -226,6 +226,50 @@ def test_cross_val_pred_probs_bad_inputs(constructor):
         cross_val_pred_probs(clash, label="species", features=["flipper"], progress=False)
 
 
+def test_cross_val_pred_probs_one_class_is_an_error(constructor):
+    """A label with one class: the input rule ("at least 2 classes", naming the column), not a
+    shape error from the fold runner."""
+    base = _penguins(60).assign(species="adelie")
+    for model in (None, LogisticRegression()):
+        with pytest.raises(ValidationError, match="at least 2 classes") as info:
+            cross_val_pred_probs(
+                constructor(base),
+                label="species",
+                features=["flipper"],
+                model=model,
+                cv=2,
+                progress=False,
+            )
+        assert info.value.column == "species" and info.value.rule == "at_least_2_classes"
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf", "string"])
+def test_cross_val_pred_probs_custom_model_names_the_column_it_cannot_take(constructor, bad):
+    """The default model takes inf and strings; a custom one that cannot gets an error naming
+    the column, not scikit-learn's own."""
+    base = _penguins(60)
+    if bad == "string":
+        base["odd"] = np.where(base["flipper"] > 0, "up", "down").astype(object)
+    else:
+        base["odd"] = base["flipper"]
+        base.loc[base.index[5], "odd"] = float(bad)
+    frame = constructor(base)
+    with pytest.raises(ValidationError, match="'odd'") as info:
+        cross_val_pred_probs(
+            frame,
+            label="species",
+            features=["flipper", "odd"],
+            model=LogisticRegression(),
+            cv=2,
+            progress=False,
+        )
+    assert info.value.rule == ("numeric" if bad == "string" else "finite")
+    out = cross_val_pred_probs(
+        frame, label="species", features=["flipper", "odd"], cv=2, progress=False
+    )
+    assert np.isfinite(to_pandas(out)[["p_adelie", "p_chinstrap", "p_gentoo"]].to_numpy()).all()
+
+
 # ------------------------------------------------------------------------------------------
 # CleanLearning (classification)
 # ------------------------------------------------------------------------------------------
@@ -371,6 +415,148 @@ def test_cleanlearning_bad_inputs():
         CleanLearning(
             find_label_issues_kwargs={"return_indices_ranked_by": "self_confidence"}
         ).find_label_issues(X, y)
+
+
+def test_cleanlearning_one_class_is_an_error():
+    X, _, _ = _blobs(60, 3, seed=8)
+    labels = pd.Series(["adelie"] * 60, name="species")
+    P = np.tile([0.5, 0.3, 0.2], (60, 1))
+    for call in (
+        lambda: CleanLearning().find_label_issues(X, labels),
+        lambda: CleanLearning().find_label_issues(X, labels, pred_probs=P[:, :1]),
+        lambda: CleanLearning().fit(X, labels),
+        lambda: CleanLearning().find_label_issues(
+            X, pd.Series(pd.Categorical(labels, categories=SPECIES), name="species"), pred_probs=P
+        ),
+    ):
+        with pytest.raises(ValidationError, match="at least 2 classes") as info:
+            call()
+        assert info.value.column == "species"
+
+
+def _three_of_four_classes(n=80, seed=0):
+    """X, integer labels 0 and 2 only, and four-column out-of-sample pred_probs."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    y = np.where(X[:, 0] > 0, 2, 0)
+    y[:6] = 2 - y[:6]
+    P = rng.dirichlet(np.ones(4), n)
+    P[np.arange(n), y] += 1.0
+    return X, y, P / P.sum(axis=1, keepdims=True)
+
+
+def test_class_without_rows_gives_a_finite_prior_and_fits_as_cleanlab():
+    """Labels [0, 2] with pred_probs for four classes: classes 1 and 3 have no rows. py_ is
+    finite (the empty classes get the reference's floor) and the final fit works, as cleanlab."""
+    X, y, P = _three_of_four_classes()
+    ref = cl_classification.CleanLearning(LogisticRegression()).fit(X, y, pred_probs=P)
+    ours = CleanLearning(LogisticRegression()).fit(X, y, pred_probs=P)
+    assert np.isfinite(ours.py_).all() and np.isfinite(ours.sample_weight_).all()
+    np.testing.assert_allclose(ours.py_, ref.py, rtol=1e-9)
+    np.testing.assert_allclose(ours.noise_matrix_, ref.noise_matrix, rtol=1e-9)
+    np.testing.assert_allclose(ours.inverse_noise_matrix_, ref.inverse_noise_matrix, rtol=1e-9)
+    assert ours.py_[[1, 3]] == pytest.approx([1e-6, 1e-6], rel=0.1)
+    np.testing.assert_array_equal(ours.classes_, [0, 1, 2, 3])
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    # one column per class of classes_ (cleanlab gives the model's own two columns)
+    probs = ours.predict_proba(X)
+    np.testing.assert_allclose(probs[:, [0, 2]], ref.predict_proba(X), rtol=1e-9)
+    assert (probs[:, [1, 3]] == 0).all()
+
+
+def test_unused_category_gives_a_finite_prior_and_fits():
+    X, y, P = _three_of_four_classes()
+    names = np.array(["ant", "bee", "cat", "dog"], dtype=object)
+    labels = pd.Series(pd.Categorical(names[y], categories=names), name="insect")
+    for pred_probs in (None, P):
+        cl = CleanLearning(LogisticRegression(), cv_n_folds=3).fit(X, labels, pred_probs=pred_probs)
+        assert np.isfinite(cl.py_).all() and np.isfinite(cl.noise_matrix_).all()
+        assert cl.py_[1] < 1e-5 and cl.py_[3] < 1e-5
+        assert set(cl.predict(X)) <= {"ant", "cat"}
+        assert cl.predict_proba(X).shape == (len(X), 4)
+
+
+def test_find_label_issues_without_X_when_pred_probs_are_given():
+    """cleanlab allows X=None when pred_probs skip the cross-validation."""
+    X, y, _ = _blobs(200, 3, seed=3, noise=0.2)
+    P = cl_count.estimate_cv_predicted_probabilities(X, y, LogisticRegression(), seed=0)
+    ref = cl_classification.CleanLearning().find_label_issues(None, y, pred_probs=P)
+    ours = CleanLearning().find_label_issues(None, y, pred_probs=P)
+    np.testing.assert_array_equal(ours.is_issue.to_numpy(), ref.is_label_issue.to_numpy())
+    np.testing.assert_allclose(ours.label_score.to_numpy(), ref.label_quality.to_numpy())
+    assert list(ours.index) == list(range(len(y)))
+    with pytest.raises(ValidationError, match="X is required"):
+        CleanLearning().find_label_issues(None, y)
+    with pytest.raises(ValidationError, match="X is required"):
+        CleanLearning().fit(None, y, pred_probs=P)
+
+
+class _Duck:
+    """A model with fit / predict / predict_proba and nothing of scikit-learn's (no base class,
+    no tags, no get_params)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.inner = LogisticRegression().fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.inner.classes_
+        return self
+
+    def predict(self, X):
+        return self.inner.predict(X)
+
+    def predict_proba(self, X):
+        return self.inner.predict_proba(X)
+
+
+class _DuckWithParams(_Duck):
+    """The same with get_params / set_params (clonable), still no scikit-learn base or tags."""
+
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def get_params(self, deep=True):
+        return {"C": self.C}
+
+    def set_params(self, **params):
+        self.__dict__.update(params)
+        return self
+
+
+@pytest.mark.parametrize("duck", [_Duck, _DuckWithParams])
+def test_duck_typed_model_works_in_every_method(constructor, duck):
+    """No ``__sklearn_tags__`` AttributeError and no clone error: results equal those of the
+    scikit-learn model the duck wraps."""
+    X, y, true = _blobs(120, 3, seed=5, noise=0.15)
+    ref = CleanLearning(LogisticRegression(), cv_n_folds=3)
+    ours = CleanLearning(duck(), cv_n_folds=3)
+    assert type(ours) is CleanLearning and not isinstance(
+        ours, type(CleanLearning(LinearRegression()))
+    )
+    issues = ours.find_label_issues(X, y)
+    np.testing.assert_array_equal(issues.is_issue, ref.find_label_issues(X, y).is_issue)
+    ours.fit(X, y)
+    ref.fit(X, y)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X))
+    assert ours.score(X, true) == pytest.approx(ref.score(X, true))
+    assert "model=<" in repr(ours) and ours.get_params()["cv_n_folds"] == 3
+    ours.__sklearn_tags__()
+    frame = constructor(pd.DataFrame(X, columns=list("abcd")).assign(y=y))
+    out = to_pandas(
+        cross_val_pred_probs(
+            frame, label="y", features=list("abcd"), model=duck(), cv=3, progress=False
+        )
+    )
+    expected = to_pandas(
+        cross_val_pred_probs(
+            frame,
+            label="y",
+            features=list("abcd"),
+            model=LogisticRegression(),
+            cv=3,
+            progress=False,
+        )
+    )
+    np.testing.assert_allclose(out[["p_0", "p_1", "p_2"]], expected[["p_0", "p_1", "p_2"]])
 
 
 def test_cleanlearning_names_the_feature_column_a_model_cannot_take(constructor):

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .._engines import ArrayRows, Engine, adapt, adapt_column, is_frame, model_frame
+from .._engines import ArrayRows, Engine, adapt, adapt_column, adapt_rows, is_frame, model_frame
 from ..errors import ValidationError
+from .classes import check_classes_occur
 from .columns import array_matrix, resolve_columns
 from .features import resolve_numeric
 
@@ -55,6 +56,8 @@ __all__ = [
     "resolve_model_pred_probs",
     "resolve_regression_columns",
     "resolve_regression_target",
+    "pred_probs_width",
+    "resolve_rows",
     "resolve_uncertainty",
 ]
 
@@ -140,12 +143,16 @@ def check_same_length(rows: Rows, n_labels: int, name: str) -> None:
         )
 
 
-def resolve_class_labels(y: Any, rows: Rows) -> tuple[np.ndarray, np.ndarray, str]:
+def resolve_class_labels(
+    y: Any, rows: Rows, *, num_columns: int | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Classification labels → ``(codes, classes, name)``, classes in the labels' own values.
 
     Class order: a categorical's declared order (categories without rows are kept), else the
-    sorted values (values of mixed types: by type name, then value). The labels must not be
-    empty nor null, and there must be one per row of ``X`` (``rows``).
+    sorted values (values of mixed types: by type name, then value). Integer labels ``0..K-1``
+    with ``num_columns`` = K columns of given ``pred_probs`` are the column positions (classes
+    without rows included), as the reference reads them. The labels must not be empty nor null,
+    there must be one per row of ``X`` (``rows``), and at least two classes must occur.
     """
     target = read_y(y, categories=True)
     name, values = target.name, target.values
@@ -159,15 +166,48 @@ def resolve_class_labels(y: Any, rows: Rows) -> tuple[np.ndarray, np.ndarray, st
         classes = np.asarray(target.categories, dtype=object)
         lookup = {v: i for i, v in enumerate(target.categories)}
         codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
-        return codes, classes, name
-    try:
-        classes, codes = np.unique(values, return_inverse=True)
-    except TypeError:  # mixed types: order by (type name, value)
-        uniq = sorted(set(values.tolist()), key=lambda v: (type(v).__name__, v))
-        lookup = {v: i for i, v in enumerate(uniq)}
-        classes = np.asarray(uniq, dtype=object)
-        codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
-    return codes.astype(np.int64).ravel(), classes, name
+    elif (
+        num_columns is not None
+        and values.dtype.kind in "iu"
+        and values.min() >= 0
+        and values.max() < num_columns
+    ):
+        classes, codes = np.arange(num_columns, dtype=values.dtype), values.astype(np.int64)
+    else:
+        try:
+            classes, codes = np.unique(values, return_inverse=True)
+        except TypeError:  # mixed types: order by (type name, value)
+            uniq = sorted(set(values.tolist()), key=lambda v: (type(v).__name__, v))
+            lookup = {v: i for i, v in enumerate(uniq)}
+            classes = np.asarray(uniq, dtype=object)
+            codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+        codes = codes.astype(np.int64).ravel()
+    check_classes_occur(name, codes, classes)
+    return codes, classes, name
+
+
+def resolve_rows(X: Any, y: Any, *, optional: bool = False) -> Rows:
+    """A model's ``X`` as rows (:func:`cleanframe._engines.adapt_rows`).
+
+    ``X=None`` is allowed (``optional``) where nothing needs features -- finding classification
+    label issues from given ``pred_probs`` -- and stands for rows without columns, one per label.
+    """
+    if X is not None:
+        return adapt_rows(X)
+    if not optional:
+        raise ValidationError(
+            None,
+            "required",
+            "X is required: the model is trained on it (only the classification "
+            "find_label_issues with pred_probs= given works without X)",
+        )
+    return ArrayRows(np.empty((len(read_y(y).values), 0)))
+
+
+def pred_probs_width(pred_probs: Any) -> int | None:
+    """The number of columns of given ``pred_probs`` (``None`` when absent or not 2-D)."""
+    shape: tuple[int, ...] = np.shape(pred_probs) if pred_probs is not None else ()
+    return int(shape[1]) if len(shape) == 2 else None
 
 
 def resolve_regression_target(y: Any, rows: Rows) -> tuple[np.ndarray, str]:
@@ -312,7 +352,7 @@ def raise_for_model_error(exc: Exception, X: Any) -> None:
     if "could not convert" in lowered or ("string" in lowered and "float" in lowered):
         rule, what = "numeric", "non-numeric values the model cannot handle"
     elif "nan" in lowered or "missing values" in lowered or "infinity" in lowered:
-        rule, what = "finite", "missing values the model cannot handle"
+        rule, what = "finite", "missing or infinite values the model cannot handle"
     else:
         return
     if not is_frame(X):
@@ -323,7 +363,8 @@ def raise_for_model_error(exc: Exception, X: Any) -> None:
         if rule == "numeric":
             offending = values.dtype.kind not in "biuf"
         else:
-            offending = bool(null_mask(values).any())
+            infinite = values.dtype.kind == "f" and bool(np.isinf(values).any())
+            offending = infinite or bool(null_mask(values).any())
         if offending:
             raise ValidationError(
                 str(name), rule, f"the features hold {what}: {text.splitlines()[0]}; {_ENCODE_HINT}"

@@ -14,10 +14,11 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_regressor
+from sklearn.base import BaseEstimator, is_regressor
 
 from .._engines import adapt_rows
-from .._inputs.models import Rows, resolve_issue_mask
+from .._inputs.models import Rows, raise_for_model_error, resolve_issue_mask, resolve_rows
+from .cross_val import fresh_copy
 
 __all__ = ["CleanLearningBase", "constructor_signature", "fit_accepts", "wraps_regressor"]
 
@@ -118,15 +119,16 @@ class CleanLearningBase(BaseEstimator):
         """Task-specific rules on ``y`` beyond the input layer's (classification: not
         continuous)."""
 
-    def _start(self, X, y, *, fitting: bool) -> Rows:
+    def _start(self, X, y, *, fitting: bool, x_optional: bool = False) -> Rows:
         """Check the parameters and the generic scikit-learn input rules (y required, a 2-D
-        column y, complex data, at least 2 rows); X as rows (a LazyFrame collected once)."""
+        column y, complex data, at least 2 rows); X as rows (a LazyFrame collected once; ``None``
+        allowed when ``x_optional``: rows without features)."""
         self._check_params()
-        rows = adapt_rows(X)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        rows = resolve_rows(X, y, optional=x_optional)
         shape = getattr(y, "shape", None)
         if isinstance(y, np.ndarray) and shape is not None and len(shape) == 2 and shape[1] == 1:
             from sklearn.exceptions import DataConversionWarning
@@ -183,7 +185,7 @@ class CleanLearningBase(BaseEstimator):
         """Drop the rows flagged in ``issues`` and fit a clone of the model on the rest."""
         mask = resolve_issue_mask(issues, rows.height)
         keep = np.flatnonzero(~mask)
-        model = clone(self._model())
+        model = fresh_copy(self._model())
         y_clean = y[keep]
         weights = None
         if sample_weight is not None:
@@ -197,7 +199,12 @@ class CleanLearningBase(BaseEstimator):
             print(
                 f"Dropping {int(mask.sum())} rows with label issues; fitting on {len(keep)} rows."
             )
-        model.fit(rows.take(keep), y_clean, **fit_kwargs)
+        X_clean = rows.take(keep)
+        try:
+            model.fit(X_clean, y_clean, **fit_kwargs)
+        except (ValueError, TypeError) as exc:
+            raise_for_model_error(exc, X_clean)
+            raise
         self.model_ = model
         self.label_issues_mask_ = mask
         return self

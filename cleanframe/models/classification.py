@@ -20,6 +20,7 @@ from sklearn.utils.metaestimators import available_if
 
 from .._inputs.models import (
     check_class_sizes,
+    pred_probs_width,
     read_y,
     resolve_class_labels,
     resolve_model_pred_probs,
@@ -182,14 +183,16 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         [0, 1], lower = worse), ``is_issue``, ``given_label`` and ``predicted_label`` (class
         values).
         """
-        rows = self._start(X, y, fitting=False)
+        rows = self._start(X, y, fitting=False, x_optional=pred_probs is not None)
         kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
         for bad in _UNSUPPORTED_FIND_KWARGS:
             if bad in kwargs:
                 raise ValueError(
                     f"find_label_issues_kwargs may not contain {bad!r} in CleanLearning."
                 )
-        codes, classes, name = resolve_class_labels(y, rows)
+        codes, classes, name = resolve_class_labels(
+            y, rows, num_columns=pred_probs_width(pred_probs)
+        )
         self.classes_ = classes
         if pred_probs is None:
             check_class_sizes(codes, classes, int(self.cv_n_folds), name, rows.row_labels)
@@ -273,7 +276,7 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         rows = self._start(X, y, fitting=True)
         fit_kwargs = {**(model_kwargs or {}), **(model_final_kwargs or {})}
         weights = self._check_sample_weight(sample_weight, rows.height)
-        codes, classes, _ = resolve_class_labels(y, rows)
+        codes, classes, _ = resolve_class_labels(y, rows, num_columns=pred_probs_width(pred_probs))
         if label_issues is None:
             issues = self.find_label_issues(
                 rows.native,

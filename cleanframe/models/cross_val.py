@@ -21,11 +21,12 @@ import numpy as np
 
 from .._engines import adapt, adapt_rows
 from .._inputs import resolve_labels
+from .._inputs.classes import check_classes_occur
 from .._inputs.columns import check_result_columns
 from .._inputs.models import Rows, check_class_sizes, raise_for_model_error, resolve_cv_features
 from .._progress import progress
 
-__all__ = ["cross_val_pred_probs", "cv_pred_probs", "fit_predict", "run_folds"]
+__all__ = ["cross_val_pred_probs", "cv_pred_probs", "fit_predict", "fresh_copy", "run_folds"]
 
 
 def _splits(cv: Any, seed: int, rows: Rows, codes: np.ndarray) -> list:
@@ -39,6 +40,15 @@ def _splits(cv: Any, seed: int, rows: Rows, codes: np.ndarray) -> list:
     return list(cv.split(rows.native, codes))
 
 
+def fresh_copy(model):
+    """An unfitted copy of ``model``: ``sklearn.base.clone`` for a scikit-learn estimator (an
+    object with ``get_params``), else a deep copy, so that a duck-typed model with only ``fit``,
+    ``predict`` and ``predict_proba`` works too."""
+    from sklearn.base import clone
+
+    return clone(model, safe=False)
+
+
 def fit_predict(model, X_train, y_train, predict_on, fit_kwargs, method):
     """Fit a fresh clone of ``model`` and return its ``method`` output on each of ``predict_on``,
     plus the classes the fitted model saw (``None`` for a regressor).
@@ -46,9 +56,7 @@ def fit_predict(model, X_train, y_train, predict_on, fit_kwargs, method):
     Module-level so that joblib can run it in worker processes. A model's complaint about
     non-numeric or missing feature values becomes a ValidationError naming the column.
     """
-    from sklearn.base import clone
-
-    fitted = clone(model)
+    fitted = fresh_copy(model)
     try:
         fitted.fit(X_train, y_train, **(fit_kwargs or {}))
         outputs = [np.asarray(getattr(fitted, method)(X), dtype=np.float64) for X in predict_on]
@@ -221,6 +229,7 @@ def cross_val_pred_probs(
     """
     fr = adapt(df)
     codes, classes = resolve_labels(fr, label)
+    check_classes_occur(label, codes, classes.values)
     X, categorical = resolve_cv_features(fr, features, label=label, for_default=model is None)
     if isinstance(cv, (int, np.integer)):
         check_class_sizes(
