@@ -164,12 +164,15 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like, pandas or polars DataFrame, scipy sparse matrix
-            Features, passed to the model as they are (row subsets keep X's type).
+        X : array-like, pandas or polars DataFrame, scipy sparse matrix, or None
+            Features, passed to the model as they are (row subsets keep X's type); ``None`` when
+            ``pred_probs`` are given (nothing is fitted then).
         y : array-like or Series
-            Labels: class values of any type.
+            Labels: class values of any type, at least two of them occurring.
         pred_probs : float ndarray (N, K), optional
             Out-of-sample probabilities in class order (``classes_``); skips cross-validation.
+            With integer labels ``0..K-1`` the columns are the classes ``0..K-1``, including
+            those no row has.
         thresholds : float ndarray (K,), optional
             Per-class confident thresholds.
         model_kwargs : dict, optional
