@@ -20,7 +20,6 @@ every column mean 0 and standard deviation 1, without overflow at any finite val
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,11 +62,12 @@ def pow2_scale(m) -> np.ndarray:
 
 
 def max_abs(X: np.ndarray, axis=None):
-    """Largest absolute value (of the whole array, or along ``axis``); 0 for an empty array."""
+    """Largest absolute value (of the whole array, or along ``axis``); 0 for an empty array.
+    Without a temporary copy of ``X``."""
     X = np.asarray(X)
     if X.size == 0:
         return 0.0 if axis is None else np.zeros(np.delete(X.shape, axis))
-    return np.abs(X).max(axis=axis)
+    return np.maximum(np.abs(X.max(axis=axis)), np.abs(X.min(axis=axis)))
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,9 @@ def search_rows(
 
 
 def column_scales(X: np.ndarray, metric: str) -> np.ndarray:
-    """How much each column weighs in a distance: its root-mean-square (cosine) or its standard
-    deviation (euclidean), computed without overflow. NaN values are ignored.
+    """How much each column of the finite matrix ``X`` weighs in a distance: its root-mean-square
+    (cosine) or its standard deviation (euclidean), computed on a power-of-two scale per column
+    (no overflow) and by blocks of rows (no copy of ``X``).
 
     Examples
     --------
@@ -135,15 +136,21 @@ def column_scales(X: np.ndarray, metric: str) -> np.ndarray:
     >>> column_scales(X, "euclidean").tolist()
     [1.0, 1e+300]
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.size == 0:
-        return np.zeros(X.shape[1] if X.ndim == 2 else 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: "mean of empty slice"
-        p = pow2_scale(np.nan_to_num(np.nanmax(np.abs(X), axis=0), nan=0.0))
-        Z = X / p
-        scale = np.sqrt(np.nanmean(Z * Z, axis=0)) if metric == "cosine" else np.nanstd(Z, axis=0)
-    return np.nan_to_num(scale, nan=0.0) * p
+    X = np.asarray(X)
+    n, d = X.shape
+    if not n:
+        return np.zeros(d)
+    p = pow2_scale(max_abs(X, axis=0))
+    center = np.zeros(d)
+    if metric != "cosine":  # two passes: the mean, then the spread around it
+        for start in range(0, n, _BLOCK_ROWS):
+            center += (np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64) / p).sum(0)
+        center /= n
+    squares = np.zeros(d)
+    for start in range(0, n, _BLOCK_ROWS):
+        Z = np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64) / p - center
+        squares += np.einsum("ij,ij->j", Z, Z)
+    return np.sqrt(squares / n) * p
 
 
 @dataclass(frozen=True)
