@@ -481,6 +481,8 @@ class OutlierDetector:
     confident_thresholds_ : ndarray (pred_probs, when adjusted)
     fit_scores_ : ndarray
         Scores of the reference rows (with the exact-duplicate correction, as cleanlab).
+    scaler_ : Standardizer or None (features)
+        The reference rows' column means and standard deviations (``standardize=True``).
 
     Examples
     --------
@@ -860,6 +862,13 @@ def non_iid(
     the gaps of random pairs (a Kolmogorov–Smirnov statistic), against ``num_permutations``
     random shuffles. The permutations are those cleanlab draws (numpy ``RandomState(seed)``), so
     with the same graph the p-value equals cleanlab's.
+
+    Rows whose ``k`` neighbours all lie at distance 0 (more exact duplicates than neighbours)
+    had their neighbours chosen by row position, not by the data: they are left out of the test
+    and score 1 (``note`` says how many; cleanlab counts them, which makes shuffled data with
+    many duplicates look non-IID). When that is every row — constant or identical features —
+    the test cannot be done: ``p_value`` is NaN, nothing is flagged, ``note`` and ``explain()``
+    say why, and a :class:`NonIIDTestWarning` is issued.
 
     This function does not modify ``df``.
 
