@@ -7,9 +7,9 @@ Each ``make_shape(kind, n, d, seed)`` returns an ``(n, d)`` float32 array:
 - ``"manifold"``: points near a 16-dimensional manifold: 16 latent Gaussian coordinates through
   a fixed random smooth two-layer map (tanh) into ``d`` dimensions, plus small isotropic noise —
   as learned embeddings are;
-- ``"zipf"``: 300 clusters with heavy-tailed (Zipf, exponent 1.2) sizes, each cluster spread
-  along its own random 8-dimensional subspace with a log-normal scale, plus a little isotropic
-  noise;
+- ``"zipf"``: 300 clusters (fewer below 48,000 rows: N / 160, at least 20) with heavy-tailed
+  (Zipf, exponent 1.2) sizes, each cluster spread along its own random 8-dimensional subspace
+  with a log-normal scale, plus a little isotropic noise;
 - ``"near_duplicates"``: a manifold of ``n / 4`` distinct rows; the other rows are near copies
   (relative noise 1e-3) of them, in groups of heavy-tailed size (a few groups far larger than
   k), plus 2% exact copies;
@@ -53,8 +53,10 @@ def manifold(n: int, d: int = 128, seed: int = 0, latent: int = 16) -> np.ndarra
     return X.astype(np.float32)
 
 
-def zipf(n: int, d: int = 128, seed: int = 0, n_clusters: int = 300) -> np.ndarray:
+def zipf(n: int, d: int = 128, seed: int = 0, n_clusters: int | None = None) -> np.ndarray:
     rng = np.random.default_rng(seed)
+    if n_clusters is None:  # 300 from 48,000 rows on; fewer for small test sets
+        n_clusters = min(300, max(20, n // 160))
     weights = 1.0 / np.arange(1, n_clusters + 1) ** 1.2
     label = rng.choice(n_clusters, size=n, p=weights / weights.sum())
     centers = rng.normal(size=(n_clusters, d))
