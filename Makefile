@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-extras
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test fuzz lint install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: $(DEMO_STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+# The property tests only, with fresh random examples and many more of them (the "fuzz" profile
+# of tests/conftest.py), to search for new counterexamples; `make test` under CI=true replays a
+# fixed set. Long: tens of minutes.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 --dist loadgroup -m hypothesis tests
 
 # Style, types and the layer contracts. Every check runs (so one run shows every problem); the
 # target fails if any of them does.

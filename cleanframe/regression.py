@@ -41,7 +41,8 @@ def _scores(y, pred, method, exact=None, threshold=0.05):
         if not exact and method == "outre":
             warnings.warn(
                 f"{len(y):,} rows: OUTRE scores use the fast approximation (measured relative "
-                f"error of the mean kNN distances ~1e-4; the median and the rows near the flag cut "
+                f"error of the mean kNN distances ~1e-4, at most 1.5e-2 on adversarial shapes; "
+                f"the median and the rows near the flag cut "
                 f"are computed exactly, so is_issue matches the exact path). Pass exact=True for "
                 f"exact scores (O(N^2) time) or exact=False to silence this message.",
                 ApproximateScoresWarning,
@@ -110,9 +111,10 @@ def find_label_issues(
         :class:`ApproximateScoresWarning`). ``True``: OUTRE computed exactly, ``O(N^2)`` time
         (~7 s at 20,000 rows, ~2.5 minutes at 100,000). ``False`` (20,000 rows or more; below
         that it is exact anyway): a
-        fast approximation (~1.5 s at 100,000 rows) whose mean kNN distances differ from the exact
-        ones by a measured relative error of at most 1.8e-4 on well-behaved data and up to 0.14 on
-        adversarial shapes (see
+        fast approximation (~2 s at 100,000 rows) whose mean kNN distances differ from the exact
+        ones by a measured relative error of at most 4e-4 on well-behaved data, 4e-3 on
+        heavy-tailed, clustered or duplicated data, and 1.5e-2 next to a ridge between two large
+        groups of identical rows (see
         :func:`cleanframe.scoring.regression.outre_mean_knn_distance_fast`); the rows near the
         median and near the ``threshold`` cut are recomputed exactly, so ``is_issue`` matches the
         exact path unless the approximation is off by more than the checked window there.

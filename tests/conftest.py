@@ -12,6 +12,8 @@ Parity tests that compare frame types inside one test loop over ``FRAME_TYPES`` 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -102,13 +104,33 @@ def label_frame(labels, pred_probs, class_names, *, label="y", prefix="p_") -> p
     return pd.DataFrame(data)
 
 
-#: Property tests: reproducible, and allowed to take ``constructor`` (which holds no state, so
-#: sharing it across a test's examples is safe).
+# Hypothesis profiles. "ci" (chosen when CI=true): the same examples on every run, no example
+# database, no deadline, so a CI run is reproducible. "default" (local runs): fresh random
+# examples each run, failures kept in .hypothesis/ and replayed first. "fuzz" (`make fuzz`,
+# HYPOTHESIS_PROFILE=fuzz): random, with FUZZ_FACTOR times the examples of tests that size
+# themselves with examples(), to search for new counterexamples. HYPOTHESIS_PROFILE overrides.
+FUZZ_FACTOR = 25
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("fuzz", deadline=None, max_examples=100 * FUZZ_FACTOR)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() in ("true", "1") else "default"
+)
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a property test: ``n``, or ``FUZZ_FACTOR * n`` under ``fuzz``."""
+    return n * FUZZ_FACTOR if HYPOTHESIS_PROFILE == "fuzz" else n
+
+
+#: Property tests: reproducible (random only under the fuzz profile), and allowed to take
+#: ``constructor`` (which holds no state, so sharing it across a test's examples is safe).
 HYPOTHESIS_SETTINGS = settings(
-    max_examples=50,
+    max_examples=examples(50),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    derandomize=True,
+    derandomize=HYPOTHESIS_PROFILE != "fuzz",
 )
 
 

@@ -15,11 +15,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cleanframe.regression import find_label_issues
 from cleanframe.scoring.regression import outre as kr
+
+from .conftest import examples
 
 cl_rank = pytest.importorskip("cleanlab.regression.rank")
 
@@ -52,19 +54,42 @@ def _shape(name: str, n: int, seed: int):
         return y, y + rng.normal(scale=0.1, size=n) + 2.0 * (c == 2)
     if name == "constant_label":
         return np.full(n, 3.0), rng.normal(size=n)
+    if name == "heavy_both":  # Cauchy labels and Student-t(1.5) residuals
+        y = rng.standard_cauchy(n)
+        return y, y + rng.standard_t(1.5, size=n)
+    if name == "majority_label":  # 60% of the labels one value: the label axis has IQR 0
+        y = np.where(rng.random(n) < 0.6, 1.0, rng.normal(size=n))
+        return y, y + rng.normal(scale=0.5, size=n)
+    if name == "two_shared_points":  # a fifth of the rows at each of two points
+        y = rng.normal(size=n)
+        pred = y + rng.normal(scale=0.3, size=n)
+        a, b = n // 5, 2 * (n // 5)
+        y[:a], pred[:a] = -0.5, -0.4
+        y[a:b], pred[a:b] = 1.0, 1.6
+        return y, pred
+    if name == "fine_lattice":  # values rounded to 0.01: more distinct points than nodes, dense
+        y = np.round(rng.normal(size=n), 2)
+        return y, np.round(y + rng.normal(scale=0.2, size=n), 2)
     raise ValueError(name)
 
 
-# Documented error bounds (relative error of the mean kNN distance vs the exact path): about
-# 2-3x the largest values measured over seeds 1-3 and N = 3,000 / 8,000 (max, median).
+# Documented error bounds (relative error of the mean kNN distance vs the exact path, max and
+# median): about 3x the largest values measured over 40 seeds per shape at N = 3,000-9,000
+# (tests/test_regression_fast.py shapes; `make fuzz` keeps drawing more).
 BOUNDS = {
-    "benchmark": (3e-3, 3e-4),  # measured 1.1e-3, 6e-5
-    "heavy_tails": (1e-2, 1.5e-3),  # measured 4.0e-3, 4.7e-4
-    "cauchy_labels": (1e-2, 1e-3),  # measured 2.7e-3, 2.2e-4
+    "benchmark": (3e-3, 3e-4),  # measured 9.8e-4, 7.4e-5
+    "heavy_tails": (4e-3, 5e-4),  # measured 1.3e-3, 1.0e-4 (before the knot fix: 0.12, 0.07)
+    "cauchy_labels": (1e-2, 1.5e-3),  # measured 3.5e-3, 4.0e-4
     "lattice": (1e-2, 1e-3),  # exact so far (fewer distinct points than nodes)
-    "third_identical": (3e-1, 1e-4),  # measured 0.14 next to the shared point, 1.9e-5
-    "clusters": (6e-3, 2e-4),  # measured 2.2e-3, 4.2e-5
-    "constant_label": (3e-3, 3e-4),  # measured 1.0e-3, 1.0e-4
+    "third_identical": (6e-3, 1e-4),  # measured 2.0e-3, 2.0e-5 (before the cones: 0.15)
+    "clusters": (6e-3, 2e-4),  # measured 2.6e-3, 5.4e-5
+    "constant_label": (3e-3, 3e-4),  # measured 1.1e-3, 9.6e-5
+    "heavy_both": (1e-2, 1e-3),  # measured 3.0e-3, 3.1e-4 (before the tail knots: 1.1e-2)
+    "majority_label": (3e-3, 3e-4),  # measured 9.3e-4, 6.3e-5
+    # rows on the ridge where the two shared points trade places among the k nearest: the
+    # mean distance has a kink there that the interpolant rounds off
+    "two_shared_points": (4e-2, 1e-4),  # measured 1.5e-2, 1.0e-5
+    "fine_lattice": (3e-3, 2e-4),  # measured 8.4e-4, 4.6e-5
 }
 BENCHMARK_MAX = BOUNDS["benchmark"][0]
 SHAPES = list(BOUNDS)
@@ -125,14 +150,47 @@ def test_fast_mean_distance_error_within_documented_bounds(name):
         assert err.max() > 1e-9
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(n=st.integers(3000, 9000), seed=st.integers(0, 10_000), name=st.sampled_from(SHAPES))
+# a heavy-tailed draw that broke the bound of 1e-2 (max error 0.0107: the knots of the residual
+# axis were merged 1e-3 of its range apart, coarser than the bulk of the points) and the worst
+# one of that shape found since (0.12)
+@example(n=7550, seed=2137, name="heavy_tails")
+@example(n=7621, seed=8527, name="heavy_tails")
+@example(n=8346, seed=244, name="two_shared_points")  # the largest error measured (1.5e-2)
 def test_fast_matches_exact_for_many_sizes_and_seeds(n, seed, name):
     y, pred = _shape(name, n, seed)
     pts = kr.outre_features(y, pred)
     k = math.ceil(n / 2)
     err = _rel_err(kr.outre_mean_knn_distance_fast(pts, k), kr.outre_mean_knn_distance(pts, k))
     assert err.max() <= BOUNDS[name][0], (name, n, seed, err.max())
+
+
+def test_a_few_extreme_values_do_not_thin_out_the_knots_of_the_bulk():
+    # 10,000 values in N(0, 1) and two at +-10,000: the range is 20,000 times the IQR; knots
+    # merged 1e-3 of the range apart (20) would leave none inside the bulk
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(size=10_000), -1e4, 1e4]
+    knots = kr._grid_lines(values, 12, 56, np.empty(0))
+    q25, q75 = np.quantile(values, [0.25, 0.5 + 0.25])
+    assert ((knots > q25) & (knots < q75)).sum() >= 8
+    assert np.all(np.diff(knots) > 0)
+
+
+def test_heavy_tails_get_knots_at_most_a_fixed_ratio_apart():
+    # Cauchy labels and Student-t residuals: both axes span thousands of IQRs; their
+    # asinh-spaced knots are at most _FAST_TAIL_STEP apart in asinh units, however the grid is
+    # shared between the axes (before: 20 knots for the label axis, 2.2x apart in its tails)
+    y, pred = _shape("heavy_both", 8517, seed=70)
+    pts = kr.outre_features(y, pred)
+    per_axis = kr._uniform_knots_per_axis(pts, kr._FAST_GRID[1])
+    for axis in (0, 1):
+        values = pts[:, axis]
+        med, scale = kr._asinh_centre_scale(values)
+        assert kr._asinh_span(values) / kr._FAST_TAIL_STEP > 20  # beyond the 20-knot floor
+        knots = kr._grid_lines(values, kr._FAST_GRID[0], per_axis[axis], np.empty(0))
+        gaps = np.diff(np.arcsinh((knots - med) / scale))
+        assert gaps.max() <= kr._FAST_TAIL_STEP * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 16, 100])
@@ -210,7 +268,7 @@ def test_frame_function_exact_switch(fast_from_small_n):
     df = pd.DataFrame({"y": y, "pred": pred})
     snapshot = df.copy()
     fast = find_label_issues(df, label="y", predictions="pred", exact=False)
-    exact = find_label_issues(df, label="y", predictions="pred")
+    exact = find_label_issues(df, label="y", predictions="pred", exact=True)
     np.testing.assert_array_equal(fast.is_issue.to_numpy(), exact.is_issue.to_numpy())
     assert fast.is_issue.sum() > 100
     np.testing.assert_allclose(fast.label_score, exact.label_score, rtol=3 * BENCHMARK_MAX)
@@ -220,7 +278,7 @@ def test_frame_function_exact_switch(fast_from_small_n):
 # ------------------------------------------------------------------------------------------
 # properties
 # ------------------------------------------------------------------------------------------
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(
     n=st.integers(1200, 4000),
     seed=st.integers(0, 10_000),
