@@ -111,8 +111,8 @@ def _from_hint(hint: str, kind: str):
 
 def _infer_classes(fact: Factorized, sel: Selection | None, n_cols: int, label: str):
     """(class values in class order, column order) — column_order[i] is the column of class i."""
-    if sel is not None and sel.classes is not None:
-        return list(sel.classes), list(range(n_cols))
+    if sel is not None and sel.classes is not None:  # a dict spec: its keys, as label values
+        return classes_in_label_domain(fact, sel.classes, label), list(range(n_cols))
     observed = fact.categories if fact.categories is not None else fact.uniques
     keys = {class_key(u): u for u in observed}
     strs = {str(u): u for u in observed}
@@ -224,13 +224,56 @@ def _in_kind(value, kind: str):
     return None
 
 
-def default_class_order(fact: Factorized, classes: Sequence | None = None) -> list:
+def classes_in_label_domain(fact: Factorized, classes: Sequence, label: str | None = None) -> list:
+    """``classes=`` as values of the label column, so results come back in the label's type.
+
+    An entry that names a label value (or category) -- matched as the labels are, also by its
+    string form (``"3"`` names the integer label 3) -- becomes that value; another entry is
+    written in the column's kind (``"4"`` → 4 for integer labels). An entry that no value of
+    the column can be (``"zebra"`` for integer labels, a category the column does not declare)
+    is an error, rule ``classes``.
+    """
+    source = fact.categories if fact.categories is not None else fact.uniques
+    lookup: dict = {}
+    for u in source:
+        lookup.setdefault(class_key(u), u)
+    for u in source:
+        lookup.setdefault(str(u), u)
+    out = []
+    for v in classes:
+        try:
+            named = lookup.get(class_key(v), lookup.get(str(v)))
+        except TypeError:  # unhashable
+            named = None
+        if named is not None:
+            out.append(named)
+            continue
+        if fact.kind == "other":
+            out.append(v)
+            continue
+        value = None if fact.kind == "categorical" else _in_kind(v, fact.kind)
+        if value is None:
+            what = "a category of" if fact.kind == "categorical" else f"a value of the {fact.kind}"
+            raise ValidationError(
+                label,
+                "classes",
+                f"classes= entry {v!r} cannot be {what} label column; pass classes that the "
+                f"labels can hold",
+            )
+        out.append(value)
+    return out
+
+
+def default_class_order(
+    fact: Factorized, classes: Sequence | None = None, label: str | None = None
+) -> list:
     """Class values when no pred_probs columns decide the order.
 
-    ``classes=`` if given, else the column's category order, else the sorted values.
+    ``classes=`` if given (as label values, :func:`classes_in_label_domain`), else the column's
+    category order, else the sorted values.
     """
     if classes is not None:
-        return list(classes)
+        return classes_in_label_domain(fact, classes, label)
     if fact.categories is not None:
         return list(fact.categories)
     return sorted(fact.uniques, key=lambda v: (str(type(v)), v))
@@ -291,7 +334,7 @@ def resolve_labels(fr: Engine, label: str, *, classes: Sequence | None = None):
     require_columns(fr, [label], param="label")
     fact = fr.factorize(label)
     check_label_nulls(fr, label, fact)
-    cs = ClassSet(tuple(default_class_order(fact, classes)))
+    cs = ClassSet(tuple(default_class_order(fact, classes, label)))
     return label_codes(fr, label, fact, cs), cs
 
 
@@ -313,7 +356,7 @@ def pred_probs_class_order(
             sel.label, "at_least_2_classes", "pred_probs needs at least two class columns"
         )
     if classes is not None:
-        values = list(classes)
+        values = list(classes) if fact is None else classes_in_label_domain(fact, classes, label)
         if len(values) != n_cols:
             raise ValidationError(
                 sel.label,
@@ -334,11 +377,29 @@ def pred_probs_class_order(
 
 def new_class_value(value, classes: Sequence, kept: Sequence, label: str):
     """A class value to add (e.g. ``other_class=``): default ``"other"``, or ``max(classes) + 1``
-    for integer classes; an error when it is already one of the ``kept`` classes."""
+    for numeric classes; an error when it is already one of the ``kept`` classes, or when the
+    label column could not hold it (a string for numeric classes; any new value for booleans)."""
     values = list(classes)
+    bools = bool(values) and all(isinstance(v, (bool, np.bool_)) for v in values)
+    numbers = not bools and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in values
+    )
+    if bools and not isinstance(value, (bool, np.bool_)):
+        raise ValidationError(
+            label,
+            "classes",
+            "a boolean label column cannot hold a class for the merged rare classes "
+            f"(other_class={value!r}); cast the labels to strings first",
+        )
     if value is None:
-        ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
-        return (max(values) + 1) if ints else "other"
+        return (max(values) + 1) if numbers else "other"
+    if numbers and not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValidationError(
+            label,
+            "classes",
+            f"other_class={value!r} cannot be a value of the numeric label column; pass a number",
+        )
     if value in list(kept):
         raise ValidationError(label, "classes", f"other_class={value!r} is already a class")
     return value

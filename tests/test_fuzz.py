@@ -1,0 +1,545 @@
+"""Every public accessor method against adversarial frames (hypothesis).
+
+The methods are enumerated from :class:`cleanframe._accessors.CleanAccessor`, so a new ``df.cl``
+method is fuzzed as soon as it exists: its keyword arguments are filled from the roles below by
+parameter name (a required parameter without a role fails the test, naming it).
+
+The frames are drawn to be hostile: duplicated and MultiIndex column names, a non-unique index,
+nullable and Arrow dtypes, Categorical labels with unused categories, one class, huge, tiny,
+NaN and infinite values, ragged list columns, empty and one-row frames. For every call:
+
+- it returns a result or raises :class:`cleanframe.ValidationError`, never another exception;
+- the frame it was given is not modified;
+- a second call gives an identical result (or the same error);
+- pandas and polars (eager or lazy, drawn) give the same result, or both reject the frame by
+  the same rule and column.
+
+The default run is short; ``make fuzz`` (the ``fuzz`` hypothesis profile of ``conftest.py``)
+draws many more frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from cleanframe import ValidationError
+from cleanframe._accessors import CleanAccessor, _Forward
+
+from .conftest import examples, to_pandas
+
+METHODS = sorted(k for k, v in vars(CleanAccessor).items() if isinstance(v, _Forward))
+
+FUZZ_SETTINGS = settings(
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+CLASS_NAMES = ("ant", "bee", "cow")
+FEATURE_SCALES = (1.0, 1.0, 1.0, 1e-300, 1e-44, 1e39, 1e300)
+BAD_VALUES = (np.nan, np.inf, -np.inf, -0.5, 2.0, 1e300, 1e-300)
+
+
+# ------------------------------------------------------------------------------------------
+# frames
+# ------------------------------------------------------------------------------------------
+class Drawn:
+    """A drawn pandas frame and what the call recipes need to know about it: whether the same
+    data exists as a polars frame (unique string column names), the number of pred_probs
+    columns and the classes (as strings)."""
+
+    def __init__(self, frame: pd.DataFrame, polars_ok: bool, k: int, classes: list):
+        self.frame, self.polars_ok, self.k, self.classes = frame, polars_ok, k, classes
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_columns", None, "display.width", 250):
+            return f"{self.frame!r}\ndtypes: {dict(self.frame.dtypes)}\nindex: {self.frame.index!r}"
+
+
+#: What is wrong with a drawn frame (at most one thing; ``None``: nothing beyond its dtypes,
+#: index and scale, which are drawn separately).
+HAZARDS = (
+    [None] * 6
+    + ["empty", "one_row", "two_rows", "one_class", "one_column", "unused_category"]
+    + ["null_label", "bad_value", "bad_value", "constant_features", "duplicate_rows"]
+    + ["ragged", "null_annotations", "duplicated_column", "multiindex_columns"]
+)
+
+
+@st.composite
+def frames(draw) -> Drawn:
+    """A small pandas frame with every role's columns, drawn with one hazard.
+
+    Columns: ``y`` (class label), ``p_*`` and ``q_*`` (two models' pred_probs), ``f_*``
+    (numeric features), ``emb`` (one list column of the same features), ``a_*`` (annotators,
+    null where one did not label), ``t`` and ``pred`` (a numeric target and its predictions).
+    """
+    hazard = draw(st.sampled_from(HAZARDS), label="hazard")
+    n = {"empty": 0, "one_row": 1, "two_rows": 2}.get(hazard) or draw(
+        st.sampled_from([3, 5, 8, 12, 20, 30])
+    )
+    k = 1 if hazard == "one_column" else draw(st.sampled_from([2, 3]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    names: list = list(CLASS_NAMES[:k])
+
+    codes = rng.integers(0, k, n) if hazard != "one_class" else np.zeros(n, dtype=int)
+    if hazard != "one_class" and n >= k:
+        codes[:k] = np.arange(k)
+    label_kind = draw(st.sampled_from(["str", "str", "int", "bool", "categorical"]))
+    if hazard == "unused_category":
+        label_kind = "unused_category"
+    if label_kind == "bool" and k != 2:
+        label_kind = "int"
+    if label_kind in ("int", "bool"):
+        names = list(range(k)) if label_kind == "int" else [False, True]
+        y: Any = pd.Series(np.array(names)[codes])
+    elif label_kind in ("categorical", "unused_category"):
+        cats = [*names, "zebra"] if label_kind == "unused_category" else names
+        y = pd.Series(pd.Categorical(np.array(names, dtype=object)[codes], categories=cats))
+    else:
+        y = pd.Series(np.array(names, dtype=object)[codes], dtype=object)
+    if hazard == "null_label" and n:
+        y = y.astype(object) if label_kind in ("int", "bool") else y
+        y.iloc[int(rng.integers(n))] = None
+
+    data: dict[Any, Any] = {"y": y}
+    for prefix in ("p", "q"):
+        p = rng.dirichlet(np.full(k, 0.5), n) if n else np.empty((0, k))
+        p[np.arange(n), codes] += rng.uniform(0, 1.5, n)
+        p /= p.sum(axis=1, keepdims=True) if n else 1.0
+        for j, c in enumerate(names):
+            data[f"{prefix}_{c}"] = p[:, j]
+
+    d = draw(st.sampled_from([1, 2, 3]))
+    scale = draw(st.sampled_from(FEATURE_SCALES), label="feature scale")
+    feats = rng.normal(size=(n, d)) * scale
+    if hazard == "constant_features":
+        feats[:] = scale
+    elif hazard == "duplicate_rows" and n > 1:
+        feats[1::2] = feats[0]
+    for j in range(d):
+        data[f"f_{j}"] = feats[:, j]
+    ragged = hazard == "ragged" and n > 1 and d > 1
+    data["emb"] = pd.Series(
+        [feats[i, : d - (i % 2) if ragged else d].tolist() for i in range(n)], dtype=object
+    )
+    for j in range(3):
+        ann = np.array(names, dtype=object)[rng.integers(0, k, n)]
+        if hazard == "null_annotations":
+            ann[rng.random(n) < 0.7] = None
+        elif j:  # annotator 0 labels every row: every row has a label
+            ann[rng.random(n) < 0.3] = None
+        data[f"a_{j}"] = pd.Series(ann, dtype=object)
+    t = rng.normal(size=n) * scale
+    data["t"] = t
+    data["pred"] = t + rng.normal(size=n) * scale * 0.1
+    df = pd.DataFrame(data)
+
+    if hazard == "bad_value" and n:  # a value the rules must reject (or tolerate)
+        numeric = [c for c in df.columns if df[c].dtype == np.float64]
+        column = draw(st.sampled_from(numeric), label="bad column")
+        df.loc[df.index[int(rng.integers(n))], column] = draw(st.sampled_from(BAD_VALUES))
+
+    dtypes = draw(st.sampled_from(["numpy", "numpy", "float32", "nullable", "arrow"]))
+    if dtypes == "float32":
+        df = df.astype({c: "float32" for c in df.columns if df[c].dtype == np.float64})
+    elif dtypes == "nullable":
+        df = df.convert_dtypes()
+    elif dtypes == "arrow":
+        df = df.convert_dtypes(dtype_backend="pyarrow")
+
+    index = draw(st.sampled_from(["range", "range", "strings", "non_unique"]))
+    if index == "strings":
+        df.index = pd.Index([f"r{i}" for i in range(n)])
+    elif index == "non_unique":
+        df.index = pd.Index([i // 2 for i in range(n)])
+    polars_ok = True
+    if hazard == "duplicated_column":
+        column = draw(st.sampled_from(["y", f"p_{names[0]}", "f_0", "a_0", "t", "emb"]))
+        df = pd.concat([df, df[[column]]], axis=1)
+        polars_ok = False
+    elif hazard == "multiindex_columns":
+        df.columns = pd.MultiIndex.from_tuples([(c, "x") for c in df.columns])
+        polars_ok = False
+    return Drawn(df, polars_ok, k, [str(c) for c in names])
+
+
+def to_polars(df: pd.DataFrame, lazy: bool):
+    """The same data as polars: NaN stays NaN, a Categorical becomes an Enum of its categories
+    (unused ones included, in order)."""
+    out = pl.from_pandas(df, nan_to_null=False)
+    enums = [
+        pl.col(c).cast(pl.Enum([str(v) for v in df[c].cat.categories]))
+        for c in df.columns
+        if isinstance(df[c].dtype, pd.CategoricalDtype)
+    ]
+    out = out.with_columns(enums) if enums else out
+    return out.lazy() if lazy else out
+
+
+# ------------------------------------------------------------------------------------------
+# call recipes: keyword arguments by parameter name
+# ------------------------------------------------------------------------------------------
+#: parameter name -> a strategy of its value given the drawn frame; ``None`` leaves it out.
+def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
+    pred_probs = st.sampled_from(
+        ["p_*", [f"p_{c}" for c in drawn.classes], {c: f"p_{c}" for c in drawn.classes}]
+    )
+    features = st.sampled_from(["f_*", "f_*", ["f_0"], "emb"])
+    return {
+        "label": st.just("y"),
+        "pred_probs": (
+            st.just(["p_*", "q_*"]) if method == "ensemble_label_quality_scores" else pred_probs
+        ),
+        "features": features,
+        "annotators": st.sampled_from(["a_*", ["a_0", "a_1", "a_2"]]),
+        "k": st.sampled_from([None, None, 1, 3]),
+        "cv": st.sampled_from([2, 3]),
+        "prefix": st.just("cv_"),
+        "count_threshold": st.sampled_from([1, 2, 10]),
+        "num_permutations": st.just(5),
+        "progress": st.just(False),
+        "classes": st.sampled_from([None, None, None, drawn.classes, drawn.classes[::-1]]),
+        "threshold": st.sampled_from([None, 0.1, 0.5]),
+        "min_examples_per_class": st.sampled_from([None, 1, 3]),
+        "filter_by": st.sampled_from([None, "both", "confident_learning", "predicted_neq_given"]),
+        "frac_noise": st.sampled_from([None, 0.5]),
+    }
+
+
+#: Keyword arguments not used for the call (a knn_graph of another frame, a model object,
+#: ``overwrite`` toggles). Every other keyword-only parameter with a default may be drawn.
+UNUSED = {"knn_graph", "model", "overwrite", "return_knn_graph", "backend", "confident_joint"}
+#: Parameters filled only sometimes (the others with a role are filled whenever present).
+SOMETIMES = {
+    "classes",
+    "k",
+    "threshold",
+    "min_examples_per_class",
+    "filter_by",
+    "frac_noise",
+    "count_threshold",
+}
+#: Optional inputs left out now and then (methods that take one of several inputs).
+OPTIONAL_INPUTS = {"label", "pred_probs", "features"}
+#: The long layout's keywords of the multi-annotator methods (the drawn frame is wide).
+LONG_LAYOUT = {"item", "annotator", "label"}
+#: ``**kwargs`` methods that forward them to another accessor method (whose parameters are
+#: drawn for them); other ``**kwargs`` are left empty.
+VAR_KEYWORD_TARGETS = {"find_issues": "audit"}
+
+
+def _parameters(method: str) -> list[inspect.Parameter]:
+    """The keyword parameters of ``df.cl.<method>`` (``**kwargs`` resolved where known)."""
+    params = list(inspect.signature(getattr(CleanAccessor, method)).parameters.values())[1:]
+    if method in VAR_KEYWORD_TARGETS and any(p.kind is p.VAR_KEYWORD for p in params):
+        params = [p for p in params if p.kind is not p.VAR_KEYWORD]
+        params += _parameters(VAR_KEYWORD_TARGETS[method])
+    return params
+
+
+@st.composite
+def calls(draw, method: str, drawn: Drawn) -> dict:
+    """Keyword arguments for ``df.cl.<method>`` built from its signature."""
+    params = _parameters(method)
+    roles = _roles(drawn, method)
+    kwargs: dict[str, Any] = {}
+    names = {p.name for p in params}
+    regression = "predictions" in names and draw(st.booleans())
+    wide = "annotators" in names  # multi-annotator: the wide layout of the drawn frame
+    for p in params:
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        if p.name in UNUSED or (wide and p.name in LONG_LAYOUT):
+            continue
+        if regression and p.name in ("label", "predictions"):
+            kwargs[p.name] = {"label": "t", "predictions": "pred"}[p.name]
+            continue
+        if regression and p.name in ("pred_probs", "classes"):
+            continue
+        required = p.default is p.empty
+        if p.name not in roles:
+            assert not required, (
+                f"{method}: no fuzz role for the required parameter {p.name!r}; add one to "
+                f"tests/test_fuzz.py::_roles"
+            )
+            continue
+        if p.name in SOMETIMES and not required and not draw(st.booleans()):
+            continue
+        if p.name in OPTIONAL_INPUTS and not required and draw(st.integers(0, 5)) == 0:
+            continue
+        value = draw(roles[p.name])
+        if value is not None:
+            kwargs[p.name] = value
+    return kwargs
+
+
+# ------------------------------------------------------------------------------------------
+# results as comparable data
+# ------------------------------------------------------------------------------------------
+def _cell(v):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (list, tuple, np.ndarray, pl.Series)):
+        return tuple(_cell(x) for x in list(v))
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    return str(v)
+
+
+def _frame(obj, exact: bool):
+    if isinstance(obj, pl.LazyFrame):
+        obj = obj.collect()
+    if isinstance(obj, (pl.DataFrame, pl.Series)):
+        obj = obj.to_pandas() if isinstance(obj, pl.DataFrame) else obj.to_frame().to_pandas()
+    if isinstance(obj, pd.Series):
+        obj = obj.to_frame()
+    if not exact and any(name is not None for name in obj.index.names):
+        obj = obj.reset_index()  # a table's named index (e.g. given_label) is a polars column
+    out: dict[str, Any] = {"columns": [str(c) for c in obj.columns]}
+    values = []
+    for i in range(obj.shape[1]):
+        s = obj.iloc[:, i]
+        if pd.api.types.is_bool_dtype(s.dtype) or (
+            pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
+        ):
+            values.append(s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan))
+        else:
+            values.append([_cell(v) for v in s.tolist()])
+    out["values"] = values
+    if exact:
+        out["index"] = [str(i) for i in obj.index]
+        out["dtypes"] = [str(t) for t in obj.dtypes]
+    return out
+
+
+def canonical(obj, exact: bool):
+    """``obj`` as nested lists / dicts / arrays; ``exact=False`` drops what differs between
+    libraries by design (the index, dtypes, a pandera schema's checks)."""
+    if isinstance(obj, (pd.DataFrame, pd.Series, pl.DataFrame, pl.LazyFrame, pl.Series)):
+        return ("frame", _frame(obj, exact))
+    if obj is None or isinstance(obj, (bool, str, np.bool_)):
+        return obj if not isinstance(obj, np.bool_) else bool(obj)
+    if isinstance(obj, (int, float, np.integer, np.floating)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            return [canonical(x, exact) for x in obj.tolist()]
+        return obj.copy()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return (
+            type(obj).__name__,
+            {f.name: canonical(getattr(obj, f.name), exact) for f in dataclasses.fields(obj)},
+        )
+    if isinstance(obj, dict):
+        return {str(key): canonical(v, exact) for key, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(x, exact) for x in obj]
+    if hasattr(obj, "columns") and hasattr(obj, "validate"):  # a pandera schema
+        return ("schema", sorted(map(str, obj.columns)), repr(obj) if exact else None)
+    return ("object", type(obj).__name__, repr(obj) if exact else None)
+
+
+def assert_same(a, b, *, rtol: float, path: str = "result") -> None:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape, (path, a.shape, b.shape)
+        if a.dtype.kind in "fc" or b.dtype.kind in "fc":
+            np.testing.assert_allclose(
+                a.astype(float), b.astype(float), rtol=rtol, atol=0, equal_nan=True, err_msg=path
+            )
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=path)
+        return
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            assert math.isnan(a) and math.isnan(b), (path, a, b)
+        else:
+            assert a == b or abs(a - b) <= rtol * max(abs(a), abs(b)), (path, a, b)
+        return
+    assert type(a) is type(b), (path, type(a), type(b))
+    if isinstance(a, dict):
+        assert list(a) == list(b), (path, list(a), list(b))
+        for key in a:
+            assert_same(a[key], b[key], rtol=rtol, path=f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), (path, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, rtol=rtol, path=f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+# ------------------------------------------------------------------------------------------
+# one call
+# ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Outcome:
+    result: Any = None
+    error: ValidationError | None = None
+
+    def describe(self) -> str:
+        return "a result" if self.error is None else f"ValidationError({self.error.rule!r})"
+
+
+def run(frame, method: str, kwargs: dict) -> Outcome:
+    """Call ``frame.cl.<method>(**kwargs)``; a lazy result is collected (so every check ran)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = getattr(frame.cl, method)(**copy.deepcopy(kwargs))
+            if isinstance(result, pl.LazyFrame):
+                result = result.collect()
+            return Outcome(result=result)
+        except ValidationError as err:
+            return Outcome(error=err)
+
+
+def snapshot(frame):
+    if isinstance(frame, pd.DataFrame):
+        return copy.deepcopy(frame)
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    return frame.clone()
+
+
+def assert_unchanged(frame, before) -> None:
+    if isinstance(frame, pd.DataFrame):
+        pd.testing.assert_frame_equal(frame, before, check_exact=True)
+        for a, b in zip(frame.itertuples(index=False), before.itertuples(index=False)):
+            assert repr(a) == repr(b)  # list cells compared element by element
+        return
+    now = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    assert now.schema == before.schema
+    assert now.equals(before, null_equal=True)
+
+
+def outcome_key(o: Outcome, exact: bool):
+    if o.error is not None:
+        return ("error", o.error.rule, o.error.column) + ((str(o.error),) if exact else ())
+    return ("result", canonical(o.result, exact))
+
+
+def check_twice(frame, method: str, kwargs: dict) -> Outcome:
+    """Run twice on ``frame``: valid outcome, input unchanged, the same outcome both times."""
+    before = snapshot(frame)
+    first = run(frame, method, kwargs)
+    assert_unchanged(frame, before)
+    second = run(frame, method, kwargs)
+    assert_unchanged(frame, before)
+    assert_same(outcome_key(first, True), outcome_key(second, True), rtol=0.0)
+    return first
+
+
+@pytest.mark.parametrize("method", METHODS)
+@FUZZ_SETTINGS
+@given(data=st.data())
+def test_every_method_survives_adversarial_frames(method, data):
+    drawn = data.draw(frames(), label="frame")
+    kwargs = data.draw(calls(method, drawn), label="kwargs")
+    on_pandas = check_twice(drawn.frame, method, kwargs)
+    event(on_pandas.describe())
+    if not drawn.polars_ok:
+        return
+    lazy = data.draw(st.booleans(), label="lazy")
+    try:
+        frame = to_polars(drawn.frame, lazy)
+    except (pl.exceptions.PolarsError, TypeError, ValueError, ArithmeticError):
+        return  # pandas data polars cannot hold (e.g. mixed object columns): nothing to compare
+    on_polars = check_twice(frame, method, kwargs)
+    assert on_pandas.describe() == on_polars.describe(), (
+        on_pandas.error or "",
+        on_polars.error or "",
+    )
+    assert_same(outcome_key(on_pandas, False), outcome_key(on_polars, False), rtol=1e-9)
+
+
+def test_every_accessor_method_is_fuzzed():
+    """The parametrisation above is the accessor's method list, not a copy of it."""
+    assert METHODS == sorted(
+        name for name in dir(pd.DataFrame({"a": [1]}).cl) if not name.startswith("_")
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# crashes the fuzz test found (each one pinned on every frame type)
+# ------------------------------------------------------------------------------------------
+INT_LABELS = pd.DataFrame(
+    {
+        "y": [1, 0, 1, 0, 2],
+        "p_0": [0.2, 0.7, 0.4, 0.9, 0.1],
+        "p_1": [0.7, 0.2, 0.3, 0.05, 0.1],
+        "p_2": [0.1, 0.1, 0.3, 0.05, 0.8],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"pred_probs": "p_*", "classes": ["0", "1", "2"]},
+        {"pred_probs": {"0": "p_0", "1": "p_1", "2": "p_2"}},
+        {"pred_probs": "p_*", "classes": [0, 1, 2.0]},
+    ],
+)
+def test_classes_given_as_strings_of_integer_labels(constructor, spec):
+    # polars raised TypeError (an Int64 column built from "0"), pandas ValueError for "zebra"
+    out = to_pandas(constructor(INT_LABELS).cl.find_label_issues(label="y", **spec))
+    assert out["predicted_label"].tolist() == [1, 0, 0, 0, 2]
+    assert pd.api.types.is_integer_dtype(out["predicted_label"].dtype)
+
+
+@pytest.mark.parametrize("classes", [[0, 1, "zebra"], ["0", "1", "x"]])
+def test_classes_the_label_column_cannot_hold_are_an_error(constructor, classes):
+    with pytest.raises(ValidationError, match="cannot be a value of the integer label column"):
+        constructor(INT_LABELS).cl.find_label_issues(label="y", pred_probs="p_*", classes=classes)
+
+
+def test_annotator_classes_given_as_strings_of_integer_labels(constructor):
+    data = pd.DataFrame(
+        {"a_0": [1, 0, 1, 0], "a_1": [1, 0, None, 0], "p_0": [0.3, 0.6, 0.2, 0.9]}
+    ).assign(p_1=lambda d: 1 - d["p_0"])
+    data["a_1"] = data["a_1"].astype("Int64")
+    for spec in ({"classes": ["0", "1"]}, {"pred_probs": {"0": "p_0", "1": "p_1"}}):
+        out = to_pandas(constructor(data).cl.consensus(annotators="a_*", **spec))
+        assert out["consensus_label"].tolist() == [1, 0, 1, 0]
+
+
+def _rare_first_class(labels) -> pd.DataFrame:
+    p = np.random.default_rng(0).dirichlet(np.ones(3), len(labels))
+    return pd.DataFrame({"y": labels, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+
+
+def test_merging_rare_classes_of_a_boolean_label_is_an_error(constructor):
+    # polars raised TypeError (a Boolean column built from "other"); pandas mixed True and
+    # "other" in an object column
+    labels = [False] * 3 + [True] * 17
+    df = pd.DataFrame({"y": labels, "p_False": np.linspace(0.9, 0.1, 20)})
+    df["p_True"] = 1 - df["p_False"]
+    with pytest.raises(ValidationError, match="boolean label column cannot hold"):
+        constructor(df).cl.merge_rare_classes(label="y", pred_probs="p_*")
+
+
+def test_merging_rare_classes_of_float_labels_adds_a_number(constructor):
+    # a float label column got the class "other", which polars cannot hold either
+    labels = [0.0] * 3 + [1.0] * 12 + [2.0] * 12
+    df = _rare_first_class(labels).rename(columns={"p_a": "p_0", "p_b": "p_1", "p_c": "p_2"})
+    merged = constructor(df).cl.merge_rare_classes(label="y", pred_probs="p_*")
+    assert merged.classes == [1.0, 2.0, 3.0]
+    assert to_pandas(merged.frame)["y"].tolist() == [3.0] * 3 + labels[3:]
+    with pytest.raises(ValidationError, match="numeric label column"):
+        constructor(df).cl.merge_rare_classes(label="y", pred_probs="p_*", other_class="rare")
