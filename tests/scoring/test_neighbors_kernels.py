@@ -165,11 +165,15 @@ def test_approximate_queries_find_exact_copies_and_keep_the_recall():
     np.testing.assert_array_equal(X[idx[:, 0]], X[:50])  # itself, or an identical row
     assert (idx[:, 0] <= np.arange(50)).all()  # ties go to the lower row index
     assert (dist[:, 0] < 1e-12).all()
-    # new rows near the indexed ones: the calibrated probes keep the recall for queries too
-    Q = X[:300] + 0.3 * np.random.default_rng(0).normal(size=(300, X.shape[1]))
-    _, approx = index.query(Q, 10)
-    _, exact = knn.exact_knn(X, 10, metric=index.metric, queries=Q)
-    assert (approx <= exact[:, -1:] * (1 + 1e-12)).mean() >= 0.99
+    # new rows near the indexed ones: the calibrated probes keep the recall for queries too;
+    # rows far from every indexed row (what an outlier detector scores) are searched exactly
+    rng = np.random.default_rng(0)
+    near = X[:300] + 0.3 * rng.normal(size=(300, X.shape[1]))
+    far = 12 * rng.normal(size=(20, X.shape[1]))
+    _, approx = index.query(np.vstack([near, far]), 10)
+    _, exact = knn.exact_knn(X, 10, metric=index.metric, queries=np.vstack([near, far]))
+    assert (approx[:300] <= exact[:300, -1:] * (1 + 1e-12)).mean() >= 0.99
+    np.testing.assert_allclose(approx[300:], exact[300:], rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------

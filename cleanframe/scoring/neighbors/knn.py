@@ -78,7 +78,7 @@ RECALL_WARNING = 0.99
 #: to estimate the recall of the finished graph.
 RECALL_SAMPLE = 512
 #: At most this share of the rows (the farthest from their neighbours) is searched again
-#: exactly after an approximate self-graph (see ``KnnIndex._exact_tail``).
+#: exactly after an approximate search (see ``KnnIndex._exact_tail``).
 EXACT_TAIL_MAX = 0.1
 #: When the calibrated probes would compare each row with more than this share of all rows, the
 #: search is exact instead (as fast, and no approximation).
@@ -863,14 +863,15 @@ class KnnIndex:
             out[start : start + step] = _select(S, k)
         return out
 
-    def _exact_tail(self, idx: np.ndarray, dist: np.ndarray, k: int):
-        """The self-graph with its far rows searched exactly: rows whose mean distance to their
-        k approximate neighbours exceeds Q3 + 1·IQR of all rows' — the farthest first, at most
-        as many as cost what the approximate search cost (the share of rows each row was
-        compared with, times N) and at most :data:`EXACT_TAIL_MAX` of the rows. An inverted
-        file misses most where a row's neighbours are far and spread over many cells, and
-        those rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched
-        exactly, its flags do not depend on the approximation."""
+    def _exact_tail(self, idx: np.ndarray, dist: np.ndarray, k: int, Q=None, Q_raw=None):
+        """The graph with its far rows searched exactly: rows whose mean distance to their k
+        approximate neighbours exceeds Q3 + 1·IQR of all rows' — the farthest first, at most as
+        many as cost what the approximate search cost (the share of rows each row was compared
+        with, times the rows searched) and at most :data:`EXACT_TAIL_MAX` of them. An inverted
+        file misses most where a row's neighbours are far and spread over many cells, and those
+        rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched exactly,
+        its flags do not depend on the approximation. ``Q`` / ``Q_raw``: query rows (prepared /
+        as given); None: the self-graph."""
         n = len(idx)
         if isinstance(self._ivf, _ClusterJoin):
             scanned = self._ivf.calibrate(k, self._samples()[0])[2]
@@ -885,8 +886,20 @@ class KnnIndex:
             tail = np.sort(np.argsort(-avg, kind="stable")[:limit])
         if len(tail):
             idx, dist = idx.copy(), dist.copy()
-            found = self._exact_rows(tail, idx.shape[1])
-            idx[tail], dist[tail] = _refine(self.features[tail], self.features, found, self.metric)
+            if Q is None:
+                found, rows = self._exact_rows(tail, idx.shape[1]), self.features[tail]
+            else:
+                found = _search_blocks(
+                    Q[tail],
+                    self._Y,
+                    idx.shape[1],
+                    metric=self.metric,
+                    exclude_offset=None,
+                    progress=None,
+                    desc=None,
+                )
+                rows = np.asarray(Q_raw)[tail]
+            idx[tail], dist[tail] = _refine(rows, self.features, found, self.metric)
         return idx, dist
 
     def recall_check(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -941,8 +954,11 @@ class KnnIndex:
             idx, dist = _refine(
                 self.features if self_query else Q_raw, self.features, idx, self.metric
             )
-            if self_query:
-                idx, dist = self._exact_tail(idx, dist, k)
+            idx, dist = (
+                self._exact_tail(idx, dist, k)
+                if self_query
+                else self._exact_tail(idx, dist, k, Q, Q_raw)
+            )
             return idx[:, :k], dist[:, :k]
         else:
             # a few extra float32 candidates, re-ranked in float64: neighbours closer than the
