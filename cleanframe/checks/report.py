@@ -35,7 +35,9 @@ class Audit:
         once here and once per check in ``summary.num_issues``.
     notes : dict
         Per check, what its numbers mean when that is not obvious (e.g. the label check's
-        ``find_label_issues`` arguments, and that its score counts an estimate).
+        ``find_label_issues`` arguments, and that its score counts an estimate). The report
+        also says when the neighbour graph is approximate, with its estimated recall
+        (:attr:`estimated_recall`), and when that is below 0.99.
     skipped : dict
         Checks whose inputs were given but that could not run on this frame, and why (e.g. a
         one-row frame has no neighbours).
