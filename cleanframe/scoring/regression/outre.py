@@ -317,7 +317,8 @@ def outre_mean_knn_distance_fast(
     identical or near-identical rows leaves the ``k`` nearest) that no smooth interpolant
     follows. Measured relative error of the mean distance against the exact kernel, max /
     median: on the regression benchmark's data 3.7e-4 / 2.6e-5 at N = 20,000 and 1.8e-4 /
-    1.6e-5 at 100,000; on the adversarial shapes of ``tests/test_regression_fast.py`` (40 seeds each, N = 3,000-9,000)
+    1.6e-5 at 100,000; on the adversarial shapes of ``tests/test_regression_fast.py`` (40 seeds
+    each, N = 3,000-9,000)
     at most 3.5e-3 / 4e-4 -- Cauchy labels, Student-t(1.5) residuals (both at once), clusters,
     a constant label, 60% of the labels one value, a third of the rows at one point, values
     on a lattice -- and 1.5e-2 / 1e-5 for rows on the ridge between two points shared by a
