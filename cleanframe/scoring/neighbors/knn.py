@@ -464,17 +464,15 @@ class _ClusterJoin:
         if k in self._calibrated:
             return self._calibrated[k]
         m, n = len(sample), len(self.Y)
+        # the sample's exact neighbours (a few more than k, for ties at the k-th key); every
+        # row at least as near as the k-th one counts (ties beyond the margin count as missed)
+        wide = min(n - 1, k + _TIE_MARGIN)
+        idx, keys = self.search(None, wide, self.nlist, rows=sample, return_keys=True)
+        within = (keys <= keys[:, k - 1 : k]) & (idx >= 0)
+        a, b = np.nonzero(within)
+        rank = np.argsort(np.argsort(self._centroid_keys(self.Y[sample]), axis=1, kind="stable"))
         hits = np.zeros((m, self.nlist), dtype=np.int64)  # true neighbours per cell rank
-        step = max(1, _BLOCK_CELLS // max(1, n))
-        for start in range(0, m, step):
-            rows = sample[start : start + step]
-            S = _keys(self.Y[rows], self.Y, self.metric, self.sq)
-            S[np.arange(len(rows)), rows] = np.inf
-            kth = np.partition(S, k - 1, axis=1)[:, k - 1]
-            # every row at least as near as the k-th neighbour (all of them, when tied)
-            a, b = np.nonzero(S <= kth[:, None])
-            rank = np.argsort(np.argsort(self._centroid_keys(self.Y[rows]), axis=1, kind="stable"))
-            np.add.at(hits, (a + start, rank[a, self.assign[b]]), 1)
+        np.add.at(hits, (a, rank[a, self.assign[idx[a, b]]]), 1)
         curve = (np.minimum(np.cumsum(hits, axis=1), k) / k).mean(axis=0)
         reached = np.flatnonzero(curve >= TARGET_RECALL - 1e-12)
         nprobe = int(reached[0]) + 1 if len(reached) else self.nlist
@@ -483,11 +481,27 @@ class _ClusterJoin:
         self._calibrated[k] = (nprobe, float(curve[nprobe - 1]), scanned)
         return self._calibrated[k]
 
-    def search(self, Q: np.ndarray | None, k: int, nprobe: int) -> np.ndarray:
-        """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells (None:
-        of every indexed row, itself excluded); -1 where fewer than k rows were compared."""
+    def search(
+        self,
+        Q: np.ndarray | None,
+        k: int,
+        nprobe: int,
+        rows: np.ndarray | None = None,
+        *,
+        return_keys: bool = False,
+    ):
+        """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells; Q None:
+        of the indexed ``rows`` (default all), each excluding itself. -1 where fewer than k
+        rows were compared. With ``nprobe = nlist`` the search is exact (an exact search that
+        reads the rows once, cell by cell: fast for a subset of rows). ``return_keys``: also
+        the float32 keys (smaller = nearer), ``(indices, keys)``."""
         self_query = Q is None
-        Qs = self.Y if Q is None else Q
+        ids = None
+        if Q is None:
+            ids = None if rows is None else np.asarray(rows, dtype=np.int64)
+            Qs = self.Y if ids is None else self.Y[ids]
+        else:
+            Qs = Q
         nq = len(Qs)
         cells = self._nearest_cells(Qs, nprobe)
         best_key = np.full((nq, k), np.inf, dtype=np.float32)
@@ -511,27 +525,31 @@ class _ClusterJoin:
             order = np.argsort(probe, kind="stable")
             probing = (order // (hi - lo)).astype(np.int64)  # query rows, grouped by cell
             cuts = np.searchsorted(probe[order], np.arange(self.nlist + 1))
+            # one rank per round: each row is in one cell, which merges into the row's best
+            # directly; wider rounds collect the candidates and merge them after the round
+            direct = hi - lo == 1
             found: list = [None] * self.nlist
 
-            def one_cell(c, lo=lo, bound=bound, probing=probing, cuts=cuts, found=found):
-                rows, members = probing[cuts[c] : cuts[c + 1]], self.members[c]
-                if not len(rows) or not len(members):
+            def one_cell(c, bound=bound, probing=probing, cuts=cuts, found=found, direct=direct):
+                r_all, members = probing[cuts[c] : cuts[c + 1]], self.members[c]
+                if not len(r_all) or not len(members):
                     return
                 Yc = self.Y[members]
                 sq = self.sq[members] if self.sq is not None else None
                 parts = []
                 step = max(1, _BLOCK_CELLS // len(members))
-                for start in range(0, len(rows), step):
-                    r = rows[start : start + step]
+                for start in range(0, len(r_all), step):
+                    r = r_all[start : start + step]
                     S = _keys(Qs[r], Yc, self.metric, sq)
                     if self_query:
-                        own = np.flatnonzero(self.assign[r] == c)
-                        S[own, self.position[r[own]]] = np.inf
-                    limit = bound[r]
-                    if lo == 0:  # no candidates yet: the k nearest of this cell (with ties)
-                        kk = min(k, len(members)) - 1
-                        limit = np.nextafter(np.partition(S, kk, axis=1)[:, kk], np.float32(np.inf))
-                    flat = np.flatnonzero(S < limit[:, None])
+                        me = r if ids is None else ids[r]
+                        own = np.flatnonzero(self.assign[me] == c)
+                        S[own, self.position[me[own]]] = np.inf
+                    hit = S < bound[r, None]
+                    if direct:
+                        _merge_rows(best_key, best_idx, r, S, hit, members)
+                        continue
+                    flat = np.flatnonzero(hit)
                     i, j = np.divmod(flat, len(members))
                     parts.append((r[i], members[j], S.ravel()[flat]))
                 if parts:
@@ -541,9 +559,26 @@ class _ClusterJoin:
                 parallel_for(one_cell, range(self.nlist), parallel=nq * (hi - lo) > 50_000)
             got = [f for f in found if f is not None]
             if got:
-                rows, idx, keys = (np.concatenate(p) for p in zip(*got))
-                _merge_best(best_key, best_idx, rows, idx, keys)
-        return best_idx
+                r_got, idx, keys = (np.concatenate(p) for p in zip(*got))
+                _merge_best(best_key, best_idx, r_got, idx, keys)
+        return (best_idx, best_key) if return_keys else best_idx
+
+
+def _merge_rows(best_key, best_idx, r, S, hit, members) -> None:
+    """Merge one block of keys ``S`` (rows ``r`` by the cell's ``members``; entries under each
+    row's bound marked in ``hit``) into those rows' k best, in place, ordered by (key, index)."""
+    h = np.flatnonzero(hit.any(axis=1))
+    if not len(h):
+        return
+    rows, k = r[h], best_key.shape[1]
+    keys = np.concatenate([best_key[rows], np.where(hit[h], S[h], np.inf)], axis=1)
+    idx = np.concatenate([best_idx[rows], np.broadcast_to(members, (len(h), len(members)))], axis=1)
+    # (key, index) as one int64: the key's order-preserving bits, then the index (< 2**31)
+    comp = (_sortable(keys) << 31) | np.where(idx < 0, (1 << 31) - 1, idx)
+    top = np.argpartition(comp, k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.argsort(np.take_along_axis(comp, top, axis=1), axis=1), 1)
+    best_key[rows] = np.take_along_axis(keys, top, axis=1)
+    best_idx[rows] = np.take_along_axis(idx, top, axis=1)
 
 
 def _single_threaded_blas():
@@ -851,8 +886,15 @@ class KnnIndex:
             )
         return "exact search"
 
-    def _exact_rows(self, rows: np.ndarray, k: int) -> np.ndarray:
-        """Exact k nearest other indexed rows of the indexed ``rows`` (float32 candidates)."""
+    def _exact_rows(self, rows: np.ndarray, k: int, *, blocks: bool = False) -> np.ndarray:
+        """Exact k nearest other indexed rows of the indexed ``rows`` (float32 candidates).
+
+        A cluster join probes every cell (exact, and it reads the rows once, cell by cell);
+        ``blocks=True`` or another index: the exact search's own kernel (blocks of rows by all
+        rows), whose float32 keys — and so its choice among near copies that float32 cannot
+        tell apart — are those of ``approximate=False``."""
+        if isinstance(self._ivf, _ClusterJoin) and not blocks:
+            return self._ivf.search(None, k, self._ivf.nlist, rows=rows)
         out = np.empty((len(rows), k), dtype=np.int64)
         sq = np.einsum("ij,ij->i", self._Y, self._Y) if self.metric == "euclidean" else None
         step = max(1, _BLOCK_CELLS // max(1, len(self._Y)))
@@ -889,14 +931,18 @@ class KnnIndex:
             if Q is None:
                 found, rows = self._exact_rows(tail, idx.shape[1]), self.features[tail]
             else:
-                found = _search_blocks(
-                    Q[tail],
-                    self._Y,
-                    idx.shape[1],
-                    metric=self.metric,
-                    exclude_offset=None,
-                    progress=None,
-                    desc=None,
+                found = (
+                    self._ivf.search(Q[tail], idx.shape[1], self._ivf.nlist)
+                    if isinstance(self._ivf, _ClusterJoin)
+                    else _search_blocks(
+                        Q[tail],
+                        self._Y,
+                        idx.shape[1],
+                        metric=self.metric,
+                        exclude_offset=None,
+                        progress=None,
+                        desc=None,
+                    )
                 )
                 rows = np.asarray(Q_raw)[tail]
             idx[tail], dist[tail] = _refine(rows, self.features, found, self.metric)
@@ -904,10 +950,11 @@ class KnnIndex:
 
     def recall_check(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, exact distances)``: a seeded random sample of rows (disjoint from the
-        calibration sample) and the distances of each one's exact k nearest other rows."""
+        calibration sample) and the distances of each one's k nearest other rows by the exact
+        search (``approximate=False``: the same float32 candidates, re-ranked in float64)."""
         rows = self._samples()[1]
         wide = min(len(self._Y) - 1, k + _TIE_MARGIN)
-        idx = self._exact_rows(rows, wide)
+        idx = self._exact_rows(rows, wide, blocks=True)
         _, dist = _refine(self.features[rows], self.features, idx, self.metric)
         return rows, dist[:, :k]
 
