@@ -109,12 +109,24 @@ def label_frame(labels, pred_probs, class_names, *, label="y", prefix="p_") -> p
 # examples each run, failures kept in .hypothesis/ and replayed first. "fuzz" (`make fuzz`,
 # HYPOTHESIS_PROFILE=fuzz): random, with FUZZ_FACTOR times the examples of tests that size
 # themselves with examples(), to search for new counterexamples. HYPOTHESIS_PROFILE overrides.
+# Each profile says all it needs: hypothesis itself loads its own "ci" profile when it sees CI.
 FUZZ_FACTOR = 25
-settings.register_profile("default", deadline=None)
-settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
-settings.register_profile("fuzz", deadline=None, max_examples=100 * FUZZ_FACTOR)
+_BUILTIN = settings.get_profile("default")
+settings.register_profile(
+    "ci",
+    _BUILTIN,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("default", _BUILTIN, derandomize=False, deadline=None)
+settings.register_profile(
+    "fuzz", _BUILTIN, derandomize=False, deadline=None, max_examples=100 * FUZZ_FACTOR
+)
 HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
-    "ci" if os.environ.get("CI", "").lower() in ("true", "1") else "default"
+    "ci" if os.environ.get("CI", "").lower() not in ("", "0", "false") else "default"
 )
 settings.load_profile(HYPOTHESIS_PROFILE)
 

@@ -210,21 +210,41 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
         "prefix": st.just("cv_"),
         "count_threshold": st.sampled_from([1, 2, 10]),
         "num_permutations": st.just(5),
-        "progress": st.just(False),
         "classes": st.sampled_from([None, None, None, drawn.classes, drawn.classes[::-1]]),
         "threshold": st.sampled_from([None, 0.1, 0.5]),
         "min_examples_per_class": st.sampled_from([None, 1, 3]),
         "filter_by": st.sampled_from([None, "both", "confident_learning", "predicted_neq_given"]),
         "frac_noise": st.sampled_from([None, 0.5]),
+        "metric": st.sampled_from([None, "cosine", "euclidean"]),
+        "method": st.sampled_from(
+            {
+                "label_quality_scores": [None, "normalized_margin", "confidence_weighted_entropy"],
+                "find_outliers": [None, "least_confidence"],
+            }.get(method, [None])
+        ),
+        "consensus_method": st.sampled_from([None, "majority_vote", "dawid_skene"]),
+        "quality_method": st.sampled_from([None, "agreement"]),
+        "progress": st.just(False),
     }
 
 
 #: Keyword arguments not used for the call (a knn_graph of another frame, a model object,
 #: ``overwrite`` toggles). Every other keyword-only parameter with a default may be drawn.
-UNUSED = {"knn_graph", "model", "overwrite", "return_knn_graph", "backend", "confident_joint"}
+UNUSED = {
+    "knn_graph",
+    "model",
+    "overwrite",
+    "return_knn_graph",
+    "backend",
+    "confident_joint",
+}
 #: Parameters filled only sometimes (the others with a role are filled whenever present).
 SOMETIMES = {
     "classes",
+    "metric",
+    "method",
+    "consensus_method",
+    "quality_method",
     "k",
     "threshold",
     "min_examples_per_class",
@@ -270,6 +290,9 @@ def calls(draw, method: str, drawn: Drawn) -> dict:
         if regression and p.name in ("pred_probs", "classes"):
             continue
         required = p.default is p.empty
+        if p.name not in roles and isinstance(p.default, bool):  # any flag, either way
+            kwargs[p.name] = draw(st.booleans())
+            continue
         if p.name not in roles:
             assert not required, (
                 f"{method}: no fuzz role for the required parameter {p.name!r}; add one to "
@@ -284,6 +307,29 @@ def calls(draw, method: str, drawn: Drawn) -> dict:
         if value is not None:
             kwargs[p.name] = value
     return kwargs
+
+
+@st.composite
+def long_layout(draw, drawn: Drawn, kwargs: dict):
+    """The drawn frame's annotations as one row per (item, annotator) with a label, and the
+    multi-annotator keywords for that layout (``item=``, ``annotator=``, ``label=``)."""
+    wide = drawn.frame
+    names = [c for c in wide.columns if str(c).startswith("a_")]
+    items = draw(st.sampled_from(["int", "str"]), label="item ids")
+    rows = []
+    for i in range(len(wide)):
+        for c in names:
+            value = wide[c].iloc[i]
+            if value is not None and value is not pd.NA:
+                rows.append({"item": i if items == "int" else f"i{i}", "who": c, "label": value})
+    long = pd.DataFrame(rows, columns=["item", "who", "label"])
+    if len(long) and draw(st.integers(0, 5), label="repeat an annotation") == 0:
+        long = pd.concat([long, long.iloc[[0]]], ignore_index=True)
+    if draw(st.booleans(), label="shuffle"):
+        long = long.iloc[np.random.default_rng(0).permutation(len(long))]
+    out = {k: v for k, v in kwargs.items() if k not in ("annotators", "pred_probs")}
+    out.update(item="item", annotator="who", label="label")
+    return Drawn(long, True, drawn.k, drawn.classes), out
 
 
 # ------------------------------------------------------------------------------------------
@@ -397,8 +443,14 @@ class Outcome:
 
 
 def run(frame, method: str, kwargs: dict) -> Outcome:
-    """Call ``frame.cl.<method>(**kwargs)``; a lazy result is collected (so every check ran)."""
-    with warnings.catch_warnings():
+    """Call ``frame.cl.<method>(**kwargs)``; a lazy result is collected (so every check ran).
+
+    One BLAS / OpenMP thread: the default model of ``cross_val_pred_probs`` (histogram gradient
+    boosting) spends seconds per tiny frame in OpenMP waits when the cores are shared.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")
         try:
             result = getattr(frame.cl, method)(**copy.deepcopy(kwargs))
@@ -407,6 +459,49 @@ def run(frame, method: str, kwargs: dict) -> Outcome:
             return Outcome(result=result)
         except ValidationError as err:
             return Outcome(error=err)
+
+
+#: Result columns holding a score: a float in [0, 1], lower = worse (DESIGN.md "Results").
+def _is_score_column(name) -> bool:
+    name = str(name)
+    return name.endswith("_score") or name in ("consensus_quality", "annotator_agreement")
+
+
+def _frames_in(obj):
+    """Every frame inside a result (a frame, a dataclass of them, dicts and lists of them)."""
+    if isinstance(obj, (pd.DataFrame, pl.DataFrame, pl.LazyFrame)):
+        yield obj
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from _frames_in(getattr(obj, f.name))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _frames_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _frames_in(v)
+
+
+def assert_valid(result, frame) -> None:
+    """Scores in [0, 1]; a frame that extends the input has its rows, in order, with its index."""
+    given = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    for out in _frames_in(result):
+        out = out.collect() if isinstance(out, pl.LazyFrame) else out
+        for name in out.columns:
+            if not _is_score_column(name) or name in list(given.columns):
+                continue
+            values = (out[name] if isinstance(out, pl.DataFrame) else out[name]).to_numpy()
+            values = np.asarray(values, dtype=np.float64)
+            values = values[~np.isnan(values)]
+            assert ((values >= 0) & (values <= 1)).all(), (name, values)
+        n_given = given.shape[1]
+        if list(out.columns)[:n_given] == list(given.columns) and out.shape[1] > n_given:
+            assert out.shape[0] == given.shape[0]
+            if isinstance(out, pd.DataFrame):
+                assert out.index.equals(given.index)
+                pd.testing.assert_frame_equal(out.iloc[:, :n_given], given)
+            else:
+                assert out.select(given.columns).equals(given, null_equal=True)
 
 
 def snapshot(frame):
@@ -439,6 +534,8 @@ def check_twice(frame, method: str, kwargs: dict) -> Outcome:
     before = snapshot(frame)
     first = run(frame, method, kwargs)
     assert_unchanged(frame, before)
+    if first.error is None:
+        assert_valid(first.result, frame)
     second = run(frame, method, kwargs)
     assert_unchanged(frame, before)
     assert_same(outcome_key(first, True), outcome_key(second, True), rtol=0.0)
@@ -451,6 +548,8 @@ def check_twice(frame, method: str, kwargs: dict) -> Outcome:
 def test_every_method_survives_adversarial_frames(method, data):
     drawn = data.draw(frames(), label="frame")
     kwargs = data.draw(calls(method, drawn), label="kwargs")
+    if "annotators" in kwargs and drawn.polars_ok and data.draw(st.booleans(), label="long"):
+        drawn, kwargs = data.draw(long_layout(drawn, kwargs), label="long layout")
     on_pandas = check_twice(drawn.frame, method, kwargs)
     event(on_pandas.describe())
     if not drawn.polars_ok:
@@ -459,6 +558,7 @@ def test_every_method_survives_adversarial_frames(method, data):
     try:
         frame = to_polars(drawn.frame, lazy)
     except (pl.exceptions.PolarsError, TypeError, ValueError, ArithmeticError):
+        event("no polars frame")
         return  # pandas data polars cannot hold (e.g. mixed object columns): nothing to compare
     on_polars = check_twice(frame, method, kwargs)
     assert on_pandas.describe() == on_polars.describe(), (
@@ -543,3 +643,37 @@ def test_merging_rare_classes_of_float_labels_adds_a_number(constructor):
     assert to_pandas(merged.frame)["y"].tolist() == [3.0] * 3 + labels[3:]
     with pytest.raises(ValidationError, match="numeric label column"):
         constructor(df).cl.merge_rare_classes(label="y", pred_probs="p_*", other_class="rare")
+
+
+# ------------------------------------------------------------------------------------------
+# the hypothesis profiles (tests/conftest.py)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CI": "true"}, "ci True None None"),
+        ({"CI": "true", "HYPOTHESIS_PROFILE": "fuzz"}, "fuzz False db None"),
+        ({}, "default False db None"),
+    ],
+)
+def test_ci_runs_replay_a_fixed_set_of_examples(env, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from tests import conftest; from hypothesis import settings as s; d = s.default; "
+        "print(conftest.HYPOTHESIS_PROFILE, d.derandomize, "
+        "'db' if d.database is not None else None, d.deadline)"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split("\n")[-2] == expected
