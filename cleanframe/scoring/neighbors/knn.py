@@ -460,7 +460,10 @@ class _ClusterJoin:
         """``(nprobe, sample recall, scanned fraction)`` for self-graphs with ``k`` neighbours:
         the smallest ``nprobe`` whose recall@k on the exact neighbours of the ``sample`` rows
         reaches :data:`TARGET_RECALL` (every cell when none does); the scanned fraction is the
-        mean share of all rows a query row is compared with. Cached per ``k``."""
+        mean share of all rows a query row is compared with. The sample's far rows (mean
+        distance to their k neighbours above Q3 + 1·IQR), which the index searches exactly
+        afterwards, do not count: a few isolated rows would otherwise set the probes of all.
+        Cached per ``k``."""
         if k in self._calibrated:
             return self._calibrated[k]
         m, n = len(sample), len(self.Y)
@@ -473,7 +476,17 @@ class _ClusterJoin:
         rank = np.argsort(np.argsort(self._centroid_keys(self.Y[sample]), axis=1, kind="stable"))
         hits = np.zeros((m, self.nlist), dtype=np.int64)  # true neighbours per cell rank
         np.add.at(hits, (a, rank[a, self.assign[idx[a, b]]]), 1)
-        curve = (np.minimum(np.cumsum(hits, axis=1), k) / k).mean(axis=0)
+        # the far rows (mean distance above Q3 + 1·IQR) are searched exactly afterwards
+        # (KnnIndex._exact_tail): the probes are calibrated on the others
+        if self.metric == "cosine":
+            dist = 1.0 + keys[:, :k].astype(np.float64)
+        else:
+            sq = self.sq[sample][:, None] if self.sq is not None else 0.0
+            dist = np.sqrt(np.maximum(keys[:, :k].astype(np.float64) + sq, 0.0))
+        avg = dist.mean(axis=1)
+        q1, q3 = np.percentile(avg, [25, 75])
+        near = avg <= q3 + (q3 - q1)
+        curve = (np.minimum(np.cumsum(hits[near], axis=1), k) / k).mean(axis=0)
         reached = np.flatnonzero(curve >= TARGET_RECALL - 1e-12)
         nprobe = int(reached[0]) + 1 if len(reached) else self.nlist
         cells = self._nearest_cells(self.Y[sample], nprobe)
@@ -545,7 +558,11 @@ class _ClusterJoin:
                         me = r if ids is None else ids[r]
                         own = np.flatnonzero(self.assign[me] == c)
                         S[own, self.position[me[own]]] = np.inf
-                    hit = S < bound[r, None]
+                    limit = bound[r]
+                    if direct and len(members) > k:  # only this block's k nearest can enter
+                        kth = np.partition(S, k - 1, axis=1)[:, k - 1]
+                        limit = np.minimum(limit, np.nextafter(kth, np.float32(np.inf)))
+                    hit = S < limit[:, None]
                     if direct:
                         _merge_rows(best_key, best_idx, r, S, hit, members)
                         continue
@@ -565,14 +582,22 @@ class _ClusterJoin:
 
 
 def _merge_rows(best_key, best_idx, r, S, hit, members) -> None:
-    """Merge one block of keys ``S`` (rows ``r`` by the cell's ``members``; entries under each
-    row's bound marked in ``hit``) into those rows' k best, in place, ordered by (key, index)."""
+    """Merge one block of keys ``S`` (rows ``r`` by the cell's ``members``; the entries that can
+    enter a row's k best marked in ``hit``) into those rows' k best, in place, ordered by
+    (key, index)."""
     h = np.flatnonzero(hit.any(axis=1))
     if not len(h):
         return
     rows, k = r[h], best_key.shape[1]
-    keys = np.concatenate([best_key[rows], np.where(hit[h], S[h], np.inf)], axis=1)
-    idx = np.concatenate([best_idx[rows], np.broadcast_to(members, (len(h), len(members)))], axis=1)
+    hr, hc = np.nonzero(hit[h])  # grouped by row, in member order
+    counts = np.bincount(hr, minlength=len(h))
+    pos = np.arange(len(hr)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max())
+    keys = np.full((len(h), k + width), np.inf, dtype=np.float32)
+    idx = np.full((len(h), k + width), -1, dtype=np.int64)
+    keys[:, :k], idx[:, :k] = best_key[rows], best_idx[rows]
+    keys[hr, k + pos] = S[h[hr], hc]
+    idx[hr, k + pos] = members[hc]
     # (key, index) as one int64: the key's order-preserving bits, then the index (< 2**31)
     comp = (_sortable(keys) << 31) | np.where(idx < 0, (1 << 31) - 1, idx)
     top = np.argpartition(comp, k - 1, axis=1)[:, :k]
