@@ -71,7 +71,7 @@ IVF_NPROBE = 16
 CLUSTER_JOIN_LISTS = 2.0
 #: The cluster join probes, per row, the fewest nearest cells whose recall@k on the exact
 #: neighbours of a calibration sample reaches this.
-TARGET_RECALL = 0.998
+TARGET_RECALL = 0.999
 #: An approximate graph whose estimated recall@k is below this says so in its warning.
 RECALL_WARNING = 0.99
 #: Rows of each seeded sample searched exactly: one to calibrate the probes, another (disjoint)
