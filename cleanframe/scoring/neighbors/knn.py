@@ -381,7 +381,8 @@ class _ClusterJoin:
     by one exact search of the sample; a row's search with ``nprobe`` cells finds exactly those
     of its true neighbours whose cell is among its ``nprobe`` nearest, so the recall of every
     ``nprobe`` on the sample follows from the centroid ranks alone, and the smallest ``nprobe``
-    whose sample recall reaches :data:`TARGET_RECALL` is taken.
+    whose sample recall reaches :data:`TARGET_RECALL` is taken (on the sample rows that are not
+    far from their neighbours: the far rows are searched exactly afterwards).
     """
 
     def __init__(self, Y: np.ndarray, metric: str, *, seed: int = 0, progress=None):
@@ -907,7 +908,8 @@ class KnnIndex:
             return (
                 f"k-means cluster join: {self._ivf.nlist} cells, each row compared with the rows "
                 f"of its {nprobe} nearest cells ({scanned:.1%} of the rows), probes calibrated "
-                f"for recall@{k} >= {TARGET_RECALL} on {len(self._samples()[0])} sampled rows"
+                f"for recall@{k} >= {TARGET_RECALL} on {len(self._samples()[0])} sampled rows; "
+                "rows far from their neighbours searched exactly"
             )
         return "exact search"
 
