@@ -20,7 +20,7 @@ import numpy as np
 
 from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
-from ._inputs.arguments import choice, class_matrix, per_class
+from ._inputs.arguments import choice, class_matrix, ensemble_weights, per_class, rank_options
 from ._inputs.classes import check_merge_keeps_classes, new_class_value
 from ._inputs.columns import check_result_columns
 from ._inputs.probabilities import require_separate_columns, resolve_ensemble
@@ -179,6 +179,7 @@ def label_issue_arrays(
     the flags and scores, shared by :func:`find_label_issues` and the audit's label check."""
     choice(filter_by, _filter.FILTER_BY, "filter_by")
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
+    rank_by_kwargs = rank_options(rank_by, rank_by_kwargs)
     mask = _filter.find_label_issues(
         c.labels,
         c.pred_probs,
@@ -191,7 +192,7 @@ def label_issue_arrays(
         confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
     )
     scores = _rank.get_label_quality_scores(
-        c.labels, c.pred_probs, method=rank_by, **dict(rank_by_kwargs or {})
+        c.labels, c.pred_probs, method=rank_by, **rank_by_kwargs
     )
     return mask, scores
 
@@ -238,6 +239,7 @@ def label_quality_scores(
     if regression_kwargs:
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     method = choice(method or "self_confidence", _rank.RANK_METHODS, "method")
+    rank_options(method, {"adjust_pred_probs": adjust_pred_probs})
     fr = adapt(df)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
@@ -278,10 +280,12 @@ def ensemble_label_quality_scores(
     [0.8, 0.6]
     """
     choice(method, _rank.RANK_METHODS, "method")
+    rank_options(method, {"adjust_pred_probs": adjust_pred_probs})
     choice(weight_ensemble_members_by, _rank.ENSEMBLE_WEIGHTINGS, "weight_ensemble_members_by")
     fr = adapt(df)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     parts = resolve_ensemble(fr, label=label, pred_probs=pred_probs, classes=classes)
+    weights = ensemble_weights(weight_ensemble_members_by, custom_weights, len(parts))
     first = parts[0]
     scores = _rank.get_label_quality_ensemble_scores(
         first.labels,
@@ -289,7 +293,7 @@ def ensemble_label_quality_scores(
         method=method,
         adjust_pred_probs=adjust_pred_probs,
         weight_ensemble_members_by=weight_ensemble_members_by,
-        custom_weights=custom_weights,
+        custom_weights=weights,
     )
     return fr.attach({"label_score": scores}, overwrite=overwrite)
 

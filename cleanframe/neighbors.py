@@ -47,6 +47,7 @@ import numpy as np
 
 from ._engines import adapt
 from ._inputs import resolve_labels, resolve_pred_probs
+from ._inputs.arguments import at_least
 from ._inputs.columns import check_result_columns
 from ._inputs.features import resolve_features
 from ._inputs.neighbors import (
@@ -914,6 +915,7 @@ def non_iid(
     """
     fr = adapt(df)
     check_result_columns(fr, list(NON_IID_COLUMNS), overwrite=overwrite)
+    at_least(num_permutations, 1, "num_permutations")
     if knn_graph is None and features is None and pred_probs is not None:
         P = resolve_pred_probs_embedding(fr, pred_probs, k=k, metric=metric)
         graph = build_graph(P, k=k, metric=metric, approximate=approximate, progress=progress)

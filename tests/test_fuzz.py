@@ -205,11 +205,17 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
         ),
         "features": features,
         "annotators": st.sampled_from(["a_*", ["a_0", "a_1", "a_2"]]),
-        "k": st.sampled_from([None, None, 1, 3]),
-        "cv": st.sampled_from([2, 3]),
+        "k": st.sampled_from([None, None, 1, 3, 0, 1000]),
+        "cv": st.sampled_from([2, 2, 3, 1]),
         "prefix": st.just("cv_"),
         "count_threshold": st.sampled_from([1, 2, 10]),
-        "num_permutations": st.just(5),
+        "num_permutations": st.sampled_from([5, 5, 0]),
+        "rank_by": st.sampled_from([None, "normalized_margin", "confidence_weighted_entropy"]),
+        "rank_by_kwargs": st.sampled_from([None, {"adjust_pred_probs": True}, {"x": 1}]),
+        "weight_ensemble_members_by": st.sampled_from(
+            [None, "uniform", "custom", "log_loss_search"]
+        ),
+        "custom_weights": st.sampled_from([None, [0.5, 0.5], [1.0], [np.nan, 1.0]]),
         "classes": st.sampled_from([None, None, None, drawn.classes, drawn.classes[::-1]]),
         "threshold": st.sampled_from([None, 0.1, 0.5]),
         "min_examples_per_class": st.sampled_from([None, 1, 3]),
@@ -241,6 +247,10 @@ UNUSED = {
 #: Parameters filled only sometimes (the others with a role are filled whenever present).
 SOMETIMES = {
     "classes",
+    "rank_by",
+    "rank_by_kwargs",
+    "weight_ensemble_members_by",
+    "custom_weights",
     "metric",
     "method",
     "consensus_method",
@@ -677,3 +687,96 @@ def test_ci_runs_replay_a_fixed_set_of_examples(env, expected):
         check=True,
     )
     assert out.stdout.split("\n")[-2] == expected
+
+
+# ------------------------------------------------------------------------------------------
+# arguments the fuzz test found raising raw errors from the kernels
+# ------------------------------------------------------------------------------------------
+TWO_MODELS = pd.DataFrame(
+    {
+        "y": ["a", "b", "a", "b"],
+        "m1_a": [0.7, 0.6, 0.2, 0.3],
+        "m1_b": [0.3, 0.4, 0.8, 0.7],
+        "m2_a": [0.9, 0.2, 0.5, 0.5],
+        "m2_b": [0.1, 0.8, 0.5, 0.5],
+    }
+)
+ENTROPY = "confidence_weighted_entropy"
+CUSTOM = dict(label="y", pred_probs=["m1_*", "m2_*"], weight_ensemble_members_by="custom")
+#: case: (method, its other arguments, a good value, the bad value, the rule named)
+ARGUMENT_CASES = {
+    "entropy score, adjusted": (
+        "label_quality_scores",
+        dict(label="y", pred_probs="m1_*", method=ENTROPY),
+        dict(adjust_pred_probs=False),
+        dict(adjust_pred_probs=True),
+        "adjust_pred_probs",
+    ),
+    "entropy ensemble, adjusted": (
+        "ensemble_label_quality_scores",
+        dict(label="y", pred_probs=["m1_*", "m2_*"], method=ENTROPY),
+        dict(adjust_pred_probs=False),
+        dict(adjust_pred_probs=True),
+        "adjust_pred_probs",
+    ),
+    "entropy ranking, adjusted": (
+        "find_label_issues",
+        dict(label="y", pred_probs="m1_*", rank_by=ENTROPY),
+        dict(rank_by_kwargs={"adjust_pred_probs": False}),
+        dict(rank_by_kwargs={"adjust_pred_probs": True}),
+        "adjust_pred_probs",
+    ),
+    "unknown ranking option": (
+        "find_label_issues",
+        dict(label="y", pred_probs="m1_*"),
+        dict(rank_by_kwargs={"adjust_pred_probs": True}),
+        dict(rank_by_kwargs={"adjust": True}),
+        "rank_by_kwargs",
+    ),
+    "custom weighting without weights": (
+        "ensemble_label_quality_scores",
+        CUSTOM,
+        dict(custom_weights=[0.5, 0.5]),
+        dict(),
+        "custom_weights",
+    ),
+    "one weight for two models": (
+        "ensemble_label_quality_scores",
+        CUSTOM,
+        dict(custom_weights=[0.5, 0.5]),
+        dict(custom_weights=[1.0]),
+        "custom_weights",
+    ),
+    "NaN weight": (
+        "ensemble_label_quality_scores",
+        CUSTOM,
+        dict(custom_weights=[0.5, 0.5]),
+        dict(custom_weights=[np.nan, 1.0]),
+        "custom_weights",
+    ),
+    "no permutations": (
+        "non_iid",
+        dict(features=["m1_a", "m2_a"], k=2),
+        dict(num_permutations=3),
+        dict(num_permutations=0),
+        "num_permutations",
+    ),
+    "one fold": (
+        "cross_val_pred_probs",
+        dict(label="y", features=["m1_a"], progress=False),
+        dict(cv=2),
+        dict(cv=1),
+        "cv",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ARGUMENT_CASES))
+def test_bad_arguments_are_validation_errors(constructor, case):
+    # each raised a ValueError from inside a kernel (a NaN weight gave NaN scores)
+    method, common, good, bad, rule = ARGUMENT_CASES[case]
+    frame = constructor(TWO_MODELS)
+    assert run(frame, method, {**common, **good}).error is None
+    with pytest.raises(ValidationError) as err:
+        getattr(frame.cl, method)(**common, **bad)
+    assert err.value.rule == rule

@@ -13,7 +13,10 @@ from ..errors import ValidationError
 from .classes import ClassSet
 from .columns import numeric_matrix
 
-__all__ = ["per_class", "class_matrix", "choice"]
+__all__ = ["per_class", "class_matrix", "choice", "rank_options", "at_least", "ensemble_weights"]
+
+#: The label-quality method that cannot take ``adjust_pred_probs=True`` (as the reference).
+_NO_ADJUST = "confidence_weighted_entropy"
 
 
 def per_class(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
@@ -74,3 +77,68 @@ def choice(value: Any, allowed: Sequence[Any], what: str) -> Any:
             None, what, f"{what}= must be one of {list(allowed)}, not {value!r}{hint}"
         )
     return value
+
+
+def rank_options(method: str, options: Mapping | None, what: str = "rank_by_kwargs") -> dict:
+    """The options of a label-quality ranking (``rank_by_kwargs=``, or ``adjust_pred_probs=``
+    given on its own): a mapping whose only key is ``adjust_pred_probs``, which cannot be true
+    with ``method="confidence_weighted_entropy"`` (rule ``adjust_pred_probs``)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValidationError(None, what, f"{what}= must be a dict, not {options!r}")
+    unknown = sorted(map(str, set(options) - {"adjust_pred_probs"}))
+    if unknown:
+        raise ValidationError(
+            None, what, f"{what}= takes only 'adjust_pred_probs'; unknown keys {unknown}"
+        )
+    if options.get("adjust_pred_probs") and method == _NO_ADJUST:
+        raise ValidationError(
+            None,
+            "adjust_pred_probs",
+            f"adjust_pred_probs=True cannot be used with method={_NO_ADJUST!r} (its entropy "
+            f"term needs probabilities); use another method or adjust_pred_probs=False",
+        )
+    return dict(options)
+
+
+def at_least(value: Any, minimum: int, what: str) -> int:
+    """An integer argument such as ``cv=`` or ``num_permutations=`` that must be at least
+    ``minimum`` (rule ``what``, the argument's name)."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < minimum:
+        raise ValidationError(
+            None, what, f"{what}= must be an integer of at least {minimum}, not {value!r}"
+        )
+    return int(value)
+
+
+def ensemble_weights(weighting: str, custom_weights: Any, n_models: int) -> np.ndarray | None:
+    """``custom_weights=``: given exactly when ``weight_ensemble_members_by="custom"`` (as the
+    reference), one finite, non-negative weight per model (rule ``custom_weights``)."""
+    what = "custom_weights"
+    if weighting != "custom":
+        if custom_weights is not None:
+            raise ValidationError(
+                None,
+                what,
+                f"custom_weights= is used only with weight_ensemble_members_by='custom', not "
+                f"{weighting!r}",
+            )
+        return None
+    if custom_weights is None:
+        raise ValidationError(
+            None, what, "weight_ensemble_members_by='custom' needs custom_weights=[...]"
+        )
+    try:
+        weights = np.asarray(custom_weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        weights = np.empty(0)
+    if weights.shape != (n_models,) or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValidationError(
+            None,
+            what,
+            f"custom_weights= must hold one finite, non-negative weight per model ({n_models}), "
+            f"got {custom_weights!r}",
+        )
+    return weights

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._engines import adapt, adapt_rows
 from .._inputs import resolve_labels
+from .._inputs.arguments import at_least
 from .._inputs.classes import check_classes_occur
 from .._inputs.columns import check_result_columns
 from .._inputs.models import Rows, check_class_sizes, raise_for_model_error, resolve_cv_features
@@ -33,8 +34,7 @@ def _splits(cv: Any, seed: int, rows: Rows, codes: np.ndarray) -> list:
     from sklearn.model_selection import StratifiedKFold
 
     if isinstance(cv, (int, np.integer)):
-        if cv < 2:
-            raise ValueError(f"cv must be at least 2, got {cv}")
+        at_least(cv, 2, "cv")
         splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(len(codes)), codes))
     return list(cv.split(rows.native, codes))
