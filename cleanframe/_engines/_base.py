@@ -135,6 +135,14 @@ class Engine:
     def is_array_column(self, name: str) -> bool:
         raise NotImplementedError
 
+    def array_batch(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of a column holding an n-dimensional array per row (an image mask,
+        a stack of probability maps): an ``(n, *shape)`` numeric array when the engine stores the
+        rows as nested fixed-size arrays without null rows, else a 1-D object array of the rows
+        as numpy arrays (``None`` for a null row; nested lists stacked where they are regular).
+        The input layer checks the shapes and values."""
+        raise NotImplementedError
+
     def row_labels(self, positions) -> list:
         """Index labels (pandas) or row numbers (polars) of row positions, for messages."""
         return [int(p) for p in np.asarray(positions).ravel()]
@@ -216,6 +224,22 @@ class Engine:
         value)`` for the failing columns (row labels as :meth:`row_labels` gives them).
         """
         raise NotImplementedError
+
+
+def dense_rows(rows) -> np.ndarray:
+    """Rows (lists, arrays, arrays of arrays, ``None``) as a 1-D object array of numpy arrays,
+    nested levels stacked into one array where they are regular (else left as they are)."""
+
+    def dense(v):
+        a = np.asarray(v) if not isinstance(v, np.ndarray) else v
+        if a.dtype == object and a.ndim == 1 and len(a):
+            try:
+                return np.stack([dense(x) for x in a])
+            except (ValueError, TypeError):
+                return a
+        return a
+
+    return np.fromiter((None if v is None else dense(v) for v in rows), dtype=object)
 
 
 def list_names(names: Sequence[str], limit: int = 12) -> str:

@@ -154,6 +154,12 @@ class PandasFrame(Engine):
     def array_rows(self, name):
         return self._series(name).to_numpy(dtype=object, na_value=None)
 
+    def array_batch(self, name, start, stop):
+        from ._base import dense_rows
+
+        rows = self._series(name).iloc[start:stop].to_numpy(dtype=object)
+        return dense_rows(None if _is_null_row(v) else v for v in rows)
+
     def _storage_dtype(self, name):
         s = self._series(name)
         if isinstance(s.dtype, pd.ArrowDtype):
@@ -261,6 +267,11 @@ def _row_arrays(s: pd.Series):
         if v is not None:
             a = np.asarray(v)
             yield i, (a.astype(np.float64) if a.ndim == 1 and a.dtype.kind in "fiu" else None)
+
+
+def _is_null_row(value) -> bool:
+    """A missing array cell (None, NaN, pd.NA) rather than an array or list."""
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
 class PandasChecks(PanderaChecks):

@@ -147,6 +147,17 @@ class PolarsFrame(Engine):
             (None if v is None else np.asarray(v) for v in s.to_list()), dtype=object, count=len(s)
         )
 
+    def array_batch(self, name, start, stop):
+        from ._base import dense_rows
+
+        s = self._series(name).slice(start, stop - start)
+        inner = s.dtype
+        while isinstance(inner, pl.Array):
+            inner = inner.inner
+        if isinstance(s.dtype, pl.Array) and inner.is_numeric() and s.null_count() == 0:
+            return s.to_numpy()
+        return dense_rows(s.to_list())
+
     def _storage_dtype(self, name):
         dtype = self.native.collect_schema()[name]
         if isinstance(dtype, (pl.Array, pl.List)):
