@@ -63,6 +63,11 @@ _LAZY = {
     "cross_val_pred_probs": ("cleanframe.models", "cross_val_pred_probs"),
     "CleanLearning": ("cleanframe.models", "CleanLearning"),
     "schema": ("cleanframe._inputs.schema", "schema"),
+    "vision": ("cleanframe.vision", None),
+    "detection_issues": ("cleanframe.vision", "detection_issues"),
+    "detection_box_scores": ("cleanframe.vision", "detection_box_scores"),
+    "segmentation_issues": ("cleanframe.vision", "segmentation_issues"),
+    "common_segmentation_issues": ("cleanframe.vision", "common_segmentation_issues"),
 }
 
 

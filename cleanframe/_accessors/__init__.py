@@ -98,6 +98,12 @@ class CleanAccessor:
     # models in the loop
     cross_val_pred_probs = _Forward("models")
 
+    # vision: object-detection boxes, segmentation masks
+    detection_issues = _Forward("vision")
+    detection_box_scores = _Forward("vision")
+    segmentation_issues = _Forward("vision")
+    common_segmentation_issues = _Forward("vision")
+
     # the input contract as a pandera schema
     schema = _Forward("_inputs.schema")
 
