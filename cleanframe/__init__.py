@@ -68,6 +68,9 @@ _LAZY = {
     "detection_box_scores": ("cleanframe.vision", "detection_box_scores"),
     "segmentation_issues": ("cleanframe.vision", "segmentation_issues"),
     "common_segmentation_issues": ("cleanframe.vision", "common_segmentation_issues"),
+    "inject_label_noise": ("cleanframe.noise", "inject_label_noise"),
+    "noise_matrix_from_trace": ("cleanframe.noise", "noise_matrix_from_trace"),
+    "noise_matrix_is_valid": ("cleanframe.noise", "noise_matrix_is_valid"),
 }
 
 

@@ -83,6 +83,9 @@ class CleanAccessor:
     label_quality = _Forward("multiannotator")
     active_learning_scores = _Forward("multiannotator")
 
+    # synthetic label noise
+    inject_label_noise = _Forward("noise")
+
     # embedding space
     knn_graph = _Forward("neighbors")
     find_outliers = _Forward("neighbors")
