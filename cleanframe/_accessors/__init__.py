@@ -118,7 +118,8 @@ class CleanAccessor:
 
 
 def register() -> None:
-    """Register ``.cl`` on pandas and polars frames (idempotent)."""
+    """Register ``.cl`` on pandas and polars frames, and on Dask DataFrames when dask is
+    installed (idempotent)."""
     import warnings
 
     import pandas as pd
@@ -129,3 +130,6 @@ def register() -> None:
         pd.api.extensions.register_dataframe_accessor("cl")(CleanAccessor)
         pl.api.register_dataframe_namespace("cl")(CleanAccessor)
         pl.api.register_lazyframe_namespace("cl")(CleanAccessor)
+    from .dask_hook import register_dask
+
+    register_dask(CleanAccessor)  # now if dask.dataframe is imported, else when it is

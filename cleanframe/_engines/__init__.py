@@ -44,6 +44,7 @@ __all__ = [
 ENGINES: dict[str, str] = {
     "pandas": "cleanframe._engines.pandas",
     "polars": "cleanframe._engines.polars",
+    "dask": "cleanframe._engines.dask",
 }
 
 

@@ -109,6 +109,48 @@ class Engine:
         engine of its collected data (collected once, e.g. for a model to train on)."""
         return self
 
+    # -- batches (out of core: a LazyFrame on polars' streaming engine, Dask partitions) -----
+    #: Whether the label-issue calls read this frame in batches (``True``: a LazyFrame, a Dask
+    #: DataFrame) instead of as one array in memory. An eager engine is its own single batch.
+    batched: bool = False
+
+    def distinct_rows(self, key: str, columns: Sequence[str]) -> Engine:
+        """An eager engine holding ``key`` and ``columns`` of the first row of each distinct value
+        of ``key`` (a null key counts as a value), in order of first appearance."""
+        return self
+
+    def reduce_batches(
+        self,
+        columns: Sequence[str],
+        func: Callable[[Engine, int], Any],
+        merge: Callable[[Any, Any], Any],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> Any:
+        """``func(batch, offset)`` on each non-empty batch of rows (``columns`` only; ``offset``
+        = the global position of the batch's first row), merged with ``merge(a, b)`` in row
+        order; ``None`` when there are no rows. ``progress(rows done)`` after each batch where
+        the batches run in this process."""
+        if self.height == 0:
+            return None
+        out = func(self, 0)
+        if progress is not None:
+            progress(self.height)
+        return out
+
+    def attach_batches(
+        self,
+        columns: Sequence[str],
+        func: Callable[[Engine, int], dict],
+        template: dict,
+        *,
+        overwrite: bool = False,
+    ):
+        """The caller's frame with the columns ``func(batch, offset)`` returns for each batch of
+        rows (a batch holds at least ``columns``), computed lazily for a lazy frame.
+        ``template`` holds the same columns with no rows (their dtypes)."""
+        return self.attach(func(self, 0), overwrite=overwrite)
+
     def column(self, name: str) -> np.ndarray:
         """One column as a 1-D numpy array (strings as objects, nulls as None/NaN)."""
         raise NotImplementedError

@@ -68,9 +68,14 @@ def _polars_kind(dtype) -> str:
 class PolarsFrame(Engine):
     kind = "polars"
     pandera_backend = "polars"
+    #: Global position of the first row (a batch of a streamed LazyFrame), for row labels.
+    row_offset = 0
 
     def __init__(self, df):
         self.native = df
+
+    def row_labels(self, positions):
+        return [int(p) + self.row_offset for p in np.asarray(positions).ravel()]
 
     @property
     def columns(self):
@@ -234,7 +239,9 @@ class PolarsFrame(Engine):
             for column, index in zip(cases["column"], cases["index"]):
                 position = None if index is None or index != index else int(index)
                 value = None if position is None else data.get_column(column)[position]
-                out.append((column, position, value))
+                out.append(
+                    (column, None if position is None else position + self.row_offset, value)
+                )
             return out
         return None
 
@@ -261,6 +268,24 @@ class LazyPolarsFrame(PolarsFrame):
 
     def eager(self):
         return PolarsFrame(self.native.collect())
+
+    # streamed: batches through polars' streaming engine (see _engines/polars_stream.py)
+    batched = True
+
+    def distinct_rows(self, key, columns):
+        from . import polars_stream
+
+        return polars_stream.distinct_rows(self, key, columns)
+
+    def reduce_batches(self, columns, func, merge, *, progress=None):
+        from . import polars_stream
+
+        return polars_stream.reduce_batches(self, columns, func, merge, progress=progress)
+
+    def attach_batches(self, columns, func, template, *, overwrite=False):
+        from . import polars_stream
+
+        return polars_stream.attach_batches(self, columns, func, template, overwrite=overwrite)
 
     def _data(self, columns):
         have = set(self._collected.columns) if self._collected is not None else set()

@@ -1,0 +1,208 @@
+"""The Dask engine: a ``dask.dataframe.DataFrame`` read partition by partition.
+
+Each partition is a pandas DataFrame and runs the pandas engine
+(:class:`~cleanframe._engines.pandas.PandasFrame`), on whichever worker holds it. The label-issue
+drivers use three operations:
+
+- :meth:`DaskFrame.reduce_batches`: one ``dask.delayed`` call per partition computes that
+  partition's statistics on its worker, and a binary tree of ``dask.delayed`` merges combines them
+  (in row order) — only the merged statistics travel to the caller, never a probability column;
+- :meth:`DaskFrame.attach_batches`: ``map_partitions`` adds the result columns to every partition,
+  so the result is a Dask DataFrame (nothing is computed until the caller computes it);
+- :meth:`DaskFrame.distinct_rows`: the first row of each label value (small), for the classes.
+
+Global row positions (for the deterministic tie rule) come from the partition lengths, computed
+once per call over one column. Errors raised inside a partition are the input layer's
+``ValidationError`` (it pickles), naming rows by the partition's index labels.
+
+This module imports dask; it is imported only when a Dask frame arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from ._base import Engine
+from .pandas import PandasFrame
+
+__all__ = ["DaskFrame", "adapt", "adapt_column", "is_frame"]
+
+
+def is_frame(obj: Any) -> bool:
+    return isinstance(obj, dd.DataFrame)
+
+
+def adapt(obj: Any) -> DaskFrame | None:
+    """The engine for a Dask DataFrame, else None."""
+    return DaskFrame(obj) if isinstance(obj, dd.DataFrame) else None
+
+
+def adapt_column(obj: Any) -> Engine | None:
+    """A Dask frame as a frame; a Dask Series is not supported as a column (``None``)."""
+    return adapt(obj)
+
+
+def _unsupported(what: str):
+    raise NotImplementedError(
+        f"{what} is not available on a Dask DataFrame: on Dask, cleanframe runs "
+        "find_label_issues, label_quality_scores, num_label_issues and health_summary "
+        "(call .compute() first for the other methods)"
+    )
+
+
+def _on_partition(func, part: pd.DataFrame, offset: int):
+    if len(part) == 0:
+        return None
+    return func(PandasFrame(part), offset)
+
+
+def _merge(merge, a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return merge(a, b)
+
+
+def _attach_partition(part: pd.DataFrame, func, offsets, template, overwrite, partition_info=None):
+    number = partition_info["number"] if partition_info is not None else 0
+    fr = PandasFrame(part)
+    if len(part) == 0:
+        return fr.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
+    return fr.attach(func(fr, int(offsets[number])), overwrite=overwrite)
+
+
+def _distinct(part: pd.DataFrame, key: str) -> pd.DataFrame:
+    return part.drop_duplicates(subset=[key], keep="first")
+
+
+class DaskFrame(Engine):
+    """A Dask DataFrame (see the module docstring). Reading whole columns is not supported:
+    the label-issue calls read it through :meth:`reduce_batches` and :meth:`attach_batches`."""
+
+    kind = "dask"
+    batched = True
+
+    def __init__(self, ddf):
+        self.native = ddf
+        self._lengths: np.ndarray | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.native.columns)
+
+    def _partition_lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            first = self.native.columns[:1]
+            data = self.native[list(first)] if len(first) else self.native
+            self._lengths = np.asarray(data.map_partitions(len).compute(), dtype=np.int64)
+        return self._lengths
+
+    def _offsets(self) -> np.ndarray:
+        lengths = self._partition_lengths()
+        return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+    @property
+    def height(self) -> int:
+        return int(self._partition_lengths().sum())
+
+    @property
+    def _meta(self) -> PandasFrame:
+        return PandasFrame(self.native._meta)
+
+    def distinct_rows(self, key, columns):
+        cols = [key] + [c for c in columns if c != key]
+        parts = self.native[cols].map_partitions(_distinct, key, meta=self.native._meta[cols])
+        (frames,) = dask.compute(parts.to_delayed())
+        data = pd.concat(frames) if frames else self.native._meta[cols]
+        return PandasFrame(data.drop_duplicates(subset=[key], keep="first"))
+
+    def reduce_batches(self, columns, func, merge, *, progress=None):
+        offsets = self._offsets()
+        parts = self.native[list(columns)].to_delayed()
+        run = dask.delayed(_on_partition, pure=False)
+        join = dask.delayed(_merge, pure=False)
+        level = [run(func, p, int(o)) for p, o in zip(parts, offsets)]
+        while len(level) > 1:
+            nxt = [join(merge, a, b) for a, b in zip(level[0::2], level[1::2])]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        if not level:
+            return None
+        (out,) = dask.compute(level[0])
+        if progress is not None:
+            progress(self.height)
+        return out
+
+    def attach_batches(self, columns, func, template, *, overwrite=False):
+        offsets = self._offsets()
+        meta = self._meta.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
+        return self.native.map_partitions(
+            _attach_partition,
+            func,
+            offsets,
+            template,
+            overwrite,
+            meta=meta,
+            align_dataframes=False,
+        )
+
+    def class_values(self, label, classes, codes):
+        return self._meta.class_values(label, classes, codes)
+
+    def _storage_dtype(self, name):
+        return self._meta._storage_dtype(name)
+
+    def is_array_column(self, name):
+        return self._meta.is_array_column(name)
+
+    def table(self, columns, *, index=None):
+        """Small result tables (per class, per class pair) are pandas DataFrames."""
+        return pd.DataFrame(columns, index=index)
+
+    def square_table(self, names, matrix, *, rows, columns):
+        return self._meta.square_table(names, matrix, rows=rows, columns=columns)
+
+    def to_pandas(self):
+        return self.native.compute()
+
+    def to_text(self, rows=10):
+        return self.native.head(rows).to_string()
+
+    def to_html(self, rows=10):
+        return self.native.head(rows).to_html()
+
+    # reading whole columns: not on Dask
+    def column(self, name):
+        _unsupported("reading a whole column")
+
+    def factorize(self, name):
+        _unsupported("reading a whole column")
+
+    def matrix(self, columns):
+        _unsupported("reading whole columns")
+
+    def non_numeric(self, columns):
+        return self._meta.non_numeric(columns)
+
+    def array_rows(self, name):
+        _unsupported("reading a whole column")
+
+    def eager(self):
+        _unsupported("this method")
+
+    def take(self, positions):
+        _unsupported("taking rows by position")
+
+
+def _empty(values) -> Any:
+    """A zero-row column of the dtype of ``values``."""
+    if isinstance(values, np.ndarray):
+        return values[:0]
+    return values[:0]
