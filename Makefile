@@ -15,6 +15,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# crowd-kit is only the Dawid-Skene reference in the tests; its NLP dependencies are not needed
 	$(BIN)/python -m pip install --quiet --no-deps "crowd-kit>=1.4,<2"
+	# imgaug only ships data the vision tests read (a real photo annotated with a box and a
+	# polygon); it is never imported, so its imaging dependencies are not needed
+	$(BIN)/python -m pip install --quiet --no-deps "imgaug==0.4.0"
 	touch $(STAMP)
 
 $(DEMO_STAMP): $(BIN)/python pyproject.toml
