@@ -35,6 +35,7 @@ from ._engines import adapt
 from ._inputs.annotations import AnnotationInputs, AnnotationSpec, resolve_annotations
 from ._inputs.columns import check_result_columns
 from ._typing import FrameT
+from .scoring.multiannotator import aggregators as _agg
 from .scoring.multiannotator import crowdlab as _ma
 
 __all__ = ["consensus", "annotator_stats", "label_quality", "active_learning_scores"]
@@ -58,6 +59,8 @@ def _run(a: AnnotationInputs) -> _ma.ConsensusResult:
     assert a.ann is not None  # only active learning accepts frames without annotations
     if spec.consensus == "dawid_skene":
         return _ma.dawid_skene_consensus(a.ann)
+    if spec.consensus in _agg.AGGREGATORS:
+        return _agg.aggregate(a.ann, spec.consensus, gold=a.gold, seed=spec.seed)
     if a.pred_probs is None:
         return _ma.majority_vote_consensus(a.ann)
     return _ma.crowdlab(
@@ -106,6 +109,8 @@ def consensus(
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
+    gold: str | None = None,
+    seed: int = 0,
     overwrite: bool = False,
 ) -> FrameT:
     """Consensus label per item and how much to trust it.
@@ -132,12 +137,18 @@ def consensus(
     classes : sequence, optional
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
-    consensus_method : {"best_quality", "majority_vote", "dawid_skene"}, optional
+    consensus_method : str, optional
         ``"best_quality"`` (default with ``pred_probs``): the most probable class under the
         CROWDLAB posterior. ``"majority_vote"``: the most voted class; ties go to the highest
         pred_probs, then the class with fewest votes overall, then the annotators who agree
         most with the consensus elsewhere, then the lowest class (cleanlab draws at random
-        there). ``"dawid_skene"`` (default without ``pred_probs``).
+        there). ``"dawid_skene"`` (default without ``pred_probs``). Without ``pred_probs``,
+        crowd-kit's aggregators: ``"one_coin_dawid_skene"``, ``"glad"``, ``"mace"``,
+        ``"wawa"``, ``"zero_based_skill"``, ``"kos"`` (two classes), ``"m_msr"`` and
+        ``"gold_majority_vote"`` (needs ``gold=``), with crowd-kit's defaults; ties go to the
+        lowest class. Their ``consensus_quality`` is the posterior probability of the
+        consensus (weighted votes: its share of the summed weights; M-MSR: the softmax of the
+        log-odds votes; KOS: ``annotator_agreement``).
     method : str, optional
         Short alias of ``consensus_method``.
     quality_method : {"crowdlab", "agreement"}
@@ -148,6 +159,13 @@ def consensus(
     label_quality_score_kwargs : dict, optional
         ``method`` (``"self_confidence"`` default, ``"normalized_margin"``,
         ``"confidence_weighted_entropy"``) and ``adjust_pred_probs`` for the quality scores.
+    gold : str, optional
+        ``"gold_majority_vote"`` only: a column of known true labels (wide: per row; long:
+        the same on every row of an item), null where unknown. Each annotator is weighted by
+        its accuracy on these items (annotators without any: the mean of the others).
+    seed : int
+        Seed of the aggregators that draw random numbers (``"kos"``, ``"mace"``,
+        ``"m_msr"``); crowd-kit's default is 0. Results are deterministic for a given seed.
     overwrite : bool
         Replace result columns that already exist in ``df`` (wide layout).
 
@@ -184,6 +202,8 @@ def consensus(
         quality_method=quality_method,
         calibrate_probs=calibrate_probs,
         label_quality_score_kwargs=label_quality_score_kwargs,
+        gold=gold,
+        seed=seed,
     )
     a = resolve_annotations(adapt(df), spec)
     if a.layout == "wide":
@@ -212,6 +232,8 @@ def annotator_stats(
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
+    gold: str | None = None,
+    seed: int = 0,
 ):
     """One row per annotator: how good are their labels? Worst annotators first.
 
@@ -234,6 +256,8 @@ def annotator_stats(
         order, else the pred_probs column names, else the sorted label values.
     consensus_method, method, quality_method, calibrate_probs, label_quality_score_kwargs
         As in :func:`consensus`.
+    gold, seed
+        As in :func:`consensus`.
 
     Returns
     -------
@@ -242,9 +266,14 @@ def annotator_stats(
         annotator column), ``annotator_quality`` (in [0, 1]; CROWDLAB: a mix of the quality of
         the annotator's labels under the posterior and their agreement with the consensus on
         items others labelled too; Dawid-Skene: mean posterior probability of their labels;
-        majority vote: agreement with the consensus), ``agreement_with_consensus``,
+        majority vote: agreement with the consensus; crowd-kit's aggregators: their skill in
+        [0, 1] — the accuracy ``s_j`` for one-coin Dawid-Skene, Wawa, Zero-Based Skill and gold
+        majority vote, the probability of knowing for MACE, the mean P(right) for GLAD, ``p``
+        for M-MSR, the agreement with the consensus for KOS), ``agreement_with_consensus``,
         ``worst_class`` (the class they used with the lowest agreement with the consensus) and
         ``num_annotations``; sorted by quality then agreement, ascending (ties: annotator order).
+        crowd-kit's aggregators add ``annotator_skill``, the method's own parameter (GLAD:
+        ``alpha``; M-MSR: log-odds; otherwise the same as ``annotator_quality``).
 
     Examples
     --------
@@ -272,6 +301,8 @@ def annotator_stats(
         quality_method=quality_method,
         calibrate_probs=calibrate_probs,
         label_quality_score_kwargs=label_quality_score_kwargs,
+        gold=gold,
+        seed=seed,
     )
     a = resolve_annotations(adapt(df), spec)
     res = _run(a)
@@ -287,6 +318,8 @@ def annotator_stats(
         "worst_class": _class_values(a, res.worst_class[order]),
         "num_annotations": res.num_labeled[order],
     }
+    if res.annotator_skill is not None:
+        columns["annotator_skill"] = res.annotator_skill[order]
     return a.fr.table(columns)
 
 
@@ -304,6 +337,8 @@ def label_quality(
     quality_method: str = "crowdlab",
     calibrate_probs: bool = False,
     label_quality_score_kwargs: dict | None = None,
+    gold: str | None = None,
+    seed: int = 0,
     overwrite: bool = False,
 ) -> FrameT:
     """Per annotation: is this annotator's label right?
@@ -330,6 +365,8 @@ def label_quality(
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
     consensus_method, method, quality_method, calibrate_probs, label_quality_score_kwargs
+        As in :func:`consensus`.
+    gold, seed
         As in :func:`consensus`.
     overwrite : bool
         Replace result columns that already exist in ``df``.
@@ -369,6 +406,8 @@ def label_quality(
         quality_method=quality_method,
         calibrate_probs=calibrate_probs,
         label_quality_score_kwargs=label_quality_score_kwargs,
+        gold=gold,
+        seed=seed,
     )
     a = resolve_annotations(adapt(df), spec)
     ann = a.ann

@@ -33,6 +33,7 @@ import numpy as np
 from .._engines import Engine, Factorized, adapt, is_frame
 from ..errors import ValidationError
 from ..scoring.classification.rank import RANK_METHODS
+from ..scoring.multiannotator.aggregators import AGGREGATORS
 from ..scoring.multiannotator.crowdlab import Annotations
 from .arguments import choice
 from .classes import (
@@ -55,7 +56,7 @@ __all__ = [
     "resolve_annotations",
 ]
 
-CONSENSUS_METHODS = ("best_quality", "majority_vote", "dawid_skene")
+CONSENSUS_METHODS = ("best_quality", "majority_vote", "dawid_skene", *AGGREGATORS)
 QUALITY_METHODS = ("crowdlab", "agreement")
 SCORE_KWARGS = ("method", "adjust_pred_probs")
 _LONG_NULLS = "must not be null in the long layout"
@@ -74,6 +75,10 @@ class AnnotationSpec:
     * ``consensus``: the consensus method that runs, ``consensus_method`` or ``method``, else
       ``"best_quality"`` (CROWDLAB) with ``pred_probs`` and ``"dawid_skene"`` without.
 
+    ``gold`` (a column of known true labels, null where unknown) is required by, and only taken
+    by, ``"gold_majority_vote"``; ``seed`` seeds the aggregators that draw random numbers (KOS,
+    MACE, M-MSR).
+
     ``active_learning=True`` marks an :func:`~cleanframe.active_learning_scores` call:
     ``pred_probs`` is required and items without annotations are scored instead of rejected.
     """
@@ -89,6 +94,8 @@ class AnnotationSpec:
     quality_method: str = "crowdlab"
     calibrate_probs: bool = False
     label_quality_score_kwargs: dict | None = None
+    gold: str | None = None
+    seed: int = 0
     active_learning: bool = False
     layout: str = field(init=False)
     consensus: str = field(init=False)
@@ -106,13 +113,30 @@ class AnnotationSpec:
         choice(self.quality_method, QUALITY_METHODS, "quality_method")
         if self.calibrate_probs and self.pred_probs is None:
             raise ValidationError(None, "spec", "calibrate_probs=True needs pred_probs")
-        if consensus == "dawid_skene" and self.pred_probs is not None:
+        if consensus in ("dawid_skene", *AGGREGATORS) and self.pred_probs is not None:
             raise ValidationError(
                 None,
                 "spec",
-                "consensus_method='dawid_skene' does not use pred_probs; omit pred_probs or use "
+                f"consensus_method={consensus!r} does not use pred_probs; omit pred_probs or use "
                 "'best_quality' (CROWDLAB)",
             )
+        if consensus == "gold_majority_vote" and self.gold is None:
+            raise ValidationError(
+                None,
+                "spec",
+                "consensus_method='gold_majority_vote' needs gold= (a column of known true "
+                "labels, null where unknown)",
+            )
+        if self.gold is not None and consensus != "gold_majority_vote":
+            raise ValidationError(
+                None, "spec", "gold= is used only with consensus_method='gold_majority_vote'"
+            )
+        if self.gold is not None and not isinstance(self.gold, str):
+            raise ValidationError(None, "spec", f"gold= must be one column name, not {self.gold!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValidationError(None, "spec", f"seed= must be an integer, not {self.seed!r}")
+        if not 0 <= self.seed < 2**32:
+            raise ValidationError(None, "spec", f"seed= must be in [0, 2**32), not {self.seed}")
         if consensus == "best_quality" and self.pred_probs is None:
             raise ValidationError(
                 None,
@@ -205,6 +229,7 @@ class AnnotationInputs:
     annotator_names: list  # annotator ids (wide: column names; long: annotator values)
     label_columns: list  # wide: the annotator columns; long: [label]
     item_values: list | None = None  # long: item value of each output item
+    gold: np.ndarray | None = None  # class code per labelled item (ann order), -1 = unknown
 
     @property
     def layout(self) -> str:
@@ -223,6 +248,12 @@ def resolve_annotations(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
     """The annotations of ``fr`` (and ``spec.pred_probs``) in ``spec``'s layout, all checked."""
     check_not_empty(fr)
     out = _wide(fr, spec) if spec.layout == "wide" else _long(fr, spec)
+    if spec.consensus == "kos" and len(out.classes) != 2:
+        raise ValidationError(
+            spec.label or out.label_columns[0],
+            "two_classes",
+            f"consensus_method='kos' is for two classes, found {list(out.classes.names)[:12]}",
+        )
     if spec.uses_crowdlab:
         ann = out.ann
         if ann is None or ann.num_annotators < 2 or np.all(ann.num_annotations == 1):
@@ -285,6 +316,9 @@ def _wide(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
             num_failures=len(unlabeled),
         )
     labeled = np.flatnonzero(counts > 0)
+    gold = None
+    if spec.gold is not None:
+        gold = _gold_codes(fr, spec.gold, cs, set(cols))[labeled]
     ann = None
     if len(labeled):
         position = np.cumsum(counts > 0) - 1  # row -> position among the labelled rows
@@ -308,6 +342,7 @@ def _wide(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         class_column=_dtype_column(cols, facts),
         annotator_names=list(cols),
         label_columns=list(cols),
+        gold=gold,
     )
 
 
@@ -350,6 +385,24 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
     if len(bad):
         _raise_unknown(label, fr, bad, cs, len(bad))
     _check_two_classes(label, cs)
+    gold = None
+    if spec.gold is not None:
+        rows_gold = _gold_codes(fr, spec.gold, cs, {item, annotator, label})
+        gold = rows_gold[first]
+        differs = np.flatnonzero(rows_gold != gold[item_codes])
+        if len(differs):
+            raise ValidationError(
+                spec.gold,
+                "constant_per_item",
+                f"gold labels must be the same on every row of an item (column {item!r})",
+                list(
+                    zip(
+                        fr.row_labels(differs[:5]),
+                        [item_values[item_codes[r]] for r in differs[:5]],
+                    )
+                ),
+                num_failures=len(differs),
+            )
     ann = Annotations.from_coo(
         item_codes,
         annot_codes,
@@ -372,6 +425,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         annotator_names=annot_values,
         label_columns=[label],
         item_values=list(item_values) + unlabeled_values,
+        gold=gold,
     )
 
 
@@ -401,6 +455,24 @@ def _pred_probs_and_classes(fr: Engine, pred_probs, merged, classes, label, excl
         P = P if order == list(range(P.shape[1])) else P[:, order]
     P = check_probabilities(fr, P, sel, columns)
     return np.asarray(P, dtype=np.float64), ClassSet(tuple(values))
+
+
+def _gold_codes(fr: Engine, gold: str, cs: ClassSet, exclude: set) -> np.ndarray:
+    """Class code of the ``gold`` column on every row (-1 where null); known classes only."""
+    require_columns(fr, [gold], param="gold")
+    if gold in exclude:
+        raise ValidationError(gold, "spec", "gold= must not be an annotation column")
+    fact = fr.factorize(gold)
+    source = fact.categories if fact.categories is not None else fact.uniques
+    codes = class_code_map(source, cs)[fact.codes]
+    bad = np.flatnonzero((codes < 0) & (fact.codes >= 0))
+    if len(bad):
+        _raise_unknown(gold, fr, bad, cs, len(bad))
+    if not (codes >= 0).any():
+        raise ValidationError(
+            gold, "gold_labels", "gold= holds no known label (every value is null)"
+        )
+    return codes
 
 
 def _raise_unknown(column: str, fr: Engine, rows: np.ndarray, cs: ClassSet, n: int):

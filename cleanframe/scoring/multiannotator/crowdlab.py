@@ -345,6 +345,7 @@ class ConsensusResult:
     majority_vote_label: np.ndarray  # (N,)
     tie_rung: np.ndarray  # (N,) majority-vote tie rung
     temperature: float = 1.0
+    annotator_skill: np.ndarray | None = None  # (M,) an aggregator's own skill parameter
 
 
 def _agreement_with_consensus(ann: Annotations, consensus: np.ndarray) -> np.ndarray:

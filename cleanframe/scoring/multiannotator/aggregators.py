@@ -1,0 +1,645 @@
+"""crowd-kit's classification aggregators on :class:`~.crowdlab.Annotations`, vectorised.
+
+One-coin Dawid-Skene, GLAD, MACE, Wawa, Zero-Based Skill, KOS, M-MSR and gold-label majority
+vote, following the published models and crowd-kit 1.4's documented defaults (the correctness
+reference, a test-only dependency). Every per-item or per-annotator statistic is a
+``np.bincount`` / ``np.multiply.reduceat`` over the (item, annotator, label) code arrays, so an
+iteration costs O(#annotations x K) with no pandas group-bys.
+
+Conventions shared by all aggregators:
+
+* Only the classes that some annotator chose take part (as in crowd-kit, which sees only the
+  labels present); the other classes get probability 0 and are never the consensus.
+* Ties go to the lowest class code (crowd-kit: the first column in sorted label order, which is
+  the same for sorted class orders).
+* Weighted votes (Wawa, Zero-Based Skill, M-MSR, gold majority vote) pick the class with the
+  largest summed weight among the classes the item's annotators chose. crowd-kit divides the
+  sums by their total first, which turns the choice around when the total is negative (M-MSR
+  gives adversarial annotators negative weights) and gives NaN when it is 0; here the sums
+  decide directly.
+* Randomness is seeded: KOS draws its initial reliabilities from
+  ``np.random.RandomState(seed).normal(1, 1, A)`` in (item, annotator) order, MACE its initial
+  parameters from ``RandomState(seed).uniform(1, 2.5, ...)`` (annotators and classes by code),
+  M-MSR its initial vectors from ``RandomState(seed).uniform(size=M)``. crowd-kit uses the same
+  generators with seed 0; its MACE restarts all start from the same draw, so one run gives its
+  result.
+
+Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .crowdlab import Annotations, ConsensusResult, _agreement_with_consensus, _result
+
+__all__ = [
+    "AGGREGATORS",
+    "AggregatorFit",
+    "aggregate",
+    "one_coin_dawid_skene",
+    "glad",
+    "mace",
+    "wawa",
+    "zero_based_skill",
+    "kos",
+    "m_msr",
+    "gold_majority_vote",
+    "weighted_vote",
+]
+
+AGGREGATORS = (
+    "one_coin_dawid_skene",
+    "glad",
+    "mace",
+    "wawa",
+    "zero_based_skill",
+    "kos",
+    "m_msr",
+    "gold_majority_vote",
+)
+
+_EPS = 1e-10  # crowd-kit's clipping constant for Dawid-Skene
+_KOS_MAX = 1e300
+
+
+@dataclass
+class AggregatorFit:
+    """What an aggregator estimates, over the classes some annotator chose.
+
+    ``posterior`` rows sum to 1 (for the weighted votes: the shares of the summed weights; KOS:
+    the plain vote shares); ``skill`` is the method's own per-annotator parameter (crowd-kit's
+    ``skills_`` or its equivalent), ``quality`` the same mapped into [0, 1].
+    """
+
+    labels: np.ndarray  # (N,) class codes
+    posterior: np.ndarray  # (N, K)
+    skill: np.ndarray  # (M,)
+    quality: np.ndarray  # (M,) in [0, 1]
+    n_iter: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------
+
+
+def _compact(ann: Annotations) -> tuple[Annotations, np.ndarray]:
+    """``ann`` restricted to the classes somebody chose (codes renumbered) and those classes."""
+    used = np.flatnonzero(ann.votes.sum(axis=0) > 0)
+    if len(used) == ann.num_classes:
+        return ann, used
+    code = np.full(ann.num_classes, -1, dtype=np.int64)
+    code[used] = np.arange(len(used))
+    small = dataclasses.replace(ann, label=code[ann.label], num_classes=len(used), _cache={})
+    return small, used
+
+
+def _first_argmax(scores: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Row argmax (first = lowest code on ties), only over ``allowed`` entries when given."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    return np.argmax(scores, axis=1).astype(np.int64)
+
+
+def _accuracy(ann: Annotations, truth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per annotator: share of its labels equal to ``truth`` of the item (where ``mask``)."""
+    hit = ann.label == truth[ann.item]
+    on = np.ones(len(ann.item), dtype=bool) if mask is None else mask
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ann.per_annotator_count(hit & on) / ann.per_annotator_count(on)
+
+
+def weighted_vote(ann: Annotations, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed annotator weights per (item, class) and the consensus they give.
+
+    The consensus is the class with the largest sum among the classes the item's annotators
+    chose (ties: lowest code). Returns ``(labels, sums)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cleanframe.scoring.multiannotator.crowdlab import annotations_from_wide
+    >>> ann = annotations_from_wide(np.array([[0, 1, 1], [0, 0, 1]]))
+    >>> weighted_vote(ann, np.array([3.0, 1.0, 1.0]))[0]
+    array([0, 0])
+    """
+    k = ann.num_classes
+    sums = np.bincount(
+        ann.item * k + ann.label, weights=weight[ann.annotator], minlength=ann.num_items * k
+    ).reshape(ann.num_items, k)
+    return _first_argmax(sums, ann.votes > 0), sums
+
+
+def _shares(sums: np.ndarray, ann: Annotations) -> np.ndarray:
+    """Rows of ``sums`` divided by their total; the plain vote shares where the total is <= 0."""
+    total = sums.sum(axis=1, keepdims=True)
+    plain = ann.votes / ann.num_annotations[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, sums / total, plain)
+
+
+def _plain_majority(ann: Annotations) -> np.ndarray:
+    return _first_argmax(ann.votes)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+# --------------------------------------------------------------------------------------------
+# Weighted majority votes: Wawa, Zero-Based Skill, gold majority vote
+# --------------------------------------------------------------------------------------------
+
+
+def _vote_fit(ann: Annotations, skill: np.ndarray, n_iter: int = 0) -> AggregatorFit:
+    labels, sums = weighted_vote(ann, skill)
+    quality = np.clip(np.nan_to_num(skill, nan=0.0), 0.0, 1.0)
+    return AggregatorFit(labels, _shares(sums, ann), skill, quality, n_iter)
+
+
+def wawa(ann: Annotations) -> AggregatorFit:
+    """Worker Agreement With Aggregate: majority vote weighted by each annotator's agreement
+    with the plain majority vote (ties: lowest class). Skill = that agreement."""
+    ann, _ = _compact(ann)
+    return _vote_fit(ann, _accuracy(ann, _plain_majority(ann)))
+
+
+def zero_based_skill(
+    ann: Annotations,
+    *,
+    n_iter: int = 100,
+    lr_init: float = 1.0,
+    lr_steps_to_reduce: int = 20,
+    lr_reduce_factor: float = 0.5,
+    eps: float = 1e-5,
+) -> AggregatorFit:
+    """Zero-Based Skill: weighted majority vote whose weights move towards each annotator's
+    agreement with the current consensus (``skill += lr * (accuracy - skill)``), from
+    ``1/K + eps``; ``lr`` halves every 20 steps; ``n_iter`` steps (crowd-kit's defaults)."""
+    ann, _ = _compact(ann)
+    skill = np.full(ann.num_annotators, 1.0 / ann.num_classes + eps)
+    lr = lr_init
+    for it in range(1, n_iter + 1):
+        if it % lr_steps_to_reduce == 0:
+            lr *= lr_reduce_factor
+        labels, _ = weighted_vote(ann, skill)
+        skill = skill + lr * (_accuracy(ann, labels) - skill)
+    return _vote_fit(ann, skill, n_iter)
+
+
+def gold_majority_vote(ann: Annotations, gold: np.ndarray) -> AggregatorFit:
+    """Majority vote weighted by each annotator's accuracy on the items with a known true label.
+
+    ``gold`` holds a class code per item, -1 where unknown. Annotators who labelled no item with
+    a known label get the mean accuracy of the others (crowd-kit raises).
+    """
+    gold = np.asarray(gold, dtype=np.int64)
+    known = gold[ann.item] >= 0
+    if not known.any():
+        raise ValueError("gold_majority_vote needs at least one item with a known label")
+    skill = _accuracy(ann, gold, known)
+    missing = np.isnan(skill)
+    skill[missing] = np.mean(skill[~missing])
+    small, _ = _compact(ann)
+    return _vote_fit(small, skill)
+
+
+# --------------------------------------------------------------------------------------------
+# One-coin Dawid-Skene
+# --------------------------------------------------------------------------------------------
+
+
+def one_coin_dawid_skene(
+    ann: Annotations, *, n_iter: int = 100, tol: float = 1e-5
+) -> AggregatorFit:
+    """One-coin Dawid-Skene EM: annotator j is right with probability ``s_j`` and otherwise picks
+    one of the other K-1 classes uniformly.
+
+    Starts from the vote shares; the M-step sets ``s_j`` to the mean posterior probability of
+    j's labels (error entries clipped to [1e-10, 1 - 1e-10]) and the priors to the mean
+    posterior; stops when crowd-kit's evidence lower bound per annotation improves by less than
+    ``tol``, or after ``n_iter`` iterations. Skill = ``s_j``.
+    """
+    ann, _ = _compact(ann)
+    n, k = ann.num_items, ann.num_classes
+    rows = np.arange(len(ann.item))
+
+    def m_step(post):
+        skill = (
+            np.bincount(
+                ann.annotator, weights=post[ann.item, ann.label], minlength=ann.num_annotators
+            )
+            / ann.per_annotator_count()
+        )
+        right = np.clip(skill, _EPS, 1 - _EPS)
+        wrong = np.clip((1 - skill) / max(k - 1, 1), _EPS, 1 - _EPS)
+        return skill, right, wrong
+
+    def log_terms(right, wrong):
+        lw = np.log2(wrong)[ann.annotator]
+        return lw, np.log2(right)[ann.annotator] - lw
+
+    def e_step(priors, right, wrong):
+        lw, gain = log_terms(right, wrong)
+        ll = np.repeat(np.bincount(ann.item, weights=lw, minlength=n)[:, None], k, axis=1)
+        ll += np.bincount(ann.item * k + ann.label, weights=gain, minlength=n * k).reshape(n, k)
+        ll += np.log2(np.clip(priors, _EPS, None))
+        post = np.exp2(ll - ll.max(axis=1, keepdims=True))
+        return post / post.sum(axis=1, keepdims=True)
+
+    def elbo(post, priors, right, wrong):
+        lw = np.log(wrong)[ann.annotator]
+        gain = np.log(right)[ann.annotator] - lw
+        p_item = post[ann.item]
+        joint = np.sum(lw * p_item.sum(axis=1)) + np.sum(gain * p_item[rows, ann.label])
+        joint += np.sum(ann.num_annotations[:, None] * post * np.log(np.clip(priors, _EPS, None)))
+        clipped = np.clip(post, _EPS, None)
+        return float(joint - np.sum(clipped * np.log(clipped)))
+
+    post = ann.votes / ann.num_annotations[:, None]
+    priors = post.mean(axis=0)
+    skill, right, wrong = m_step(post)
+    loss = -np.inf
+    it = 0
+    for it in range(1, n_iter + 1):  # noqa: B007 (the count is read after the loop)
+        post = e_step(priors, right, wrong)
+        priors = post.mean(axis=0)
+        skill, right, wrong = m_step(post)
+        new_loss = elbo(post, priors, right, wrong) / len(ann.item)
+        if new_loss - loss < tol:
+            break
+        loss = new_loss
+    return AggregatorFit(_first_argmax(post), post, skill, skill.copy(), it)
+
+
+# --------------------------------------------------------------------------------------------
+# GLAD
+# --------------------------------------------------------------------------------------------
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def glad(
+    ann: Annotations,
+    *,
+    n_iter: int = 100,
+    tol: float = 1e-5,
+    m_step_max_iter: int = 25,
+    m_step_tol: float = 1e-2,
+) -> AggregatorFit:
+    """GLAD (Whitehill et al. 2009): annotator ability ``alpha_j`` and item difficulty
+    ``exp(beta_i)``; P(j right on i) = sigmoid(alpha_j * exp(beta_i)), wrong answers uniform over
+    the other K-1 classes, uniform class priors, N(1, 1) priors on alpha and beta.
+
+    EM as crowd-kit runs it: alpha = beta = 1, then each iteration an E-step (posterior) and an
+    M-step of at most ``m_step_max_iter`` conjugate-gradient steps (scipy, ``tol=m_step_tol``)
+    on the expected log-likelihood; stops when that expectation per (annotation, class) improves
+    by less than ``tol``. The consensus comes from the last E-step (as in crowd-kit). Skill =
+    ``alpha_j``; quality = the mean of sigmoid(alpha_j * exp(beta_i)) over j's items.
+    """
+    from scipy.optimize import minimize
+
+    ann, _ = _compact(ann)
+    n, m, k = ann.num_items, ann.num_annotators, ann.num_classes
+    item, annot, label = ann.item, ann.annotator, ann.label
+    log_other = np.log(k - 1) if k > 1 else 0.0
+
+    def e_step(alpha, beta):
+        ab = alpha[annot] * np.exp(beta[item])
+        right = _log_sigmoid(ab)
+        wrong = _log_sigmoid(-ab) - log_other
+        ll = np.repeat(np.bincount(item, weights=wrong, minlength=n)[:, None], k, axis=1)
+        ll += np.bincount(item * k + label, weights=right - wrong, minlength=n * k).reshape(n, k)
+        ll -= np.log(k)
+        ll -= ll.max(axis=1, keepdims=True)
+        post = np.exp(ll)
+        return post / post.sum(axis=1, keepdims=True)
+
+    def q_value(alpha, beta, p_label, p_total):
+        ab = alpha[annot] * np.exp(beta[item])
+        right = _log_sigmoid(ab)
+        wrong = _log_sigmoid(-ab) - log_other
+        q = np.sum(p_label * right + (p_total - p_label) * wrong)
+        q += np.sum(-0.5 * (alpha - 1) ** 2) + np.sum(-0.5 * (beta - 1) ** 2)
+        q -= (m + n) * 0.5 * np.log(2 * np.pi)
+        return float(q) if np.isfinite(q) else -np.inf
+
+    def gradient(alpha, beta, p_label, p_total):
+        eb = np.exp(beta[item])
+        resid = p_label - p_total * (1.0 / (1.0 + np.exp(-alpha[annot] * eb)))
+        d_alpha = np.bincount(annot, weights=resid * eb, minlength=m) - (alpha - 1)
+        d_beta = np.bincount(item, weights=resid * alpha[annot] * eb, minlength=n) - (beta - 1)
+        return d_alpha, d_beta
+
+    def m_step(alpha, beta, post):
+        p_label = post[item, label]
+        p_total = post.sum(axis=1)[item]
+
+        def f(x):
+            return -q_value(x[:m], x[m:], p_label, p_total)
+
+        def df(x):
+            da, db = gradient(x[:m], x[m:], p_label, p_total)
+            return -np.concatenate([da, db])
+
+        res = minimize(
+            f,
+            np.concatenate([alpha, beta]),
+            method="CG",
+            jac=df,
+            tol=m_step_tol,
+            options={"disp": False, "maxiter": m_step_max_iter},
+        )
+        return res.x[:m].copy(), res.x[m:].copy()
+
+    alpha, beta = np.ones(m), np.ones(n)
+    post = e_step(alpha, beta)
+    q = q_value(alpha, beta, post[item, label], post.sum(axis=1)[item])
+    size = len(item) * k
+    it = 0
+    for it in range(1, n_iter + 1):  # noqa: B007 (the count is read after the loop)
+        last_q = q
+        post = e_step(alpha, beta)
+        alpha, beta = m_step(alpha, beta, post)
+        q = q_value(alpha, beta, post[item, label], post.sum(axis=1)[item]) / size
+        if q - last_q < tol:
+            break
+    prob_right = 1.0 / (1.0 + np.exp(-alpha[annot] * np.exp(beta[item])))
+    quality = np.bincount(annot, weights=prob_right, minlength=m) / ann.per_annotator_count()
+    return AggregatorFit(_first_argmax(post), post, alpha, quality, it)
+
+
+# --------------------------------------------------------------------------------------------
+# MACE
+# --------------------------------------------------------------------------------------------
+
+
+def _digamma_normalize(counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    from scipy.special import digamma
+
+    norm = np.exp(digamma((counts + prior).sum(axis=1)))[:, None]
+    out = np.zeros_like(counts)
+    np.divide(np.exp(digamma(counts + prior)), norm, out=out, where=~np.isclose(norm, 0.0))
+    return out
+
+
+def mace(
+    ann: Annotations,
+    *,
+    n_iter: int = 50,
+    seed: int = 0,
+    default_noise: float = 0.5,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+) -> AggregatorFit:
+    """MACE (Hovy et al. 2013): each annotator knows the answer with probability ``theta_j``,
+    otherwise labels from its own class distribution ``xi_j``; variational Bayes with Beta(0.5,
+    0.5) priors on ``theta_j`` and symmetric Dirichlet(10) priors on ``xi_j``, ``n_iter``
+    iterations, one seeded start. Skill = quality = ``theta_j``, the probability of knowing.
+    """
+    ann, _ = _compact(ann)
+    m, k = ann.num_annotators, ann.num_classes
+    item, annot, label = ann.item, ann.annotator, ann.label
+    starts = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])  # items are sorted, none empty
+    onehot = np.zeros((len(item), k), dtype=bool)
+    onehot[np.arange(len(item)), label] = True
+    high = 2.0 + default_noise  # crowd-kit: scipy.stats.uniform(loc=1, scale=1 + noise)
+    spam = np.random.RandomState(seed).uniform(1.0, high, size=(m, 2))
+    theta = np.random.RandomState(seed).uniform(1.0, high, size=(m, k))
+    spam /= spam.sum(axis=1, keepdims=True)  # [:, 0] spamming, [:, 1] knowing
+    theta /= theta.sum(axis=1, keepdims=True)
+    spam_prior = np.tile([alpha, beta], (m, 1))
+    theta_prior = np.full((m, k), 10.0)
+
+    def e_step(spam, theta):
+        base = spam[annot, 0] * theta[annot, label]  # (A,)
+        know = spam[annot, 1]
+        factor = base[:, None] + know[:, None] * onehot  # (A, K)
+        gold = np.multiply.reduceat(factor, starts, axis=0) / k  # (N, K)
+        instance = gold.sum(axis=1)
+        strategy = (gold[item] / factor).sum(axis=1) * base / instance[item]
+        knowing = gold[item, label] * know / (base + know) / instance[item]
+        strategy_counts = np.bincount(annot * k + label, weights=strategy, minlength=m * k)
+        counts = np.column_stack(
+            [
+                np.bincount(annot, weights=strategy, minlength=m),
+                np.bincount(annot, weights=knowing, minlength=m),
+            ]
+        )
+        return gold, counts, strategy_counts.reshape(m, k)
+
+    gold, counts, strategy_counts = e_step(spam, theta)
+    for _ in range(n_iter):
+        spam = _digamma_normalize(counts, spam_prior)
+        theta = _digamma_normalize(strategy_counts, theta_prior)
+        gold, counts, strategy_counts = e_step(spam, theta)
+    post = gold / gold.sum(axis=1, keepdims=True)
+    knowing = spam[:, 1] / spam.sum(axis=1)
+    return AggregatorFit(_first_argmax(post), post, knowing, knowing.copy(), n_iter)
+
+
+# --------------------------------------------------------------------------------------------
+# KOS
+# --------------------------------------------------------------------------------------------
+
+
+def kos(ann: Annotations, *, n_iter: int = 100, seed: int = 0) -> AggregatorFit:
+    """KOS (Karger, Oh & Shah 2011) message passing, two classes only.
+
+    Labels are +1 (class 0) and -1 (class 1); reliabilities per annotation start at
+    ``RandomState(seed).normal(1, 1)`` in (item, annotator) order; ``n_iter`` rounds of item
+    messages (the others' reliability-weighted labels) and annotator messages, stopping early
+    before any sum exceeds 1e300. The consensus is the sign of the reliability-weighted sum
+    (0: class 0). KOS has no posterior: the posterior is the vote share and skill = quality = the
+    annotator's agreement with the consensus.
+    """
+    if ann.num_classes != 2:
+        raise ValueError("KOS is for two classes")
+    n, m = ann.num_items, ann.num_annotators
+    item, annot = ann.item, ann.annotator
+    sign = np.where(ann.label == 0, 1.0, -1.0)
+    rel = np.random.RandomState(seed).normal(loc=1, scale=1, size=len(item))
+    it = 0
+    for it in range(1, n_iter + 1):  # noqa: B007 (the count is read after the loop)
+        mult = sign * rel
+        total = np.bincount(item, weights=mult, minlength=n)[item]
+        if np.any(np.abs(total) > _KOS_MAX):
+            break
+        inferred = total - mult
+        mult = sign * inferred
+        total = np.bincount(annot, weights=mult, minlength=m)[annot]
+        if np.any(np.abs(total) > _KOS_MAX):
+            break
+        rel = total - mult
+    score = np.bincount(item, weights=sign * rel, minlength=n)
+    labels = np.where(score < 0, 1, 0).astype(np.int64)
+    agree = _accuracy(ann, labels)
+    post = ann.votes / ann.num_annotations[:, None]
+    return AggregatorFit(labels, post, agree, agree.copy(), it)
+
+
+# --------------------------------------------------------------------------------------------
+# M-MSR
+# --------------------------------------------------------------------------------------------
+
+
+def _trimmed_update(x, observed, other, current, f, n_tasks):
+    """One M-MSR sweep over the columns of ``x``: per column, the values ``x / other`` on the
+    observed rows with the F smallest and F largest removed around the current value, averaged
+    (crowd-kit's rule, including its behaviour for F < 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(observed, x / other[:, None], np.inf)
+    t.sort(axis=0)
+    c = observed.sum(axis=0)
+    a = current
+    finite = np.where(np.isfinite(t), t, 0.0)
+    nlt = np.sum(finite < a, axis=0, where=np.isfinite(t))
+    nle = np.sum(finite <= a, axis=0, where=np.isfinite(t))
+    if f >= 0:
+        lo = np.where(nlt < f, nlt, np.minimum(f, c))
+        ngt = c - np.maximum(lo, nle)
+        hi = np.where(ngt < f, c - ngt, c - f)
+    else:
+        lo = np.maximum(c + f, 0)
+        hi = c
+    hi = np.maximum(hi, lo)
+    cs = np.vstack([np.zeros(t.shape[1]), np.cumsum(finite, axis=0)])
+    cols = np.arange(t.shape[1])
+    size = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (cs[hi, cols] - cs[lo, cols]) / size
+    single_zero = (size == 1) & (finite[np.minimum(lo, len(t) - 1), cols] == 0)
+    mean = np.where(single_zero, 1 / np.sqrt(n_tasks), mean)
+    return np.where(size == 0, a, mean)
+
+
+def _sign_determination(cov: np.ndarray, s_abs: np.ndarray, seed: int) -> np.ndarray:
+    """Signs of the annotators' M-MSR scores from the sign graph of the covariance matrix."""
+    from scipy.sparse.linalg import eigs
+
+    sgn = np.sign(cov)
+    n = len(s_abs)
+    valid = np.flatnonzero(cov.sum(axis=1) != 0)
+    s = sgn[np.ix_(valid, valid)]
+    kv = len(valid)
+    ii, jj = np.nonzero(np.triu(s) == 1)
+    s = np.where(s == 1, 0.0, s)
+    eye = np.eye(kv)
+    edges = eye[ii] + eye[jj]
+    pairs = len(ii)
+    graph = np.block([[np.abs(s), edges.T], [edges, np.zeros((pairs, pairs))]])
+    walk = graph / graph.sum(axis=1, keepdims=True)
+    size = walk.shape[0]
+    v0 = np.random.RandomState(seed).uniform(size=size)
+    _, vec = eigs(walk + np.eye(size), 1, which="SM", v0=v0)
+    direction = np.sign(vec.real[:kv, 0])
+    out = np.zeros(n)
+    out[valid] = np.sign(direction.sum()) * s_abs[valid] * direction
+    return out
+
+
+def m_msr(
+    ann: Annotations, *, n_iter: int = 10000, tol: float = 1e-10, seed: int = 0
+) -> AggregatorFit:
+    """M-MSR (Ma & Olshevsky 2020): annotator reliabilities from a robust rank-one completion of
+    the annotators' agreement (covariance) matrix, then a majority vote weighted by each
+    annotator's log-odds skill ``log(p (K-1) / (1 - p))``.
+
+    Skill = that log-odds; quality = ``p``, the estimated probability of a right label. The
+    consensus is the class with the largest summed skill among the classes chosen (crowd-kit
+    normalises the sums first, which inverts the choice when they are negative).
+    """
+    from scipy import sparse
+
+    ann, _ = _compact(ann)
+    n, m, k = ann.num_items, ann.num_annotators, ann.num_classes
+    ones = np.ones(len(ann.item))
+    inc = sparse.csr_matrix((ones, (ann.annotator, ann.item)), shape=(m, n))
+    hot = sparse.csr_matrix((ones, (ann.annotator, ann.item * k + ann.label)), shape=(m, n * k))
+    common = np.asarray((inc @ inc.T).todense())
+    agree = np.asarray((hot @ hot.T).todense())
+    np.fill_diagonal(common, 0)
+    np.fill_diagonal(agree, 0)
+    n_tasks = n
+    sparsity = int(np.min((common > 0).sum(axis=0)))
+    f = sparsity // 2 - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = np.where(common > 0, agree / common, 0.0)
+    cov = cov * k / (k - 1) - 1.0 / (k - 1)
+    observed = common > 0
+    x = np.abs(cov)
+    u = np.random.RandomState(seed).uniform(size=m)
+    v = u.copy()
+    it = 0
+    for it in range(1, n_iter + 1):  # noqa: B007 (the count is read after the loop)
+        u_prev, v_prev = u, v
+        v = _trimmed_update(x, observed, u, v, f, n_tasks)
+        u = _trimmed_update(x.T, observed.T, v, u, f, n_tasks)
+        if np.linalg.norm(np.outer(u, v) - np.outer(u_prev, v_prev)) < tol:
+            break
+    scale = np.sqrt(np.linalg.norm(u) / np.linalg.norm(v))
+    s = _sign_determination(cov, u / scale, seed)
+    s = np.minimum(s, 1 - 1.0 / np.sqrt(n_tasks))
+    s = np.maximum(s, -1 / (k - 1) + 1.0 / np.sqrt(n_tasks))
+    p = s * (k - 1) / k + 1 / k
+    skill = np.log(p * (k - 1) / (1 - p))
+    labels, sums = weighted_vote(ann, skill)
+    logits = np.where(ann.votes > 0, sums, 0.0)
+    post = np.exp(logits - logits.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    return AggregatorFit(labels, post, skill, p, it)
+
+
+# --------------------------------------------------------------------------------------------
+# As a ConsensusResult
+# --------------------------------------------------------------------------------------------
+
+
+def aggregate(
+    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
+) -> ConsensusResult:
+    """Run one aggregator and report it like the other consensus methods.
+
+    ``consensus_quality`` is the posterior probability of the consensus (KOS: the share of the
+    item's annotators who chose it); each annotation's quality is the posterior probability of
+    its label; ``annotator_quality`` is the method's skill in [0, 1] (:class:`AggregatorFit`)
+    and ``annotator_skill`` its own parameter.
+    """
+    if np.any(ann.num_annotations == 0):
+        raise ValueError("every item needs at least one annotation")
+    if method == "one_coin_dawid_skene":
+        fit = one_coin_dawid_skene(ann)
+    elif method == "glad":
+        fit = glad(ann)
+    elif method == "mace":
+        fit = mace(ann, seed=seed)
+    elif method == "wawa":
+        fit = wawa(ann)
+    elif method == "zero_based_skill":
+        fit = zero_based_skill(ann)
+    elif method == "kos":
+        fit = kos(ann, seed=seed)
+    elif method == "m_msr":
+        fit = m_msr(ann, seed=seed)
+    elif method == "gold_majority_vote":
+        if gold is None:
+            raise ValueError("gold_majority_vote needs gold labels")
+        fit = gold_majority_vote(ann, gold)
+    else:
+        raise ValueError(f"method must be one of {AGGREGATORS}, got {method!r}")
+    used = np.flatnonzero(ann.votes.sum(axis=0) > 0)
+    post = np.zeros((ann.num_items, ann.num_classes))
+    post[:, used] = fit.posterior
+    labels = used[fit.labels]
+    agreement = _agreement_with_consensus(ann, labels)
+    quality = agreement.copy() if method == "kos" else post[np.arange(ann.num_items), labels]
+    res = _result(ann, labels, quality, agreement, post, post[ann.item, ann.label], "posterior")
+    res.annotator_quality = np.asarray(fit.quality, dtype=np.float64)
+    res.annotator_skill = np.asarray(fit.skill, dtype=np.float64)
+    return res
