@@ -520,7 +520,10 @@ def _trimmed_update(x, observed, other, current, f, n_tasks):
 
 
 def _sign_determination(cov: np.ndarray, s_abs: np.ndarray, seed: int) -> np.ndarray:
-    """Signs of the annotators' M-MSR scores from the sign graph of the covariance matrix."""
+    """Signs of the annotators' M-MSR scores from the sign graph of the covariance matrix: the
+    eigenvector of the smallest eigenvalue of ``I + W``, W the random walk on the annotators
+    (negative covariances) and one extra node per positively correlated pair."""
+    from scipy import sparse
     from scipy.sparse.linalg import eigs
 
     sgn = np.sign(cov)
@@ -529,15 +532,17 @@ def _sign_determination(cov: np.ndarray, s_abs: np.ndarray, seed: int) -> np.nda
     s = sgn[np.ix_(valid, valid)]
     kv = len(valid)
     ii, jj = np.nonzero(np.triu(s) == 1)
-    s = np.where(s == 1, 0.0, s)
-    eye = np.eye(kv)
-    edges = eye[ii] + eye[jj]
     pairs = len(ii)
-    graph = np.block([[np.abs(s), edges.T], [edges, np.zeros((pairs, pairs))]])
-    walk = graph / graph.sum(axis=1, keepdims=True)
-    size = walk.shape[0]
+    neg_r, neg_c = np.nonzero(s == -1)
+    nodes = kv + np.arange(pairs)
+    rows = np.concatenate([neg_r, ii, jj, nodes, nodes])
+    cols = np.concatenate([neg_c, nodes, nodes, ii, jj])
+    size = kv + pairs
+    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    walk = sparse.diags(1.0 / degree) @ graph + sparse.identity(size)
     v0 = np.random.RandomState(seed).uniform(size=size)
-    _, vec = eigs(walk + np.eye(size), 1, which="SM", v0=v0)
+    _, vec = eigs(walk.tocsr(), 1, which="SM", v0=v0)
     direction = np.sign(vec.real[:kv, 0])
     out = np.zeros(n)
     out[valid] = np.sign(direction.sum()) * s_abs[valid] * direction
