@@ -19,6 +19,7 @@ from ..scoring.parallel import parallel_for
 __all__ = [
     "Engine",
     "Factorized",
+    "ListColumn",
     "PanderaChecks",
     "float_dtype",
     "stack_columns",
@@ -42,6 +43,24 @@ class Factorized:
         self.uniques = uniques
         self.categories = categories
         self.kind = kind
+
+
+class ListColumn:
+    """A column holding a list of values per row (e.g. multi-label tags), flattened.
+
+    ``offsets`` (int64, N+1): row i's items are ``items.codes[offsets[i]:offsets[i + 1]]``;
+    ``items`` the flattened items factorized (:class:`Factorized`, codes -1 = null item);
+    ``null_rows`` positions of null rows; ``scalar_rows`` positions of rows holding a scalar
+    instead of a list (a pandas object column can mix them; their items are not in ``items``).
+    """
+
+    __slots__ = ("offsets", "items", "null_rows", "scalar_rows")
+
+    def __init__(self, offsets, items, null_rows, scalar_rows):
+        self.offsets = offsets
+        self.items = items
+        self.null_rows = null_rows
+        self.scalar_rows = scalar_rows
 
 
 def float_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
@@ -183,6 +202,18 @@ class Engine:
         rows as nested fixed-size arrays without null rows, else a 1-D object array of the rows
         as numpy arrays (``None`` for a null row; nested lists stacked where they are regular).
         The input layer checks the shapes and values."""
+        raise NotImplementedError
+
+    def list_column(self, name: str) -> ListColumn | None:
+        """Column ``name`` as a :class:`ListColumn` when it holds lists (polars ``List`` /
+        ``Array``, Arrow list types, a pandas object column with a list, tuple or array in some
+        row), else ``None``."""
+        raise NotImplementedError
+
+    def list_values(self, label: str, values: Sequence[Any], offsets: np.ndarray, codes):
+        """A native list column: row i holds ``values[codes[offsets[i]:offsets[i + 1]]]``, with
+        items in the dtype of column ``label``'s items (polars ``List`` of that dtype, a pandas
+        Arrow list for an Arrow label, else a pandas object column of Python lists)."""
         raise NotImplementedError
 
     def row_labels(self, positions) -> list:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns
+from ._base import Engine, Factorized, ListColumn, PanderaChecks, float_dtype, stack_columns
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -176,6 +176,55 @@ class PandasFrame(Engine):
             np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype)) if s.dtype.kind in "fiub" else None
         )
 
+    def list_column(self, name):
+        s = self._series(name)
+        arrow = isinstance(s.dtype, pd.ArrowDtype) and self.is_array_column(name)
+        if not arrow and s.dtype != object:
+            return None
+        if not arrow and pd.api.types.infer_dtype(s, skipna=True) not in ("mixed", "empty"):
+            return None  # strings, numbers, ...: no row holds a list (a fast C scan)
+        rows = s.to_numpy(dtype=object, na_value=None)
+        lengths = np.zeros(len(rows), dtype=np.int64)
+        null: list[int] = []
+        scalar: list[int] = []
+        items: list[Any] = []
+        for i, v in enumerate(rows):
+            if isinstance(v, (list, tuple, np.ndarray)):
+                lengths[i] = len(v)
+                items.extend(v.tolist() if isinstance(v, np.ndarray) else v)
+            elif v is None or (isinstance(v, float) and v != v):
+                null.append(i)
+            else:
+                scalar.append(i)
+        if len(scalar) == len(rows) - len(null):  # no row holds a list: not a list column
+            return None
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = pd.Series(items, dtype=object)
+        codes, uniques = pd.factorize(flat, use_na_sentinel=True)
+        uniq = [u.item() if isinstance(u, np.generic) else u for u in uniques]
+        return ListColumn(
+            offsets,
+            Factorized(codes.astype(np.int64), uniq, None, _python_kind(uniq)),
+            np.asarray(null, dtype=np.int64),
+            np.asarray(scalar, dtype=np.int64),
+        )
+
+    def list_values(self, label, values, offsets, codes):
+        dtype = self._series(label).dtype
+        flat = np.empty(len(values), dtype=object)
+        flat[:] = list(values)
+        items = flat[np.asarray(codes, dtype=np.int64)]
+        lists = [items[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+        if isinstance(dtype, pd.ArrowDtype):
+            import pyarrow as pa
+
+            inner = getattr(dtype.pyarrow_dtype, "value_type", None)
+            return pd.Series(lists, index=self.native.index, dtype=pd.ArrowDtype(pa.list_(inner)))
+        out = np.empty(len(lists), dtype=object)
+        out[:] = lists
+        return pd.Series(out, index=self.native.index, dtype=object)
+
     def row_labels(self, positions):
         return self.native.index[np.asarray(positions, dtype=np.int64).ravel()].tolist()
 
@@ -250,6 +299,23 @@ class PandasFrame(Engine):
             # pandera reports index labels for pandas, as the error messages do
             return list(zip(cases["column"], cases["index"], cases["failure_case"]))
         return None
+
+
+def _python_kind(values) -> str:
+    """The :class:`Factorized` kind of Python values (items of an object column)."""
+    kinds = {
+        "boolean"
+        if isinstance(v, (bool, np.bool_))
+        else "integer"
+        if isinstance(v, (int, np.integer))
+        else "float"
+        if isinstance(v, (float, np.floating))
+        else "string"
+        if isinstance(v, str)
+        else "other"
+        for v in values
+    }
+    return kinds.pop() if len(kinds) == 1 else ("string" if not kinds else "other")
 
 
 def _numeric_dtype(dtype) -> bool:

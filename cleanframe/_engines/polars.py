@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._base import Engine, Factorized, PanderaChecks, float_dtype, stack_columns
+from ._base import Engine, Factorized, ListColumn, PanderaChecks, float_dtype, stack_columns
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -162,6 +162,35 @@ class PolarsFrame(Engine):
         if isinstance(s.dtype, pl.Array) and inner.is_numeric() and s.null_count() == 0:
             return s.to_numpy()
         return dense_rows(s.to_list())
+
+    def list_column(self, name):
+        s = self._series(name)
+        if not isinstance(s.dtype, (pl.Array, pl.List)):
+            return None
+        arrow = s.to_arrow()
+        lengths = s.list.len() if isinstance(s.dtype, pl.List) else s.arr.len()
+        lengths = lengths.fill_null(0).cast(pl.Int64).to_numpy()
+        offsets = np.zeros(len(s) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        items = pl.Series("items", arrow.flatten(), dtype=s.dtype.inner)
+        return ListColumn(
+            offsets,
+            PolarsFrame(items.to_frame()).factorize("items"),
+            np.flatnonzero(s.is_null().to_numpy()),
+            np.empty(0, dtype=np.int64),
+        )
+
+    def list_values(self, label, values, offsets, codes):
+        import pyarrow as pa
+
+        dtype = self.native.collect_schema()[label]
+        inner = dtype.inner if isinstance(dtype, (pl.Array, pl.List)) else None
+        flat = pl.Series("items", list(values), dtype=inner).gather(
+            np.asarray(codes, dtype=np.int64)
+        )
+        lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), flat.to_arrow())
+        out = pl.Series(label, lists)
+        return out.cast(pl.List(inner)) if inner is not None else out
 
     def _storage_dtype(self, name):
         dtype = self.native.collect_schema()[name]

@@ -1,0 +1,258 @@
+"""Which (row, class) labels are likely wrong: confident learning one-vs-rest.
+
+For every class k at once: the binary problem "row carries k" with probabilities
+``[1 - p_k, p_k]``; per-class thresholds, the (K, 2, 2) confident joint, the prune counts and the
+seven ``filter_by`` rules, then the "prediction agrees with the given label" veto. A row is an
+issue when any of its classes is. The O(N·K) work is done on class-major (K, N) matrices; only
+the 2×2 count matrices and the final top-m selections run per class.
+
+Ties are broken deterministically (stable order, then row position), where the reference uses
+numpy's unstable sort.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._common import (
+    FLOATING_POINT_COMPARISON,
+    TINY_VALUE,
+    round_preserving_row_totals,
+    select_extreme,
+)
+from ..classification.filter import FILTER_BY, prune_count_matrix
+from .rank import binary_thresholds, class_label_quality_scores, exponential_moving_average
+
+__all__ = [
+    "FILTER_BY",
+    "confident_joint",
+    "find_label_issues",
+    "find_label_issues_per_class",
+]
+
+
+class _Problems:
+    """The K binary problems of one call, class-major."""
+
+    def __init__(self, labels: np.ndarray, pred_probs: np.ndarray):
+        self.labels_t = np.ascontiguousarray(np.asarray(labels, dtype=bool).T)
+        self.probs_t = np.ascontiguousarray(np.asarray(pred_probs, dtype=np.float64).T)
+        self.comp_t = 1 - self.probs_t
+        self.k, self.n = self.probs_t.shape
+        self.counts = np.stack(
+            [self.n - self.labels_t.sum(axis=1), self.labels_t.sum(axis=1)], axis=1
+        )
+        self._guess: np.ndarray | None = None
+
+    def guesses(self) -> np.ndarray:
+        """(K, N) confidently estimated binary label (1 carries, 0 not, -1 neither)."""
+        if self._guess is not None:
+            return self._guess
+        t = binary_thresholds(self.labels_t, self.probs_t, self.comp_t)
+        cut = t - FLOATING_POINT_COMPARISON
+        conf0 = self.comp_t >= cut[:, :1]
+        conf1 = self.probs_t >= cut[:, 1:]
+        top = (self.probs_t > self.comp_t).astype(np.int8)  # argmax, first maximum
+        guess = np.where(conf1, np.int8(1), np.int8(-1))
+        guess[conf0] = 0
+        both = conf0 & conf1
+        guess[both] = top[both]
+        self._guess = guess
+        return guess
+
+    def joint(self) -> np.ndarray:
+        """(K, 2, 2) uncalibrated confident joints (diagonals at least 1)."""
+        g = self.guesses()
+        y = self.labels_t
+        cj = np.empty((self.k, 2, 2), dtype=np.int64)
+        cj[:, 0, 0] = np.count_nonzero(~y & (g == 0), axis=1)
+        cj[:, 0, 1] = np.count_nonzero(~y & (g == 1), axis=1)
+        cj[:, 1, 0] = np.count_nonzero(y & (g == 0), axis=1)
+        cj[:, 1, 1] = np.count_nonzero(y & (g == 1), axis=1)
+        cj[:, 0, 0] = np.maximum(cj[:, 0, 0], 1)
+        cj[:, 1, 1] = np.maximum(cj[:, 1, 1], 1)
+        return cj
+
+    def calibrated_joint(self) -> np.ndarray:
+        """(K, 2, 2): each class's joint rescaled to its counts, rounded with row totals kept."""
+        cj = self.joint().astype(np.float64)
+        out = np.empty((self.k, 2, 2), dtype=np.int64)
+        for j in range(self.k):  # 2×2 arithmetic in the reference's order
+            counts = self.counts[j]
+            row_sums = np.clip(cj[j].sum(axis=1), TINY_VALUE, None)
+            cal = cj[j] / row_sums[:, None] * counts[:, None]
+            cal = cal / np.sum(cal) * counts.sum()
+            out[j] = round_preserving_row_totals(cal)
+        return out
+
+    def off_diagonal(self) -> np.ndarray:
+        """(K, N): confidently guessed and the guess differs from the given label."""
+        g = self.guesses()
+        return (g >= 0) & (g != self.labels_t)
+
+    def veto(self, mask_t: np.ndarray) -> np.ndarray:
+        """Un-flag labels whose prediction, with +1e-6 on the given label, is the given label."""
+        y = self.labels_t
+        eps = FLOATING_POINT_COMPARISON
+        agrees = np.where(y, self.probs_t + eps > self.comp_t, self.comp_t + eps >= self.probs_t)
+        return mask_t & ~agrees
+
+
+def _warn_small(k: int, min_examples_per_class: int) -> None:
+    warnings.warn(
+        f"May not flag all label issues of class {k}: one of its two sides has at most "
+        f"min_examples_per_class={min_examples_per_class} rows.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _prune(pb: _Problems, counts, filter_by, min_examples_per_class):
+    """(K, N) masks of the prune_* rules (and 'both') from per-class prune counts."""
+    out = np.zeros((pb.k, pb.n), dtype=bool)
+    floor = max(min_examples_per_class, 1)
+    for j in range(pb.k):
+        y = pb.labels_t[j]
+        p = pb.probs_t[j]
+        c = pb.comp_t[j]
+        sides = (np.flatnonzero(~y), np.flatnonzero(y))
+        noise = np.zeros(pb.n, dtype=bool)
+        by_class = np.zeros(pb.n, dtype=bool)
+        for given, rows in enumerate(sides):
+            other = 1 - given
+            small = len(rows) <= floor
+            if filter_by in ("prune_by_noise_rate", "both"):
+                m = int(counts[j][other, given])
+                if m > 0 and small:
+                    _warn_small(j, min_examples_per_class)
+                elif m > 0:
+                    # margin towards the other side: p - (1 - p) for rows without the class
+                    margin = (p[rows] - c[rows]) if given == 0 else (c[rows] - p[rows])
+                    positive = np.flatnonzero(margin > 0)
+                    if len(positive) >= m:
+                        noise[rows[positive[select_extreme(margin[positive], m, largest=True)]]] = (
+                            True
+                        )
+                    else:
+                        noise[rows[select_extreme(margin, m, largest=True)]] = True
+            if filter_by in ("prune_by_class", "both"):
+                n_issues = len(rows) - int(counts[j][given, given])
+                if n_issues > 0 and small:
+                    if filter_by == "prune_by_class":
+                        _warn_small(j, min_examples_per_class)
+                elif n_issues > 0:
+                    own = c[rows] if given == 0 else p[rows]
+                    by_class[rows[select_extreme(own, n_issues, largest=False)]] = True
+        if filter_by == "prune_by_noise_rate":
+            out[j] = noise
+        elif filter_by == "prune_by_class":
+            out[j] = by_class
+        else:
+            out[j] = noise & by_class
+    return out
+
+
+def confident_joint(labels: np.ndarray, pred_probs: np.ndarray, *, calibrate: bool = True):
+    """(K, 2, 2) per-class confident joints: ``[k, given, estimated]`` with 0 = not carrying k,
+    1 = carrying k (cleanlab's ``compute_confident_joint(..., multi_label=True)``)."""
+    pb = _Problems(labels, pred_probs)
+    return pb.calibrated_joint() if calibrate else pb.joint()
+
+
+def find_label_issues_per_class(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    filter_by: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    num_to_remove_per_class=None,
+    min_examples_per_class: int = 1,
+    confident_joint: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N, K) boolean: class k of row i is likely mislabeled (present but should not be, or
+    absent but should be). The ``low_*`` rules are row-level: see :func:`find_label_issues`."""
+    if filter_by not in FILTER_BY:
+        raise ValueError(f"filter_by must be one of {FILTER_BY}, not {filter_by!r}.")
+    pb = _Problems(labels, pred_probs)
+    if filter_by in ("predicted_neq_given", "low_self_confidence", "low_normalized_margin"):
+        # per class (the reference's binary problems): argmax of [1 - p, p] != given
+        mask_t = (pb.probs_t > pb.comp_t) != pb.labels_t
+        if filter_by != "predicted_neq_given":  # each class's binary low_* rule, no veto
+            return np.ascontiguousarray(_binary_low(pb, filter_by).T)
+    elif filter_by == "confident_learning":
+        if confident_joint is not None:
+            warnings.warn(
+                "confident_joint is ignored by filter_by='confident_learning'.",
+                UserWarning,
+                stacklevel=2,
+            )
+        mask_t = pb.off_diagonal()
+    else:
+        cj = confident_joint if confident_joint is not None else pb.calibrated_joint()
+        counts = []
+        for j in range(pb.k):
+            remove = None
+            if num_to_remove_per_class is not None:
+                remove = [int(num_to_remove_per_class[j]), 0]
+            counts.append(
+                prune_count_matrix(
+                    cj[j],
+                    pb.labels_t[j].view(np.uint8),
+                    min_examples_per_class=min_examples_per_class,
+                    frac_noise=frac_noise,
+                    num_to_remove_per_class=remove,
+                )
+            )
+        mask_t = _prune(pb, counts, filter_by, min_examples_per_class)
+    return np.ascontiguousarray(pb.veto(mask_t).T)
+
+
+def _binary_low(pb: _Problems, filter_by: str) -> np.ndarray:
+    """Each class's binary ``low_*`` rule: its off-diagonal count of lowest binary scores."""
+    n_issues = np.count_nonzero(pb.veto(pb.off_diagonal()), axis=1)
+    method = "self_confidence" if filter_by == "low_self_confidence" else "normalized_margin"
+    scores_t = class_label_quality_scores(pb.labels_t.T, pb.probs_t.T, method=method).T
+    out = np.zeros((pb.k, pb.n), dtype=bool)
+    for j in range(pb.k):
+        out[j, select_extreme(scores_t[j], int(n_issues[j]), largest=False)] = True
+    return out
+
+
+def find_label_issues(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    filter_by: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    num_to_remove_per_class=None,
+    min_examples_per_class: int = 1,
+    confident_joint: np.ndarray | None = None,
+) -> np.ndarray:
+    """(N,) boolean: the row has a likely label issue in at least one class.
+
+    ``low_self_confidence`` / ``low_normalized_margin`` (as the reference): the number of rows
+    that ``confident_learning`` flags, taken as the rows with the lowest default multi-label
+    score (self-confidence, exponential moving average with alpha 0.8) — the same rows for both
+    rules. Every other rule: any class flagged by :func:`find_label_issues_per_class`.
+    """
+    if filter_by in ("low_self_confidence", "low_normalized_margin"):
+        pb = _Problems(labels, pred_probs)
+        n_issues = int(np.count_nonzero(pb.veto(pb.off_diagonal()).any(axis=0)))
+        scores = exponential_moving_average(
+            class_label_quality_scores(labels, pred_probs), alpha=0.8
+        )
+        mask = np.zeros(pb.n, dtype=bool)
+        mask[select_extreme(scores, n_issues, largest=False)] = True
+        return mask
+    per_class = find_label_issues_per_class(
+        labels,
+        pred_probs,
+        filter_by=filter_by,
+        frac_noise=frac_noise,
+        num_to_remove_per_class=num_to_remove_per_class,
+        min_examples_per_class=min_examples_per_class,
+        confident_joint=confident_joint,
+    )
+    return np.asarray(per_class.any(axis=1))
