@@ -135,10 +135,21 @@ def compute_confident_joint(
     return joint
 
 
-def calibrate_confident_joint(confident_joint: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Rescale each row to its class count and the whole to N, rounding with row totals kept."""
+def calibrate_confident_joint(
+    confident_joint: np.ndarray,
+    labels: np.ndarray | None,
+    *,
+    class_counts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rescale each row to its class count and the whole to N, rounding with row totals kept.
+
+    ``class_counts`` (rows per class) replaces ``labels`` when given.
+    """
     joint = np.asarray(confident_joint, dtype=np.float64)
-    counts = value_counts(labels, joint.shape[0])
+    if class_counts is None:
+        counts = value_counts(np.asarray(labels), joint.shape[0])
+    else:
+        counts = np.asarray(class_counts)
     row_sums = np.clip(joint.sum(axis=1), TINY_VALUE, None)
     calibrated = joint / row_sums[:, None] * counts[:, None]
     calibrated = calibrated / np.sum(calibrated) * counts.sum()

@@ -13,10 +13,12 @@ __all__ = [
 ]
 
 
-def _joint_and_n(labels, pred_probs, joint, confident_joint):
+def _joint_and_n(labels, pred_probs, joint, confident_joint, num_examples=None):
     if joint is None:
         joint = estimate_joint(labels, pred_probs, confident_joint=confident_joint)
-    if labels is not None:
+    if num_examples is not None:
+        n = int(num_examples)
+    elif labels is not None:
         n = len(labels)
     elif confident_joint is not None:
         n = int(np.sum(confident_joint))
@@ -25,13 +27,17 @@ def _joint_and_n(labels, pred_probs, joint, confident_joint):
     return np.asarray(joint, dtype=np.float64), n
 
 
-def class_label_quality(labels=None, pred_probs=None, *, joint=None, confident_joint=None) -> dict:
+def class_label_quality(
+    labels=None, pred_probs=None, *, joint=None, confident_joint=None, num_examples=None
+) -> dict:
     """Per-class issue counts and noise rates, in class order (not sorted).
+
+    ``num_examples`` (N) replaces ``labels`` for the counts when given with ``joint``.
 
     Returns a dict of arrays: ``label_issues``, ``inverse_label_issues``, ``label_noise``,
     ``inverse_label_noise``, ``label_quality_score`` (= 1 - label_noise).
     """
-    joint, n = _joint_and_n(labels, pred_probs, joint, confident_joint)
+    joint, n = _joint_and_n(labels, pred_probs, joint, confident_joint, num_examples)
     diag = np.diagonal(joint)
     rows, cols = joint.sum(axis=1), joint.sum(axis=0)
     label_noise = (rows - diag) / np.clip(rows, 1e-6, None)
@@ -45,14 +51,20 @@ def class_label_quality(labels=None, pred_probs=None, *, joint=None, confident_j
 
 
 def overlapping_class_pairs(
-    labels=None, pred_probs=None, *, joint=None, confident_joint=None, asymmetric: bool = False
+    labels=None,
+    pred_probs=None,
+    *,
+    joint=None,
+    confident_joint=None,
+    asymmetric: bool = False,
+    num_examples=None,
 ) -> dict:
     """Pairs of classes that the labels confuse, most overlapping first (ties by class order).
 
     Symmetric (default): one row per pair a < b with joint probability ``J[a,b] + J[b,a]``;
     asymmetric: every off-diagonal cell.
     """
-    joint, n = _joint_and_n(labels, pred_probs, joint, confident_joint)
+    joint, n = _joint_and_n(labels, pred_probs, joint, confident_joint, num_examples)
     k = joint.shape[0]
     a, b = np.nonzero(~np.eye(k, dtype=bool)) if asymmetric else np.triu_indices(k, 1)
     prob = joint[a, b] if asymmetric else joint[a, b] + joint[b, a]

@@ -47,13 +47,15 @@ def prune_count_matrix(
     min_examples_per_class: int = 1,
     frac_noise: float = 1.0,
     num_to_remove_per_class=None,
+    class_counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Counts to prune, rows = true class, columns = given class.
 
     From the transposed confident joint: raise each diagonal to ``min_examples_per_class``, take
     the increase evenly from the column's non-zero off-diagonals, scale the off-diagonals by
     ``frac_noise`` (truncating), and round with row totals kept. ``num_to_remove_per_class``
-    rebuilds the matrix so that class k loses that many rows.
+    rebuilds the matrix so that class k loses that many rows (``class_counts``, the rows per
+    class, replaces ``labels`` when given, e.g. from merged batch statistics).
     """
     matrix = np.asarray(confident_joint, dtype=np.float64).T
     num_classes = matrix.shape[0]
@@ -70,7 +72,7 @@ def prune_count_matrix(
     np.fill_diagonal(reduced, np.diagonal(kept) + np.sum(kept - reduced, axis=0))
     result = round_preserving_row_totals(reduced.astype(np.int64))
     if num_to_remove_per_class is not None:
-        counts = value_counts(labels, num_classes)
+        counts = value_counts(labels, num_classes) if class_counts is None else class_counts
         remove = np.asarray(num_to_remove_per_class, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             # divides element [i, j] by the sum of row j (the reference's broadcasting)

@@ -92,6 +92,7 @@ def get_label_quality_scores(
     *,
     method: str = "self_confidence",
     adjust_pred_probs: bool = False,
+    confident_thresholds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label quality score of every row (higher = cleaner).
 
@@ -100,6 +101,9 @@ def get_label_quality_scores(
     method : {"self_confidence", "normalized_margin", "confidence_weighted_entropy"}
     adjust_pred_probs : bool
         Subtract the per-class confident thresholds before scoring (not with the entropy method).
+    confident_thresholds : ndarray (K,), optional
+        The thresholds ``adjust_pred_probs`` subtracts, when already known (e.g. merged over
+        batches); computed from ``labels`` and ``pred_probs`` otherwise.
 
     Examples
     --------
@@ -115,9 +119,11 @@ def get_label_quality_scores(
             raise ValueError(
                 "adjust_pred_probs=True cannot be used with method='confidence_weighted_entropy'."
             )
-        from .count import get_confident_thresholds
+        thresholds = confident_thresholds
+        if thresholds is None:
+            from .count import get_confident_thresholds
 
-        thresholds = get_confident_thresholds(labels, pred_probs)
+            thresholds = get_confident_thresholds(labels, pred_probs)
         return _SCORERS[method](labels, subtract_confident_thresholds(pred_probs, thresholds))
     return _SCORERS[method](labels, pred_probs)
 

@@ -1,0 +1,775 @@
+"""Confident learning as mergeable passes over row batches: exact out of core and distributed.
+
+Every ``filter_by`` rule, the label quality scores, ``num_label_issues`` and the statistics of
+the health summary are computed from a few passes over batches of rows. A batch is
+``(labels, pred_probs, offset)``: int class codes ``(n,)``, a float matrix ``(n, K)`` (any memory
+order) and the global position of its first row. Batches may come in any order and be empty;
+their rows together are rows ``0..N-1``. Results equal the in-memory kernels
+(:mod:`.filter`, :mod:`.count`, :mod:`.rank`) row for row, whatever the batching: the in-memory
+call is the same code with one batch.
+
+The protocol
+------------
+A *job* says which passes it needs, one after the other::
+
+    job = LabelIssueJob(num_classes, filter_by="prune_by_noise_rate", rank_by="self_confidence")
+    while (p := job.next_pass()) is not None:          # at most three statistics passes
+        stats = [p(labels, pred_probs, offset) for labels, pred_probs, offset in batches]
+        job.add(merge_all(p, stats))                   # any grouping/order of merges
+    plan = job.plan()                                  # small, picklable
+    for labels, pred_probs, offset in batches:         # the row-map pass
+        mask, scores = flags(labels, pred_probs, offset, plan)
+
+- ``p`` is a :class:`Pass`: picklable (send it to workers), ``p(labels, pred_probs, offset)``
+  returns that pass's statistics for one batch; ``p.empty()`` is the merge identity.
+- Statistics (:class:`ClassStats`, :class:`JointStats`, :class:`CandidateStats`) have
+  ``a.merge(b)``: associative and commutative, the merged result does not depend on the order
+  or grouping of the merges. They are picklable.
+- :func:`flags` is row-local given the plan: ``mask`` (bool ``(n,)``; ``None`` for a scores-only
+  job) and ``scores`` (``(n,)``, the ``rank_by`` score; ``None`` with ``scores=False``).
+
+The passes, and what they hold:
+
+1. ``"classes"`` (:class:`ClassStats`): rows per class and each row's self-confidence
+   ``p[i, y_i]`` (one float per row, 1/K of pred_probs): the per-class thresholds are numpy's own
+   ``np.mean`` of each class's values in global row order, so they are bit-identical to the
+   in-memory (and the reference's) thresholds.
+2. ``"joint"`` (:class:`JointStats`): the uncalibrated confident joint (K×K counts) and the
+   ``off_diagonal`` count of :func:`~.count.num_label_issues`.
+3. ``"candidates"`` (:class:`CandidateStats`): per group, the ``m`` best rows seen, with global
+   positions. Groups: each (given class k, other class j) pair of ``prune_by_noise_rate`` /
+   ``both`` (largest margin ``p[j] - p[k]``), each class of ``prune_by_class`` / ``both``
+   (lowest ``p[k]``), and the whole data for the ``low_*`` rules (lowest score). Ties are broken
+   by global row position (the earliest row wins), as the in-memory kernel does. After the merge
+   the kept rows are exactly the flagged rows, so the plan holds their positions.
+
+Which passes a job runs: ``predicted_neq_given`` none (pass 1 only with
+``adjust_pred_probs``), ``confident_learning`` pass 1, the ``prune_*``/``both`` rules 1-3 (1 and
+3 when a ``confident_joint`` is given), the ``low_*`` rules 1-3.
+
+Other jobs: :class:`LabelIssueJob` with ``filter_by=None`` gives scores only (label quality
+scores); :class:`CountJob` runs passes 1-2 and gives thresholds, the confident joint,
+``num_label_issues`` and the health-summary tables (:meth:`CountJob.result`).
+
+Drivers: :func:`run` (sequential, from a factory of fresh batch iterators),
+:func:`run_counts`, :func:`array_batches` (one matrix in row blocks).
+
+Warnings (small classes, ignored options) are emitted by ``job.plan()`` / the job constructor,
+once, as the in-memory kernel does; invalid option combinations raise ``ValueError`` at
+construction.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from .._common import CONFIDENT_THRESHOLDS_LOWER_BOUND, class_rows, self_confidence, value_counts
+from ..parallel import row_reduce
+from .count import (
+    ESTIMATION_METHODS,
+    calibrate_confident_joint,
+    confident_guesses,
+    prediction_agrees_with_label,
+)
+from .dataset import class_label_quality, overlapping_class_pairs
+from .filter import FILTER_BY, _warn_small, prune_count_matrix
+from .rank import RANK_METHODS, get_label_quality_scores
+
+__all__ = [
+    "Batch",
+    "CandidateStats",
+    "ClassStats",
+    "CountJob",
+    "CountResult",
+    "FlagPlan",
+    "JointStats",
+    "LabelIssueJob",
+    "Pass",
+    "array_batches",
+    "flags",
+    "merge_all",
+    "run",
+    "run_counts",
+]
+
+PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
+LOW = ("low_self_confidence", "low_normalized_margin")
+
+#: ``(labels, pred_probs, offset)``: class codes (n,), probabilities (n, K), global first row.
+Batch = tuple[np.ndarray, np.ndarray, int]
+
+
+# ------------------------------------------------------------------------------------------
+# statistics
+# ------------------------------------------------------------------------------------------
+@dataclass
+class ClassStats:
+    """Pass 1: rows per class and the self-confidences, kept per batch with its offset.
+
+    ``chunks`` holds ``(offset, values, bounds)`` per batch: the batch's self-confidences
+    grouped by class (row order kept within a class) and the class boundaries in ``values``.
+    """
+
+    counts: np.ndarray
+    chunks: tuple = ()
+
+    def merge(self, other: ClassStats) -> ClassStats:
+        return ClassStats(self.counts + other.counts, self.chunks + other.chunks)
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.counts.sum())
+
+    def thresholds(self) -> np.ndarray:
+        """Per-class confident thresholds, equal to :func:`~.count.get_confident_thresholds`."""
+        chunks = sorted((c for c in self.chunks if len(c[1])), key=lambda c: c[0])
+        means: list[Any] = []
+        for k, count in enumerate(self.counts):
+            if not count:
+                means.append(2.0)
+                continue
+            parts = [values[bounds[k] : bounds[k + 1]] for _, values, bounds in chunks]
+            means.append(np.mean(np.concatenate(parts)))
+        thresholds = np.array(means)
+        return np.maximum(thresholds, thresholds.dtype.type(CONFIDENT_THRESHOLDS_LOWER_BOUND))
+
+
+@dataclass
+class JointStats:
+    """Pass 2: the uncalibrated confident joint (no diagonal floor) and the ``off_diagonal``
+    issue count (confident off-diagonal rows whose prediction does not agree with the label)."""
+
+    cells: np.ndarray
+    off_diagonal: int = 0
+
+    def merge(self, other: JointStats) -> JointStats:
+        return JointStats(self.cells + other.cells, self.off_diagonal + other.off_diagonal)
+
+    def confident_joint(self, class_counts: np.ndarray, *, calibrate: bool = True) -> np.ndarray:
+        """As :func:`~.count.compute_confident_joint` (diagonal raised to at least 1)."""
+        joint = self.cells.copy()
+        np.fill_diagonal(joint, np.maximum(np.diagonal(joint), 1))
+        if calibrate:
+            joint = calibrate_confident_joint(joint, None, class_counts=class_counts)
+        return joint
+
+
+@dataclass
+class CandidateStats:
+    """Pass 3: per *slot* (group), the ``limits[slot]`` best rows seen.
+
+    Flat arrays ``slots``, ``keys``, ``positions`` (global rows), sorted by (slot, position);
+    smaller key = better, ties by position (the earlier row is better). Slots of K classes:
+    ``k * (K + 1) + j`` for the pair (given k, other j) of ``prune_by_noise_rate`` (key
+    ``p[k] - p[j]``, i.e. the largest margin first), ``k * (K + 1) + K`` for class k of
+    ``prune_by_class`` (key ``p[k]``), ``K * (K + 1)`` for the ``low_*`` rules (key: the score).
+    """
+
+    limits: np.ndarray
+    slots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def merge(self, other: CandidateStats) -> CandidateStats:
+        if not len(other.slots):
+            return self
+        if not len(self.slots):
+            return other
+        return _cut(
+            self.limits,
+            np.concatenate([self.slots, other.slots]),
+            np.concatenate([self.keys, other.keys]),
+            np.concatenate([self.positions, other.positions]),
+        )
+
+    def kept(self, kind: str) -> np.ndarray:
+        """Sorted unique global positions kept in the slots of ``kind``: ``"pair"``,
+        ``"class"`` or ``"low"``."""
+        width = len(self.limits) - 1  # K * (K + 1)
+        k1 = _num_classes_of(width) + 1
+        if kind == "low":
+            sel = self.slots == width
+        elif kind == "class":
+            sel = (self.slots < width) & (self.slots % k1 == k1 - 1)
+        else:
+            sel = (self.slots < width) & (self.slots % k1 != k1 - 1)
+        return np.unique(self.positions[sel]).astype(np.int64)
+
+
+def _num_classes_of(width: int) -> int:
+    """K from K * (K + 1)."""
+    k = int(np.sqrt(width))
+    while k * (k + 1) < width:
+        k += 1
+    return k
+
+
+def _cut(limits, slots, keys, positions) -> CandidateStats:
+    """Keep the ``limits[slot]`` smallest (key, position) per slot; sorted by (slot, position)."""
+    order = np.lexsort((positions, keys, slots))
+    s = slots[order]
+    start = np.searchsorted(s, s, side="left")
+    keep = order[(np.arange(len(s)) - start) < limits[s]]
+    keep = keep[np.lexsort((positions[keep], slots[keep]))]
+    return CandidateStats(limits, slots[keep], keys[keep], positions[keep])
+
+
+def _select(keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """Mask (G, n): in each row g of ``keys`` (columns in position order), the ``limits[g]``
+    smallest (key, column) pairs."""
+    g_count, n = keys.shape
+    mask = np.zeros((g_count, n), dtype=bool)
+    limits = np.asarray(limits, dtype=np.int64)
+    mask[limits >= n] = True
+    part = np.flatnonzero((limits < n) & (limits > 0))
+    if len(part):
+        sub = keys[part]
+        m = limits[part]
+        cut = np.partition(sub, np.unique(m - 1), axis=1)[np.arange(len(part)), m - 1]
+        less = sub < cut[:, None]
+        tie = sub == cut[:, None]
+        need = m - less.sum(axis=1)
+        tie &= np.cumsum(tie, axis=1) <= need[:, None]
+        mask[part] = less | tie
+    return mask
+
+
+# ------------------------------------------------------------------------------------------
+# passes
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pass:
+    """One statistics pass: ``p(labels, pred_probs, offset) -> stats`` for one batch.
+
+    ``name`` is ``"classes"``, ``"joint"`` or ``"candidates"``; ``context`` what the pass needs
+    from the earlier ones (thresholds, the candidate limits). Picklable.
+    """
+
+    name: str
+    num_classes: int
+    context: Any = None
+
+    def __call__(self, labels: np.ndarray, pred_probs: np.ndarray, offset: int):
+        labels = np.asarray(labels)
+        if self.name == "classes":
+            return _class_stats(labels, pred_probs, int(offset), self.num_classes)
+        if self.name == "joint":
+            return _joint_stats(labels, pred_probs, self.num_classes, self.context)
+        return _candidate_stats(labels, pred_probs, int(offset), self.num_classes, self.context)
+
+    def empty(self):
+        """The merge identity of this pass's statistics (the stats of no rows)."""
+        k = self.num_classes
+        if self.name == "classes":
+            return ClassStats(np.zeros(k, dtype=np.int64))
+        if self.name == "joint":
+            return JointStats(np.zeros((k, k), dtype=np.int64))
+        return CandidateStats(self.context.limits)
+
+
+def merge_all(p: Pass, stats: Iterable) -> Any:
+    """Merge the statistics of one pass over any number of batches (none gives ``p.empty()``)."""
+    return reduce(lambda a, b: a.merge(b), stats, p.empty())
+
+
+def _class_stats(labels, pred_probs, offset, num_classes) -> ClassStats:
+    counts = value_counts(labels, num_classes).astype(np.int64)
+    if not len(labels):
+        return ClassStats(counts)
+    own = self_confidence(labels, pred_probs)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return ClassStats(counts, ((offset, own[order], bounds),))
+
+
+@dataclass(frozen=True)
+class _JointContext:
+    thresholds: np.ndarray
+    off_diagonal: bool
+
+
+def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointStats:
+    k = num_classes
+    if not len(labels):
+        return JointStats(np.zeros((k, k), dtype=np.int64))
+    guesses = confident_guesses(pred_probs, ctx.thresholds)
+    valid = guesses >= 0
+    cells = labels[valid].astype(np.int64) * k + guesses[valid]
+    joint = np.bincount(cells, minlength=k * k).reshape(k, k).astype(np.int64)
+    off = 0
+    if ctx.off_diagonal:
+        rows = np.flatnonzero(valid & (guesses != labels))
+        off = int(len(rows) - prediction_agrees_with_label(labels, pred_probs, rows).sum())
+    return JointStats(joint, off)
+
+
+@dataclass(frozen=True)
+class _CandidateContext:
+    limits: np.ndarray  # per slot (see CandidateStats)
+    pairs: dict  # class k -> (other classes j, as int array)
+    by_class: tuple  # classes k with a prune_by_class limit
+    low_method: str | None  # "self_confidence" / "normalized_margin" for the low_* rules
+
+
+def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateContext):
+    limits = ctx.limits
+    k1 = num_classes + 1
+    if not len(labels):
+        return CandidateStats(limits)
+    slots, keys, positions = [], [], []
+    if ctx.low_method is not None:
+        scores = get_label_quality_scores(labels, pred_probs, method=ctx.low_method)
+        slot = num_classes * k1
+        chosen = np.flatnonzero(_select(scores[None, :], limits[slot : slot + 1])[0])
+        slots.append(np.full(len(chosen), slot, dtype=np.int64))
+        keys.append(scores[chosen])
+        positions.append(offset + chosen.astype(np.int64))
+    if ctx.pairs or ctx.by_class:
+        for k, rows in enumerate(class_rows(labels, num_classes)):
+            others = ctx.pairs.get(k)
+            if not len(rows) or (others is None and k not in ctx.by_class):
+                continue
+            sub = pred_probs[rows]
+            own = sub[:, k]
+            blocks = []
+            if others is not None:
+                # the reference's margin p[j] - p[k] in pred_probs' dtype; key = -margin
+                blocks.append(own[None, :] - np.ascontiguousarray(sub[:, others].T))
+            cols = list(others) if others is not None else []
+            if k in ctx.by_class:
+                blocks.append(own[None, :])
+                cols.append(num_classes)
+            key_matrix = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+            slot_ids = k * k1 + np.asarray(cols, dtype=np.int64)
+            g, c = np.nonzero(_select(key_matrix, limits[slot_ids]))
+            slots.append(slot_ids[g])
+            keys.append(key_matrix[g, c])
+            positions.append(offset + rows[c].astype(np.int64))
+    if not slots:
+        return CandidateStats(limits)
+    out = _cut(limits, np.concatenate(slots), np.concatenate(keys), np.concatenate(positions))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# the plan and the row-map pass
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlagPlan:
+    """Everything :func:`flags` needs; small and picklable.
+
+    ``rule``: ``None`` (scores only), ``"positions"`` (flag ``positions``, sorted global rows),
+    ``"predicted_neq_given"`` or ``"confident_learning"`` (row-local, with ``thresholds``).
+    ``drop_agreeing``: unflag rows whose prediction agrees with the label (all rules but
+    ``low_*``). ``rank_by`` / ``adjust_pred_probs`` / ``score_thresholds``: the score.
+    """
+
+    num_classes: int
+    rule: str | None
+    positions: np.ndarray | None
+    thresholds: np.ndarray | None
+    drop_agreeing: bool
+    rank_by: str | None
+    adjust_pred_probs: bool
+    score_thresholds: np.ndarray | None
+
+
+def flags(
+    labels: np.ndarray, pred_probs: np.ndarray, offset: int, plan: FlagPlan
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The row-map pass: ``(is_issue, label_score)`` of one batch (either may be ``None``)."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    mask = None
+    if plan.rule == "positions":
+        assert plan.positions is not None
+        lo, hi = np.searchsorted(plan.positions, [offset, offset + n])
+        mask = np.zeros(n, dtype=bool)
+        mask[plan.positions[lo:hi] - offset] = True
+    elif plan.rule == "predicted_neq_given":
+        mask = row_reduce(pred_probs, "argmax") != labels if n else np.zeros(0, dtype=bool)
+    elif plan.rule == "confident_learning":
+        assert plan.thresholds is not None
+        guesses = confident_guesses(pred_probs, plan.thresholds)
+        mask = (guesses >= 0) & (guesses != labels)
+    if mask is not None and plan.drop_agreeing:
+        flagged = np.flatnonzero(mask)
+        mask[flagged[prediction_agrees_with_label(labels, pred_probs, flagged)]] = False
+    scores = None
+    if plan.rank_by is not None:
+        scores = get_label_quality_scores(
+            labels,
+            pred_probs,
+            method=plan.rank_by,
+            adjust_pred_probs=plan.adjust_pred_probs,
+            confident_thresholds=plan.score_thresholds,
+        )
+    return mask, scores
+
+
+# ------------------------------------------------------------------------------------------
+# jobs
+# ------------------------------------------------------------------------------------------
+class _Job:
+    """A sequence of statistics passes, each built from the merged statistics of the earlier."""
+
+    steps: tuple[str, ...] = ()
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = int(num_classes)
+        self.stats: dict[str, Any] = {}
+        self._pending: Pass | None = None
+
+    def next_pass(self) -> Pass | None:
+        """The next pass to run over all batches, or ``None`` when the statistics are complete.
+
+        The same :class:`Pass` is returned until :meth:`add` receives its merged statistics.
+        """
+        for name in self.steps:
+            if name not in self.stats:
+                if self._pending is None or self._pending.name != name:
+                    self._pending = Pass(name, self.num_classes, self._context(name))
+                return self._pending
+        return None
+
+    def add(self, stats) -> None:
+        """Give the job the merged statistics of the pass :meth:`next_pass` returned."""
+        p = self.next_pass()
+        if p is None:
+            raise ValueError("every pass of this job has its statistics already")
+        expected = {"classes": ClassStats, "joint": JointStats, "candidates": CandidateStats}
+        if not isinstance(stats, expected[p.name]):
+            raise TypeError(f"expected the merged statistics of pass {p.name!r}")
+        self.stats[p.name] = stats
+
+    def _context(self, name: str) -> Any:
+        if name == "joint":
+            return _JointContext(self.thresholds(), off_diagonal=True)
+        return None
+
+    def thresholds(self) -> np.ndarray:
+        return self.stats["classes"].thresholds()
+
+    def class_counts(self) -> np.ndarray:
+        return self.stats["classes"].counts
+
+
+class LabelIssueJob(_Job):
+    """``find_label_issues`` (and/or label quality scores) as passes; see the module docstring.
+
+    Parameters are those of :func:`~.filter.find_label_issues` (same warnings and
+    ``ValueError``\\ s), plus ``rank_by`` / ``rank_by_kwargs`` for the scores (``rank_by=None``:
+    no scores). ``filter_by=None``: scores only (``flags`` returns ``mask=None``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        filter_by: str | None = "prune_by_noise_rate",
+        frac_noise: float = 1.0,
+        num_to_remove_per_class=None,
+        min_examples_per_class: int = 1,
+        confident_joint: np.ndarray | None = None,
+        rank_by: str | None = "self_confidence",
+        rank_by_kwargs: dict | None = None,
+    ) -> None:
+        super().__init__(num_classes)
+        if filter_by is not None and filter_by not in FILTER_BY:
+            raise ValueError(f"filter_by must be one of {FILTER_BY}, not {filter_by!r}.")
+        if rank_by is not None and rank_by not in RANK_METHODS:
+            raise ValueError(f"method must be one of {RANK_METHODS}, not {rank_by!r}.")
+        options = dict(rank_by_kwargs or {})
+        self.adjust = bool(options.pop("adjust_pred_probs", False))
+        if options:
+            raise ValueError(f"unknown rank_by_kwargs {sorted(options)}")
+        if self.adjust and rank_by == "confidence_weighted_entropy":
+            raise ValueError(
+                "adjust_pred_probs=True cannot be used with method='confidence_weighted_entropy'."
+            )
+        prunes = filter_by in PRUNE
+        if filter_by is not None and not prunes:
+            if frac_noise != 1.0 or num_to_remove_per_class is not None:
+                warnings.warn(
+                    f"frac_noise and num_to_remove_per_class only apply to the prune_* filters "
+                    f"and 'both', not filter_by={filter_by!r}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                if num_to_remove_per_class is not None:
+                    raise ValueError(
+                        f"num_to_remove_per_class cannot be used with filter_by={filter_by!r}; "
+                        f"use 'prune_by_class', 'prune_by_noise_rate' or 'both'."
+                    )
+        if filter_by == "confident_learning" and confident_joint is not None:
+            warnings.warn(
+                "confident_joint is ignored by filter_by='confident_learning'.",
+                UserWarning,
+                stacklevel=2,
+            )
+            confident_joint = None
+        if not prunes:
+            confident_joint = None
+        self.filter_by = filter_by
+        self.frac_noise = frac_noise
+        self.num_to_remove_per_class = num_to_remove_per_class
+        self.min_examples_per_class = min_examples_per_class
+        self.given_joint = None if confident_joint is None else np.asarray(confident_joint)
+        self.rank_by = rank_by
+        steps = []
+        if (
+            prunes
+            or filter_by in LOW
+            or filter_by == "confident_learning"
+            or (self.adjust and rank_by is not None)
+        ):
+            steps.append("classes")
+        if filter_by in LOW or (prunes and self.given_joint is None):
+            steps.append("joint")
+        if prunes or filter_by in LOW:
+            steps.append("candidates")
+        self.steps = tuple(steps)
+        self._prune_counts: np.ndarray | None = None
+
+    # -- contexts -------------------------------------------------------------------------
+    def _context(self, name: str) -> Any:
+        if name == "joint":
+            return _JointContext(self.thresholds(), off_diagonal=self.filter_by in LOW)
+        if name == "candidates":
+            return self._candidate_context()
+        return None
+
+    def prune_counts(self) -> np.ndarray:
+        """The prune-count matrix (rows = true class, columns = given class)."""
+        if self._prune_counts is None:
+            counts = self.class_counts()
+            if self.given_joint is not None:
+                cj = self.given_joint
+            else:
+                cj = self.stats["joint"].confident_joint(counts, calibrate=True)
+            self._prune_counts = prune_count_matrix(
+                cj,
+                None,  # type: ignore[arg-type]
+                min_examples_per_class=self.min_examples_per_class,
+                frac_noise=self.frac_noise,
+                num_to_remove_per_class=self.num_to_remove_per_class,
+                class_counts=counts,
+            )
+        return self._prune_counts
+
+    def _candidate_context(self) -> _CandidateContext:
+        k1 = self.num_classes + 1
+        limits = np.zeros(self.num_classes * k1 + 1, dtype=np.int64)
+        pairs: dict = {}
+        by_class: list[int] = []
+        if self.filter_by in LOW:
+            limits[-1] = self.stats["joint"].off_diagonal
+            method = (
+                "self_confidence"
+                if self.filter_by == "low_self_confidence"
+                else ("normalized_margin")
+            )
+            return _CandidateContext(limits, pairs, (), method)
+        if not self.class_counts().any():  # no rows at all: nothing to flag
+            return _CandidateContext(limits, pairs, (), None)
+        prune_counts = self.prune_counts()
+        counts = self.class_counts()
+        small = max(self.min_examples_per_class, 1)
+        if self.filter_by in ("prune_by_noise_rate", "both"):
+            for k in range(self.num_classes):
+                wanted = prune_counts[:, k].copy()
+                wanted[k] = 0
+                if not wanted.any():
+                    continue
+                if counts[k] <= small:
+                    _warn_small(k, self.min_examples_per_class)
+                    continue
+                others = np.flatnonzero(wanted > 0)
+                pairs[k] = others
+                limits[k * k1 + others] = wanted[others]
+        if self.filter_by in ("prune_by_class", "both"):
+            for k in range(self.num_classes):
+                n_issues = int(counts[k]) - int(prune_counts[k, k])
+                if n_issues <= 0:
+                    continue
+                if counts[k] <= small:
+                    if self.filter_by == "prune_by_class":
+                        _warn_small(k, self.min_examples_per_class)
+                    continue
+                by_class.append(k)
+                limits[k * k1 + self.num_classes] = n_issues
+        return _CandidateContext(limits, pairs, tuple(by_class), None)
+
+    # -- the plan -------------------------------------------------------------------------
+    def plan(self) -> FlagPlan:
+        """The plan of the row-map pass (after every statistics pass was added)."""
+        if self.next_pass() is not None:
+            raise ValueError("the job still needs statistics passes (see next_pass())")
+        rule: str | None = None
+        positions = None
+        thresholds = None
+        if self.filter_by in PRUNE or self.filter_by in LOW:
+            rule = "positions"
+            cand = self.stats["candidates"]
+            if self.filter_by == "prune_by_noise_rate":
+                positions = cand.kept("pair")
+            elif self.filter_by == "prune_by_class":
+                positions = cand.kept("class")
+            elif self.filter_by == "both":
+                positions = np.intersect1d(cand.kept("pair"), cand.kept("class"))
+            else:
+                positions = cand.kept("low")
+        elif self.filter_by == "confident_learning":
+            rule = "confident_learning"
+            thresholds = self.thresholds()
+        elif self.filter_by == "predicted_neq_given":
+            rule = "predicted_neq_given"
+        score_thresholds = self.thresholds() if self.adjust and self.rank_by is not None else None
+        return FlagPlan(
+            num_classes=self.num_classes,
+            rule=rule,
+            positions=positions,
+            thresholds=thresholds,
+            drop_agreeing=self.filter_by is not None and self.filter_by not in LOW,
+            rank_by=self.rank_by,
+            adjust_pred_probs=self.adjust,
+            score_thresholds=score_thresholds,
+        )
+
+
+@dataclass
+class CountResult:
+    """Dataset-level statistics from merged passes 1-2 (see :class:`CountJob`)."""
+
+    class_counts: np.ndarray
+    thresholds: np.ndarray
+    joint_stats: JointStats
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.class_counts.sum())
+
+    def confident_joint(self, *, calibrate: bool = True) -> np.ndarray:
+        """As :func:`~.count.compute_confident_joint`."""
+        return self.joint_stats.confident_joint(self.class_counts, calibrate=calibrate)
+
+    def joint(self, confident_joint: np.ndarray | None = None) -> np.ndarray:
+        """As :func:`~.count.estimate_joint` (from the data, or calibrating a given joint)."""
+        if confident_joint is None:
+            cj = self.confident_joint(calibrate=True)
+        else:
+            cj = calibrate_confident_joint(confident_joint, None, class_counts=self.class_counts)
+        return cj / np.clip(cj.sum(), 1e-100, None)
+
+    def num_label_issues(
+        self, *, estimation_method: str = "off_diagonal", confident_joint=None
+    ) -> int:
+        """As :func:`~.count.num_label_issues` (same warning and errors)."""
+        if estimation_method == "off_diagonal":
+            if confident_joint is not None:
+                warnings.warn(
+                    "confident_joint is ignored by estimation_method='off_diagonal'; "
+                    "use 'off_diagonal_custom' to count from it.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return int(self.joint_stats.off_diagonal)
+        if estimation_method == "off_diagonal_calibrated":
+            joint = self.joint()
+        elif estimation_method == "off_diagonal_custom":
+            if confident_joint is None:
+                raise ValueError("estimation_method='off_diagonal_custom' needs a confident_joint.")
+            joint = self.joint(np.asarray(confident_joint))
+        else:
+            raise ValueError(f"estimation_method must be one of {ESTIMATION_METHODS}.")
+        return int(np.rint((1.0 - np.trace(joint)) * self.num_examples))
+
+    def health(self, *, asymmetric: bool = False) -> dict:
+        """The health summary's numbers: ``overall_label_health_score``, ``num_examples``,
+        ``num_label_issues``, ``joint``, ``class_counts``, ``class_quality`` (dict of per-class
+        arrays, class order, as :func:`~.dataset.class_label_quality`) and ``overlaps`` (as
+        :func:`~.dataset.overlapping_class_pairs`)."""
+        joint = self.joint()
+        n = self.num_examples
+        issues = self.num_label_issues()
+        return {
+            "overall_label_health_score": 1.0 - issues / n if n else float("nan"),
+            "num_examples": n,
+            "num_label_issues": issues,
+            "joint": joint,
+            "class_counts": self.class_counts,
+            "class_quality": class_label_quality(joint=joint, num_examples=n),
+            "overlaps": overlapping_class_pairs(joint=joint, asymmetric=asymmetric, num_examples=n),
+        }
+
+
+class CountJob(_Job):
+    """Passes 1-2: thresholds, confident joint, ``num_label_issues`` and health statistics."""
+
+    steps = ("classes", "joint")
+
+    def result(self) -> CountResult:
+        if self.next_pass() is not None:
+            raise ValueError("the job still needs statistics passes (see next_pass())")
+        return CountResult(self.class_counts(), self.thresholds(), self.stats["joint"])
+
+
+# ------------------------------------------------------------------------------------------
+# sequential drivers
+# ------------------------------------------------------------------------------------------
+BatchesFactory = Callable[[], Iterable[Batch]]
+
+
+def _run_passes(job: _Job, batches_factory: BatchesFactory) -> None:
+    while (p := job.next_pass()) is not None:
+        job.add(merge_all(p, (p(lab, prob, off) for lab, prob, off in batches_factory())))
+
+
+def run(
+    batches_factory: BatchesFactory, num_classes: int, **options: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Run a :class:`LabelIssueJob` (``options`` are its keywords) over the batches of
+    ``batches_factory()`` (called once per pass, each time a fresh iterator) and return the
+    whole ``(is_issue, label_score)`` arrays in global row order."""
+    job = LabelIssueJob(num_classes, **options)
+    _run_passes(job, batches_factory)
+    plan = job.plan()
+    parts = []
+    for labels, pred_probs, offset in batches_factory():
+        parts.append((int(offset), *flags(labels, pred_probs, offset, plan)))
+    parts.sort(key=lambda t: t[0])
+    mask = np.concatenate([m for _, m, _ in parts]) if plan.rule is not None and parts else None
+    if plan.rule is not None and mask is None:
+        mask = np.zeros(0, dtype=bool)
+    scores = np.concatenate([s for _, _, s in parts]) if plan.rank_by and parts else None
+    return mask, scores
+
+
+def run_counts(batches_factory: BatchesFactory, num_classes: int) -> CountResult:
+    """Run a :class:`CountJob` over the batches and return its :class:`CountResult`."""
+    job = CountJob(num_classes)
+    _run_passes(job, batches_factory)
+    return job.result()
+
+
+def array_batches(
+    labels: np.ndarray, pred_probs: np.ndarray, *, rows: int | None = None
+) -> BatchesFactory:
+    """A batches factory over in-memory arrays: one batch, or blocks of ``rows`` rows."""
+    n = len(labels)
+    step = n if not rows else int(rows)
+
+    def factory() -> Iterator[Batch]:
+        if n == 0 or step >= n:
+            yield labels, pred_probs, 0
+            return
+        for start in range(0, n, step):
+            yield labels[start : start + step], pred_probs[start : start + step], start
+
+    return factory

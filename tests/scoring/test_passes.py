@@ -1,0 +1,319 @@
+"""Mergeable passes (scoring/classification/passes.py): results over any batching equal the
+in-memory kernels (and cleanlab), every filter_by rule and option, ties broken by global row."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from cleanframe.scoring.classification import count as our_count
+from cleanframe.scoring.classification import dataset as our_dataset
+from cleanframe.scoring.classification import filter as our_filter
+from cleanframe.scoring.classification import passes
+from cleanframe.scoring.classification import rank as our_rank
+
+from ..conftest import synthetic
+
+cl_filter = pytest.importorskip("cleanlab.filter")
+cl_count = pytest.importorskip("cleanlab.count")
+cl_rank = pytest.importorskip("cleanlab.rank")
+
+FILTERS = our_filter.FILTER_BY
+
+
+@pytest.fixture(autouse=True)
+def same_rounding_ties(monkeypatch):
+    """cleanlab gets cleanframe's tie rule for integer rounding (see test_parity_cleanlab)."""
+    from cleanlab.internal import util as cl_util
+
+    from cleanframe.scoring._common import round_preserving_sum
+
+    monkeypatch.setattr(cl_util, "round_preserving_sum", round_preserving_sum)
+
+
+def batches(labels, p, cuts, *, seed=None):
+    """A factory of batches split at ``cuts`` (repeats give empty batches), yielded in a
+    shuffled order when ``seed`` is given."""
+    bounds = [0, *cuts, len(labels)]
+    parts = [
+        (labels[a:b], p[a:b], a) for a, b in zip(bounds[:-1], bounds[1:])
+    ]  # views, any memory order of p kept
+
+    def factory():
+        order = np.arange(len(parts))
+        if seed is not None:
+            np.random.default_rng(seed).shuffle(order)
+        return [parts[i] for i in order]
+
+    return factory
+
+
+def batchings(n, seed=0):
+    """One batch, uneven batches with empty ones, tiny batches, shuffled order."""
+    rng = np.random.default_rng(seed)
+    uneven = sorted(rng.integers(0, n, 6).tolist() + [0, n // 3, n // 3, n])
+    return {
+        "one": ([], None),
+        "uneven+empty": (uneven, None),
+        "uneven+empty shuffled": (uneven, seed + 1),
+        "tiny": (list(range(7, n, 7)), seed + 2),
+    }
+
+
+def options(filter_by, k):
+    out = [{}, {"min_examples_per_class": 10}]
+    if filter_by in passes.PRUNE:
+        out += [
+            {"frac_noise": 0.5},
+            {"num_to_remove_per_class": list(range(1, k + 1))},
+            {"num_to_remove_per_class": [0] * (k - 1) + [3], "min_examples_per_class": 0},
+        ]
+    return out
+
+
+def in_memory(labels, p, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return our_filter.find_label_issues(labels, p, **kw)
+
+
+def streamed(labels, p, cuts, seed, k, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return passes.run(batches(labels, p, cuts, seed=seed), k, **kw)
+
+
+def tied_problem(n_base, k, seed, dtype):
+    """Rows repeated (exact ties across batch boundaries), sorted by label so that most batches
+    miss most classes."""
+    labels, p = synthetic(n_base, k, seed=seed, dtype=dtype)
+    labels, p = np.tile(labels, 4), np.tile(p, (4, 1))
+    order = np.argsort(labels, kind="stable")
+    half = len(labels) // 2  # first half sorted by class, second half in tiled order
+    idx = np.concatenate([order[:half], np.arange(half, len(labels))])
+    return labels[idx], np.asarray(p[idx])
+
+
+@pytest.mark.parametrize("filter_by", FILTERS)
+@pytest.mark.parametrize(
+    "k,n,seed,dtype",
+    [(2, 300, 0, np.float64), (5, 1000, 2, np.float32), (10, 2000, 3, np.float64)],
+)
+def test_every_batching_equals_in_memory_and_cleanlab(filter_by, k, n, seed, dtype):
+    labels, p = synthetic(n, k, seed=seed, dtype=dtype)
+    for kw in options(filter_by, k):
+        ref = in_memory(labels, p, filter_by=filter_by, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = cl_filter.find_label_issues(labels, p, filter_by=filter_by, n_jobs=1, **kw)
+        np.testing.assert_array_equal(ref, theirs, err_msg=f"{filter_by} {kw}")
+        for name, (cuts, order_seed) in batchings(n, seed).items():
+            mask, scores = streamed(labels, p, cuts, order_seed, k, filter_by=filter_by, **kw)
+            np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw} {name}")
+            np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
+
+
+@pytest.mark.parametrize("filter_by", FILTERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ties_across_batches_and_absent_classes(filter_by, dtype):
+    k = 6
+    labels, p = tied_problem(250, k, 3, dtype)
+    n = len(labels)
+    cuts = [50, 50, 250, 251, 500, 610, 777, 999]  # cut through runs of identical rows
+    for kw in options(filter_by, k):
+        ref = in_memory(labels, p, filter_by=filter_by, **kw)
+        for seed in (None, 4):
+            mask, _ = streamed(labels, p, cuts, seed, k, filter_by=filter_by, **kw)
+            np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw}")
+        mask, _ = streamed(labels, p, list(range(1, n)), 5, k, filter_by=filter_by, **kw)
+        np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw} one row per batch")
+
+
+def test_ties_are_broken_by_global_position():
+    """Identical rows: the earliest global rows are flagged, whichever batch holds them."""
+    row = np.array([0.3, 0.7])
+    p = np.vstack([np.tile([[0.9, 0.1]], (30, 1)), np.tile(row, (10, 1))])
+    p = np.vstack([p, np.tile([[0.2, 0.8]], (30, 1))])
+    labels = np.array([0] * 40 + [1] * 30)
+    ref = in_memory(labels, p, filter_by="prune_by_class", num_to_remove_per_class=[4, 0])
+    assert np.flatnonzero(ref).tolist() == [30, 31, 32, 33]
+    for cuts in ([31], [35, 35], [1, 2, 3, 32, 33]):
+        mask, _ = streamed(
+            labels, p, cuts, 1, 2, filter_by="prune_by_class", num_to_remove_per_class=[4, 0]
+        )
+        np.testing.assert_array_equal(mask, ref)
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "prune_by_class", "both"])
+def test_supplied_confident_joint(filter_by):
+    k = 4
+    labels, p = synthetic(800, k, seed=7)
+    cj = cl_count.compute_confident_joint(labels, p, calibrate=False)
+    ref = in_memory(labels, p, filter_by=filter_by, confident_joint=cj)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = cl_filter.find_label_issues(
+            labels, p, filter_by=filter_by, confident_joint=cj, n_jobs=1
+        )
+    np.testing.assert_array_equal(ref, theirs)
+    job = passes.LabelIssueJob(k, filter_by=filter_by, confident_joint=cj)
+    assert job.steps == ("classes", "candidates")  # no confident-joint pass
+    mask, _ = streamed(labels, p, [100, 100, 555], 2, k, filter_by=filter_by, confident_joint=cj)
+    np.testing.assert_array_equal(mask, ref)
+
+
+@pytest.mark.parametrize("method", our_rank.RANK_METHODS)
+@pytest.mark.parametrize("adjust", [False, True])
+def test_scores_every_method(method, adjust):
+    if adjust and method == "confidence_weighted_entropy":
+        with pytest.raises(ValueError, match="adjust_pred_probs"):
+            passes.LabelIssueJob(3, rank_by=method, rank_by_kwargs={"adjust_pred_probs": True})
+        return
+    labels, p = synthetic(700, 5, seed=8, dtype=np.float32)
+    ref = our_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust)
+    theirs = cl_rank.get_label_quality_scores(labels, p, method=method, adjust_pred_probs=adjust)
+    np.testing.assert_allclose(ref, theirs, rtol=1e-6)
+    kw = {"filter_by": None, "rank_by": method, "rank_by_kwargs": {"adjust_pred_probs": adjust}}
+    job = passes.LabelIssueJob(5, **kw)
+    assert job.steps == (("classes",) if adjust else ())
+    for cuts, seed in batchings(700, 1).values():
+        mask, scores = streamed(labels, p, cuts, seed, 5, **kw)
+        assert mask is None
+        np.testing.assert_array_equal(scores, ref)
+
+
+def test_counts_and_health_statistics():
+    k = 7
+    labels, p = synthetic(1200, k, seed=9, dtype=np.float32)
+    cj = cl_count.compute_confident_joint(labels, p, calibrate=False) + 1
+    for cuts, seed in batchings(1200, 2).values():
+        r = passes.run_counts(batches(labels, p, cuts, seed=seed), k)
+        np.testing.assert_array_equal(r.thresholds, our_count.get_confident_thresholds(labels, p))
+        for calibrate in (True, False):
+            np.testing.assert_array_equal(
+                r.confident_joint(calibrate=calibrate),
+                our_count.compute_confident_joint(labels, p, calibrate=calibrate),
+            )
+        np.testing.assert_array_equal(r.joint(), our_count.estimate_joint(labels, p))
+        for method in our_count.ESTIMATION_METHODS:
+            given = cj if method == "off_diagonal_custom" else None
+            assert r.num_label_issues(
+                estimation_method=method, confident_joint=given
+            ) == cl_count.num_label_issues(
+                labels, p, estimation_method=method, confident_joint=given
+            )
+        health = r.health(asymmetric=True)
+        assert health["overall_label_health_score"] == our_dataset.overall_label_health_score(
+            labels, p
+        )
+        quality = our_dataset.class_label_quality(labels, p)
+        for key, values in quality.items():
+            np.testing.assert_array_equal(health["class_quality"][key], values)
+        pairs = our_dataset.overlapping_class_pairs(labels, p, asymmetric=True)
+        for key, values in pairs.items():
+            np.testing.assert_array_equal(health["overlaps"][key], values)
+    with pytest.warns(UserWarning, match="ignored"):
+        r.num_label_issues(confident_joint=cj)
+    with pytest.raises(ValueError, match="needs a confident_joint"):
+        r.num_label_issues(estimation_method="off_diagonal_custom")
+
+
+def test_merge_is_associative_and_order_free():
+    k = 5
+    labels, p = synthetic(1000, k, seed=10, dtype=np.float32)
+    job = passes.LabelIssueJob(k, filter_by="both", num_to_remove_per_class=[30] * k)
+    parts = batches(labels, p, [90, 90, 333, 600, 601, 950])()
+    rng = np.random.default_rng(0)
+    while (step := job.next_pass()) is not None:
+        stats = [step(lab, prob, off) for lab, prob, off in parts]
+        left = passes.merge_all(step, stats)
+        results = [left]
+        for _ in range(3):  # other orders and tree-shaped groupings
+            order = rng.permutation(len(stats))
+            pairs = [stats[i] for i in order]
+            while len(pairs) > 1:
+                pairs = [
+                    pairs[i].merge(pairs[i + 1]) if i + 1 < len(pairs) else pairs[i]
+                    for i in range(0, len(pairs), 2)
+                ]
+            results.append(pairs[0].merge(step.empty()))
+        for other in results[1:]:
+            _assert_same_stats(left, other)
+        job.add(pickle.loads(pickle.dumps(left)))
+    plan = pickle.loads(pickle.dumps(job.plan()))
+    mask = np.concatenate([passes.flags(lab, prob, off, plan)[0] for lab, prob, off in parts])
+    np.testing.assert_array_equal(
+        mask, in_memory(labels, p, filter_by="both", num_to_remove_per_class=[30] * k)
+    )
+
+
+def _assert_same_stats(a, b):
+    if isinstance(a, passes.ClassStats):
+        np.testing.assert_array_equal(a.counts, b.counts)
+        np.testing.assert_array_equal(a.thresholds(), b.thresholds())
+    elif isinstance(a, passes.JointStats):
+        np.testing.assert_array_equal(a.cells, b.cells)
+        assert a.off_diagonal == b.off_diagonal
+    else:
+        for name in ("slots", "keys", "positions"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_warnings_and_errors_as_in_memory():
+    labels, p = synthetic(300, 3, seed=11)
+    labels[:] = np.where(labels == 2, 0, labels)
+    labels[:2] = 2  # class 2 has two rows: at most min_examples_per_class
+    for filter_by, small in [
+        (
+            "prune_by_noise_rate",
+            {"confident_joint": np.array([[92, 16, 0], [16, 54, 0], [5, 0, 1]])},
+        ),
+        ("both", {"confident_joint": np.array([[92, 16, 0], [16, 54, 0], [5, 0, 1]])}),
+        ("prune_by_class", {"num_to_remove_per_class": [1, 1, 1]}),
+    ]:
+        small["min_examples_per_class"] = 2
+        with warnings.catch_warnings(record=True) as ours:
+            warnings.simplefilter("always")
+            passes.run(
+                passes.array_batches(labels, p, rows=50),
+                3,
+                filter_by=filter_by,
+                **small,
+            )
+        with warnings.catch_warnings(record=True) as theirs:
+            warnings.simplefilter("always")
+            our_filter.find_label_issues(
+                labels,
+                p,
+                filter_by=filter_by,
+                **small,
+            )
+        assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
+        assert len(ours) == 1 and "class 2" in str(ours[0].message)
+    with pytest.warns(UserWarning, match="only apply"):
+        with pytest.raises(ValueError, match="num_to_remove_per_class"):
+            passes.LabelIssueJob(3, filter_by="confident_learning", num_to_remove_per_class=[1] * 3)
+    with pytest.warns(UserWarning, match="ignored by filter_by='confident_learning'"):
+        passes.LabelIssueJob(3, filter_by="confident_learning", confident_joint=np.eye(3))
+    with pytest.raises(ValueError, match="filter_by"):
+        passes.LabelIssueJob(3, filter_by="nope")
+    job = passes.LabelIssueJob(3)
+    with pytest.raises(ValueError, match="still needs"):
+        job.plan()
+    with pytest.raises(TypeError, match="classes"):
+        job.add(passes.JointStats(np.zeros((3, 3), dtype=np.int64)))
+
+
+def test_no_rows_and_column_major_batches():
+    k = 4
+    labels, p = synthetic(500, k, seed=12, dtype=np.float32)
+    fortran = np.asfortranarray(p)
+    ref = in_memory(labels, p)
+    for cuts in ([], [100, 100, 400]):
+        mask, scores = passes.run(batches(labels, fortran, cuts, seed=3), k)
+        np.testing.assert_array_equal(mask, ref)
+    mask, scores = passes.run(lambda: [], k)
+    assert mask is not None and len(mask) == 0 and scores is None
