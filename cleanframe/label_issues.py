@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import multilabel as _multilabel
 from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import choice, class_matrix, ensemble_weights, per_class, rank_options
@@ -132,6 +133,8 @@ def find_label_issues(
          y  p_cat  p_dog  label_score  is_issue predicted_label
     2  cat    0.1    0.9          0.1      True             dog
     """
+    if _multilabel.wants_multilabel(df, label, regression_kwargs):  # a list column of tags
+        return _multilabel.forward("find_label_issues", locals())
     if predictions is not None:
         from . import regression
 
@@ -225,6 +228,8 @@ def label_quality_scores(
     >>> df.cl.label_quality_scores(label="y", pred_probs="p_*")["label_score"].to_list()
     [0.7, 0.4]
     """
+    if _multilabel.wants_multilabel(df, label, regression_kwargs):  # a list column of tags
+        return _multilabel.forward("label_quality_scores", locals())
     if predictions is not None:
         from . import regression
 
@@ -413,6 +418,8 @@ def rank_classes_by_label_quality(
     0   cat          1000            71                0.929
     1   dog          1000            46                0.954
     """
+    if _multilabel.wants_multilabel(df, label):  # a list column of tags
+        return _multilabel.forward("rank_classes_by_label_quality", locals())
     fr, c = _classification(df, label, pred_probs, classes)
     return _class_quality_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs))
 
@@ -455,6 +462,8 @@ def overall_label_health_score(
     >>> round(df.cl.overall_label_health_score(label="label", pred_probs="p_*"), 4)
     0.9756
     """
+    if _multilabel.wants_multilabel(df, label):  # a list column of tags
+        return _multilabel.forward("overall_label_health_score", locals())
     _, c = _classification(df, label, pred_probs, classes)
     return float(_dataset.overall_label_health_score(c.labels, c.pred_probs))
 
@@ -553,6 +562,8 @@ def health_summary(
     >>> summary.classes_by_label_quality["class"].iloc[0]
     'cat'
     """
+    if _multilabel.wants_multilabel(df, label):  # a list column of tags
+        return _multilabel.forward("health_summary", locals())
     fr, c = _classification(df, label, pred_probs, classes)
     joint = _count.estimate_joint(c.labels, c.pred_probs)
     issues = _count.num_label_issues(c.labels, c.pred_probs)

@@ -51,6 +51,7 @@ __all__ = [
     "common_label_issues",
     "overall_label_health_score",
     "wants_multilabel",
+    "forward",
 ]
 
 RESULT_COLUMNS = ("label_score", "is_issue", "suggested_tags")
@@ -61,6 +62,37 @@ def wants_multilabel(df, label: Any, options: Mapping | None = None) -> bool:
     column, one-hot columns, or ``multi_label=True`` among ``options``."""
     flag = (options or {}).get("multi_label")
     return is_multilabel(adapt(df), label, flag)
+
+
+def forward(name: str, arguments: dict):
+    """Call this module's ``name`` with the arguments a :mod:`cleanframe.label_issues` function
+    received (its ``locals()``): the ones this function takes are passed on, extra keywords
+    (``**regression_kwargs``) too; a single-label-only argument given a non-default value is a
+    ``TypeError``."""
+    import inspect
+
+    from . import label_issues
+
+    func = globals()[name]
+    mine = inspect.signature(func).parameters
+    theirs = inspect.signature(getattr(label_issues, name)).parameters
+    arguments = dict(arguments)
+    df = arguments.pop("df")
+    extra = dict(arguments.pop("regression_kwargs", None) or {})
+    kwargs = {}
+    for key, value in {**arguments, **extra}.items():
+        if key in mine:
+            kwargs[key] = value
+        elif key not in theirs or not _is_default(value, theirs[key].default):
+            raise TypeError(f"{name}() of a multi-label label does not take {key}=")
+    return func(df, **kwargs)
+
+
+def _is_default(value, default) -> bool:
+    if value is default:
+        return True
+    simple = (str, int, float, bool, type(None))
+    return isinstance(value, simple) and isinstance(default, simple) and value == default
 
 
 def _resolve(df, label, pred_probs, classes) -> tuple[Any, MultiLabel]:
@@ -186,7 +218,7 @@ def find_label_issues(
     │ ---       ┆ ---         ┆ ---            │
     │ list[str] ┆ f64         ┆ list[str]      │
     ╞═══════════╪═════════════╪════════════════╡
-    │ ["a"]     ┆ 0.1         ┆ []             │
+    │ ["a"]     ┆ 0.26        ┆ []             │
     └───────────┴─────────────┴────────────────┘
     """
     del multi_label  # the label's shape decides; the flag only routes label_issues' calls

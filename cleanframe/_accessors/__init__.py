@@ -77,6 +77,9 @@ class CleanAccessor:
     overall_label_health_score = _Forward("label_issues")
     merge_rare_classes = _Forward("label_issues")
 
+    # multi-label (a list column of tags) and token classification (one row per token)
+    class_label_issues = _Forward("multilabel")
+
     # multi-annotator data
     consensus = _Forward("multiannotator")
     annotator_stats = _Forward("multiannotator")

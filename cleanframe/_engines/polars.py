@@ -164,9 +164,9 @@ class PolarsFrame(Engine):
         return dense_rows(s.to_list())
 
     def list_column(self, name):
+        if not isinstance(self.native.collect_schema()[name], (pl.Array, pl.List)):
+            return None  # from the schema: a LazyFrame collects nothing
         s = self._series(name)
-        if not isinstance(s.dtype, (pl.Array, pl.List)):
-            return None
         arrow = s.to_arrow()
         lengths = s.list.len() if isinstance(s.dtype, pl.List) else s.arr.len()
         lengths = lengths.fill_null(0).cast(pl.Int64).to_numpy()

@@ -134,14 +134,19 @@ def _match_tags(label: str, uniques: list, kind: str, candidates: list[list], k:
     bad_codes = {i for i, u in enumerate(uniques) if u in unknown}
     item_rows = np.searchsorted(lc.offsets, np.arange(len(lc.items.codes)), side="right") - 1
     rows = np.unique(item_rows[np.isin(lc.items.codes, list(bad_codes))])
+    shown = fr.column(label)
     raise ValidationError(
         label,
         "known_class",
         f"tags {unknown[:5]!r} are not among the classes of pred_probs "
         f"{[str(n) for n in names][:12]} (integer tags may also be column positions 0..{k - 1})",
-        [(r, None) for r in fr.row_labels(rows[:5])],
+        [(r, _shown(shown[b])) for r, b in zip(fr.row_labels(rows[:5]), rows[:5])],
         num_failures=len(rows),
     )
+
+
+def _shown(value):
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def _as_int(v):
@@ -166,7 +171,7 @@ def _list_labels(fr: Engine, label: str, sel: Selection, k: int, classes):
             "list_rows",
             "the column mixes lists and scalars: every row must hold a list of tags (an empty "
             "list for no tag)",
-            [(r, None) for r in fr.row_labels(bad[:5])],
+            [(r, _shown(v)) for r, v in zip(fr.row_labels(bad[:5]), fr.column(label)[bad[:5]])],
             num_failures=len(bad),
         )
     if len(lc.null_rows):
