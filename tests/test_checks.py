@@ -40,10 +40,15 @@ def test_all_checks_run_and_match_the_single_checks(data, constructor):
     out = to_pandas(
         frame.cl.find_issues(label="y", pred_probs="p_*", features="emb_*", progress=False)
     )
+    defaults = [name for name, check in CHECKS.items() if check.default]
+    assert defaults == ["null", "label", "outlier", "near_duplicate", "non_iid", "class_imbalance"]
     for check in CHECKS:
+        if check not in defaults:
+            assert f"is_{check}_issue" not in out
+            continue
         assert f"is_{check}_issue" in out and f"{check}_score" in out
         assert out[f"{check}_score"].between(0, 1).all()
-    flags = np.column_stack([out[f"is_{c}_issue"] for c in CHECKS])
+    flags = np.column_stack([out[f"is_{c}_issue"] for c in defaults])
     np.testing.assert_array_equal(out["is_issue"], flags.any(axis=1))
     # the label check flags what find_label_issues flags with its own defaults
     single = data.cl.find_label_issues(label="y", pred_probs="p_*")
@@ -148,7 +153,7 @@ def test_bad_audit_requests(data, constructor):
     pd.testing.assert_frame_equal(to_pandas(frame), before)
 
 
-def test_the_registry_holds_the_six_checks_with_their_needs():
+def test_the_registry_holds_the_checks_with_their_needs():
     assert list(CHECKS) == [
         "null",
         "label",
@@ -156,18 +161,34 @@ def test_the_registry_holds_the_six_checks_with_their_needs():
         "near_duplicate",
         "non_iid",
         "class_imbalance",
+        "underperforming_group",
+        "data_valuation",
+        "identifier_column",
     ]
     needs = {
         name: [sorted(alternative) for alternative in check.needs] for name, check in CHECKS.items()
     }
     assert needs == {
         "null": [["features"]],
-        "label": [["classification"]],
+        "label": [["classification"], ["regression"]],
         "outlier": [["graph"], ["classification"]],
         "near_duplicate": [["graph"]],
         "non_iid": [["graph"], ["pred_probs"]],
         "class_imbalance": [["labels"]],
+        "underperforming_group": [["classification", "groups"], ["classification", "graph"]],
+        "data_valuation": [["graph", "labels"]],
+        "identifier_column": [["feature_columns"]],
     }
+    assert {name for name, check in CHECKS.items() if not check.default} == {
+        "underperforming_group",
+        "data_valuation",
+        "identifier_column",
+    }
+    assert {name for name, check in CHECKS.items() if check.tasks == {"classification"}} == {
+        "class_imbalance",
+        "underperforming_group",
+    }
+    assert CHECKS["outlier"].params == ["k", "t", "threshold"]
     with pytest.raises(TypeError):
         CHECKS["spelling"] = CHECKS["null"]  # a read-only view: register() adds checks
     with pytest.raises(ValueError, match="already registered"):

@@ -5,7 +5,9 @@ An audit check declares what it needs by input name (see :mod:`cleanframe.checks
 :func:`usable_inputs` which of them the frame's rows allow (a one-row frame has no neighbours,
 rule :data:`MIN_ROWS`), and :func:`select_checks` turns ``checks=`` into the checks to run, with
 the errors for unknown checks, checks whose inputs were not given, and a call where nothing can
-run. :func:`check_keywords` checks a dict of keyword arguments passed on to one check.
+run. :func:`check_keywords` checks a dict of keyword arguments passed on to one check,
+:func:`check_requests` the two forms of ``checks=`` (a list of names, or a dict of names to
+their parameters) and :func:`audit_task` which task the arguments imply.
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from .._engines import Engine
 from ..errors import ValidationError
+from .columns import require_columns, resolve_columns
 from .features import names_one_column
 
 __all__ = [
     "INPUTS",
     "MIN_ROWS",
+    "audit_task",
     "check_keywords",
+    "check_requests",
     "given_inputs",
+    "resolve_feature_columns",
+    "resolve_groups",
     "select_checks",
     "usable_inputs",
 ]
@@ -32,10 +42,39 @@ INPUTS = {
     "classification": "label= and pred_probs=",
     "features": "features= as separate columns (a list or a glob)",
     "graph": "features= or knn_graph=",
+    "feature_columns": "features= as separate columns (a list or a glob)",
+    "groups": "group=",
+    "regression": "label= and predictions=",
 }
 
 
-def given_inputs(*, label: Any, pred_probs: Any, features: Any, knn_graph: Any) -> frozenset[str]:
+def audit_task(*, label: Any, pred_probs: Any, predictions: Any) -> str:
+    """The audit's task: ``"regression"`` when ``predictions=`` is given (with ``label=``),
+    else ``"classification"``."""
+    if predictions is None:
+        return "classification"
+    if pred_probs is not None:
+        raise ValidationError(
+            None,
+            "predictions",
+            "pass pred_probs= (classification) or predictions= (regression), not both",
+        )
+    if label is None:
+        raise ValidationError(
+            None, "predictions", "predictions= needs label= (the numeric target it predicts)"
+        )
+    return "regression"
+
+
+def given_inputs(
+    *,
+    label: Any,
+    pred_probs: Any,
+    features: Any,
+    knn_graph: Any,
+    predictions: Any = None,
+    group: Any = None,
+) -> frozenset[str]:
     """The names of :data:`INPUTS` that these arguments provide."""
     given = set()
     if label is not None:
@@ -44,8 +83,12 @@ def given_inputs(*, label: Any, pred_probs: Any, features: Any, knn_graph: Any) 
         given.add("pred_probs")
     if label is not None and pred_probs is not None:
         given.add("classification")
+    if label is not None and predictions is not None:
+        given.add("regression")
+    if group is not None:
+        given.add("groups")
     if features is not None and not names_one_column(features):
-        given.add("features")
+        given.update(("features", "feature_columns"))
     if features is not None or knn_graph is not None:
         given.add("graph")
     return frozenset(given)
@@ -86,25 +129,61 @@ def check_keywords(value: Mapping[str, Any] | None, allowed: Sequence[str], what
     return dict(value)
 
 
+def check_requests(
+    checks: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None,
+    params: Mapping[str, Sequence[str]],
+) -> tuple[list[str] | None, dict[str, dict]]:
+    """``checks=`` as (the names asked for, or None for the defaults; each named check's
+    parameters). A dict maps each check to run to its parameters (``{}`` or None for none);
+    ``params`` gives each known check's parameter names."""
+    if checks is None:
+        return None, {}
+    if isinstance(checks, str):
+        raise ValidationError(None, "checks", f"checks= takes a list of names, not {checks!r}")
+    if not isinstance(checks, Mapping):
+        return list(checks), {}
+    names = list(checks)
+    unknown = [c for c in names if c not in params]
+    if unknown:
+        raise ValidationError(
+            None, "checks", f"unknown checks {unknown}; choose from {list(params)}"
+        )
+    options = {
+        name: check_keywords(value, params[name], f'checks["{name}"]')
+        for name, value in checks.items()
+    }
+    return names, options
+
+
 def select_checks(
     requested: Sequence[str] | None,
     known: Sequence[str],
     possible: Collection[str],
     skipped: Collection[str] = (),
+    defaults: Collection[str] | None = None,
+    not_applicable: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The checks selected, in the order of ``known``: every ``possible`` or ``skipped`` one, or
-    those ``requested`` (each of which must be known and possible or skipped). ``skipped`` are
-    checks whose inputs were given but that the frame is too short for (see
-    :func:`usable_inputs`): selecting one is not an error, the audit reports it as skipped."""
+    """The checks selected, in the order of ``known``: every ``possible`` or ``skipped`` one
+    among ``defaults`` (default: all known), or those ``requested`` (each of which must be
+    known and possible or skipped, and apply to the task: ``not_applicable`` says why a check
+    does not). ``skipped`` are checks whose inputs were given but that the frame is too short
+    for (see :func:`usable_inputs`): selecting one is not an error, the audit reports it as
+    skipped."""
     possible = set(possible) | set(skipped)
+    not_applicable = not_applicable or {}
     if requested is None:
-        run = [c for c in known if c in possible]
+        defaults = set(known) if defaults is None else set(defaults)
+        run = [c for c in known if c in possible and c in defaults]
     else:
         unknown = [c for c in requested if c not in known]
         if unknown:
             raise ValidationError(
                 None, "checks", f"unknown checks {unknown}; choose from {list(known)}"
             )
+        wrong_task = [c for c in requested if c in not_applicable]
+        if wrong_task:
+            why = "; ".join(f"{c}: {not_applicable[c]}" for c in wrong_task)
+            raise ValidationError(None, "checks", f"checks {wrong_task} do not apply: {why}")
         missing = [c for c in requested if c not in possible]
         if missing:
             raise ValidationError(
@@ -116,3 +195,28 @@ def select_checks(
             None, "checks", "no check can run: pass label=, pred_probs= and/or features="
         )
     return run
+
+
+def resolve_groups(fr: Engine, group: Any) -> tuple[np.ndarray, list]:
+    """``group=`` (one column of any type) as group ids ``0..G-1`` in the sorted order of the
+    values (first appearance when they cannot be sorted), ``-1`` for nulls, and the values."""
+    if not isinstance(group, str):
+        raise ValidationError(None, "spec", f"group= must be one column name, not {group!r}")
+    require_columns(fr, [group], param="group")
+    f = fr.factorize(group)
+    uniques = list(f.uniques)
+    try:
+        order = sorted(range(len(uniques)), key=lambda i: uniques[i])
+    except TypeError:
+        order = list(range(len(uniques)))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    codes = np.asarray(f.codes, dtype=np.int64)
+    ids = np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(uniques) else -1, -1)
+    return ids, [uniques[i] for i in order]
+
+
+def resolve_feature_columns(fr: Engine, features: Any) -> dict:
+    """The feature columns (a list or a glob) as stored: name -> ndarray."""
+    sel = resolve_columns(fr, features, param="features", allow_dict=False)
+    return {str(name): fr.column(name) for name in sel.columns or []}

@@ -13,7 +13,24 @@ Which checks run (as Datalab decides from its inputs), in this order:
 | ``outlier`` | ``features`` / ``knn_graph``, else ``label`` and ``pred_probs`` |
 | ``near_duplicate`` | ``features`` / ``knn_graph`` |
 | ``non_iid`` | ``features`` / ``knn_graph``, else ``pred_probs`` |
-| ``class_imbalance`` | ``label`` |
+| ``class_imbalance`` | ``label`` (classification only) |
+
+and, when ``checks=`` names them (Datalab does not run them by default either, except the
+underperforming group):
+
+| check | needs |
+|---|---|
+| ``underperforming_group`` | ``label``, ``pred_probs``, ``group=`` or ``features`` |
+| ``data_valuation`` | ``label`` and ``features`` / ``knn_graph`` |
+| ``identifier_column`` | ``features`` as separate columns |
+
+With ``predictions=`` (a numeric ``label``'s out-of-sample predictions) the audit is a regression
+audit: the label check scores the target as :func:`cleanframe.regression.find_label_issues`
+does, and the classification-only checks (``class_imbalance``, ``underperforming_group``) do not
+run (the report says so).
+
+Every flagged row gets an ``issue_reason``: one sentence per check that flagged it, from the
+numbers that check used (``Audit.explain(row)`` shows them all).
 
 The inputs are resolved and validated once (labels with pred_probs, the features, one kNN graph
 shared by every check that needs it); each check turns them into arrays, and the result columns
@@ -30,8 +47,18 @@ import numpy as np
 
 from .._engines import Engine, adapt
 from .._inputs import resolve_classification, resolve_features, resolve_labels
-from .._inputs.checks import check_keywords, given_inputs, select_checks, usable_inputs
+from .._inputs.checks import (
+    audit_task,
+    check_keywords,
+    check_requests,
+    given_inputs,
+    resolve_feature_columns,
+    resolve_groups,
+    select_checks,
+    usable_inputs,
+)
 from .._inputs.columns import check_not_empty, check_result_columns
+from .._inputs.models import resolve_regression_columns
 from .._inputs.neighbors import (
     resolve_audit_embedding,
     resolve_knn_graph,
@@ -39,9 +66,9 @@ from .._inputs.neighbors import (
 )
 from .._typing import ColumnSpec, FrameT
 from ..neighbors import build_graph
-from . import builtin  # registers the six checks
-from .registry import CHECKS, AuditInputs, Check, CheckResult, register, unregister
-from .report import Audit
+from . import builtin  # registers the checks
+from .registry import CHECKS, AuditInputs, Check, CheckResult, reasons, register, unregister
+from .report import REASON_SEPARATOR, Audit
 
 __all__ = [
     "CHECKS",
@@ -51,6 +78,7 @@ __all__ = [
     "CheckResult",
     "audit",
     "find_issues",
+    "reasons",
     "register",
     "unregister",
 ]
@@ -69,10 +97,14 @@ def _resolve(
     progress: bool,
     label_kwargs: dict,
     standardize: bool = False,
+    task: str = "classification",
+    predictions: Any = None,
+    group: Any = None,
 ) -> AuditInputs:
     """Resolve and validate, once, each input that a check to run needs; build the graph (of
     the rows without missing feature values)."""
-    graph = graph_rows = values = X = c = labels = cs = P = None
+    graph = graph_rows = values = X = c = labels = cs = P = groups = regression = None
+    columns = None
     if "graph" in needs:
         if knn_graph is not None:
             graph = resolve_knn_graph(fr, knn_graph)
@@ -90,9 +122,31 @@ def _resolve(
         P = resolve_pred_probs_embedding(
             fr, pred_probs, k=k, resolved=c.pred_probs if c is not None else None
         )
-    if "labels" in needs:
+    if "regression" in needs:
+        regression = resolve_regression_columns(fr, label=label, predictions=predictions)
+    if "labels" in needs and regression is None:
         labels, cs = resolve_labels(fr, label, classes=classes)
-    return AuditInputs(fr, c, labels, cs, P, X, graph, k, progress, label_kwargs, graph_rows)
+    if "groups" in needs:
+        groups = resolve_groups(fr, group)[0]
+    if "feature_columns" in needs:
+        columns = resolve_feature_columns(fr, features)
+    return AuditInputs(
+        fr,
+        c,
+        labels,
+        cs,
+        P,
+        X,
+        graph,
+        k,
+        progress,
+        label_kwargs,
+        graph_rows,
+        task=task,
+        groups=groups,
+        regression=regression,
+        feature_columns=columns,
+    )
 
 
 def _on_every_row(result: CheckResult, rows: np.ndarray) -> CheckResult:
@@ -102,6 +156,22 @@ def _on_every_row(result: CheckResult, rows: np.ndarray) -> CheckResult:
     scores = np.ones(len(rows), dtype=np.float64)
     flags[rows] = np.asarray(result.flags, dtype=bool)
     scores[rows] = np.asarray(result.scores, dtype=np.float64)
+    why = None
+    if result.reasons is not None:
+        why = np.full(len(rows), None, dtype=object)
+        why[rows] = result.reasons
+    evidence = None
+    if result.evidence is not None:
+        evidence = {}
+        for name, values in result.evidence.items():
+            values = np.asarray(values)
+            if len(values) == len(rows):  # already on every row
+                evidence[name] = values
+                continue
+            spread = np.full(len(rows), None if values.dtype.kind in "OUS" else np.nan)
+            spread = spread.astype(object if values.dtype.kind in "OUS" else np.float64)
+            spread[rows] = values
+            evidence[name] = spread
     missing = len(rows) - int(rows.sum())
     note = (
         f"{missing:,} row{'' if missing == 1 else 's'} with missing feature values left out "
@@ -113,6 +183,8 @@ def _on_every_row(result: CheckResult, rows: np.ndarray) -> CheckResult:
         score=float(np.mean(result.scores)) if result.score is None else result.score,
         details=result.details,
         note=note if result.note is None else f"{note}; {result.note}",
+        evidence=evidence,
+        reasons=why,
     )
 
 
@@ -124,12 +196,14 @@ def audit(
     features: ColumnSpec | None = None,
     knn_graph: Any = None,
     classes: Sequence | None = None,
-    checks: Sequence[str] | None = None,
+    checks: Sequence[str] | Mapping[str, Mapping[str, Any] | None] | None = None,
     k: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
     label_kwargs: Mapping[str, Any] | None = None,
     standardize: bool = False,
+    predictions: str | None = None,
+    group: str | None = None,
 ) -> Audit:
     """Run every check the given columns allow; see the module docstring for which.
 
@@ -149,8 +223,12 @@ def audit(
         Column specs as everywhere in cleanframe.
     knn_graph : KnnGraph, optional
         A precomputed graph from :func:`cleanframe.knn_graph` on this frame.
-    checks : sequence of str, optional
-        Run only these (a subset of :data:`CHECKS`); an impossible one is an error.
+    checks : sequence of str or dict, optional
+        Run only these (a subset of :data:`CHECKS`; the default runs every default check the
+        inputs allow); an impossible one is an error. A dict maps each check to run to its
+        parameters, e.g. ``{"outlier": {"threshold": 0.2}, "data_valuation": {}}`` (each
+        check's keyword-only parameters in :mod:`cleanframe.checks.builtin`; for ``label``,
+        those of ``label_kwargs=``).
     k : int, optional
         Neighbours for the kNN checks (default 10).
     progress : bool
@@ -165,6 +243,21 @@ def audit(
     standardize : bool
         Give every feature column mean 0 and standard deviation 1 before the neighbour search
         (see :func:`cleanframe.knn_graph`; for tabular columns in different units).
+    predictions : str, optional
+        A column of out-of-sample predictions of a numeric ``label``: a regression audit.
+    group : str, optional
+        A column of group ids for the ``underperforming_group`` check (instead of clusters of
+        the kNN graph); null rows belong to no group.
+
+    Returns
+    -------
+    Audit
+        ``issues`` holds the input's rows plus, per check that ran, ``is_<check>_issue`` and
+        ``<check>_score``, then ``is_issue`` and ``issue_reason`` (one sentence per check that
+        flagged the row, joined by ``" | "``; null for rows no check flagged).
+
+    Runs on pandas, polars and polars LazyFrame (collected once: the checks need every row);
+    the input is not modified.
 
     Examples
     --------
@@ -177,20 +270,49 @@ def audit(
     95
     """
     fr = adapt(df)
-    label_options = check_keywords(label_kwargs, list(builtin.LABEL_KWARGS), "label_kwargs")
-    given = given_inputs(label=label, pred_probs=pred_probs, features=features, knn_graph=knn_graph)
+    task = audit_task(label=label, pred_probs=pred_probs, predictions=predictions)
+    label_params = list(
+        builtin.REGRESSION_LABEL_KWARGS if task == "regression" else builtin.LABEL_KWARGS
+    )
+    label_options = check_keywords(label_kwargs, label_params, "label_kwargs")
+    params = {name: check.params for name, check in CHECKS.items()}
+    params["label"] = label_params
+    requested, options = check_requests(checks, params)
+    label_options.update(options.pop("label", {}))
+    given = given_inputs(
+        label=label,
+        pred_probs=pred_probs,
+        features=features,
+        knn_graph=knn_graph,
+        predictions=predictions,
+        group=group,
+    )
     check_not_empty(fr)
     usable, too_short = usable_inputs(given, fr.height)
-    chosen = {name: need for name, check in CHECKS.items() if (need := check.choose(usable))}
+    applies = {name for name, check in CHECKS.items() if task in check.tasks}
+    chosen = {
+        name: need
+        for name, check in CHECKS.items()
+        if name in applies and (need := check.choose(usable))
+    }
     cannot = {  # given the inputs, but too few rows for them
         name: "; ".join(too_short[i] for i in sorted(need) if i in too_short)
         for name, check in CHECKS.items()
-        if name not in chosen and (need := check.choose(given))
+        if name in applies and name not in chosen and (need := check.choose(given))
     }
-    selected = select_checks(checks, list(CHECKS), chosen, cannot)
+    not_applicable = {  # given the inputs, but not for this task
+        name: f"not run: it applies to {', '.join(sorted(check.tasks))} only, the task is {task}"
+        for name, check in CHECKS.items()
+        if name not in applies and check.choose(given)
+    }
+    defaults = [name for name, check in CHECKS.items() if check.default]
+    selected = select_checks(requested, list(CHECKS), chosen, cannot, defaults, not_applicable)
     run = [name for name in selected if name in chosen]
     skipped = {name: cannot[name] for name in selected if name not in chosen}
-    names = [column for name in run for column in CHECKS[name].columns] + ["is_issue"]
+    if requested is None:
+        skipped.update({n: why for n, why in not_applicable.items() if n in defaults})
+    names = [column for name in run for column in CHECKS[name].columns]
+    names += ["is_issue", "issue_reason"]
     check_result_columns(fr, names, overwrite=overwrite)
     inputs = _resolve(
         fr,
@@ -204,8 +326,11 @@ def audit(
         progress=progress,
         label_kwargs=label_options,
         standardize=standardize,
+        task=task,
+        predictions=predictions,
+        group=group,
     )
-    results = {name: CHECKS[name].run(inputs) for name in run}
+    results = {name: CHECKS[name].run(inputs, **options.get(name, {})) for name in run}
     if inputs.graph_rows is not None:  # graph checks ran on the rows without missing values
         for name in run:
             if "graph" in chosen[name]:
@@ -218,6 +343,7 @@ def audit(
         new[score_column] = np.asarray(result.scores, dtype=np.float64)
     flags = [new[CHECKS[name].columns[0]] for name in run]
     new["is_issue"] = np.logical_or.reduce(flags) if flags else np.zeros(fr.height, dtype=bool)
+    new["issue_reason"] = _issue_reasons(results, fr.height)
     issues = fr.attach(new, overwrite=overwrite)
     summary = fr.table(
         {
@@ -242,6 +368,7 @@ def audit(
     }
     if inputs.graph is not None:
         details["knn_graph"] = inputs.graph
+    evidence = {name: dict(r.evidence) for name, r in results.items() if r.evidence is not None}
     return Audit(
         issues=issues,
         summary=summary,
@@ -250,7 +377,27 @@ def audit(
         rows_with_issues=int(new["is_issue"].sum()),
         notes=notes,
         skipped=skipped,
+        task=task,
+        evidence=evidence,
+        columns=list(fr.columns),
+        label=label,
     )
+
+
+def _issue_reasons(results: Mapping[str, CheckResult], n: int) -> np.ndarray:
+    """Per row, the reasons of the checks that flagged it, in check order, joined by " | " (None
+    for rows no check flagged). A flagged row of a check without reasons gets its name."""
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for name, r in results.items():
+        flags = np.asarray(r.flags, dtype=bool)
+        for position in np.flatnonzero(flags).tolist():
+            why = None if r.reasons is None else r.reasons[position]
+            parts[position].append(why if why else f"{name}: flagged")
+    out = np.full(n, None, dtype=object)
+    for i, p in enumerate(parts):
+        if p:
+            out[i] = REASON_SEPARATOR.join(p)
+    return out
 
 
 def find_issues(df: FrameT, **kwargs: Any) -> FrameT:

@@ -10,18 +10,31 @@ A check takes the audit's already-validated inputs (:class:`AuditInputs`) and re
 
 adds the columns ``is_my_check_issue`` and ``my_check_score`` to every audit whose inputs
 allow it (and ``audit(checks=["my_check"])`` runs it alone). Checks run in registration order.
+A check registered with ``default=False`` runs only when ``checks=`` names it; ``tasks=`` lists
+the tasks it applies to (``classification``, ``regression``, ``multilabel``; default all).
+Keyword-only parameters of the function are the check's parameters, which callers pass with
+``audit(checks={"my_check": {"param": value}})``.
+
+Every check also says why it flagged each flagged row: ``CheckResult.reasons`` holds one short
+sentence per flagged row, built from the numbers in ``CheckResult.evidence`` (per-row arrays of
+what the check computed); the audit joins them into the ``issue_reason`` column and
+``Audit.explain(row)`` shows the evidence. Reasons name other rows by position (0-based, as
+``explain`` takes them), so that they read the same on every engine.
 
 ``needs`` lists alternatives, preferred first; each is one input name or a tuple of names that
 are all needed (names: :data:`cleanframe._inputs.checks.INPUTS` — ``labels``, ``pred_probs``,
-``classification`` (label and pred_probs together), ``features`` (separate columns) and
-``graph`` (from ``features=`` or ``knn_graph=``)). The audit resolves, for each check that runs,
-the first alternative the caller's arguments provide, once for all checks.
+``classification`` (label and pred_probs together), ``features`` (separate columns),
+``feature_columns`` (their values as stored), ``graph`` (from ``features=`` or ``knn_graph=``),
+``groups`` (``group=``) and ``regression`` (label and ``predictions=``)). The audit resolves,
+for each check that runs, the first alternative the caller's arguments provide, once for all
+checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from inspect import Parameter, signature
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -38,12 +51,17 @@ __all__ = [
     "AuditInputs",
     "Check",
     "CheckResult",
+    "TASKS",
+    "reasons",
     "register",
     "required",
     "unregister",
 ]
 
 T = TypeVar("T")
+
+#: The tasks of an audit: what the label is (a class, a number, a set of classes).
+TASKS = ("classification", "regression", "multilabel")
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,15 @@ class AuditInputs:
     graph_rows : ndarray of bool or None
         The frame's rows that :attr:`graph` holds, in order, when it does not hold them all
         (rows with missing feature values are left out); None when it holds every row.
+    task : str
+        One of :data:`TASKS`.
+    groups : ndarray of int or None
+        ``group=``: a group id per row (``-1`` for a null group).
+    regression : (ndarray, ndarray) or None
+        The numeric label and the predictions (regression task).
+    feature_columns : dict or None
+        Each feature column's values as stored (name -> ndarray), for checks that look at the
+        columns' types.
     """
 
     engine: Engine
@@ -92,6 +119,18 @@ class AuditInputs:
     progress: bool = True
     label_kwargs: Mapping[str, Any] = field(default_factory=dict)
     graph_rows: np.ndarray | None = None
+    task: str = "classification"
+    groups: np.ndarray | None = None
+    regression: tuple[np.ndarray, np.ndarray] | None = None
+    feature_columns: Mapping[str, np.ndarray] | None = None
+
+    def frame_positions(self, graph_positions: np.ndarray) -> np.ndarray:
+        """Frame row positions of row positions in :attr:`graph` (they differ when rows with
+        missing feature values were left out of the graph)."""
+        positions = np.asarray(graph_positions, dtype=np.int64)
+        if self.graph_rows is None:
+            return positions
+        return np.flatnonzero(self.graph_rows)[positions]
 
 
 @dataclass(frozen=True)
@@ -112,6 +151,12 @@ class CheckResult:
     note : str, optional
         One line for the report (``Audit.notes[<check>]``): the parameters behind the flags, or
         what the summary score counts when it is not the flags.
+    evidence : dict of str -> ndarray (N,), optional
+        The per-row numbers the check used (e.g. the given and the suggested class with their
+        probabilities), shown by ``Audit.explain(row)``; NaN / None where a row has none.
+    reasons : ndarray of object (N,), optional
+        One short sentence per flagged row (None for the others), built from :attr:`evidence`
+        and the check's parameters; see :func:`reasons`.
     """
 
     flags: np.ndarray
@@ -119,16 +164,44 @@ class CheckResult:
     score: float | None = None
     details: Any = None
     note: str | None = None
+    evidence: Mapping[str, np.ndarray] | None = None
+    reasons: np.ndarray | None = None
+
+
+def reasons(flags: np.ndarray, sentence: Callable[[int], str]) -> np.ndarray:
+    """``sentence(i)`` for each flagged row position ``i``, None for the others (object array).
+
+    Examples
+    --------
+    >>> reasons(np.array([False, True]), lambda i: f"row {i}").tolist()
+    [None, 'row 1']
+    """
+    out = np.full(len(flags), None, dtype=object)
+    for i in np.flatnonzero(flags):
+        out[i] = sentence(int(i))
+    return out
 
 
 @dataclass(frozen=True)
 class Check:
     """A registered check: its ``name``, the inputs it ``needs`` (alternatives, preferred
-    first) and the function ``run(inputs) -> CheckResult``."""
+    first), the function ``run(inputs, **params) -> CheckResult``, whether it runs by
+    ``default`` and the ``tasks`` it applies to."""
 
     name: str
     needs: tuple[frozenset[str], ...]
-    run: Callable[[AuditInputs], CheckResult]
+    run: Callable[..., CheckResult]
+    default: bool = True
+    tasks: frozenset[str] = frozenset(TASKS)
+
+    @property
+    def params(self) -> list[str]:
+        """The check's parameters: the keyword-only parameters of :attr:`run`."""
+        return [
+            name
+            for name, p in signature(self.run).parameters.items()
+            if p.kind is Parameter.KEYWORD_ONLY
+        ]
 
     def choose(self, given: Collection[str]) -> frozenset[str] | None:
         """The first alternative of :attr:`needs` whose inputs are all ``given`` (or None)."""
@@ -157,17 +230,26 @@ def _alternatives(needs: Sequence[str | Sequence[str]]) -> tuple[frozenset[str],
 
 
 def register(
-    name: str, *, needs: Sequence[str | Sequence[str]]
-) -> Callable[[Callable[[AuditInputs], CheckResult]], Callable[[AuditInputs], CheckResult]]:
-    """Decorator: register ``function(inputs) -> CheckResult`` as the audit check ``name``."""
+    name: str,
+    *,
+    needs: Sequence[str | Sequence[str]],
+    default: bool = True,
+    tasks: Sequence[str] | None = None,
+) -> Callable[[Callable[..., CheckResult]], Callable[..., CheckResult]]:
+    """Decorator: register ``function(inputs, **params) -> CheckResult`` as the audit check
+    ``name`` (``default=False``: only when ``checks=`` names it; ``tasks``: those of
+    :data:`TASKS` it applies to, default all)."""
     if not name.isidentifier():
         raise ValueError(f"a check name must be an identifier (it names columns), not {name!r}")
     alternatives = _alternatives(needs)
+    applies = frozenset(TASKS if tasks is None else tasks)
+    if not applies or not applies <= set(TASKS):
+        raise ValueError(f"tasks= takes names among {list(TASKS)}, got {tasks!r}")
 
     def decorate(function):
         if name in _REGISTRY:
             raise ValueError(f"a check named {name!r} is already registered")
-        _REGISTRY[name] = Check(name, alternatives, function)
+        _REGISTRY[name] = Check(name, alternatives, function, default, applies)
         return function
 
     return decorate

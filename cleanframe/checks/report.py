@@ -7,10 +7,15 @@ from html import escape
 from textwrap import fill
 from typing import Any
 
-from .._engines import to_pandas
+import numpy as np
+
+from .._engines import adapt, to_pandas
 from ..scoring.neighbors.knn import RECALL_WARNING
 
-__all__ = ["Audit"]
+__all__ = ["REASON_SEPARATOR", "Audit"]
+
+#: What joins the reasons of the checks that flagged a row in ``issue_reason``.
+REASON_SEPARATOR = " | "
 
 _SCORE_NOTE = "score: lower = more severe; for non_iid it is the p-value"
 
@@ -40,7 +45,16 @@ class Audit:
         (:attr:`estimated_recall`), and when that is below 0.99.
     skipped : dict
         Checks whose inputs were given but that could not run on this frame, and why (e.g. a
-        one-row frame has no neighbours).
+        one-row frame has no neighbours, or a classification check in a regression audit).
+    task : str
+        ``"classification"`` or ``"regression"``.
+    evidence : dict
+        Per check, the per-row numbers it used (name -> array over the frame's rows); what
+        :meth:`explain` shows and the ``issue_reason`` sentences are built from.
+    columns : list
+        The input frame's own columns (the report shows them beside the scores).
+    label : str or None
+        The ``label=`` column.
     """
 
     issues: Any
@@ -50,6 +64,63 @@ class Audit:
     rows_with_issues: int | None = None
     notes: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    task: str = "classification"
+    evidence: dict = field(default_factory=dict)
+    columns: list = field(default_factory=list)
+    label: str | None = None
+
+    def explain(self, row: int) -> Any:
+        """Every check's evidence for one row (its position, 0-based), as a small table.
+
+        One row per check that ran: ``check``, ``flagged``, ``score``, ``reason`` (the sentence
+        of ``issue_reason``, null when the check did not flag the row) and ``evidence`` (the
+        numbers the check used for this row, as text ``name=value``). The table is of the
+        caller's frame type.
+
+        Examples
+        --------
+        >>> import cleanframe
+        >>> df = cleanframe.datasets.load_label_errors("20news")
+        >>> report = cleanframe.audit(df, label="label", pred_probs="p_*", checks=["label"])
+        >>> row = int(report.issues["is_label_issue"].to_numpy().argmax())
+        >>> table = report.explain(row)
+        >>> table["reason"][0].startswith('label: given "')
+        True
+        """
+        fr = adapt(self.issues)
+        n = fr.height
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not -n <= row < n:
+            raise IndexError(f"row must be a position in 0..{n - 1}, got {row!r}")
+        row = int(row) % n
+        flagged, scores, why, evidence = [], [], [], []
+        reasons = self._reasons(fr, row)
+        for name in self.checks:
+            flag = bool(fr.column(f"is_{name}_issue")[row])
+            flagged.append(flag)
+            scores.append(float(fr.column(f"{name}_score")[row]))
+            why.append(reasons.get(name) if flag else None)
+            numbers = self.evidence.get(name, {})
+            evidence.append(
+                ", ".join(f"{key}={_number(values[row])}" for key, values in numbers.items())
+            )
+        return fr.table(
+            {
+                "check": np.asarray(self.checks, dtype=object),
+                "flagged": np.asarray(flagged, dtype=bool),
+                "score": np.asarray(scores, dtype=np.float64),
+                "reason": np.asarray(why, dtype=object),
+                "evidence": np.asarray(evidence, dtype=object),
+            }
+        )
+
+    def _reasons(self, fr, row: int) -> dict:
+        text = fr.column("issue_reason")[row] if "issue_reason" in fr.columns else None
+        out: dict = {}
+        if not isinstance(text, str):
+            return out
+        for part in text.split(REASON_SEPARATOR):
+            out[part.partition(":")[0]] = part
+        return out
 
     def _headline(self, table) -> str:
         rows = self.rows_with_issues
@@ -109,6 +180,14 @@ class Audit:
             f"<div><h4>{self._headline(table)}</h4>{table.to_html(index=False)}"
             f"<p>{_SCORE_NOTE}</p>{f'<ul>{notes}</ul>' if notes else ''}</div>"
         )
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _count(n: int, noun: str) -> str:
