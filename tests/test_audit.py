@@ -387,3 +387,89 @@ def test_the_new_checks_run_only_when_asked(data, constructor):
         cleanframe.audit(data, label="y", features="emb_*", checks=["underperforming_group"])
     with pytest.raises(ValidationError, match="data_valuation"):
         cleanframe.audit(data, pred_probs="p_*", features="emb_*", checks=["data_valuation"])
+
+
+# ------------------------------------------------------------------------------------------
+# the regression task
+# ------------------------------------------------------------------------------------------
+def regression_data(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6))
+    y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=n)
+    pred = y + 0.2 * rng.normal(size=n)
+    y[[3, 7]] += 8  # two wrong targets
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    df["price"], df["pred"] = y, pred
+    return df
+
+
+def test_regression_audit_equals_datalabs_regression_task(constructor):
+    pytest.importorskip("datasets")
+    from cleanlab import Datalab
+
+    df = regression_data()
+    X = df[[f"f{i}" for i in range(6)]].to_numpy()
+    lab = Datalab(df[["price"]], label_name="price", task="regression", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(features=X, pred_probs=df["pred"].to_numpy())
+    expected = lab.get_issues()
+    report = constructor(df).cl.audit(
+        label="price", predictions="pred", features="f*", progress=False
+    )
+    out = to_pandas(report.issues)
+    assert report.task == "regression"
+    assert report.checks == ["null", "label", "outlier", "near_duplicate", "non_iid"]
+    assert_checks_equal(out, expected, report.checks)
+    assert out.index[out["is_label_issue"]].tolist() == [3, 7]
+    reason = out["issue_reason"][3]
+    assert reason.startswith(f"label: given {df['price'][3]:.3g}, predicted {df['pred'][3]:.3g}")
+    # checks that do not apply are not run, and the report says why
+    assert report.skipped == {
+        "class_imbalance": "it applies to classification only, the task is regression"
+    }
+    assert "class_imbalance: skipped, it applies to classification only" in repr(report)
+    with pytest.raises(ValidationError, match="do not apply"):
+        cleanframe.audit(df, label="price", predictions="pred", checks=["class_imbalance"])
+    # the same label check as regression.find_label_issues, and its parameters
+    single = cleanframe.regression.find_label_issues(df, label="price", predictions="pred")
+    np.testing.assert_array_equal(out["label_score"], single["label_score"])
+    loose = cleanframe.audit(
+        df, label="price", predictions="pred", checks={"label": {"threshold": 0.5}}
+    )
+    wide = cleanframe.regression.find_label_issues(
+        df, label="price", predictions="pred", threshold=0.5
+    )
+    np.testing.assert_array_equal(loose.issues["is_label_issue"], wide["is_issue"])
+    assert "0.5 x median" in loose.notes["label"]
+
+
+def test_regression_data_valuation_equals_datalabs():
+    pytest.importorskip("datasets")
+    from cleanlab import Datalab
+
+    df = regression_data()
+    df["price"] = df["price"].round(0)  # equal targets among neighbours
+    lab = Datalab(df[["price"]], label_name="price", task="regression", verbosity=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(
+            features=df[[f"f{i}" for i in range(6)]].to_numpy(),
+            issue_types={"data_valuation": {}},
+        )
+    report = cleanframe.audit(
+        df, label="price", predictions="pred", features="f*", checks=["data_valuation"]
+    )
+    assert_checks_equal(to_pandas(report.issues), lab.get_issues(), ["data_valuation"])
+
+
+def test_bad_regression_requests():
+    df = regression_data(50)
+    with pytest.raises(ValidationError, match="not both"):
+        cleanframe.audit(df, label="price", predictions="pred", pred_probs="f*")
+    with pytest.raises(ValidationError, match="needs label="):
+        cleanframe.audit(df, predictions="pred", features="f*")
+    with pytest.raises(ValidationError, match="label_kwargs.*filter_by"):
+        cleanframe.audit(df, label="price", predictions="pred", label_kwargs={"filter_by": "x"})
+    with pytest.raises(ValidationError, match="nope"):
+        cleanframe.audit(df, label="price", predictions="nope")

@@ -301,7 +301,7 @@ def audit(
         if name in applies and name not in chosen and (need := check.choose(given))
     }
     not_applicable = {  # given the inputs, but not for this task
-        name: f"not run: it applies to {', '.join(sorted(check.tasks))} only, the task is {task}"
+        name: f"it applies to {', '.join(sorted(check.tasks))} only, the task is {task}"
         for name, check in CHECKS.items()
         if name not in applies and check.choose(given)
     }
