@@ -135,6 +135,10 @@ def find_label_issues(
     """
     if _multilabel.wants_multilabel(df, label, regression_kwargs):  # a list column of tags
         return _multilabel.forward("find_label_issues", locals())
+    if regression_kwargs.get("group") is not None:  # one row per token, group= the sentence
+        from . import tokens
+
+        return tokens.forward("find_label_issues", locals())
     if predictions is not None:
         from . import regression
 

@@ -67,32 +67,21 @@ def wants_multilabel(df, label: Any, options: Mapping | None = None) -> bool:
 def forward(name: str, arguments: dict):
     """Call this module's ``name`` with the arguments a :mod:`cleanframe.label_issues` function
     received (its ``locals()``): the ones this function takes are passed on, extra keywords
-    (``**regression_kwargs``) too; a single-label-only argument given a non-default value is a
-    ``TypeError``."""
+    (``**regression_kwargs``) too; a single-label-only argument (``predictions=``,
+    ``asymmetric=``) given a value other than ``None`` / ``False`` is a ``TypeError``."""
     import inspect
-
-    from . import label_issues
 
     func = globals()[name]
     mine = inspect.signature(func).parameters
-    theirs = inspect.signature(getattr(label_issues, name)).parameters
     arguments = dict(arguments)
     df = arguments.pop("df")
-    extra = dict(arguments.pop("regression_kwargs", None) or {})
-    kwargs = {}
-    for key, value in {**arguments, **extra}.items():
+    kwargs = dict(arguments.pop("regression_kwargs", None) or {})
+    for key, value in arguments.items():
         if key in mine:
             kwargs[key] = value
-        elif key not in theirs or not _is_default(value, theirs[key].default):
+        elif value is not None and value is not False:
             raise TypeError(f"{name}() of a multi-label label does not take {key}=")
     return func(df, **kwargs)
-
-
-def _is_default(value, default) -> bool:
-    if value is default:
-        return True
-    simple = (str, int, float, bool, type(None))
-    return isinstance(value, simple) and isinstance(default, simple) and value == default
 
 
 def _resolve(df, label, pred_probs, classes) -> tuple[Any, MultiLabel]:

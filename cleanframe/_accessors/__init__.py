@@ -79,12 +79,15 @@ class CleanAccessor:
 
     # multi-label (a list column of tags) and token classification (one row per token)
     class_label_issues = _Forward("multilabel")
+    group_scores = _Forward("tokens")
+    common_label_issues = _Forward("tokens")
 
     # multi-annotator data
     consensus = _Forward("multiannotator")
     annotator_stats = _Forward("multiannotator")
     label_quality = _Forward("multiannotator")
     active_learning_scores = _Forward("multiannotator")
+    agreement = _Forward("agreement")
 
     # synthetic label noise
     inject_label_noise = _Forward("noise")
