@@ -401,7 +401,8 @@ def mace(
     """MACE (Hovy et al. 2013): each annotator knows the answer with probability ``theta_j``,
     otherwise labels from its own class distribution ``xi_j``; variational Bayes with Beta(0.5,
     0.5) priors on ``theta_j`` and symmetric Dirichlet(10) priors on ``xi_j``, ``n_iter``
-    iterations, one seeded start. Skill = quality = ``theta_j``, the probability of knowing.
+    iterations, one seeded start. Skill = crowd-kit's ``spamming_[:, 1]`` (the variational
+    weight of knowing); quality = that weight normalised against the weight of spamming.
     """
     ann, _ = _compact(ann)
     m, k = ann.num_annotators, ann.num_classes
@@ -440,8 +441,8 @@ def mace(
         theta = _digamma_normalize(strategy_counts, theta_prior)
         gold, counts, strategy_counts = e_step(spam, theta)
     post = gold / gold.sum(axis=1, keepdims=True)
-    knowing = spam[:, 1] / spam.sum(axis=1)
-    return AggregatorFit(_first_argmax(post), post, knowing, knowing.copy(), n_iter)
+    quality = spam[:, 1] / spam.sum(axis=1)  # the variational weights do not sum to 1
+    return AggregatorFit(_first_argmax(post), post, spam[:, 1].copy(), quality, n_iter)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,318 @@
+"""crowd-kit's classification aggregators behind ``consensus(method=...)``.
+
+Parity with crowd-kit 1.4 (a test-only dependency, imported with its NLP modules stubbed) on
+synthetic crowds, the frame layer on every frame type (wide and long layouts), determinism and
+the bad inputs of the new options (``gold=``, ``seed=``, KOS's two classes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cleanframe.errors import ValidationError
+from cleanframe.multiannotator import annotator_stats, consensus, label_quality
+from cleanframe.scoring.multiannotator import aggregators as ag
+from cleanframe.scoring.multiannotator.crowdlab import Annotations
+
+from .conftest import to_pandas
+
+METHODS = ag.AGGREGATORS
+SEEDED = ("mace", "kos", "m_msr")
+
+
+def make_crowd(n=400, m=12, k=3, seed=0, max_labels=5, adversarial=0):
+    """Annotations whose annotators and labels first appear in code order (crowd-kit numbers
+    them by first appearance), and the true labels."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    acc = rng.uniform(0.35, 0.95, m)
+    acc[:adversarial] = 0.02
+    n_labels = rng.integers(1, max_labels + 1, n)
+    item = np.repeat(np.arange(n), n_labels)
+    rank = np.arange(len(item)) - np.repeat(np.cumsum(n_labels) - n_labels, n_labels)
+    who = np.argsort(rng.random((n, m)), axis=1)[item, rank]
+    right = rng.random(len(item)) < acc[who]
+    label = np.where(right, truth[item], rng.integers(0, k, len(item)))
+    order = np.lexsort((who, item))
+    item, who, label = item[order], who[order], label[order]
+    w_codes, _ = pd.factorize(who)
+    l_codes, l_names = pd.factorize(label)
+    truth = _recode(truth, l_names)
+    ann = Annotations.from_coo(
+        item, w_codes, l_codes, num_items=n, num_annotators=w_codes.max() + 1, num_classes=k
+    )
+    return ann, truth
+
+
+def _recode(values, names):
+    lookup = {v: i for i, v in enumerate(names)}
+    return np.array([lookup.get(v, -1) for v in values])
+
+
+@pytest.fixture(scope="module")
+def crowdkit():
+    for name in ("nltk", "nltk.translate", "nltk.translate.gleu_score"):
+        sys.modules.setdefault(name, types.ModuleType(name))  # crowd-kit's text aggregators only
+    try:
+        ck = importlib.import_module("crowdkit.aggregation")
+    except Exception:  # noqa: BLE001 - crowd-kit absent or broken
+        pytest.skip("crowd-kit is not installed")
+    # crowd-kit 1.4.2 calls scikit-learn's check_is_fitted on non-estimators in predict, which
+    # scikit-learn >= 1.6 rejects (docs/DIFFERENCES.md): bypass it for these three.
+    for mod in ("wawa", "zero_based_skill", "gold_majority_vote"):
+        m = importlib.import_module(f"crowdkit.aggregation.classification.{mod}")
+        m.check_is_fitted = lambda *a, **k: None
+    return ck
+
+
+def crowdkit_labels(ck, method, ann, gold=None):
+    """crowd-kit's labels (items in order) and its fitted model."""
+    data = pd.DataFrame({"task": ann.item, "worker": ann.annotator, "label": ann.label})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "gold_majority_vote":
+            known = np.flatnonzero(gold >= 0)
+            model = ck.GoldMajorityVote()
+            out = model.fit_predict(data, pd.Series(gold[known], index=known))
+        else:
+            model = {
+                "one_coin_dawid_skene": ck.OneCoinDawidSkene,
+                "glad": ck.GLAD,
+                "mace": lambda: ck.MACE(n_restarts=1),  # its restarts all start alike
+                "wawa": ck.Wawa,
+                "zero_based_skill": ck.ZeroBasedSkill,
+                "kos": ck.KOS,
+                "m_msr": ck.MMSR,
+            }[method]()
+            out = model.fit_predict(data)
+    return out.sort_index().to_numpy().astype(np.int64), model
+
+
+# ----------------------------------------------------------------------------------------------
+# Parity with crowd-kit
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+@pytest.mark.parametrize("method", METHODS)
+def test_labels_match_crowdkit(crowdkit, method):
+    k = 2 if method == "kos" else 3
+    n = 150 if method in ("glad", "mace", "zero_based_skill") else 400  # crowd-kit's slow ones
+    ann, truth = make_crowd(n=n, k=k, seed=1)
+    gold = np.where(np.arange(ann.num_items) % 4 == 0, truth, -1)
+    theirs, model = crowdkit_labels(crowdkit, method, ann, gold)
+    res = ag.aggregate(ann, method, gold=gold)
+    np.testing.assert_array_equal(res.consensus_label, theirs)
+    # accuracy at least crowd-kit's, and better than chance
+    assert np.mean(res.consensus_label == truth) >= np.mean(theirs == truth)
+    assert np.mean(res.consensus_label == truth) > 0.6
+    # skills as crowd-kit reports them
+    if method in (
+        "one_coin_dawid_skene",
+        "wawa",
+        "zero_based_skill",
+        "m_msr",
+        "gold_majority_vote",
+    ):
+        skills = model.skills_.sort_index().to_numpy()
+        np.testing.assert_allclose(res.annotator_skill, skills, rtol=1e-9, atol=1e-12)
+    if method == "glad":
+        alphas = model.alphas_.sort_index().to_numpy()
+        np.testing.assert_allclose(res.annotator_skill, alphas, rtol=1e-3, atol=1e-3)
+    if method == "mace":
+        knowing = model.spamming_[:, 1]
+        np.testing.assert_allclose(res.annotator_skill, knowing, rtol=1e-9, atol=1e-12)
+    if method in ("one_coin_dawid_skene", "glad", "mace"):
+        probas = model.probas_.sort_index().to_numpy()
+        np.testing.assert_allclose(res.post_pred_probs, probas, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_m_msr_votes_by_the_summed_skills_where_crowdkit_inverts_them(crowdkit):
+    """Adversarial annotators get negative log-odds weights; where an item's weights sum below
+    zero crowd-kit divides by that sum and picks the least supported class."""
+    ann, truth = make_crowd(n=400, m=8, k=3, seed=3, adversarial=3)
+    theirs, _ = crowdkit_labels(crowdkit, "m_msr", ann)
+    res = ag.aggregate(ann, "m_msr")
+    _, sums = ag.weighted_vote(ann, res.annotator_skill)
+    voted = ann.votes > 0
+    total = sums.sum(axis=1)
+    expected = np.argmax(np.where(voted, sums, -np.inf), axis=1)
+    np.testing.assert_array_equal(res.consensus_label, expected)
+    same = total > 0
+    np.testing.assert_array_equal(res.consensus_label[same], theirs[same])
+    assert (total < 0).any()
+    assert np.mean(res.consensus_label == truth) >= np.mean(theirs == truth)
+
+
+def test_kernel_results_are_distributions_and_in_range():
+    ann, truth = make_crowd(n=300, k=4, seed=5)
+    gold = np.where(np.arange(ann.num_items) % 3 == 0, truth, -1)
+    for method in METHODS:
+        a = ann
+        if method == "kos":
+            a, _ = make_crowd(n=300, k=2, seed=5)
+        res = ag.aggregate(a, method, gold=gold[: a.num_items])
+        np.testing.assert_allclose(res.post_pred_probs.sum(axis=1), 1.0, err_msg=method)
+        for arr in (res.consensus_quality, res.annotation_quality, res.annotator_quality):
+            assert np.all((arr >= 0) & (arr <= 1)), method
+        assert res.annotator_skill is not None and len(res.annotator_skill) == a.num_annotators
+        # deterministic
+        again = ag.aggregate(a, method, gold=gold[: a.num_items])
+        np.testing.assert_array_equal(again.consensus_label, res.consensus_label)
+        np.testing.assert_array_equal(again.consensus_quality, res.consensus_quality)
+
+
+def test_unused_classes_are_never_the_consensus():
+    ann, _ = make_crowd(n=200, k=3, seed=2)
+    wider = Annotations.from_coo(ann.item, ann.annotator, ann.label, num_classes=5)
+    for method in ("one_coin_dawid_skene", "glad", "mace", "wawa", "m_msr"):
+        res = ag.aggregate(wider, method)
+        narrow = ag.aggregate(ann, method)
+        np.testing.assert_array_equal(res.consensus_label, narrow.consensus_label)
+        assert np.all(res.post_pred_probs[:, 3:] == 0)
+
+
+def test_ties_go_to_the_lowest_class():
+    ann = Annotations.from_coo([0, 0, 1, 1], [0, 1, 0, 1], [1, 0, 0, 1], num_classes=2)
+    for method in ("wawa", "zero_based_skill", "one_coin_dawid_skene"):
+        assert ag.aggregate(ann, method).consensus_label.tolist() == [0, 0], method
+
+
+# ----------------------------------------------------------------------------------------------
+# Frame layer
+# ----------------------------------------------------------------------------------------------
+
+
+CLASSES = ["bird", "cat", "dog"]
+
+
+def frames(n=120, seed=0, k=3):
+    """A wide pandas frame (ann_0..ann_5, a gold column) and its long layout."""
+    ann, truth = make_crowd(n=n, m=6, k=k, seed=seed)
+    names = CLASSES[:k]
+    wide = pd.DataFrame(
+        {f"ann_{j}": pd.array([None] * n, dtype=object) for j in range(ann.num_annotators)}
+    )
+    for i, j, lab in zip(ann.item, ann.annotator, ann.label):
+        wide.iat[i, j] = names[lab]
+    gold = [names[t] if i % 3 == 0 else None for i, t in enumerate(truth)]
+    wide["gold"] = pd.array(gold, dtype=object)
+    long = pd.DataFrame(
+        {
+            "item_id": [f"it{i:03d}" for i in ann.item],
+            "worker": [f"ann_{j}" for j in ann.annotator],
+            "label": [names[lab] for lab in ann.label],
+            "gold": [gold[i] for i in ann.item],
+        }
+    )
+    return wide, long, ann, truth
+
+
+ANNOTATORS = [f"ann_{j}" for j in range(6)]
+KW_LONG = dict(item="item_id", annotator="worker", label="label")
+
+
+def _kw(method):
+    return (
+        {"method": method, "gold": "gold"} if method == "gold_majority_vote" else {"method": method}
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_frames_wide_and_long_agree_with_the_kernel(constructor, method):
+    k = 2 if method == "kos" else 3
+    wide, long, ann, truth = frames(seed=4, k=k)
+    gold = np.where(np.arange(ann.num_items) % 3 == 0, truth, -1)
+    kernel = ag.aggregate(ann, method, gold=gold)
+    expect = [CLASSES[c] for c in kernel.consensus_label]
+    out_w = to_pandas(consensus(constructor(wide), annotators=ANNOTATORS, **_kw(method)))
+    out_l = to_pandas(consensus(constructor(long), **KW_LONG, **_kw(method)))
+    assert out_w["consensus_label"].tolist() == expect
+    assert out_l["consensus_label"].tolist() == expect  # items first appear in code order
+    np.testing.assert_allclose(out_w["consensus_quality"], kernel.consensus_quality, atol=1e-12)
+    np.testing.assert_allclose(out_l["consensus_quality"], kernel.consensus_quality, atol=1e-12)
+    stats = to_pandas(annotator_stats(constructor(long), **KW_LONG, **_kw(method)))
+    skill = dict(zip(stats["worker"], stats["annotator_skill"]))
+    np.testing.assert_allclose(
+        [skill[f"ann_{j}"] for j in range(6)], kernel.annotator_skill, atol=1e-12
+    )
+    assert stats["annotator_quality"].is_monotonic_increasing
+    scores = to_pandas(label_quality(constructor(long), **KW_LONG, **_kw(method)))
+    np.testing.assert_allclose(scores["label_score"], kernel.annotation_quality, atol=1e-12)
+
+
+def test_inputs_are_not_modified_and_seed_changes_only_seeded_methods():
+    wide, long, *_ = frames(seed=6)
+    before_w, before_l = wide.copy(), long.copy()
+    for method in METHODS:
+        if method == "kos":
+            continue
+        a = consensus(long, **KW_LONG, **_kw(method))
+        b = consensus(long, **KW_LONG, seed=0, **_kw(method))
+        pd.testing.assert_frame_equal(a, b)
+        consensus(wide, annotators=ANNOTATORS, seed=7, **_kw(method))
+    pd.testing.assert_frame_equal(wide, before_w)
+    pd.testing.assert_frame_equal(long, before_l)
+    # MACE from another start: same model, a nearby optimum
+    a = consensus(long, **KW_LONG, method="mace", seed=0)
+    b = consensus(long, **KW_LONG, method="mace", seed=12345)
+    assert not np.array_equal(a["consensus_quality"], b["consensus_quality"])
+    assert (a["consensus_label"] == b["consensus_label"]).mean() > 0.9
+
+
+def test_gold_on_the_long_layout_must_be_constant_per_item():
+    _, long, *_ = frames(seed=7)
+    bad = long.copy()
+    counts = bad["item_id"].value_counts()
+    rows = bad.index[bad["item_id"] == counts.index[counts > 1][0]]
+    bad.loc[rows[-1], "gold"] = "dog" if bad.loc[rows[-1], "gold"] != "dog" else "cat"
+    with pytest.raises(ValidationError, match="same on every row of an item") as e:
+        consensus(bad, **KW_LONG, method="gold_majority_vote", gold="gold")
+    assert e.value.column == "gold"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(method="gold_majority_vote"), "needs gold="),
+        (dict(method="wawa", gold="gold"), "only with consensus_method='gold_majority_vote'"),
+        (dict(method="glad", seed=-1), "seed="),
+        (dict(method="glad", seed=1.5), "seed= must be an integer"),
+        (dict(method="glad", seed=True), "seed= must be an integer"),
+        (dict(method="gold_majority_vote", gold=["gold"]), "one column name"),
+        (dict(method="mace", pred_probs="p_*"), "does not use pred_probs"),
+        (dict(method="crowd"), "consensus_method"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    wide, *_ = frames(n=30)
+    with pytest.raises(ValidationError, match=match):
+        consensus(wide, annotators=ANNOTATORS, **kwargs)
+
+
+def test_bad_gold_columns_and_kos_classes(constructor):
+    wide, *_ = frames(n=30)
+    unknown = wide.assign(gold=["fish"] + [None] * 29)
+    with pytest.raises(ValidationError, match="not classes") as e:
+        consensus(constructor(unknown), annotators=ANNOTATORS, method="gold_majority_vote",
+                  gold="gold")  # fmt: skip
+    assert e.value.column == "gold"
+    empty = wide.assign(gold=pd.array([None] * 30, dtype=object))
+    with pytest.raises(ValidationError, match="no known label"):
+        consensus(empty, annotators=ANNOTATORS, method="gold_majority_vote", gold="gold")
+    with pytest.raises(ValidationError, match="must not be an annotation column"):
+        consensus(wide, annotators=ANNOTATORS, method="gold_majority_vote", gold="ann_0")
+    with pytest.raises(ValidationError) as e:
+        consensus(constructor(wide), annotators=ANNOTATORS, method="gold_majority_vote",
+                  gold="missing")  # fmt: skip
+    assert "missing" in str(e.value)
+    with pytest.raises(ValidationError, match="two classes") as e:
+        consensus(constructor(wide), annotators=ANNOTATORS, method="kos")
