@@ -88,7 +88,6 @@ class CleanAccessor:
     label_quality = _Forward("multiannotator")
     active_learning_scores = _Forward("multiannotator")
     agreement = _Forward("agreement")
-    agreement = _Forward("agreement")
 
     # synthetic label noise
     inject_label_noise = _Forward("noise")
