@@ -226,7 +226,6 @@ def one_coin_dawid_skene(
     """
     ann, _ = _compact(ann)
     n, k = ann.num_items, ann.num_classes
-    rows = np.arange(len(ann.item))
 
     def m_step(post):
         skill = (
@@ -254,8 +253,7 @@ def one_coin_dawid_skene(
     def elbo(post, priors, right, wrong):
         lw = np.log(wrong)[ann.annotator]
         gain = np.log(right)[ann.annotator] - lw
-        p_item = post[ann.item]
-        joint = np.sum(lw * p_item.sum(axis=1)) + np.sum(gain * p_item[rows, ann.label])
+        joint = np.sum(lw * post.sum(axis=1)[ann.item]) + np.sum(gain * post[ann.item, ann.label])
         joint += np.sum(ann.num_annotations[:, None] * post * np.log(np.clip(priors, _EPS, None)))
         clipped = np.clip(post, _EPS, None)
         return float(joint - np.sum(clipped * np.log(clipped)))
@@ -313,7 +311,7 @@ def glad(
     def e_step(alpha, beta):
         ab = alpha[annot] * np.exp(beta[item])
         right = _log_sigmoid(ab)
-        wrong = _log_sigmoid(-ab) - log_other
+        wrong = right - ab - log_other  # log(1 - sigmoid(ab)) = log(sigmoid(ab)) - ab
         ll = np.repeat(np.bincount(item, weights=wrong, minlength=n)[:, None], k, axis=1)
         ll += np.bincount(item * k + label, weights=right - wrong, minlength=n * k).reshape(n, k)
         ll -= np.log(k)
@@ -321,38 +319,35 @@ def glad(
         post = np.exp(ll)
         return post / post.sum(axis=1, keepdims=True)
 
-    def q_value(alpha, beta, p_label, p_total):
-        ab = alpha[annot] * np.exp(beta[item])
+    def q_value(alpha, beta, p_label, p_total, grad=False):
+        eb = np.exp(beta[item])
+        ab = alpha[annot] * eb
         right = _log_sigmoid(ab)
-        wrong = _log_sigmoid(-ab) - log_other
+        wrong = right - ab - log_other
         q = np.sum(p_label * right + (p_total - p_label) * wrong)
         q += np.sum(-0.5 * (alpha - 1) ** 2) + np.sum(-0.5 * (beta - 1) ** 2)
         q -= (m + n) * 0.5 * np.log(2 * np.pi)
-        return float(q) if np.isfinite(q) else -np.inf
-
-    def gradient(alpha, beta, p_label, p_total):
-        eb = np.exp(beta[item])
-        resid = p_label - p_total * (1.0 / (1.0 + np.exp(-alpha[annot] * eb)))
+        q = float(q) if np.isfinite(q) else -np.inf
+        if not grad:
+            return q
+        resid = p_label - p_total * np.exp(right)  # sigmoid(ab)
         d_alpha = np.bincount(annot, weights=resid * eb, minlength=m) - (alpha - 1)
-        d_beta = np.bincount(item, weights=resid * alpha[annot] * eb, minlength=n) - (beta - 1)
-        return d_alpha, d_beta
+        d_beta = np.bincount(item, weights=resid * ab, minlength=n) - (beta - 1)
+        return q, d_alpha, d_beta
 
     def m_step(alpha, beta, post):
         p_label = post[item, label]
         p_total = post.sum(axis=1)[item]
 
-        def f(x):
-            return -q_value(x[:m], x[m:], p_label, p_total)
-
-        def df(x):
-            da, db = gradient(x[:m], x[m:], p_label, p_total)
-            return -np.concatenate([da, db])
+        def f_and_grad(x):  # scipy asks for both at the same points: one pass over the data
+            q, da, db = q_value(x[:m], x[m:], p_label, p_total, grad=True)
+            return -q, -np.concatenate([da, db])
 
         res = minimize(
-            f,
+            f_and_grad,
             np.concatenate([alpha, beta]),
             method="CG",
-            jac=df,
+            jac=True,
             tol=m_step_tol,
             options={"disp": False, "maxiter": m_step_max_iter},
         )
@@ -645,7 +640,19 @@ def aggregate(
     labels = used[fit.labels]
     agreement = _agreement_with_consensus(ann, labels)
     quality = agreement.copy() if method == "kos" else post[np.arange(ann.num_items), labels]
-    res = _result(ann, labels, quality, agreement, post, post[ann.item, ann.label], "posterior")
+    # the plain majority vote (ties: lowest class) stands in for cleanlab's tie-broken one
+    no_ties = np.zeros(ann.num_items, dtype=np.int8)
+    res = _result(
+        ann,
+        labels,
+        quality,
+        agreement,
+        post,
+        post[ann.item, ann.label],
+        "posterior",
+        mv=_plain_majority(ann),
+        rung=no_ties,
+    )
     res.annotator_quality = np.asarray(fit.quality, dtype=np.float64)
     res.annotator_skill = np.asarray(fit.skill, dtype=np.float64)
     return res
