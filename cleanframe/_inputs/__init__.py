@@ -14,6 +14,8 @@ get back arrays that the scoring kernels can use as they are. Each rule is writt
 | ``neighbors`` | ``features=`` as an embedding, ``k``, ``metric``, ``knn_graph=``, one source |
 | ``checks`` | the audit's ``checks=`` and which inputs the arguments provide |
 | ``annotations`` | multi-annotator options (``AnnotationSpec``) and the wide / long layouts |
+| ``agreement`` | ``agreement``'s consensus choice and bootstrap options |
+| ``noise`` | label-noise simulation: noise matrix or fraction, seeds, trace arguments |
 | ``models`` | ``X`` / ``y`` of the models, their feature table, regression targets |
 | ``schema`` | the same rules as pandera schemas (``cleanframe.schema``, error reports) |
 | ``rules`` | the tolerances the rules share |
