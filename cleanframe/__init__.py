@@ -16,10 +16,6 @@ from __future__ import annotations
 import importlib
 
 from ._accessors import CleanAccessor, register
-
-# imported now, not lazily: the module and the function share the name "agreement", and a lazy
-# name would be shadowed by the submodule once anything imports cleanframe.agreement
-from .agreement import agreement
 from .errors import CleanframeError, ValidationError
 from .label_issues import (
     HealthSummary,
@@ -75,6 +71,11 @@ _LAZY = {
     "inject_label_noise": ("cleanframe.noise", "inject_label_noise"),
     "noise_matrix_from_trace": ("cleanframe.noise", "noise_matrix_from_trace"),
     "noise_matrix_is_valid": ("cleanframe.noise", "noise_matrix_is_valid"),
+    "multilabel": ("cleanframe.multilabel", None),
+    "tokens": ("cleanframe.tokens", None),
+    "class_label_issues": ("cleanframe.multilabel", "class_label_issues"),
+    "group_scores": ("cleanframe.tokens", "group_scores"),
+    "common_label_issues": ("cleanframe.tokens", "common_label_issues"),
 }
 
 
@@ -95,7 +96,6 @@ def __dir__():
 
 __all__ = [
     "CleanAccessor",
-    "agreement",
     "CleanframeError",
     "HealthSummary",
     "MergedClasses",

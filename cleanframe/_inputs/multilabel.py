@@ -366,7 +366,7 @@ def aggregator_options(
         ):
             raise ValidationError(None, "alpha", f"alpha= must lie in [0, 1], not {alpha!r}")
         return {"alpha": None if alpha is None else float(alpha)}
-    if alpha is not None:
+    if alpha is not None and alpha != 0.8:  # 0.8: the default, which softmin leaves alone
         raise ValidationError(
             None, "alpha", "alpha= is an option of aggregator='exponential_moving_average'"
         )
