@@ -1,7 +1,7 @@
 """Synthetic label noise, for testing a data-cleaning pipeline on labels whose errors are known.
 
 * :func:`inject_label_noise` — the frame plus a noisy copy of its label column and an
-  ``is_flipped`` flag, from a noise matrix or a flip fraction;
+  ``is_flipped`` flag, from a noise matrix or a share of every class to flip;
 * :func:`noise_matrix_from_trace` — a random noise matrix with a given trace (sum of the
   diagonal), valid for learning under a class prior;
 * :func:`noise_matrix_is_valid` — whether a noise matrix is learnable under a prior.
@@ -54,10 +54,11 @@ def inject_label_noise(
 ) -> FrameT:
     """Add a noisy copy of the label column and a flag of the rows whose label changed.
 
-    In each true class ``y`` (``n_y`` rows), exactly ``floor(T[s, y] * n_y)`` rows are
-    relabelled ``s`` for every other class ``s`` — the counts of cleanlab's
-    ``generate_noisy_labels`` — and which rows is a seeded uniform random choice within the
-    class. The same seed gives the same noisy labels on every frame type; cleanlab's own random
+    With ``noise_matrix=T``, in each true class ``y`` (``n_y`` rows) exactly
+    ``floor(T[s, y] * n_y)`` rows are relabelled ``s`` for every other class ``s`` — the counts
+    of cleanlab's ``generate_noisy_labels`` — and which rows is a seeded uniform random choice
+    within the class. With ``frac``, every class loses that share of its rows (rounded per
+    class). The same seed gives the same noisy labels on every frame type; cleanlab's own random
     stream is not reproduced.
 
     Parameters
@@ -71,8 +72,11 @@ def inject_label_noise(
         columns in class order (see ``classes``); a table whose columns are named by the
         classes is read in class order. Give this or ``frac``.
     frac : float in [0, 1], optional
-        The share of each class's rows to flip, spread evenly over the other classes: the
-        matrix with ``1 - frac`` on the diagonal and ``frac / (K - 1)`` elsewhere.
+        The share of each class's rows to flip: exactly ``floor(frac * n_y + 0.5)`` rows of
+        each class ``y``, spread over the other classes as evenly as possible (which classes get
+        one more row is a seeded random choice). Unlike the symmetric noise matrix (``1 - frac``
+        on the diagonal, ``frac / (K - 1)`` elsewhere, whose per-class floors can flip nothing in
+        a small class), every class loses its share.
     classes : sequence, optional
         Class order of ``noise_matrix`` (and the classes a label may flip to, so a class without
         rows can be named). Default: the label column's category order, else its sorted values.
@@ -116,9 +120,14 @@ def inject_label_noise(
         flipped=FLIPPED,
         overwrite=overwrite,
     )
-    noisy = _noise.noisy_labels(
-        inputs.codes, inputs.noise_matrix, rng=np.random.default_rng(inputs.seed)
-    )
+    rng = np.random.default_rng(inputs.seed)
+    if inputs.noise_matrix is not None:
+        noisy = _noise.noisy_labels(inputs.codes, inputs.noise_matrix, rng=rng)
+    else:
+        assert inputs.frac is not None  # the input layer requires one of the two
+        counts = np.bincount(inputs.codes, minlength=len(inputs.classes))
+        flips = _noise.fraction_flip_counts(counts, inputs.frac, rng=rng)
+        noisy = _noise.relabel(inputs.codes, flips, rng=rng)
     values = fr.class_values(label, list(inputs.classes.values), noisy)
     return fr.attach(
         {inputs.out: values, inputs.flipped: noisy != inputs.codes}, overwrite=overwrite

@@ -167,9 +167,14 @@ def test_categorical_label_keeps_its_categories(constructor_indexed):
     df = constructor_indexed(pd.DataFrame({"c": cat}))
     out = df.cl.inject_label_noise(label="c", frac=0.3, seed=1)
     assert out["noisy_c"].dtype == out["c"].dtype
-    # three classes (the category order): floor(0.15 * 10) = 1 row to each other class
-    assert out["is_flipped"].sum() == 4
-    assert (out["noisy_c"].astype(str) == "mid").sum() == 2
+    # three classes (the category order): 3 rows of each class flip, 1 or 2 of them to "mid"
+    assert out["is_flipped"].sum() == 6
+    assert out[out["is_flipped"]].groupby("c", observed=True).size().to_dict() == {"lo": 3, "hi": 3}
+    assert 2 <= (out["noisy_c"].astype(str) == "mid").sum() <= 4
+    # the symmetric matrix instead: floor(0.15 * 10) = 1 row to each other class
+    T = kernel.symmetric_noise_matrix(3, 0.3)
+    out = df.cl.inject_label_noise(label="c", noise_matrix=T, seed=1)
+    assert out["is_flipped"].sum() == 4 and (out["noisy_c"].astype(str) == "mid").sum() == 2
 
 
 def test_noise_matrix_as_a_table_and_classes_order():
@@ -184,6 +189,44 @@ def test_noise_matrix_as_a_table_and_classes_order():
     c = inject_label_noise(base, label="y", noise_matrix=T3[np.ix_(perm, perm)], classes=order)
     noisy = c["noisy_y"].map({"ant": 0, "bee": 1, "cow": 2}).to_numpy()
     np.testing.assert_array_equal(crosstab(noisy, y, 3), expected_counts(T3, y, 3))
+
+
+def test_frac_flips_every_class_its_rounded_share():
+    df = pd.DataFrame({"y": ["a"] * 7 + ["b"] * 3 + ["c"] * 11})
+    y = np.repeat([0, 1, 2], [7, 3, 11])
+    out = inject_label_noise(df, label="y", frac=0.3, seed=4)
+    ct = crosstab(out["noisy_y"].map({"a": 0, "b": 1, "c": 2}).to_numpy(), y, 3)
+    flipped = ct.sum(axis=0) - np.diag(ct)
+    np.testing.assert_array_equal(flipped, [2, 1, 3])  # floor(0.3 * n + 0.5)
+    for col in range(3):
+        off = np.delete(ct[:, col], col)
+        assert off.max() - off.min() <= 1  # spread evenly over the other classes
+    # a small class still loses its share (the symmetric matrix's floors would flip none)
+    small = pd.DataFrame({"y": ["a"] * 5 + ["b"] * 95})
+    out = inject_label_noise(small, label="y", frac=0.2, seed=0)
+    assert out.groupby("y")["is_flipped"].sum().to_dict() == {"a": 1, "b": 19}
+
+
+@given(
+    counts=st.lists(st.integers(0, 60), min_size=2, max_size=6),
+    frac=st.floats(0, 1),
+    seed=st.integers(0, 1000),
+)
+@HYPOTHESIS_SETTINGS
+def test_property_fraction_flip_counts(counts, frac, seed):
+    counts = np.array(counts)
+    flips = kernel.fraction_flip_counts(counts, frac, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(flips.sum(axis=0), np.floor(frac * counts + 0.5))
+    assert (np.diag(flips) == 0).all()
+    k = len(counts)
+    for col in range(k):
+        off = np.delete(flips[:, col], col)
+        assert off.max() - off.min() <= 1
+    again = kernel.fraction_flip_counts(counts, frac, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(flips, again)
+    true = np.repeat(np.arange(k), counts)
+    noisy = kernel.relabel(true, flips, rng=np.random.default_rng(seed))
+    np.testing.assert_array_equal(crosstab(noisy, true, k), flips + np.diag(counts - flips.sum(0)))
 
 
 def test_a_class_without_rows_can_receive_flips():

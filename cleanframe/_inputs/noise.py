@@ -43,7 +43,8 @@ class NoiseInputs:
 
     codes: np.ndarray  # true labels as class codes
     classes: ClassSet
-    noise_matrix: np.ndarray  # K×K, column-stochastic, class order
+    noise_matrix: np.ndarray | None  # K×K, column-stochastic, class order (or None: frac)
+    frac: float | None  # share of each class to flip (or None: noise_matrix)
     out: str  # the noisy label column
     flipped: str  # the flag column
     seed: int
@@ -164,13 +165,8 @@ def resolve_noise(
             f"label noise needs at least {MIN_CLASSES} classes, found {list(cs.names)}; pass "
             f"classes=[...] to name the classes a label may flip to",
         )
-    if frac_value is not None:
-        k = len(cs)
-        matrix = np.full((k, k), frac_value / (k - 1))
-        np.fill_diagonal(matrix, 1.0 - frac_value)
-    else:
-        matrix = check_noise_matrix(noise_matrix, cs)
-    return NoiseInputs(codes, cs, matrix, name, flipped, seed)
+    matrix = None if noise_matrix is None else check_noise_matrix(noise_matrix, cs)
+    return NoiseInputs(codes, cs, matrix, frac_value, name, flipped, seed)
 
 
 def check_prior(py: Any, k: int | None = None) -> np.ndarray:

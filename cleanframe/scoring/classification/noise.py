@@ -7,7 +7,9 @@ A *noise matrix* ``T`` is K×K and column-stochastic: ``T[s, y] = P(noisy label 
 * :func:`flip_counts` — how many rows of each true class become each other class: in class ``y``
   (``n_y`` rows), exactly ``floor(T[s, y] * n_y)`` rows are relabelled ``s`` for every ``s != y``,
   as the reference's ``generate_noisy_labels`` does.
-* :func:`noisy_labels` — which rows those are: a seeded uniform random choice within each class.
+* :func:`noisy_labels` — which rows those are: a seeded uniform random choice within each class
+  (:func:`relabel`, which also takes the counts of :func:`fraction_flip_counts`: a share of
+  every class, rounded per class, spread evenly over the other classes).
 * :func:`noise_matrix_is_valid` — the reference's learnability rule: with prior ``py``,
   ``P(noisy = k) * P(true = k) < P(noisy = k, true = k)`` for every class (and the joint sums to 1).
 * :func:`noise_matrix_from_trace` — a random noise matrix with a given trace (sum of the
@@ -28,7 +30,9 @@ from .._common import FLOATING_POINT_COMPARISON
 
 __all__ = [
     "flip_counts",
+    "fraction_flip_counts",
     "noisy_labels",
+    "relabel",
     "noise_matrix_is_valid",
     "noise_matrix_from_trace",
     "probabilities_summing_to",
@@ -96,7 +100,50 @@ def noisy_labels(
     labels = np.asarray(labels, dtype=np.int64)
     k = len(noise_matrix)
     counts = np.bincount(labels, minlength=k)[:k]
-    flips = flip_counts(noise_matrix, counts)
+    return relabel(labels, flip_counts(noise_matrix, counts), rng=rng)
+
+
+def fraction_flip_counts(
+    class_counts: np.ndarray, frac: float, *, rng: np.random.Generator
+) -> np.ndarray:
+    """Flip counts (entry ``[s, y]``) for flipping a share ``frac`` of every class: exactly
+    ``floor(frac * n_y + 0.5)`` rows of class ``y``, spread over the other classes as evenly as
+    possible (counts differ by at most one; which classes get one more is a random choice).
+
+    Examples
+    --------
+    >>> fraction_flip_counts(np.array([10, 6, 0]), 0.5, rng=np.random.default_rng(0)).sum(axis=0)
+    array([5, 3, 0])
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    k = len(counts)
+    flips = np.zeros((k, k), dtype=np.int64)
+    if k < 2:
+        return flips
+    total = np.floor(frac * counts + 0.5).astype(np.int64)
+    for y in np.flatnonzero(total):
+        others = np.delete(np.arange(k), y)
+        q, r = divmod(int(total[y]), k - 1)
+        flips[others, y] = q
+        flips[rng.choice(others, size=r, replace=False), y] += 1
+    return flips
+
+
+def relabel(labels: np.ndarray, flips: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
+    """Relabel ``flips[s, y]`` rows of each true class ``y`` as ``s`` (the diagonal is ignored),
+    the rows chosen uniformly at random within the class; a class whose flips exceed its rows
+    keeps its labels. ``labels`` is not modified.
+
+    Examples
+    --------
+    >>> relabel(np.array([0, 0, 0, 1]), np.array([[0, 0], [2, 0]]), rng=np.random.default_rng(0))
+    array([0, 1, 1, 1])
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    flips = np.array(flips, dtype=np.int64)
+    np.fill_diagonal(flips, 0)
+    k = len(flips)
+    counts = np.bincount(labels, minlength=k)[:k]
     out = labels.copy()
     if not flips.any():
         return out
