@@ -6,7 +6,14 @@ import numpy as np
 
 from ._engines import to_pandas as _to_pandas
 
-__all__ = ["plot_class_issue_rates", "plot_label_scores"]
+__all__ = [
+    "plot_audit_class_issue_rates",
+    "plot_audit_confident_joint",
+    "plot_audit_neighbours",
+    "plot_audit_scores",
+    "plot_class_issue_rates",
+    "plot_label_scores",
+]
 
 
 def _axes(ax, figsize):
@@ -56,5 +63,111 @@ def plot_label_scores(
     ax.set_xlabel(score)
     ax.set_ylabel("rows")
     ax.legend()
+    ax.figure.tight_layout()
+    return ax
+
+
+# ------------------------------------------------------------------------------------------
+# the audit report's pictures (each takes an Audit; ``ax``/``figure`` optional)
+# ------------------------------------------------------------------------------------------
+_FLAGGED, _CLEAN = "#d95f02", "#1b9e77"
+
+
+def plot_audit_class_issue_rates(report, *, ax=None):
+    """Bars: the share of each given class's rows that the audit's label check flagged
+    (counted from ``is_label_issue``). Returns the ``Axes``."""
+    table = _to_pandas(report.issues)
+    labels = table[report.label].astype(str)
+    flagged = table["is_label_issue"].astype(bool)
+    rate = flagged.groupby(labels, sort=True).mean().sort_values(kind="stable")
+    counts = flagged.groupby(labels, sort=True).sum()
+    ax = _axes(ax, (6, max(2.5, 0.3 * len(rate) + 1)))
+    ax.barh(rate.index, 100 * rate.to_numpy(), color=_FLAGGED)
+    for y, name in enumerate(rate.index):
+        ax.text(100 * rate[name], y, f" {int(counts[name])}", va="center", fontsize=8)
+    ax.set_xlabel("rows flagged by the label check (% of the given class)")
+    ax.set_title("Label issues per class")
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_audit_scores(report, *, figure=None, bins: int = 40):
+    """One histogram per check of its scores, flagged rows stacked on top (log counts).
+    Returns the ``Figure``."""
+    table = _to_pandas(report.issues)
+    checks = [c for c in report.checks if table[f"{c}_score"].nunique() > 1]
+    if figure is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure()
+    cols = min(3, max(1, len(checks)))
+    rows = max(1, -(-len(checks) // cols))
+    figure.set_size_inches(4 * cols, 2.6 * rows)
+    edges = np.linspace(0, 1, bins + 1)
+    for i, check in enumerate(checks):
+        ax = figure.add_subplot(rows, cols, i + 1)
+        values = np.asarray(table[f"{check}_score"], dtype=float)
+        flagged = np.asarray(table[f"is_{check}_issue"], dtype=bool)
+        ax.hist(
+            [values[~flagged], values[flagged]],
+            bins=edges,
+            stacked=True,
+            color=[_CLEAN, _FLAGGED],
+            label=["not flagged", "flagged"],
+        )
+        ax.set_yscale("log")
+        ax.set_title(f"{check}_score", fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def plot_audit_confident_joint(report, *, ax=None):
+    """Heatmap of the label check's confident joint (given label x confidently suggested
+    label, row counts). Returns the ``Axes``."""
+    label = report.details["label"]
+    joint = np.asarray(label["confident_joint"])
+    names = [str(c) for c in label["classes"]]
+    size = max(3.0, 0.45 * len(names) + 1.5)
+    ax = _axes(ax, (size + 1, size))
+    image = ax.imshow(np.log1p(joint), cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    if len(names) <= 12:
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, int(joint[i, j]), ha="center", va="center", fontsize=7, color="w")
+    ax.set_xlabel("suggested label")
+    ax.set_ylabel("given label")
+    ax.set_title("Confident joint (log colour scale)")
+    ax.figure.colorbar(image, ax=ax, label="log(1 + rows)")
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_audit_neighbours(report, *, ax=None):
+    """Each row's mean distance to its neighbours (the outlier check's evidence) against the
+    distance to its nearest one (the near-duplicate check's), flagged rows marked. Returns the
+    ``Axes``."""
+    mean = np.asarray(report.evidence["outlier"]["mean_distance"], dtype=float)
+    nearest = np.asarray(report.evidence["near_duplicate"]["distance"], dtype=float)
+    table = _to_pandas(report.issues)
+    outlier = np.asarray(table["is_outlier_issue"], dtype=bool)
+    duplicate = np.asarray(table["is_near_duplicate_issue"], dtype=bool)
+    ax = _axes(ax, (6, 4))
+    clean = ~(outlier | duplicate)
+    tiny = max(float(np.nanmin(nearest[nearest > 0])) / 10 if (nearest > 0).any() else 1e-12, 1e-12)
+    y = np.maximum(nearest, tiny)
+    x = np.maximum(mean, tiny)
+    ax.scatter(x[clean], y[clean], s=4, color="#999999", label="not flagged", alpha=0.5)
+    ax.scatter(x[outlier], y[outlier], s=10, color=_FLAGGED, label="outlier")
+    ax.scatter(x[duplicate], y[duplicate], s=10, color="#7570b3", label="near duplicate")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("mean distance to the k nearest neighbours")
+    ax.set_ylabel("distance to the nearest neighbour")
+    ax.set_title("Outliers and near duplicates")
+    ax.legend(fontsize=7)
     ax.figure.tight_layout()
     return ax

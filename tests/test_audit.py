@@ -5,6 +5,7 @@ the report (text, HTML, standalone file), save/load."""
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 import cleanframe
 from cleanframe import ValidationError
+from cleanframe import neighbors as nb
 from cleanframe.checks import CHECKS
 from cleanframe.scoring.neighbors.knn import KnnGraph
 
@@ -473,3 +475,103 @@ def test_bad_regression_requests():
         cleanframe.audit(df, label="price", predictions="pred", label_kwargs={"filter_by": "x"})
     with pytest.raises(ValidationError, match="nope"):
         cleanframe.audit(df, label="price", predictions="nope")
+
+
+# ------------------------------------------------------------------------------------------
+# the report: text, notebook HTML, standalone HTML, save / load
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report(data):
+    return cleanframe.audit(
+        data, label="y", pred_probs="p_*", features="emb_*", checks=ALL, progress=False
+    )
+
+
+def test_report_text_explains_each_check_and_shows_the_worst_rows(report, data):
+    text = repr(report)
+    out = to_pandas(report.issues)
+    for check in report.checks:
+        count = int(out[f"is_{check}_issue"].sum())
+        header = f"-- {check}: {count:,} row{'' if count == 1 else 's'} flagged --"
+        assert header in text
+        # the count agrees with the summary table and the per-row column
+        summary = to_pandas(report.summary).set_index("issue_type")
+        assert summary.loc[check, "num_issues"] == count
+    assert "Review the worst rows first" in text  # what to do about label issues
+    worst = report.worst_rows("label")
+    assert list(worst.columns) == ["y", "id", "cluster", "label_score", "reason"]
+    flagged = out[out["is_label_issue"]].sort_values("label_score", kind="stable")
+    assert worst.index.tolist() == flagged.index[:5].tolist()
+    assert worst["reason"].str.startswith("label: given").all()
+    assert str(worst.index[0]) in text.split("-- label:")[1]
+    with pytest.raises(KeyError, match="did not run"):
+        report.worst_rows("spelling")
+
+
+def test_report_html_and_standalone_file(report, tmp_path):
+    html = report._repr_html_()
+    for check in report.checks:
+        assert f'<h5 id="check-{check}">{check}: ' in html
+    assert "<table" in html and "data:image/png" not in html  # notebook: tables, no plots
+    path = tmp_path / "audit.html"
+    page = report.to_html(path)
+    assert path.read_text(encoding="utf-8") == page
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    titles = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    assert titles == [
+        "Scores per check",
+        "Label issues per class",
+        "Confident joint",
+        "Outliers and near duplicates",
+    ]
+    assert page.count("data:image/png;base64,") == 4
+    assert "Review the worst rows first" in page
+
+
+def test_report_names_an_approximate_graph_and_its_recall(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nb.ApproximateNeighborsWarning)
+        graph = nb.knn_graph(data, features="emb_*", approximate=True, progress=False)
+    report = cleanframe.audit(data, label="y", knn_graph=graph, progress=False)
+    if graph.approximate:
+        assert f"estimated recall@{graph.k}" in repr(report)
+        assert f"estimated recall@{graph.k}" in report.to_html()
+
+
+def test_save_and_load_without_recomputing(report, tmp_path):
+    folder = report.save(tmp_path / "audit")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "audit.json",
+        "evidence.parquet",
+        "issues.parquet",
+        "knn_graph.parquet",
+    ]
+    again = cleanframe.Audit.load(folder)
+    pd.testing.assert_frame_equal(to_pandas(again.issues), to_pandas(report.issues))
+    pd.testing.assert_frame_equal(to_pandas(again.summary), to_pandas(report.summary))
+    assert repr(again) == repr(report)
+    assert again.checks == report.checks and again.notes == report.notes
+    np.testing.assert_array_equal(
+        again.details["knn_graph"].indices, report.details["knn_graph"].indices
+    )
+    np.testing.assert_array_equal(
+        again.details["label"]["confident_joint"], report.details["label"]["confident_joint"]
+    )
+    assert again.details["non_iid"]["p_value"] == report.details["non_iid"].p_value
+    for check, numbers in report.evidence.items():
+        for name, values in numbers.items():
+            assert list(again.evidence[check][name]) == list(values), (check, name)
+    pd.testing.assert_frame_equal(to_pandas(again.explain(5)), to_pandas(report.explain(5)))
+    assert again.to_html().count("data:image/png") == 4
+    with pytest.raises(FileNotFoundError, match="audit.json"):
+        cleanframe.Audit.load(tmp_path)
+
+
+def test_every_frame_type_saves_and_loads(tmp_path, constructor, data):
+    small = constructor(data).cl.audit(label="y", pred_probs="p_*", checks=["label"])
+    reopened = cleanframe.Audit.load(small.save(tmp_path / constructor.kind))
+    assert "knn_graph" not in reopened.details
+    assert (
+        reopened.issues["is_label_issue"].tolist()
+        == to_pandas(small.issues)["is_label_issue"].tolist()
+    )

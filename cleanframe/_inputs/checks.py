@@ -31,6 +31,7 @@ __all__ = [
     "given_inputs",
     "resolve_feature_columns",
     "resolve_groups",
+    "spec_columns",
     "select_checks",
     "usable_inputs",
 ]
@@ -220,3 +221,17 @@ def resolve_feature_columns(fr: Engine, features: Any) -> dict:
     """The feature columns (a list or a glob) as stored: name -> ndarray."""
     sel = resolve_columns(fr, features, param="features", allow_dict=False)
     return {str(name): fr.column(name) for name in sel.columns or []}
+
+
+def spec_columns(fr: Engine, **specs: Any) -> list:
+    """The frame columns that these (already validated) column specs name, in frame order:
+    ``spec_columns(fr, features="emb_*", pred_probs=["p_a", "p_b"], predictions="pred")``."""
+    names: set = set()
+    for param, spec in specs.items():
+        if spec is None:
+            continue
+        if isinstance(spec, str) and spec in fr.columns:
+            names.add(spec)
+            continue
+        names.update(resolve_columns(fr, spec, param=param).columns or [])
+    return [c for c in fr.columns if c in names]

@@ -55,6 +55,7 @@ from .._inputs.checks import (
     resolve_feature_columns,
     resolve_groups,
     select_checks,
+    spec_columns,
     usable_inputs,
 )
 from .._inputs.columns import check_not_empty, check_result_columns
@@ -381,6 +382,9 @@ def audit(
         evidence=evidence,
         columns=list(fr.columns),
         label=label,
+        input_columns=spec_columns(
+            fr, features=features, pred_probs=pred_probs, predictions=predictions
+        ),
     )
 
 

@@ -23,7 +23,11 @@ from ..neighbors import (
     null_arrays,
     pred_probs_outlier_arrays,
 )
-from ..scoring.classification.count import get_confident_thresholds, num_label_issues
+from ..scoring.classification.count import (
+    compute_confident_joint,
+    get_confident_thresholds,
+    num_label_issues,
+)
 from ..scoring.neighbors import outlier as _outlier
 from ..scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD
 from ..scoring.neighbors.datalab_checks import class_imbalance as _class_imbalance
@@ -183,8 +187,15 @@ def label(inputs: AuditInputs) -> CheckResult:
         f"estimate, not the number of flagged rows (they differ by design)"
     )
     evidence, why = _label_evidence(inputs, c, flags)
+    joint = compute_confident_joint(c.labels, c.pred_probs)
     return CheckResult(
-        flags, scores, score=1.0 - estimated / n, note=note, evidence=evidence, reasons=why
+        flags,
+        scores,
+        score=1.0 - estimated / n,
+        note=note,
+        details={"confident_joint": np.asarray(joint), "classes": list(c.classes.names)},
+        evidence=evidence,
+        reasons=why,
     )
 
 
