@@ -14,11 +14,14 @@ Every pixel is an example of confident learning (cleanlab 2.9 ``segmentation``):
   and renormalised, given class codes averaged and rounded half to even), a flagged pooled pixel
   flags its f x f pixels, and the veto then runs on every full-resolution pixel.
 
-Memory is proportional to one batch: pass 1 sums the thresholds (and the softmin scores), pass 2
-counts the issues and builds a histogram of the scores' float32 bit patterns (monotone for
-non-negative floats), pass 3 collects the exact scores in the histogram bin holding the cut-off,
-pass 4 writes the flags with the exact cut-off (value, position). The per-image counts and the
-(given, predicted) pair counts of flagged pixels are reductions of pass 4.
+The images are read in batches. Pass 1 reads every probability once: the per-class sums of the
+thresholds, the softmin scores, a histogram of the scores' float32 bit patterns (monotone for
+non-negative floats) and, for the pixels whose predicted class differs from the given one (the
+only ones that can be flagged), their position, score, maximum probability and classes. The
+number of issues follows from those; pass 2 gathers only the given-class probability of every
+pixel to find the exact cut-off (value, position) inside its histogram bin; with ``downsample``,
+pass 3 reads the flagged blocks for the full-resolution veto. Memory: one batch, the histogram
+(8 MB) and about 20 bytes per pixel whose predicted class differs from the given one.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def _softmin(scores: np.ndarray, temperature: float) -> np.ndarray:
 
 def _bins(scores: np.ndarray) -> np.ndarray:
     """Histogram bin of each non-negative score: the top bits of its float32 pattern."""
-    bits = np.maximum(scores, 0).astype(np.float32).view(np.uint32)
+    bits = np.maximum(scores, 0).astype(np.float32, copy=False).view(np.uint32)
     return (bits >> np.uint32(32 - HIST_BITS)).astype(np.int64)
 
 
@@ -118,6 +121,17 @@ def pixel_issues(
     return flagged
 
 
+def _argmax(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, first argmax) over the class axis of (b, K, H, W): one max, then K compares."""
+    top = probs.max(axis=1)
+    pred = np.zeros(top.shape, dtype=np.int16)
+    eq = np.empty(top.shape, dtype=bool)
+    for c in range(probs.shape[1] - 1, -1, -1):  # the lowest class reaching the max wins
+        np.equal(probs[:, c], top, out=eq)
+        np.copyto(pred, np.int16(c), where=eq)
+    return top, pred
+
+
 def segmentation_scores(
     batches: Batches,
     *,
@@ -130,84 +144,116 @@ def segmentation_scores(
 ) -> SegmentationResult:
     """Image scores, flagged-pixel counts and class-pair counts (see the module docstring).
 
-    ``batches()`` is called four times and must yield the same images in the same order.
+    ``batches()`` is called up to three times and must yield the same images in the same order:
+    pass 1 reads every probability (thresholds, softmin scores, the score histogram, and the
+    pixels whose predicted class differs from the given one: position, score, maximum
+    probability, both classes), pass 2 gathers the given-class probability only (the exact
+    cut-off inside its histogram bin), pass 3 (``downsample > 1`` only) reads the flagged blocks
+    for the full-resolution veto. Memory: one batch, plus about 20 bytes per pixel whose
+    predicted class differs from the given one (the candidates), plus 8 MB of histogram.
     ``progress(n)`` is called with the number of images of each batch of each pass.
     """
     k = num_classes
     sums = np.zeros(k)
     counts = np.zeros(k, dtype=np.int64)
     softmin_scores = np.empty(num_images) if method == "softmin" else None
-    # pass 1: thresholds (and softmin image scores)
-    start = 0
-    image_size = 1
+    hist = np.zeros(1 << HIST_BITS, dtype=np.int64)
+    found: dict[str, list] = {"pos": [], "score": [], "top": [], "pred": [], "given": []}
+    start = offset = 0
+    image_size = small_size = 1
     for labels, probs in batches():
         b = len(labels)
         image_size = int(labels.shape[1] * labels.shape[2])
+        full = _self_confidence(labels, probs)
         if softmin_scores is not None:
-            full = _self_confidence(labels, probs).reshape(b, -1).astype(np.float64)
-            softmin_scores[start : start + b] = _softmin(full, temperature)
-        small_labels, small_probs = downsample_batch(labels, probs, downsample)
-        s = _self_confidence(small_labels, small_probs).ravel()
+            softmin_scores[start : start + b] = _softmin(
+                full.reshape(b, -1).astype(np.float64), temperature
+            )
+        if downsample == 1:
+            small_labels, small_probs, s = labels, probs, full
+        else:
+            small_labels, small_probs = downsample_batch(labels, probs, downsample)
+            s = _self_confidence(small_labels, small_probs)
+        small_size = int(s.shape[1] * s.shape[2])
         y = small_labels.ravel()
-        sums += np.bincount(y, weights=s, minlength=k)[:k]
+        flat = s.ravel()
+        sums += np.bincount(y, weights=flat, minlength=k)[:k]
         counts += np.bincount(y, minlength=k)[:k]
+        hist += np.bincount(_bins(flat), minlength=1 << HIST_BITS)
+        top, pred = _argmax(small_probs)
+        pred = pred.ravel()
+        differ = np.flatnonzero(pred != y)
+        found["pos"].append(differ + offset)
+        found["score"].append(flat[differ])
+        found["top"].append(top.ravel()[differ])
+        found["pred"].append(pred[differ])
+        found["given"].append(y[differ].astype(np.int16))
         start += b
+        offset += flat.size
         if progress:
             progress(b)
+    total = offset
     thresholds = np.clip(sums / np.maximum(counts, 1), CONFIDENT_THRESHOLDS_LOWER_BOUND, None)
     adjusted = thresholds - FLOATING_POINT_COMPARISON
-    # pass 2: the number of issues and the histogram of the scores
-    num_issues = 0
-    total = 0
-    hist = np.zeros(1 << HIST_BITS, dtype=np.int64)
-    for labels, probs in batches():
-        small_labels, small_probs = downsample_batch(labels, probs, downsample)
-        pred = small_probs.argmax(axis=1)
-        top = np.take_along_axis(small_probs, pred[:, None], axis=1)[:, 0]
-        num_issues += int(np.count_nonzero((top >= adjusted[pred]) & (pred != small_labels)))
-        s = _self_confidence(small_labels, small_probs)
-        hist += np.bincount(_bins(s).ravel(), minlength=1 << HIST_BITS)
-        total += s.size
-        if progress:
-            progress(len(labels))
+    pos, score, top, pred, given = (
+        np.concatenate(found[name]) if found[name] else np.zeros(0)
+        for name in ("pos", "score", "top", "pred", "given")
+    )
+    pred = pred.astype(np.int64)
+    given = given.astype(np.int64)
+    num_issues = int(np.count_nonzero(top >= adjusted[pred]))
     take = min(num_issues, total)
     cut = Cut(0.0, -1)
     if take > 0:
         cumulative = np.cumsum(hist)
         cut_bin = int(np.searchsorted(cumulative, take))  # first bin reaching `take`
         below = int(cumulative[cut_bin - 1]) if cut_bin else 0
-        # pass 3: exact scores and positions in the cut-off bin
+        # pass 2: the exact scores and positions inside the cut-off bin
         values, positions = [], []
         offset = 0
         for labels, probs in batches():
             small_labels, small_probs = downsample_batch(labels, probs, downsample)
-            s = _self_confidence(small_labels, small_probs).ravel()
-            hit = np.flatnonzero(_bins(s) == cut_bin)
-            values.append(s[hit])
+            flat = _self_confidence(small_labels, small_probs).ravel()
+            hit = np.flatnonzero(_bins(flat) == cut_bin)
+            values.append(flat[hit])
             positions.append(hit + offset)
-            offset += s.size
+            offset += flat.size
             if progress:
                 progress(len(labels))
         v = np.concatenate(values)
-        pos = np.concatenate(positions)
-        last = np.lexsort((pos, v))[take - below - 1]
-        cut = Cut(v[last].item(), int(pos[last]))
-    # pass 4: flags, per-image counts and class pairs
+        at = np.concatenate(positions)
+        last = np.lexsort((at, v))[take - below - 1]
+        cut = Cut(v[last].item(), int(at[last]))
+    # the flagged pixels: the candidates among the `take` lowest (score, position)
+    flagged = (score < cut.value) | ((score == cut.value) & (pos <= cut.position))
     num_pixel_issues = np.zeros(num_images, dtype=np.int64)
     pairs = np.zeros((k, k), dtype=np.int64)
-    start = 0
-    for labels, probs in batches():
-        b = len(labels)
-        if cut.position >= 0:
-            flagged = pixel_issues(labels, probs, start, cut, downsample)
-            num_pixel_issues[start : start + b] = flagged.reshape(b, -1).sum(axis=1)
-            if flagged.any():
-                given = labels[flagged].astype(np.int64)
-                predicted = np.moveaxis(probs, 1, -1)[flagged].argmax(axis=1)
-                pairs += np.bincount(given * k + predicted, minlength=k * k).reshape(k, k)
-        start += b
-        if progress:
-            progress(b)
+    if downsample == 1:
+        num_pixel_issues += np.bincount(pos[flagged] // small_size, minlength=num_images)
+        pairs += np.bincount(given[flagged] * k + pred[flagged], minlength=k * k).reshape(k, k)
+    elif flagged.any():
+        # pass 3: flagged pooled pixels flag their blocks; the veto runs at full resolution
+        blocks = np.sort(pos[flagged])
+        start = 0
+        for labels, probs in batches():
+            b, _, h, w = probs.shape
+            lo, hi = np.searchsorted(blocks, [start * small_size, (start + b) * small_size])
+            if hi > lo:
+                local = blocks[lo:hi] - start * small_size
+                img, cell = np.divmod(local, small_size)
+                row, col = np.divmod(cell, w // downsample)
+                dy, dx = np.divmod(np.arange(downsample * downsample), downsample)
+                img = np.repeat(img, len(dy))
+                rows = np.repeat(row * downsample, len(dy)) + np.tile(dy, len(row))
+                cols = np.repeat(col * downsample, len(dx)) + np.tile(dx, len(col))
+                predicted = probs[img, :, rows, cols].argmax(axis=1)
+                g = labels[img, rows, cols].astype(np.int64)
+                keep = predicted != g
+                num_pixel_issues[start : start + b] += np.bincount(img[keep], minlength=b)
+                pairs += np.bincount(g[keep] * k + predicted[keep], minlength=k * k).reshape(k, k)
+            start += b
+            if progress:
+                progress(b)
     if softmin_scores is not None:
         label_score = softmin_scores
     else:
