@@ -240,6 +240,8 @@ def test_item_weights_equal_resampling_the_items():
     ann = Annotations.from_coo(i, j, codes[i, j], num_items=30, num_annotators=4, num_classes=3)
     rng = np.random.default_rng(0)
     weights = next(kernel.bootstrap_weights(30, 6, rng))
+    by_item = next(kernel.bootstrap_weights(30, 6, np.random.default_rng(0), by_item=True))
+    np.testing.assert_array_equal(by_item, weights.T)
     draws = np.random.default_rng(0).integers(0, 30, size=(6, 30))
     alphas = kernel.krippendorff_alpha(ann.votes, weights)
     fleiss = kernel.fleiss_kappa(ann.votes, weights)

@@ -57,11 +57,13 @@ BLOCK_CELLS = 1 << 21
 
 
 def bootstrap_weights(
-    num_items: int, num_resamples: int, rng: np.random.Generator
+    num_items: int, num_resamples: int, rng: np.random.Generator, *, by_item: bool = False
 ) -> Iterator[np.ndarray]:
     """Blocks of bootstrap item weights: float arrays (b, num_items) whose rows count how often
-    each item is drawn in ``num_items`` draws with replacement (each row sums to ``num_items``).
-    The block size depends only on ``num_items``, so a seed gives the same resamples always."""
+    each item is drawn in ``num_items`` draws with replacement (each row sums to ``num_items``);
+    ``by_item=True``: the same weights transposed, (num_items, b), C-ordered (for products with
+    item-by-anything matrices). The block size depends only on ``num_items``, so a seed gives
+    the same resamples always."""
     if num_items == 0:
         return
     block = max(1, BLOCK_CELLS // num_items)
@@ -69,8 +71,14 @@ def bootstrap_weights(
     while done < num_resamples:
         b = min(block, num_resamples - done)
         draws = rng.integers(0, num_items, size=(b, num_items))
-        draws += np.arange(b)[:, None] * num_items
-        w = np.bincount(draws.ravel(), minlength=b * num_items).reshape(b, num_items)
+        if by_item:
+            draws *= b
+            draws += np.arange(b)[:, None]
+            shape = (num_items, b)
+        else:
+            draws += np.arange(b)[:, None] * num_items
+            shape = (b, num_items)
+        w = np.bincount(draws.ravel(), minlength=b * num_items).reshape(shape)
         yield w.astype(np.float64)
         done += b
 
@@ -307,36 +315,52 @@ def agreement_table(
     >>> t.value[:4].round(3)
     array([0.533, 0.467, 0.75 , 0.5  ])
     """
-    k = ann.num_classes
-    votes = ann.votes
+    from scipy import sparse
+
+    k, m = ann.num_classes, ann.num_annotators
+    p = _Pairable.of(ann.votes)
+    # per pairable item: values, agreeing pairs / (m - 1), share of agreeing pairs, 1, votes
+    design = np.zeros((ann.num_items, 4 + k))
+    design[p.items] = np.column_stack(
+        [p.m, p.same_pairs / (p.m - 1), p.same_pairs / (p.m * (p.m - 1)), np.ones_like(p.m)]
+        + [p.votes]
+    )
     pairs, confusion = _pair_incidence(ann)
     hits, seen, cons_n = _consensus_incidence(ann, consensus)
+    incidence = sparse.vstack([confusion, hits, seen], format="csr")  # one product per block
     annotators = np.flatnonzero(cons_n > 0)
-    pairable = int((ann.num_annotations >= 2).sum())
-    parts = _Pairable.of(votes)
+    pairable = len(p.items)
 
-    def evaluate(w: np.ndarray | None) -> np.ndarray:
-        """All metric values for the weight rows ``w`` (None: the data itself) → (b, rows)."""
-        wp = _weights(parts, ann.num_items, w)
-        observed, chance = _fleiss_parts(parts, wp)
-        cols = [_alpha(parts, wp), _divide(observed - chance, 1.0 - chance), observed]
-        wt = np.ones((ann.num_items, 1)) if w is None else np.ascontiguousarray(w.T)
-        conf = np.asarray(confusion @ wt)  # (pairs * K * K, b)
+    def evaluate(wt: np.ndarray) -> np.ndarray:
+        """All metric values for item weights ``wt`` (items, b) → (b, rows)."""
+        sums = wt.T @ design
+        n, agree, share, items, n_c = sums[:, 0], sums[:, 1], sums[:, 2], sums[:, 3], sums[:, 4:]
+        alpha = 1.0 - _divide((n - 1.0) * (n - agree), n * n - (n_c * n_c).sum(axis=1))
+        observed = _divide(share, items)
+        p_c = _divide(n_c, n[:, None])
+        chance = (p_c * p_c).sum(axis=1)
+        cols = [alpha, _divide(observed - chance, 1.0 - chance), observed]
+        prod = np.asarray(incidence @ wt)  # (pairs * K * K + 2 M, b)
+        split = len(pairs) * k * k
+        conf = prod[:split]
         kappas = _kappa_from_confusion(conf.T.reshape(wt.shape[1], len(pairs), k * k), k)
         cols.extend(kappas.T)
         if len(pairs) > 1:
             defined = ~np.isnan(kappas)
             cols.append(_divide(np.where(defined, kappas, 0.0).sum(axis=1), defined.sum(axis=1)))
-        cols.extend((_divide(hits @ wt, seen @ wt))[annotators])
+        cols.extend(_divide(prod[split : split + m], prod[split + m :])[annotators])
         return np.stack(cols, axis=1)
 
-    values = evaluate(None)[0]
+    values = evaluate(np.ones((ann.num_items, 1)))[0]
     low = np.full(len(values), np.nan)
     high = np.full(len(values), np.nan)
     if num_resamples > 0:
         rng = np.random.default_rng(seed)
         boot = np.concatenate(
-            [evaluate(w) for w in bootstrap_weights(ann.num_items, num_resamples, rng)]
+            [
+                evaluate(wt)
+                for wt in bootstrap_weights(ann.num_items, num_resamples, rng, by_item=True)
+            ]
         )
         alpha = (1.0 - confidence_level) / 2.0
         defined = ~np.isnan(boot).all(axis=0)
