@@ -145,7 +145,7 @@ def mturk_long(name):
     return pd.DataFrame(rows, columns=["item", "reviewer", "verdict"]), given_votes, total
 
 
-@pytest.mark.parametrize("name", ["cifar10", "mnist", "20news"])
+@pytest.mark.parametrize("name", ["cifar10", "mnist", "imdb", "20news"])
 def test_parity_on_the_mechanical_turk_verdicts(name):
     long, given_votes, total = mturk_long(name)
     table = agreement(long, item="item", annotator="reviewer", label="verdict", n_resamples=200)
