@@ -162,6 +162,53 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _step(message: str) -> None:
+    """One line of progress on stderr (stdout keeps the report)."""
+    print(f"[cleanframe audit] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_audit(args) -> int:
+    from .checks import audit
+
+    path = Path(args.file)
+    if args.output:
+        _check_suffix(Path(args.output), "the output")  # before the work, not after
+    if args.html and Path(args.html).suffix.lower() not in (".html", ".htm"):
+        raise _BadFile(f"{args.html}: the report must be an .html file")
+    start = time.perf_counter()
+    _step(f"reading {path}")
+    df = _read(path)
+    _step(f"{len(df):,} rows x {len(df.columns):,} columns read; running the checks")
+    checks = None if args.checks is None else [c.strip() for c in args.checks.split(",") if c]
+    try:
+        report = audit(
+            df,
+            label=args.label,
+            pred_probs=args.pred_probs,
+            features=args.features,
+            predictions=args.predictions,
+            group=args.group,
+            checks=checks,
+            k=args.k,
+            standardize=args.standardize,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except ValidationError as exc:
+        print(f"cleanframe: {_message(exc)}", file=sys.stderr)
+        return 2
+    _step(f"checks done in {time.perf_counter() - start:.1f} s: {', '.join(report.checks)}")
+    if args.output:  # the files first: a reader of stdout that leaves early (| head) stops us
+        _write(report.issues, Path(args.output))
+        _step(f"wrote {len(report.issues):,} annotated rows to {args.output}")
+    if args.html:
+        _step("drawing the plots")
+        report.to_html(args.html)
+        _step(f"wrote the report to {args.html}")
+    print(repr(report))
+    return 0
+
+
 def _filter_by(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--filter-by",
@@ -196,6 +243,33 @@ def build_parser() -> argparse.ArgumentParser:
     _filter_by(demo)
     demo.add_argument("--top", type=int, default=15, help="how many flagged rows to print")
     demo.set_defaults(func=cmd_demo)
+    audit = sub.add_parser(
+        "audit",
+        help="run every check the columns allow (label, outlier, near-duplicate, ...) on a "
+        "CSV/Parquet file",
+    )
+    audit.add_argument("file", help="a .csv or .parquet file")
+    audit.add_argument("--label", help="the label column")
+    audit.add_argument("--pred-probs", help="pred_probs columns: a glob such as 'p_*'")
+    audit.add_argument("--features", help="feature columns: a glob such as 'emb_*'")
+    audit.add_argument(
+        "--predictions", help="a numeric label's out-of-sample predictions (regression)"
+    )
+    audit.add_argument("--group", help="group ids for the underperforming_group check")
+    audit.add_argument(
+        "--checks",
+        help="comma-separated checks to run (default: every default check the columns allow), "
+        "e.g. 'label,outlier,underperforming_group,data_valuation'",
+    )
+    audit.add_argument("--k", type=int, help="neighbours for the kNN checks (default 10)")
+    audit.add_argument(
+        "--standardize", action="store_true", help="z-score the feature columns first"
+    )
+    audit.add_argument("-o", "--output", help="write the annotated table here (.csv or .parquet)")
+    audit.add_argument("--html", help="write the report here (.html, plots embedded)")
+    audit.add_argument("--overwrite", action="store_true", help="replace existing result columns")
+    audit.add_argument("--quiet", action="store_true", help="no progress bars")
+    audit.set_defaults(func=cmd_audit)
     return parser
 
 
