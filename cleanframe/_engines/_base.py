@@ -187,6 +187,13 @@ class Engine:
         all are float32/16)."""
         raise NotImplementedError
 
+    def float_columns(self, columns: Sequence[str]) -> list[np.ndarray] | None:
+        """``columns`` as 1-D C-contiguous numpy arrays of one float dtype (float32 or float64),
+        read without a row-major copy (views of the frame's buffers where it holds them so), or
+        ``None`` when they cannot be read so (nulls, other or mixed dtypes): then use
+        :meth:`matrix`."""
+        return None
+
     def array_rows(self, name: str) -> np.ndarray:
         """One column holding a list/array per row: a 2-D array when the engine stores it as one
         (numeric, fixed length, no nulls), else a 1-D object array of the rows' arrays (``None``

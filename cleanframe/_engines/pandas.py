@@ -136,6 +136,20 @@ class PandasFrame(Engine):
         ]
         return stack_columns(arrays, target)
 
+    def float_columns(self, columns):
+        # numpy float columns of one dtype: views of the rows of pandas' 2-D float block
+        series = [self.native[c] for c in columns]
+        dtypes = {s.dtype for s in series}
+        if len(dtypes) != 1:
+            return None
+        (dtype,) = dtypes
+        if not isinstance(dtype, np.dtype) or dtype not in (np.float32, np.float64):
+            return None
+        arrays = [s.to_numpy() for s in series]
+        if not all(a.ndim == 1 and a.flags.c_contiguous for a in arrays):
+            return None
+        return arrays
+
     def is_array_column(self, name):
         s = self._series(name)
         if isinstance(s.dtype, pd.ArrowDtype):

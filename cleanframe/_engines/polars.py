@@ -138,6 +138,24 @@ class PolarsFrame(Engine):
         arrays = [data.get_column(c).cast(cast).to_numpy() for c in columns]
         return stack_columns(arrays, target)
 
+    def float_columns(self, columns):
+        # Float32/Float64 columns of one dtype without nulls: their Arrow buffers, zero-copy
+        data = self._data(columns)
+        schema = data.schema
+        dtypes = {schema[c] for c in columns}
+        if len(dtypes) != 1 or dtypes.pop() not in (pl.Float32, pl.Float64):
+            return None
+        arrays = []
+        for c in columns:
+            s = data.get_column(c)
+            if s.null_count():
+                return None
+            a = s.to_numpy()
+            if a.ndim != 1 or not a.flags.c_contiguous:
+                return None
+            arrays.append(a)
+        return arrays
+
     def is_array_column(self, name):
         dtype = self._data([name]).schema[name]
         return isinstance(dtype, (pl.Array, pl.List))

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
+from ..scoring.classification.columns import ProbColumns
 from ..scoring.parallel import for_each_block
 from .classes import (
     ClassificationSpec,
@@ -54,6 +55,7 @@ __all__ = [
     "pred_probs_classes",
     "raise_cells",
     "resolve_classification",
+    "resolve_classification_columns",
     "resolve_ensemble",
     "resolve_pred_probs",
     "require_separate_columns",
@@ -187,6 +189,62 @@ def resolve_classification(
     check_classes_occur(label, codes, spec.classes.values)
     P = check_probabilities(fr, spec.matrix(fr), spec.selection, spec.columns)
     return Classification(label, codes, P, spec.classes, spec.columns)
+
+
+def resolve_classification_columns(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+) -> Classification:
+    """As :func:`resolve_classification`, but pred_probs stays in the frame's column buffers.
+
+    When the frame holds the pred_probs columns as float columns of one dtype, ``pred_probs``
+    is a :class:`~cleanframe.scoring.classification.columns.ProbColumns` (no row-major copy)
+    and the value gate is fused into the kernels' first read of the columns
+    (:func:`check_probability_columns`); otherwise this is :func:`resolve_classification`.
+    Only the label-issue kernels (:mod:`cleanframe.scoring.classification.passes`) take it.
+    """
+    check_not_empty(fr)
+    spec = classification_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
+    codes = label_codes(fr, label, spec.labels, spec.classes)
+    check_classes_occur(label, codes, spec.classes.values)
+    arrays = None
+    if spec.array is None and spec.columns and not fr.non_numeric(spec.columns):
+        arrays = fr.float_columns(spec.columns)
+    if arrays is None:
+        P: Any = check_probabilities(fr, spec.matrix(fr), spec.selection, spec.columns)
+    else:
+        P = check_probability_columns(fr, ProbColumns(arrays), codes, spec.selection, spec.columns)
+    return Classification(label, codes, P, spec.classes, spec.columns)
+
+
+def check_probability_columns(
+    fr: Engine, cols: ProbColumns, labels: np.ndarray, sel: Selection, columns: list | None
+):
+    """The gate of :func:`check_probabilities` on columns, from the one fused read that the
+    label-issue kernels make anyway (range, finiteness and row sums, per row).
+
+    Columns that pass unchanged are returned as they are; anything to report or to fix (values
+    just outside [0, 1], rows to renormalise) goes through :func:`check_probabilities` on a
+    matrix, so errors and fixes are exactly those of the matrix path.
+    """
+    stats = cols.row_stats(labels)
+    n = len(labels)
+    sum_tol = row_sum_tolerance(fr.storage_eps(columns or [sel.array_column]))
+    # the fused sums add in another order than numpy's: leave a margin, decide exactly below
+    slack = 1 - 1e-9
+    dev = np.abs(stats.sums - 1.0).max() if n else 0.0
+    clean = (
+        stats.finite
+        and stats.low >= 0
+        and stats.high <= 1
+        and dev <= min(sum_tol, RENORMALIZE_ABOVE) * slack
+    )
+    if clean:
+        return cols
+    return check_probabilities(fr, cols.to_array(), sel, columns)
 
 
 def resolve_pred_probs(fr: Engine, pred_probs: Any, *, classes: Sequence | None = None):

@@ -14,6 +14,7 @@ from cleanframe.scoring.classification import dataset as our_dataset
 from cleanframe.scoring.classification import filter as our_filter
 from cleanframe.scoring.classification import passes
 from cleanframe.scoring.classification import rank as our_rank
+from cleanframe.scoring.classification.columns import ProbColumns
 
 from ..conftest import synthetic
 
@@ -34,9 +35,15 @@ def same_rounding_ties(monkeypatch):
     monkeypatch.setattr(cl_util, "round_preserving_sum", round_preserving_sum)
 
 
+def as_columns(p):
+    """pred_probs as column arrays (views of a column-major copy), as a frame holds them."""
+    fortran = np.asfortranarray(p)
+    return ProbColumns([fortran[:, j] for j in range(p.shape[1])])
+
+
 def batches(labels, p, cuts, *, seed=None):
     """A factory of batches split at ``cuts`` (repeats give empty batches), yielded in a
-    shuffled order when ``seed`` is given."""
+    shuffled order when ``seed`` is given. ``p`` is a matrix or :class:`ProbColumns`."""
     bounds = [0, *cuts, len(labels)]
     parts = [
         (labels[a:b], p[a:b], a) for a, b in zip(bounds[:-1], bounds[1:])
@@ -111,9 +118,12 @@ def test_every_batching_equals_in_memory_and_cleanlab(filter_by, k, n, seed, dty
             theirs = cl_filter.find_label_issues(labels, p, filter_by=filter_by, n_jobs=1, **kw)
         np.testing.assert_array_equal(ref, theirs, err_msg=f"{filter_by} {kw}")
         for name, (cuts, order_seed) in batchings(n, seed).items():
-            mask, scores = streamed(labels, p, cuts, order_seed, k, filter_by=filter_by, **kw)
-            np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw} {name}")
-            np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
+            for layout in (p, as_columns(p)):
+                mask, scores = streamed(
+                    labels, layout, cuts, order_seed, k, filter_by=filter_by, **kw
+                )
+                np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw} {name}")
+                np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
 
 
 @pytest.mark.parametrize("filter_by", FILTERS)
@@ -125,8 +135,8 @@ def test_ties_across_batches_and_absent_classes(filter_by, dtype):
     cuts = [50, 50, 250, 251, 500, 610, 777, 999]  # cut through runs of identical rows
     for kw in options(filter_by, k):
         ref = in_memory(labels, p, filter_by=filter_by, **kw)
-        for seed in (None, 4):
-            mask, _ = streamed(labels, p, cuts, seed, k, filter_by=filter_by, **kw)
+        for seed, layout in ((None, p), (4, p), (6, as_columns(p))):
+            mask, _ = streamed(labels, layout, cuts, seed, k, filter_by=filter_by, **kw)
             np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw}")
         mask, _ = streamed(labels, p, list(range(1, n)), 5, k, filter_by=filter_by, **kw)
         np.testing.assert_array_equal(mask, ref, err_msg=f"{filter_by} {kw} one row per batch")
@@ -180,17 +190,18 @@ def test_scores_every_method(method, adjust):
     job = passes.LabelIssueJob(5, **kw)
     assert job.steps == (("classes",) if adjust else ())
     for cuts, seed in batchings(700, 1).values():
-        mask, scores = streamed(labels, p, cuts, seed, 5, **kw)
-        assert mask is None
-        np.testing.assert_array_equal(scores, ref)
+        for layout in (p, as_columns(p)):
+            mask, scores = streamed(labels, layout, cuts, seed, 5, **kw)
+            assert mask is None
+            np.testing.assert_array_equal(scores, ref)
 
 
 def test_counts_and_health_statistics():
     k = 7
     labels, p = synthetic(1200, k, seed=9, dtype=np.float32)
     cj = cl_count.compute_confident_joint(labels, p, calibrate=False) + 1
-    for cuts, seed in batchings(1200, 2).values():
-        r = passes.run_counts(batches(labels, p, cuts, seed=seed), k)
+    for (cuts, seed), layout in zip(batchings(1200, 2).values(), [p, as_columns(p)] * 2):
+        r = passes.run_counts(batches(labels, layout, cuts, seed=seed), k)
         np.testing.assert_array_equal(r.thresholds, our_count.get_confident_thresholds(labels, p))
         for calibrate in (True, False):
             np.testing.assert_array_equal(
@@ -305,6 +316,33 @@ def test_warnings_and_errors_as_in_memory():
         job.plan()
     with pytest.raises(TypeError, match="classes"):
         job.add(passes.JointStats(np.zeros((3, 3), dtype=np.int64)))
+
+
+def test_column_kernels_match_numpy():
+    """The fused column loops: argmax, self-confidence, runner-up, sums, range, guesses."""
+    from cleanframe.scoring.classification import columns
+
+    labels, p = synthetic(3000, 9, seed=13, dtype=np.float32)
+    p[::5, 2] = p[::5, 4]  # ties for the maximum and the runner-up
+    cols = as_columns(p)
+    stats = cols.row_stats(labels)
+    np.testing.assert_array_equal(stats.argmax, p.argmax(axis=1))
+    np.testing.assert_array_equal(stats.own, p[np.arange(len(p)), labels])
+    np.testing.assert_array_equal(
+        (stats.own - stats.other + 1) / 2,
+        our_rank.get_normalized_margin_for_each_label(labels, p),
+    )
+    np.testing.assert_allclose(stats.sums, p.sum(axis=1, dtype=np.float64), rtol=1e-14)
+    assert (stats.low, stats.high) == (p.min(), p.max()) and stats.finite
+    thresholds = our_count.get_confident_thresholds(labels, p)
+    cut = our_count.confident_cut(thresholds, p.dtype)
+    np.testing.assert_array_equal(
+        columns.confident_guess(cols, cut, stats.argmax),
+        our_count.confident_guesses(p, thresholds),
+    )
+    bad = p.copy()
+    bad[7, 3] = np.nan
+    assert not as_columns(bad).row_stats(labels).finite
 
 
 def test_no_rows_and_column_major_batches():

@@ -64,6 +64,25 @@ def get_confident_thresholds(labels: np.ndarray, pred_probs: np.ndarray) -> np.n
     return np.maximum(thresholds, thresholds.dtype.type(CONFIDENT_THRESHOLDS_LOWER_BOUND))
 
 
+def confident_cut(thresholds: np.ndarray, dtype) -> np.ndarray:
+    """The values ``p >= cut`` tests for "class k is confident" (threshold less 1e-6).
+
+    For float32 probabilities and float64 thresholds the cut is the smallest float32 at or above
+    it, so that the test can run in float32 with the same outcome.
+    """
+    thresholds = np.asarray(thresholds)
+    if thresholds.dtype.kind != "f":
+        thresholds = thresholds.astype(np.float64)
+    cut = thresholds - thresholds.dtype.type(FLOATING_POINT_COMPARISON)
+    if np.dtype(dtype) == np.float32 and cut.dtype == np.float64:
+        # the same test in float32 arithmetic: p >= cut  <=>  p >= (smallest float32 >= cut)
+        cut32 = cut.astype(np.float32)
+        cut = np.where(cut32 < cut, np.nextafter(cut32, np.float32(np.inf)), cut32).astype(
+            np.float32
+        )
+    return cut
+
+
 def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """The estimated true label of each row, or -1 when no class is confident.
 
@@ -71,16 +90,7 @@ def confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     One confident class is the guess; with several, the row's overall argmax is (first maximum).
     """
     n, k = pred_probs.shape
-    thresholds = np.asarray(thresholds)
-    if thresholds.dtype.kind != "f":
-        thresholds = thresholds.astype(np.float64)
-    cut = thresholds - thresholds.dtype.type(FLOATING_POINT_COMPARISON)
-    if pred_probs.dtype == np.float32 and cut.dtype == np.float64:
-        # the same test in float32 arithmetic: p >= cut  <=>  p >= (smallest float32 >= cut)
-        cut32 = cut.astype(np.float32)
-        cut = np.where(cut32 < cut, np.nextafter(cut32, np.float32(np.inf)), cut32).astype(
-            np.float32
-        )
+    cut = confident_cut(thresholds, pred_probs.dtype)
     out = np.empty(n, dtype=np.int64)
     count_dtype = np.uint16 if k < 2**16 else np.int64
 

@@ -71,9 +71,11 @@ import numpy as np
 
 from .._common import CONFIDENT_THRESHOLDS_LOWER_BOUND, class_rows, self_confidence, value_counts
 from ..parallel import row_reduce
+from .columns import ProbColumns, confident_guess, top_candidates
 from .count import (
     ESTIMATION_METHODS,
     calibrate_confident_joint,
+    confident_cut,
     confident_guesses,
     prediction_agrees_with_label,
 )
@@ -94,6 +96,7 @@ __all__ = [
     "array_batches",
     "flags",
     "merge_all",
+    "predicted_class",
     "run",
     "run_counts",
 ]
@@ -282,8 +285,8 @@ def _class_stats(labels, pred_probs, offset, num_classes) -> ClassStats:
     counts = value_counts(labels, num_classes).astype(np.int64)
     if not len(labels):
         return ClassStats(counts)
-    own = self_confidence(labels, pred_probs)
-    order = np.argsort(labels, kind="stable")
+    own = _own(labels, pred_probs)
+    order = np.argsort(labels.astype(np.int16 if num_classes < 2**15 else np.int64), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts)])
     return ClassStats(counts, ((offset, own[order], bounds),))
 
@@ -298,7 +301,7 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     k = num_classes
     if not len(labels):
         return JointStats(np.zeros((k, k), dtype=np.int64))
-    guesses = confident_guesses(pred_probs, ctx.thresholds)
+    guesses = _guesses(labels, pred_probs, ctx.thresholds)
     valid = guesses >= 0
     cells = labels[valid].astype(np.int64) * k + guesses[valid]
     joint = np.bincount(cells, minlength=k * k).reshape(k, k).astype(np.int64)
@@ -324,13 +327,25 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
         return CandidateStats(limits)
     slots, keys, positions = [], [], []
     if ctx.low_method is not None:
-        scores = get_label_quality_scores(labels, pred_probs, method=ctx.low_method)
+        scores = _scores(labels, pred_probs, ctx.low_method, False, None)
         slot = num_classes * k1
         chosen = np.flatnonzero(_select(scores[None, :], limits[slot : slot + 1])[0])
         slots.append(np.full(len(chosen), slot, dtype=np.int64))
         keys.append(scores[chosen])
         positions.append(offset + chosen.astype(np.int64))
-    if ctx.pairs or ctx.by_class:
+    if (ctx.pairs or ctx.by_class) and isinstance(pred_probs, ProbColumns):
+        pair_slot = np.full((num_classes, num_classes), -1, dtype=np.int64)
+        for k, others in ctx.pairs.items():
+            pair_slot[k, others] = k * k1 + others
+        class_slot = np.full(num_classes, -1, dtype=np.int64)
+        by_class = np.asarray(ctx.by_class, dtype=np.int64)
+        class_slot[by_class] = by_class * k1 + num_classes
+        own = _own(labels, pred_probs)
+        found = top_candidates(pred_probs, labels, own, offset, pair_slot, class_slot, limits)
+        slots.append(found[0])
+        keys.append(found[1])
+        positions.append(found[2])
+    elif ctx.pairs or ctx.by_class:
         for k, rows in enumerate(class_rows(labels, num_classes)):
             others = ctx.pairs.get(k)
             if not len(rows) or (others is None and k not in ctx.by_class):
@@ -393,24 +408,82 @@ def flags(
         mask = np.zeros(n, dtype=bool)
         mask[plan.positions[lo:hi] - offset] = True
     elif plan.rule == "predicted_neq_given":
-        mask = row_reduce(pred_probs, "argmax") != labels if n else np.zeros(0, dtype=bool)
+        mask = _argmax(labels, pred_probs) != labels if n else np.zeros(0, dtype=bool)
     elif plan.rule == "confident_learning":
         assert plan.thresholds is not None
-        guesses = confident_guesses(pred_probs, plan.thresholds)
+        guesses = _guesses(labels, pred_probs, plan.thresholds)
         mask = (guesses >= 0) & (guesses != labels)
     if mask is not None and plan.drop_agreeing:
         flagged = np.flatnonzero(mask)
         mask[flagged[prediction_agrees_with_label(labels, pred_probs, flagged)]] = False
     scores = None
     if plan.rank_by is not None:
-        scores = get_label_quality_scores(
-            labels,
-            pred_probs,
-            method=plan.rank_by,
-            adjust_pred_probs=plan.adjust_pred_probs,
-            confident_thresholds=plan.score_thresholds,
+        scores = _scores(
+            labels, pred_probs, plan.rank_by, plan.adjust_pred_probs, plan.score_thresholds
         )
     return mask, scores
+
+
+# ------------------------------------------------------------------------------------------
+# per-row values, from a matrix or from columns (one fused read, cached on the columns)
+# ------------------------------------------------------------------------------------------
+def _own(labels, pred_probs) -> np.ndarray:
+    if isinstance(pred_probs, ProbColumns):
+        return pred_probs.row_stats(labels).own
+    return self_confidence(labels, pred_probs)
+
+
+def predicted_class(labels, pred_probs) -> np.ndarray:
+    """The model's class of each row (first argmax, int64), from the columns' fused read when
+    ``pred_probs`` is a :class:`~.columns.ProbColumns`."""
+    return _argmax(labels, pred_probs)
+
+
+def _argmax(labels, pred_probs) -> np.ndarray:
+    """First argmax of each row."""
+    if isinstance(pred_probs, ProbColumns):
+        return pred_probs.row_stats(labels).argmax
+    return row_reduce(pred_probs, "argmax")
+
+
+def _guesses(labels, pred_probs, thresholds) -> np.ndarray:
+    if isinstance(pred_probs, ProbColumns):
+        cut = confident_cut(thresholds, pred_probs.dtype)
+        return confident_guess(pred_probs, cut, pred_probs.row_stats(labels).argmax)
+    return confident_guesses(pred_probs, thresholds)
+
+
+#: Rows per block when a score needs the rows of a column batch as a matrix.
+_SCORE_ROWS = 1 << 14
+
+
+def _scores(labels, pred_probs, method, adjust, thresholds) -> np.ndarray:
+    """The ``method`` label quality score of every row of the batch."""
+    if isinstance(pred_probs, ProbColumns):
+        if not adjust and method == "self_confidence":
+            return pred_probs.row_stats(labels).own.copy()
+        if not adjust and method == "normalized_margin":
+            stats = pred_probs.row_stats(labels)
+            return (stats.own - stats.other + 1) / 2
+        n = len(labels)
+        parts = [
+            _scores(
+                labels[a : a + _SCORE_ROWS],
+                pred_probs.take(np.arange(a, min(n, a + _SCORE_ROWS))),
+                method,
+                adjust,
+                thresholds,
+            )
+            for a in range(0, n, _SCORE_ROWS)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
+    return get_label_quality_scores(
+        labels,
+        pred_probs,
+        method=method,
+        adjust_pred_probs=adjust,
+        confident_thresholds=thresholds,
+    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,347 @@
+"""pred_probs as K column arrays, read blockwise across columns by fused numba loops.
+
+A pandas frame keeps its float columns as rows of one 2-D block and polars as one Arrow buffer
+per column: :class:`ProbColumns` holds those 1-D arrays as they are (no row-major copy). The hot
+loops read them a block of rows at a time across all columns (a tile that stays in cache), so
+each full read of pred_probs goes through memory once:
+
+- :meth:`ProbColumns.row_stats` (one read): per row the first argmax, the largest probability
+  among the other classes, the given label's probability, the float64 row sum, and the range
+  of all values — everything the validation gate, the scores and the predicted label need;
+- :func:`confident_guess` (one read): each row's confidently estimated class (-1 = none), as
+  :func:`.count.confident_guesses`;
+- :func:`top_candidates` (one read): per (given, other) class pair the ``m`` largest margins and
+  per class the ``m`` lowest self-confidences, ties by row position (the mergeable candidates of
+  :mod:`.passes`).
+
+numba is imported (and the loops compiled, cached on disk) on first use only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+__all__ = ["ProbColumns", "RowStats", "confident_guess", "top_candidates", "as_columns"]
+
+#: Rows per tile of the fused loops (K columns × TILE rows stay in L1/L2).
+TILE = 256
+
+
+@dataclass
+class RowStats:
+    """Per-row results of one fused read (see :meth:`ProbColumns.row_stats`)."""
+
+    argmax: np.ndarray  # int64, first maximum
+    own: np.ndarray  # p[i, y_i], pred_probs' dtype
+    other: np.ndarray  # max_{j != y_i} p[i, j], pred_probs' dtype
+    sums: np.ndarray  # float64 row sums
+    low: float  # smallest value (nan when a value is nan)
+    high: float  # largest value
+    finite: bool  # every row sum is finite (so every value is)
+
+
+class ProbColumns:
+    """``(N, K)`` probabilities held as K 1-D arrays of one float dtype (views, not copies).
+
+    Supports what the kernels need from a matrix: ``shape``, ``dtype``, ``len()``, row gathers
+    (:meth:`take`), row slices (``cols[a:b]``, views) and :meth:`to_array` (a C-ordered copy).
+    """
+
+    def __init__(self, columns) -> None:
+        cols = [np.asarray(c) for c in columns]
+        if not cols:
+            raise ValueError("no columns")
+        self.dtype = cols[0].dtype
+        self.columns = cols
+        self.shape = (len(cols[0]), len(cols))
+        self._row_stats: tuple | None = None
+        self._typed = None
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return ProbColumns([c[item] for c in self.columns])
+        return self.take(np.atleast_1d(np.asarray(item)))
+
+    def take(self, rows) -> np.ndarray:
+        """Rows ``rows`` as a C-ordered ``(len(rows), K)`` array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        for j, c in enumerate(self.columns):
+            out[:, j] = c[rows]
+        return out
+
+    def column(self, j: int) -> np.ndarray:
+        return self.columns[j]
+
+    def to_array(self) -> np.ndarray:
+        """A C-ordered ``(N, K)`` copy (for the rare paths that need a matrix)."""
+        out = np.empty(self.shape, dtype=self.dtype)
+        step = max(1, (1 << 20) // max(1, self.shape[1]))
+        for start in range(0, self.shape[0], step):
+            stop = min(self.shape[0], start + step)
+            for j, c in enumerate(self.columns):
+                out[start:stop, j] = c[start:stop]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.to_array()
+        return out if dtype is None else out.astype(dtype)
+
+    def typed(self):
+        """The columns as a numba typed list (built once)."""
+        if self._typed is None:
+            from numba.typed import List
+
+            lst = List()
+            for c in self.columns:
+                lst.append(c)
+            self._typed = lst
+        return self._typed
+
+    def row_stats(self, labels: np.ndarray) -> RowStats:
+        """One fused read: argmax, own, other, sums and the value range (cached per labels)."""
+        if self._row_stats is not None and self._row_stats[0] is labels:
+            return self._row_stats[1]
+        n = self.shape[0]
+        argmax = np.empty(n, dtype=np.int64)
+        own = np.empty(n, dtype=self.dtype)
+        other = np.empty(n, dtype=self.dtype)
+        sums = np.empty(n, dtype=np.float64)
+        rng = np.array([np.inf, -np.inf])
+        _kernels()["row_stats"](
+            self.typed(), np.asarray(labels, dtype=np.int64), argmax, own, other, sums, rng
+        )
+        finite = bool(np.isfinite(sums).all()) if n else True
+        stats = RowStats(argmax, own, other, sums, float(rng[0]), float(rng[1]), finite)
+        self._row_stats = (labels, stats)
+        return stats
+
+
+def as_columns(pred_probs) -> ProbColumns | None:
+    """``pred_probs`` if it is a :class:`ProbColumns`, else ``None``."""
+    return pred_probs if isinstance(pred_probs, ProbColumns) else None
+
+
+def confident_guess(
+    cols: ProbColumns, cut: np.ndarray, argmax: np.ndarray, first_only: bool = False
+) -> np.ndarray:
+    """Each row's confident class: the only class with ``p >= cut``, the argmax when several
+    are, -1 when none (``cut`` in the columns' dtype, as :func:`.count.confident_guesses`)."""
+    n = cols.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    _kernels()["confident_guess"](cols.typed(), np.asarray(cut, dtype=cols.dtype), argmax, out)
+    return out
+
+
+def top_candidates(
+    cols: ProbColumns,
+    labels: np.ndarray,
+    own: np.ndarray,
+    offset: int,
+    pair_slot: np.ndarray,
+    class_slot: np.ndarray,
+    limits: np.ndarray,
+):
+    """The candidates of one batch: ``(slots, keys, positions)``.
+
+    ``pair_slot[k, j]`` is the slot of pair (given k, other j) or -1; ``class_slot[k]`` the slot
+    of class k's lowest self-confidences or -1; ``limits[slot]`` how many rows a slot keeps. The
+    key of a pair is ``p[k] - p[j]`` (smaller = larger margin), of a class ``p[k]``; ties go to
+    the earlier row.
+    """
+    used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
+    n = cols.shape[0]
+    cap = np.zeros(len(limits), dtype=np.int64)
+    cap[used] = np.minimum(limits[used], n)
+    starts = np.concatenate([[0], np.cumsum(cap)])
+    keys = np.empty(int(starts[-1]), dtype=cols.dtype)
+    pos = np.empty(int(starts[-1]), dtype=np.int64)
+    sizes = np.zeros(len(limits), dtype=np.int64)
+    _kernels()["top_candidates"](
+        cols.typed(),
+        np.asarray(labels, dtype=np.int64),
+        own,
+        np.ascontiguousarray(pair_slot, dtype=np.int64),
+        np.ascontiguousarray(class_slot, dtype=np.int64),
+        starts,
+        cap,
+        keys,
+        pos,
+        sizes,
+    )
+    take = np.concatenate(
+        [np.arange(starts[s], starts[s] + sizes[s]) for s in used] or [np.empty(0, dtype=np.int64)]
+    ).astype(np.int64)
+    slots = np.repeat(used, sizes[used]).astype(np.int64)
+    return slots, keys[take], pos[take] + int(offset)
+
+
+# ------------------------------------------------------------------------------------------
+# the numba loops (compiled on first use)
+# ------------------------------------------------------------------------------------------
+def _row_stats_py(cols, labels, argmax, own, other, sums, rng):
+    n = len(labels)
+    k = len(cols)
+    lo = rng[0]
+    hi = rng[1]
+    tile = 256
+    mx1 = np.empty(tile, dtype=own.dtype)
+    mx2 = np.empty(tile, dtype=own.dtype)
+    mn = np.empty(tile, dtype=own.dtype)
+    am = np.zeros(tile, dtype=np.int64)
+    s = np.zeros(tile, dtype=np.float64)
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        m = stop - start
+        c = cols[0][start:stop]
+        for i in range(m):
+            v = c[i]
+            mx1[i] = v
+            mx2[i] = -np.inf
+            mn[i] = v
+            am[i] = 0
+            s[i] = v
+        for j in range(1, k):
+            c = cols[j][start:stop]
+            for i in range(m):
+                v = c[i]
+                s[i] += v
+                a = mx1[i]
+                am[i] = j if v > a else am[i]
+                mx2[i] = max(mx2[i], min(v, a))
+                mx1[i] = max(a, v)
+                mn[i] = min(mn[i], v)
+        for i in range(m):
+            r = start + i
+            v = cols[labels[r]][r]
+            own[r] = v
+            other[r] = mx2[i] if v == mx1[i] else mx1[i]
+            argmax[r] = am[i]
+            sums[r] = s[i]
+            lo = min(lo, mn[i])
+            hi = max(hi, mx1[i])
+    rng[0] = lo
+    rng[1] = hi
+
+
+def _confident_guess_py(cols, cut, argmax, out):
+    n = len(out)
+    k = len(cols)
+    tile = 256
+    cnt = np.zeros(tile, dtype=np.int64)
+    first = np.full(tile, -1, dtype=np.int64)
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        m = stop - start
+        cnt[:m] = 0
+        first[:m] = k
+        for j in range(k):
+            c = cols[j][start:stop]
+            t = cut[j]
+            for i in range(m):
+                hit = c[i] >= t
+                cnt[i] += hit
+                first[i] = min(first[i], j if hit else k)
+        for i in range(m):
+            if cnt[i] == 0:
+                out[start + i] = -1
+            elif cnt[i] == 1:
+                out[start + i] = first[i]
+            else:
+                out[start + i] = argmax[start + i]
+
+
+def _push_py(keys, pos, base, size, cap, key, p):
+    """Bounded max-heap on (key, pos) at keys[base:base+cap]: keep the cap smallest."""
+    if size < cap:
+        i = size
+        keys[base + i] = key
+        pos[base + i] = p
+        while i > 0:
+            parent = (i - 1) // 2
+            a = base + parent
+            b = base + i
+            if keys[a] < keys[b] or (keys[a] == keys[b] and pos[a] < pos[b]):
+                keys[a], keys[b] = keys[b], keys[a]
+                pos[a], pos[b] = pos[b], pos[a]
+                i = parent
+            else:
+                break
+        return size + 1
+    root = base
+    if key > keys[root] or (key == keys[root] and p > pos[root]):
+        return size
+    keys[root] = key
+    pos[root] = p
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        big = left
+        right = left + 1
+        if right < size:
+            a = base + right
+            b = base + left
+            if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
+                big = right
+        a = base + big
+        b = base + i
+        if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
+            keys[a], keys[b] = keys[b], keys[a]
+            pos[a], pos[b] = pos[b], pos[a]
+            i = big
+        else:
+            break
+    return size
+
+
+def _top_candidates_py(cols, labels, own, pair_slot, class_slot, starts, cap, keys, pos, sizes):
+    n = len(labels)
+    k = len(cols)
+    tile = 256
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        for j in range(k):
+            c = cols[j][start:stop]
+            for r in range(start, stop):
+                s = pair_slot[labels[r], j]
+                if s < 0:
+                    continue
+                key = own[r] - c[r - start]
+                sizes[s] = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+    for r in range(n):
+        s = class_slot[labels[r]]
+        if s >= 0:
+            sizes[s] = _push(keys, pos, starts[s], sizes[s], cap[s], own[r], r)
+
+
+#: The heap push the candidate loop calls: the compiled function once :func:`_kernels` ran.
+_push = _push_py
+
+
+@cache
+def _kernels() -> dict:
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True)
+    globals()["_push"] = jit(_push_py)
+    return {
+        "row_stats": jit(_row_stats_py),
+        "confident_guess": jit(_confident_guess_py),
+        "top_candidates": jit(_top_candidates_py),
+    }
