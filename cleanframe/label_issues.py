@@ -24,13 +24,17 @@ from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import choice, class_matrix, ensemble_weights, per_class, rank_options
 from ._inputs.classes import check_merge_keeps_classes, new_class_value
 from ._inputs.columns import check_result_columns
-from ._inputs.probabilities import require_separate_columns, resolve_ensemble
+from ._inputs.probabilities import (
+    require_separate_columns,
+    resolve_classification_columns,
+    resolve_ensemble,
+)
 from ._typing import ColumnSpec, FrameT
 from .scoring.classification import count as _count
 from .scoring.classification import dataset as _dataset
 from .scoring.classification import filter as _filter
+from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
-from .scoring.parallel import row_reduce
 
 __all__ = [
     "find_label_issues",
@@ -149,7 +153,7 @@ def find_label_issues(
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     fr = adapt(df)
     check_result_columns(fr, RESULT_COLUMNS, overwrite=overwrite)
-    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    c = resolve_classification_columns(fr, label=label, pred_probs=pred_probs, classes=classes)
     mask, scores = label_issue_arrays(
         c,
         filter_by=filter_by,
@@ -160,7 +164,7 @@ def find_label_issues(
         rank_by=rank_by,
         rank_by_kwargs=rank_by_kwargs,
     )
-    predicted = row_reduce(c.pred_probs, "argmax")
+    predicted = _passes.predicted_class(c.labels, c.pred_probs)
     return fr.attach(
         {
             "label_score": scores,
@@ -183,13 +187,16 @@ def label_issue_arrays(
     rank_by_kwargs: Mapping | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(is_issue, label_score)`` of resolved inputs: the one path from validated arrays to
-    the flags and scores, shared by :func:`find_label_issues` and the audit's label check."""
+    the flags and scores, shared by :func:`find_label_issues` and the audit's label check.
+
+    The mergeable passes of :mod:`cleanframe.scoring.classification.passes` over one batch (the
+    whole data): the same code the streamed and distributed paths run over many."""
     choice(filter_by, _filter.FILTER_BY, "filter_by")
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     rank_by_kwargs = rank_options(rank_by, rank_by_kwargs)
-    mask = _filter.find_label_issues(
-        c.labels,
-        c.pred_probs,
+    mask, scores = _passes.run(
+        _passes.array_batches(c.labels, c.pred_probs),
+        len(c.classes),
         filter_by=filter_by,
         frac_noise=frac_noise,
         num_to_remove_per_class=per_class(
@@ -197,10 +204,10 @@ def label_issue_arrays(
         ),
         min_examples_per_class=min_examples_per_class,
         confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
+        rank_by=rank_by,
+        rank_by_kwargs=rank_by_kwargs,
     )
-    scores = _rank.get_label_quality_scores(
-        c.labels, c.pred_probs, method=rank_by, **rank_by_kwargs
-    )
+    assert mask is not None and scores is not None
     return mask, scores
 
 
@@ -251,12 +258,13 @@ def label_quality_scores(
     rank_options(method, {"adjust_pred_probs": adjust_pred_probs})
     fr = adapt(df)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
-    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
-    scores = _rank.get_label_quality_scores(
-        c.labels,
-        c.pred_probs,
-        method=method,
-        adjust_pred_probs=adjust_pred_probs,
+    c = resolve_classification_columns(fr, label=label, pred_probs=pred_probs, classes=classes)
+    _, scores = _passes.run(
+        _passes.array_batches(c.labels, c.pred_probs),
+        len(c.classes),
+        filter_by=None,
+        rank_by=method,
+        rank_by_kwargs={"adjust_pred_probs": adjust_pred_probs},
     )
     return fr.attach({"label_score": scores}, overwrite=overwrite)
 
