@@ -65,7 +65,7 @@ def _run(a: AnnotationInputs) -> _ma.ConsensusResult:
         return _ma.majority_vote_consensus(a.ann)
     return _ma.crowdlab(
         a.ann,
-        a.pred_probs[a.labeled],
+        a.pred_probs[..., a.labeled, :],  # an ensemble: (models, items, classes)
         consensus_method=spec.consensus,
         quality_method=spec.quality_method,
         calibrate_probs=spec.calibrate_probs,
@@ -129,11 +129,13 @@ def consensus(
         where the annotator did not label the row.
     item, annotator, label : str, optional
         Long layout: the columns holding the item id, the annotator id and the label.
-    pred_probs : column spec or frame, optional
+    pred_probs : column spec or frame, or a list of them, optional
         Out-of-sample predicted class probabilities per item. Wide layout: a list / glob / dict
         / array-column spec on ``df``. Long layout: a frame keyed by the ``item`` column (every
         other column a class, in class order) or a spec on ``df`` with equal values on all
-        rows of an item.
+        rows of an item. Several models (an ensemble, as cleanlab's ``_ensemble`` functions):
+        a list of such specs or frames, e.g. ``["m1_*", "m2_*"]``; each model gets its own
+        CROWDLAB weight (and temperature), with the default consensus and quality methods.
     classes : sequence, optional
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
@@ -246,11 +248,13 @@ def annotator_stats(
         where the annotator did not label the row.
     item, annotator, label : str, optional
         Long layout: the columns holding the item id, the annotator id and the label.
-    pred_probs : column spec or frame, optional
+    pred_probs : column spec or frame, or a list of them, optional
         Out-of-sample predicted class probabilities per item. Wide layout: a list / glob / dict
         / array-column spec on ``df``. Long layout: a frame keyed by the ``item`` column (every
         other column a class, in class order) or a spec on ``df`` with equal values on all
-        rows of an item.
+        rows of an item. Several models (an ensemble, as cleanlab's ``_ensemble`` functions):
+        a list of such specs or frames, e.g. ``["m1_*", "m2_*"]``; each model gets its own
+        CROWDLAB weight (and temperature), with the default consensus and quality methods.
     classes : sequence, optional
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
@@ -356,11 +360,13 @@ def label_quality(
         where the annotator did not label the row.
     item, annotator, label : str, optional
         Long layout: the columns holding the item id, the annotator id and the label.
-    pred_probs : column spec or frame, optional
+    pred_probs : column spec or frame, or a list of them, optional
         Out-of-sample predicted class probabilities per item. Wide layout: a list / glob / dict
         / array-column spec on ``df``. Long layout: a frame keyed by the ``item`` column (every
         other column a class, in class order) or a spec on ``df`` with equal values on all
-        rows of an item.
+        rows of an item. Several models (an ensemble, as cleanlab's ``_ensemble`` functions):
+        a list of such specs or frames, e.g. ``["m1_*", "m2_*"]``; each model gets its own
+        CROWDLAB weight (and temperature), with the default consensus and quality methods.
     classes : sequence, optional
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
@@ -471,11 +477,13 @@ def active_learning_scores(
         where the annotator did not label the row.
     item, annotator, label : str, optional
         Long layout: the columns holding the item id, the annotator id and the label.
-    pred_probs : column spec or frame, optional
+    pred_probs : column spec or frame, or a list of them, optional
         Out-of-sample predicted class probabilities per item. Wide layout: a list / glob / dict
         / array-column spec on ``df``. Long layout: a frame keyed by the ``item`` column (every
         other column a class, in class order) or a spec on ``df`` with equal values on all
-        rows of an item.
+        rows of an item. Several models (an ensemble, as cleanlab's ``_ensemble`` functions):
+        a list of such specs or frames, e.g. ``["m1_*", "m2_*"]``; each model gets its own
+        CROWDLAB weight (and temperature), with the default consensus and quality methods.
     classes : sequence, optional
         Class order (one class per pred_probs column). Default: the label column's category
         order, else the pred_probs column names, else the sorted label values.
@@ -521,9 +529,10 @@ def active_learning_scores(
     P = a.pred_probs
     assert P is not None  # the spec requires it
     scores = np.empty(a.num_items)
-    labeled_p = P[a.labeled] if len(a.labeled) else None
-    unlabeled_p = P[a.unlabeled] if len(a.unlabeled) else None
-    s_l, s_u = _ma.active_learning_scores(a.ann if len(a.labeled) else None, labeled_p, unlabeled_p)
+    labeled_p = P[..., a.labeled, :] if len(a.labeled) else None
+    unlabeled_p = P[..., a.unlabeled, :] if len(a.unlabeled) else None
+    kernel = _ma.active_learning_scores_ensemble if P.ndim == 3 else _ma.active_learning_scores
+    s_l, s_u = kernel(a.ann if len(a.labeled) else None, labeled_p, unlabeled_p)
     scores[a.labeled] = s_l
     scores[a.unlabeled] = s_u
     priority = np.empty(a.num_items, dtype=np.int64)

@@ -45,7 +45,13 @@ from .classes import (
     merge_factors,
     pred_probs_class_order,
 )
-from .columns import check_not_empty, require_columns, resolve_columns, selection_matrix
+from .columns import (
+    check_not_empty,
+    is_glob,
+    require_columns,
+    resolve_columns,
+    selection_matrix,
+)
 from .probabilities import check_probabilities
 
 __all__ = [
@@ -79,6 +85,12 @@ class AnnotationSpec:
     by, ``"gold_majority_vote"``; ``seed`` seeds the aggregators that draw random numbers (KOS,
     MACE, M-MSR).
 
+    ``pred_probs`` given as a list of specs (globs, lists, dicts or, in the long layout, frames
+    keyed by the item column), one per model, is an **ensemble** (``ensemble``): CROWDLAB with
+    one weight per model (cleanlab's ``_ensemble`` functions), only with the default consensus
+    (``"best_quality"``) and quality (``"crowdlab"``) methods. A list of plain column names is
+    one model.
+
     ``active_learning=True`` marks an :func:`~cleanframe.active_learning_scores` call:
     ``pred_probs`` is required and items without annotations are scored instead of rejected.
     """
@@ -99,6 +111,7 @@ class AnnotationSpec:
     active_learning: bool = False
     layout: str = field(init=False)
     consensus: str = field(init=False)
+    ensemble: bool = field(init=False)
 
     def __post_init__(self) -> None:
         layout = _layout(self.annotators, self.item, self.annotator, self.label)
@@ -145,6 +158,15 @@ class AnnotationSpec:
                 "use 'dawid_skene' or 'majority_vote'",
             )
         score_kwargs = _score_kwargs(self.label_quality_score_kwargs)
+        ensemble = _is_ensemble(self.pred_probs)
+        if ensemble and (consensus != "best_quality" or self.quality_method != "crowdlab"):
+            raise ValidationError(
+                None,
+                "spec",
+                "pred_probs= from several models (an ensemble) takes the default "
+                "consensus_method='best_quality' and quality_method='crowdlab'",
+            )
+        object.__setattr__(self, "ensemble", ensemble)
         object.__setattr__(self, "layout", layout)
         object.__setattr__(self, "consensus", consensus)
         object.__setattr__(self, "label_quality_score_kwargs", score_kwargs)
@@ -153,6 +175,15 @@ class AnnotationSpec:
     def uses_crowdlab(self) -> bool:
         """Whether the consensus is CROWDLAB (pred_probs given, not an active-learning call)."""
         return self.pred_probs is not None and not self.active_learning
+
+
+def _is_ensemble(pred_probs) -> bool:
+    """A list of specs (globs, lists, dicts, frames), one per model: an ensemble."""
+    if not isinstance(pred_probs, (list, tuple)) or not pred_probs:
+        return False
+    return all(
+        is_glob(p) or isinstance(p, (list, tuple, Mapping)) or is_frame(p) for p in pred_probs
+    )
 
 
 def _layout(annotators, item, annotator, label) -> str:
@@ -223,7 +254,7 @@ class AnnotationInputs:
     labeled: np.ndarray  # output-item positions of the labelled items, in ``ann``'s item order
     unlabeled: np.ndarray  # output-item positions of items without annotations
     num_items: int  # number of output items
-    pred_probs: np.ndarray | None  # (num_items, K) float64, rows in output-item order
+    pred_probs: np.ndarray | None  # (num_items, K) float64 in output-item order; (E, ., K) ensemble
     classes: ClassSet
     class_column: str  # column whose dtype class values take
     annotator_names: list  # annotator ids (wide: column names; long: annotator values)
@@ -295,7 +326,10 @@ def _wide(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         annot_.append(np.full(len(r), j, dtype=np.int64))
         values_.append(remap[f.codes[r]])
     rows, annot, values = np.concatenate(rows_), np.concatenate(annot_), np.concatenate(values_)
-    P, cs = _pred_probs_and_classes(fr, spec.pred_probs, merged, spec.classes, cols[0], set(cols))
+    P, cs = _models(
+        spec,
+        lambda p: _pred_probs_and_classes(fr, p, merged, spec.classes, cols[0], set(cols)),
+    )
     class_codes = class_code_map(uniques, cs)[values]
     bad = class_codes < 0
     if bad.any():
@@ -366,20 +400,29 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
     first = np.full(n_labeled, -1, dtype=np.int64)
     first[item_codes[::-1]] = np.arange(len(item_codes))[::-1]  # first row of each item
     unlabeled_values: list = []
-    if spec.pred_probs is None or not is_frame(spec.pred_probs):
-        exclude = {item, annotator, label}
-        P, cs = _pred_probs_and_classes(fr, spec.pred_probs, merged, spec.classes, label, exclude)
-        if P is not None:
-            P = _constant_per_item(fr, spec, P, item_codes, item_values, first)
-    else:
-        pfr = adapt(spec.pred_probs)
+    extras: list = []
+
+    def one_model(pred_probs):
+        if pred_probs is None or not is_frame(pred_probs):
+            exclude = {item, annotator, label}
+            P, cs = _pred_probs_and_classes(fr, pred_probs, merged, spec.classes, label, exclude)
+            if P is not None:
+                P = _constant_per_item(fr, spec, P, item_codes, item_values, first)
+            extras.append([])
+            return P, cs
+        pfr = adapt(pred_probs)
         require_columns(pfr, [item], param="pred_probs (the item column)")
         columns = [c for c in pfr.columns if c != item]
         P_rows, cs = _pred_probs_and_classes(pfr, columns, merged, spec.classes, label)
         assert P_rows is not None
-        P, unlabeled_values = _align_pred_frame(
-            pfr, spec, item_values, P_rows, fr.row_labels(first)
+        P, values = _align_pred_frame(
+            pfr, spec, item_values, P_rows, fr.row_labels(first), extras[0] if extras else None
         )
+        extras.append(values)
+        return P, cs
+
+    P, cs = _models(spec, one_model)
+    unlabeled_values = extras[0]
     class_codes = class_code_map(uniques, cs)[remap[fl.codes]]
     bad = np.flatnonzero(class_codes < 0)
     if len(bad):
@@ -475,6 +518,23 @@ def _gold_codes(fr: Engine, gold: str, cs: ClassSet, exclude: set) -> np.ndarray
     return codes
 
 
+def _models(spec: AnnotationSpec, resolve):
+    """``resolve(pred_probs)`` for one model, or for each model of an ensemble stacked into an
+    (E, N, K) array (the models must have the same classes)."""
+    if not spec.ensemble:
+        return resolve(spec.pred_probs)
+    parts = [resolve(p) for p in spec.pred_probs]
+    first = parts[0][1]
+    for _, other in parts[1:]:
+        if other.values != first.values:
+            raise ValidationError(
+                None,
+                "classes",
+                f"the models' classes differ: {list(first.names)} vs {list(other.names)}",
+            )
+    return np.stack([P for P, _ in parts]), first
+
+
 def _raise_unknown(column: str, fr: Engine, rows: np.ndarray, cs: ClassSet, n: int):
     values = list(fr.column(column)[rows[:5]])
     raise ValidationError(
@@ -547,9 +607,12 @@ def _constant_per_item(fr, spec, P_rows, item_codes, item_values, first):
     return P
 
 
-def _align_pred_frame(pfr: Engine, spec: AnnotationSpec, item_values, P_rows, first_rows):
+def _align_pred_frame(
+    pfr: Engine, spec: AnnotationSpec, item_values, P_rows, first_rows, extra_order=None
+):
     """Rows of a pred_probs frame keyed by the item column, in item order; items it adds (only
-    for active learning) come last. ``first_rows`` are the row labels of each item's first
+    for active learning) come last, in ``extra_order`` when given (an ensemble's later models
+    follow its first model's frame). ``first_rows`` are the row labels of each item's first
     annotation (for messages)."""
     item = spec.item
     assert item is not None
@@ -597,4 +660,13 @@ def _align_pred_frame(pfr: Engine, spec: AnnotationSpec, item_values, P_rows, fi
             num_failures=len(extra_rows),
         )
     unlabeled_values = [values[codes[r]] for r in extra_rows]
-    return P_rows[np.concatenate([rows, extra_rows])], unlabeled_values
+    if extra_order is not None:
+        if {class_key(v) for v in unlabeled_values} != {class_key(v) for v in extra_order}:
+            raise ValidationError(
+                item,
+                "same_items",
+                "the pred_probs frames of the models hold different unannotated items",
+            )
+        extra_rows = np.array([lookup[class_key(v)] for v in extra_order], dtype=np.int64)
+        unlabeled_values = list(extra_order)
+    return P_rows[np.concatenate([rows, extra_rows]).astype(np.int64)], unlabeled_values

@@ -44,6 +44,7 @@ __all__ = [
     "find_best_temperature",
     "temperature_scale",
     "active_learning_scores",
+    "active_learning_scores_ensemble",
     "TIE_NONE",
     "TIE_PRED_PROBS",
     "TIE_CLASS_FREQUENCY",
@@ -346,6 +347,7 @@ class ConsensusResult:
     tie_rung: np.ndarray  # (N,) majority-vote tie rung
     temperature: float = 1.0
     annotator_skill: np.ndarray | None = None  # (M,) an aggregator's own skill parameter
+    model_weights: np.ndarray | None = None  # (E,) an ensemble's model weights
 
 
 def _agreement_with_consensus(ann: Annotations, consensus: np.ndarray) -> np.ndarray:
@@ -396,7 +398,11 @@ def _label_quality(labels, pred_probs, score_kwargs):
 
 
 def _posterior(ann: Annotations, pred_probs, consensus, agreement, num_classes):
-    """CROWDLAB posterior class probabilities and the model / annotator weights."""
+    """CROWDLAB posterior class probabilities and the model / annotator weights.
+
+    ``pred_probs`` of shape (E, N, K) is an ensemble: one weight per model (an array), the
+    models' weighted probabilities summed in model order before the annotators' votes.
+    """
     n = ann.num_annotations
     multi = n != 1
     consensus_likelihood = np.mean(agreement[multi])
@@ -406,12 +412,25 @@ def _posterior(ann: Annotations, pred_probs, consensus, agreement, num_classes):
     class_error = max(np.mean(cons_multi != top_class), CLIPPING_LOWER_BOUND)
     annotator_error = 1 - _agreement_with_annotators(ann)
     annotator_weight = np.clip(1 - annotator_error / class_error, CLIPPING_LOWER_BOUND, None)
-    model_error = np.mean(np.argmax(pred_probs[multi], axis=1) != cons_multi)
-    model_weight = max(1 - model_error / class_error, CLIPPING_LOWER_BOUND) * np.sqrt(np.mean(n))
+    models = pred_probs if pred_probs.ndim == 3 else pred_probs[None]
+    weights = np.array(
+        [
+            max(
+                1 - np.mean(np.argmax(p[multi], axis=1) != cons_multi) / class_error,
+                CLIPPING_LOWER_BOUND,
+            )
+            * np.sqrt(np.mean(n))
+            for p in models
+        ]
+    )
+    ensemble = pred_probs.ndim == 3
+    model_weight = np.sum(weights) if ensemble else weights[0]
 
     w = annotator_weight[ann.annotator]
     total = np.bincount(ann.item, weights=w, minlength=ann.num_items) + model_weight
-    post = pred_probs * model_weight
+    post = models[0] * weights[0]
+    for p, wt in zip(models[1:], weights[1:]):
+        post += p * wt
     low = w * other_likelihood
     high = w * consensus_likelihood
     rank_in_item = ann.rank_in_item
@@ -423,12 +442,12 @@ def _posterior(ann: Annotations, pred_probs, consensus, agreement, num_classes):
         add[np.arange(len(sel)), ann.label[sel]] = high[sel]
         post[rows] += add
     post /= total[:, None]
-    return post, float(model_weight), annotator_weight
+    return post, (weights if ensemble else float(model_weight)), annotator_weight
 
 
 def _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs):
     agreement = _agreement_with_consensus(ann, consensus)
-    k = pred_probs.shape[1]
+    k = pred_probs.shape[-1]
     if quality_method == "crowdlab":
         post, model_weight, annotator_weight = _posterior(ann, pred_probs, consensus, agreement, k)
         quality = _label_quality(consensus, post, score_kwargs)
@@ -609,8 +628,14 @@ def crowdlab(
     array([0.688, 0.792, 0.489])
     """
     pred_probs = np.asarray(pred_probs, dtype=np.float64)
-    if pred_probs.shape != (ann.num_items, ann.num_classes):
-        raise ValueError(f"pred_probs must have shape {(ann.num_items, ann.num_classes)}")
+    if pred_probs.shape[-2:] != (ann.num_items, ann.num_classes) or pred_probs.ndim not in (2, 3):
+        raise ValueError(
+            f"pred_probs must have shape {(ann.num_items, ann.num_classes)} (one model) or "
+            f"(E, {ann.num_items}, {ann.num_classes}) (an ensemble of E models)"
+        )
+    ensemble = pred_probs.ndim == 3
+    if ensemble and consensus_method != "best_quality":
+        raise ValueError("an ensemble takes consensus_method='best_quality'")
     if consensus_method not in ("best_quality", "majority_vote"):
         raise ValueError(
             f"consensus_method must be 'best_quality' or 'majority_vote', got {consensus_method!r}"
@@ -622,11 +647,15 @@ def crowdlab(
     if np.all(ann.num_annotations == 1):
         raise ValueError("every item has a single annotation; need some items with two or more")
     temperature = 1.0
-    if calibrate_probs:
+    if calibrate_probs and ensemble:  # each model scaled by its own temperature
+        pred_probs = np.stack(
+            [temperature_scale(p, find_best_temperature(ann, p)) for p in pred_probs]
+        )
+    elif calibrate_probs:
         temperature = find_best_temperature(ann, pred_probs)
         pred_probs = temperature_scale(pred_probs, temperature)
     score_kwargs = dict(label_quality_score_kwargs or {})
-    mv, rung = majority_vote(ann, pred_probs)
+    mv, rung = majority_vote(ann, np.mean(pred_probs, axis=0) if ensemble else pred_probs)
     stats = _consensus_stats(ann, pred_probs, mv, quality_method, score_kwargs)
     consensus = mv
     if consensus_method == "best_quality":
@@ -634,7 +663,10 @@ def crowdlab(
         stats = _consensus_stats(ann, pred_probs, consensus, quality_method, score_kwargs)
     agreement, quality, post, model_weight, annotator_weight = stats
     annotation_quality = _annotation_quality(ann, post, score_kwargs)
-    return _result(
+    model_weights = None
+    if ensemble and model_weight is not None:  # annotators are scored with the mean weight
+        model_weights, model_weight = model_weight, float(np.mean(model_weight))
+    res = _result(
         ann,
         consensus,
         quality,
@@ -648,6 +680,8 @@ def crowdlab(
         rung,
         temperature,
     )
+    res.model_weights = model_weights
+    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +808,78 @@ def active_learning_scores(
         k = p_u.shape[1]
         top = np.max(p_u, axis=1)
         unlabeled = (top * model_weight + (1 / k) * mean_weight) / (model_weight + mean_weight)
+    return scores, unlabeled
+
+
+def active_learning_scores_ensemble(
+    ann: Annotations | None,
+    pred_probs: np.ndarray | None,
+    pred_probs_unlabeled: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ActiveLab scores from an ensemble: ``pred_probs`` of shape (E, N, K), one per model.
+
+    Mirrors ``cleanlab.multiannotator.get_active_learning_scores_ensemble``. Each model gets its
+    own temperature and CROWDLAB weight; a labelled item's score mixes the ensemble CROWDLAB
+    consensus quality with 1/K as :func:`active_learning_scores` does, with the models' weights
+    summed. An unlabelled item's consensus is the majority vote of the models' argmaxes (ties
+    broken by the mean probabilities, as :func:`majority_vote`); its score is the probability of
+    that class under the weighted average of the models' probabilities and the uniform guess
+    (weight: the mean annotator weight). With single labels only, or no labelled items, every
+    temperature and weight is 1. Inputs are not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ann = annotations_from_wide(np.array([[0, 0, 1], [1, 1, -1], [0, 1, -1], [2, 2, 2]]))
+    >>> p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    >>> q = np.array([[0.5, 0.4, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    >>> labeled, unlabeled = active_learning_scores_ensemble(
+    ...     ann, np.stack([p, q]), np.stack([[[0.5, 0.4, 0.1]], [[0.3, 0.6, 0.1]]]))
+    >>> labeled.round(3), unlabeled.round(3)
+    (array([0.688, 0.865, 0.574, 0.83 ]), array([0.653]))
+    """
+    if pred_probs is None and pred_probs_unlabeled is None:
+        raise ValueError("pass pred_probs, pred_probs_unlabeled or both")
+    some = pred_probs if pred_probs is not None else pred_probs_unlabeled
+    assert some is not None
+    n_models, k = some.shape[0], some.shape[2]
+    temperatures = np.ones(n_models)
+    model_weights = np.ones(n_models)
+    mean_weight = 1.0
+    scores = np.array([])
+    if pred_probs is not None:
+        if ann is None:
+            raise ValueError("annotations are required with pred_probs")
+        pred_probs = np.asarray(pred_probs, dtype=np.float64)
+        if np.any(ann.num_annotations == 0):
+            raise ValueError("every labelled item needs at least one annotation")
+        if np.all(ann.num_annotations == 1):
+            mean_p = np.mean(pred_probs, axis=0)
+            consensus, _ = majority_vote(ann, mean_p)
+            quality = _label_quality(consensus, mean_p, None)
+            weight_sum = ann.num_annotations.astype(np.float64) + np.sum(model_weights)
+        else:
+            temperatures = np.array([find_best_temperature(ann, p) for p in pred_probs])
+            scaled = np.stack([temperature_scale(p, t) for p, t in zip(pred_probs, temperatures)])
+            res = crowdlab(ann, scaled)
+            assert res.model_weights is not None and res.annotator_weight is not None
+            quality = res.consensus_quality
+            model_weights = res.model_weights
+            mean_weight = float(np.mean(res.annotator_weight))
+            weight_sum = _item_weight_sums(ann, res.annotator_weight) + np.sum(model_weights)
+        scores = (quality * weight_sum + (1 / k) * mean_weight) / (weight_sum + mean_weight)
+    unlabeled = np.array([])
+    if pred_probs_unlabeled is not None:
+        p_u = np.stack(
+            [temperature_scale(p, t) for p, t in zip(pred_probs_unlabeled, temperatures)]
+        )
+        votes = annotations_from_wide(np.argmax(p_u, axis=2).T, num_classes=k)
+        consensus_u, _ = majority_vote(votes, np.mean(p_u, axis=0))
+        mixed = p_u[0] * model_weights[0]
+        for p, w in zip(p_u[1:], model_weights[1:]):
+            mixed += p * w
+        mixed = (mixed + mean_weight / k) / (np.sum(model_weights) + mean_weight)
+        unlabeled = mixed[np.arange(len(consensus_u)), consensus_u]
     return scores, unlabeled
 
 
