@@ -16,6 +16,10 @@ from __future__ import annotations
 import importlib
 
 from ._accessors import CleanAccessor, register
+
+# imported now, not lazily: the module and the function share the name "agreement", and a lazy
+# name would be shadowed by the submodule once anything imports cleanframe.agreement
+from .agreement import agreement
 from .errors import CleanframeError, ValidationError
 from .label_issues import (
     HealthSummary,
@@ -96,6 +100,7 @@ def __dir__():
 
 __all__ = [
     "CleanAccessor",
+    "agreement",
     "CleanframeError",
     "HealthSummary",
     "MergedClasses",
