@@ -393,7 +393,8 @@ def underperforming_group(
         note = f"{source}: no group of at least {min_cluster_samples} rows, nothing to compare"
     else:
         note = (
-            f"{source}: {len(r['clusters'])} groups of at least {min_cluster_samples} rows; "
+            f"{source}: {len(r['clusters'])} group{'' if len(r['clusters']) == 1 else 's'} of at "
+            f"least {min_cluster_samples} rows; "
             f"score = the lowest group's ratio to the mean ({r['score']:.3g}), flagged below "
             f"{threshold}"
         )
@@ -430,12 +431,16 @@ def data_valuation(
 
     def sentence(i: int) -> str:
         return (
-            f"data_valuation: KNN-Shapley score {_g(scores[i])} below {threshold}: it is among "
-            f"the {use} nearest neighbours of {r['neighbour_of'][i]} rows, "
-            f"{r['same_label_of'][i]} of which share its label"
+            f"data_valuation: KNN-Shapley value {r['value'][i]:.2g} (score {scores[i]:.6g}, "
+            f"flagged below {threshold}): it is among the {use} nearest neighbours of "
+            f"{r['neighbour_of'][i]} rows, {r['same_label_of'][i]} of which share its label"
         )
 
-    evidence = {"neighbour_of": r["neighbour_of"], "same_label_of": r["same_label_of"]}
+    evidence = {
+        "value": r["value"],
+        "neighbour_of": r["neighbour_of"],
+        "same_label_of": r["same_label_of"],
+    }
     return CheckResult(flags, scores, evidence=evidence, reasons=reasons(flags, sentence))
 
 
