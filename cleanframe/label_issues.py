@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _batched
 from . import multilabel as _multilabel
 from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
@@ -152,6 +153,21 @@ def find_label_issues(
     if regression_kwargs:
         raise TypeError(f"unexpected arguments: {sorted(regression_kwargs)}")
     fr = adapt(df)
+    if fr.batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        return _batched.find_label_issues(
+            fr,
+            label=label,
+            pred_probs=pred_probs,
+            classes=classes,
+            filter_by=filter_by,
+            frac_noise=frac_noise,
+            num_to_remove_per_class=num_to_remove_per_class,
+            min_examples_per_class=min_examples_per_class,
+            confident_joint=confident_joint,
+            rank_by=rank_by,
+            rank_by_kwargs=rank_by_kwargs,
+            overwrite=overwrite,
+        )
     check_result_columns(fr, RESULT_COLUMNS, overwrite=overwrite)
     c = resolve_classification_columns(fr, label=label, pred_probs=pred_probs, classes=classes)
     mask, scores = label_issue_arrays(
@@ -257,6 +273,16 @@ def label_quality_scores(
     method = choice(method or "self_confidence", _rank.RANK_METHODS, "method")
     rank_options(method, {"adjust_pred_probs": adjust_pred_probs})
     fr = adapt(df)
+    if fr.batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        return _batched.label_quality_scores(
+            fr,
+            label=label,
+            pred_probs=pred_probs,
+            classes=classes,
+            method=method,
+            adjust_pred_probs=adjust_pred_probs,
+            overwrite=overwrite,
+        )
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     c = resolve_classification_columns(fr, label=label, pred_probs=pred_probs, classes=classes)
     _, scores = _passes.run(
@@ -337,6 +363,16 @@ def num_label_issues(
     1
     """
     choice(estimation_method, _count.ESTIMATION_METHODS, "estimation_method")
+    fr = adapt(df)
+    if fr.batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        return _batched.num_label_issues(
+            fr,
+            label=label,
+            pred_probs=pred_probs,
+            classes=classes,
+            estimation_method=estimation_method,
+            confident_joint=confident_joint,
+        )
     _, c = _classification(df, label, pred_probs, classes)
     return _count.num_label_issues(
         c.labels,
@@ -576,6 +612,13 @@ def health_summary(
     """
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("health_summary", locals())
+    fr = adapt(df)
+    if fr.batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        return HealthSummary(
+            **_batched.health_summary(
+                fr, label=label, pred_probs=pred_probs, classes=classes, asymmetric=asymmetric
+            )
+        )
     fr, c = _classification(df, label, pred_probs, classes)
     joint = _count.estimate_joint(c.labels, c.pred_probs)
     issues = _count.num_label_issues(c.labels, c.pred_probs)

@@ -39,6 +39,10 @@ def make_frame(kind: str, data: pd.DataFrame):
         return pl.from_pandas(data)
     if kind == "polars_lazy":
         return pl.from_pandas(data).lazy()
+    if kind == "dask":
+        import dask.dataframe as dd
+
+        return dd.from_pandas(data, npartitions=3, sort=False)
     raise ValueError(kind)
 
 
@@ -69,9 +73,26 @@ def constructor_polars(request):
     return _constructor(request.param)
 
 
+@pytest.fixture(params=(*FRAME_TYPES, "dask"))
+def constructor_with_dask(request):
+    """``constructor`` plus a Dask DataFrame (3 partitions, synchronous scheduler): opt-in, for
+    the calls that run on Dask (find_label_issues, label_quality_scores, num_label_issues,
+    health_summary)."""
+    if request.param != "dask":
+        yield _constructor(request.param)
+        return
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="synchronous"):
+        yield _constructor(request.param)
+
+
 def collect(frame):
-    """A LazyFrame collected; any other frame as it is."""
-    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    """A LazyFrame collected, a Dask frame computed; any other frame as it is."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    if type(frame).__module__.startswith("dask."):
+        return frame.compute()
+    return frame
 
 
 def to_pandas(result) -> pd.DataFrame:

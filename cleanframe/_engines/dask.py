@@ -162,6 +162,11 @@ class DaskFrame(Engine):
     def is_array_column(self, name):
         return self._meta.is_array_column(name)
 
+    def list_column(self, name):
+        if self._meta.is_array_column(name):  # an Arrow list dtype: multi-label tags
+            _unsupported("a column of lists")
+        return None  # an object column's rows are not known from the meta: not a list column
+
     def table(self, columns, *, index=None):
         """Small result tables (per class, per class pair) are pandas DataFrames."""
         return pd.DataFrame(columns, index=index)

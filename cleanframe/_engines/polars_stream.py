@@ -24,8 +24,9 @@ from .polars import LazyPolarsFrame, PolarsFrame
 
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
 
-#: Bytes of the needed columns per streamed batch (about; at least 4096 rows).
+#: Bytes of the needed columns per streamed batch (about), and the fewest rows in a batch.
 BATCH_BYTES = 1 << 26
+MIN_BATCH_ROWS = 4096
 
 _ROW = "__cleanframe_row__"
 _OUT = "__cleanframe_out__"
@@ -43,7 +44,7 @@ def batch_rows(lf: pl.LazyFrame, columns: Sequence[str]) -> int:
             width += 64
         else:
             width += 8
-    return max(4096, BATCH_BYTES // max(width, 1))
+    return max(MIN_BATCH_ROWS, BATCH_BYTES // max(width, 1))
 
 
 def _batch(df: pl.DataFrame, offset: int) -> PolarsFrame:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._engines import Engine
+from ..scoring.classification.columns import ProbColumns
 from .classes import (
     ClassSet,
     check_classes_occur,
@@ -39,7 +40,7 @@ from .columns import (
     require_columns,
     resolve_columns,
 )
-from .probabilities import check_probabilities
+from .probabilities import check_probabilities, check_probability_columns
 
 __all__ = ["BatchSpec", "batch_spec", "resolve_batch"]
 
@@ -55,6 +56,9 @@ class BatchSpec:
     columns: list | None
     array_column: str | None
     array_order: list | None
+    #: The first row of each label value (eager, small): what the batches' result dtypes are
+    #: taken from.
+    sample: Engine | None = None
 
     @property
     def needed(self) -> list[str]:
@@ -87,16 +91,28 @@ def batch_spec(
         present = class_code_map(spec.labels.uniques, spec.classes)[:-1]
         check_classes_occur(label, present[present >= 0], spec.classes.values)
     return BatchSpec(
-        label, spec.classes, spec.selection, spec.columns, spec.selection.array_column, order
+        label,
+        spec.classes,
+        spec.selection,
+        spec.columns,
+        spec.selection.array_column,
+        order,
+        sample,
     )
 
 
-def resolve_batch(fr: Engine, spec: BatchSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``(label codes, checked pred_probs)`` of one batch (see the module docstring)."""
+def resolve_batch(fr: Engine, spec: BatchSpec) -> tuple[np.ndarray, Any]:
+    """``(label codes, checked pred_probs)`` of one batch (see the module docstring): pred_probs
+    as the batch's own float columns (:class:`ProbColumns`, no row-major copy) where it holds
+    them so, else as a checked matrix."""
     fact = fr.factorize(spec.label)
     check_label_nulls(fr, spec.label, fact)
     codes = label_codes(fr, spec.label, fact, spec.classes)
     if spec.columns is not None:
+        arrays = None if fr.non_numeric(spec.columns) else fr.float_columns(spec.columns)
+        if arrays is not None:  # the frame's own column buffers, gated in the kernels' read
+            cols = ProbColumns(arrays)
+            return codes, check_probability_columns(fr, cols, codes, spec.selection, spec.columns)
         P = numeric_matrix(fr, spec.columns)
     else:
         assert spec.array_column is not None

@@ -1,0 +1,256 @@
+"""Label issues on frames read in batches: a polars LazyFrame (streaming) and a Dask DataFrame.
+
+The public functions of :mod:`cleanframe.label_issues` hand a batched engine (``fr.batched``)
+here. Each call is a few passes of the mergeable kernels
+(:mod:`cleanframe.scoring.classification.passes`) over the engine's batches:
+
+1. once: the specs and classes from the schema and the first row of each label value
+   (:func:`cleanframe._inputs.batches.batch_spec`);
+2. the statistics passes the job needs (at most three): every batch is validated by the input
+   layer and reduced to small statistics (:meth:`Engine.reduce_batches`: polars'
+   ``collect_batches`` in this process, or ``dask.delayed`` per partition merged in a tree), and
+   the merged statistics give a small plan;
+3. row-level results are a row map of each batch given the plan (:meth:`Engine.attach_batches`):
+   a LazyFrame / a Dask DataFrame, computed when the caller collects, sinks or computes it.
+
+The results equal the in-memory call row for row: the same kernels with the same deterministic
+tie rule (global row position), whatever the batching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._engines import Engine
+from ._inputs.arguments import choice, class_matrix, per_class, rank_options
+from ._inputs.batches import BatchSpec, batch_spec, resolve_batch
+from ._inputs.columns import check_result_columns
+from .scoring.classification import count as _count
+from .scoring.classification import filter as _filter
+from .scoring.classification import passes as _passes
+from .scoring.classification import rank as _rank
+
+__all__ = [
+    "find_label_issues",
+    "health_summary",
+    "label_quality_scores",
+    "num_label_issues",
+]
+
+Progress = Callable[[int], None]
+
+
+class _Stats:
+    """One statistics pass over one batch (picklable: it runs on Dask workers)."""
+
+    def __init__(self, spec: BatchSpec, p: _passes.Pass):
+        self.spec = spec
+        self.p = p
+
+    def __call__(self, batch: Engine, offset: int):
+        codes, P = resolve_batch(batch, self.spec)
+        return self.p(codes, P, offset)
+
+
+def _merge(a, b):
+    return a.merge(b)
+
+
+class _Rows:
+    """The row map: the result columns of one batch given the plan (picklable)."""
+
+    def __init__(self, spec: BatchSpec, plan: _passes.FlagPlan, *, issues: bool):
+        self.spec = spec
+        self.plan = plan
+        self.issues = issues
+
+    def __call__(self, batch: Engine, offset: int) -> dict:
+        codes, P = resolve_batch(batch, self.spec)
+        mask, scores = _passes.flags(codes, P, offset, self.plan)
+        if not self.issues:
+            return {"label_score": scores}
+        predicted = _passes.predicted_class(codes, P)
+        return {
+            "label_score": scores,
+            "is_issue": mask,
+            "predicted_label": batch.class_values(
+                self.spec.label, self.spec.classes.values, predicted
+            ),
+        }
+
+
+class _Check:
+    """A pass that only validates a batch (picklable)."""
+
+    def __init__(self, spec: BatchSpec):
+        self.spec = spec
+
+    def __call__(self, batch: Engine, offset: int) -> int:
+        resolve_batch(batch, self.spec)
+        return batch.height
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def _template(spec: BatchSpec, rows: _Rows) -> dict:
+    """The result columns with no rows, in their dtypes: the row map of the sample rows (valid,
+    since every row passed the statistics passes), cut to zero rows."""
+    assert spec.sample is not None
+    return {name: values[:0] for name, values in rows(spec.sample, 0).items()}
+
+
+def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> None:
+    """The job's statistics passes; a job without any still reads the frame once, to validate
+    every row now rather than when the lazy result is computed."""
+    passes = 0
+    while (p := job.next_pass()) is not None:
+        stats = fr.reduce_batches(spec.needed, _Stats(spec, p), _merge, progress=progress)
+        job.add(p.empty() if stats is None else stats)
+        passes += 1
+    if not passes:
+        fr.reduce_batches(spec.needed, _Check(spec), _add, progress=progress)
+
+
+def find_label_issues(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    filter_by: str = "prune_by_noise_rate",
+    frac_noise: float = 1.0,
+    num_to_remove_per_class: Sequence[int] | Mapping[Any, int] | None = None,
+    min_examples_per_class: int = 1,
+    confident_joint: Any = None,
+    rank_by: str = "self_confidence",
+    rank_by_kwargs: Mapping | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+):
+    """:func:`cleanframe.find_label_issues` on a batched frame (same arguments); ``progress``
+    is called with the rows done after each batch of each pass that runs in this process."""
+    check_result_columns(fr, ("label_score", "is_issue", "predicted_label"), overwrite=overwrite)
+    spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
+    choice(filter_by, _filter.FILTER_BY, "filter_by")
+    choice(rank_by, _rank.RANK_METHODS, "rank_by")
+    options = rank_options(rank_by, rank_by_kwargs)
+    job = _passes.LabelIssueJob(
+        len(spec.classes),
+        filter_by=filter_by,
+        frac_noise=frac_noise,
+        num_to_remove_per_class=per_class(
+            num_to_remove_per_class, spec.classes, "num_to_remove_per_class"
+        ),
+        min_examples_per_class=min_examples_per_class,
+        confident_joint=class_matrix(confident_joint, spec.classes, "confident_joint"),
+        rank_by=rank_by,
+        rank_by_kwargs=options,
+    )
+    _run_job(fr, spec, job, progress)
+    rows = _Rows(spec, job.plan(), issues=True)
+    return fr.attach_batches(spec.needed, rows, _template(spec, rows), overwrite=overwrite)
+
+
+def label_quality_scores(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    method: str = "self_confidence",
+    adjust_pred_probs: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+):
+    """:func:`cleanframe.label_quality_scores` on a batched frame (``method`` checked by the
+    caller)."""
+    check_result_columns(fr, ["label_score"], overwrite=overwrite)
+    spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
+    job = _passes.LabelIssueJob(
+        len(spec.classes),
+        filter_by=None,
+        rank_by=method,
+        rank_by_kwargs={"adjust_pred_probs": adjust_pred_probs},
+    )
+    _run_job(fr, spec, job, progress)
+    rows = _Rows(spec, job.plan(), issues=False)
+    return fr.attach_batches(spec.needed, rows, _template(spec, rows), overwrite=overwrite)
+
+
+def _counts(fr, label, pred_probs, classes, progress) -> tuple[BatchSpec, Any]:
+    spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
+    job = _passes.CountJob(len(spec.classes))
+    _run_job(fr, spec, job, progress)
+    return spec, job.result()
+
+
+def num_label_issues(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    estimation_method: str = "off_diagonal",
+    confident_joint: Any = None,
+    progress: Progress | None = None,
+) -> int:
+    """:func:`cleanframe.num_label_issues` on a batched frame."""
+    choice(estimation_method, _count.ESTIMATION_METHODS, "estimation_method")
+    spec, result = _counts(fr, label, pred_probs, classes, progress)
+    return result.num_label_issues(
+        estimation_method=estimation_method,
+        confident_joint=class_matrix(confident_joint, spec.classes, "confident_joint"),
+    )
+
+
+def health_summary(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    asymmetric: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """The fields of :class:`cleanframe.HealthSummary` for a batched frame (its tables built as
+    :func:`cleanframe.health_summary` builds them, in the engine's small-table type)."""
+    spec, result = _counts(fr, label, pred_probs, classes, progress)
+    h = result.health(asymmetric=asymmetric)
+    names = np.array(spec.classes.names, dtype=object)
+    q = h["class_quality"]
+    order = np.argsort(q["label_quality_score"], kind="stable")
+    classes_table = fr.table(
+        {
+            "class": names[order],
+            "num_examples": np.asarray(h["class_counts"])[order],
+            "label_issues": q["label_issues"][order],
+            "inverse_label_issues": q["inverse_label_issues"][order],
+            "label_noise": q["label_noise"][order],
+            "inverse_label_noise": q["inverse_label_noise"][order],
+            "label_quality_score": q["label_quality_score"][order],
+        }
+    )
+    pairs = h["overlaps"]
+    overlap_table = fr.table(
+        {
+            "class_a": names[pairs["class_a"]],
+            "class_b": names[pairs["class_b"]],
+            "num_overlapping_examples": pairs["num_overlapping_examples"],
+            "joint_probability": pairs["joint_probability"],
+        }
+    )
+    return {
+        "overall_label_health_score": h["overall_label_health_score"],
+        "num_examples": h["num_examples"],
+        "num_label_issues": h["num_label_issues"],
+        "classes_by_label_quality": classes_table,
+        "overlapping_classes": overlap_table,
+        "joint": fr.square_table(
+            spec.classes.names, h["joint"], rows="given_label", columns="true_label"
+        ),
+    }

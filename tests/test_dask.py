@@ -1,0 +1,244 @@
+"""Label issues on a Dask DataFrame: partitions run the pandas engine, statistics merge through
+``dask.delayed``, and results equal the in-memory call on the same rows (every filter_by rule,
+scores, counts, health summary), with more partitions than classes, empty partitions, a class
+absent from most partitions and ties across partition boundaries; on the synchronous scheduler
+and on a real two-process ``LocalCluster``. ``.cl`` is registered in either import order, and
+``import cleanframe`` does not import dask."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import cleanframe  # noqa: E402
+from cleanframe import ValidationError  # noqa: E402
+
+from .conftest import collect  # noqa: E402
+from .test_streaming import FILTERS, K, hard_frame  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("dask")
+
+#: Partition boundaries: 14 partitions (more than K), two of them empty, cuts inside tie runs.
+CUTS = [0, 97, 150, 180, 180, 420, 700, 905, 905, 1200, 1333, 1530, 1800, 2100, 2400]
+
+
+def pandas_frame() -> pd.DataFrame:
+    df = hard_frame().to_pandas()
+    df.index = pd.RangeIndex(1000, 1000 + len(df))  # index labels differ from positions
+    return df
+
+
+def dask_frame(df: pd.DataFrame):
+    parts = [df.iloc[a:b] for a, b in zip(CUTS[:-1], CUTS[1:])]
+    return dd.from_delayed([dask.delayed(p) for p in parts], meta=df.iloc[:0], verify_meta=False)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    df = pandas_frame()
+    ddf = dask_frame(df)
+    return df, ddf
+
+
+@pytest.fixture
+def sync():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def test_partitions_cover_the_cases(frames, sync):
+    _, ddf = frames
+    sizes = ddf.map_partitions(len).compute().tolist()
+    assert len(sizes) > K and sizes.count(0) == 2
+    present = ddf.map_partitions(lambda p: f"c{K - 1}" in set(p["y"])).compute().tolist()
+    assert present.count(False) > K
+
+
+@pytest.mark.parametrize("filter_by", FILTERS)
+def test_find_label_issues_on_dask_equals_in_memory(frames, sync, filter_by):
+    df, ddf = frames
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    out = ddf.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    assert isinstance(out, dd.DataFrame)
+    pd.testing.assert_frame_equal(out.compute(), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"frac_noise": 0.5, "rank_by": "normalized_margin"},
+        {"num_to_remove_per_class": {"c0": 3, "c2": 5}},
+        {"filter_by": "both", "rank_by_kwargs": {"adjust_pred_probs": True}},
+    ],
+)
+def test_find_label_issues_options_on_dask(frames, sync, kwargs):
+    df, ddf = frames
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    got = ddf.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs).compute()
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("method", "adjust"),
+    [
+        ("self_confidence", False),
+        ("normalized_margin", True),
+        ("confidence_weighted_entropy", False),
+    ],
+)
+def test_label_quality_scores_on_dask(frames, sync, method, adjust):
+    df, ddf = frames
+    kwargs = {"label": "y", "pred_probs": "p_*", "method": method, "adjust_pred_probs": adjust}
+    expected = df.cl.label_quality_scores(**kwargs)
+    pd.testing.assert_frame_equal(ddf.cl.label_quality_scores(**kwargs).compute(), expected)
+
+
+@pytest.mark.parametrize("method", ["off_diagonal", "off_diagonal_calibrated"])
+def test_num_label_issues_on_dask(frames, sync, method):
+    df, ddf = frames
+    kwargs = {"label": "y", "pred_probs": "p_*", "estimation_method": method}
+    assert ddf.cl.num_label_issues(**kwargs) == df.cl.num_label_issues(**kwargs) > 0
+
+
+def test_health_summary_on_dask(frames, sync):
+    df, ddf = frames
+    got = ddf.cl.health_summary(label="y", pred_probs="p_*")
+    expected = df.cl.health_summary(label="y", pred_probs="p_*")
+    assert got.overall_label_health_score == expected.overall_label_health_score
+    assert got.num_label_issues == expected.num_label_issues
+    for name in ("classes_by_label_quality", "overlapping_classes", "joint"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+    assert "HealthSummary" in repr(got)
+
+
+def test_constructor_with_dask_parity(constructor_with_dask):
+    """The opt-in constructor: the same call on every frame type, Dask included."""
+    df = pandas_frame().reset_index(drop=True).iloc[:600]
+    out = collect(
+        cleanframe.find_label_issues(constructor_with_dask(df), label="y", pred_probs="p_*")
+    )
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    got = out if isinstance(out, pd.DataFrame) else out.to_pandas()
+    assert got["is_issue"].tolist() == expected["is_issue"].tolist()
+    np.testing.assert_array_equal(got["label_score"], expected["label_score"])
+    assert got["predicted_label"].astype(str).tolist() == expected["predicted_label"].tolist()
+
+
+def bad_frame(column, value, label=1777):
+    df = pandas_frame()
+    df.loc[label, column] = value
+    return df
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "rule"),
+    [("p_c3", np.nan, "finite"), ("p_c0", -0.5, "in_range"), ("y", "zebra", "known_class")],
+)
+def test_error_inside_a_partition_is_the_in_memory_validation_error(sync, column, value, rule):
+    df = bad_frame(column, value)
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as distributed_err:
+        dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*")
+    assert distributed_err.value.rule == eager.value.rule == rule
+    assert [r for r, _ in distributed_err.value.failure_cases] == [1777]
+    assert str(distributed_err.value) == str(eager.value)
+
+
+def test_unsupported_method_says_what_runs_on_dask(frames):
+    _, ddf = frames
+    with pytest.raises(NotImplementedError, match="find_label_issues, label_quality_scores"):
+        ddf.cl.confident_joint(label="y", pred_probs="p_*")
+
+
+# -- a real cluster: two worker processes -------------------------------------------------
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit="1GiB",
+        )
+        with Client(cluster) as c:
+            yield c
+        cluster.close()
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "low_normalized_margin"])
+def test_find_label_issues_on_a_local_cluster(client, frames, filter_by):
+    df, ddf = frames
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    got = ddf.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by).compute()
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_counts_scores_and_health_on_a_local_cluster(client, frames):
+    df, ddf = frames
+    kwargs = {"label": "y", "pred_probs": "p_*"}
+    assert ddf.cl.num_label_issues(**kwargs) == df.cl.num_label_issues(**kwargs)
+    pd.testing.assert_frame_equal(
+        ddf.cl.label_quality_scores(**kwargs, adjust_pred_probs=True).compute(),
+        df.cl.label_quality_scores(**kwargs, adjust_pred_probs=True),
+    )
+    got = ddf.cl.health_summary(**kwargs)
+    expected = df.cl.health_summary(**kwargs)
+    pd.testing.assert_frame_equal(got.classes_by_label_quality, expected.classes_by_label_quality)
+
+
+def test_error_on_a_worker_reaches_the_caller(client):
+    df = bad_frame("p_c1", np.inf)
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as remote:
+        dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*")
+    assert str(remote.value) == str(eager.value)
+    assert remote.value.failure_cases[0][0] == 1777
+
+
+# -- registration -------------------------------------------------------------------------
+def _run(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+
+
+@pytest.mark.parametrize("order", ["cleanframe_first", "dask_first"])
+def test_accessor_registered_on_dask_in_either_import_order(order):
+    first, second = "import cleanframe", "import dask.dataframe as dd"
+    if order == "dask_first":
+        first, second = second, first
+    out = _run(
+        f"import sys\n{first}\n"
+        "print('dask' in sys.modules)\n"
+        f"{second}\n"
+        "import dask.dataframe as dd, pandas as pd\n"
+        "ddf = dd.from_pandas(pd.DataFrame({'y': ['a', 'b']}), npartitions=1)\n"
+        "print(type(ddf.cl).__name__, ddf.cl.find_label_issues.__name__)\n"
+    )
+    loaded_first, accessor = out.splitlines()
+    assert loaded_first == ("True" if order == "dask_first" else "False")
+    assert accessor == "CleanAccessor find_label_issues"
+
+
+def test_import_cleanframe_does_not_import_dask():
+    out = _run(
+        "import sys, cleanframe\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    assert out.strip() == "[]"

@@ -1,0 +1,315 @@
+"""Label issues on a polars LazyFrame run on polars' streaming engine, in batches, and equal the
+in-memory call row for row (every filter_by rule, scores, counts, health summary), with more
+batches than classes, an empty file, a class absent from most batches and ties across batch
+boundaries; a subprocess under a memory limit smaller than its data streams it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import cleanframe
+from cleanframe import ValidationError
+from cleanframe._engines import adapt, polars_stream
+
+FILTERS = (
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
+)
+K = 5
+BATCH = 97  # rows per streamed batch in these tests: many batches, boundaries inside tie runs
+
+
+def hard_frame(n: int = 2400, k: int = K, seed: int = 0) -> pl.DataFrame:
+    """The benchmark's hard shape (most given labels are not the top class), with a class that
+    only the last rows hold and runs of identical rows (tied scores) across batch boundaries."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k - 1, n)
+    tail = n - n // 8
+    true[tail:] = rng.integers(0, k, n - tail)  # class k-1 occurs only in the last rows
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), true] += rng.uniform(0.5, 4, n)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    P = (e / e.sum(1, keepdims=True)).astype(np.float32)
+    given = true.copy()
+    flip = rng.random(n) < 0.1
+    given[flip] = rng.integers(0, k - 1, flip.sum())
+    for start in (150 * n // 2400, 900 * n // 2400, 1500 * n // 2400):  # tied runs across batches
+        P[start : start + 60] = P[start]
+        given[start : start + 60] = (int(np.argmax(P[start])) + 1) % (k - 1)
+    data = {"y": [f"c{g}" for g in given]}
+    data.update({f"p_c{j}": P[:, j] for j in range(k)})
+    data["extra"] = np.arange(n)
+    return pl.DataFrame(data)
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    monkeypatch.setattr(polars_stream, "MIN_BATCH_ROWS", 1)
+    monkeypatch.setattr(polars_stream, "BATCH_BYTES", BATCH * 8 * (K + 1))
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory):
+    """The frame as several Parquet files of uneven sizes, one of them empty."""
+    df = hard_frame()
+    root = tmp_path_factory.mktemp("preds")
+    cuts = [0, 700, 700, 1333, 2100, len(df)]  # the second file has no rows
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        df.slice(a, b - a).write_parquet(root / f"part-{i:02d}.parquet")
+    return root, df
+
+
+def scan(parquet_dir) -> pl.LazyFrame:
+    root, _ = parquet_dir
+    return pl.scan_parquet(root / "*.parquet")
+
+
+def test_stream_has_more_batches_than_classes_and_a_class_missing_from_batches(parquet_dir):
+    fr = adapt(scan(parquet_dir))
+    columns = ["y"] + [f"p_c{j}" for j in range(K)]  # the columns a label-issue pass reads
+    seen = fr.reduce_batches(
+        columns, lambda b, off: [(off, set(b.column("y")))], lambda a, b: a + b
+    )
+    assert len(seen) > 2 * K
+    assert [off for off, _ in seen] == sorted(off for off, _ in seen)
+    assert sum(f"c{K - 1}" not in labels for _, labels in seen) > K
+
+
+@pytest.mark.parametrize("filter_by", FILTERS)
+def test_find_label_issues_streamed_equals_in_memory(parquet_dir, filter_by):
+    _, df = parquet_dir
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    out = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    assert isinstance(out, pl.LazyFrame)
+    got = out.collect(engine="streaming")
+    assert_frame_equal(got, expected)
+    assert expected["is_issue"].sum() > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"frac_noise": 0.5},
+        {"num_to_remove_per_class": [3, 0, 5, 2, 1]},
+        {"min_examples_per_class": 400},
+        {"filter_by": "both", "rank_by": "normalized_margin"},
+        {"rank_by": "confidence_weighted_entropy"},
+        {"rank_by_kwargs": {"adjust_pred_probs": True}},
+    ],
+)
+def test_find_label_issues_options_streamed_equal_in_memory(parquet_dir, kwargs):
+    _, df = parquet_dir
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    got = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*", **kwargs).collect()
+    assert_frame_equal(got, expected)
+
+
+def test_given_confident_joint_streamed_equals_in_memory(parquet_dir):
+    _, df = parquet_dir
+    cj = df.cl.confident_joint(label="y", pred_probs="p_*")
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", confident_joint=cj)
+    got = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*", confident_joint=cj)
+    assert_frame_equal(got.collect(), expected)
+
+
+@pytest.mark.parametrize(
+    ("method", "adjust"),
+    [
+        ("self_confidence", False),
+        ("self_confidence", True),
+        ("normalized_margin", True),
+        ("confidence_weighted_entropy", False),
+    ],
+)
+def test_label_quality_scores_streamed_equal_in_memory(parquet_dir, method, adjust):
+    _, df = parquet_dir
+    kwargs = {"label": "y", "pred_probs": "p_*", "method": method, "adjust_pred_probs": adjust}
+    expected = df.cl.label_quality_scores(**kwargs)
+    got = scan(parquet_dir).cl.label_quality_scores(**kwargs).collect()
+    assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "method", ["off_diagonal", "off_diagonal_calibrated", "off_diagonal_custom"]
+)
+def test_num_label_issues_streamed_equals_in_memory(parquet_dir, method):
+    _, df = parquet_dir
+    cj = (
+        df.cl.confident_joint(label="y", pred_probs="p_*")
+        if method == "off_diagonal_custom"
+        else None
+    )
+    kwargs = {"label": "y", "pred_probs": "p_*", "estimation_method": method}
+    expected = df.cl.num_label_issues(**kwargs, confident_joint=cj)
+    assert scan(parquet_dir).cl.num_label_issues(**kwargs, confident_joint=cj) == expected
+    assert expected > 0
+
+
+@pytest.mark.parametrize("asymmetric", [False, True])
+def test_health_summary_streamed_equals_in_memory(parquet_dir, asymmetric):
+    _, df = parquet_dir
+    expected = df.cl.health_summary(label="y", pred_probs="p_*", asymmetric=asymmetric)
+    got = scan(parquet_dir).cl.health_summary(label="y", pred_probs="p_*", asymmetric=asymmetric)
+    assert got.overall_label_health_score == expected.overall_label_health_score
+    assert (got.num_examples, got.num_label_issues) == (
+        expected.num_examples,
+        expected.num_label_issues,
+    )
+    for name in ("classes_by_label_quality", "overlapping_classes", "joint"):
+        assert_frame_equal(getattr(got, name).collect(), getattr(expected, name))
+
+
+def test_result_sinks_to_parquet(parquet_dir, tmp_path):
+    _, df = parquet_dir
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*").filter(pl.col("is_issue"))
+    out = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*")
+    out.filter(pl.col("is_issue")).sink_parquet(tmp_path / "issues.parquet")
+    assert_frame_equal(pl.read_parquet(tmp_path / "issues.parquet"), expected)
+
+
+def test_statistics_passes_read_only_the_needed_columns(parquet_dir):
+    fr = adapt(scan(parquet_dir))
+    widths = fr.reduce_batches(["y", "p_c0"], lambda b, off: {b.width}, lambda a, b: a | b)
+    assert widths == {2}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "rule"),
+    [("p_c2", float("nan"), "finite"), ("p_c1", 1.7, "in_range"), ("y", None, "not_null")],
+)
+def test_bad_value_in_a_late_batch_names_the_global_row(tmp_path, column, value, rule):
+    df = hard_frame(n=1200)
+    row = 1111
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value, dtype=df.schema[column]))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+    df.write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as streamed:
+        pl.scan_parquet(tmp_path / "bad.parquet").cl.find_label_issues(label="y", pred_probs="p_*")
+    assert streamed.value.rule == eager.value.rule == rule
+    assert streamed.value.column == eager.value.column
+    assert [r for r, _ in streamed.value.failure_cases] == [row]
+    assert str(streamed.value) == str(eager.value)
+
+
+def test_label_value_without_a_column_found_in_a_late_batch(tmp_path):
+    df = hard_frame(n=1200).with_columns(
+        pl.when(pl.int_range(pl.len()) == 1000).then(pl.lit("zebra")).otherwise("y").alias("y")
+    )
+    df.write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as streamed:
+        pl.scan_parquet(tmp_path / "bad.parquet").cl.label_quality_scores(
+            label="y", pred_probs="p_*"
+        )
+    assert str(streamed.value) == str(eager.value)
+
+
+def test_empty_and_single_class_scans_are_errors(tmp_path):
+    df = hard_frame(n=300)
+    df.head(0).write_parquet(tmp_path / "empty.parquet")
+    with pytest.raises(ValidationError, match="no rows"):
+        pl.scan_parquet(tmp_path / "empty.parquet").cl.find_label_issues(
+            label="y", pred_probs="p_*"
+        )
+    df.filter(pl.col("y") == "c0").write_parquet(tmp_path / "one.parquet")
+    with pytest.raises(ValidationError) as err:
+        pl.scan_parquet(tmp_path / "one.parquet").cl.num_label_issues(label="y", pred_probs="p_*")
+    assert err.value.rule == "at_least_2_classes"
+
+
+MEMORY_CHILD = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    import polars as pl
+    import cleanframe
+    lf = pl.scan_parquet(sys.argv[1])
+    start = time.perf_counter()
+    out = lf.cl.find_label_issues(label="y", pred_probs="p_*")
+    out.select("label_score", "is_issue").sink_parquet(sys.argv[2])
+    n = lf.cl.num_label_issues(label="y", pred_probs="p_*")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"num_label_issues": n, "peak_rss": peak,
+                      "seconds": time.perf_counter() - start}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_streams_a_file_larger_than_its_memory_limit(tmp_path):
+    """A child process limited (RLIMIT_DATA) to less memory than the probability columns take
+    streams them from Parquet and finds the same issues as the in-memory call."""
+    n, k = 1_200_000, 64  # 307 MB of float32 probabilities
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, k, n)
+    path = tmp_path / "big.parquet"
+    block = 200_000
+    writer = None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        logits = rng.normal(size=(m, k)).astype(np.float32)
+        logits[np.arange(m), labels[start : start + m]] += 2.5
+        np.exp(logits, out=logits)
+        logits /= logits.sum(1, keepdims=True)
+        table = pa.table(
+            {"y": labels[start : start + m], **{f"p_{j}": logits[:, j] for j in range(k)}}
+        )
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=50_000)
+    assert writer is not None
+    writer.close()
+    data_bytes = n * k * 4
+    limit = 250 * 2**20
+    assert limit < data_bytes
+    out_path = tmp_path / "out.parquet"
+    run = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, str(path), str(out_path), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    child = json.loads(run.stdout.strip().splitlines()[-1])
+    # the reference, in memory, in this (unlimited) process
+    df = pl.read_parquet(path)
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    got = pl.read_parquet(out_path)
+    assert_frame_equal(got, expected.select("label_score", "is_issue"))
+    assert child["num_label_issues"] == cleanframe.num_label_issues(df, label="y", pred_probs="p_*")
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_class", "low_self_confidence"])
+def test_the_tie_runs_straddle_the_cut_off(filter_by):
+    """The data makes the per-class / global top-n cut fall inside a run of tied rows that spans
+    batch boundaries, so the equality tests above check the tie rule across batches."""
+    flagged = (
+        hard_frame()
+        .cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)["is_issue"]
+        .to_numpy()
+    )
+    run = flagged[1500 : 1500 + 60]
+    assert 0 < run.sum() < len(run)
