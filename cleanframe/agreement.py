@@ -72,6 +72,9 @@ def agreement(
     annotations times ``n_resamples``; pairs of annotators add the pairs of annotations that
     share an item.
 
+    Runs on eager pandas and polars frames; a polars LazyFrame is collected once (the
+    annotation columns) and the table comes back as a LazyFrame. Not streaming or Dask.
+
     Parameters
     ----------
     df : pandas.DataFrame, polars.DataFrame or polars.LazyFrame

@@ -61,6 +61,10 @@ def inject_label_noise(
     class). The same seed gives the same noisy labels on every frame type; cleanlab's own random
     stream is not reproduced.
 
+    Runs on eager pandas and polars frames; a polars LazyFrame is collected once (the label
+    column) and the result is a LazyFrame. Not for streaming or Dask (the choice of rows within
+    a class needs the whole class).
+
     Parameters
     ----------
     df : pandas.DataFrame, polars.DataFrame or polars.LazyFrame
