@@ -91,7 +91,7 @@ def is_multilabel(fr: Engine, label: Any, multi_label: bool | None = None) -> bo
         return isinstance(label, (list, tuple)) and len(label) > 0
     if label not in set(fr.columns):
         return is_glob(label) and len(glob_columns(label, fr.columns)) > 0
-    return fr.list_column(label) is not None
+    return fr.is_array_column(label) or fr.list_column(label) is not None
 
 
 def _class_names(sel: Selection, n_cols: int, classes: Sequence | None) -> list[list]:
