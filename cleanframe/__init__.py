@@ -17,9 +17,6 @@ import importlib
 
 from ._accessors import CleanAccessor, register
 
-# imported now, not lazily: the module and the function share the name "agreement", and a lazy
-# name would be shadowed by the submodule once anything imports cleanframe.agreement
-from .agreement import agreement
 from .errors import CleanframeError, ValidationError
 from .label_issues import (
     HealthSummary,
@@ -42,6 +39,7 @@ register()
 
 # Public names that live in modules imported on first use.
 _LAZY = {
+    "agreement": ("cleanframe.annotator_agreement", "agreement"),
     "datasets": ("cleanframe.datasets", None),
     "plots": ("cleanframe.plots", None),
     "scoring": ("cleanframe.scoring", None),
@@ -100,7 +98,6 @@ def __dir__():
 
 __all__ = [
     "CleanAccessor",
-    "agreement",
     "CleanframeError",
     "HealthSummary",
     "MergedClasses",

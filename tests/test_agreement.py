@@ -22,7 +22,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 import cleanframe
-from cleanframe.agreement import agreement
+from cleanframe.annotator_agreement import agreement
 from cleanframe.datasets import load_arrays
 from cleanframe.errors import ValidationError
 from cleanframe.scoring.multiannotator import agreement as kernel

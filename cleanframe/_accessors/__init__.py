@@ -87,7 +87,7 @@ class CleanAccessor:
     annotator_stats = _Forward("multiannotator")
     label_quality = _Forward("multiannotator")
     active_learning_scores = _Forward("multiannotator")
-    agreement = _Forward("agreement")
+    agreement = _Forward("annotator_agreement")
 
     # synthetic label noise
     inject_label_noise = _Forward("noise")
