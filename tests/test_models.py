@@ -398,10 +398,12 @@ def test_faq_hyperparameter_search_as_the_model():
 def test_cleanlearning_bad_inputs():
     X, y, _ = _blobs(60, 3, seed=8)
     labels = pd.Series(SPECIES[y], name="species")
-    labels[[0, 1, 2]] = "macaroni"  # 3 rows < 5 folds
-    with pytest.raises(ValidationError, match="species") as info:
+    labels[[0]] = "macaroni"  # 1 row < 5 folds: its fold borrows it, as the reference
+    with pytest.warns(UserWarning, match="training folds lack classes"):
         CleanLearning().find_label_issues(X, labels)
-    assert info.value.rule == "min_class_size"
+    with pytest.raises(ValidationError, match="cv_n_folds") as info:
+        CleanLearning(cv_n_folds=25).find_label_issues(X, labels)  # 60 rows < 4 classes x 25
+    assert info.value.rule == "min_rows"
     nulls = pd.Series(SPECIES[y], name="species")
     nulls[4] = None
     with pytest.raises(ValidationError, match="species") as info:
@@ -699,21 +701,12 @@ def test_scores_in_unit_interval_readonly_inputs_and_row_order_invariance(seed, 
     assert diff.sum() == 0 or len(np.unique(out.label_score.to_numpy())) < n
 
 
-# Explained expected failures of scikit-learn's generic estimator checks.
-_TINY_CLASSES = (
-    "the check's tiny classes (3 rows) are fewer than the 5 folds: ValidationError by design"
-)
+# Explained expected failures of scikit-learn's generic estimator checks. (The classifier has
+# none: its checks' tiny classes, fewer rows than folds, borrow rows as in the reference.)
 _REPEATED_ROWS = (
     "repeating rows changes the cross-validation folds, hence the flagged rows and the fit"
 )
-_CLASSIFIER_XFAIL = {
-    "check_sample_weight_equivalence_on_dense_data": _TINY_CLASSES,
-    "check_sample_weight_equivalence_on_sparse_data": _TINY_CLASSES,
-    "check_fit2d_1feature": (
-        "10 rows in 3 classes are fewer rows per class than folds: min_class_size error, not an "
-        "n_features message"
-    ),
-}
+_CLASSIFIER_XFAIL: dict[str, str] = {}
 _REGRESSOR_XFAIL = {
     "check_sample_weight_equivalence_on_dense_data": _REPEATED_ROWS,
     "check_sample_weight_equivalence_on_sparse_data": _REPEATED_ROWS,

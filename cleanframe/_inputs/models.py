@@ -39,6 +39,7 @@ from ..errors import ValidationError
 from .classes import check_classes_occur
 from .columns import array_matrix, resolve_columns
 from .features import resolve_numeric
+from .rules import PROBABILITY_TOLERANCE
 
 __all__ = [
     "MAX_CATEGORIES",
@@ -46,6 +47,11 @@ __all__ = [
     "Target",
     "check_class_sizes",
     "check_fold_rows",
+    "check_low_memory",
+    "check_rows_per_class",
+    "check_validation_func",
+    "flatten_rows",
+    "resolve_noise_matrix",
     "check_rows_after_dropping",
     "check_same_length",
     "raise_for_model_error",
@@ -210,11 +216,15 @@ def pred_probs_width(pred_probs: Any) -> int | None:
     return int(shape[1]) if len(shape) == 2 else None
 
 
-def resolve_regression_target(y: Any, rows: Rows) -> tuple[np.ndarray, str]:
+def resolve_regression_target(
+    y: Any, rows: Rows, *, name: str | None = None
+) -> tuple[np.ndarray, str]:
     """A regression target → ``(float64 values, name)``: numeric, one per row of ``X``, and
-    finite (NaN, inf and null are errors naming the first offending rows)."""
+    finite (NaN, inf and null are errors naming the first offending rows). ``name``: what the
+    messages call an unnamed vector (default ``y``), e.g. ``predictions`` or ``residual``."""
     target = read_y(y)
-    name, values = target.name, target.values
+    values = target.values
+    name = name if name is not None and target.name == "y" else target.name
     try:
         out = values.astype(np.float64)
     except (TypeError, ValueError):
@@ -264,6 +274,31 @@ def check_class_sizes(
         [(r, classes[c]) for r in row_labels(rows[:_SHOWN])],
         num_failures=len(rows),
     )
+
+
+def check_rows_per_class(n_rows: int, n_classes: int, n_folds: int) -> None:
+    """CleanLearning's cross-validation needs at least ``n_folds`` rows per class on average
+    (the reference's rule). A class with fewer rows than folds is fine: a training fold that
+    lacks it borrows one of its rows (:func:`cleanframe.models.cross_val.cv_pred_probs`)."""
+    if n_rows < n_classes * n_folds:
+        raise ValidationError(
+            None,
+            "min_rows",
+            f"{n_rows} rows for {n_classes} classes are too few for {n_folds}-fold "
+            f"cross-validation (it needs at least cv_n_folds rows per class on average); "
+            f"lower cv_n_folds (e.g. to 2 or 3) or pass pred_probs computed another way",
+        )
+
+
+def check_validation_func(validation_func: Any) -> None:
+    """``validation_func`` is None or a callable ``(X_val, y_val) -> dict`` of fit keywords."""
+    if validation_func is not None and not callable(validation_func):
+        raise ValidationError(
+            "validation_func",
+            "callable",
+            f"validation_func must be a function (X_val, y_val) -> dict of keyword arguments "
+            f"for model.fit, not {type(validation_func).__name__}",
+        )
 
 
 def check_fold_rows(n_rows: int, n_folds: int) -> None:
@@ -385,6 +420,61 @@ def resolve_model_pred_probs(pred_probs: Any, n: int, classes: np.ndarray) -> np
             f"class in classes_ order {list(classes)[:10]} -- not {out.shape}",
         )
     return out
+
+
+def resolve_noise_matrix(matrix: Any, num_classes: int, name: str) -> np.ndarray | None:
+    """A known ``noise_matrix`` / ``inverse_noise_matrix`` given to ``CleanLearning``: K×K
+    conditional probabilities (finite, in [0, 1], each column summing to 1 within
+    :data:`~cleanframe._inputs.rules.PROBABILITY_TOLERANCE`) whose trace exceeds 1 (the
+    reference's rule: with a trace of 1 or less, the labels carry no signal)."""
+    if matrix is None:
+        return None
+    out = np.array(matrix, dtype=np.float64)  # a copy: the caller's matrix is kept as given
+    if out.shape != (num_classes, num_classes):
+        raise ValidationError(
+            name,
+            "shape",
+            f"{name} must be {num_classes}×{num_classes} (one row and column per class, in "
+            f"classes_ order), not {out.shape}",
+        )
+    if not np.isfinite(out).all() or (out < 0).any() or (out > 1).any():
+        raise ValidationError(name, "in_range", f"{name} must hold probabilities in [0, 1]")
+    sums = out.sum(axis=0)
+    bad = np.flatnonzero(np.abs(sums - 1) > PROBABILITY_TOLERANCE)
+    if len(bad):
+        raise ValidationError(
+            name,
+            "columns_sum_to_1",
+            f"each column of {name} is a conditional distribution and must sum to 1",
+            [(int(j), float(sums[j])) for j in bad[:_SHOWN]],
+            num_failures=len(bad),
+        )
+    trace = float(np.trace(out))
+    if trace <= 1:
+        raise ValidationError(
+            name, "trace", f"the trace of {name} is {trace:.2f}; it must exceed 1"
+        )
+    return out
+
+
+def check_low_memory(low_memory: bool) -> None:
+    """``low_memory=True`` asks for the reference's batched label-issue search, which
+    cleanframe does not have yet."""
+    if low_memory:
+        raise NotImplementedError(
+            "CleanLearning(low_memory=True) is not available yet: cleanframe has no streaming "
+            "label-issue search for it to use. Use low_memory=False (the default; it keeps "
+            "N×K predicted probabilities in memory)."
+        )
+
+
+def flatten_rows(rows: Rows) -> Rows:
+    """An array ``X`` of more than 2 dimensions (e.g. N×28×28 images) as N×(28·28) rows, for
+    the default model (the reference flattens it only then); other ``X`` unchanged."""
+    native = rows.native
+    if isinstance(rows, ArrayRows) and isinstance(native, np.ndarray) and native.ndim > 2:
+        return ArrayRows(native.reshape(len(native), -1))
+    return rows
 
 
 def resolve_uncertainty(uncertainty: Any, n: int) -> np.ndarray:

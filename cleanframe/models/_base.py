@@ -17,7 +17,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, is_regressor
 
 from .._engines import adapt_rows
-from .._inputs.models import Rows, raise_for_model_error, resolve_issue_mask, resolve_rows
+from .._inputs.models import (
+    Rows,
+    flatten_rows,
+    raise_for_model_error,
+    resolve_issue_mask,
+    resolve_rows,
+)
 from .cross_val import fresh_copy
 
 __all__ = ["CleanLearningBase", "constructor_signature", "fit_accepts", "wraps_regressor"]
@@ -65,6 +71,7 @@ class CleanLearningBase(BaseEstimator):
         include_aleatoric_uncertainty: bool = True,
         n_jobs: int | None = None,
         verbose: bool = False,
+        low_memory: bool = False,
     ):
         self.model = model
         self.cv_n_folds = cv_n_folds
@@ -76,6 +83,7 @@ class CleanLearningBase(BaseEstimator):
         self.include_aleatoric_uncertainty = include_aleatoric_uncertainty
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.low_memory = low_memory
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -128,7 +136,7 @@ class CleanLearningBase(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        rows = resolve_rows(X, y, optional=x_optional)
+        rows = self._flat(resolve_rows(X, y, optional=x_optional))
         shape = getattr(y, "shape", None)
         if isinstance(y, np.ndarray) and shape is not None and len(shape) == 2 and shape[1] == 1:
             from sklearn.exceptions import DataConversionWarning
@@ -150,6 +158,11 @@ class CleanLearningBase(BaseEstimator):
                 self.feature_names_in_ = np.asarray([str(c) for c in rows.columns], dtype=object)
         self._check_target_type(y)
         return rows
+
+    def _flat(self, rows: Rows) -> Rows:
+        """N-dimensional array rows flattened to 2-D for the default model (the reference's
+        rule: a user's model gets X as it is)."""
+        return flatten_rows(rows) if self.model is None else rows
 
     def _check_n_features(self, rows: Rows) -> None:
         expected = getattr(self, "n_features_in_", None)
@@ -212,7 +225,7 @@ class CleanLearningBase(BaseEstimator):
     def _fitted_and_rows(self, X):
         """The fitted model and X as rows, checked against the features seen in fit."""
         model = self._fitted_model()
-        rows = adapt_rows(X)
+        rows = self._flat(adapt_rows(X))
         self._check_n_features(rows)
         return model, rows
 

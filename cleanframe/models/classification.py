@@ -19,11 +19,14 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 
 from .._inputs.models import (
-    check_class_sizes,
+    check_low_memory,
+    check_rows_per_class,
+    check_validation_func,
     pred_probs_width,
     read_y,
     resolve_class_labels,
     resolve_model_pred_probs,
+    resolve_noise_matrix,
 )
 from ..scoring.classification import count, rank
 from ..scoring.classification import filter as cl_filter
@@ -38,6 +41,26 @@ DEFAULT_FIND_LABEL_ISSUES_KWARGS = {"min_examples_per_class": 10}
 _UNSUPPORTED_FIND_KWARGS = ("return_indices_ranked_by", "multi_label")
 
 
+def latent_from_known(
+    ps: np.ndarray, noise_matrix: np.ndarray | None, inverse_noise_matrix: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(py, noise_matrix, inverse_noise_matrix)`` when one or both matrices are known.
+
+    A known noise matrix P(given | true) gives the prior ``py = clip(inv(noise_matrix)·ps)``
+    (renormalised) and the inverse noise matrix by Bayes' rule; a known inverse P(true | given)
+    gives ``py = inverse·ps`` and the noise matrix by Bayes' rule (the reference's latent
+    algebra). Known matrices are kept as given.
+    """
+    if noise_matrix is not None:
+        py = count._py_from("eqn", ps, noise_matrix, None, None)
+        if inverse_noise_matrix is None:
+            inverse_noise_matrix = count._inverse_from(ps, py, noise_matrix)
+        return py, noise_matrix, inverse_noise_matrix
+    assert inverse_noise_matrix is not None
+    py = inverse_noise_matrix @ ps
+    return py, count._noise_from(ps, py, inverse_noise_matrix), inverse_noise_matrix
+
+
 def _model_has(name: str):
     """``available_if`` check: the wrapped model (the fitted one after ``fit``) has ``name``."""
 
@@ -46,6 +69,16 @@ def _model_has(name: str):
         return True
 
     return check
+
+
+def _num_columns(pred_probs, noise_matrix, inverse_noise_matrix) -> int | None:
+    """The number of classes the arrays given say (pred_probs first, then a K×K matrix, as the
+    reference), for integer labels ``0..K-1`` some of which have no rows."""
+    width = pred_probs_width(pred_probs)
+    for matrix in (noise_matrix, inverse_noise_matrix):
+        if width is None and matrix is not None:
+            width = pred_probs_width(matrix)
+    return width
 
 
 class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
@@ -82,6 +115,22 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         The folds are drawn first, so results do not depend on ``n_jobs``. Default: one at a time.
     verbose : bool
         Print what is happening and show progress bars over folds.
+    low_memory : bool
+        The reference's batched label-issue search. Not available yet: ``True`` raises
+        ``NotImplementedError`` when issues are searched (``find_label_issues``, or ``fit``
+        without ``label_issues``).
+
+    X may be a pandas or polars frame, a numpy array, a scipy.sparse matrix, or ``None`` in
+    ``find_label_issues`` when ``pred_probs`` are given. The default model gets an array of more
+    than two dimensions (e.g. N×28×28 images) flattened to N×(28·28); a model of yours gets X as
+    it is. Any object with ``fit`` / ``predict`` / ``predict_proba`` works as the model, a
+    scikit-learn estimator or not (copied with ``clone(model, safe=False)``, i.e. a deep copy
+    when it has no ``get_params``).
+
+    Classes with fewer rows than folds are handled as in the reference: a training fold that
+    lacks a class gets one of its holdout rows copied in (with a warning), and that row's
+    out-of-fold prediction is its given label. Cross-validation needs ``cv_n_folds`` rows per
+    class on average; fewer is an error that says to lower ``cv_n_folds``.
 
     The parameters of the other task are accepted (and unused), so that one constructor serves
     both and ``clone`` / ``set_params`` see the same parameters.
@@ -157,7 +206,10 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         *,
         pred_probs=None,
         thresholds=None,
+        noise_matrix=None,
+        inverse_noise_matrix=None,
         model_kwargs=None,
+        validation_func=None,
         save_space: bool = False,
     ):
         """Find the rows whose label looks wrong; X and y are not modified.
@@ -175,8 +227,22 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
             those no row has.
         thresholds : float ndarray (K,), optional
             Per-class confident thresholds.
+        noise_matrix : float ndarray (K, K), optional
+            A known ``P(given label = i | true label = j)`` (columns sum to 1, trace > 1). It is
+            not estimated then: it and the inverse computed from it (``inverse_noise_matrix_``,
+            ``py_``) are kept, and ``fit`` weights class k by ``1 / noise_matrix[k, k]``. The
+            issues themselves still come from the confident joint of the pred_probs, as in
+            the reference.
+        inverse_noise_matrix : float ndarray (K, K), optional
+            A known ``P(true label = i | given label = j)`` (columns sum to 1, trace > 1); the
+            noise matrix is computed from it when not given too.
         model_kwargs : dict, optional
             Extra keyword arguments for ``model.fit`` during cross-validation.
+        validation_func : callable, optional
+            ``validation_func(X_holdout, y_holdout) -> dict``: extra ``model.fit`` keyword
+            arguments for each cross-validation fold, built from that fold's holdout rows (X's
+            own type) and labels (codes ``0..K-1`` in ``classes_`` order), e.g. a validation set
+            for early stopping. Not used by the final fit.
         save_space : bool
             Do not keep the result on the estimator.
 
@@ -186,6 +252,8 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         [0, 1], lower = worse), ``is_issue``, ``given_label`` and ``predicted_label`` (class
         values).
         """
+        check_low_memory(self.low_memory)
+        check_validation_func(validation_func)
         rows = self._start(X, y, fitting=False, x_optional=pred_probs is not None)
         kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
         for bad in _UNSUPPORTED_FIND_KWARGS:
@@ -193,12 +261,14 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
                 raise ValueError(
                     f"find_label_issues_kwargs may not contain {bad!r} in CleanLearning."
                 )
-        codes, classes, name = resolve_class_labels(
-            y, rows, num_columns=pred_probs_width(pred_probs)
+        codes, classes, _ = resolve_class_labels(
+            y, rows, num_columns=_num_columns(pred_probs, noise_matrix, inverse_noise_matrix)
         )
         self.classes_ = classes
+        known_nm = resolve_noise_matrix(noise_matrix, len(classes), "noise_matrix")
+        known_inv = resolve_noise_matrix(inverse_noise_matrix, len(classes), "inverse_noise_matrix")
         if pred_probs is None:
-            check_class_sizes(codes, classes, int(self.cv_n_folds), name, rows.row_labels)
+            check_rows_per_class(len(codes), len(classes), int(self.cv_n_folds))
             pred_probs = cv_pred_probs(
                 rows,
                 codes,
@@ -209,6 +279,7 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
                 fit_kwargs=model_kwargs,
                 show_progress=self.verbose,
                 n_jobs=self.n_jobs,
+                validation_func=validation_func,
             )
         else:
             pred_probs = resolve_model_pred_probs(pred_probs, len(codes), classes)
@@ -217,9 +288,13 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         cj = kwargs.get("confident_joint")
         if cj is None:
             cj = count.compute_confident_joint(codes, pred_probs, thresholds=thresholds)
-        py, nm, inv = count.estimate_latent(
-            cj, codes, converge_latent_estimates=self.converge_latent_estimates
-        )
+        if known_nm is None and known_inv is None:
+            py, nm, inv = count.estimate_latent(
+                cj, codes, converge_latent_estimates=self.converge_latent_estimates
+            )
+        else:
+            ps = np.bincount(codes, minlength=len(classes)) / len(codes)
+            py, nm, inv = latent_from_known(ps, known_nm, known_inv)
         self.confident_joint_, self.py_, self.noise_matrix_ = cj, py, nm
         self.inverse_noise_matrix_ = inv
         if kwargs.get("filter_by") != "confident_learning":
@@ -248,9 +323,12 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         sample_weight=None,
         pred_probs=None,
         thresholds=None,
+        noise_matrix=None,
+        inverse_noise_matrix=None,
         find_label_issues_kwargs=None,
         model_kwargs=None,
         model_final_kwargs=None,
+        validation_func=None,
     ):
         """Find label issues (unless ``label_issues`` is given), drop them and fit the model.
 
@@ -265,8 +343,9 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
             Your own weights (rows dropped with the issues). Without them, a classifier whose
             ``fit`` takes ``sample_weight`` gets ``1 / max(noise_matrix[k, k], 1e-3)`` for class
             k, when a noise matrix was estimated (cleanlab's rule).
-        pred_probs, thresholds :
-            Passed to :meth:`find_label_issues`.
+        pred_probs, thresholds, noise_matrix, inverse_noise_matrix, validation_func :
+            Passed to :meth:`find_label_issues` (``validation_func`` is not used by the final
+            fit).
         find_label_issues_kwargs : dict, optional
             Other keyword arguments of :meth:`find_label_issues`.
         model_kwargs, model_final_kwargs : dict, optional
@@ -279,14 +358,19 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         rows = self._start(X, y, fitting=True)
         fit_kwargs = {**(model_kwargs or {}), **(model_final_kwargs or {})}
         weights = self._check_sample_weight(sample_weight, rows.height)
-        codes, classes, _ = resolve_class_labels(y, rows, num_columns=pred_probs_width(pred_probs))
+        codes, classes, _ = resolve_class_labels(
+            y, rows, num_columns=_num_columns(pred_probs, noise_matrix, inverse_noise_matrix)
+        )
         if label_issues is None:
             issues = self.find_label_issues(
                 rows.native,
                 y,
                 pred_probs=pred_probs,
                 thresholds=thresholds,
+                noise_matrix=noise_matrix,
+                inverse_noise_matrix=inverse_noise_matrix,
                 model_kwargs=model_kwargs,
+                validation_func=validation_func,
                 **(find_label_issues_kwargs or {}),
             )
         else:

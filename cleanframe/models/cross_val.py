@@ -100,11 +100,14 @@ def cv_pred_probs(
     show_progress: bool = False,
     n_jobs: int | None = None,
     desc: str = "cross-validation",
+    validation_func=None,
 ) -> np.ndarray:
     """Out-of-fold class probabilities (N, K) for labels coded 0..K-1.
 
     A training fold that lacks a class borrows the first holdout row of that class (cleanlab's
     rule); that row's holdout prediction becomes a one-hot on its given label (with a warning).
+    ``validation_func(X_holdout, y_holdout)`` (codes) returns extra ``fit`` keyword arguments
+    for each fold's model, e.g. an early-stopping validation set (the reference's option).
     """
     n = len(codes)
     pred_probs = np.zeros((n, num_classes), dtype=np.float64)
@@ -130,14 +133,11 @@ def cv_pred_probs(
                     borrowed[c] = int(np.flatnonzero(codes[holdout] == c)[0])
             borrowed_by_fold.append(borrowed)
             training = np.concatenate([train, holdout[list(borrowed.values())]]).astype(np.int64)
-            yield (
-                model,
-                rows.take(training),
-                codes[training],
-                [rows.take(holdout)],
-                fit_kwargs,
-                "predict_proba",
-            )
+            held = rows.take(holdout)
+            kwargs = dict(fit_kwargs or {})
+            if validation_func is not None:
+                kwargs.update(validation_func(held, codes[holdout]))
+            yield (model, rows.take(training), codes[training], [held], kwargs, "predict_proba")
 
     results = run_folds(tasks(), len(folds), n_jobs, show_progress=show_progress, desc=desc)
     for (_, holdout), borrowed, ((probs,), seen) in zip(folds, borrowed_by_fold, results):

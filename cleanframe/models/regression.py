@@ -175,6 +175,68 @@ class CleanLearning(RegressorMixin, CleanLearningBase):
             self.label_issues_ = label_issues
         return self
 
+    def get_epistemic_uncertainty(self, X, y, predictions=None) -> np.ndarray:
+        """Each row's epistemic (model) uncertainty: the standard deviation of its ``n_boot``
+        2-fold cross-validated predictions, plus ``predictions`` as one more set when given
+        (zeros when ``n_boot=0``). The reference's ``get_epistemic_uncertainty``.
+
+        The folds are drawn from ``RandomState(seed)``, fresh for each call: the same numbers
+        as the reference's after ``np.random.seed(seed)``. :meth:`find_label_issues` draws
+        from one generator in turn, so inside it the folds (and the numbers) differ.
+
+        Parameters
+        ----------
+        X, y :
+            As in :meth:`find_label_issues`.
+        predictions : ndarray (N,), optional
+            Predictions of ``y`` by a model already trained (e.g. the out-of-fold ones of
+            ``label_issues_["predicted_label"]``).
+
+        Returns
+        -------
+        ndarray (N,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LinearRegression
+        >>> from cleanframe.models import CleanLearning
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 2))
+        >>> y = X @ [1.0, -2.0] + rng.normal(scale=0.1, size=100)
+        >>> u = CleanLearning(LinearRegression(), n_boot=3).get_epistemic_uncertainty(X, y)
+        >>> u.shape, bool((u >= 0).all())
+        ((100,), True)
+        """
+        rows = self._start(X, y, fitting=False)
+        target, _ = resolve_regression_target(y, rows)
+        given = None
+        if predictions is not None:
+            given, _ = resolve_regression_target(predictions, rows, name="predictions")
+        return self._epistemic(rows, target, np.random.RandomState(self.seed), given)
+
+    def get_aleatoric_uncertainty(self, X, residual) -> float:
+        """The data's aleatoric uncertainty: the standard deviation of the cross-validated
+        predictions of ``residual`` (``predictions - y``) from X; one number for all rows. The
+        reference's ``get_aleatoric_uncertainty`` (folds from a fresh ``RandomState(seed)``, as
+        :meth:`get_epistemic_uncertainty`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.linear_model import LinearRegression
+        >>> from cleanframe.models import CleanLearning
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 2))
+        >>> residual = 0.5 * X[:, 0] + rng.normal(scale=0.1, size=100)
+        >>> a = CleanLearning(LinearRegression()).get_aleatoric_uncertainty(X, residual)
+        >>> round(a, 1)
+        0.5
+        """
+        rows = self._start(X, residual, fitting=False)
+        values, _ = resolve_regression_target(residual, rows, name="residual")
+        return self._aleatoric(rows, values, np.random.RandomState(self.seed))
+
     def predict(self, X) -> np.ndarray:
         """Predictions of the model fitted on the clean rows."""
         return self._predict(X)
@@ -271,7 +333,8 @@ class CleanLearning(RegressorMixin, CleanLearningBase):
         if self.n_boot == 0:
             return np.zeros(len(y))
         runs = [self._cv_predict(rows, y, rng, n_folds=2) for _ in range(self.n_boot)]
-        runs.append(predictions)
+        if predictions is not None:
+            runs.append(predictions)
         return np.sqrt(np.var(np.column_stack(runs), axis=1))
 
     def _aleatoric(self, rows: Rows, residual, rng) -> float:

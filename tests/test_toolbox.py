@@ -1,0 +1,272 @@
+"""The rest of cleanlab's toolbox: CleanLearning options (known noise matrices, validation_func,
+N-dimensional X, tiny classes, low_memory), the regression uncertainties, the argmax-confusion
+filter, dataset health from a confident joint, a scalar num_to_remove_per_class, and outlier
+scores with a user's fitted NearestNeighbors -- each against cleanlab 2.9."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from cleanframe.errors import ValidationError
+from cleanframe.models import CleanLearning
+
+cl_classification = pytest.importorskip("cleanlab.classification")
+cl_learn = pytest.importorskip("cleanlab.regression.learn")
+
+
+def _blobs(n=300, k=3, seed=0, noise=0.1, d=4):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=2.0, size=(k, d))
+    true = rng.integers(0, k, n)
+    X = centers[true] + rng.normal(size=(n, d))
+    y = true.copy()
+    flip = rng.random(n) < noise
+    y[flip] = (y[flip] + rng.integers(1, k, flip.sum())) % k
+    return X, y, true
+
+
+NOISE = np.array([[0.8, 0.1, 0.05], [0.15, 0.85, 0.05], [0.05, 0.05, 0.9]])
+INVERSE = np.array([[0.9, 0.1, 0.1], [0.05, 0.8, 0.1], [0.05, 0.1, 0.8]])
+
+
+def _same_issues(ours, ref):
+    np.testing.assert_array_equal(ours.is_issue.to_numpy(), ref.is_label_issue.to_numpy())
+    np.testing.assert_allclose(ours.label_score.to_numpy(), ref.label_quality.to_numpy())
+
+
+# ------------------------------------------------------------------------------------------
+# CleanLearning: known noise matrices
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "known",
+    [
+        {"noise_matrix": NOISE},
+        {"inverse_noise_matrix": INVERSE},
+        {"noise_matrix": NOISE, "inverse_noise_matrix": INVERSE},
+    ],
+    ids=["noise", "inverse", "both"],
+)
+def test_known_noise_matrices_match_cleanlab(known):
+    X, y, _ = _blobs(240, 3, seed=4, noise=0.15)
+    ref = cl_classification.CleanLearning(LogisticRegression(), seed=1)
+    ours = CleanLearning(LogisticRegression(), seed=1)
+    _same_issues(ours.find_label_issues(X, y, **known), ref.find_label_issues(X, y, **known))
+    np.testing.assert_allclose(ours.noise_matrix_, ref.noise_matrix, rtol=1e-12)
+    np.testing.assert_allclose(ours.inverse_noise_matrix_, ref.inverse_noise_matrix, rtol=1e-12)
+    np.testing.assert_array_equal(ours.confident_joint_, ref.confident_joint)
+    if "noise_matrix" in known and "inverse_noise_matrix" not in known:
+        np.testing.assert_allclose(ours.py_, ref.py, rtol=1e-12)
+    # given matrices are kept as given, and the fit weights classes by the known diagonal
+    np.testing.assert_array_equal(ours.noise_matrix_ is not None, True)
+    ref = cl_classification.CleanLearning(LogisticRegression(), seed=1).fit(X, y, **known)
+    ours = CleanLearning(LogisticRegression(), seed=1).fit(X, y, **known)
+    kept = ~ours.label_issues_mask_
+    np.testing.assert_allclose(ours.sample_weight_, ref.sample_weight.to_numpy()[kept])
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-10)
+
+
+def test_known_noise_matrix_changes_the_weights_not_the_issues():
+    X, y, _ = _blobs(240, 3, seed=4, noise=0.15)
+    plain = CleanLearning(LogisticRegression(), seed=1).fit(X, y)
+    known = CleanLearning(LogisticRegression(), seed=1).fit(X, y, noise_matrix=NOISE)
+    np.testing.assert_array_equal(plain.label_issues_mask_, known.label_issues_mask_)
+    np.testing.assert_array_equal(known.noise_matrix_, NOISE)
+    by_class = {int(c): w for c, w in zip(y[~known.label_issues_mask_], known.sample_weight_)}
+    assert by_class == pytest.approx({k: 1 / NOISE[k, k] for k in range(3)})
+    assert not np.allclose(plain.sample_weight_, known.sample_weight_)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "rule"),
+    [
+        (np.eye(2), "shape"),
+        (np.full((3, 3), 1 / 3), "trace"),
+        (NOISE * 1.5, "in_range"),
+        (NOISE * 0.9, "columns_sum_to_1"),
+        (np.where(np.eye(3) > 0, np.nan, 0.0), "in_range"),
+    ],
+)
+@pytest.mark.parametrize("name", ["noise_matrix", "inverse_noise_matrix"])
+def test_bad_noise_matrices(matrix, rule, name):
+    X, y, _ = _blobs(90, 3, seed=1)
+    with pytest.raises(ValidationError, match=name) as info:
+        CleanLearning().find_label_issues(X, y, **{name: matrix})
+    assert info.value.rule == rule
+    with pytest.raises(ValidationError, match=name):
+        CleanLearning().fit(X, y, **{name: matrix})
+
+
+# ------------------------------------------------------------------------------------------
+# CleanLearning: validation_func
+# ------------------------------------------------------------------------------------------
+class _PicksC(LogisticRegression):
+    """Chooses C on the validation rows a validation_func gives: the result depends on them."""
+
+    seen: list = []
+
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None):
+        if X_val is not None:
+            type(self).seen.append((type(X_val).__name__, len(X_val)))
+            scores = {c: LogisticRegression(C=c).fit(X, y).score(X_val, y_val) for c in (1e-3, 1.0)}
+            self.C = max(scores, key=lambda c: (scores[c], c))
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _validation(X_val, y_val):
+    return {"X_val": X_val, "y_val": y_val}
+
+
+def test_validation_func_matches_cleanlab():
+    X, y, _ = _blobs(150, 3, seed=7, noise=0.25)
+    ref = cl_classification.CleanLearning(_PicksC(), seed=3)
+    ours = CleanLearning(_PicksC(), seed=3)
+    _same_issues(
+        ours.find_label_issues(X, y, validation_func=_validation),
+        ref.find_label_issues(X, y, validation_func=_validation),
+    )
+    without = CleanLearning(_PicksC(), seed=3).find_label_issues(X, y)
+    assert not np.allclose(without.label_score, ours.label_issues_.label_score)
+
+
+def test_validation_func_gets_holdout_rows_in_X_type(constructor):
+    X, y, _ = _blobs(100, 2, seed=2)
+    frame = constructor(pd.DataFrame(X, columns=list("abcd")))
+    _PicksC.seen = []
+    out = CleanLearning(_PicksC(), cv_n_folds=4).fit(frame, y, validation_func=_validation)
+    eager = type(frame).__name__.replace("LazyFrame", "DataFrame")
+    assert _PicksC.seen == [(eager, 25)] * 4  # the final fit gets no validation rows
+    assert out.predict(frame).shape == (100,)
+    with pytest.raises(ValidationError, match="validation_func"):
+        CleanLearning().find_label_issues(X, y, validation_func={"X_val": X})
+
+
+# ------------------------------------------------------------------------------------------
+# CleanLearning: N-dimensional X, tiny classes, low_memory
+# ------------------------------------------------------------------------------------------
+def test_images_are_flattened_for_the_default_model():
+    X, y, true = _blobs(200, 3, seed=5, noise=0.1, d=16)
+    images = X.reshape(200, 4, 4)
+    ref = cl_classification.CleanLearning(seed=0)
+    ours = CleanLearning(seed=0)
+    _same_issues(ours.find_label_issues(images, y), ref.find_label_issues(images, y))
+    ref.fit(images, y)
+    ours.fit(images, y)
+    assert ours.n_features_in_ == 16
+    np.testing.assert_allclose(ours.predict_proba(images), ref.predict_proba(images), rtol=1e-10)
+    assert ours.score(images, true) == pytest.approx(ref.score(images, true))
+    with pytest.raises(ValueError, match="features"):
+        ours.predict(X.reshape(200, 2, 8)[:, :1])
+
+
+def test_a_model_of_yours_gets_images_as_they_are():
+    X, y, _ = _blobs(120, 3, seed=5, d=16)
+    shapes = []
+
+    class Flat(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            shapes.append(X.shape[1:])
+            return super().fit(X.reshape(len(X), -1), y, sample_weight=sample_weight)
+
+        def predict_proba(self, X):
+            return super().predict_proba(X.reshape(len(X), -1))
+
+    CleanLearning(Flat(), cv_n_folds=3).find_label_issues(X.reshape(120, 4, 4), y)
+    assert set(shapes) == {(4, 4)}
+
+
+def test_classes_with_fewer_rows_than_folds_borrow_rows_as_cleanlab():
+    X, y, _ = _blobs(120, 3, seed=6, noise=0.1)
+    y = y.copy()
+    y[:3] = 3  # a class of 3 rows
+    y[3] = 4  # a class of 1 row
+    ref = cl_classification.CleanLearning(seed=2)
+    ours = CleanLearning(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref.find_label_issues(X, y)
+    with pytest.warns(UserWarning, match="training folds lack classes"):
+        got = ours.find_label_issues(X, y)
+    _same_issues(got, expected)
+    np.testing.assert_array_equal(ours.confident_joint_, ref.confident_joint)
+    # the one-row class's out-of-fold prediction is its given label
+    assert got.predicted_label.iloc[3] == 4
+    with pytest.raises(ValidationError, match="cv_n_folds") as info:
+        CleanLearning(cv_n_folds=10).find_label_issues(X[:40], y[:40])
+    assert info.value.rule == "min_rows"
+
+
+def test_low_memory_is_not_available_yet():
+    X, y, _ = _blobs(60, 2, seed=1)
+    cl = CleanLearning(low_memory=True)
+    with pytest.raises(NotImplementedError, match="low_memory=True"):
+        cl.find_label_issues(X, y)
+    with pytest.raises(NotImplementedError, match="low_memory=True"):
+        cl.fit(X, y)
+    issues = CleanLearning().find_label_issues(X, y)
+    assert cl.fit(X, y, label_issues=issues).predict(X).shape == (60,)  # nothing to search
+    assert cl.get_params()["low_memory"] is True
+
+
+# ------------------------------------------------------------------------------------------
+# regression CleanLearning: the uncertainties
+# ------------------------------------------------------------------------------------------
+def _regression(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = X @ np.array([1.0, 2.0, -1.0]) + rng.normal(scale=0.3, size=n)
+    y[::17] += 4.0
+    return X, y
+
+
+@pytest.mark.parametrize("n_boot", [0, 3])
+def test_uncertainties_match_cleanlab(n_boot):
+    X, y = _regression()
+    predictions = X @ np.array([1.0, 2.0, -1.0])
+    ref = cl_learn.CleanLearning(LinearRegression(), n_boot=n_boot)
+    ours = CleanLearning(LinearRegression(), n_boot=n_boot, seed=5)
+    for given in (None, predictions):
+        np.random.seed(5)
+        expected = ref.get_epistemic_uncertainty(X, y, predictions=given)
+        np.testing.assert_allclose(
+            ours.get_epistemic_uncertainty(X, y, predictions=given), expected, atol=1e-12
+        )
+    np.random.seed(5)
+    expected = ref.get_aleatoric_uncertainty(X, predictions - y)
+    assert ours.get_aleatoric_uncertainty(X, predictions - y) == pytest.approx(expected, 1e-12)
+    # deterministic by seed, and a frame or polars X gives the same numbers
+    frame = pl.DataFrame(X, schema=list("abc"))
+    np.testing.assert_allclose(
+        ours.get_epistemic_uncertainty(frame, pl.Series("y", y)),
+        ours.get_epistemic_uncertainty(X, y),
+        rtol=1e-10,
+    )
+
+
+def test_uncertainty_adjusted_scores_are_the_ones_find_label_issues_uses():
+    """Given the uncertainties, find_label_issues' scores are the reference's
+    exp(-r / median r) with r = |residual| / uncertainty."""
+    X, y = _regression(seed=3)
+    ref = cl_learn.CleanLearning(LinearRegression())
+    np.random.seed(2)
+    expected = ref.find_label_issues(X, y, uncertainty=0.7)
+    out = CleanLearning(LinearRegression(), seed=2).find_label_issues(X, y, uncertainty=0.7)
+    np.testing.assert_allclose(out.label_score.to_numpy(), expected.label_quality.to_numpy())
+    np.testing.assert_array_equal(out.is_issue.to_numpy(), expected.is_label_issue.to_numpy())
+
+
+def test_bad_uncertainty_inputs():
+    X, y = _regression()
+    cl = CleanLearning(LinearRegression(), n_boot=1)
+    with pytest.raises(ValidationError, match="predictions") as info:
+        cl.get_epistemic_uncertainty(X, y, predictions=np.full(len(y), np.nan))
+    assert info.value.rule == "finite"
+    with pytest.raises(ValidationError, match="residual"):
+        cl.get_aleatoric_uncertainty(X, np.zeros(5))
+    with pytest.raises(ValidationError, match="X is required"):
+        cl.get_aleatoric_uncertainty(None, np.zeros(len(y)))
