@@ -349,6 +349,25 @@ def test_label_parameters_through_checks_and_bad_parameters(data):
         cleanframe.audit(data, features="emb_*", checks={"outlier": 0.2}, progress=False)
     with pytest.raises(ValidationError, match="list of names"):
         cleanframe.audit(data, features="emb_*", checks="outlier", progress=False)
+    for check, params, match in [
+        ("outlier", {"threshold": 1.5}, r'\["threshold"\] must be a number in \[0.0, 1.0\]'),
+        ("outlier", {"t": 0}, "t"),
+        ("outlier", {"k": 11}, "holds 10 neighbours"),
+        ("near_duplicate", {"threshold": -1}, "threshold"),
+        ("non_iid", {"num_permutations": 0}, "integer"),
+        ("data_valuation", {"k": 2.5}, "integer"),
+        ("underperforming_group", {"eps": float("nan")}, "eps"),
+        ("class_imbalance", {"threshold": "0.1"}, "threshold"),
+    ]:
+        with pytest.raises(ValidationError, match=match):
+            cleanframe.audit(
+                data,
+                label="y",
+                pred_probs="p_*",
+                features="emb_*",
+                checks={check: params},
+                progress=False,
+            )
 
 
 def test_identifier_column_equals_datalabs(data):

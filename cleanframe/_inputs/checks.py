@@ -27,6 +27,7 @@ __all__ = [
     "MIN_ROWS",
     "audit_task",
     "check_keywords",
+    "check_parameters",
     "check_requests",
     "given_inputs",
     "resolve_feature_columns",
@@ -235,3 +236,56 @@ def spec_columns(fr: Engine, **specs: Any) -> list:
             continue
         names.update(resolve_columns(fr, spec, param=param).columns or [])
     return [c for c in fr.columns if c in names]
+
+
+#: The numeric rules of the checks' parameters: name -> (kind, low, high, low inclusive), per
+#: check where they differ. ``kind`` is "int" or "number"; None = unbounded.
+_UNIT = ("number", 0.0, 1.0, True)
+PARAMETER_RULES: dict[str, dict[str, tuple]] = {
+    "outlier": {"k": ("int", 1, None, True), "t": ("number", 0.0, None, False), "threshold": _UNIT},
+    "near_duplicate": {"k": ("int", 1, None, True), "threshold": ("number", 0.0, None, True)},
+    "non_iid": {
+        "num_permutations": ("int", 1, None, True),
+        "significance_threshold": _UNIT,
+    },
+    "class_imbalance": {"threshold": _UNIT},
+    "underperforming_group": {
+        "threshold": _UNIT,
+        "min_cluster_samples": ("int", 1, None, True),
+        "eps": ("number", 0.0, None, False),
+        "min_samples": ("int", 1, None, True),
+    },
+    "data_valuation": {"k": ("int", 1, None, True), "threshold": _UNIT},
+}
+
+
+def check_parameters(name: str, params: Mapping[str, Any], *, graph_k: int | None) -> None:
+    """The values of one check's parameters (``checks={name: params}``) against
+    :data:`PARAMETER_RULES`; a ``k`` cannot exceed the neighbours the audit's graph holds."""
+    rules = PARAMETER_RULES.get(name, {})
+    for key, value in params.items():
+        if key not in rules or (value is None and key in ("threshold", "k", "seed")):
+            continue
+        kind, low, high, closed = rules[key]
+        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        is_number = is_int or (isinstance(value, (float, np.floating)) and np.isfinite(value))
+        ok = is_int if kind == "int" else is_number
+        if ok and low is not None:
+            ok = value >= low if closed else value > low
+        if ok and high is not None:
+            ok = value <= high
+        if not ok:
+            bounds = f"{'[' if closed else '('}{low}, {'inf)' if high is None else f'{high}]'}"
+            what = "an integer" if kind == "int" else "a number"
+            raise ValidationError(
+                None,
+                f'checks["{name}"]',
+                f'checks["{name}"]["{key}"] must be {what} in {bounds}, not {value!r}',
+            )
+        if key == "k" and graph_k is not None and value > graph_k:
+            raise ValidationError(
+                None,
+                f'checks["{name}"]',
+                f'checks["{name}"]["k"]={value} but the kNN graph holds {graph_k} neighbours '
+                f"per row (pass k= to the audit for a larger graph)",
+            )

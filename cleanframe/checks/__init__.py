@@ -50,6 +50,7 @@ from .._inputs import resolve_classification, resolve_features, resolve_labels
 from .._inputs.checks import (
     audit_task,
     check_keywords,
+    check_parameters,
     check_requests,
     given_inputs,
     resolve_feature_columns,
@@ -331,6 +332,9 @@ def audit(
         predictions=predictions,
         group=group,
     )
+    graph_k = inputs.graph.k if inputs.graph is not None else None
+    for name in run:
+        check_parameters(name, options.get(name, {}), graph_k=graph_k)
     results = {name: CHECKS[name].run(inputs, **options.get(name, {})) for name in run}
     if inputs.graph_rows is not None:  # graph checks ran on the rows without missing values
         for name in run:
