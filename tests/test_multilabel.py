@@ -366,3 +366,36 @@ def test_properties(problem, aggregator):
         label="tags", pred_probs="p_*", aggregator=aggregator
     )
     assert pl_out["is_issue"].to_list() == out["is_issue"].tolist()
+
+
+def newsgroup_tags():
+    """Real data as multi-label: the 20 Newsgroups test set (real out-of-sample pred_probs and
+    labels, shipped in cleanframe.datasets) with each newsgroup's name split into tags
+    (``comp.sys.mac.hardware`` → comp, sys, mac, hardware) and P(tag) = the summed probability of
+    the newsgroups carrying it. A mislabeled post gets wrong tags."""
+    df = cleanframe.datasets.load_label_errors("20news")
+    groups = [c[2:] for c in df.columns if c.startswith("p_")]
+    tags = sorted({t for g in groups for t in g.split(".")})
+    carries = np.array([[t in g.split(".") for t in tags] for g in groups], dtype=float)
+    p = np.clip(df[[f"p_{g}" for g in groups]].to_numpy(dtype=np.float64) @ carries, 0.0, 1.0)
+    out = pd.DataFrame({"tags": [g.split(".") for g in df["label"]]})
+    for j, t in enumerate(tags):
+        out[f"p_{t}"] = p[:, j]
+    return out, tags, [[tags.index(t) for t in g.split(".")] for g in df["label"]], p
+
+
+def test_real_newsgroup_tags_match_cleanlab():
+    df, tags, codes, p = newsgroup_tags()
+    ref = cl_filter.find_label_issues(codes, p, n_jobs=1)
+    out = pl.from_pandas(df).cl.find_label_issues(label="tags", pred_probs="p_*")
+    assert 100 < ref.sum() < 300
+    np.testing.assert_array_equal(out["is_issue"].to_numpy(), ref)
+    np.testing.assert_allclose(
+        out["label_score"].to_numpy(), cl_rank.get_label_quality_scores(codes, p), atol=1e-12
+    )
+    # the wrong tags point at the label errors of the original single-label task
+    single = cleanframe.datasets.load_label_errors("20news").cl.find_label_issues(
+        label="label", pred_probs="p_*"
+    )
+    both = (out["is_issue"].to_numpy() & single["is_issue"].to_numpy()).sum()
+    assert both > 0.5 * single["is_issue"].sum()

@@ -296,3 +296,57 @@ def test_properties(df, temperature):
     # pandas and polars agree
     pl_table = pl.from_pandas(df).cl.group_scores(**kw, method="softmin", temperature=temperature)
     np.testing.assert_allclose(pl_table["group_score"].to_numpy(), table["group_score"].to_numpy())
+
+
+def newsgroup_threads():
+    """Real data as token classification: the 20 Newsgroups test set (real out-of-sample
+    pred_probs and given labels, shipped in cleanframe.datasets) cut into "sentences" of 1-12
+    consecutive posts; each post is a token whose tag is its newsgroup and whose word is the
+    first part of the newsgroup name."""
+    df = cleanframe.datasets.load_label_errors("20news")
+    groups = [c[2:] for c in df.columns if c.startswith("p_")]
+    rng = np.random.default_rng(0)
+    lengths = []
+    while sum(lengths) < len(df):
+        lengths.append(int(min(rng.integers(1, 13), len(df) - sum(lengths))))
+    codes = df["label"].map({g: i for i, g in enumerate(groups)}).to_numpy()
+    probs = df[[f"p_{g}" for g in groups]].to_numpy(dtype=np.float64)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    bounds = np.cumsum(lengths)[:-1]
+    nested_labels = [c.tolist() for c in np.split(codes, bounds)]
+    nested_probs = np.split(probs, bounds)
+    frame = pd.DataFrame(
+        {
+            "thread": np.repeat(np.arange(len(lengths)), lengths),
+            "position": np.concatenate([np.arange(n) for n in lengths]),
+            "word": df["label"].str.split(".").str[0].to_numpy(),
+            "group_tag": df["label"].to_numpy(),
+        }
+    )
+    for j, g in enumerate(groups):
+        frame[f"p_{g}"] = probs[:, j]
+    words = [list(w) for w in np.split(frame["word"].to_numpy(), bounds)]
+    return frame, nested_labels, nested_probs, words, groups
+
+
+def test_real_newsgroup_threads_match_cleanlab():
+    frame, labels, probs, words, groups = newsgroup_threads()
+    kw = {"label": "group_tag", "pred_probs": "p_*", "group": "thread", "order": "position"}
+    ref = set(cl_tfilter.find_label_issues(labels, probs, n_jobs=1))
+    out = frame.sample(frac=1.0, random_state=0).cl.find_label_issues(**kw)
+    flagged = out[out["is_issue"]]
+    assert len(ref) > 50
+    assert set(zip(flagged["thread"], flagged["position"])) == ref
+    scores, _ = cl_trank.get_label_quality_scores(labels, probs, sentence_score_method="softmin")
+    table = frame.cl.group_scores(**kw, method="softmin").sort_values("thread")
+    np.testing.assert_allclose(table["group_score"].to_numpy(), scores, atol=1e-12)
+    issues = cl_tfilter.find_label_issues(labels, probs, n_jobs=1)
+    with contextlib.redirect_stdout(io.StringIO()):
+        want = cl_tsummary.common_label_issues(
+            issues, words, labels=labels, pred_probs=probs, class_names=groups
+        )
+    got = frame.cl.common_label_issues(**kw, token="word")
+    # the same rows; rows of equal count are ordered by each word's worst token, and tied token
+    # scores (real probabilities repeat) are ordered by position here, by an unstable sort there
+    assert sorted(got.to_numpy().tolist()) == sorted(want.to_numpy().tolist())
+    assert got["num_label_issues"].tolist() == want["num_label_issues"].tolist()
