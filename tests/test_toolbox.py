@@ -16,6 +16,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from cleanframe.errors import ValidationError
 from cleanframe.models import CleanLearning
 
+from .conftest import to_pandas
+
 cl_classification = pytest.importorskip("cleanlab.classification")
 cl_learn = pytest.importorskip("cleanlab.regression.learn")
 
@@ -270,3 +272,98 @@ def test_bad_uncertainty_inputs():
         cl.get_aleatoric_uncertainty(X, np.zeros(5))
     with pytest.raises(ValidationError, match="X is required"):
         cl.get_aleatoric_uncertainty(None, np.zeros(len(y)))
+
+
+# ------------------------------------------------------------------------------------------
+# argmax confusion matrix, scalar num_to_remove_per_class
+# ------------------------------------------------------------------------------------------
+cl_filter = pytest.importorskip("cleanlab.filter")
+
+
+def _real(name):
+    from cleanframe.datasets import load_arrays
+
+    arrays = load_arrays(name)
+    P = np.clip(arrays["pred_probs"].astype(np.float64), 0, 1)  # IMDB is float16 (> 1 by 1e-5)
+    return arrays["labels"].astype(np.int64), P / P.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "imdb", "20news"])
+def test_argmax_confusion_matches_cleanlab_on_real_data(name):
+    from cleanframe.scoring.classification import argmax
+    from cleanframe.scoring.classification import filter as kernel
+
+    labels, P = _real(name)
+    for filter_by in ("prune_by_noise_rate", "prune_by_class", "both"):
+        for calibrate in (True, False):
+            expected = cl_filter.find_label_issues_using_argmax_confusion_matrix(
+                labels, P, calibrate=calibrate, filter_by=filter_by
+            )
+            got = argmax.find_label_issues_using_argmax_confusion_matrix(
+                labels, P, calibrate=calibrate, filter_by=filter_by
+            )
+            np.testing.assert_array_equal(got, expected)
+    default = cl_filter.find_label_issues_using_argmax_confusion_matrix(labels, P)
+    np.testing.assert_array_equal(
+        kernel.find_label_issues(labels, P, filter_by="argmax_confusion"), default
+    )
+    # not the confident-learning result: the joint really is the argmax confusion matrix
+    assert (kernel.find_label_issues(labels, P) != default).any() or name == "imdb"
+
+
+def test_argmax_confusion_in_cleanlearning():
+    labels, P = _real("cifar10")
+    expected = cl_filter.find_label_issues_using_argmax_confusion_matrix(labels, P)
+    cl = CleanLearning(
+        find_label_issues_kwargs={"filter_by": "argmax_confusion", "min_examples_per_class": 1}
+    )
+    np.testing.assert_array_equal(
+        cl.find_label_issues(None, labels, pred_probs=P).is_issue, expected
+    )
+
+
+@pytest.fixture
+def same_rounding_ties(monkeypatch):
+    """cleanlab rounds ties by numpy's unstable argsort, cleanframe by class order (a documented
+    difference, docs/DIFFERENCES.md): give cleanlab our rule so the rest must be identical."""
+    import cleanlab.internal.util as cl_util
+
+    from cleanframe.scoring._common import round_preserving_sum
+
+    monkeypatch.setattr(cl_util, "round_preserving_sum", round_preserving_sum)
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_class", "prune_by_noise_rate", "both"])
+def test_scalar_num_to_remove_per_class_means_every_class(
+    constructor, filter_by, same_rounding_ties
+):
+    from cleanframe.datasets import load_label_errors
+
+    frame = load_label_errors("cifar10")
+    labels, P = _real("cifar10")
+    expected = cl_filter.find_label_issues(
+        labels, P, filter_by=filter_by, num_to_remove_per_class=[7] * 10
+    )
+    out = to_pandas(
+        constructor(frame).cl.find_label_issues(
+            label="label", pred_probs="p_*", filter_by=filter_by, num_to_remove_per_class=7
+        )
+    )
+    np.testing.assert_array_equal(out.is_issue.to_numpy(), expected)
+    listed = to_pandas(
+        constructor(frame).cl.find_label_issues(
+            label="label", pred_probs="p_*", filter_by=filter_by, num_to_remove_per_class=[7] * 10
+        )
+    )
+    pd.testing.assert_frame_equal(out, listed)
+    if filter_by == "prune_by_class":
+        assert out.groupby("label").is_issue.sum().tolist() == [7] * 10
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "7"])
+def test_bad_scalar_num_to_remove_per_class(bad):
+    from cleanframe.datasets import load_label_errors
+
+    frame = load_label_errors("cifar10").head(500)
+    with pytest.raises(ValidationError, match="num_to_remove_per_class"):
+        frame.cl.find_label_issues(label="label", pred_probs="p_*", num_to_remove_per_class=bad)

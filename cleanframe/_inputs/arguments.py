@@ -20,9 +20,20 @@ _NO_ADJUST = "confidence_weighted_entropy"
 
 
 def per_class(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
-    """A per-class argument given as a sequence in class order or a dict ``{class: value}``."""
+    """A per-class argument given as a sequence in class order, a dict ``{class: value}``, or
+    one number meaning the same for every class (e.g. ``num_to_remove_per_class=5``)."""
     if value is None:
         return None
+    if not isinstance(value, (Mapping, str, bytes)) and np.ndim(value) == 0:
+        number = np.asarray(value)
+        if number.dtype.kind not in "iu" or number < 0:
+            raise ValidationError(
+                None,
+                "non_negative_integer",
+                f"{what} as one number (the same for every class) must be a non-negative "
+                f"integer, not {value!r}",
+            )
+        return np.full(len(classes), int(number), dtype=np.int64)
     if isinstance(value, Mapping):
         lookup = classes.index()
         out = np.zeros(len(classes), dtype=np.int64)

@@ -19,6 +19,7 @@ from .._common import (
     value_counts,
 )
 from ..parallel import parallel_for, row_reduce
+from .argmax import ARGMAX_CONFUSION, argmax_confident_joint
 from .count import compute_confident_joint, num_label_issues, prediction_agrees_with_label
 from .rank import get_label_quality_scores
 
@@ -171,7 +172,9 @@ def find_label_issues(
         ``prune_by_class`` the rows with the lowest self-confidence per class; ``both`` the
         intersection; ``confident_learning`` the off-diagonals of the confident joint;
         ``predicted_neq_given`` argmax != label; ``low_self_confidence`` /
-        ``low_normalized_margin`` the ``num_label_issues`` lowest-scoring rows.
+        ``low_normalized_margin`` the ``num_label_issues`` lowest-scoring rows. Also
+        ``"argmax_confusion"`` (:mod:`.argmax`): ``prune_by_noise_rate`` on the calibrated
+        confusion matrix of the argmax predictions, which replaces ``confident_joint``.
     frac_noise : float
         Fraction of the estimated issues to flag (``prune_*`` and ``both`` only).
     num_to_remove_per_class : sequence of int, optional
@@ -184,6 +187,9 @@ def find_label_issues(
         ``"self_confidence"``, ``"normalized_margin"`` or ``"confidence_weighted_entropy"``:
         return flagged positions sorted by that score (worst first, ties by position).
     """
+    if filter_by == ARGMAX_CONFUSION:  # prune_by_noise_rate on the argmax confusion matrix
+        confident_joint = argmax_confident_joint(np.asarray(labels), pred_probs)
+        filter_by = "prune_by_noise_rate"
     if filter_by not in FILTER_BY:
         raise ValueError(f"filter_by must be one of {FILTER_BY}, not {filter_by!r}.")
     labels = np.asarray(labels)
