@@ -77,6 +77,11 @@ def _g(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _distance(metric: str | None) -> str:
+    """``"cosine distance"``, or ``"distance"`` for a graph of unknown metric."""
+    return f"{metric} distance" if metric else "distance"
+
+
 def _class(name: str) -> str:
     return f'"{name}"'
 
@@ -171,6 +176,13 @@ def label(inputs: AuditInputs) -> CheckResult:
     flagged below 0.05 x the median score, as Datalab)."""
     if inputs.task == "regression":
         return _regression_label(inputs, **inputs.label_kwargs)
+    if inputs.task == "multilabel":  # a list column of tags: one-vs-rest, as Datalab
+        from ..multilabel import audit_label_check
+
+        r = audit_label_check(inputs.classification, **inputs.label_kwargs)
+        return CheckResult(
+            r["flags"], r["scores"], score=r["score"], note=r["note"], details=r["details"]
+        )
     c = required(inputs.classification, "classification")
     kwargs = dict(inputs.label_kwargs)
     flags, scores = label_issue_arrays(c, **kwargs)
@@ -219,9 +231,9 @@ def outlier(
 
         def sentence(i: int) -> str:
             return (
-                f"outlier: mean {graph.metric or ''} distance to its {use} nearest neighbours "
+                f"outlier: mean {_distance(graph.metric)} to its {use} nearest neighbours "
                 f"{_g(avg[i])} (typical {_g(typical)}, flagged above {_g(cut)})"
-            ).replace("mean  distance", "mean distance")
+            )
 
         evidence = {"mean_distance": avg, "typical_distance": np.full(len(avg), typical)}
         return CheckResult(flags, scores, evidence=evidence, reasons=reasons(flags, sentence))
@@ -260,9 +272,9 @@ def near_duplicate(
 
     def sentence(i: int) -> str:
         return (
-            f"near_duplicate: of row {nearest[i]} ({use.metric or ''} "
-            f"distance {distance[i]:.2g}, near duplicates lie within {radius:.2g})"
-        ).replace("( distance", "(distance")
+            f"near_duplicate: of row {nearest[i]} ({_distance(use.metric)} {distance[i]:.2g}, "
+            f"near duplicates lie within {radius:.2g})"
+        )
 
     evidence = {
         "nearest_row": nearest,
