@@ -36,6 +36,7 @@ from .scoring.classification import dataset as _dataset
 from .scoring.classification import filter as _filter
 from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
+from .scoring.classification.argmax import ARGMAX_CONFUSION, confusion_joint
 
 __all__ = [
     "find_label_issues",
@@ -103,7 +104,10 @@ def find_label_issues(
     filter_by : str
         ``"prune_by_noise_rate"`` (default), ``"prune_by_class"``, ``"both"``,
         ``"confident_learning"``, ``"predicted_neq_given"``, ``"low_normalized_margin"`` or
-        ``"low_self_confidence"`` — as in cleanlab's ``filter.find_label_issues``.
+        ``"low_self_confidence"`` — as in cleanlab's ``filter.find_label_issues``; or
+        ``"argmax_confusion"``: ``prune_by_noise_rate`` on the confusion matrix of the argmax
+        predictions (cleanlab's ``find_label_issues_using_argmax_confusion_matrix``; eager
+        frames only; it replaces ``confident_joint``).
     frac_noise : float
         Flag only this fraction of the estimated issues (``prune_*`` and ``both``).
     num_to_remove_per_class : sequence or dict {class: int}, optional
@@ -207,9 +211,14 @@ def label_issue_arrays(
 
     The mergeable passes of :mod:`cleanframe.scoring.classification.passes` over one batch (the
     whole data): the same code the streamed and distributed paths run over many."""
-    choice(filter_by, _filter.FILTER_BY, "filter_by")
+    choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), "filter_by")
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     rank_by_kwargs = rank_options(rank_by, rank_by_kwargs)
+    joint = class_matrix(confident_joint, c.classes, "confident_joint")
+    if filter_by == ARGMAX_CONFUSION:  # prune_by_noise_rate on the argmax confusion matrix
+        predicted = _passes.predicted_class(c.labels, c.pred_probs)
+        joint = confusion_joint(c.labels, predicted, len(c.classes))
+        filter_by = "prune_by_noise_rate"
     mask, scores = _passes.run(
         _passes.array_batches(c.labels, c.pred_probs),
         len(c.classes),
@@ -219,7 +228,7 @@ def label_issue_arrays(
             num_to_remove_per_class, c.classes, "num_to_remove_per_class"
         ),
         min_examples_per_class=min_examples_per_class,
-        confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
+        confident_joint=joint,
         rank_by=rank_by,
         rank_by_kwargs=rank_by_kwargs,
     )

@@ -367,3 +367,22 @@ def test_bad_scalar_num_to_remove_per_class(bad):
     frame = load_label_errors("cifar10").head(500)
     with pytest.raises(ValidationError, match="num_to_remove_per_class"):
         frame.cl.find_label_issues(label="label", pred_probs="p_*", num_to_remove_per_class=bad)
+
+
+def test_argmax_confusion_on_frames(constructor):
+    from cleanframe.datasets import load_label_errors
+
+    labels, P = _real("20news")
+    frame = constructor(load_label_errors("20news"))
+    if isinstance(frame, pl.LazyFrame):  # the streamed path has no argmax-confusion pass yet
+        with pytest.raises(ValidationError, match="filter_by"):
+            frame.cl.find_label_issues(
+                label="label", pred_probs="p_*", filter_by="argmax_confusion"
+            )
+        return
+    out = to_pandas(
+        frame.cl.find_label_issues(label="label", pred_probs="p_*", filter_by="argmax_confusion")
+    )
+    expected = cl_filter.find_label_issues_using_argmax_confusion_matrix(labels, P)
+    np.testing.assert_array_equal(out.is_issue.to_numpy(), expected)
+    assert out.is_issue.sum() == 432

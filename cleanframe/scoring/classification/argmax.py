@@ -21,6 +21,7 @@ from .count import calibrate_confident_joint
 __all__ = [
     "ARGMAX_CONFUSION",
     "argmax_confident_joint",
+    "confusion_joint",
     "find_label_issues_using_argmax_confusion_matrix",
 ]
 
@@ -28,12 +29,31 @@ __all__ = [
 ARGMAX_CONFUSION = "argmax_confusion"
 
 
+def confusion_joint(
+    labels: np.ndarray, predicted: np.ndarray, num_classes: int, *, calibrate: bool = True
+) -> np.ndarray:
+    """The K×K counts of (given label, predicted class), rows = given (the confident joint's
+    orientation); ``calibrate`` rescales each row to its class count and the total to N,
+    rounding with the row totals kept (as :func:`~.count.calibrate_confident_joint`).
+
+    Examples
+    --------
+    >>> confusion_joint(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), 2).tolist()
+    [[1, 1], [1, 2]]
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    k = int(num_classes)
+    cells = labels * k + np.asarray(predicted, dtype=np.int64)
+    joint = np.bincount(cells, minlength=k * k).reshape(k, k)
+    if calibrate:
+        return calibrate_confident_joint(joint, labels)
+    return joint
+
+
 def argmax_confident_joint(
     labels: np.ndarray, pred_probs: np.ndarray, *, calibrate: bool = True
 ) -> np.ndarray:
-    """The K×K counts of (given label, argmax prediction), rows = given (the confident joint's
-    orientation); ``calibrate`` rescales each row to its class count and the total to N,
-    rounding with the row totals kept (as :func:`~.count.calibrate_confident_joint`).
+    """:func:`confusion_joint` of the argmax predictions (first maximum of each row).
 
     Examples
     --------
@@ -42,13 +62,8 @@ def argmax_confident_joint(
     >>> argmax_confident_joint(labels, P, calibrate=False).tolist()
     [[1, 1], [1, 2]]
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    k = pred_probs.shape[1]
-    predicted = row_reduce(pred_probs, "argmax")
-    joint = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
-    if calibrate:
-        return calibrate_confident_joint(joint, labels)
-    return joint
+    predicted = row_reduce(np.asarray(pred_probs), "argmax")
+    return confusion_joint(labels, predicted, pred_probs.shape[1], calibrate=calibrate)
 
 
 def find_label_issues_using_argmax_confusion_matrix(
