@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cleanframe
 from cleanframe import ValidationError
@@ -594,3 +596,37 @@ def test_every_frame_type_saves_and_loads(tmp_path, constructor, data):
         reopened.issues["is_label_issue"].tolist()
         == to_pandas(small.issues)["is_label_issue"].tolist()
     )
+
+
+# ------------------------------------------------------------------------------------------
+# invariants
+# ------------------------------------------------------------------------------------------
+@settings(deadline=None, max_examples=15)
+@given(
+    n=st.integers(8, 60),
+    seed=st.integers(0, 2**16),
+    duplicates=st.integers(0, 4),
+)
+def test_reasons_are_given_exactly_for_the_flags(n, seed, duplicates):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    X[:duplicates] = X[n - duplicates :] if duplicates else X[:0]
+    P = rng.dirichlet(np.ones(3), n)
+    df = pd.DataFrame(X, columns=[f"e{i}" for i in range(4)])
+    df["y"] = np.asarray(CLASSES, dtype=object)[rng.integers(0, 3, n)]
+    df["y"] = df["y"].where(np.arange(n) >= 3, pd.Series(CLASSES)[np.arange(n) % 3].to_numpy())
+    for j, c in enumerate(CLASSES):
+        df[f"p_{c}"] = P[:, j]
+    checks = {**ALL, "data_valuation": {"k": 3}}
+    report = cleanframe.audit(
+        df, label="y", pred_probs="p_*", features="e*", k=3, checks=checks, progress=False
+    )
+    out = report.issues
+    assert out["issue_reason"].notna().tolist() == out["is_issue"].tolist()
+    for i in range(n):
+        flagged = [c for c in report.checks if out[f"is_{c}_issue"].iloc[i]]
+        text = out["issue_reason"].iloc[i]
+        named = [] if not isinstance(text, str) else [p.split(":")[0] for p in text.split(" | ")]
+        assert named == flagged
+    summary = to_pandas(report.summary).set_index("issue_type")["num_issues"]
+    assert summary.to_dict() == {c: int(out[f"is_{c}_issue"].sum()) for c in report.checks}
