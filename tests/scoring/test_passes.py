@@ -345,6 +345,24 @@ def test_column_kernels_match_numpy():
     assert not as_columns(bad).row_stats(labels).finite
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prediction_agrees_on_columns_with_exact_ties(dtype):
+    """The +1e-6 boost makes the given label tie with another class: first maximum decides."""
+    eps = dtype(1e-6)
+    a = dtype(0.4)
+    tie = dtype(a + eps)
+    rest = dtype(1) - a - tie
+    p = np.array(
+        [[tie, a, rest], [a, tie, rest], [rest, a, tie], [tie, a, rest], [0.2, 0.5, 0.3]],
+        dtype=dtype,
+    )
+    labels = np.array([1, 0, 1, 0, 2])
+    rows = np.arange(len(p))
+    expected = our_count.prediction_agrees_with_label(labels, p, rows)
+    assert expected.tolist() == [False, True, True, True, False]
+    np.testing.assert_array_equal(passes._agrees(labels, as_columns(p), rows), expected)
+
+
 def test_no_rows_and_column_major_batches():
     k = 4
     labels, p = synthetic(500, k, seed=12, dtype=np.float32)

@@ -151,6 +151,7 @@ def top_candidates(
     cols: ProbColumns,
     labels: np.ndarray,
     own: np.ndarray,
+    other: np.ndarray,
     offset: int,
     pair_slot: np.ndarray,
     class_slot: np.ndarray,
@@ -175,6 +176,7 @@ def top_candidates(
         cols.typed(),
         np.asarray(labels, dtype=np.int64),
         own,
+        other,
         np.ascontiguousarray(pair_slot, dtype=np.int64),
         np.ascontiguousarray(class_slot, dtype=np.int64),
         starts,
@@ -183,10 +185,11 @@ def top_candidates(
         pos,
         sizes,
     )
-    take = np.concatenate(
-        [np.arange(starts[s], starts[s] + sizes[s]) for s in used] or [np.empty(0, dtype=np.int64)]
-    ).astype(np.int64)
-    slots = np.repeat(used, sizes[used]).astype(np.int64)
+    counts = sizes[used]
+    total = int(counts.sum())
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
+    slots = np.repeat(used, counts).astype(np.int64)
     return slots, keys[take], pos[take] + int(offset)
 
 
@@ -310,24 +313,79 @@ def _push_py(keys, pos, base, size, cap, key, p):
     return size
 
 
-def _top_candidates_py(cols, labels, own, pair_slot, class_slot, starts, cap, keys, pos, sizes):
+def _top_candidates_py(
+    cols, labels, own, other, pair_slot, class_slot, starts, cap, keys, pos, sizes
+):
     n = len(labels)
     k = len(cols)
     tile = 256
+    zero = keys.dtype.type(0)
+    # a new row must beat the worst kept (key, position) of its pair: +inf until the heap is
+    # full; only keys equal to it go on to compare positions
+    worst = np.full((k, k), np.inf, dtype=keys.dtype)
+    idx = np.empty(tile, dtype=np.int64)
+    # phase 1: rows whose given class is not their top class (the only negative keys, i.e.
+    # positive margins), every pair of their class
     for start in range(0, n, tile):
         stop = min(n, start + tile)
+        m = 0
+        for r in range(start, stop):
+            if own[r] < other[r]:
+                idx[m] = r
+                m += 1
+        if m == 0:
+            continue
         for j in range(k):
-            c = cols[j][start:stop]
-            for r in range(start, stop):
-                s = pair_slot[labels[r], j]
+            c = cols[j]
+            for t in range(m):
+                r = idx[t]
+                y = labels[r]
+                key = own[r] - c[r]
+                if key > worst[y, j]:
+                    continue
+                s = pair_slot[y, j]
                 if s < 0:
                     continue
-                key = own[r] - c[r - start]
-                sizes[s] = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+                size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+                sizes[s] = size
+                if size == cap[s]:
+                    worst[y, j] = keys[starts[s]]
+    # phase 2: the other rows (keys >= 0), only for the pairs whose heap is not yet full of
+    # negative keys
+    ptr = np.zeros(k + 1, dtype=np.int64)
+    need = np.empty(k * k, dtype=np.int64)
+    count = 0
+    for y in range(k):
+        for j in range(k):
+            s = pair_slot[y, j]
+            if s >= 0 and not (sizes[s] == cap[s] and keys[starts[s]] < zero):
+                need[count] = j
+                count += 1
+        ptr[y + 1] = count
+    if count:
+        for r in range(n):
+            if own[r] < other[r]:
+                continue
+            y = labels[r]
+            for t in range(ptr[y], ptr[y + 1]):
+                j = need[t]
+                key = own[r] - cols[j][r]
+                if key > worst[y, j]:
+                    continue
+                s = pair_slot[y, j]
+                size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+                sizes[s] = size
+                if size == cap[s]:
+                    worst[y, j] = keys[starts[s]]
+    worst_class = np.full(k, np.inf, dtype=keys.dtype)
     for r in range(n):
-        s = class_slot[labels[r]]
-        if s >= 0:
-            sizes[s] = _push(keys, pos, starts[s], sizes[s], cap[s], own[r], r)
+        y = labels[r]
+        s = class_slot[y]
+        if s >= 0 and own[r] <= worst_class[y]:
+            size = _push(keys, pos, starts[s], sizes[s], cap[s], own[r], r)
+            sizes[s] = size
+            if size == cap[s]:
+                worst_class[y] = keys[starts[s]]
 
 
 #: The heap push the candidate loop calls: the compiled function once :func:`_kernels` ran.
@@ -339,7 +397,7 @@ def _kernels() -> dict:
     import numba
 
     jit = numba.njit(cache=True, nogil=True)
-    globals()["_push"] = jit(_push_py)
+    globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
     return {
         "row_stats": jit(_row_stats_py),
         "confident_guess": jit(_confident_guess_py),

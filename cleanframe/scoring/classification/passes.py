@@ -69,7 +69,13 @@ from typing import Any
 
 import numpy as np
 
-from .._common import CONFIDENT_THRESHOLDS_LOWER_BOUND, class_rows, self_confidence, value_counts
+from .._common import (
+    CONFIDENT_THRESHOLDS_LOWER_BOUND,
+    FLOATING_POINT_COMPARISON,
+    class_rows,
+    self_confidence,
+    value_counts,
+)
 from ..parallel import row_reduce
 from .columns import ProbColumns, confident_guess, top_candidates
 from .count import (
@@ -308,7 +314,7 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     off = 0
     if ctx.off_diagonal:
         rows = np.flatnonzero(valid & (guesses != labels))
-        off = int(len(rows) - prediction_agrees_with_label(labels, pred_probs, rows).sum())
+        off = int(len(rows) - _agrees(labels, pred_probs, rows).sum())
     return JointStats(joint, off)
 
 
@@ -340,8 +346,10 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
         class_slot = np.full(num_classes, -1, dtype=np.int64)
         by_class = np.asarray(ctx.by_class, dtype=np.int64)
         class_slot[by_class] = by_class * k1 + num_classes
-        own = _own(labels, pred_probs)
-        found = top_candidates(pred_probs, labels, own, offset, pair_slot, class_slot, limits)
+        stats = pred_probs.row_stats(labels)
+        found = top_candidates(
+            pred_probs, labels, stats.own, stats.other, offset, pair_slot, class_slot, limits
+        )
         slots.append(found[0])
         keys.append(found[1])
         positions.append(found[2])
@@ -415,7 +423,7 @@ def flags(
         mask = (guesses >= 0) & (guesses != labels)
     if mask is not None and plan.drop_agreeing:
         flagged = np.flatnonzero(mask)
-        mask[flagged[prediction_agrees_with_label(labels, pred_probs, flagged)]] = False
+        mask[flagged[_agrees(labels, pred_probs, flagged)]] = False
     scores = None
     if plan.rank_by is not None:
         scores = _scores(
@@ -444,6 +452,28 @@ def _argmax(labels, pred_probs) -> np.ndarray:
     if isinstance(pred_probs, ProbColumns):
         return pred_probs.row_stats(labels).argmax
     return row_reduce(pred_probs, "argmax")
+
+
+def _agrees(labels, pred_probs, rows) -> np.ndarray:
+    """:func:`~.count.prediction_agrees_with_label` for rows ``rows``: from the row stats of
+    columns (the boosted own probability against the best other class; rows where they tie
+    are decided on their values, as the matrix path does)."""
+    if not isinstance(pred_probs, ProbColumns) or not len(rows):
+        return prediction_agrees_with_label(labels, pred_probs, rows)
+    stats = pred_probs.row_stats(labels)
+    own = stats.own[rows]
+    boosted = (own + own.dtype.type(FLOATING_POINT_COMPARISON)).astype(own.dtype)
+    other = stats.other[rows]
+    agrees = boosted > other
+    tied = np.flatnonzero(boosted == other)
+    if len(tied):
+        agrees[tied] = _agrees_rows(labels, pred_probs, rows[tied])
+    return agrees
+
+
+def _agrees_rows(labels, cols: ProbColumns, rows: np.ndarray) -> np.ndarray:
+    """prediction_agrees_with_label on the gathered rows of columns."""
+    return prediction_agrees_with_label(labels[rows], cols.take(rows), np.arange(len(rows)))
 
 
 def _guesses(labels, pred_probs, thresholds) -> np.ndarray:
