@@ -52,6 +52,7 @@ __all__ = [
     "overall_label_health_score",
     "wants_multilabel",
     "forward",
+    "audit_label_check",
 ]
 
 RESULT_COLUMNS = ("label_score", "is_issue", "suggested_tags")
@@ -103,7 +104,7 @@ def _suggested_tags(fr, m: MultiLabel, label, pred_probs: np.ndarray):
     return fr.list_values(source, values, offsets, codes)
 
 
-def _scores(m: MultiLabel, method, adjust_pred_probs, aggregator, alpha, temperature):
+def _scores(m: MultiLabel, method, adjust_pred_probs, aggregator, alpha, temperature, pb=None):
     choice(method, _rank.RANK_METHODS, "method")
     rank_options(method, {"adjust_pred_probs": adjust_pred_probs})
     agg = aggregator_options(aggregator, alpha, temperature)
@@ -113,6 +114,7 @@ def _scores(m: MultiLabel, method, adjust_pred_probs, aggregator, alpha, tempera
         method=method,
         adjust_pred_probs=adjust_pred_probs,
         aggregator=aggregator,
+        problems=pb,
         **agg,
     )
 
@@ -216,14 +218,16 @@ def find_label_issues(
     m = resolve_multilabel(fr, label=label, pred_probs=pred_probs, classes=classes)
     args = _filter_args(m, filter_by, num_to_remove_per_class, confident_joint)
     options = rank_options(rank_by, rank_by_kwargs)
+    pb = _filter.Problems(m.labels, m.pred_probs)  # the class-major arrays, built once
     scores = _scores(
-        m, rank_by, bool(options.get("adjust_pred_probs")), aggregator, alpha, temperature
+        m, rank_by, bool(options.get("adjust_pred_probs")), aggregator, alpha, temperature, pb
     )
     mask = _filter.find_label_issues(
         m.labels,
         m.pred_probs,
         frac_noise=frac_noise,
         min_examples_per_class=min_examples_per_class,
+        problems=pb,
         **args,
     )
     return fr.attach(
@@ -510,3 +514,59 @@ def health_summary(
         classes_by_label_quality=_class_table(fr, m, counts),
         common_label_issues=_common_table(fr, m, counts),
     )
+
+
+def audit_label_check(m: Any, **label_kwargs: Any) -> dict[str, Any]:
+    """The audit's multi-label label check (Datalab's multi-label task): flags of
+    :func:`find_label_issues` (its defaults, or the audit's ``label_kwargs=``), the default
+    multi-label scores (self-confidence, EMA with alpha 0.8), and the summary score = their
+    mean, as Datalab's multi-label label issue manager reports.
+
+    ``m`` is the :class:`~cleanframe._inputs.multilabel.MultiLabel` the audit resolved. Returns
+    a dict with ``flags``, ``scores``, ``score``, ``note`` and ``details`` (per-class flags as
+    ``class_issues``, the class names)."""
+    allowed = {
+        "filter_by",
+        "frac_noise",
+        "num_to_remove_per_class",
+        "min_examples_per_class",
+        "confident_joint",
+    }
+    unknown = sorted(set(label_kwargs) - allowed)
+    if unknown:
+        raise TypeError(f"label_kwargs= of a multi-label audit does not take {unknown}")
+    filter_by = label_kwargs.get("filter_by", "prune_by_noise_rate")
+    args = _filter_args(
+        m,
+        filter_by,
+        label_kwargs.get("num_to_remove_per_class"),
+        label_kwargs.get("confident_joint"),
+    )
+    per_class = (
+        None
+        if filter_by in ("low_self_confidence", "low_normalized_margin")
+        else _filter.find_label_issues_per_class(
+            m.labels,
+            m.pred_probs,
+            frac_noise=label_kwargs.get("frac_noise", 1.0),
+            min_examples_per_class=label_kwargs.get("min_examples_per_class", 1),
+            **args,
+        )
+    )
+    flags = (
+        np.asarray(per_class.any(axis=1))
+        if per_class is not None
+        else _filter.find_label_issues(m.labels, m.pred_probs, **args)
+    )
+    scores = _rank.label_quality_scores(m.labels, m.pred_probs)
+    shown = ", ".join(f"{k}={v!r}" for k, v in label_kwargs.items() if k != "confident_joint")
+    return {
+        "flags": flags,
+        "scores": scores,
+        "score": float(np.mean(scores)),
+        "note": (
+            f"multi-label: flagged by find_label_issues({shown}) one-vs-rest over "
+            f"{len(m.classes)} classes; score = mean multi-label label quality (as Datalab)"
+        ),
+        "details": {"classes": list(m.classes.names), "class_issues": per_class},
+    }

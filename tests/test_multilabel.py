@@ -399,3 +399,35 @@ def test_real_newsgroup_tags_match_cleanlab():
     )
     both = (out["is_issue"].to_numpy() & single["is_issue"].to_numpy()).sum()
     assert both > 0.5 * single["is_issue"].sum()
+
+
+def test_audit_runs_the_multilabel_task_like_datalab(constructor):
+    datalab = pytest.importorskip("cleanlab.datalab.datalab")
+    tags, p = synthetic(seed=9)
+    rng = np.random.default_rng(9)
+    emb = rng.normal(size=(len(tags), 4))
+    base = frame(tags, p)
+    for j in range(emb.shape[1]):
+        base[f"emb_{j}"] = emb[:, j]
+    lab = datalab.Datalab(
+        data={"tags": lists(tags)}, label_name="tags", task="multilabel", verbosity=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.find_issues(pred_probs=p, features=emb, issue_types={"label": {}})
+    ref = lab.get_issues("label")
+    report = constructor(base).cl.audit(
+        label="tags", pred_probs="p_*", features="emb_*", progress=False
+    )
+    assert report.checks == ["null", "label", "outlier", "near_duplicate", "non_iid"]
+    assert "class_imbalance" in report.skipped
+    issues = to_pandas(collect(report.issues))
+    np.testing.assert_array_equal(issues["is_label_issue"].to_numpy(), ref["is_label_issue"])
+    np.testing.assert_allclose(issues["label_score"].to_numpy(), ref["label_score"], atol=1e-12)
+    summary = to_pandas(collect(report.summary)).set_index("issue_type")
+    assert summary.loc["label", "score"] == pytest.approx(
+        lab.get_issue_summary("label")["score"].iloc[0], abs=1e-12
+    )
+    # without features the pred_probs-only outlier check does not apply (as Datalab)
+    report = base.cl.audit(label="tags", pred_probs="p_*", progress=False)
+    assert "outlier" in report.skipped and "label" in report.checks

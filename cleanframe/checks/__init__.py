@@ -61,6 +61,7 @@ from .._inputs.checks import (
 )
 from .._inputs.columns import check_not_empty, check_result_columns
 from .._inputs.models import resolve_regression_columns
+from .._inputs.multilabel import is_multilabel, resolve_multilabel
 from .._inputs.neighbors import (
     resolve_audit_embedding,
     resolve_knn_graph,
@@ -118,8 +119,10 @@ def _resolve(
             graph_rows = None if complete.all() else complete
     if "features" in needs:  # the values, with NaN where missing
         X = values if values is not None else resolve_features(fr, features, allow_missing=True)
-    if "classification" in needs:
+    if "classification" in needs and task != "multilabel":
         c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    elif "classification" in needs:  # a list column of tags: the label check reads it
+        c = resolve_multilabel(fr, label=label, pred_probs=pred_probs, classes=classes)  # type: ignore[assignment]
     if "pred_probs" in needs:
         P = resolve_pred_probs_embedding(
             fr, pred_probs, k=k, resolved=c.pred_probs if c is not None else None
@@ -273,6 +276,8 @@ def audit(
     """
     fr = adapt(df)
     task = audit_task(label=label, pred_probs=pred_probs, predictions=predictions)
+    if task == "classification" and label is not None and is_multilabel(fr, label):
+        task = "multilabel"
     label_params = list(
         builtin.REGRESSION_LABEL_KWARGS if task == "regression" else builtin.LABEL_KWARGS
     )
@@ -302,6 +307,9 @@ def audit(
         for name, check in CHECKS.items()
         if name in applies and name not in chosen and (need := check.choose(given))
     }
+    if task == "multilabel" and "graph" not in chosen.get("outlier", {"graph"}):
+        del chosen["outlier"]  # Datalab's multi-label outlier check needs features / a graph
+        cannot["outlier"] = "a multi-label label needs features= or knn_graph= for it"
     not_applicable = {  # given the inputs, but not for this task
         name: f"it applies to {', '.join(sorted(check.tasks))} only, the task is {task}"
         for name, check in CHECKS.items()

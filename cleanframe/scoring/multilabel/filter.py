@@ -27,14 +27,17 @@ from .rank import binary_thresholds, class_label_quality_scores, exponential_mov
 
 __all__ = [
     "FILTER_BY",
+    "Problems",
     "confident_joint",
     "find_label_issues",
     "find_label_issues_per_class",
 ]
 
 
-class _Problems:
-    """The K binary problems of one call, class-major."""
+class Problems:
+    """The K binary problems of one call, class-major: ``labels_t`` (K, N) bool, ``probs_t``
+    (K, N) the probabilities, ``comp_t`` = 1 - ``probs_t``. Build it once and pass it as
+    ``problems=`` to the scoring and filtering functions of one call."""
 
     def __init__(self, labels: np.ndarray, pred_probs: np.ndarray):
         self.labels_t = np.ascontiguousarray(np.asarray(labels, dtype=bool).T)
@@ -92,11 +95,18 @@ class _Problems:
         return (g >= 0) & (g != self.labels_t)
 
     def veto(self, mask_t: np.ndarray) -> np.ndarray:
-        """Un-flag labels whose prediction, with +1e-6 on the given label, is the given label."""
-        y = self.labels_t
+        """Un-flag labels whose prediction, with +1e-6 on the given label, is the given label
+        (computed on the flagged cells only)."""
+        out = np.array(mask_t, dtype=bool, copy=True)
+        flat = out.reshape(-1)
+        cells = np.flatnonzero(flat)
+        y = self.labels_t.reshape(-1)[cells]
+        p = self.probs_t.reshape(-1)[cells]
+        c = self.comp_t.reshape(-1)[cells]
         eps = FLOATING_POINT_COMPARISON
-        agrees = np.where(y, self.probs_t + eps > self.comp_t, self.comp_t + eps >= self.probs_t)
-        return mask_t & ~agrees
+        agrees = np.where(y, p + eps > c, c + eps >= p)
+        flat[cells[agrees]] = False
+        return out
 
 
 def _warn_small(k: int, min_examples_per_class: int) -> None:
@@ -108,7 +118,7 @@ def _warn_small(k: int, min_examples_per_class: int) -> None:
     )
 
 
-def _prune(pb: _Problems, counts, filter_by, min_examples_per_class):
+def _prune(pb: Problems, counts, filter_by, min_examples_per_class):
     """(K, N) masks of the prune_* rules (and 'both') from per-class prune counts."""
     out = np.zeros((pb.k, pb.n), dtype=bool)
     floor = max(min_examples_per_class, 1)
@@ -156,7 +166,7 @@ def _prune(pb: _Problems, counts, filter_by, min_examples_per_class):
 def confident_joint(labels: np.ndarray, pred_probs: np.ndarray, *, calibrate: bool = True):
     """(K, 2, 2) per-class confident joints: ``[k, given, estimated]`` with 0 = not carrying k,
     1 = carrying k (cleanlab's ``compute_confident_joint(..., multi_label=True)``)."""
-    pb = _Problems(labels, pred_probs)
+    pb = Problems(labels, pred_probs)
     return pb.calibrated_joint() if calibrate else pb.joint()
 
 
@@ -169,12 +179,13 @@ def find_label_issues_per_class(
     num_to_remove_per_class=None,
     min_examples_per_class: int = 1,
     confident_joint: np.ndarray | None = None,
+    problems: Problems | None = None,
 ) -> np.ndarray:
     """(N, K) boolean: class k of row i is likely mislabeled (present but should not be, or
     absent but should be). The ``low_*`` rules are row-level: see :func:`find_label_issues`."""
     if filter_by not in FILTER_BY:
         raise ValueError(f"filter_by must be one of {FILTER_BY}, not {filter_by!r}.")
-    pb = _Problems(labels, pred_probs)
+    pb = problems if problems is not None else Problems(labels, pred_probs)
     if filter_by in ("predicted_neq_given", "low_self_confidence", "low_normalized_margin"):
         # per class (the reference's binary problems): argmax of [1 - p, p] != given
         mask_t = (pb.probs_t > pb.comp_t) != pb.labels_t
@@ -208,7 +219,7 @@ def find_label_issues_per_class(
     return np.ascontiguousarray(pb.veto(mask_t).T)
 
 
-def _binary_low(pb: _Problems, filter_by: str) -> np.ndarray:
+def _binary_low(pb: Problems, filter_by: str) -> np.ndarray:
     """Each class's binary ``low_*`` rule: its off-diagonal count of lowest binary scores."""
     n_issues = np.count_nonzero(pb.veto(pb.off_diagonal()), axis=1)
     method = "self_confidence" if filter_by == "low_self_confidence" else "normalized_margin"
@@ -228,6 +239,7 @@ def find_label_issues(
     num_to_remove_per_class=None,
     min_examples_per_class: int = 1,
     confident_joint: np.ndarray | None = None,
+    problems: Problems | None = None,
 ) -> np.ndarray:
     """(N,) boolean: the row has a likely label issue in at least one class.
 
@@ -237,10 +249,10 @@ def find_label_issues(
     rules. Every other rule: any class flagged by :func:`find_label_issues_per_class`.
     """
     if filter_by in ("low_self_confidence", "low_normalized_margin"):
-        pb = _Problems(labels, pred_probs)
+        pb = problems if problems is not None else Problems(labels, pred_probs)
         n_issues = int(np.count_nonzero(pb.veto(pb.off_diagonal()).any(axis=0)))
         scores = exponential_moving_average(
-            class_label_quality_scores(labels, pred_probs), alpha=0.8
+            class_label_quality_scores(labels, pred_probs, problems=pb), alpha=0.8
         )
         mask = np.zeros(pb.n, dtype=bool)
         mask[select_extreme(scores, n_issues, largest=False)] = True
@@ -253,5 +265,6 @@ def find_label_issues(
         num_to_remove_per_class=num_to_remove_per_class,
         min_examples_per_class=min_examples_per_class,
         confident_joint=confident_joint,
+        problems=problems,
     )
     return np.asarray(per_class.any(axis=1))

@@ -60,15 +60,21 @@ def class_label_quality_scores(
     *,
     method: str = "self_confidence",
     adjust_pred_probs: bool = False,
+    problems=None,
 ) -> np.ndarray:
-    """(N, K) label quality of each (row, class) binary label, in [0, 1], lower = worse."""
+    """(N, K) label quality of each (row, class) binary label, in [0, 1], lower = worse.
+
+    ``problems``: the call's class-major arrays (``filter.Problems``), to reuse them."""
     if method not in RANK_METHODS:
         raise ValueError(f"method must be one of {RANK_METHODS}, not {method!r}.")
     if adjust_pred_probs and method == "confidence_weighted_entropy":
         raise ValueError("adjust_pred_probs=True cannot be used with confidence_weighted_entropy.")
-    labels_t = np.ascontiguousarray(np.asarray(labels, dtype=bool).T)
-    probs_t = np.ascontiguousarray(np.asarray(pred_probs, dtype=np.float64).T)
-    comp_t = 1 - probs_t
+    if problems is not None:
+        labels_t, probs_t, comp_t = problems.labels_t, problems.probs_t, problems.comp_t
+    else:
+        labels_t = np.ascontiguousarray(np.asarray(labels, dtype=bool).T)
+        probs_t = np.ascontiguousarray(np.asarray(pred_probs, dtype=np.float64).T)
+        comp_t = 1 - probs_t
     if adjust_pred_probs:
         probs_t, comp_t = _adjusted(labels_t, probs_t, comp_t)
     own = np.where(labels_t, probs_t, comp_t)
@@ -117,10 +123,11 @@ def label_quality_scores(
     aggregator: str = "exponential_moving_average",
     alpha: float | None = 0.8,
     temperature: float = 0.1,
+    problems=None,
 ) -> np.ndarray:
     """One label quality score per row in [0, 1]: the per-class scores aggregated."""
     per_class = class_label_quality_scores(
-        labels, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs
+        labels, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs, problems=problems
     )
     if aggregator == "exponential_moving_average":
         return exponential_moving_average(per_class, alpha=alpha)
