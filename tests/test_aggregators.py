@@ -14,7 +14,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cleanframe.errors import ValidationError
 from cleanframe.multiannotator import annotator_stats, consensus, label_quality
@@ -316,3 +319,58 @@ def test_bad_gold_columns_and_kos_classes(constructor):
     assert "missing" in str(e.value)
     with pytest.raises(ValidationError, match="two classes") as e:
         consensus(constructor(wide), annotators=ANNOTATORS, method="kos")
+
+
+# ----------------------------------------------------------------------------------------------
+# Properties
+# ----------------------------------------------------------------------------------------------
+
+
+@st.composite
+def small_long_crowds(draw):
+    n = draw(st.integers(3, 25))
+    m = draw(st.integers(2, 5))
+    k = draw(st.integers(2, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        for j in rng.choice(m, rng.integers(1, m + 1), replace=False):
+            rows.append((f"i{i}", f"w{j}", CLASSES[rng.integers(0, k)]))
+    rows += [("i0", f"w{j}", CLASSES[j % k]) for j in range(m) if ("i0", f"w{j}") not in
+             {(r[0], r[1]) for r in rows}]  # fmt: skip
+    long = pd.DataFrame(rows, columns=["item_id", "worker", "label"])
+    seen = sorted({r[2] for r in rows})
+    truth = {f"i{i}": seen[rng.integers(0, len(seen))] for i in range(n)}
+    long["gold"] = long["item_id"].map(lambda i: truth[i] if int(i[1:]) % 2 == 0 else None)
+    return long, rng.permutation(len(long))
+
+
+@settings(max_examples=8, deadline=None)
+@given(small_long_crowds())
+def test_every_aggregator_on_random_crowds(data):
+    long, perm = data
+    k = long["label"].nunique()
+    for method in METHODS:
+        if method == "kos" and k != 2:
+            with pytest.raises(ValidationError, match="two classes"):
+                consensus(long, **KW_LONG, method=method)
+            continue
+        out = consensus(long, **KW_LONG, **_kw(method))
+        assert len(out) == long["item_id"].nunique()
+        assert out["consensus_quality"].between(0, 1).all()
+        assert set(out["consensus_label"]) <= set(long["label"])
+        pl_out = to_pandas(consensus(pl.from_pandas(long), **KW_LONG, **_kw(method)))
+        pd.testing.assert_frame_equal(pl_out, out, check_dtype=False)
+        stats = annotator_stats(long, **KW_LONG, **_kw(method))
+        assert stats["annotator_quality"].between(0, 1).all()
+        if method in SEEDED:
+            continue  # their random start is numbered by first appearance
+        shuffled = consensus(long.iloc[perm], **KW_LONG, **_kw(method)).set_index("item_id")
+        shuffled = shuffled.loc[out["item_id"]]
+        np.testing.assert_allclose(
+            shuffled["consensus_quality"], out["consensus_quality"], rtol=0, atol=1e-6
+        )
+        clear = out["consensus_quality"].to_numpy() > 0.5 + 1e-6  # not a near-tie
+        assert (shuffled["consensus_label"].to_numpy()[clear] ==
+                out["consensus_label"].to_numpy()[clear]).all()  # fmt: skip

@@ -537,9 +537,16 @@ def _sign_determination(cov: np.ndarray, s_abs: np.ndarray, seed: int) -> np.nda
     graph = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
     degree = np.asarray(graph.sum(axis=1)).ravel()
     walk = sparse.diags(1.0 / degree) @ graph + sparse.identity(size)
-    v0 = np.random.RandomState(seed).uniform(size=size)
-    _, vec = eigs(walk.tocsr(), 1, which="SM", v0=v0)
-    direction = np.sign(vec.real[:kv, 0])
+    if kv == 0:  # no annotator covaries with another: no sign to determine
+        return np.zeros(n)
+    if size > 2:
+        v0 = np.random.RandomState(seed).uniform(size=size)
+        _, vec = eigs(walk.tocsr(), 1, which="SM", v0=v0)
+        vec = vec[:, 0]
+    else:  # too small for ARPACK: all eigenpairs, the smallest in magnitude (first on ties)
+        values, vectors = np.linalg.eig(walk.toarray())
+        vec = vectors[:, np.argmin(np.abs(values))]
+    direction = np.sign(vec.real[:kv])
     out = np.zeros(n)
     out[valid] = np.sign(direction.sum()) * s_abs[valid] * direction
     return out
@@ -551,6 +558,10 @@ def m_msr(
     """M-MSR (Ma & Olshevsky 2020): annotator reliabilities from a robust rank-one completion of
     the annotators' agreement (covariance) matrix, then a majority vote weighted by each
     annotator's log-odds skill ``log(p (K-1) / (1 - p))``.
+
+    When the rank-one iteration diverges (a sparse or degenerate overlap graph) it stops at the
+    last iterate before the values pass 1e150 (crowd-kit carries on into overflow and NaN
+    skills).
 
     Skill = that log-odds; quality = ``p``, the estimated probability of a right label. The
     consensus is the class with the largest summed skill among the classes chosen (crowd-kit
@@ -580,8 +591,13 @@ def m_msr(
     it = 0
     for it in range(1, n_iter + 1):  # noqa: B007 (the count is read after the loop)
         u_prev, v_prev = u, v
-        v = _trimmed_update(x, observed, u, v, f, n_tasks)
-        u = _trimmed_update(x.T, observed.T, v, u, f, n_tasks)
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = _trimmed_update(x, observed, u, v, f, n_tasks)
+            u = _trimmed_update(x.T, observed.T, v, u, f, n_tasks)
+            outer = np.outer(u, v)
+        if not np.all(np.abs(outer) < 1e150):  # diverging (sparse, degenerate graphs): stop
+            u, v = u_prev, v_prev
+            break
         if np.linalg.norm(np.outer(u, v) - np.outer(u_prev, v_prev)) < tol:
             break
     scale = np.sqrt(np.linalg.norm(u) / np.linalg.norm(v))
