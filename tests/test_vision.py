@@ -767,3 +767,41 @@ def test_segmentation_invariants(seed, n, k):
     probs2[:, relabel] = probs
     out_r = pd.DataFrame({"mask": list(masks2), "probs": list(probs2)}).cl.segmentation_issues(**kw)
     np.testing.assert_array_equal(out_r["num_pixel_issues"], out["num_pixel_issues"])
+
+
+def test_segmentation_cut_off_among_matched_pixels(stable_cleanlab, monkeypatch):
+    """Exact 0.5 / 0.5 pixels: matched and mismatched pixels tie at the cut-off, which is then
+    found over every pixel (histogram and exact bin), ties by position as the stable reference."""
+    from cleanframe.scoring.vision import segmentation
+
+    calls = []
+    full_search = segmentation._cut_from_all_pixels
+    monkeypatch.setattr(
+        segmentation,
+        "_cut_from_all_pixels",
+        lambda *a: calls.append(1) or full_search(*a),
+    )
+    rng = np.random.default_rng(3)
+    n, h, w = 6, 8, 8
+    masks = rng.integers(0, 2, (n, h, w))
+    p1 = np.where(rng.random((n, h, w)) < 0.4, 0.5, rng.uniform(0.05, 0.95, (n, h, w)))
+    probs = np.stack([1 - p1, p1], axis=1)
+    df = pd.DataFrame({"mask": list(masks), "probs": list(probs)})
+    out = df.cl.segmentation_issues(label="mask", pred_probs="probs", batch_size=4)
+    issues = seg_filter.find_label_issues(masks, probs, n_jobs=1, verbose=False)
+    np.testing.assert_array_equal(out["num_pixel_issues"], issues.sum(axis=(1, 2)))
+    flagged = vision.segmentation_pixel_issues(df, label="mask", pred_probs="probs", rows=range(n))
+    np.testing.assert_array_equal(flagged, issues)
+    assert calls and issues.any()
+
+
+def test_segmentation_cut_off_shortcut_equals_the_full_search():
+    from cleanframe.scoring.vision import segmentation
+
+    masks, probs = masks_scene(n=7, seed=12)
+    r = segmentation_scores(in_batches(masks, probs, 3), num_images=7, num_classes=4)
+    assert r.cut.position >= 0
+    full = segmentation._cut_from_all_pixels(
+        in_batches(masks, probs, 3), int(r.num_issues), 1, None
+    )
+    assert full == r.cut

@@ -385,7 +385,7 @@ def resolve_segmentation(
                     [(r, None) for r in fr.row_labels(bad[:5] + start)],
                     num_failures=len(bad),
                 )
-        codes = masks.astype(np.int64)
+        codes = masks.astype(np.intp)
         if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= k):
             bad_px = (codes < 0) | (codes >= k)
             bad = np.flatnonzero(bad_px.reshape(len(codes), -1).any(axis=1))
@@ -399,7 +399,10 @@ def resolve_segmentation(
             )
         low, high = -PROBABILITY_TOLERANCE, 1 + PROBABILITY_TOLERANCE
         # fast verdicts first (NaN fails both comparisons); the offending rows only on failure
-        if not (float(probs.min()) >= low and float(probs.max()) <= high):
+        # with no negative value and pixel sums within eps of 1 (checked next), no value exceeds
+        # 1 + eps: the maximum is read only when a value is negative
+        lowest = float(probs.min())
+        if not (lowest >= low and (lowest >= 0 and eps <= high - 1 or float(probs.max()) <= high)):
             wide = probs.astype(np.float64, copy=False)
             out = ~((wide >= low) & (wide <= high))
             bad = np.flatnonzero(out.reshape(len(probs), -1).any(axis=1))
@@ -435,7 +438,7 @@ def resolve_segmentation(
             if not checked[0]:
                 masks = check(start, masks, probs)
             else:
-                masks = masks.astype(np.int64, copy=False)
+                masks = masks.astype(np.intp, copy=False)
             yield masks, probs
         checked[0] = True
 

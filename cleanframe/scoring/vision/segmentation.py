@@ -15,13 +15,15 @@ Every pixel is an example of confident learning (cleanlab 2.9 ``segmentation``):
   flags its f x f pixels, and the veto then runs on every full-resolution pixel.
 
 The images are read in batches. Pass 1 reads every probability once: the per-class sums of the
-thresholds, the softmin scores, a histogram of the scores' float32 bit patterns (monotone for
-non-negative floats) and, for the pixels whose predicted class differs from the given one (the
-only ones that can be flagged), their position, score, maximum probability and classes. The
-number of issues follows from those; pass 2 gathers only the given-class probability of every
-pixel to find the exact cut-off (value, position) inside its histogram bin; with ``downsample``,
-pass 3 reads the flagged blocks for the full-resolution veto. Memory: one batch, the histogram
-(8 MB) and about 20 bytes per pixel whose predicted class differs from the given one.
+thresholds, the softmin scores, the lowest score of a pixel whose predicted class is its given one
+and, for the other pixels (the only ones that can be flagged), their position, score, maximum
+probability and classes. The number of issues follows from those, and so does the cut-off
+whenever the lowest scores up to that number all belong to such pixels (they score below every
+matched pixel). Otherwise two more passes gather only the given-class probability of every pixel:
+a histogram of the scores' float32 bit patterns (monotone for non-negative floats), then the exact
+scores inside the bin holding the cut-off. With ``downsample``, a last pass reads the flagged
+blocks for the full-resolution veto. Memory: one batch and about 20 bytes per pixel whose
+predicted class differs from the given one.
 """
 
 from __future__ import annotations
@@ -82,21 +84,30 @@ def downsample_batch(
 
 def _self_confidence(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """(b, H, W): ``probs[i, labels[i, y, x], y, x]``."""
-    return np.take_along_axis(probs, labels[:, None].astype(np.intp), axis=1)[:, 0]
+    return np.take_along_axis(probs, labels[:, None].astype(np.intp, copy=False), axis=1)[:, 0]
 
 
 def _softmin(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """Per row of (b, n) scores: ``sum s * softmax((1 - s) / T)``."""
-    x = (1 - scores) / max(temperature, EPSILON)
-    x = x - np.max(x, axis=1, keepdims=True)
-    e = np.exp(x)
-    return np.einsum("ij,ij->i", scores, e / np.sum(e, axis=1, keepdims=True))
+    """Per row of (b, n) scores: ``sum s * softmax((1 - s) / T)``.
+
+    Scores lie in [0, 1] (within the probability tolerance), so ``exp((1 - s) / T)`` stays below
+    ``exp(1.0001 / T)``: no shift by the row maximum is needed for temperatures down to 0.005
+    (the reference shifts; the results agree to rounding).
+    """
+    t = max(temperature, EPSILON)
+    if t < 0.005:  # exp could overflow without the shift
+        x = (1 - scores) / t
+        e = np.exp(x - np.max(x, axis=1, keepdims=True))
+    else:
+        e = np.exp((1 - scores) / t)
+    return np.einsum("ij,ij->i", scores, e) / np.sum(e, axis=1)
 
 
 def _bins(scores: np.ndarray) -> np.ndarray:
     """Histogram bin of each non-negative score: the top bits of its float32 pattern."""
-    bits = np.maximum(scores, 0).astype(np.float32, copy=False).view(np.uint32)
-    return (bits >> np.uint32(32 - HIST_BITS)).astype(np.int64)
+    if scores.dtype != np.float32 or (len(scores) and scores.min() < 0):
+        scores = np.maximum(scores, 0).astype(np.float32)
+    return (scores.view(np.uint32) >> np.uint32(32 - HIST_BITS)).astype(np.intp)
 
 
 def pixel_issues(
@@ -121,6 +132,10 @@ def pixel_issues(
     return flagged
 
 
+def _join(parts: list) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _argmax(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(max, first argmax) over the class axis of (b, K, H, W): one max, then K compares."""
     top = probs.max(axis=1)
@@ -130,6 +145,36 @@ def _argmax(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.equal(probs[:, c], top, out=eq)
         np.copyto(pred, np.int16(c), where=eq)
     return top, pred
+
+
+def _cut_from_all_pixels(batches: Batches, take: int, downsample: int, progress) -> Cut:
+    """The take-th lowest (score, position) over every pixel: a histogram of the scores' float32
+    bit patterns (pass A), then the exact scores inside the bin reaching ``take`` (pass B)."""
+    hist = np.zeros(1 << HIST_BITS, dtype=np.int64)
+    for labels, probs in batches():
+        small_labels, small_probs = downsample_batch(labels, probs, downsample)
+        flat = _self_confidence(small_labels, small_probs).ravel()
+        hist += np.bincount(_bins(flat), minlength=1 << HIST_BITS)
+        if progress:
+            progress(len(labels))
+    cumulative = np.cumsum(hist)
+    cut_bin = int(np.searchsorted(cumulative, take))  # first bin reaching `take`
+    below = int(cumulative[cut_bin - 1]) if cut_bin else 0
+    values, positions = [], []
+    offset = 0
+    for labels, probs in batches():
+        small_labels, small_probs = downsample_batch(labels, probs, downsample)
+        flat = _self_confidence(small_labels, small_probs).ravel()
+        hit = np.flatnonzero(_bins(flat) == cut_bin)
+        values.append(flat[hit])
+        positions.append(hit + offset)
+        offset += flat.size
+        if progress:
+            progress(len(labels))
+    v = np.concatenate(values)
+    at = np.concatenate(positions)
+    last = np.lexsort((at, v))[take - below - 1]
+    return Cut(v[last].item(), int(at[last]))
 
 
 def segmentation_scores(
@@ -144,20 +189,15 @@ def segmentation_scores(
 ) -> SegmentationResult:
     """Image scores, flagged-pixel counts and class-pair counts (see the module docstring).
 
-    ``batches()`` is called up to three times and must yield the same images in the same order:
-    pass 1 reads every probability (thresholds, softmin scores, the score histogram, and the
-    pixels whose predicted class differs from the given one: position, score, maximum
-    probability, both classes), pass 2 gathers the given-class probability only (the exact
-    cut-off inside its histogram bin), pass 3 (``downsample > 1`` only) reads the flagged blocks
-    for the full-resolution veto. Memory: one batch, plus about 20 bytes per pixel whose
-    predicted class differs from the given one (the candidates), plus 8 MB of histogram.
-    ``progress(n)`` is called with the number of images of each batch of each pass.
+    ``batches()`` is called one to four times (see the module docstring) and must yield the
+    same images in the same order each time. ``progress(n)`` is called with the number of images
+    of each batch of each pass.
     """
     k = num_classes
     sums = np.zeros(k)
     counts = np.zeros(k, dtype=np.int64)
     softmin_scores = np.empty(num_images) if method == "softmin" else None
-    hist = np.zeros(1 << HIST_BITS, dtype=np.int64)
+    matched_min = np.inf  # the lowest score of a pixel whose predicted class is its given one
     found: dict[str, list] = {"pos": [], "score": [], "top": [], "pred": [], "given": []}
     start = offset = 0
     image_size = small_size = 1
@@ -179,10 +219,12 @@ def segmentation_scores(
         flat = s.ravel()
         sums += np.bincount(y, weights=flat, minlength=k)[:k]
         counts += np.bincount(y, minlength=k)[:k]
-        hist += np.bincount(_bins(flat), minlength=1 << HIST_BITS)
         top, pred = _argmax(small_probs)
         pred = pred.ravel()
-        differ = np.flatnonzero(pred != y)
+        mismatch = pred != y
+        differ = np.flatnonzero(mismatch)
+        if len(differ) < len(flat):
+            matched_min = min(matched_min, float(np.min(flat, where=~mismatch, initial=np.inf)))
         found["pos"].append(differ + offset)
         found["score"].append(flat[differ])
         found["top"].append(top.ravel()[differ])
@@ -195,42 +237,35 @@ def segmentation_scores(
     total = offset
     thresholds = np.clip(sums / np.maximum(counts, 1), CONFIDENT_THRESHOLDS_LOWER_BOUND, None)
     adjusted = thresholds - FLOATING_POINT_COMPARISON
+    # one field at a time, each batch's pieces freed as they are joined (peak: the candidates
+    # plus one field)
     pos, score, top, pred, given = (
-        np.concatenate(found[name]) if found[name] else np.zeros(0)
-        for name in ("pos", "score", "top", "pred", "given")
+        _join(found.pop(name)) for name in ("pos", "score", "top", "pred", "given")
     )
-    pred = pred.astype(np.int64)
-    given = given.astype(np.int64)
     num_issues = int(np.count_nonzero(top >= adjusted[pred]))
+    del top
     take = min(num_issues, total)
     cut = Cut(0.0, -1)
     if take > 0:
-        cumulative = np.cumsum(hist)
-        cut_bin = int(np.searchsorted(cumulative, take))  # first bin reaching `take`
-        below = int(cumulative[cut_bin - 1]) if cut_bin else 0
-        # pass 2: the exact scores and positions inside the cut-off bin
-        values, positions = [], []
-        offset = 0
-        for labels, probs in batches():
-            small_labels, small_probs = downsample_batch(labels, probs, downsample)
-            flat = _self_confidence(small_labels, small_probs).ravel()
-            hit = np.flatnonzero(_bins(flat) == cut_bin)
-            values.append(flat[hit])
-            positions.append(hit + offset)
-            offset += flat.size
-            if progress:
-                progress(len(labels))
-        v = np.concatenate(values)
-        at = np.concatenate(positions)
-        last = np.lexsort((at, v))[take - below - 1]
-        cut = Cut(v[last].item(), int(at[last]))
+        # the `take` lowest (score, position) over all pixels. A matched pixel (predicted class =
+        # given class) scores at least `matched_min`; when the take-th lowest candidate scores
+        # below it, the lowest `take` are all candidates, known from pass 1
+        value = np.partition(score, take - 1)[take - 1]
+        if value < matched_min:
+            below = int(np.count_nonzero(score < value))
+            tied = np.sort(pos[score == value])
+            cut = Cut(value.item(), int(tied[take - below - 1]))
+        else:
+            cut = _cut_from_all_pixels(batches, take, downsample, progress)
     # the flagged pixels: the candidates among the `take` lowest (score, position)
     flagged = (score < cut.value) | ((score == cut.value) & (pos <= cut.position))
     num_pixel_issues = np.zeros(num_images, dtype=np.int64)
     pairs = np.zeros((k, k), dtype=np.int64)
     if downsample == 1:
         num_pixel_issues += np.bincount(pos[flagged] // small_size, minlength=num_images)
-        pairs += np.bincount(given[flagged] * k + pred[flagged], minlength=k * k).reshape(k, k)
+        pairs += np.bincount(
+            given[flagged].astype(np.int64) * k + pred[flagged], minlength=k * k
+        ).reshape(k, k)
     elif flagged.any():
         # pass 3: flagged pooled pixels flag their blocks; the veto runs at full resolution
         blocks = np.sort(pos[flagged])
