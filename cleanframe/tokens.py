@@ -84,9 +84,11 @@ def _token_issues(
     """is_issue of every row (frame order), computed on the tokens in flattened order."""
     choice(filter_by, _filter.FILTER_BY, "filter_by")
     c = t.c
+    # the flattened order; rows already in it (the usual layout) are not copied
+    in_order = bool((np.diff(t.flat) > 0).all())
     flagged = _filter.find_label_issues(
-        c.labels[t.flat],
-        c.pred_probs[t.flat],
+        c.labels if in_order else c.labels[t.flat],
+        c.pred_probs if in_order else c.pred_probs[t.flat],
         filter_by=filter_by,
         frac_noise=frac_noise,
         num_to_remove_per_class=per_class(
@@ -95,6 +97,8 @@ def _token_issues(
         min_examples_per_class=min_examples_per_class,
         confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
     )
+    if in_order:
+        return flagged
     mask = np.zeros(len(flagged), dtype=bool)
     mask[t.flat] = flagged
     return mask
