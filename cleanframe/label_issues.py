@@ -25,6 +25,7 @@ from ._inputs import Classification, resolve_classification
 from ._inputs.arguments import choice, class_matrix, ensemble_weights, per_class, rank_options
 from ._inputs.classes import check_merge_keeps_classes, new_class_value
 from ._inputs.columns import check_result_columns
+from ._inputs.joint import JointInputs, require_rows, resolve_joint, uses_joint
 from ._inputs.probabilities import (
     require_separate_columns,
     resolve_classification_columns,
@@ -427,10 +428,18 @@ def confident_joint(
     return _square_table(fr, c.classes, cj, "given_label")
 
 
-def _class_quality_table(fr, c: Classification, joint):
-    stats = _dataset.class_label_quality(c.labels, joint=joint)
+def _rows_of(n: int) -> np.ndarray:
+    """A stand-in for N labels where the kernels only need N (a view, no memory)."""
+    return np.broadcast_to(np.int64(0), (n,))
+
+
+def _class_quality_table(fr, c: Classification | JointInputs, joint):
+    if isinstance(c, JointInputs):  # a given confident joint: counts from it, N as given
+        n, counts = c.num_examples, c.counts
+    else:
+        n, counts = len(c.labels), np.bincount(c.labels, minlength=len(c.classes))
+    stats = _dataset.class_label_quality(_rows_of(n), joint=joint)
     order = np.argsort(stats["label_quality_score"], kind="stable")
-    counts = np.bincount(c.labels, minlength=len(c.classes))
     return fr.table(
         {
             "class": np.array(c.classes.names, dtype=object)[order],
@@ -444,8 +453,9 @@ def _class_quality_table(fr, c: Classification, joint):
     )
 
 
-def _overlap_table(fr, c: Classification, joint, asymmetric):
-    pairs = _dataset.overlapping_class_pairs(c.labels, joint=joint, asymmetric=asymmetric)
+def _overlap_table(fr, c: Classification | JointInputs, joint, asymmetric):
+    n = c.num_examples if isinstance(c, JointInputs) else len(c.labels)
+    pairs = _dataset.overlapping_class_pairs(_rows_of(n), joint=joint, asymmetric=asymmetric)
     names = np.array(c.classes.names, dtype=object)
     return fr.table(
         {
@@ -458,9 +468,18 @@ def _overlap_table(fr, c: Classification, joint, asymmetric):
 
 
 def rank_classes_by_label_quality(
-    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None
+    df: Any = None,
+    *,
+    label: str | None = None,
+    pred_probs: ColumnSpec | None = None,
+    classes: Sequence | None = None,
+    confident_joint: Any = None,
+    num_examples: int | None = None,
 ):
     """One row per class, worst label quality first: issue counts and noise rates.
+
+    From rows, or from ``confident_joint=`` and ``num_examples=`` alone (see
+    :func:`health_summary`).
 
     Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
     ``label_noise``, ``inverse_label_noise``, ``label_quality_score`` (= 1 - label_noise).
@@ -475,6 +494,17 @@ def rank_classes_by_label_quality(
     0   cat          1000            71                0.929
     1   dog          1000            46                0.954
     """
+    if uses_joint(label, pred_probs, confident_joint, num_examples):
+        j = resolve_joint(
+            df,
+            label=label,
+            pred_probs=pred_probs,
+            confident_joint=confident_joint,
+            classes=classes,
+            num_examples=num_examples,
+        )
+        return _class_quality_table(j.fr, j, j.joint)
+    label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("rank_classes_by_label_quality", locals())
     fr, c = _classification(df, label, pred_probs, classes)
@@ -482,14 +512,19 @@ def rank_classes_by_label_quality(
 
 
 def overlapping_classes(
-    df,
+    df: Any = None,
     *,
-    label: str,
-    pred_probs: ColumnSpec,
+    label: str | None = None,
+    pred_probs: ColumnSpec | None = None,
     classes: Sequence | None = None,
     asymmetric: bool = False,
+    confident_joint: Any = None,
+    num_examples: int | None = None,
 ):
     """Pairs of classes the labels confuse, most overlapping first.
+
+    From rows, or from ``confident_joint=`` and ``num_examples=`` alone (see
+    :func:`health_summary`).
 
     Columns: ``class_a``, ``class_b``, ``num_overlapping_examples``, ``joint_probability``
     (``J[a,b] + J[b,a]``; with ``asymmetric=True`` one row per ordered pair).
@@ -503,14 +538,33 @@ def overlapping_classes(
       class_a class_b  num_overlapping_examples  joint_probability
     0       a       b                         2                0.4
     """
+    if uses_joint(label, pred_probs, confident_joint, num_examples):
+        j = resolve_joint(
+            df,
+            label=label,
+            pred_probs=pred_probs,
+            confident_joint=confident_joint,
+            classes=classes,
+            num_examples=num_examples,
+        )
+        return _overlap_table(j.fr, j, j.joint, asymmetric)
+    label, pred_probs = require_rows(label, pred_probs)
     fr, c = _classification(df, label, pred_probs, classes)
     return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
 
 
 def overall_label_health_score(
-    df, *, label: str, pred_probs: ColumnSpec, classes: Sequence | None = None
+    df: Any = None,
+    *,
+    label: str | None = None,
+    pred_probs: ColumnSpec | None = None,
+    classes: Sequence | None = None,
+    confident_joint: Any = None,
+    num_examples: int | None = None,
 ) -> float:
-    """1 - (estimated number of label issues) / N: the share of labels that look right.
+    """1 - (estimated number of label issues) / N: the share of labels that look right; from a
+    confident joint alone (``confident_joint=``, see :func:`health_summary`), the trace of the
+    joint it estimates (as cleanlab).
 
     Examples
     --------
@@ -519,6 +573,17 @@ def overall_label_health_score(
     >>> round(df.cl.overall_label_health_score(label="label", pred_probs="p_*"), 4)
     0.9756
     """
+    if uses_joint(label, pred_probs, confident_joint, num_examples):
+        j = resolve_joint(
+            df,
+            label=label,
+            pred_probs=pred_probs,
+            confident_joint=confident_joint,
+            classes=classes,
+            num_examples=num_examples,
+        )
+        return float(np.trace(j.joint))
+    label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("overall_label_health_score", locals())
     _, c = _classification(df, label, pred_probs, classes)
@@ -597,14 +662,25 @@ class HealthSummary:
 
 
 def health_summary(
-    df,
+    df: Any = None,
     *,
-    label: str,
-    pred_probs: ColumnSpec,
+    label: str | None = None,
+    pred_probs: ColumnSpec | None = None,
     classes: Sequence | None = None,
     asymmetric: bool = False,
+    confident_joint: Any = None,
+    num_examples: int | None = None,
 ) -> HealthSummary:
     """Per-class label quality, overlapping classes and an overall label health score.
+
+    From rows (``label`` and ``pred_probs``) or, as cleanlab's ``dataset`` functions, from a
+    confident joint alone: ``confident_joint=`` (the table :func:`confident_joint` returns, of
+    any engine, or a K×K array of counts with ``classes=``, default ``0..K-1``) and
+    ``num_examples=`` (default: the joint's total). ``df`` then only sets the tables' frame type
+    (default: the joint table's, else pandas) and may be left out; the score is the trace of
+    the joint and ``num_label_issues`` is ``round(num_examples · (1 - score))``. The same holds
+    for :func:`rank_classes_by_label_quality`, :func:`overlapping_classes` and
+    :func:`overall_label_health_score`.
 
     Returns a :class:`HealthSummary` whose tables are in the caller's frame type; it prints as
     text and renders as HTML in a notebook. Does not modify ``df``.
@@ -619,6 +695,25 @@ def health_summary(
     >>> summary.classes_by_label_quality["class"].iloc[0]
     'cat'
     """
+    if uses_joint(label, pred_probs, confident_joint, num_examples):
+        j = resolve_joint(
+            df,
+            label=label,
+            pred_probs=pred_probs,
+            confident_joint=confident_joint,
+            classes=classes,
+            num_examples=num_examples,
+        )
+        score = float(np.trace(j.joint))
+        return HealthSummary(
+            overall_label_health_score=score,
+            num_examples=j.num_examples,
+            num_label_issues=int(round(j.num_examples * (1 - score))),
+            classes_by_label_quality=_class_quality_table(j.fr, j, j.joint),
+            overlapping_classes=_overlap_table(j.fr, j, j.joint, asymmetric),
+            joint=_square_table(j.fr, j.classes, j.joint, "given_label"),
+        )
+    label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("health_summary", locals())
     fr = adapt(df)

@@ -386,3 +386,124 @@ def test_argmax_confusion_on_frames(constructor):
     expected = cl_filter.find_label_issues_using_argmax_confusion_matrix(labels, P)
     np.testing.assert_array_equal(out.is_issue.to_numpy(), expected)
     assert out.is_issue.sum() == 432
+
+
+# ------------------------------------------------------------------------------------------
+# dataset health from a confident joint alone
+# ------------------------------------------------------------------------------------------
+cl_dataset = pytest.importorskip("cleanlab.dataset")
+cl_count = pytest.importorskip("cleanlab.count")
+
+_CLASS_COLUMNS = {
+    "class": "Class Name",
+    "label_issues": "Label Issues",
+    "inverse_label_issues": "Inverse Label Issues",
+    "label_noise": "Label Noise",
+    "inverse_label_noise": "Inverse Label Noise",
+    "label_quality_score": "Label Quality Score",
+}
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "imdb", "20news"])
+def test_dataset_functions_from_a_confident_joint_match_cleanlab(name):
+    import cleanframe
+    from cleanframe.datasets import load_arrays
+
+    labels, P = _real(name)
+    names = [str(c) for c in load_arrays(name)["class_names"]]
+    cj = cl_count.compute_confident_joint(labels, P)
+    n = len(labels)
+    ref = cl_dataset.health_summary(
+        confident_joint=cj, num_examples=n, class_names=names, verbose=False
+    )
+    ours = cleanframe.health_summary(confident_joint=cj, num_examples=n, classes=names)
+    assert ours.overall_label_health_score == pytest.approx(ref["overall_label_health_score"])
+    assert ours.num_examples == n
+    got = ours.classes_by_label_quality.set_index("class")
+    want = ref["classes_by_label_quality"].set_index("Class Name")
+    for ours_name, ref_name in list(_CLASS_COLUMNS.items())[1:]:
+        np.testing.assert_allclose(got[ours_name], want.loc[got.index, ref_name], atol=1e-12)
+    np.testing.assert_array_equal(
+        got.num_examples,
+        np.bincount(labels, minlength=len(names))[[names.index(c) for c in got.index]],
+    )
+    for asymmetric in (False, True):
+        want = cl_dataset.find_overlapping_classes(
+            confident_joint=cj, class_names=names, asymmetric=asymmetric
+        )
+        got = cleanframe.overlapping_classes(
+            confident_joint=cj, classes=names, asymmetric=asymmetric
+        )
+        key = lambda t, a, b: {(x, y): v for x, y, v in zip(t[a], t[b], t.iloc[:, -1])}  # noqa: E731
+        w = key(want, "Class Name A", "Class Name B")
+        g = key(got, "class_a", "class_b")
+        assert w.keys() == g.keys()
+        np.testing.assert_allclose([g[k] for k in w], [w[k] for k in w], atol=1e-15)
+        np.testing.assert_array_equal(
+            got.num_overlapping_examples, np.round(n * got.joint_probability).astype(int)
+        )
+    assert cleanframe.overall_label_health_score(confident_joint=cj) == pytest.approx(
+        cl_dataset.overall_label_health_score(confident_joint=cj, verbose=False)
+    )
+    ranked = cleanframe.rank_classes_by_label_quality(confident_joint=cj, num_examples=n)
+    by_index = [str(names.index(c)) for c in ours.classes_by_label_quality["class"]]
+    assert list(ranked["class"]) == by_index  # classes 0..K-1 without classes=
+
+
+def test_confident_joint_table_of_any_engine(constructor):
+    import cleanframe
+    from cleanframe.datasets import load_label_errors
+
+    frame = constructor(load_label_errors("cifar10"))
+    table = frame.cl.confident_joint(label="label", pred_probs="p_*")
+    from_rows = to_pandas(frame.cl.rank_classes_by_label_quality(label="label", pred_probs="p_*"))
+    summary = cleanframe.health_summary(confident_joint=table)  # N: the joint's total
+    assert type(summary.classes_by_label_quality) is type(table)
+    assert summary.num_examples == 10_000
+    got = to_pandas(summary.classes_by_label_quality)
+    pd.testing.assert_frame_equal(got, from_rows, check_dtype=False)
+    on_df = frame.cl.overlapping_classes(confident_joint=table, num_examples=20_000)
+    assert type(on_df) is type(frame) or isinstance(frame, pl.LazyFrame)
+    assert to_pandas(on_df).num_overlapping_examples.iloc[0] == 146  # 2 x 73 (cat / dog)
+    assert frame.cl.overall_label_health_score(confident_joint=table) == pytest.approx(0.9716)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "rule"),
+    [
+        ({"confident_joint": np.eye(3), "label": "label"}, "one_source"),
+        ({}, "required"),
+        ({"num_examples": 10}, "required"),
+        ({"confident_joint": np.ones((2, 3))}, "shape"),
+        ({"confident_joint": np.ones((3, 3)), "classes": ["a", "b"]}, "shape"),
+        ({"confident_joint": [[5]]}, "shape"),
+        ({"confident_joint": -np.eye(2)}, "non_negative"),
+        ({"confident_joint": np.full((2, 2), np.nan)}, "non_negative"),
+        ({"confident_joint": np.zeros((2, 2))}, "not_empty"),
+        ({"confident_joint": np.eye(2), "num_examples": 0}, "positive_integer"),
+        ({"confident_joint": np.eye(2), "num_examples": 2.5}, "positive_integer"),
+        ({"confident_joint": np.array([["a", "b"], ["c", "d"]])}, "numeric"),
+    ],
+)
+def test_bad_confident_joint_inputs(kwargs, rule):
+    import cleanframe
+
+    for func in (
+        cleanframe.health_summary,
+        cleanframe.rank_classes_by_label_quality,
+        cleanframe.overlapping_classes,
+        cleanframe.overall_label_health_score,
+    ):
+        with pytest.raises(ValidationError) as info:
+            func(**kwargs)
+        assert info.value.rule == rule
+
+
+def test_confident_joint_table_rows_must_match_its_columns():
+    import cleanframe
+
+    table = pd.DataFrame([[5, 1], [0, 4]], index=["b", "a"], columns=["a", "b"])
+    with pytest.raises(ValidationError, match="same order"):
+        cleanframe.health_summary(confident_joint=table)
+    table.index = ["a", "b"]
+    assert cleanframe.overall_label_health_score(confident_joint=table) == pytest.approx(0.9)
