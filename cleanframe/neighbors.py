@@ -51,8 +51,10 @@ from ._inputs.arguments import at_least
 from ._inputs.columns import check_result_columns
 from ._inputs.features import resolve_features
 from ._inputs.neighbors import (
+    knn_metric,
     one_source,
     resolve_embedding,
+    resolve_knn,
     resolve_knn_graph,
     resolve_ood_pred_probs,
     resolve_pred_probs_embedding,
@@ -129,6 +131,24 @@ def outlier_arrays(
         avg, _outlier.FEATURE_THRESHOLD if threshold is None else threshold
     )
     return scores, avg > cut
+
+
+def user_knn_scores(
+    knn: Any, X: np.ndarray, k: int, *, t: float = 1, scaling: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(scores, avg, scaling)`` of the rows ``X`` from a user's fitted ``NearestNeighbors``
+    (the reference's ``OutOfDistribution`` with ``knn``): its ``kneighbors(X)`` -- a row of the
+    data it was fitted on finds itself at distance 0 --, the first ``k`` distances averaged, no
+    exact-duplicate correction; the precision snap follows the metric (Minkowski ``p``: rows
+    with average distance below ``(100 eps)^(1/p)`` score 1)."""
+    distances = np.asarray(knn.kneighbors(X, return_distance=True)[0], dtype=np.float64)
+    metric, p = knn_metric(knn)
+    scores, avg, scale = _outlier.knn_outlier_scores(
+        distances[:, :k], t=t, scaling=scaling, metric=metric
+    )
+    if p is not None:
+        scores = np.where(avg < (100 * np.finfo(np.float64).eps) ** (1 / p), 1.0, scores)
+    return scores, avg, scale
 
 
 def pred_probs_outlier_arrays(
@@ -319,6 +339,7 @@ def find_outliers(
     label: str | None = None,
     classes: Sequence | None = None,
     knn_graph: KnnGraph | None = None,
+    knn: Any = None,
     k: int | None = None,
     t: float = 1,
     threshold: float | None = None,
@@ -367,9 +388,16 @@ def find_outliers(
         Class of each pred_probs column, when it cannot be inferred.
     knn_graph : KnnGraph, optional
         A graph from :func:`knn_graph` on this frame (then ``features`` is not read).
+    knn : sklearn.neighbors.NearestNeighbors, optional
+        Your own neighbour index, as cleanlab's ``OutOfDistribution(params={"knn": ...})``:
+        each row of ``features`` is scored by ``knn.kneighbors`` (a fitted index; an unfitted
+        one is fitted on a copy with ``features``). A row of the data the index was fitted on
+        finds itself at distance 0, and no exact-duplicate correction is made (as cleanlab).
+        Its metric is the index's own.
     k : int, optional
         Neighbours averaged. Default: 10 when the graph is built here (``min(10, N-1)``), all
-        stored neighbours of a given ``knn_graph`` (as Datalab).
+        stored neighbours of a given ``knn_graph`` (as Datalab), ``knn.n_neighbors`` with
+        ``knn=`` (a larger ``k`` is lowered to it with a warning, as cleanlab).
     t : float
         Sharpness of the distance-to-score transform.
     threshold : float, optional
@@ -409,6 +437,17 @@ def find_outliers(
     0
     """
     fr = adapt(df)
+    if knn is not None:
+        X, nn, k_used = resolve_knn(
+            knn, fr, features, k=k, pred_probs=pred_probs, knn_graph=knn_graph
+        )
+        check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
+        scores, avg, _ = user_knn_scores(nn, X, k_used, t=t)
+        cut = _outlier.distance_issue_threshold(
+            avg, _outlier.FEATURE_THRESHOLD if threshold is None else threshold
+        )
+        out = fr.attach({"outlier_score": scores, "is_outlier": avg > cut}, overwrite=overwrite)
+        return _maybe_with_graph(out, None, return_knn_graph)
     source = one_source(features, pred_probs, knn_graph=knn_graph)
     check_result_columns(fr, list(OUTLIER_COLUMNS), overwrite=overwrite)
     graph = None
@@ -461,7 +500,14 @@ class OutlierDetector:
     Parameters
     ----------
     k : int, optional
-        Neighbours (default ``min(10, N - 1)`` of the reference rows).
+        Neighbours (default ``min(10, N - 1)`` of the reference rows; ``knn.n_neighbors`` with
+        ``knn=``).
+    knn : sklearn.neighbors.NearestNeighbors, optional
+        Your own index of the reference rows (cleanlab's ``params={"knn": ...}``): ``fit``
+        scores the reference rows with ``knn.kneighbors`` (each finds itself at distance 0, as
+        in cleanlab) and stores the scale; ``score`` queries the same index with the new rows.
+        An unfitted index is fitted on a copy with the reference rows. ``metric``,
+        ``approximate``, ``standardize`` do not apply.
     t : float
     threshold : float, optional
         As in :func:`find_outliers`.
@@ -484,6 +530,14 @@ class OutlierDetector:
         Scores of the reference rows (with the exact-duplicate correction, as cleanlab).
     scaler_ : Standardizer or None (features)
         The reference rows' column means and standard deviations (``standardize=True``).
+    index_ : the neighbour index of the reference rows (features)
+        Built once in ``fit``; ``score`` queries it for new rows (no rebuild).
+    knn_graph_ : KnnGraph or None (features)
+        The reference rows' graph (each row's own neighbours, exact duplicates corrected), to
+        reuse as ``knn_graph=`` in :func:`find_outliers`, :func:`find_near_duplicates` or
+        :func:`non_iid` on the same rows; None with ``knn=``.
+    knn_ : NearestNeighbors or None
+        The index queried with ``knn=`` (yours, or a fitted copy of it).
 
     Examples
     --------
@@ -502,6 +556,7 @@ class OutlierDetector:
         self,
         *,
         k: int | None = None,
+        knn: Any = None,
         t: float = 1,
         threshold: float | None = None,
         metric: str | None = None,
@@ -515,6 +570,7 @@ class OutlierDetector:
         progress: bool = True,
     ):
         self.k, self.t, self.threshold = k, t, threshold
+        self.knn = knn
         self.standardize = standardize
         self.metric, self.approximate, self.seed, self.progress = (
             metric,
@@ -545,7 +601,18 @@ class OutlierDetector:
     ) -> OutlierDetector:
         """Fit on the reference rows of ``df`` (not modified). Returns ``self``."""
         fr = adapt(df)
-        if one_source(features, pred_probs, fit=True) == "features":
+        self.knn_, self.knn_graph_ = None, None
+        if self.knn is not None:
+            X, nn, k = resolve_knn(self.knn, fr, features, k=self.k, pred_probs=pred_probs)
+            scores, avg, scale = user_knn_scores(nn, X, k, t=self.t)
+            self.knn_, self.k_, self.metric_ = nn, k, knn_metric(nn)[0]
+            self.scaling_factor_, self._fit_avg, self.scaler_ = scale, avg, None
+            self.issue_threshold_ = _outlier.distance_issue_threshold(
+                avg, _outlier.FEATURE_THRESHOLD if self.threshold is None else self.threshold
+            )
+            self.features_spec_, self.n_features_ = features, X.shape[1]
+            self.source_ = "features"
+        elif one_source(features, pred_probs, fit=True) == "features":
             X, self.scaler_ = resolve_scaled_embedding(
                 fr, features, k=self.k, metric=self.metric, standardize=self.standardize
             )
@@ -562,6 +629,7 @@ class OutlierDetector:
                 graph.distances, t=self.t, metric=index.metric
             )
             self.index_, self.k_, self.metric_ = index, k, index.metric
+            self.knn_graph_ = graph
             self.scaling_factor_ = scale
             self._fit_avg = avg
             self.issue_threshold_ = _outlier.distance_issue_threshold(
@@ -605,10 +673,15 @@ class OutlierDetector:
             X = resolve_query_features(
                 fr, self.features_spec_, width=self.n_features_, scaler=self.scaler_
             )
-            _, dist = self.index_.query(X, self.k_)
-            scores, avg, _ = _outlier.knn_outlier_scores(
-                dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_
-            )
+            if self.knn_ is not None:
+                scores, avg, _ = user_knn_scores(
+                    self.knn_, X, self.k_, t=self.t, scaling=self.scaling_factor_
+                )
+            else:
+                _, dist = self.index_.query(X, self.k_)
+                scores, avg, _ = _outlier.knn_outlier_scores(
+                    dist, t=self.t, scaling=self.scaling_factor_, metric=self.metric_
+                )
             flags = avg > self.issue_threshold_
         else:
             P, _ = resolve_pred_probs(fr, self.pred_probs_spec_, classes=self.classes_)

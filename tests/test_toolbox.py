@@ -507,3 +507,141 @@ def test_confident_joint_table_rows_must_match_its_columns():
         cleanframe.health_summary(confident_joint=table)
     table.index = ["a", "b"]
     assert cleanframe.overall_label_health_score(confident_joint=table) == pytest.approx(0.9)
+
+
+# ------------------------------------------------------------------------------------------
+# outliers with a user's NearestNeighbors (knn=), the detector's index and graph reused
+# ------------------------------------------------------------------------------------------
+cl_outlier = pytest.importorskip("cleanlab.outlier")
+COLS = list("abcde")
+
+
+def _points(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 5))
+    new = np.vstack([rng.normal(size=(20, 5)), np.full((2, 5), 6.0), X[:1]])
+    return X, new
+
+
+def _ref_ood(knn, X, new):
+    ood = cl_outlier.OutOfDistribution(params={"knn": knn})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "already been fit"
+        fitted = ood.fit_score(features=X, verbose=False)
+    return fitted, ood.score(features=new)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"n_neighbors": 7}, {"n_neighbors": 5, "metric": "cosine"}, {"n_neighbors": 4, "p": 1}],
+    ids=["minkowski2", "cosine", "manhattan"],
+)
+def test_user_nearest_neighbors_match_cleanlab(constructor, params):
+    from sklearn.neighbors import NearestNeighbors
+
+    import cleanframe
+
+    X, new = _points()
+    knn = NearestNeighbors(**params).fit(X)
+    expected_fit, expected_new = _ref_ood(knn, X, new)
+    frame = constructor(pd.DataFrame(X, columns=COLS))
+    detector = cleanframe.OutlierDetector(knn=knn)
+    fitted = to_pandas(detector.fit_score(frame, features=COLS))
+    np.testing.assert_allclose(fitted.outlier_score, expected_fit, atol=1e-12)
+    scored = to_pandas(detector.score(constructor(pd.DataFrame(new, columns=COLS))))
+    np.testing.assert_allclose(scored.outlier_score, expected_new, atol=1e-12)
+    # a reference row finds itself at distance 0, in fit as in score
+    assert scored.outlier_score.iloc[-1] == pytest.approx(fitted.outlier_score.iloc[0])
+    if "metric" not in params:  # (cosine: the far rows point the way of some reference rows)
+        assert scored.is_outlier.iloc[-3:-1].all()
+    assert detector.knn_ is knn and detector.knn_graph_ is None
+    out = to_pandas(cleanframe.find_outliers(frame, features=COLS, knn=knn))
+    np.testing.assert_allclose(out.outlier_score, expected_fit, atol=1e-12)
+
+
+def test_unfitted_nearest_neighbors_is_fitted_on_a_copy():
+    from sklearn.neighbors import NearestNeighbors
+
+    import cleanframe
+
+    X, new = _points(1)
+    knn = NearestNeighbors(n_neighbors=6)
+    expected_fit, expected_new = _ref_ood(NearestNeighbors(n_neighbors=6), X, new)
+    detector = cleanframe.OutlierDetector(knn=knn).fit(pd.DataFrame(X, columns=COLS), features=COLS)
+    assert not hasattr(knn, "n_samples_fit_")  # the caller's object is left as it was
+    np.testing.assert_allclose(detector.fit_scores_, expected_fit, atol=1e-12)
+    got = detector.score(pd.DataFrame(new, columns=COLS)).outlier_score
+    np.testing.assert_allclose(got, expected_new, atol=1e-12)
+
+
+def test_k_above_n_neighbors_is_lowered_with_a_warning_as_cleanlab():
+    from sklearn.neighbors import NearestNeighbors
+
+    import cleanframe
+
+    X, _ = _points(2)
+    knn = NearestNeighbors(n_neighbors=3).fit(X)
+    ood = cl_outlier.OutOfDistribution(params={"knn": knn, "k": 8})
+    with pytest.warns(UserWarning, match="n_neighbors"):
+        expected = ood.score(features=X)
+    with pytest.warns(UserWarning, match="n_neighbors=3"):
+        out = cleanframe.find_outliers(pd.DataFrame(X, columns=COLS), features=COLS, knn=knn, k=8)
+    np.testing.assert_allclose(out.outlier_score, expected, atol=1e-12)
+    two = cleanframe.find_outliers(pd.DataFrame(X, columns=COLS), features=COLS, knn=knn, k=2)
+    assert not np.allclose(two.outlier_score, out.outlier_score)
+
+
+def test_bad_knn_inputs():
+    from sklearn.neighbors import NearestNeighbors
+
+    import cleanframe
+
+    X, _ = _points(3)
+    frame = pd.DataFrame(X, columns=COLS).assign(p_a=0.5, p_b=0.5, y="a")
+    knn = NearestNeighbors(n_neighbors=3).fit(X)
+    cases = [
+        ({"features": COLS[:4], "knn": knn}, "same_width"),
+        ({"pred_probs": ["p_a", "p_b"], "knn": knn}, "one_source"),
+        ({"knn": knn}, "one_source"),
+        ({"features": COLS, "knn": "not an index"}, "type"),
+        ({"features": COLS, "knn": knn, "k": 0}, "k_less_than_rows"),
+        (
+            {"features": COLS, "knn": knn, "knn_graph": cleanframe.knn_graph(frame, features=COLS)},
+            "one_source",
+        ),
+    ]
+    for kwargs, rule in cases:
+        with pytest.raises(ValidationError) as info:
+            cleanframe.find_outliers(frame, **kwargs)
+        assert info.value.rule == rule, kwargs
+    detector = cleanframe.OutlierDetector(knn=knn).fit(frame, features=COLS)
+    with pytest.raises(ValidationError, match="'e'") as info:
+        detector.score(frame.drop(columns="e"))
+    assert info.value.rule == "column_exists"
+    with pytest.raises(ValidationError, match="'e'"):
+        detector.score(frame.assign(e=np.nan))
+
+
+def test_detector_reuses_its_index_and_graph(monkeypatch):
+    import cleanframe
+    from cleanframe.scoring.neighbors import knn as knn_module
+
+    X, new = _points(4)
+    frame = pd.DataFrame(X, columns=COLS)
+    detector = cleanframe.OutlierDetector(metric="euclidean").fit(frame, features=COLS)
+    graph = detector.knn_graph_
+    assert graph.n == 300 and graph.k == detector.k_
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the index was rebuilt")
+
+    monkeypatch.setattr(knn_module, "KnnIndex", no_rebuild)
+    monkeypatch.setattr(knn_module, "build_knn_graph", no_rebuild)
+    scored = detector.score(pd.DataFrame(new, columns=COLS))
+    assert scored.is_outlier.iloc[-3:-1].all() and not scored.is_outlier.iloc[:20].any()
+    reused = cleanframe.find_outliers(frame, knn_graph=graph)
+    np.testing.assert_allclose(reused.outlier_score, detector.fit_scores_)
+    dups = cleanframe.find_near_duplicates(frame, knn_graph=graph)
+    monkeypatch.undo()
+    fresh = cleanframe.find_near_duplicates(frame, features=COLS, metric="euclidean")
+    pd.testing.assert_frame_equal(dups, fresh)

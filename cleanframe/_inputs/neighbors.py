@@ -18,7 +18,9 @@ Every rule is stated here once, for every public function that searches neighbou
   :class:`~cleanframe.scoring.neighbors.scales.FeatureScaleWarning` (a warning, not an error);
   ``standardize=True`` gives every column mean 0 and standard deviation 1 instead;
 - the audit leaves rows with missing feature values out of its neighbour checks
-  (:func:`resolve_audit_embedding`).
+  (:func:`resolve_audit_embedding`);
+- ``knn=``, a user's scikit-learn ``NearestNeighbors``, scores ``features=`` only, and was
+  fitted on as many values per row (:func:`resolve_knn`).
 
 The kernels in :mod:`cleanframe.scoring.neighbors` keep cheap ``ValueError`` asserts for direct
 callers; a user's bad value is reported here, as a ``ValidationError``.
@@ -59,7 +61,9 @@ __all__ = [
     "resolve_audit_embedding",
     "resolve_embedding",
     "resolve_scaled_embedding",
+    "resolve_knn",
     "resolve_knn_graph",
+    "knn_metric",
     "resolve_ood_pred_probs",
     "resolve_pred_probs_embedding",
     "resolve_query_features",
@@ -361,3 +365,89 @@ def resolve_ood_pred_probs(
         )
     c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     return c.pred_probs, c.labels, c.classes
+
+
+# ------------------------------------------------------------------------------------------
+# a user's scikit-learn NearestNeighbors (knn=)
+# ------------------------------------------------------------------------------------------
+def _is_fitted(knn: Any) -> bool:
+    return hasattr(knn, "n_samples_fit_") or hasattr(knn, "_fit_X")
+
+
+def knn_metric(knn: Any) -> tuple[str | None, float | None]:
+    """The metric name of a NearestNeighbors (a callable's ``__name__``) and its Minkowski
+    ``p`` (None for other metrics): what sets the precision snap of the outlier scores."""
+    metric = getattr(knn, "effective_metric_", None) or getattr(knn, "metric", None)
+    name = metric if isinstance(metric, str) else getattr(metric, "__name__", None)
+    p = getattr(knn, "p", None) if name == "minkowski" else None
+    if name == "minkowski" and p == 2:
+        return "euclidean", None
+    return name, p
+
+
+def resolve_knn(
+    knn: Any,
+    fr: Engine,
+    features: Any,
+    *,
+    k: int | None,
+    pred_probs: Any = None,
+    knn_graph: Any = None,
+) -> tuple[np.ndarray, Any, int]:
+    """A user's scikit-learn ``NearestNeighbors`` (``knn=``, as the reference's
+    ``OutOfDistribution(params={"knn": ...})``) and the rows to score with it:
+    ``(features, fitted knn, k)``.
+
+    Rules: ``knn=`` goes with ``features=`` (not ``pred_probs=`` nor ``knn_graph=``); it has
+    ``kneighbors`` and ``n_neighbors`` (``type``); a fitted one was fitted on as many values per
+    row as the features have (``same_width``); an unfitted one is fitted on these features -- a
+    copy, the caller's object stays as it is. ``k`` (default ``n_neighbors``) is at least 1; a
+    ``k`` above ``n_neighbors`` is lowered to it with a warning, as the reference does."""
+    if knn_graph is not None:
+        raise ValidationError(
+            "knn", "one_source", "pass knn= (a NearestNeighbors) or knn_graph=, not both"
+        )
+    if pred_probs is not None or features is None:
+        raise ValidationError(
+            "knn",
+            "one_source",
+            "knn= (a fitted scikit-learn NearestNeighbors) scores features=: pass features=, "
+            "not pred_probs=",
+        )
+    if not callable(getattr(knn, "kneighbors", None)) or not hasattr(knn, "n_neighbors"):
+        raise ValidationError(
+            "knn",
+            "type",
+            f"knn= must be a scikit-learn NearestNeighbors (with kneighbors and n_neighbors), "
+            f"not {type(knn).__name__}",
+        )
+    X = resolve_features(fr, features)
+    if _is_fitted(knn):
+        width = getattr(knn, "n_features_in_", X.shape[1])
+        if width != X.shape[1]:
+            raise ValidationError(
+                spec_name(features),
+                "same_width",
+                f"features have {X.shape[1]} values per row, knn= was fitted on {width}",
+            )
+    else:
+        from sklearn.base import clone
+
+        if len(X) < 2:
+            raise ValidationError(
+                spec_name(features), "at_least_2_rows", "fitting knn= needs at least 2 rows"
+            )
+        knn = clone(knn).fit(X)
+    stored = int(knn.n_neighbors)
+    if k is None:
+        k = stored
+    elif int(k) < 1:
+        raise ValidationError("knn", "k_less_than_rows", f"k={k} must be at least 1")
+    elif int(k) > stored:
+        warn(
+            f"k={k} is more than the n_neighbors={stored} of knn=; k={stored} is used (as "
+            f"cleanlab does)",
+            UserWarning,
+        )
+        k = stored
+    return X, knn, int(k)
