@@ -102,7 +102,7 @@ def _first_argmax(scores: np.ndarray, allowed: np.ndarray | None = None) -> np.n
     """Row argmax (first = lowest code on ties), only over ``allowed`` entries when given."""
     if allowed is not None:
         scores = np.where(allowed, scores, -np.inf)
-    return np.argmax(scores, axis=1).astype(np.int64)
+    return np.argmax(scores, axis=1).astype(np.int64, copy=False)
 
 
 def _accuracy(ann: Annotations, truth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -136,14 +136,18 @@ def weighted_vote(ann: Annotations, weight: np.ndarray) -> tuple[np.ndarray, np.
 
 def _shares(sums: np.ndarray, ann: Annotations) -> np.ndarray:
     """Rows of ``sums`` divided by their total; the plain vote shares where the total is <= 0."""
-    total = sums.sum(axis=1, keepdims=True)
-    plain = ann.votes / ann.num_annotations[:, None]
+    total = sums.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, sums / total, plain)
+        out = sums / total[:, None]
+    bad = np.flatnonzero(~(total > 0))
+    if len(bad):
+        out[bad] = ann.votes[bad] / ann.num_annotations[bad, None]
+    return out
 
 
 def _plain_majority(ann: Annotations) -> np.ndarray:
-    return _first_argmax(ann.votes)
+    """The most voted class per item (ties: lowest code), computed once per ``ann``."""
+    return ann._get("plain_majority", lambda: _first_argmax(ann.votes))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
