@@ -73,27 +73,32 @@ def plot_label_scores(
 _FLAGGED, _CLEAN = "#d95f02", "#1b9e77"
 
 
-def plot_audit_class_issue_rates(report, *, ax=None):
+#: The most classes the audit's class plots show (the worst ones).
+AUDIT_PLOT_CLASSES = 30
+
+
+def plot_audit_class_issue_rates(report, *, ax=None, top: int = AUDIT_PLOT_CLASSES):
     """Bars: the share of each given class's rows that the audit's label check flagged
-    (counted from ``is_label_issue``). Returns the ``Axes``."""
+    (counted from ``is_label_issue``; the ``top`` highest rates). Returns the ``Axes``."""
     table = _to_pandas(report.issues)
     labels = table[report.label].astype(str)
     flagged = table["is_label_issue"].astype(bool)
-    rate = flagged.groupby(labels, sort=True).mean().sort_values(kind="stable")
+    rate = flagged.groupby(labels, sort=True).mean().sort_values(kind="stable").tail(top)
     counts = flagged.groupby(labels, sort=True).sum()
     ax = _axes(ax, (6, max(2.5, 0.3 * len(rate) + 1)))
     ax.barh(rate.index, 100 * rate.to_numpy(), color=_FLAGGED)
     for y, name in enumerate(rate.index):
         ax.text(100 * rate[name], y, f" {int(counts[name])}", va="center", fontsize=8)
     ax.set_xlabel("rows flagged by the label check (% of the given class)")
-    ax.set_title("Label issues per class")
+    shown = "" if len(rate) < flagged.groupby(labels).ngroups else f" (the {len(rate)} highest)"
+    ax.set_title(f"Label issues per class{shown}")
     ax.figure.tight_layout()
     return ax
 
 
 def plot_audit_scores(report, *, figure=None, bins: int = 40):
-    """One histogram per check of its scores, flagged rows stacked on top (log counts).
-    Returns the ``Figure``."""
+    """One histogram per check of its scores: all rows, the flagged ones drawn over them (log
+    counts). Returns the ``Figure``."""
     table = _to_pandas(report.issues)
     checks = [c for c in report.checks if table[f"{c}_score"].nunique() > 1]
     if figure is None:
@@ -108,27 +113,33 @@ def plot_audit_scores(report, *, figure=None, bins: int = 40):
         ax = figure.add_subplot(rows, cols, i + 1)
         values = np.asarray(table[f"{check}_score"], dtype=float)
         flagged = np.asarray(table[f"is_{check}_issue"], dtype=bool)
-        ax.hist(
-            [values[~flagged], values[flagged]],
-            bins=edges,
-            stacked=True,
-            color=[_CLEAN, _FLAGGED],
-            label=["not flagged", "flagged"],
-        )
+        every, _ = np.histogram(values, bins=edges)
+        bad, _ = np.histogram(values[flagged], bins=edges)
+        # counts on a log scale: 0.5 stands for an empty bin (drawn at the bottom)
+        ax.stairs(np.maximum(every, 0.5), edges, fill=True, color=_CLEAN, label="all rows")
+        if flagged.any():
+            ax.stairs(np.maximum(bad, 0.5), edges, fill=True, color=_FLAGGED, label="flagged")
         ax.set_yscale("log")
+        ax.set_ylim(0.5, None)
         ax.set_title(f"{check}_score", fontsize=9)
+        ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.08, top=0.92, hspace=0.45, wspace=0.25)
     return figure
 
 
-def plot_audit_confident_joint(report, *, ax=None):
+def plot_audit_confident_joint(report, *, ax=None, top: int = AUDIT_PLOT_CLASSES):
     """Heatmap of the label check's confident joint (given label x confidently suggested
-    label, row counts). Returns the ``Axes``."""
+    label, row counts; with more than ``top`` classes, the ``top`` with the most off-diagonal
+    counts). Returns the ``Axes``."""
     label = report.details["label"]
     joint = np.asarray(label["confident_joint"])
     names = [str(c) for c in label["classes"]]
+    if len(names) > top:
+        off = joint.sum(axis=0) + joint.sum(axis=1) - 2 * np.diag(joint)
+        keep = np.sort(np.argsort(-off, kind="stable")[:top])
+        joint, names = joint[np.ix_(keep, keep)], [names[i] for i in keep]
     size = max(3.0, 0.45 * len(names) + 1.5)
     ax = _axes(ax, (size + 1, size))
     image = ax.imshow(np.log1p(joint), cmap="viridis")

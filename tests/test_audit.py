@@ -533,7 +533,7 @@ def test_report_html_and_standalone_file(report, tmp_path):
     html = report._repr_html_()
     for check in report.checks:
         assert f'<h5 id="check-{check}">{check}: ' in html
-    assert "<table" in html and "data:image/png" not in html  # notebook: tables, no plots
+    assert "<table" in html and html.count("data:image/png") == 4  # the plots too
     path = tmp_path / "audit.html"
     page = report.to_html(path)
     assert path.read_text(encoding="utf-8") == page

@@ -1,7 +1,8 @@
 """The result of :func:`cleanframe.audit`: rows, a per-check summary table, a readable report.
 
 The report comes as terminal text (``repr``), notebook HTML (``_repr_html_``) and a standalone
-HTML file with embedded PNG plots (:meth:`Audit.to_html`; matplotlib imported on first use). Each
+HTML file (:meth:`Audit.to_html`), both HTML forms with embedded PNG plots (matplotlib imported
+on first use, drawn once per audit). Each
 check that ran is explained in one sentence with what to do about it, followed by its worst rows
 with the user's own columns beside the scores and reasons; every count is read from the per-row
 columns. :meth:`Audit.save` writes the audit as Parquet + JSON and :meth:`Audit.load` reopens it
@@ -135,6 +136,7 @@ class Audit:
     columns: list = field(default_factory=list)
     label: str | None = None
     input_columns: list = field(default_factory=list)
+    _figures: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def explain(self, row: int) -> Any:
         """Every check's evidence for one row (its position, 0-based), as a small table.
@@ -319,12 +321,15 @@ class Audit:
         return "".join(parts)
 
     def _repr_html_(self) -> str:
-        return f"<div>{self._body_html(plots=False)}</div>"
+        return f"<div>{self._body_html(plots=True)}</div>"
 
     def figures(self) -> dict:
         """The report's plots as base64 PNG strings by title (matplotlib, imported here): the
         per-class label-issue rate and the confident joint (label check), the score histograms,
-        and the outlier / near-duplicate overview (when both ran on a graph)."""
+        and the outlier / near-duplicate overview (when both ran on a graph). Drawn once per
+        audit and kept."""
+        if self._figures is not None:
+            return dict(self._figures)
         from matplotlib.figure import Figure
 
         from .. import plots
@@ -352,7 +357,8 @@ class Audit:
             out["Outliers and near duplicates"] = png(
                 plots.plot_audit_neighbours(self, ax=Figure().subplots()).figure
             )
-        return out
+        self._figures = out
+        return dict(out)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """The report as a standalone HTML page (plots embedded as PNG); written to ``path``
