@@ -26,8 +26,10 @@ import numpy as np
 
 __all__ = ["ProbColumns", "RowStats", "confident_guess", "top_candidates", "as_columns"]
 
-#: Rows per tile of the fused loops (K columns × TILE rows stay in L1/L2).
-TILE = 256
+#: Rows per tile of the fused loops: the per-row accumulators of a tile stay in L2 while the
+#: K column slices stream through (measured: 16384 reads at numpy's column-reduction speed,
+#: 256 at half of it).
+TILE = 16384
 
 
 @dataclass
@@ -201,11 +203,11 @@ def _row_stats_py(cols, labels, argmax, own, other, sums, rng):
     k = len(cols)
     lo = rng[0]
     hi = rng[1]
-    tile = 256
+    tile = TILE
     mx1 = np.empty(tile, dtype=own.dtype)
     mx2 = np.empty(tile, dtype=own.dtype)
     mn = np.empty(tile, dtype=own.dtype)
-    am = np.zeros(tile, dtype=np.int64)
+    am = np.zeros(tile, dtype=np.int32)
     s = np.zeros(tile, dtype=np.float64)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
@@ -244,7 +246,7 @@ def _row_stats_py(cols, labels, argmax, own, other, sums, rng):
 def _confident_guess_py(cols, cut, argmax, out):
     n = len(out)
     k = len(cols)
-    tile = 256
+    tile = TILE
     cnt = np.zeros(tile, dtype=np.int64)
     first = np.full(tile, -1, dtype=np.int64)
     for start in range(0, n, tile):

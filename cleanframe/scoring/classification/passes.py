@@ -208,7 +208,12 @@ class CandidateStats:
             sel = (self.slots < width) & (self.slots % k1 == k1 - 1)
         else:
             sel = (self.slots < width) & (self.slots % k1 != k1 - 1)
-        return np.unique(self.positions[sel]).astype(np.int64)
+        chosen = self.positions[sel]
+        if not len(chosen):
+            return np.empty(0, dtype=np.int64)
+        seen = np.zeros(int(chosen.max()) + 1, dtype=bool)  # unique, without sorting
+        seen[chosen] = True
+        return np.flatnonzero(seen).astype(np.int64)
 
 
 def _num_classes_of(width: int) -> int:
@@ -376,8 +381,12 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
             positions.append(offset + rows[c].astype(np.int64))
     if not slots:
         return CandidateStats(limits)
-    out = _cut(limits, np.concatenate(slots), np.concatenate(keys), np.concatenate(positions))
-    return out
+    slots_, keys_, positions_ = (np.concatenate(a) for a in (slots, keys, positions))
+    if isinstance(pred_probs, ProbColumns):
+        # each slot already holds exactly its best rows (disjoint slots): skip the cut; a merge
+        # with other batches orders them
+        return CandidateStats(limits, slots_, keys_, positions_)
+    return _cut(limits, slots_, keys_, positions_)
 
 
 # ------------------------------------------------------------------------------------------
