@@ -231,6 +231,12 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
         "consensus_method": st.sampled_from([None, "majority_vote", "dawid_skene"]),
         "quality_method": st.sampled_from([None, "agreement"]),
         "progress": st.just(False),
+        # token classification (group_scores, common_label_issues): a sentence and a word column
+        **(
+            {"group": st.sampled_from(["t", "a_0", "y"]), "token": st.sampled_from(["a_0", "y"])}
+            if method in ("group_scores", "common_label_issues")
+            else {}
+        ),
     }
 
 
