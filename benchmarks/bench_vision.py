@@ -189,7 +189,7 @@ def child(args: dict) -> dict:
             "boxes": [len(data[0]), len(data[3])],
         }
     masks, probs = segmentation_data(args["images"])
-    if who == "cleanlab":
+    if who.startswith("cleanlab"):
         import cleanlab.experimental.label_issues_batched as batched
         from cleanlab.segmentation.filter import find_label_issues
         from cleanlab.segmentation.rank import get_label_quality_scores
@@ -200,9 +200,11 @@ def child(args: dict) -> dict:
 
         batched.find_top_issues = find_top_issues
 
+        n_jobs = None if who == "cleanlab_default" else 1  # None: a process pool per batch
+
         def fn():
-            scores, _ = get_label_quality_scores(masks, probs, n_jobs=1, verbose=False)
-            issues = find_label_issues(masks, probs, n_jobs=1, verbose=False)
+            scores, _ = get_label_quality_scores(masks, probs, n_jobs=n_jobs, verbose=False)
+            issues = find_label_issues(masks, probs, n_jobs=n_jobs, verbose=False)
             return scores, issues.sum(axis=(1, 2))
 
         m = measure(fn, repeat)
@@ -254,6 +256,12 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--seg-images", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--default-images",
+        type=int,
+        default=0,
+        help="also time cleanlab's default segmentation (n_jobs=None) on this many images",
+    )
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(json.loads(a.child))))
@@ -300,6 +308,28 @@ def main() -> None:
                 f"{min(r['seconds']):8.3f} s  cpu {min(r['cpu']):8.3f} s  extra peak "
                 f"{r['extra'] / 2**20:7.0f} MiB  load {load()}",
                 flush=True,
+            )
+        if a.default_images:
+            for who in ("polars", "cleanlab_default"):
+                args = {
+                    "task": "segmentation",
+                    "who": who,
+                    "images": a.default_images,
+                    "repeat": 1,
+                    "batch": None,
+                }
+                r = run_child(__file__, args, timeout=7200)
+                res[f"{who}@{a.default_images}"] = r
+                print(
+                    f"segmentation {a.default_images} x 256 x 256 x 20 {who:16s} best "
+                    f"{min(r['seconds']):8.3f} s  cpu {min(r['cpu']):8.3f} s  load {load()}",
+                    flush=True,
+                )
+            mine = res[f"polars@{a.default_images}"]
+            theirs = res[f"cleanlab_default@{a.default_images}"]
+            print(
+                f"  vs cleanlab's default: {min(theirs['seconds']) / min(mine['seconds']):.1f}x "
+                f"faster (wall); counts equal: {mine['counts'] == theirs['counts']}"
             )
         ref = res["cleanlab/None"]
         for key in ("polars/None", "polars/8"):
