@@ -147,7 +147,7 @@ def run_aggregator(lib, method, args):
             import cleanframe.scoring.multiannotator.aggregators as agg
 
             glad = agg.glad
-            agg.glad = lambda ann: glad(ann, n_iter=args.glad_iter)
+            agg.glad = lambda ann, **kw: glad(ann, n_iter=args.glad_iter)
 
         def once():
             out = cfm.consensus(frame, **kw)
@@ -180,6 +180,21 @@ def run_aggregator(lib, method, args):
         t0 = time.perf_counter()
         labels = once()
         times.append(time.perf_counter() - t0)
+    kernel_seconds = None
+    if lib == "cleanframe":  # the kernel alone: codes -> Annotations -> aggregate
+        from cleanframe.scoring.multiannotator import aggregators as agg
+        from cleanframe.scoring.multiannotator.crowdlab import Annotations
+
+        kernel_times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            ann = Annotations.from_coo(
+                long["item_id"].to_numpy(), long["worker"].to_numpy(), long["label"].to_numpy(),
+                num_items=args.items, num_annotators=args.annotators, num_classes=k,
+            )  # fmt: skip
+            agg.aggregate(ann, method, gold=gold)
+            kernel_times.append(time.perf_counter() - t0)
+        kernel_seconds = min(kernel_times)
     mv = np.argmax(
         np.bincount(d["item"] * k + d["label"], minlength=args.items * k).reshape(-1, k), axis=1
     )
@@ -187,6 +202,7 @@ def run_aggregator(lib, method, args):
         "lib": lib,
         "method": method,
         "seconds": min(times),
+        "kernel_seconds": kernel_seconds,
         "accuracy": float(np.mean(np.asarray(labels, dtype=np.int64) == truth)),
         "labels": np.asarray(labels, dtype=np.int64).tolist(),
         "mv_accuracy": float(np.mean(mv == truth)),
@@ -196,7 +212,13 @@ def run_aggregator(lib, method, args):
 
 def aggregators_main(args):
     rows = {}
-    for method in args.methods:
+    if args.from_json:  # several partial runs (e.g. GLAD on its own) merged into one section
+        for path in args.from_json:
+            saved = json.loads(Path(path).read_text())
+            rows.update({(r["lib"], r["method"]): r for r in saved["rows"]})
+            args.command = saved.get("command")
+        args.methods = [m for m in AGGREGATOR_CASES if ("cleanframe", m) in rows]
+    for method in [] if args.from_json else args.methods:
         for lib in ("cleanframe", "crowd-kit"):
             cmd = [
                 sys.executable, __file__, "--aggregator-case", f"{lib}:{method}",
@@ -212,6 +234,10 @@ def aggregators_main(args):
             rows[(lib, method)] = json.loads(proc.stdout.strip().splitlines()[-1])
             r = rows[(lib, method)]
             print(f"{method:22s} {lib:10s} {r['seconds']:9.3f} s  acc {r['accuracy']:.4f}")
+    if args.save_json:
+        Path(args.save_json).write_text(
+            json.dumps({"rows": list(rows.values()), "command": " ".join(sys.argv[1:])})
+        )
     report = render_aggregators(args, rows)
     print(report)
     if not args.no_write:
@@ -225,6 +251,8 @@ def render_aggregators(args, rows):
     m = machine()
     load = subprocess.run("uptime", capture_output=True, text=True, check=False).stdout.strip()
     cmd = "python benchmarks/bench_multiannotator.py " + " ".join(sys.argv[1:])
+    if getattr(args, "command", None):
+        cmd += f"` (from `{args.command}`)"
     any_row = next(iter(rows.values()), {})
     lines = [
         AGG_SECTION,
@@ -245,9 +273,9 @@ def render_aggregators(args, rows):
         "restarts all start from the same seeded draw, so they return the same result 10 times "
         "slower).",
         "",
-        "| method | crowd-kit call | cleanframe (s) | crowd-kit (s) | speed-up | accuracy "
-        "cleanframe | accuracy crowd-kit | same labels |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| method | crowd-kit call | cleanframe (s) | crowd-kit (s) | speed-up | kernel (s) | "
+        "kernel speed-up | accuracy cleanframe | accuracy crowd-kit | same labels |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in args.methods:
         cf, ck = rows.get(("cleanframe", method)), rows.get(("crowd-kit", method))
@@ -256,9 +284,11 @@ def render_aggregators(args, rows):
             continue
         same = np.mean(np.asarray(cf["labels"]) == np.asarray(ck["labels"]))
         call = CROWDKIT_NAMES[method].format(glad_iter=args.glad_iter)
+        kern = cf.get("kernel_seconds")
+        kern_cells = f"{kern:.3f} | {ck['seconds'] / kern:.1f}×" if kern else " | "
         lines.append(
             f"| {method} | `{call}` | {cf['seconds']:.3f} | {ck['seconds']:.3f} | "
-            f"**{ck['seconds'] / cf['seconds']:.1f}×** | {cf['accuracy']:.4f} | "
+            f"**{ck['seconds'] / cf['seconds']:.1f}×** | {kern_cells} | {cf['accuracy']:.4f} | "
             f"{ck['accuracy']:.4f} | {same:.4f} |"
         )
     mv = {r["method"]: r["mv_accuracy"] for r in rows.values()}
@@ -443,6 +473,10 @@ def main():
     ap.add_argument("--crowdkit-repeats", type=int, default=1)
     ap.add_argument("--glad-iter", type=int, default=5)
     ap.add_argument("--aggregator-case", help=argparse.SUPPRESS)  # child mode
+    ap.add_argument("--save-json", help="aggregators: also save the measured rows here")
+    ap.add_argument(
+        "--from-json", nargs="*", help="aggregators: render (and write) rows saved by --save-json"
+    )
     ap.add_argument(
         "--no-write", action="store_true", help="do not write RESULTS_multiannotator.md"
     )
