@@ -406,6 +406,8 @@ def test_the_new_checks_run_only_when_asked(data, constructor):
         "non_iid",
         "class_imbalance",
     ]
+    assert report.available == ["underperforming_group", "data_valuation", "identifier_column"]
+    assert "when asked (checks=): ['underperforming_group'" in " ".join(repr(report).split())
     with pytest.raises(ValidationError, match="underperforming_group"):
         cleanframe.audit(data, label="y", features="emb_*", checks=["underperforming_group"])
     with pytest.raises(ValidationError, match="data_valuation"):

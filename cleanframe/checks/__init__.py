@@ -319,8 +319,10 @@ def audit(
     selected = select_checks(requested, list(CHECKS), chosen, cannot, defaults, not_applicable)
     run = [name for name in selected if name in chosen]
     skipped = {name: cannot[name] for name in selected if name not in chosen}
+    available = []  # not run by default, but the inputs allow them
     if requested is None:
         skipped.update({n: why for n, why in not_applicable.items() if n in defaults})
+        available = [n for n in chosen if n not in defaults]
     names = [column for name in run for column in CHECKS[name].columns]
     names += ["is_issue", "issue_reason"]
     check_result_columns(fr, names, overwrite=overwrite)
@@ -391,6 +393,7 @@ def audit(
         notes=notes,
         skipped=skipped,
         task=task,
+        available=available,
         evidence=evidence,
         columns=list(fr.columns),
         label=label,

@@ -112,6 +112,9 @@ class Audit:
         one-row frame has no neighbours, or a classification check in a regression audit).
     task : str
         ``"classification"`` or ``"regression"``.
+    available : list
+        Checks that do not run by default but that the given columns allow (run them with
+        ``checks=``); the report lists them.
     evidence : dict
         Per check, the per-row numbers it used (name -> array over the frame's rows); what
         :meth:`explain` shows and the ``issue_reason`` sentences are built from.
@@ -132,6 +135,7 @@ class Audit:
     notes: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     task: str = "classification"
+    available: list = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
     columns: list = field(default_factory=list)
     label: str | None = None
@@ -233,6 +237,11 @@ class Audit:
             self._graph_note()
             + [f"{name}: {note}" for name, note in self.notes.items()]
             + [f"{name}: skipped, {why}" for name, why in self.skipped.items()]
+            + (
+                [f"also possible with these columns, when asked (checks=): {self.available}"]
+                if self.available
+                else []
+            )
         )
 
     # -------------------------------------------------------------------------------------
@@ -426,6 +435,7 @@ class Audit:
             "notes": self.notes,
             "skipped": self.skipped,
             "task": self.task,
+            "available": self.available,
             "columns": [str(c) for c in self.columns],
             "label": self.label,
             "input_columns": [str(c) for c in self.input_columns],
@@ -515,6 +525,7 @@ class Audit:
             notes=dict(meta["notes"]),
             skipped=dict(meta["skipped"]),
             task=meta["task"],
+            available=list(meta.get("available", [])),
             evidence=evidence,
             columns=list(meta["columns"]),
             label=meta["label"],
