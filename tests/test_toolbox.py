@@ -152,8 +152,8 @@ def test_validation_func_gets_holdout_rows_in_X_type(constructor):
 # CleanLearning: N-dimensional X, tiny classes, low_memory
 # ------------------------------------------------------------------------------------------
 def test_images_are_flattened_for_the_default_model():
-    X, y, true = _blobs(200, 3, seed=5, noise=0.1, d=16)
-    images = X.reshape(200, 4, 4)
+    X, y, true = _blobs(120, 3, seed=5, noise=0.1, d=16)
+    images = X.reshape(120, 4, 4)
     ref = cl_classification.CleanLearning(seed=0)
     ours = CleanLearning(seed=0)
     _same_issues(ours.find_label_issues(images, y), ref.find_label_issues(images, y))
@@ -163,7 +163,7 @@ def test_images_are_flattened_for_the_default_model():
     np.testing.assert_allclose(ours.predict_proba(images), ref.predict_proba(images), rtol=1e-10)
     assert ours.score(images, true) == pytest.approx(ref.score(images, true))
     with pytest.raises(ValueError, match="features"):
-        ours.predict(X.reshape(200, 2, 8)[:, :1])
+        ours.predict(X.reshape(120, 2, 8)[:, :1])
 
 
 def test_a_model_of_yours_gets_images_as_they_are():
@@ -333,31 +333,34 @@ def same_rounding_ties(monkeypatch):
     monkeypatch.setattr(cl_util, "round_preserving_sum", round_preserving_sum)
 
 
-@pytest.mark.parametrize("filter_by", ["prune_by_class", "prune_by_noise_rate", "both"])
-def test_scalar_num_to_remove_per_class_means_every_class(
-    constructor, filter_by, same_rounding_ties
-):
+def test_scalar_num_to_remove_per_class_means_every_class(constructor, same_rounding_ties):
     from cleanframe.datasets import load_label_errors
 
-    frame = load_label_errors("cifar10")
+    frame = constructor(load_label_errors("cifar10"))
     labels, P = _real("cifar10")
-    expected = cl_filter.find_label_issues(
-        labels, P, filter_by=filter_by, num_to_remove_per_class=[7] * 10
-    )
-    out = to_pandas(
-        constructor(frame).cl.find_label_issues(
-            label="label", pred_probs="p_*", filter_by=filter_by, num_to_remove_per_class=7
+    for filter_by in ("prune_by_class", "prune_by_noise_rate", "both"):
+        if filter_by != "prune_by_class" and not isinstance(frame, pd.DataFrame):
+            continue  # the other rules on pandas only: the engines share the path
+        expected = cl_filter.find_label_issues(
+            labels, P, filter_by=filter_by, num_to_remove_per_class=[7] * 10
         )
-    )
-    np.testing.assert_array_equal(out.is_issue.to_numpy(), expected)
-    listed = to_pandas(
-        constructor(frame).cl.find_label_issues(
-            label="label", pred_probs="p_*", filter_by=filter_by, num_to_remove_per_class=[7] * 10
+        out = to_pandas(
+            frame.cl.find_label_issues(
+                label="label", pred_probs="p_*", filter_by=filter_by, num_to_remove_per_class=7
+            )
         )
-    )
-    pd.testing.assert_frame_equal(out, listed)
-    if filter_by == "prune_by_class":
-        assert out.groupby("label").is_issue.sum().tolist() == [7] * 10
+        np.testing.assert_array_equal(out.is_issue.to_numpy(), expected)
+        listed = to_pandas(
+            frame.cl.find_label_issues(
+                label="label",
+                pred_probs="p_*",
+                filter_by=filter_by,
+                num_to_remove_per_class=[7] * 10,
+            )
+        )
+        pd.testing.assert_frame_equal(out, listed)
+        if filter_by == "prune_by_class":
+            assert out.groupby("label").is_issue.sum().tolist() == [7] * 10
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "7"])
