@@ -12,7 +12,8 @@ columns each holding an H x W map). Pixels are examples of confident learning (c
 ``segmentation``); images are read in batches, so memory grows with the batch, not the dataset.
 
 Engine support: pandas and polars (eager or LazyFrame; a LazyFrame collects only the columns a
-call reads). Results come back in the caller's frame type; inputs are never modified.
+call reads, and row-level results stay lazy); not Dask yet. Results come back in the caller's
+frame type; inputs are never modified.
 
 Deviations from the reference, on purpose:
 
@@ -429,9 +430,9 @@ def common_segmentation_issues(
       given_label predicted_label  num_pixel_issues
     0         car            road                 4
     """
-    _, s, r = _segmentation(df, label, pred_probs, classes, "softmin", downsample, batch_size)
-    fr = adapt(df)
-    k = s.num_classes
+    # the flags do not depend on the image score's method; num_pixel_issues skips the softmin
+    method = "num_pixel_issues"
+    fr, s, r = _segmentation(df, label, pred_probs, classes, method, downsample, batch_size)
     pairs = r.pairs.copy()
     if exclude:
         keys = {str(c) for c in exclude}
@@ -441,16 +442,12 @@ def common_segmentation_issues(
     given, predicted = np.nonzero(pairs)  # row-major: given class, then predicted class
     counts = pairs[given, predicted]
     order = np.argsort(-counts, kind="stable")[: max(0, int(top))]
-    return (
-        fr.table(
-            {
-                "given_label": [s.classes[i] for i in given[order]],
-                "predicted_label": [s.classes[j] for j in predicted[order]],
-                "num_pixel_issues": counts[order].astype(np.int64),
-            }
-        )
-        if k
-        else None
+    return fr.table(
+        {
+            "given_label": [s.classes[i] for i in given[order]],
+            "predicted_label": [s.classes[j] for j in predicted[order]],
+            "num_pixel_issues": counts[order].astype(np.int64),
+        }
     )
 
 
@@ -477,7 +474,7 @@ def segmentation_pixel_issues(
     array([[[False,  True],
             [False, False]]])
     """
-    _, s, r = _segmentation(df, label, pred_probs, None, "softmin", downsample, batch_size)
+    _, s, r = _segmentation(df, label, pred_probs, None, "num_pixel_issues", downsample, batch_size)
     out = []
     for i in rows:
         masks, probs = s.read(int(i), int(i) + 1)

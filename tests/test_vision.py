@@ -805,3 +805,25 @@ def test_segmentation_cut_off_shortcut_equals_the_full_search():
         in_batches(masks, probs, 3), int(r.num_issues), 1, None
     )
     assert full == r.cut
+
+
+def test_pandas_equals_polars_for_every_vision_method():
+    scene = boxes_scene(12, 3, seed=21)
+    given, pred = boxes_frames(scene)
+    masks, probs = masks_scene(n=5, k=3, seed=21)
+    seg = {kind: seg_frame(kind, masks, probs) for kind in FRAME_TYPES}
+    results = {}
+    for kind in FRAME_TYPES:
+        g, p = make_frame(kind, given), make_frame(kind, pred)
+        boxes = g.cl.detection_box_scores(predictions=p, **DET)
+        kw = dict(label="mask", pred_probs="probs", method="num_pixel_issues")
+        results[kind] = [
+            to_pandas(g.cl.detection_issues(predictions=p, **DET)),
+            to_pandas(boxes.given).reset_index(drop=True),
+            to_pandas(boxes.predicted),
+            to_pandas(seg[kind].cl.segmentation_issues(**kw)).drop(columns=["mask", "probs"]),
+            to_pandas(seg[kind].cl.common_segmentation_issues(label="mask", pred_probs="probs")),
+        ]
+    for kind in FRAME_TYPES[1:]:
+        for ours, ref in zip(results[kind], results["pandas"]):
+            pd.testing.assert_frame_equal(ours, ref, check_dtype=False, check_index_type=False)
