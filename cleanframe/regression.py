@@ -18,7 +18,7 @@ import warnings
 from ._engines import adapt
 from ._inputs.arguments import choice
 from ._inputs.columns import check_result_columns
-from ._inputs.models import resolve_regression_columns
+from ._inputs.models import resolve_regression_columns, resolve_uncertainty_column
 from .scoring.regression import outre
 
 __all__ = ["ApproximateScoresWarning", "find_label_issues", "label_quality_scores"]
@@ -34,8 +34,10 @@ class ApproximateScoresWarning(UserWarning):
     """OUTRE scores were computed with the fast approximation (large N, ``exact=None``)."""
 
 
-def _scores(y, pred, method, exact=None, threshold=0.05):
+def _scores(y, pred, method, exact=None, threshold=0.05, uncertainty=None):
     choice(method, outre.METHODS, "method")
+    if uncertainty is not None:  # the reference's CleanLearning score, with a known uncertainty
+        return outre.uncertainty_scores(y, pred, uncertainty)
     if exact is None:
         exact = len(y) < outre._FAST_MIN_N
         if not exact and method == "outre":
@@ -60,12 +62,14 @@ def label_quality_scores(
     predictions: str,
     method: str = "outre",
     exact: bool | None = None,
+    uncertainty: str | float | None = None,
     overwrite: bool = False,
 ):
     """Add ``label_score`` (in [0, 1], lower = more likely a wrong target) to the frame.
 
-    Same parameters as :func:`find_label_issues`, without the flagging (``exact=False`` keeps
-    the median exact and protects the default 0.05 flag cut). The input frame is not modified.
+    Same parameters as :func:`find_label_issues` (``uncertainty=``: the reference's
+    uncertainty-adjusted score), without the flagging (``exact=False`` keeps the median exact
+    and protects the default 0.05 flag cut). The input frame is not modified.
 
     Examples
     --------
@@ -75,8 +79,10 @@ def label_quality_scores(
     [0.21624, 0.62586, 0.20275, 0.62586]
     """
     fr, y, pred = _resolve(df, label, predictions)
+    u = resolve_uncertainty_column(fr, uncertainty)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
-    return fr.attach({"label_score": _scores(y, pred, method, exact)}, overwrite=overwrite)
+    scores = _scores(y, pred, method, exact, uncertainty=u)
+    return fr.attach({"label_score": scores}, overwrite=overwrite)
 
 
 def find_label_issues(
@@ -87,6 +93,7 @@ def find_label_issues(
     method: str = "outre",
     threshold: float = 0.05,
     exact: bool | None = None,
+    uncertainty: str | float | None = None,
     overwrite: bool = False,
 ):
     """Rows of a regression dataset whose target looks wrong, given a predictions column.
@@ -118,6 +125,13 @@ def find_label_issues(
         :func:`cleanframe.scoring.regression.outre_mean_knn_distance_fast`); the rows near the
         median and near the ``threshold`` cut are recomputed exactly, so ``is_issue`` matches the
         exact path unless the approximation is off by more than the checked window there.
+    uncertainty : str or float, optional
+        A column of each row's predictive uncertainty (a standard deviation, e.g. the
+        epistemic + aleatoric uncertainty of
+        :meth:`cleanframe.models.CleanLearning.get_epistemic_uncertainty`), or one number for
+        every row. The score is then the reference's uncertainty-adjusted one (regression
+        ``CleanLearning``'s): ``exp(-r / median(r))`` with ``r = |prediction - target| /
+        uncertainty``, instead of ``method``'s.
     overwrite : bool
         Replace existing result columns instead of raising.
 
@@ -138,8 +152,9 @@ def find_label_issues(
     [7]
     """
     fr, y, pred = _resolve(df, label, predictions)
+    u = resolve_uncertainty_column(fr, uncertainty)
     check_result_columns(fr, ["label_score", "is_issue", "predicted_label"], overwrite=overwrite)
-    scores = _scores(y, pred, method, exact, threshold)
+    scores = _scores(y, pred, method, exact, threshold, uncertainty=u)
     return fr.attach(
         {
             "label_score": scores,

@@ -648,3 +648,52 @@ def test_detector_reuses_its_index_and_graph(monkeypatch):
     monkeypatch.undo()
     fresh = cleanframe.find_near_duplicates(frame, features=COLS, metric="euclidean")
     pd.testing.assert_frame_equal(dups, fresh)
+
+
+def test_frame_scores_with_a_known_uncertainty_match_cleanlab(constructor):
+    """The reference's uncertainty-adjusted label quality from a predictions column and an
+    uncertainty column (or one number) on a frame."""
+    import cleanframe
+
+    X, y = _regression(seed=8)
+    u = np.abs(np.random.default_rng(1).normal(0.5, 0.2, len(y)))
+    ref = cl_learn.CleanLearning(LinearRegression())
+    np.random.seed(0)
+    expected = ref.find_label_issues(X, y, uncertainty=u)
+    frame = constructor(pd.DataFrame({"y": y, "pred": expected.predicted_label.to_numpy(), "u": u}))
+    out = to_pandas(
+        cleanframe.label_quality_scores(frame, label="y", predictions="pred", uncertainty="u")
+    )
+    np.testing.assert_allclose(out.label_score, expected.label_quality, rtol=1e-12)
+    flagged = to_pandas(frame.cl.find_label_issues(label="y", predictions="pred", uncertainty=0.7))
+    r = np.abs(expected.predicted_label.to_numpy() - y) / 0.7
+    np.testing.assert_allclose(flagged.label_score, np.exp(-r / np.median(r)), rtol=1e-12)
+    assert flagged.is_issue.to_numpy()[::17].mean() > 0.5  # the shifted targets
+
+
+@pytest.mark.parametrize(
+    ("uncertainty", "rule"),
+    [
+        ("missing", "column_exists"),
+        ("neg", "non_negative"),
+        (-1.0, "spec"),
+        ("nan", "finite"),
+        (np.ones(3), "spec"),
+    ],
+)
+def test_bad_uncertainty_column(uncertainty, rule):
+    import cleanframe
+
+    frame = pd.DataFrame(
+        {
+            "y": [1.0, 2.0, 3.0],
+            "p": [1.1, 2.0, 2.5],
+            "neg": [0.1, -1.0, 0.2],
+            "nan": [0.1, np.nan, 0.2],
+        }
+    )
+    with pytest.raises(ValidationError) as info:
+        cleanframe.regression.find_label_issues(
+            frame, label="y", predictions="p", uncertainty=uncertainty
+        )
+    assert info.value.rule == rule

@@ -65,6 +65,7 @@ __all__ = [
     "pred_probs_width",
     "resolve_rows",
     "resolve_uncertainty",
+    "resolve_uncertainty_column",
 ]
 
 #: A model's ``X``, as :func:`cleanframe._engines.adapt_rows` gives it.
@@ -531,6 +532,33 @@ def resolve_issue_mask(label_issues: Any, n: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # the frame-level regression functions
 # ------------------------------------------------------------------------------------------
+def resolve_uncertainty_column(fr: Engine, uncertainty: Any) -> np.ndarray | float | None:
+    """``uncertainty=`` of the frame-level regression functions: a column name (finite values
+    >= 0, one per row) or one number >= 0 for every row; None when absent."""
+    if uncertainty is None:
+        return None
+    if isinstance(uncertainty, str):
+        values = resolve_numeric(fr, uncertainty, param="uncertainty")
+        bad = np.flatnonzero(values < 0)
+        if len(bad):
+            raise ValidationError(
+                uncertainty,
+                "non_negative",
+                "uncertainty values must be >= 0 (a standard deviation)",
+                list(zip(fr.row_labels(bad[:_SHOWN]), values[bad[:_SHOWN]].tolist())),
+                num_failures=len(bad),
+            )
+        return values
+    number = np.asarray(uncertainty)
+    if number.ndim or number.dtype.kind not in "iuf" or not np.isfinite(number) or number < 0:
+        raise ValidationError(
+            "uncertainty",
+            "spec",
+            f"uncertainty= must be a column name or one finite number >= 0, not {uncertainty!r}",
+        )
+    return float(number)
+
+
 def resolve_regression_columns(
     fr: Engine, *, label: Any, predictions: Any
 ) -> tuple[np.ndarray, np.ndarray]:
