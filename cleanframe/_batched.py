@@ -19,6 +19,7 @@ tie rule (global row position), whatever the batching.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -97,6 +98,29 @@ def _add(a: int, b: int) -> int:
     return a + b
 
 
+class _Counted:
+    """The row map, calling ``progress(rows done)`` after each batch (the batches of a
+    LazyFrame's row map run in this process, in polars' threads)."""
+
+    def __init__(self, rows: _Rows, progress: Progress):
+        self.rows = rows
+        self.progress = progress
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Engine, offset: int) -> dict:
+        out = self.rows(batch, offset)
+        with self.lock:
+            self.done += batch.height
+            done = self.done
+        self.progress(done)
+        return out
+
+
+def _row_map(rows: _Rows, progress: Progress | None):
+    return rows if progress is None else _Counted(rows, progress)
+
+
 def _template(spec: BatchSpec, rows: _Rows) -> dict:
     """The result columns with no rows, in their dtypes: the row map of the sample rows (valid,
     since every row passed the statistics passes), cut to zero rows."""
@@ -133,7 +157,8 @@ def find_label_issues(
     progress: Progress | None = None,
 ):
     """:func:`cleanframe.find_label_issues` on a batched frame (same arguments); ``progress``
-    is called with the rows done after each batch of each pass that runs in this process."""
+    is called with the rows done (so far in the current pass) after each batch of each pass that
+    runs in this process, the lazy row map included."""
     check_result_columns(fr, ("label_score", "is_issue", "predicted_label"), overwrite=overwrite)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     choice(filter_by, _filter.FILTER_BY, "filter_by")
@@ -153,7 +178,9 @@ def find_label_issues(
     )
     _run_job(fr, spec, job, progress)
     rows = _Rows(spec, job.plan(), issues=True)
-    return fr.attach_batches(spec.needed, rows, _template(spec, rows), overwrite=overwrite)
+    return fr.attach_batches(
+        spec.needed, _row_map(rows, progress), _template(spec, rows), overwrite=overwrite
+    )
 
 
 def label_quality_scores(
@@ -179,7 +206,9 @@ def label_quality_scores(
     )
     _run_job(fr, spec, job, progress)
     rows = _Rows(spec, job.plan(), issues=False)
-    return fr.attach_batches(spec.needed, rows, _template(spec, rows), overwrite=overwrite)
+    return fr.attach_batches(
+        spec.needed, _row_map(rows, progress), _template(spec, rows), overwrite=overwrite
+    )
 
 
 def _counts(fr, label, pred_probs, classes, progress) -> tuple[BatchSpec, Any]:

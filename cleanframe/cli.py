@@ -98,20 +98,107 @@ def _find(df, args, title):
     return out, seconds
 
 
+class _Progress:
+    """Rows done and rows/s of each pass over the input, on one self-rewriting stderr line."""
+
+    def __init__(self, total: int, *, show: bool):
+        self.total, self.show = total, show
+        self.passes, self.last, self.shown = 0, -1, 0.0
+        self.start = self.previous = time.perf_counter()
+
+    def __call__(self, rows: int) -> None:
+        now = time.perf_counter()
+        if rows <= self.last or self.passes == 0:  # a new pass began when the last one ended
+            self.passes += 1
+            self.start = self.previous
+        self.last, self.previous = rows, now
+        if self.show and (now - self.shown > 0.2 or rows >= self.total):
+            self.shown = now
+            rate = rows / max(now - self.start, 1e-9)
+            sys.stderr.write(
+                f"\r  pass {self.passes}: {rows:,} of {self.total:,} rows ({rate:,.0f} rows/s)   "
+            )
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.show and self.passes:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _stream_report(table, worst, label: str, *, n: int, top: int, title: str, seconds: float):
+    """The text of :func:`_report`, from the per-label counts and the worst flagged rows."""
+    flagged = int(table["flagged"].sum())
+    lines = [
+        title,
+        f"{n:,} rows, {flagged:,} flagged as likely label issues "
+        f"({100 * flagged / max(n, 1):.2f}%) in {seconds:.2f} s "
+        f"({n / max(seconds, 1e-9):,.0f} rows/s, streamed).",
+        "",
+        "Flagged rows per given label:",
+    ]
+    table = table[["rows", "flagged"]].astype(int)
+    table["rate"] = (table["flagged"] / table["rows"]).map("{:.1%}".format)
+    table = table.sort_index().sort_values("rows", ascending=False, kind="stable")
+    lines.append(table.sort_values("flagged", ascending=False, kind="stable").to_string())
+    lines += ["", f"The {min(top, flagged)} most likely label issues (lowest label_score):"]
+    lines.append(worst.to_string(max_cols=10, line_width=120))
+    return "\n".join(lines)
+
+
+def _scan(path: Path):
+    from ._engines import polars_stream
+
+    if not path.is_dir():
+        _check_suffix(path, "the input")
+    if not path.exists():
+        raise _BadFile(f"{path}: no such file")
+    try:
+        return polars_stream.scan(path)
+    except (OSError, ValueError) as exc:
+        raise _BadFile(f"{path}: cannot read it: {exc}") from None
+
+
 def cmd_find(args) -> int:
+    """Stream a file or a directory: statistics passes, then the result written while the
+    input is read once more (polars' streaming engine; the probabilities are never held whole)."""
+    from . import _batched
+    from ._engines import adapt, polars_stream
+
     path = Path(args.file)
     if args.output:
         _check_suffix(Path(args.output), "the output")  # before the work, not after
-    df = _read(path)
+    lf = _scan(path)
+    total = polars_stream.height(lf)
+    progress = _Progress(total, show=args.progress)
+    start = time.perf_counter()
     try:
-        out, seconds = _find(df, args, f"cleanframe find-label-issues {path}")
+        out = _batched.find_label_issues(
+            adapt(lf),
+            label=args.label,
+            pred_probs=args.pred_probs,
+            filter_by=args.filter_by,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+        if args.output:
+            polars_stream.sink(out, Path(args.output))
+            out = _scan(Path(args.output))  # the report reads the written result
+        table, worst = polars_stream.issue_summary(out, args.label, args.top)
     except ValidationError as exc:
+        progress.done()
         print(f"cleanframe: {_message(exc)}", file=sys.stderr)
         return 2
-    print(_report(out, args.label, top=args.top, title=f"Label issues in {path}", seconds=seconds))
+    progress.done()
+    seconds = time.perf_counter() - start
+    title = f"Label issues in {path}"
+    print(
+        _stream_report(
+            table, worst, args.label, n=total, top=args.top, title=title, seconds=seconds
+        )
+    )
     if args.output:
-        _write(out, Path(args.output))
-        print(f"\nWrote {len(out):,} annotated rows to {args.output}")
+        print(f"\nWrote {total:,} annotated rows to {args.output}")
     return 0
 
 
@@ -228,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     find = sub.add_parser(
         "find-label-issues", help="flag likely label errors in a CSV/Parquet file"
     )
-    find.add_argument("file", help="a .csv or .parquet file")
+    find.add_argument(
+        "file", help="a .csv or .parquet file, or a directory of them (streamed, not loaded)"
+    )
     find.add_argument("--label", required=True, help="the label column")
     find.add_argument(
         "--pred-probs", required=True, help="pred_probs columns: a glob such as 'p_*'"
@@ -237,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     _filter_by(find)
     find.add_argument("--top", type=int, default=15, help="how many flagged rows to print")
     find.add_argument("--overwrite", action="store_true", help="replace existing result columns")
+    find.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=sys.stderr.isatty(),
+        help="show rows done and rows/s of each pass on stderr (default: on a terminal)",
+    )
     find.set_defaults(func=cmd_find)
     demo = sub.add_parser("demo", help="run on the bundled CIFAR-10 test set")
     demo.add_argument("-o", "--output", help="write the annotated table here (.csv or .parquet)")

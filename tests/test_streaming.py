@@ -370,3 +370,51 @@ def test_the_tie_runs_straddle_the_cut_off(filter_by):
     )
     run = flagged[1500 : 1500 + 60]
     assert 0 < run.sum() < len(run)
+
+
+# -- the command line streams files and directories ----------------------------------------
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_cli_streams_a_directory_with_progress(tmp_path, capsys, kind):
+    from cleanframe.cli import main
+
+    df = hard_frame(n=900)
+    root = tmp_path / "preds"
+    root.mkdir()
+    for i, start in enumerate(range(0, 900, 300)):
+        part = df.slice(start, 300)
+        target = root / f"part-{i}.{kind}"
+        part.write_parquet(target) if kind == "parquet" else part.write_csv(target)
+    out = tmp_path / "issues.parquet"
+    args = ["find-label-issues", str(root), "--label", "y", "--pred-probs", "p_*"]
+    assert main([*args, "-o", str(out), "--progress", "--top", "4"]) == 0
+    captured = capsys.readouterr()
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    written = pl.read_parquet(out)
+    assert written["is_issue"].to_list() == expected["is_issue"].to_list()
+    np.testing.assert_allclose(written["label_score"], expected["label_score"], rtol=1e-6)
+    flagged = int(expected["is_issue"].sum())
+    assert f"900 rows, {flagged} flagged" in captured.out and "rows/s" in captured.out
+    assert "Wrote 900 annotated rows" in captured.out
+    worst = int(
+        expected.with_row_index("row")
+        .filter(pl.col("is_issue"))
+        .sort(["label_score", "row"])["row"][0]
+    )
+    assert f"\n{worst} " in captured.out
+    progress = captured.err.replace("\r", "\n")
+    assert "pass 1: 900 of 900 rows" in progress and "rows/s" in progress
+
+
+def test_cli_directory_errors(tmp_path, capsys):
+    from cleanframe.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["find-label-issues", str(empty), "--label", "y", "--pred-probs", "p_*"]) == 2
+    assert "no .parquet or .csv files" in capsys.readouterr().err
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    hard_frame(n=50).write_csv(mixed / "a.csv")
+    hard_frame(n=50).write_parquet(mixed / "b.parquet")
+    assert main(["find-label-issues", str(mixed), "--label", "y", "--pred-probs", "p_*"]) == 2
+    assert "both .csv and .parquet" in capsys.readouterr().err

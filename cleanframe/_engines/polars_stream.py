@@ -139,3 +139,63 @@ def attach_batches(
     out = out.drop(_ROW).unnest(_OUT)
     # replaced columns keep their place, new ones go last (as DataFrame.with_columns does)
     return out.select(names + [n for n in dtypes if n not in set(names)])
+
+
+# -- files: what the command line streams --------------------------------------------------
+PARQUET = (".parquet", ".pq")
+CSV = (".csv",)
+
+
+def scan(path) -> pl.LazyFrame:
+    """A Parquet or CSV file, or a directory of them (in name order), as a LazyFrame; an
+    ``OSError`` / ``ValueError`` when it cannot be read (its schema is read now)."""
+    from pathlib import Path
+
+    p = Path(path)
+    files = (
+        sorted(f for f in p.iterdir() if f.suffix.lower() in PARQUET + CSV) if p.is_dir() else [p]
+    )
+    if not files:
+        raise ValueError(f"{p}: no .parquet or .csv files in this directory")
+    kinds = {f.suffix.lower() in CSV for f in files}
+    if len(kinds) > 1:
+        raise ValueError(f"{p}: holds both .csv and .parquet files; pass one kind")
+    names = [str(f) for f in files]
+    try:
+        lf = pl.scan_csv(names) if kinds.pop() else pl.scan_parquet(names)
+        lf.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(str(exc).strip().splitlines()[0]) from None
+    return lf
+
+
+def height(lf: pl.LazyFrame) -> int:
+    return int(lf.select(pl.len()).collect().item())
+
+
+def sink(lf: pl.LazyFrame, path) -> None:
+    """Stream ``lf`` into a ``.csv`` or ``.parquet`` file."""
+    if str(path).lower().endswith(CSV):
+        lf.sink_csv(path)
+    else:
+        lf.sink_parquet(path)
+
+
+def issue_summary(lf: pl.LazyFrame, label: str, top: int):
+    """From a result with ``is_issue`` and ``label_score``: ``(rows and flagged rows per label
+    value as text, the ``top`` flagged rows with the lowest label_score)`` as pandas frames,
+    computed in one streamed query; the top rows are indexed by row number (ties by row)."""
+    counts = lf.group_by(pl.col(label).cast(pl.String)).agg(
+        rows=pl.len(), flagged=pl.col("is_issue").sum().cast(pl.Int64)
+    )
+    worst = (
+        lf.with_row_index(_ROW)
+        .filter(pl.col("is_issue"))
+        .select(_ROW, label, "predicted_label", "label_score")
+        .sort(["label_score", _ROW])
+        .head(top)
+    )
+    table, rows = pl.collect_all([counts, worst], engine="streaming")
+    table = table.to_pandas().set_index(label).rename_axis(label)
+    rows = rows.to_pandas().set_index(_ROW).rename_axis(None)
+    return table, rows
