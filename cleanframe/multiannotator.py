@@ -13,8 +13,10 @@ column spec on the same frame. In the long layout it is either a frame keyed by 
 (the same values on every row of an item).
 
 With ``pred_probs`` the consensus is CROWDLAB (cleanlab 2.9's
-``get_label_quality_multiannotator``); without, Dawid-Skene EM (or a majority vote). ActiveLab
-scores say which items to label, or relabel, next.
+``get_label_quality_multiannotator``); without, Dawid-Skene EM (or a majority vote), or one of
+crowd-kit's aggregators (``method="glad"``, ``"mace"``, ``"m_msr"``, ...). ``pred_probs`` from
+several models (a list of specs) gives cleanlab's ensemble versions. ActiveLab scores say which
+items to label, or relabel, next.
 
 Every function takes the frame first and keyword-only arguments after it, accepts a pandas
 DataFrame, a polars DataFrame or a polars LazyFrame, never modifies its input and returns the
