@@ -836,3 +836,18 @@ def test_pandas_equals_polars_for_every_vision_method():
     for kind in FRAME_TYPES[1:]:
         for ours, ref in zip(results[kind], results["pandas"]):
             pd.testing.assert_frame_equal(ours, ref, check_dtype=False, check_index_type=False)
+
+
+def test_segmentation_from_a_scanned_parquet_file(tmp_path, stable_cleanlab):
+    """A LazyFrame over a file is read batch by batch (only each batch's rows are collected)."""
+    masks, probs = masks_scene(n=7, seed=30)
+    path = tmp_path / "images.parquet"
+    seg_frame("polars", masks, probs).write_parquet(path)
+    lazy = pl.scan_parquet(path)
+    out = lazy.cl.segmentation_issues(
+        label="mask", pred_probs="probs", method="num_pixel_issues", batch_size=3
+    )
+    assert isinstance(out, pl.LazyFrame)
+    issues = seg_filter.find_label_issues(masks, probs, n_jobs=1, verbose=False)
+    got = out.select("num_pixel_issues").collect()["num_pixel_issues"].to_numpy()
+    np.testing.assert_array_equal(got, issues.sum(axis=(1, 2)))

@@ -346,6 +346,13 @@ class LazyPolarsFrame(PolarsFrame):
     def is_array_column(self, name):
         return isinstance(self.native.collect_schema()[name], (pl.Array, pl.List))
 
+    def array_batch(self, name, start, stop):
+        if self._collected is not None and name in self._collected.columns:
+            return super().array_batch(name, start, stop)
+        # only these rows: a scanned file is read batch by batch (images: memory of one batch)
+        part = self.native.slice(start, stop - start).select(name).collect()
+        return PolarsFrame(part).array_batch(name, 0, part.height)
+
     def class_values(self, label, classes, codes):
         dtype = self.native.collect_schema()[label]
         return pl.Series(label, list(classes), dtype=dtype).gather(
