@@ -361,10 +361,11 @@ def segmentation_issues(
 
     Notes
     -----
-    Runs on pandas and polars frames (a LazyFrame stays lazy); reads the images four times,
-    batch by batch. Equal to cleanlab's ``segmentation.rank.get_label_quality_scores`` and
-    ``segmentation.filter.find_label_issues`` on the same arrays (ties at the cut-off by
-    position).
+    Runs on pandas and polars frames (a LazyFrame stays lazy, and one that scans a file reads
+    only a batch of rows at a time); reads the probabilities once, batch by batch, plus gathers
+    of the given-class probabilities when the cut-off needs them. Equal to cleanlab's
+    ``segmentation.rank.get_label_quality_scores`` and ``segmentation.filter.find_label_issues``
+    on the same arrays (ties at the cut-off by position).
 
     Examples
     --------
