@@ -5,7 +5,12 @@ DataFrame, a polars DataFrame or a polars LazyFrame, returns results in the call
 never modifies its input. Class values in results are the label column's own values and dtype.
 
 Engine support: pandas, polars and polars LazyFrame (a LazyFrame collects only the label and
-pred_probs columns, and row-level results come back as a LazyFrame).
+pred_probs columns, and row-level results come back as a LazyFrame). :func:`find_label_issues`,
+:func:`label_quality_scores`, :func:`num_label_issues` and :func:`health_summary` also run out of
+core, with results equal to the in-memory call row for row: on a LazyFrame they stream (polars'
+streaming engine, batch by batch; only small statistics are collected, and row-level results are
+a LazyFrame to collect or ``sink_parquet``), and on a Dask DataFrame they run by partitions
+(row-level results are a Dask DataFrame; tables are pandas DataFrames).
 """
 
 from __future__ import annotations
@@ -87,7 +92,9 @@ def find_label_issues(
     - ``is_issue``: the row is flagged by ``filter_by``;
     - ``predicted_label``: the model's most likely class, in the label column's dtype.
 
-    This function does not modify ``df``.
+    This function does not modify ``df``. Runs on pandas and polars in memory, on a LazyFrame
+    streamed (returns a LazyFrame; the probability columns are never collected) and on a Dask
+    DataFrame by partitions (returns a Dask DataFrame).
 
     Parameters
     ----------
@@ -257,6 +264,8 @@ def label_quality_scores(
     ``predictions=`` (a column of a regression model's predictions) instead of ``pred_probs``:
     the call forwards to :func:`cleanframe.regression.label_quality_scores` (``method``
     ``"outre"`` by default, or ``"residual"``; ``exact=`` is passed on). Does not modify ``df``.
+    Runs on pandas and polars in memory, on a LazyFrame streamed (returns a LazyFrame) and on a
+    Dask DataFrame by partitions (returns a Dask DataFrame); ``predictions=`` in memory only.
 
     Examples
     --------
@@ -362,6 +371,9 @@ def num_label_issues(
 ) -> int:
     """Estimated number of label issues (``off_diagonal``, ``off_diagonal_calibrated`` or
     ``off_diagonal_custom`` with ``confident_joint``).
+
+    Runs on pandas and polars in memory, on a LazyFrame streamed and on a Dask DataFrame by
+    partitions (two passes over the rows).
 
     Examples
     --------
@@ -683,7 +695,9 @@ def health_summary(
     :func:`overall_label_health_score`.
 
     Returns a :class:`HealthSummary` whose tables are in the caller's frame type; it prints as
-    text and renders as HTML in a notebook. Does not modify ``df``.
+    text and renders as HTML in a notebook. Does not modify ``df``. Runs on pandas and polars
+    in memory, on a LazyFrame streamed (tables as LazyFrames) and on a Dask DataFrame by
+    partitions (tables as pandas DataFrames).
 
     Examples
     --------
