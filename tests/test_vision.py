@@ -851,3 +851,18 @@ def test_segmentation_from_a_scanned_parquet_file(tmp_path, stable_cleanlab):
     issues = seg_filter.find_label_issues(masks, probs, n_jobs=1, verbose=False)
     got = out.select("num_pixel_issues").collect()["num_pixel_issues"].to_numpy()
     np.testing.assert_array_equal(got, issues.sum(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars"])
+def test_image_ids_the_given_column_cannot_hold(kind):
+    given = pd.DataFrame({"image_id": [1, 2], "cls": ["a", "b"], "x1": [0.0, 1], "y1": [0.0, 1]})
+    given = given.assign(x2=[5.0, 6], y2=[5.0, 6])
+    pred = given.assign(confidence=[0.9, 0.8])
+    g = make_frame(kind, given)
+    for p, extra in (
+        (make_frame(kind, pred.assign(image_id=["x", "y"])), {}),
+        (make_frame(kind, pred), {"images": [1, 2, "three"]}),
+    ):
+        with pytest.raises(ValidationError) as err:
+            g.cl.detection_issues(predictions=p, **DET, **extra)
+        assert err.value.rule == "image_ids" and err.value.column == "image_id"

@@ -193,6 +193,15 @@ def resolve_detection(
     (g_img, p_img), image_values = _merge(
         [_codes(fr, image, "image ids"), _codes(pfr, image, "image ids")], images
     )
+    try:  # the result table writes every image id in the given frame's image column dtype
+        fr.class_values(image, image_values, np.arange(len(image_values)))
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+        raise ValidationError(
+            image,
+            "image_ids",
+            f"image ids of the predictions or of images= that column {image!r} of the given "
+            f"boxes cannot hold (e.g. strings for integer ids): {exc}",
+        ) from None
     (g_cls, p_cls), class_values = _merge(
         [_codes(fr, label, "class labels"), _codes(pfr, label, "class labels")], classes
     )
