@@ -258,6 +258,8 @@ def detection_box_scores(
     1    0               NaN          False
     2    1               0.0          False
     """
+    check_result_columns(adapt(df), GIVEN_BOX_COLUMNS, overwrite=overwrite)  # before any work
+    check_result_columns(adapt(predictions), PREDICTED_BOX_COLUMNS, overwrite=overwrite)
     fr, pfr, d, r = _detection(
         df,
         predictions,
@@ -270,8 +272,6 @@ def detection_box_scores(
         aggregation_weights,
         overlapping_label_check,
     )
-    check_result_columns(fr, GIVEN_BOX_COLUMNS, overwrite=overwrite)
-    check_result_columns(pfr, PREDICTED_BOX_COLUMNS, overwrite=overwrite)
     given = fr.attach(
         {
             "badloc_score": r.badloc,
