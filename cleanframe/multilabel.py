@@ -13,7 +13,8 @@ Every class is scored as a binary problem (carries the class or not), as cleanla
 ``df.cl.find_label_issues(label="tags", pred_probs="p_*")`` just works.
 
 Engine support: pandas, polars and polars LazyFrame (a LazyFrame collects only the label and
-pred_probs columns; row-level results come back as a LazyFrame). Inputs are never modified.
+pred_probs columns, in memory: no streaming; row-level results come back as a LazyFrame). Not on
+Dask (a Dask frame's list column is an error that says so). Inputs are never modified.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ IndexError when every sentence is below the threshold (cleanframe flags them all
 (cleanframe: a ``group_not_empty`` error naming the empty groups, which only a categorical group
 column with unused categories can declare).
 
-Engine support: pandas, polars and polars LazyFrame (the columns a call reads are collected;
-row-level results come back as a LazyFrame, tables as LazyFrames). Inputs are never modified.
+Engine support: pandas, polars and polars LazyFrame (the columns a call reads are collected in
+memory: no streaming; row-level results come back as a LazyFrame, tables as LazyFrames). Not on
+Dask. Inputs are never modified.
 """
 
 from __future__ import annotations

@@ -87,10 +87,13 @@ def is_multilabel(fr: Engine, label: Any, multi_label: bool | None = None) -> bo
     glob of columns), or ``multi_label=True``."""
     if multi_label is not None:
         return bool(multi_label)
-    if not isinstance(label, str):
-        return isinstance(label, (list, tuple)) and len(label) > 0
-    if label not in set(fr.columns):
-        return is_glob(label) and len(glob_columns(label, fr.columns)) > 0
+    if not isinstance(label, str):  # one-hot columns: one per class, so at least two
+        return isinstance(label, (list, tuple)) and len(label) > 1
+    names = list(fr.columns)
+    if label not in names:
+        return is_glob(label) and len(glob_columns(label, names)) > 1
+    if names.count(label) > 1:  # a duplicated name: the single-label rules report it
+        return False
     return fr.is_array_column(label) or fr.list_column(label) is not None
 
 
