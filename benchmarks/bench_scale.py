@@ -74,7 +74,10 @@ def write_data(root: Path, n: int, k: int, seed: int = 0) -> None:
                 writer.close()
             path = root / "parquet" / f"part-{start // ROWS_PER_FILE:05d}.parquet"
             columns = {"label": given, **{c: logits[:, j] for j, c in enumerate(names)}}
-            writer = pq.ParquetWriter(path, pa.table(columns).schema)
+            # plain float pages (a dictionary only for the labels): random floats do not repeat
+            writer = pq.ParquetWriter(
+                path, pa.table(columns).schema, use_dictionary=["label"], compression="snappy"
+            )
         table = pa.table({"label": given, **{c: logits[:, j] for j, c in enumerate(names)}})
         assert writer is not None
         writer.write_table(table, row_group_size=BLOCK)
