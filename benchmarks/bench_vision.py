@@ -139,6 +139,24 @@ def segmentation_data(n: int, k: int = 20, size: int = 256, seed: int = 0):
     return np.load(path + "_masks.npy"), np.load(path + "_probs.npy")
 
 
+def scan_file(n: int) -> str:
+    """The segmentation data as a parquet file (4 images per row group), written once."""
+    path = os.path.join(DATA_DIR, f"seg_{n}.parquet")
+    if not os.path.exists(path):
+        import polars as pl
+
+        masks, probs = segmentation_data(n)
+        frame = pl.DataFrame(
+            [
+                pl.Series("mask", masks, dtype=pl.Array(pl.Int32, masks.shape[1:])),
+                pl.Series("probs", probs, dtype=pl.Array(pl.Float32, probs.shape[1:])),
+            ]
+        )
+        frame.write_parquet(path + ".tmp", row_group_size=4)
+        os.replace(path + ".tmp", path)
+    return path
+
+
 # ------------------------------------------------------------------------------------------
 # children
 # ------------------------------------------------------------------------------------------
@@ -187,6 +205,30 @@ def child(args: dict) -> dict:
             "scores": np.asarray(scores, dtype=float).tolist(),
             "flags": np.asarray(flags, dtype=bool).tolist(),
             "boxes": [len(data[0]), len(data[3])],
+        }
+    if who == "scan":  # a LazyFrame over a parquet file: only a batch of rows in memory
+        import polars as pl
+
+        import cleanframe  # noqa: F401
+
+        lazy = pl.scan_parquet(scan_file(args["images"]))
+
+        def fn():
+            out = lazy.cl.segmentation_issues(
+                label="mask", pred_probs="probs", batch_size=args["batch"]
+            )
+            return out.select("label_score", "num_pixel_issues").collect()
+
+        m = measure(fn, repeat)
+        import psutil
+
+        return {
+            "seconds": m["seconds"],
+            "cpu": m["cpu"],
+            "extra": m["extra"],
+            "rss": psutil.Process().memory_info().rss,
+            "counts": m["result"]["num_pixel_issues"].to_list(),
+            "scores": m["result"]["label_score"].to_list(),
         }
     masks, probs = segmentation_data(args["images"])
     if who.startswith("cleanlab"):
@@ -257,6 +299,12 @@ def main() -> None:
     ap.add_argument("--seg-images", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
+        "--scan",
+        type=int,
+        default=0,
+        help="only: segmentation from a parquet scan of this many images, two batch sizes (memory)",
+    )
+    ap.add_argument(
         "--default-images",
         type=int,
         default=0,
@@ -267,6 +315,25 @@ def main() -> None:
         print(json.dumps(child(json.loads(a.child))))
         return
     print(f"# {machine()}")
+    if a.scan:
+        scan_file(a.scan)
+        for batch in (4, 16):
+            args = {
+                "task": "segmentation",
+                "who": "scan",
+                "images": a.scan,
+                "repeat": 1,
+                "batch": batch,
+            }
+            r = run_child(__file__, args, timeout=7200)
+            print(
+                f"segmentation from a parquet scan, {a.scan} images, batch_size={batch:3d}: "
+                f"best {min(r['seconds']):7.2f} s  cpu {min(r['cpu']):7.2f} s  extra peak "
+                f"{r['extra'] / 2**20:6.0f} MiB  process RSS after {r['rss'] / 2**20:6.0f} MiB  "
+                f"load {load()}",
+                flush=True,
+            )
+        return
     print(f"# started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load {load()}")
     if a.only in (None, "detection"):
         res = {}
