@@ -222,14 +222,19 @@ def test_detection_options_match_cleanlab():
 def test_detection_pairs_in_chunks_change_nothing(monkeypatch):
     """Images are paired in chunks bounded in size; the chunking does not show in results."""
     from cleanframe.scoring.vision import detection
+    from cleanframe.scoring.vision.detection import _pair_chunks
 
     scene = boxes_scene(25, 4, seed=3)
     whole = detection_scores(*scene, num_images=25, num_classes=4)
-    monkeypatch.setattr(detection, "MAX_PAIRS", 7)
-    chunked = detection.detection_scores(*scene, num_images=25, num_classes=4)
-    for name in ("overlooked", "badloc", "swap", "label_score"):
-        np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name))
-    np.testing.assert_array_equal(whole.is_issue, chunked.is_issue)
+    for size in (7, 1):  # runs of images; blocks of rows inside one image (every image > 1)
+        monkeypatch.setattr(
+            detection, "_pair_chunks", functools.partial(_pair_chunks, max_pairs=size)
+        )
+        chunked = detection.detection_scores(*scene, num_images=25, num_classes=4)
+        for name in ("overlooked", "badloc", "swap", "label_score"):
+            np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name))
+        for name in ("is_issue", "is_overlooked", "is_badloc", "is_swap", "class_thresholds"):
+            np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name))
 
 
 # ------------------------------------------------------------------------------------------

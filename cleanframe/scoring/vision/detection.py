@@ -122,7 +122,8 @@ class _Groups:
 
 
 def _pair_chunks(a: _Groups, b: _Groups, max_pairs: int = MAX_PAIRS) -> Iterator[tuple]:
-    """All (a, b) pairs within each image, as sorted positions, in chunks of whole images."""
+    """All (a, b) pairs within each image, as sorted positions, about ``max_pairs`` at a time:
+    runs of whole images, and an image with more pairs than that in blocks of its a-rows."""
     per_image = a.counts * b.counts
     n_images = len(per_image)
     ends = np.cumsum(per_image)
@@ -130,7 +131,15 @@ def _pair_chunks(a: _Groups, b: _Groups, max_pairs: int = MAX_PAIRS) -> Iterator
     while lo < n_images:
         base = ends[lo - 1] if lo else 0
         hi = int(np.searchsorted(ends, base + max_pairs, side="right"))
-        hi = max(hi, lo + 1)
+        if hi <= lo:  # one image alone holds more than max_pairs pairs
+            nb = int(b.counts[lo])
+            rows = max(1, max_pairs // max(nb, 1))
+            for r0 in range(0, int(a.counts[lo]), rows):
+                r1 = min(int(a.counts[lo]), r0 + rows)
+                k = np.arange((r1 - r0) * nb, dtype=np.int64)
+                yield a.starts[lo] + r0 + k // nb, b.starts[lo] + k % nb
+            lo += 1
+            continue
         imgs = np.arange(lo, hi)
         sizes = per_image[lo:hi]
         total = int(sizes.sum())
