@@ -147,9 +147,9 @@ def _pair_chunks(a: _Groups, b: _Groups, max_pairs: int = MAX_PAIRS) -> Iterator
             img = np.repeat(imgs, sizes)
             first = np.repeat(np.cumsum(sizes) - sizes, sizes)
             k = np.arange(total, dtype=np.int64) - first
-            nb = b.counts[img]
-            ia = a.starts[img] + k // nb
-            ib = b.starts[img] + k % nb
+            per_row = b.counts[img]
+            ia = a.starts[img] + k // per_row
+            ib = b.starts[img] + k % per_row
             yield ia, ib
         lo = hi
 
