@@ -125,7 +125,7 @@ def _filter_args(m: MultiLabel, filter_by, num_to_remove_per_class, confident_jo
     return {
         "filter_by": filter_by,
         "num_to_remove_per_class": multilabel_per_class(
-            num_to_remove_per_class, m.classes, "num_to_remove_per_class"
+            num_to_remove_per_class, m.classes, "num_to_remove_per_class", filter_by
         ),
         "confident_joint": multilabel_confident_joint(confident_joint, len(m.classes)),
     }

@@ -297,6 +297,10 @@ def test_bad_inputs_polars_and_arguments():
         ({"num_to_remove_per_class": [1, 2, -1, 0, 0]}, "num_to_remove_per_class"),
         ({"confident_joint": np.ones((5, 3, 2))}, "confident_joint"),
         (
+            {"filter_by": "confident_learning", "num_to_remove_per_class": [1] * 5},
+            "num_to_remove_per_class",
+        ),
+        (
             {"rank_by": "confidence_weighted_entropy", "rank_by_kwargs": {"adjust_pred_probs": 1}},
             "adjust_pred_probs",
         ),

@@ -319,8 +319,21 @@ def _check_independent_probabilities(fr: Engine, P: np.ndarray, sel: Selection) 
     return P
 
 
-def multilabel_per_class(value: Any, classes: ClassSet, what: str) -> np.ndarray | None:
-    """``num_to_remove_per_class=``: one non-negative count per class (sequence or dict)."""
+#: The filter_by rules that take frac_noise and num_to_remove_per_class.
+PRUNE_RULES = ("prune_by_noise_rate", "prune_by_class", "both")
+
+
+def multilabel_per_class(
+    value: Any, classes: ClassSet, what: str, filter_by: str = "prune_by_noise_rate"
+) -> np.ndarray | None:
+    """``num_to_remove_per_class=``: one non-negative count per class (sequence, dict or one
+    number), only with the prune rules (as the reference, which raises for the others)."""
+    if value is not None and filter_by not in PRUNE_RULES:
+        raise ValidationError(
+            None,
+            what,
+            f"{what}= goes with filter_by in {list(PRUNE_RULES)}, not {filter_by!r}",
+        )
     out = per_class(value, classes, what)
     if out is not None and (out.dtype.kind not in "iu" or (out < 0).any()):
         if out.dtype.kind == "f" and np.all(out == np.round(out)) and (out >= 0).all():
