@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._engines import adapt
-from ._inputs.arguments import choice, class_matrix, per_class, rank_options
+from ._inputs.arguments import at_least, choice, class_matrix, per_class, rank_options
 from ._inputs.columns import check_result_columns
 from ._inputs.probabilities import resolve_classification
 from ._inputs.tokens import (
@@ -283,6 +283,8 @@ def common_label_issues(
         return multilabel.common_label_issues(
             df, label=label, pred_probs=pred_probs, classes=classes
         )
+    if top is not None:
+        at_least(top, 0, "top")
     fr = adapt(df)
     words = resolve_token_column(fr, token)
     if group is not None:
