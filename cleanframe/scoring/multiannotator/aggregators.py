@@ -406,9 +406,6 @@ def mace(
     ann, _ = _compact(ann)
     m, k = ann.num_annotators, ann.num_classes
     item, annot, label = ann.item, ann.annotator, ann.label
-    starts = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])  # items are sorted, none empty
-    onehot = np.zeros((len(item), k), dtype=bool)
-    onehot[np.arange(len(item)), label] = True
     high = 2.0 + default_noise  # crowd-kit: scipy.stats.uniform(loc=1, scale=1 + noise)
     spam = np.random.RandomState(seed).uniform(1.0, high, size=(m, 2))
     theta = np.random.RandomState(seed).uniform(1.0, high, size=(m, k))
@@ -417,14 +414,24 @@ def mace(
     spam_prior = np.tile([alpha, beta], (m, 1))
     theta_prior = np.full((m, k), 10.0)
 
+    n = ann.num_items
+
     def e_step(spam, theta):
-        base = spam[annot, 0] * theta[annot, label]  # (A,)
+        # factor(a, c) = base_a, or base_a + know_a for the annotation's own label: products and
+        # sums over an item's annotations are O(#annotations), never (#annotations x K)
+        base = spam[annot, 0] * theta[annot, label]
         know = spam[annot, 1]
-        factor = base[:, None] + know[:, None] * onehot  # (A, K)
-        gold = np.multiply.reduceat(factor, starts, axis=0) / k  # (N, K)
+        full = base + know
+        log_base = np.log(base)
+        log_gold = np.bincount(item, weights=log_base, minlength=n)[:, None] + np.bincount(
+            item * k + label, weights=np.log(full) - log_base, minlength=n * k
+        ).reshape(n, k)
+        gold = np.exp(log_gold) / k  # (N, K)
         instance = gold.sum(axis=1)
-        strategy = (gold[item] / factor).sum(axis=1) * base / instance[item]
-        knowing = gold[item, label] * know / (base + know) / instance[item]
+        own = gold[item, label]
+        inst = instance[item]
+        strategy = ((inst - own) / base + own / full) * base / inst
+        knowing = own * know / full / inst
         strategy_counts = np.bincount(annot * k + label, weights=strategy, minlength=m * k)
         counts = np.column_stack(
             [
