@@ -181,7 +181,9 @@ def test_frame_types_agree(constructor):
     base = long_frame(labels, probs, words, shuffle=2)
     df = constructor(base)
     kw = {"label": "ner_tag", "pred_probs": "p_*", "group": "sentence_id", "order": "position"}
-    out = to_pandas(collect(df.cl.find_label_issues(**kw)))
+    result = df.cl.find_label_issues(**kw)
+    assert type(result) is type(df)  # the caller's frame type (a LazyFrame stays lazy)
+    out = to_pandas(collect(result))
     ref = tokens.find_label_issues(base, **kw)
     assert out["is_issue"].tolist() == ref["is_issue"].tolist()
     assert out["predicted_label"].astype(str).tolist() == ref["predicted_label"].tolist()
