@@ -121,11 +121,11 @@ def _row_map(rows: _Rows, progress: Progress | None):
     return rows if progress is None else _Counted(rows, progress)
 
 
-def _template(spec: BatchSpec, rows: _Rows) -> dict:
-    """The result columns with no rows, in their dtypes: the row map of the sample rows (valid,
+def _template(fr: Engine, spec: BatchSpec, rows: _Rows) -> dict:
+    """The result columns with no rows, in their dtypes: the row map of the first row (valid,
     since every row passed the statistics passes), cut to zero rows."""
-    assert spec.sample is not None
-    return {name: values[:0] for name, values in rows(spec.sample, 0).items()}
+    first = fr.first_rows(1, spec.needed)
+    return {name: values[:0] for name, values in rows(first, 0).items()}
 
 
 def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> None:
@@ -179,7 +179,7 @@ def find_label_issues(
     _run_job(fr, spec, job, progress)
     rows = _Rows(spec, job.plan(), issues=True)
     return fr.attach_batches(
-        spec.needed, _row_map(rows, progress), _template(spec, rows), overwrite=overwrite
+        spec.needed, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
     )
 
 
@@ -207,7 +207,7 @@ def label_quality_scores(
     _run_job(fr, spec, job, progress)
     rows = _Rows(spec, job.plan(), issues=False)
     return fr.attach_batches(
-        spec.needed, _row_map(rows, progress), _template(spec, rows), overwrite=overwrite
+        spec.needed, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
     )
 
 

@@ -134,8 +134,15 @@ class Engine:
     batched: bool = False
 
     def distinct_rows(self, key: str, columns: Sequence[str]) -> Engine:
-        """An eager engine holding ``key`` and ``columns`` of the first row of each distinct value
-        of ``key`` (a null key counts as a value), in order of first appearance."""
+        """An eager engine with one row per distinct value of ``key`` (a null key counts as a
+        value), in order of first appearance, and ``columns``: for an array column the values of
+        that first row (its width is read from them), for other columns only their names and
+        dtypes (values unspecified), so that only ``key`` is read for them."""
+        return self
+
+    def first_rows(self, n: int, columns: Sequence[str]) -> Engine:
+        """An eager engine holding ``columns`` of the first ``n`` rows (or more: an eager engine
+        is its own answer)."""
         return self
 
     def reduce_batches(

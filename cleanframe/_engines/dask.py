@@ -116,11 +116,26 @@ class DaskFrame(Engine):
         return PandasFrame(self.native._meta)
 
     def distinct_rows(self, key, columns):
-        cols = [key] + [c for c in columns if c != key]
-        parts = self.native[cols].map_partitions(_distinct, key, meta=self.native._meta[cols])
+        meta = self.native._meta
+        others = [c for c in columns if c != key]
+        arrays = [c for c in others if self._meta.is_array_column(c) or meta[c].dtype == object]
+        cols = [key, *arrays]
+        parts = self.native[cols].map_partitions(_distinct, key, meta=meta[cols])
         (frames,) = dask.compute(parts.to_delayed())
-        data = pd.concat(frames) if frames else self.native._meta[cols]
-        return PandasFrame(data.drop_duplicates(subset=[key], keep="first"))
+        data = pd.concat(frames) if frames else meta[cols]
+        data = data.drop_duplicates(subset=[key], keep="first").reset_index(drop=True)
+        # the other columns: names and dtypes only (nothing of them is read)
+        empty = {c: meta[c].reindex(data.index) for c in others if c not in arrays}
+        data = data.assign(**empty)
+        return PandasFrame(data[[key, *others]])
+
+    def first_rows(self, n, columns):
+        data = self.native[list(columns)]
+        for i in range(data.npartitions):
+            part = data.get_partition(i).compute()
+            if len(part):
+                return PandasFrame(part.iloc[:n])
+        return PandasFrame(data._meta)
 
     def reduce_batches(self, columns, func, merge, *, progress=None):
         offsets = self._offsets()

@@ -324,6 +324,14 @@ class LazyPolarsFrame(PolarsFrame):
 
         return polars_stream.distinct_rows(self, key, columns)
 
+    def first_rows(self, n, columns):
+        return PolarsFrame(self.native.select(list(columns)).head(n).collect())
+
+    def list_column(self, name):
+        if not isinstance(self.native.collect_schema()[name], (pl.Array, pl.List)):
+            return None  # told by the schema: no need to collect the column
+        return super().list_column(name)
+
     def reduce_batches(self, columns, func, merge, *, progress=None):
         from . import polars_stream
 

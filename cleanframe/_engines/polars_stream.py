@@ -54,13 +54,19 @@ def _batch(df: pl.DataFrame, offset: int) -> PolarsFrame:
 
 
 def distinct_rows(fr: LazyPolarsFrame, key: str, columns: Sequence[str]) -> PolarsFrame:
-    cols = [key] + [c for c in columns if c != key]
+    schema = fr.native.collect_schema()
+    others = [c for c in columns if c != key]
+    arrays = [c for c in others if isinstance(schema[c], (pl.Array, pl.List))]
     data = (
-        fr.native.select(cols)
+        fr.native.select([key, *arrays])
         .unique(subset=[key], keep="first", maintain_order=True)
         .collect(engine="streaming")
     )
-    return PolarsFrame(data)
+    # the other columns: names and dtypes only (nothing of them is read)
+    data = data.with_columns(
+        [pl.lit(None, dtype=schema[c]).alias(c) for c in others if c not in arrays]
+    )
+    return PolarsFrame(data.select([key, *others]))
 
 
 def reduce_batches(

@@ -56,9 +56,6 @@ class BatchSpec:
     columns: list | None
     array_column: str | None
     array_order: list | None
-    #: The first row of each label value (eager, small): what the batches' result dtypes are
-    #: taken from.
-    sample: Engine | None = None
 
     @property
     def needed(self) -> list[str]:
@@ -97,7 +94,6 @@ def batch_spec(
         spec.columns,
         spec.selection.array_column,
         order,
-        sample,
     )
 
 
