@@ -5,9 +5,10 @@ per column: :class:`ProbColumns` holds those 1-D arrays as they are (no row-majo
 loops read them a block of rows at a time across all columns (a tile that stays in cache), so
 each full read of pred_probs goes through memory once:
 
-- :meth:`ProbColumns.row_stats` (one read): per row the first argmax, the largest probability
-  among the other classes, the given label's probability, the float64 row sum, and the range
-  of all values — everything the validation gate, the scores and the predicted label need;
+- :meth:`ProbColumns.row_stats`: one light read for the given label's probability, the float64
+  row sum and the range of all values (the validation gate and the self-confidence score), and
+  on first use a second read for the first argmax and the largest probability among the other
+  classes (the predicted label, the normalized margin, confident guesses);
 - :func:`confident_guess` (one read): each row's confidently estimated class (-1 = none), as
   :func:`.count.confident_guesses`;
 - :func:`top_candidates` (one read): per (given, other) class pair the ``m`` largest margins and
@@ -19,7 +20,6 @@ numba is imported (and the loops compiled, cached on disk) on first use only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -32,17 +32,41 @@ __all__ = ["ProbColumns", "RowStats", "confident_guess", "top_candidates", "as_c
 TILE = 16384
 
 
-@dataclass
 class RowStats:
-    """Per-row results of one fused read (see :meth:`ProbColumns.row_stats`)."""
+    """Per-row results of the fused reads (see :meth:`ProbColumns.row_stats`).
 
-    argmax: np.ndarray  # int64, first maximum
-    own: np.ndarray  # p[i, y_i], pred_probs' dtype
-    other: np.ndarray  # max_{j != y_i} p[i, j], pred_probs' dtype
-    sums: np.ndarray  # float64 row sums
-    low: float  # smallest value (nan when a value is nan)
-    high: float  # largest value
-    finite: bool  # every row sum is finite (so every value is)
+    ``own`` (p[i, y_i]), ``sums`` (float64 row sums), ``low`` / ``high`` (range of all values,
+    NaN ignored) and ``finite`` (every row sum finite, so every value is) come from one light
+    read; ``argmax`` (first maximum, int64) and ``other`` (max over j != y_i) from a second read,
+    made on first use only.
+    """
+
+    def __init__(self, cols, labels, own, sums, low, high, finite) -> None:
+        self._cols = cols
+        self._labels = labels
+        self.own = own
+        self.sums = sums
+        self.low = low
+        self.high = high
+        self.finite = finite
+        self._rank: tuple | None = None
+
+    def _ranks(self) -> tuple:
+        if self._rank is None:
+            n = len(self.own)
+            argmax = np.empty(n, dtype=np.int64)
+            other = np.empty(n, dtype=self.own.dtype)
+            _kernels()["rank_stats"](self._cols.typed(), self.own, argmax, other)
+            self._rank = (argmax, other)
+        return self._rank
+
+    @property
+    def argmax(self) -> np.ndarray:
+        return self._ranks()[0]
+
+    @property
+    def other(self) -> np.ndarray:
+        return self._ranks()[1]
 
 
 class ProbColumns:
@@ -115,20 +139,16 @@ class ProbColumns:
         return self._typed
 
     def row_stats(self, labels: np.ndarray) -> RowStats:
-        """One fused read: argmax, own, other, sums and the value range (cached per labels)."""
+        """The fused reads' per-row results (cached per labels array)."""
         if self._row_stats is not None and self._row_stats[0] is labels:
             return self._row_stats[1]
         n = self.shape[0]
-        argmax = np.empty(n, dtype=np.int64)
         own = np.empty(n, dtype=self.dtype)
-        other = np.empty(n, dtype=self.dtype)
         sums = np.empty(n, dtype=np.float64)
         rng = np.array([np.inf, -np.inf])
-        _kernels()["row_stats"](
-            self.typed(), np.asarray(labels, dtype=np.int64), argmax, own, other, sums, rng
-        )
+        _kernels()["value_stats"](self.typed(), np.asarray(labels, dtype=np.int64), own, sums, rng)
         finite = bool(np.isfinite(sums).all()) if n else True
-        stats = RowStats(argmax, own, other, sums, float(rng[0]), float(rng[1]), finite)
+        stats = RowStats(self, labels, own, sums, float(rng[0]), float(rng[1]), finite)
         self._row_stats = (labels, stats)
         return stats
 
@@ -198,49 +218,71 @@ def top_candidates(
 # ------------------------------------------------------------------------------------------
 # the numba loops (compiled on first use)
 # ------------------------------------------------------------------------------------------
-def _row_stats_py(cols, labels, argmax, own, other, sums, rng):
+def _value_stats_py(cols, labels, own, sums, rng):
     n = len(labels)
     k = len(cols)
     lo = rng[0]
     hi = rng[1]
     tile = TILE
-    mx1 = np.empty(tile, dtype=own.dtype)
-    mx2 = np.empty(tile, dtype=own.dtype)
     mn = np.empty(tile, dtype=own.dtype)
-    am = np.zeros(tile, dtype=np.int32)
+    mx = np.empty(tile, dtype=own.dtype)
     s = np.zeros(tile, dtype=np.float64)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
         m = stop - start
+        lab = labels[start:stop]
+        o = own[start:stop]
         c = cols[0][start:stop]
         for i in range(m):
-            v = c[i]
-            mx1[i] = v
-            mx2[i] = -np.inf
-            mn[i] = v
-            am[i] = 0
-            s[i] = v
+            s[i] = c[i]
+            mn[i] = c[i]
+            mx[i] = c[i]
+            o[i] = c[i]
         for j in range(1, k):
             c = cols[j][start:stop]
             for i in range(m):
                 v = c[i]
                 s[i] += v
-                a = mx1[i]
-                am[i] = j if v > a else am[i]
-                mx2[i] = max(mx2[i], min(v, a))
-                mx1[i] = max(a, v)
                 mn[i] = min(mn[i], v)
+                mx[i] = max(mx[i], v)
+                o[i] = v if lab[i] == j else o[i]
         for i in range(m):
-            r = start + i
-            v = cols[labels[r]][r]
-            own[r] = v
-            other[r] = mx2[i] if v == mx1[i] else mx1[i]
-            argmax[r] = am[i]
-            sums[r] = s[i]
+            sums[start + i] = s[i]
             lo = min(lo, mn[i])
-            hi = max(hi, mx1[i])
+            hi = max(hi, mx[i])
     rng[0] = lo
     rng[1] = hi
+
+
+def _rank_stats_py(cols, own, argmax, other):
+    n = len(own)
+    k = len(cols)
+    tile = TILE
+    mx1 = np.empty(tile, dtype=own.dtype)
+    mx2 = np.empty(tile, dtype=own.dtype)
+    am = np.zeros(tile, dtype=np.int32)
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        m = stop - start
+        c = cols[0][start:stop]
+        for i in range(m):
+            mx1[i] = c[i]
+            mx2[i] = -np.inf
+            am[i] = 0
+        for j in range(1, k):
+            c = cols[j][start:stop]
+            jj = np.int32(j)
+            for i in range(m):
+                v = c[i]
+                a = mx1[i]
+                am[i] = jj if v > a else am[i]
+                mx2[i] = max(mx2[i], min(v, a))
+                mx1[i] = max(a, v)
+        for i in range(m):
+            r = start + i
+            v = own[r]
+            other[r] = mx2[i] if v == mx1[i] else mx1[i]
+            argmax[r] = am[i]
 
 
 def _confident_guess_py(cols, cut, argmax, out):
@@ -320,40 +362,48 @@ def _top_candidates_py(
 ):
     n = len(labels)
     k = len(cols)
-    tile = 256
+    tile = TILE
     zero = keys.dtype.type(0)
     # a new row must beat the worst kept (key, position) of its pair: +inf until the heap is
     # full; only keys equal to it go on to compare positions
     worst = np.full((k, k), np.inf, dtype=keys.dtype)
-    idx = np.empty(tile, dtype=np.int64)
-    # phase 1: rows whose given class is not their top class (the only negative keys, i.e.
-    # positive margins), every pair of their class
+    for y in range(k):
+        for j in range(k):
+            if pair_slot[y, j] < 0 or cap[pair_slot[y, j]] == 0:
+                worst[y, j] = -np.inf  # no such pair: nothing enters
+    # phase 1: the negative keys (positive margins: p[j] > p[y]), a contiguous scan of each
+    # column's tile; such (row, class) pairs are few, and only they can go into a pair whose
+    # heap ends up full of negative keys
+    wmax = np.empty(k, dtype=keys.dtype)
+    bound = np.empty(tile, dtype=keys.dtype)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
-        m = 0
-        for r in range(start, stop):
-            if own[r] < other[r]:
-                idx[m] = r
-                m += 1
-        if m == 0:
-            continue
+        o = own[start:stop]
+        # each row's loosest bound over its pairs (refreshed per tile; bounds only tighten)
+        for y in range(k):
+            w = -np.inf
+            for j in range(k):
+                w = max(w, worst[y, j])
+            wmax[y] = w
+        for i in range(stop - start):
+            bound[i] = wmax[labels[start + i]]
         for j in range(k):
-            c = cols[j]
-            for t in range(m):
-                r = idx[t]
-                y = labels[r]
-                key = own[r] - c[r]
-                if key > worst[y, j]:
-                    continue
-                s = pair_slot[y, j]
-                if s < 0:
-                    continue
-                size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
-                sizes[s] = size
-                if size == cap[s]:
-                    worst[y, j] = keys[starts[s]]
-    # phase 2: the other rows (keys >= 0), only for the pairs whose heap is not yet full of
-    # negative keys
+            c = cols[j][start:stop]
+            for i in range(stop - start):
+                key = o[i] - c[i]
+                if key < zero and key <= bound[i]:
+                    r = start + i
+                    y = labels[r]
+                    if key > worst[y, j]:
+                        continue
+                    s = pair_slot[y, j]
+                    if s < 0:
+                        continue
+                    size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+                    sizes[s] = size
+                    if size == cap[s]:
+                        worst[y, j] = keys[starts[s]]
+    # phase 2: the keys >= 0, only for the pairs whose heap is not yet full of negative keys
     ptr = np.zeros(k + 1, dtype=np.int64)
     need = np.empty(k * k, dtype=np.int64)
     count = 0
@@ -366,13 +416,11 @@ def _top_candidates_py(
         ptr[y + 1] = count
     if count:
         for r in range(n):
-            if own[r] < other[r]:
-                continue
             y = labels[r]
             for t in range(ptr[y], ptr[y + 1]):
                 j = need[t]
                 key = own[r] - cols[j][r]
-                if key > worst[y, j]:
+                if key < zero or key > worst[y, j]:
                     continue
                 s = pair_slot[y, j]
                 size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
@@ -401,7 +449,8 @@ def _kernels() -> dict:
     jit = numba.njit(cache=True, nogil=True)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
     return {
-        "row_stats": jit(_row_stats_py),
+        "value_stats": jit(_value_stats_py),
+        "rank_stats": jit(_rank_stats_py),
         "confident_guess": jit(_confident_guess_py),
         "top_candidates": jit(_top_candidates_py),
     }
