@@ -2,9 +2,13 @@
 
 Every ``filter_by`` rule, the label quality scores, ``num_label_issues`` and the statistics of
 the health summary are computed from a few passes over batches of rows. A batch is
-``(labels, pred_probs, offset)``: int class codes ``(n,)``, a float matrix ``(n, K)`` (any memory
-order) and the global position of its first row. Batches may come in any order and be empty;
-their rows together are rows ``0..N-1``. Results equal the in-memory kernels
+``(labels, pred_probs, offset)``: int class codes ``(n,)``, the probabilities ``(n, K)`` and the
+global position of its first row. ``pred_probs`` is a float matrix (any memory order; the numpy
+reference path) or a :class:`~.columns.ProbColumns` (K column arrays, e.g. a frame's own
+buffers: the fused numba loops, the fast path; ``ProbColumns.row_stats`` is computed once per
+object and shared by the passes and :func:`flags` that get the same object). Batches may come
+in any order and be empty; their rows together are rows ``0..N-1``. Results equal the
+in-memory kernels
 (:mod:`.filter`, :mod:`.count`, :mod:`.rank`) row for row, whatever the batching: the in-memory
 call is the same code with one batch.
 
@@ -26,14 +30,15 @@ A *job* says which passes it needs, one after the other::
   ``a.merge(b)``: associative and commutative, the merged result does not depend on the order
   or grouping of the merges. They are picklable.
 - :func:`flags` is row-local given the plan: ``mask`` (bool ``(n,)``; ``None`` for a scores-only
-  job) and ``scores`` (``(n,)``, the ``rank_by`` score; ``None`` with ``scores=False``).
+  job) and ``scores`` (``(n,)``, the ``rank_by`` score; ``None`` with ``rank_by=None``).
 
 The passes, and what they hold:
 
 1. ``"classes"`` (:class:`ClassStats`): rows per class and each row's self-confidence
    ``p[i, y_i]`` (one float per row, 1/K of pred_probs): the per-class thresholds are numpy's own
    ``np.mean`` of each class's values in global row order, so they are bit-identical to the
-   in-memory (and the reference's) thresholds.
+   in-memory (and the reference's) thresholds. (An exact-sum statistic would be smaller but
+   rounds differently from numpy's pairwise float32 mean, and the threshold decides ties.)
 2. ``"joint"`` (:class:`JointStats`): the uncalibrated confident joint (K×K counts) and the
    ``off_diagonal`` count of :func:`~.count.num_label_issues`.
 3. ``"candidates"`` (:class:`CandidateStats`): per group, the ``m`` best rows seen, with global
