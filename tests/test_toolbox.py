@@ -697,3 +697,25 @@ def test_bad_uncertainty_column(uncertainty, rule):
             frame, label="y", predictions="p", uncertainty=uncertainty
         )
     assert info.value.rule == rule
+
+
+class _DuckRegressor:
+    """fit / predict and nothing of scikit-learn's (no base class, no tags, no predict_proba)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.inner = LinearRegression().fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def predict(self, X):
+        return self.inner.predict(X)
+
+
+def test_duck_typed_regressor_gives_the_regression_procedure():
+    X, y = _regression(seed=4)
+    ours = CleanLearning(_DuckRegressor(), n_boot=1, seed=3)
+    assert type(ours).__module__ == "cleanframe.models.regression"
+    expected = CleanLearning(LinearRegression(), n_boot=1, seed=3).find_label_issues(X, y)
+    pd.testing.assert_frame_equal(ours.find_label_issues(X, y), expected)
+    # (cleanlab's regression CleanLearning cannot clone a model without get_params)
+    assert ours.fit(X, y).predict(X[:3]).shape == (3,)
+    assert ours.score(X, y) > 0.5

@@ -36,12 +36,22 @@ def constructor_signature(cls) -> inspect.Signature:
 
 
 def wraps_regressor(model) -> bool:
-    """Whether ``model`` is a scikit-learn regressor (objects without scikit-learn tags are
-    not)."""
+    """Whether ``model`` is a regressor: a scikit-learn regressor (``is_regressor``), an object
+    whose ``_estimator_type`` is ``"regressor"``, or a duck-typed model (no scikit-learn tags)
+    with ``predict`` but no ``predict_proba`` -- which could not serve a classifier anyway."""
     try:
-        return bool(is_regressor(model))
+        if is_regressor(model):
+            return True
     except AttributeError:
-        return False
+        pass
+    if getattr(model, "_estimator_type", None) == "regressor":
+        return True
+    return (
+        model is not None
+        and not hasattr(model, "__sklearn_tags__")
+        and callable(getattr(model, "predict", None))
+        and not hasattr(model, "predict_proba")
+    )
 
 
 def fit_accepts(estimator, name: str) -> bool:
