@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 
 from ._accessors import CleanAccessor, register
-
 from .errors import CleanframeError, ValidationError
 from .label_issues import (
     HealthSummary,

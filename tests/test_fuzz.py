@@ -231,6 +231,18 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
         "consensus_method": st.sampled_from([None, "majority_vote", "dawid_skene"]),
         "quality_method": st.sampled_from([None, "agreement"]),
         "progress": st.just(False),
+        # object detection: the drawn frame's own rows as the predicted boxes, numeric columns as
+        # coordinates (most draws end in a box rule's error, which the test accepts)
+        **(
+            {
+                "predictions": st.just(drawn.frame),
+                "image": st.sampled_from(["a_0", "y", "t"]),
+                "box": st.sampled_from([["f_0", "f_0", "t", "t"], ["f_0", "f_1", "pred", "t"]]),
+                "score": st.sampled_from(["pred", f"p_{drawn.classes[0]}"]),
+            }
+            if method.startswith("detection")
+            else {}
+        ),
         # token classification (group_scores, common_label_issues): a sentence and a word column
         **(
             {"group": st.sampled_from(["t", "a_0", "y"]), "token": st.sampled_from(["a_0", "y"])}
@@ -293,7 +305,8 @@ def calls(draw, method: str, drawn: Drawn) -> dict:
     roles = _roles(drawn, method)
     kwargs: dict[str, Any] = {}
     names = {p.name for p in params}
-    regression = "predictions" in names and draw(st.booleans())
+    detection = method.startswith("detection")  # predictions= is a frame of boxes there
+    regression = "predictions" in names and not detection and draw(st.booleans())
     wide = "annotators" in names  # multi-annotator: the wide layout of the drawn frame
     for p in params:
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):

@@ -619,6 +619,8 @@ def _bad_boxes(case):
         return given, pred.drop(columns="confidence"), {}, ("confidence", "column_exists")
     if case == "three_box_columns":
         return given, pred, {"box": BOX[:3]}, (None, "box_columns")
+    if case == "repeated_box_column":  # polars refused the repeated column with its own error
+        return given, pred, {"box": [BOX[0], *BOX[:3]]}, (None, "box_columns")
     if case == "weights":
         w = {"overlooked": 0.5, "badloc": 0.5, "swap": 0.5}
         return given, pred, {"aggregation_weights": w}, (None, "aggregation_weights")
@@ -635,6 +637,7 @@ BOX_CASES = [
     "null_image",
     "missing_column",
     "three_box_columns",
+    "repeated_box_column",
     "weights",
 ]
 

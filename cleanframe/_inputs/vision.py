@@ -63,11 +63,17 @@ class DetectionInputs:
 
 
 def _box_columns(box: Any) -> list:
-    if isinstance(box, str) or not isinstance(box, Sequence) or len(box) != 4:
+    if (
+        isinstance(box, str)
+        or not isinstance(box, Sequence)
+        or len(box) != 4
+        or len({str(c) for c in box}) != 4
+    ):
         raise ValidationError(
             None,
             "box_columns",
-            f"box= must list four columns x1, y1, x2, y2 (e.g. ['x1', 'y1', 'x2', 'y2']), got "
+            f"box= must list four different columns x1, y1, x2, y2 (e.g. ['x1', 'y1', 'x2', "
+            f"'y2']), got "
             f"{box!r}",
         )
     return list(box)
