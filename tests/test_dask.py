@@ -242,3 +242,39 @@ def test_import_cleanframe_does_not_import_dask():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
     )
     assert out.strip() == "[]"
+
+
+def test_rows_of_partitions_with_their_own_range_index_are_named_by_global_position(tmp_path, sync):
+    """``dd.read_parquet`` gives every partition a RangeIndex from 0: an error names the row by
+    its global position (as polars does), not by a label that every partition repeats."""
+    df = pandas_frame().reset_index(drop=True)
+    df.loc[1777, "p_c2"] = np.nan
+    for i, (a, b) in enumerate([(0, 800), (800, 1600), (1600, len(df))]):
+        df.iloc[a:b].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    ddf = dd.read_parquet(tmp_path)
+    assert ddf.get_partition(2).compute().index[0] == 0
+    with pytest.raises(ValidationError) as err:
+        ddf.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert [r for r, _ in err.value.failure_cases] == [1777]
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert str(err.value) == str(eager.value)
+
+
+def test_read_parquet_with_columns_the_call_does_not_read(tmp_path, sync):
+    """Many columns besides the label and pred_probs: Dask's optimizer reads the projected
+    columns of several files as one partition, so the partitions of the statistics passes are
+    not those of the frame; the row positions still hold and the results equal in memory."""
+    df = pandas_frame().reset_index(drop=True)
+    wide = df.assign(**{f"f_{i}": np.float32(i) for i in range(60)})
+    for i, start in enumerate(range(0, len(wide), 300)):
+        wide.iloc[start : start + 300].to_parquet(tmp_path / f"part-{i:02d}.parquet", index=False)
+    ddf = dd.read_parquet(tmp_path)
+    projected = ddf[["y", *[f"p_c{j}" for j in range(K)]]]
+    fused = len(projected.map_partitions(len).compute())
+    assert fused < len(ddf.map_partitions(len).compute())  # the optimizer fused files
+    in_memory = ddf.compute().reset_index(drop=True)
+    for filter_by in ("prune_by_noise_rate", "low_self_confidence"):
+        got = ddf.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+        expected = in_memory.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+        pd.testing.assert_frame_equal(got.compute().reset_index(drop=True), expected)

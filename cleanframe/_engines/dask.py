@@ -12,8 +12,10 @@ drivers use three operations:
 - :meth:`DaskFrame.distinct_rows`: the first row of each label value (small), for the classes.
 
 Global row positions (for the deterministic tie rule) come from the partition lengths, computed
-once per call over one column. Errors raised inside a partition are the input layer's
-``ValidationError`` (it pickles), naming rows by the partition's index labels.
+in the same graph as the partitions they number (a lazy cumulative sum), so that they hold however
+Dask's optimizer groups the files of a projected ``read_parquet``. Errors raised inside a
+partition are the input layer's ``ValidationError`` (it pickles), naming rows by the partition's
+index labels, or by global position when every partition has its own RangeIndex from 0.
 
 This module imports dask; it is imported only when a Dask frame arrives.
 """
@@ -55,10 +57,37 @@ def _unsupported(what: str):
     )
 
 
+class _Partition(PandasFrame):
+    """One partition. Its rows are named by their index labels, unless the index is a
+    ``RangeIndex`` from 0 in every partition (``dd.read_parquet`` without an index): such labels
+    repeat across partitions, so rows are named by global position instead."""
+
+    def __init__(self, df, offset: int):
+        super().__init__(df)
+        index = df.index
+        self.row_offset = (
+            offset
+            if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+            else None
+        )
+
+    def row_labels(self, positions):
+        if self.row_offset is None:
+            return super().row_labels(positions)
+        return [int(p) + self.row_offset for p in np.asarray(positions).ravel()]
+
+    def pandera_failures(self, schema, columns):
+        out = super().pandera_failures(schema, columns)
+        if out is None or self.row_offset is None:
+            return out
+        # a RangeIndex from 0: the label is the position in the partition
+        return [(c, None if r is None else int(r) + self.row_offset, v) for c, r, v in out]
+
+
 def _on_partition(func, part: pd.DataFrame, offset: int):
     if len(part) == 0:
         return None
-    return func(PandasFrame(part), offset)
+    return func(_Partition(part, offset), offset)
 
 
 def _merge(merge, a, b):
@@ -69,12 +98,34 @@ def _merge(merge, a, b):
     return merge(a, b)
 
 
-def _attach_partition(part: pd.DataFrame, func, offsets, template, overwrite, partition_info=None):
-    number = partition_info["number"] if partition_info is not None else 0
-    fr = PandasFrame(part)
+def _length(part: pd.DataFrame) -> pd.Series:
+    return pd.Series([len(part)], dtype="int64")
+
+
+def _offsets_of(data):
+    """The global position of each partition's first row, as a lazy one-row-per-partition
+    Series partitioned like ``data`` (computed with whatever reads ``data``'s partitions: the
+    partitions of one collection are what gets numbered, however the optimizer groups files)."""
+    lengths = data.map_partitions(_length, meta=pd.Series(dtype="int64"))
+    return lengths.cumsum() - lengths
+
+
+def _stats_partition(part: pd.DataFrame, offset: pd.Series, func) -> pd.Series:
+    out = pd.Series([None], dtype=object)
+    out.iloc[0] = _on_partition(func, part, int(offset.iloc[0]))
+    return out
+
+
+def _only(stats: pd.Series):
+    return stats.iloc[0]
+
+
+def _attach_partition(part: pd.DataFrame, offset: pd.Series, func, template, overwrite):
+    start = int(offset.iloc[0])
+    fr = _Partition(part, start)
     if len(part) == 0:
         return fr.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
-    return fr.attach(func(fr, int(offsets[number])), overwrite=overwrite)
+    return fr.attach(func(fr, start), overwrite=overwrite)
 
 
 def _distinct(part: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -90,26 +141,19 @@ class DaskFrame(Engine):
 
     def __init__(self, ddf):
         self.native = ddf
-        self._lengths: np.ndarray | None = None
+        self._height: int | None = None
 
     @property
     def columns(self) -> list[str]:
         return list(self.native.columns)
 
-    def _partition_lengths(self) -> np.ndarray:
-        if self._lengths is None:
-            first = self.native.columns[:1]
-            data = self.native[list(first)] if len(first) else self.native
-            self._lengths = np.asarray(data.map_partitions(len).compute(), dtype=np.int64)
-        return self._lengths
-
-    def _offsets(self) -> np.ndarray:
-        lengths = self._partition_lengths()
-        return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-
     @property
     def height(self) -> int:
-        return int(self._partition_lengths().sum())
+        if self._height is None:
+            first = self.native.columns[:1]
+            data = self.native[list(first)] if len(first) else self.native
+            self._height = int(data.map_partitions(len).compute().sum())
+        return self._height
 
     @property
     def _meta(self) -> PandasFrame:
@@ -138,11 +182,17 @@ class DaskFrame(Engine):
         return PandasFrame(data._meta)
 
     def reduce_batches(self, columns, func, merge, *, progress=None):
-        offsets = self._offsets()
-        parts = self.native[list(columns)].to_delayed()
-        run = dask.delayed(_on_partition, pure=False)
+        data = self.native[list(columns)]
+        stats = data.map_partitions(
+            _stats_partition,
+            _offsets_of(data),
+            func,
+            meta=pd.Series(dtype=object),
+            align_dataframes=False,
+        )
+        take = dask.delayed(_only, pure=True)
         join = dask.delayed(_merge, pure=False)
-        level = [run(func, p, int(o)) for p, o in zip(parts, offsets)]
+        level = [take(p) for p in stats.to_delayed()]
         while len(level) > 1:
             nxt = [join(merge, a, b) for a, b in zip(level[0::2], level[1::2])]
             if len(level) % 2:
@@ -156,12 +206,11 @@ class DaskFrame(Engine):
         return out
 
     def attach_batches(self, columns, func, template, *, overwrite=False):
-        offsets = self._offsets()
         meta = self._meta.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
         return self.native.map_partitions(
             _attach_partition,
+            _offsets_of(self.native),
             func,
-            offsets,
             template,
             overwrite,
             meta=meta,
