@@ -141,6 +141,13 @@ class Audit:
     label: str | None = None
     input_columns: list = field(default_factory=list)
     _figures: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _rows: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def _pandas_rows(self) -> Any:
+        """:attr:`issues` as pandas, converted once (a polars frame) for the report."""
+        if self._rows is None:
+            self._rows = to_pandas(self.issues)
+        return self._rows
 
     def explain(self, row: int) -> Any:
         """Every check's evidence for one row (its position, 0-based), as a small table.
@@ -198,7 +205,7 @@ class Audit:
     def _headline(self, table) -> str:
         rows = self.rows_with_issues
         if rows is None:
-            rows = int(to_pandas(self.issues)["is_issue"].sum())
+            rows = int(self._pandas_rows()["is_issue"].sum())
         issues, checks = int(table["num_issues"].sum()), len(self.checks)
         return (
             f"Audit: {_count(rows, 'row')} with issues "
@@ -261,7 +268,7 @@ class Audit:
         sentence of ``issue_reason``); a pandas DataFrame indexed as the input."""
         if check not in self.checks:
             raise KeyError(f"{check!r} did not run; the checks that ran: {self.checks}")
-        table = to_pandas(self.issues)
+        table = self._pandas_rows()
         flag, score = f"is_{check}_issue", f"{check}_score"
         flagged = table[table[flag].astype(bool)]
         worst = flagged.sort_values(score, kind="stable").head(n)
@@ -276,7 +283,7 @@ class Audit:
 
     def _counts(self) -> dict:
         """Flagged rows per check, read from the per-row columns."""
-        table = to_pandas(self.issues)
+        table = self._pandas_rows()
         return {c: int(table[f"is_{c}_issue"].astype(bool).sum()) for c in self.checks}
 
     def _sections(self) -> list[tuple[str, str, str, int]]:
