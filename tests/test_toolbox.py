@@ -33,6 +33,12 @@ def _blobs(n=300, k=3, seed=0, noise=0.1, d=4):
     return X, y, true
 
 
+def serial() -> dict:
+    """cleanlab's filter in this process (else a process pool: slow on a loaded machine, same
+    results). A new dict each time: cleanlab's CleanLearning writes into the one it gets."""
+    return {"n_jobs": 1}
+
+
 NOISE = np.array([[0.8, 0.1, 0.05], [0.15, 0.85, 0.05], [0.05, 0.05, 0.9]])
 INVERSE = np.array([[0.9, 0.1, 0.1], [0.05, 0.8, 0.1], [0.05, 0.1, 0.8]])
 
@@ -56,7 +62,9 @@ def _same_issues(ours, ref):
 )
 def test_known_noise_matrices_match_cleanlab(known):
     X, y, _ = _blobs(240, 3, seed=4, noise=0.15)
-    ref = cl_classification.CleanLearning(LogisticRegression(), seed=1)
+    ref = cl_classification.CleanLearning(
+        LogisticRegression(), seed=1, find_label_issues_kwargs=serial()
+    )
     ours = CleanLearning(LogisticRegression(), seed=1)
     _same_issues(ours.find_label_issues(X, y, **known), ref.find_label_issues(X, y, **known))
     np.testing.assert_allclose(ours.noise_matrix_, ref.noise_matrix, rtol=1e-12)
@@ -66,7 +74,9 @@ def test_known_noise_matrices_match_cleanlab(known):
         np.testing.assert_allclose(ours.py_, ref.py, rtol=1e-12)
     # given matrices are kept as given, and the fit weights classes by the known diagonal
     np.testing.assert_array_equal(ours.noise_matrix_ is not None, True)
-    ref = cl_classification.CleanLearning(LogisticRegression(), seed=1).fit(X, y, **known)
+    ref = cl_classification.CleanLearning(
+        LogisticRegression(), seed=1, find_label_issues_kwargs=serial()
+    ).fit(X, y, **known)
     ours = CleanLearning(LogisticRegression(), seed=1).fit(X, y, **known)
     kept = ~ours.label_issues_mask_
     np.testing.assert_allclose(ours.sample_weight_, ref.sample_weight.to_numpy()[kept])
@@ -126,7 +136,7 @@ def _validation(X_val, y_val):
 
 def test_validation_func_matches_cleanlab():
     X, y, _ = _blobs(150, 3, seed=7, noise=0.25)
-    ref = cl_classification.CleanLearning(_PicksC(), seed=3)
+    ref = cl_classification.CleanLearning(_PicksC(), seed=3, find_label_issues_kwargs=serial())
     ours = CleanLearning(_PicksC(), seed=3)
     _same_issues(
         ours.find_label_issues(X, y, validation_func=_validation),
@@ -154,7 +164,7 @@ def test_validation_func_gets_holdout_rows_in_X_type(constructor):
 def test_images_are_flattened_for_the_default_model():
     X, y, true = _blobs(120, 3, seed=5, noise=0.1, d=16)
     images = X.reshape(120, 4, 4)
-    ref = cl_classification.CleanLearning(seed=0)
+    ref = cl_classification.CleanLearning(seed=0, find_label_issues_kwargs=serial())
     ours = CleanLearning(seed=0)
     _same_issues(ours.find_label_issues(images, y), ref.find_label_issues(images, y))
     ref.fit(images, y)
@@ -187,7 +197,7 @@ def test_classes_with_fewer_rows_than_folds_borrow_rows_as_cleanlab():
     y = y.copy()
     y[:3] = 3  # a class of 3 rows
     y[3] = 4  # a class of 1 row
-    ref = cl_classification.CleanLearning(seed=2)
+    ref = cl_classification.CleanLearning(seed=2, find_label_issues_kwargs=serial())
     ours = CleanLearning(seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
