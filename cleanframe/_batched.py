@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._engines import Engine
-from ._inputs.arguments import choice, class_matrix, per_class, rank_options
+from ._inputs.arguments import choice, class_matrix, filter_choice, per_class, rank_options
 from ._inputs.batches import BatchSpec, batch_spec, resolve_batch
 from ._inputs.columns import check_result_columns
 from .scoring.classification import count as _count
@@ -161,7 +161,7 @@ def find_label_issues(
     runs in this process, the lazy row map included."""
     check_result_columns(fr, ("label_score", "is_issue", "predicted_label"), overwrite=overwrite)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
-    choice(filter_by, _filter.FILTER_BY, "filter_by")
+    filter_choice(filter_by, _filter.FILTER_BY, num_to_remove_per_class)
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     options = rank_options(rank_by, rank_by_kwargs)
     job = _passes.LabelIssueJob(

@@ -27,7 +27,14 @@ from . import _batched
 from . import multilabel as _multilabel
 from ._engines import adapt, to_html, to_text
 from ._inputs import Classification, resolve_classification
-from ._inputs.arguments import choice, class_matrix, ensemble_weights, per_class, rank_options
+from ._inputs.arguments import (
+    choice,
+    class_matrix,
+    ensemble_weights,
+    filter_choice,
+    per_class,
+    rank_options,
+)
 from ._inputs.classes import check_merge_keeps_classes, new_class_value
 from ._inputs.columns import check_result_columns
 from ._inputs.joint import JointInputs, require_rows, resolve_joint, uses_joint
@@ -219,7 +226,7 @@ def label_issue_arrays(
 
     The mergeable passes of :mod:`cleanframe.scoring.classification.passes` over one batch (the
     whole data): the same code the streamed and distributed paths run over many."""
-    choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), "filter_by")
+    filter_choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), num_to_remove_per_class)
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     rank_by_kwargs = rank_options(rank_by, rank_by_kwargs)
     joint = class_matrix(confident_joint, c.classes, "confident_joint")

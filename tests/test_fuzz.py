@@ -773,6 +773,13 @@ ARGUMENT_CASES = {
         dict(custom_weights=[np.nan, 1.0]),
         "custom_weights",
     ),
+    "removal counts without pruning": (
+        "find_label_issues",
+        dict(label="y", pred_probs="m1_*", filter_by="confident_learning"),
+        dict(),
+        dict(num_to_remove_per_class=[1, 1]),
+        "num_to_remove_per_class",
+    ),
     "no permutations": (
         "non_iid",
         dict(features=["m1_a", "m2_a"], k=2),

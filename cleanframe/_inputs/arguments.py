@@ -13,7 +13,15 @@ from ..errors import ValidationError
 from .classes import ClassSet
 from .columns import numeric_matrix
 
-__all__ = ["per_class", "class_matrix", "choice", "rank_options", "at_least", "ensemble_weights"]
+__all__ = [
+    "per_class",
+    "class_matrix",
+    "choice",
+    "filter_choice",
+    "rank_options",
+    "at_least",
+    "ensemble_weights",
+]
 
 #: The label-quality method that cannot take ``adjust_pred_probs=True`` (as the reference).
 _NO_ADJUST = "confidence_weighted_entropy"
@@ -153,3 +161,21 @@ def ensemble_weights(weighting: str, custom_weights: Any, n_models: int) -> np.n
             f"got {custom_weights!r}",
         )
     return weights
+
+
+#: The filters that prune by counts, the only ones ``num_to_remove_per_class`` applies to.
+PRUNE_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "argmax_confusion")
+
+
+def filter_choice(filter_by: Any, allowed: Sequence[Any], num_to_remove_per_class: Any) -> Any:
+    """``filter_by=`` among ``allowed``, and ``num_to_remove_per_class=`` only with a filter that
+    prunes by counts (rule ``num_to_remove_per_class``; the reference raises a bare ValueError)."""
+    choice(filter_by, allowed, "filter_by")
+    if num_to_remove_per_class is not None and filter_by not in PRUNE_FILTERS:
+        raise ValidationError(
+            None,
+            "num_to_remove_per_class",
+            f"num_to_remove_per_class= applies only to filter_by in {list(PRUNE_FILTERS)}, not "
+            f"{filter_by!r}",
+        )
+    return filter_by
