@@ -211,7 +211,10 @@ class PolarsFrame(Engine):
         return out.cast(pl.List(inner)) if inner is not None else out
 
     def _storage_dtype(self, name):
-        dtype = self.native.collect_schema()[name]
+        schema = self.__dict__.get("_storage_schema")
+        if schema is None:  # one schema for all the columns of a call (building one costs)
+            schema = self._storage_schema = self.native.collect_schema()
+        dtype = schema[name]
         if isinstance(dtype, (pl.Array, pl.List)):
             dtype = dtype.inner
         floats = {pl.Float16: np.float16, pl.Float32: np.float32, pl.Float64: np.float64}

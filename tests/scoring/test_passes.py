@@ -336,10 +336,13 @@ def test_column_kernels_match_numpy():
     assert (stats.low, stats.high) == (p.min(), p.max()) and stats.finite
     thresholds = our_count.get_confident_thresholds(labels, p)
     cut = our_count.confident_cut(thresholds, p.dtype)
-    np.testing.assert_array_equal(
-        columns.confident_guess(cols, cut, stats.argmax),
-        our_count.confident_guesses(p, thresholds),
-    )
+    expected = our_count.confident_guesses(p, thresholds)
+    np.testing.assert_array_equal(columns.confident_guess(cols, cut, stats), expected)
+    fresh = as_columns(p)  # argmax and runner-up computed in the same read as the guesses
+    fresh_stats = fresh.row_stats(labels)
+    np.testing.assert_array_equal(columns.confident_guess(fresh, cut, fresh_stats), expected)
+    np.testing.assert_array_equal(fresh_stats.argmax, p.argmax(axis=1))
+    np.testing.assert_array_equal(fresh_stats.other, stats.other)
     bad = p.copy()
     bad[7, 3] = np.nan
     assert not as_columns(bad).row_stats(labels).finite

@@ -158,14 +158,22 @@ def as_columns(pred_probs) -> ProbColumns | None:
     return pred_probs if isinstance(pred_probs, ProbColumns) else None
 
 
-def confident_guess(
-    cols: ProbColumns, cut: np.ndarray, argmax: np.ndarray, first_only: bool = False
-) -> np.ndarray:
+def confident_guess(cols: ProbColumns, cut: np.ndarray, stats: RowStats) -> np.ndarray:
     """Each row's confident class: the only class with ``p >= cut``, the argmax when several
-    are, -1 when none (``cut`` in the columns' dtype, as :func:`.count.confident_guesses`)."""
+    are, -1 when none (``cut`` in the columns' dtype, as :func:`.count.confident_guesses`).
+
+    When ``stats`` has no argmax yet, the argmax and runner-up are computed in the same read.
+    """
     n = cols.shape[0]
     out = np.empty(n, dtype=np.int64)
-    _kernels()["confident_guess"](cols.typed(), np.asarray(cut, dtype=cols.dtype), argmax, out)
+    cut = np.asarray(cut, dtype=cols.dtype)
+    if stats._rank is None:
+        argmax = np.empty(n, dtype=np.int64)
+        other = np.empty(n, dtype=cols.dtype)
+        _kernels()["rank_guess"](cols.typed(), stats.own, cut, argmax, other, out)
+        stats._rank = (argmax, other)
+    else:
+        _kernels()["confident_guess"](cols.typed(), cut, stats.argmax, out)
     return out
 
 
@@ -283,6 +291,54 @@ def _rank_stats_py(cols, own, argmax, other):
             v = own[r]
             other[r] = mx2[i] if v == mx1[i] else mx1[i]
             argmax[r] = am[i]
+
+
+def _rank_guess_py(cols, own, cut, argmax, other, guess):
+    n = len(own)
+    k = len(cols)
+    tile = TILE
+    mx1 = np.empty(tile, dtype=own.dtype)
+    mx2 = np.empty(tile, dtype=own.dtype)
+    am = np.zeros(tile, dtype=np.int32)
+    cnt = np.zeros(tile, dtype=np.int32)
+    first = np.zeros(tile, dtype=np.int32)
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        m = stop - start
+        c = cols[0][start:stop]
+        t = cut[0]
+        for i in range(m):
+            v = c[i]
+            mx1[i] = v
+            mx2[i] = -np.inf
+            am[i] = 0
+            hit = v >= t
+            cnt[i] = 1 if hit else 0
+            first[i] = 0 if hit else k
+        for j in range(1, k):
+            c = cols[j][start:stop]
+            t = cut[j]
+            jj = np.int32(j)
+            for i in range(m):
+                v = c[i]
+                a = mx1[i]
+                am[i] = jj if v > a else am[i]
+                mx2[i] = max(mx2[i], min(v, a))
+                mx1[i] = max(a, v)
+                hit = v >= t
+                cnt[i] += 1 if hit else 0
+                first[i] = min(first[i], jj if hit else k)
+        for i in range(m):
+            r = start + i
+            v = own[r]
+            other[r] = mx2[i] if v == mx1[i] else mx1[i]
+            argmax[r] = am[i]
+            if cnt[i] == 0:
+                guess[r] = -1
+            elif cnt[i] == 1:
+                guess[r] = first[i]
+            else:
+                guess[r] = am[i]
 
 
 def _confident_guess_py(cols, cut, argmax, out):
@@ -451,6 +507,7 @@ def _kernels() -> dict:
     return {
         "value_stats": jit(_value_stats_py),
         "rank_stats": jit(_rank_stats_py),
+        "rank_guess": jit(_rank_guess_py),
         "confident_guess": jit(_confident_guess_py),
         "top_candidates": jit(_top_candidates_py),
     }

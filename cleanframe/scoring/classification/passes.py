@@ -493,7 +493,7 @@ def _agrees_rows(labels, cols: ProbColumns, rows: np.ndarray) -> np.ndarray:
 def _guesses(labels, pred_probs, thresholds) -> np.ndarray:
     if isinstance(pred_probs, ProbColumns):
         cut = confident_cut(thresholds, pred_probs.dtype)
-        return confident_guess(pred_probs, cut, pred_probs.row_stats(labels).argmax)
+        return confident_guess(pred_probs, cut, pred_probs.row_stats(labels))
     return confident_guesses(pred_probs, thresholds)
 
 
