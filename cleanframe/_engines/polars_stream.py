@@ -78,7 +78,10 @@ def reduce_batches(
     progress: Callable[[int], None] | None = None,
 ) -> Any:
     lf = fr.native.select(list(columns))
-    out = None
+    # merged as a binary tree in row order (a stack of partial results, one per level, like a
+    # binary counter): a merge that cuts to the best rows then costs about the rows merged,
+    # not (the rows kept so far) x (the number of batches) as a running fold would
+    stack: list[tuple[int, Any]] = []
     offset = 0
     batches = lf.collect_batches(
         chunk_size=batch_rows(fr.native, columns), maintain_order=True, engine="streaming"
@@ -86,11 +89,17 @@ def reduce_batches(
     for df in batches:
         if df.height == 0:
             continue
-        part = func(_batch(df, offset), offset)
-        out = part if out is None else merge(out, part)
+        level, part = 0, func(_batch(df, offset), offset)
+        while stack and stack[-1][0] == level:
+            _, left = stack.pop()
+            level, part = level + 1, merge(left, part)
+        stack.append((level, part))
         offset += df.height
         if progress is not None:
             progress(offset)
+    out = None
+    for _, part in stack:  # oldest (leftmost rows) first
+        out = part if out is None else merge(out, part)
     return out
 
 
