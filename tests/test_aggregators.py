@@ -375,3 +375,25 @@ def test_every_aggregator_on_random_crowds(data):
         clear = out["consensus_quality"].to_numpy() > 0.5 + 1e-6  # not a near-tie
         assert (shuffled["consensus_label"].to_numpy()[clear] ==
                 out["consensus_label"].to_numpy()[clear]).all()  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_mace_does_not_depend_on_annotator_names_where_crowdkit_does(crowdkit):
+    """Renaming the annotators (same order of first appearance, another sorted order) changes
+    crowd-kit's MACE, which reads sorted-order counts by first-appearance numbers
+    (docs/DIFFERENCES.md); cleanframe's result stays the same."""
+    ann, _ = make_crowd(n=150, m=8, k=3, seed=9)
+    data = pd.DataFrame({"task": ann.item, "worker": ann.annotator, "label": ann.label})
+    renamed = data.assign(worker=(7 - data["worker"]) * 10)  # first appearance kept, sort reversed
+
+    def ck_mace(d):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return crowdkit.MACE(n_restarts=1).fit_predict_proba(d).sort_index().to_numpy()
+
+    assert not np.allclose(ck_mace(data), ck_mace(renamed), atol=1e-6)
+    long = data.rename(columns={"task": "item_id", "label": "label"})
+    kw = dict(item="item_id", annotator="worker", label="label", method="mace")
+    a = consensus(long, **kw)
+    b = consensus(long.assign(worker=renamed["worker"]), **kw)
+    pd.testing.assert_frame_equal(a, b)
