@@ -193,6 +193,9 @@ def consensus(
     1             dog             0.666667                3
     2             dog             1.000000                2
     3             dog             1.000000                2
+    >>> wawa = cleanframe.consensus(df, annotators=["a", "b", "c"], method="wawa")  # crowd-kit's
+    >>> wawa["consensus_label"].tolist()
+    ['cat', 'dog', 'dog', 'dog']
     """
     spec = AnnotationSpec(
         annotators=annotators,
