@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._engines import ENGINES, Engine, PanderaChecks, adapt, pandera_checks
+from .._engines import Engine, PanderaChecks, adapt, pandera_checks
 from ..errors import ValidationError
 from .arguments import choice
 from .classes import (
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["pandera_failure_report", "probability_schema", "schema"]
 
+#: The libraries pandera validates (a Dask frame's partitions are pandas frames).
+BACKENDS = ("pandas", "polars")
 _IN_RANGE = f"probabilities must be in [0, 1] (tolerance {PROBABILITY_TOLERANCE:g})"
 
 
@@ -170,7 +172,7 @@ def schema(
     if label is not None and not isinstance(label, str):
         raise ValidationError(None, "spec", f"label= must be one column name, not {label!r}")
     if df is None:
-        backend = choice("pandas" if backend is None else backend, sorted(ENGINES), "backend")
+        backend = choice("pandas" if backend is None else backend, BACKENDS, "backend")
         return _Builder(backend).without_frame(label, pred_probs, features, classes)
     fr = adapt(df)
     if backend is not None and backend != fr.pandera_backend:
