@@ -24,8 +24,11 @@ from .polars import LazyPolarsFrame, PolarsFrame
 
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
 
-#: Bytes of the needed columns per streamed batch (about), and the fewest rows in a batch.
-BATCH_BYTES = 1 << 26
+#: Bytes of the needed columns per streamed batch, counted at 8 bytes a value (float32 columns
+#: take half; 256 MiB is 330,000 rows of 100 columns), and the fewest rows in a batch. Larger
+#: batches mean fewer merges of the candidates pass (measured at 1M x 100: 4.6 s and 1.0 GB peak
+#: with 256 MiB, 7.3 s and 0.86 GB with 64 MiB).
+BATCH_BYTES = 1 << 28
 MIN_BATCH_ROWS = 4096
 
 _ROW = "__cleanframe_row__"
