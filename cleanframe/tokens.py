@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from ._engines import adapt
-from ._inputs.arguments import at_least, choice, class_matrix, per_class, rank_options
+from ._inputs.arguments import (
+    at_least,
+    choice,
+    class_matrix,
+    filter_choice,
+    per_class,
+    rank_options,
+)
 from ._inputs.columns import check_result_columns
 from ._inputs.probabilities import resolve_classification
 from ._inputs.tokens import (
@@ -45,6 +52,7 @@ from ._inputs.tokens import (
 from ._typing import ColumnSpec, FrameT
 from .scoring import token as _token
 from .scoring.classification import filter as _filter
+from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
 from .scoring.parallel import row_reduce
 
@@ -80,16 +88,27 @@ def forward(name: str, arguments: dict):
 
 
 def _token_issues(
-    t, *, filter_by, frac_noise, num_to_remove_per_class, min_examples_per_class, confident_joint
+    t,
+    *,
+    filter_by,
+    frac_noise,
+    num_to_remove_per_class,
+    min_examples_per_class,
+    confident_joint,
+    rank_by=None,
+    rank_by_kwargs=None,
 ):
-    """is_issue of every row (frame order), computed on the tokens in flattened order."""
-    choice(filter_by, _filter.FILTER_BY, "filter_by")
+    """``(is_issue, label_score or None)`` of every row (frame order), computed on the tokens
+    in flattened order by the label-issue passes (pred_probs an array or the frame's columns)."""
+    filter_choice(filter_by, _filter.FILTER_BY, num_to_remove_per_class)
     c = t.c
     # the flattened order; rows already in it (the usual layout) are not copied
     in_order = bool((np.diff(t.flat) > 0).all())
-    flagged = _filter.find_label_issues(
-        c.labels if in_order else c.labels[t.flat],
-        c.pred_probs if in_order else c.pred_probs[t.flat],
+    labels = c.labels if in_order else c.labels[t.flat]
+    pred_probs = c.pred_probs if in_order else c.pred_probs[t.flat]
+    flagged, scores = _passes.run(
+        _passes.array_batches(labels, pred_probs),
+        len(c.classes),
         filter_by=filter_by,
         frac_noise=frac_noise,
         num_to_remove_per_class=per_class(
@@ -97,12 +116,24 @@ def _token_issues(
         ),
         min_examples_per_class=min_examples_per_class,
         confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
+        rank_by=rank_by,
+        rank_by_kwargs=rank_by_kwargs,
     )
+    assert flagged is not None
     if in_order:
-        return flagged
+        return flagged, scores
     mask = np.zeros(len(flagged), dtype=bool)
     mask[t.flat] = flagged
-    return mask
+    if scores is not None:
+        scores = _unflatten(scores, t.flat)
+    return mask, scores
+
+
+def _unflatten(values: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Values in flattened order back in frame order."""
+    out = np.empty_like(values)
+    out[flat] = values
+    return out
 
 
 def find_label_issues(
@@ -151,19 +182,26 @@ def find_label_issues(
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     options = rank_options(rank_by, rank_by_kwargs)
     t = resolve_tokens(
-        fr, label=label, pred_probs=pred_probs, group=group, order=order, classes=classes
+        fr,
+        label=label,
+        pred_probs=pred_probs,
+        group=group,
+        order=order,
+        classes=classes,
+        columns=True,
     )
-    mask = _token_issues(
+    mask, scores = _token_issues(
         t,
         filter_by=filter_by,
         frac_noise=frac_noise,
         num_to_remove_per_class=num_to_remove_per_class,
         min_examples_per_class=min_examples_per_class,
         confident_joint=confident_joint,
+        rank_by=rank_by,
+        rank_by_kwargs=options,
     )
     c = t.c
-    scores = _rank.get_label_quality_scores(c.labels, c.pred_probs, method=rank_by, **options)
-    predicted = row_reduce(c.pred_probs, "argmax")
+    predicted = _passes.predicted_class(c.labels, c.pred_probs)
     return fr.attach(
         {
             "label_score": scores,
@@ -215,9 +253,21 @@ def group_scores(
     choice(token_score_method, _rank.RANK_METHODS, "token_score_method")
     fr = adapt(df)
     t = resolve_tokens(
-        fr, label=label, pred_probs=pred_probs, group=group, order=order, classes=classes
+        fr,
+        label=label,
+        pred_probs=pred_probs,
+        group=group,
+        order=order,
+        classes=classes,
+        columns=True,
     )
-    scores = _rank.get_label_quality_scores(t.c.labels, t.c.pred_probs, method=token_score_method)
+    _, scores = _passes.run(
+        _passes.array_batches(t.c.labels, t.c.pred_probs),
+        len(t.c.classes),
+        filter_by=None,
+        rank_by=token_score_method,
+    )
+    assert scores is not None
     flat = scores[t.flat]
     per_group = _token.group_scores(flat, t.offsets, method=method, temperature=temperature)
     low = np.add.reduceat((flat < threshold).astype(np.int64), t.offsets[:-1])
@@ -293,7 +343,7 @@ def common_label_issues(
         )
     else:
         t = _ungrouped(fr, label, pred_probs, classes)
-    mask = _token_issues(
+    mask, _ = _token_issues(
         t,
         filter_by=filter_by,
         frac_noise=kwargs.pop("frac_noise", 1.0),

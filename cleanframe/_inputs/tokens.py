@@ -21,7 +21,11 @@ from .._engines import Engine
 from ..errors import ValidationError
 from .classes import class_key
 from .columns import numeric_matrix, require_columns
-from .probabilities import Classification, resolve_classification
+from .probabilities import (
+    Classification,
+    resolve_classification,
+    resolve_classification_columns,
+)
 
 __all__ = [
     "GROUP_METHODS",
@@ -73,24 +77,15 @@ def resolve_group(fr: Engine, group: Any, order: str | None = None, *, label: st
             [(r, None) for r in fr.row_labels(null[:5])],
             num_failures=len(null),
         )
-    domain = fact.categories if fact.categories is not None else fact.uniques
-    present, first = np.unique(codes, return_index=True)
-    if len(present) < len(domain):
-        empty = [v for i, v in enumerate(domain) if i not in set(present.tolist())]
-        raise ValidationError(
-            group,
-            "group_not_empty",
-            f"a group with no tokens: the column declares {empty[:5]!r} but no row is in them "
-            f"(drop the unused categories)",
-        )
-    # groups in order of first appearance
-    by_first = present[np.argsort(first, kind="stable")]
-    rank = np.empty(len(domain), dtype=np.int64)
-    rank[by_first] = np.arange(len(by_first))
-    codes = rank[codes]
-    values = [domain[i] for i in by_first]
+    if fact.categories is None:
+        # codes of the values the column holds, numbered in order of first appearance already
+        values = list(fact.uniques)
+    else:
+        codes, values = _by_first_appearance(group, codes, fact.categories)
     if order is None:
-        flat = np.argsort(codes, kind="stable")
+        # rows already grouped (the usual layout) keep their order without a sort
+        grouped = len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all())
+        flat = np.arange(len(codes)) if grouped else np.argsort(codes, kind="stable")
     else:
         require_columns(fr, [order], param="order")
         pos = numeric_matrix(fr, [order])[:, 0]
@@ -119,6 +114,24 @@ def resolve_group(fr: Engine, group: Any, order: str | None = None, *, label: st
     return codes, values, flat, offsets
 
 
+def _by_first_appearance(group: str, codes: np.ndarray, domain: list):
+    """Codes of a categorical group column renumbered by first appearance, and the values in
+    that order; a declared category no row is in is an error."""
+    present, first = np.unique(codes, return_index=True)
+    if len(present) < len(domain):
+        empty = [v for i, v in enumerate(domain) if i not in set(present.tolist())]
+        raise ValidationError(
+            group,
+            "group_not_empty",
+            f"a group with no tokens: the column declares {empty[:5]!r} but no row is in them "
+            f"(drop the unused categories)",
+        )
+    by_first = present[np.argsort(first, kind="stable")]
+    rank = np.empty(len(domain), dtype=np.int64)
+    rank[by_first] = np.arange(len(by_first))
+    return rank[codes], [domain[i] for i in by_first]
+
+
 def resolve_tokens(
     fr: Engine,
     *,
@@ -127,9 +140,16 @@ def resolve_tokens(
     group: Any,
     order: str | None = None,
     classes: Sequence | None = None,
+    columns: bool = False,
 ) -> Tokens:
-    """Labels, pred_probs (rows sum to 1) and the groups of a token-classification call."""
-    c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
+    """Labels, pred_probs (rows sum to 1) and the groups of a token-classification call.
+
+    ``columns=True``: pred_probs may stay in the frame's column buffers (a
+    :class:`~cleanframe.scoring.classification.columns.ProbColumns`, see
+    :func:`~cleanframe._inputs.probabilities.resolve_classification_columns`), for callers that
+    hand it to the label-issue passes only."""
+    resolve = resolve_classification_columns if columns else resolve_classification
+    c = resolve(fr, label=label, pred_probs=pred_probs, classes=classes)
     codes, values, flat, offsets = resolve_group(fr, group, order, label=label)
     return Tokens(c, group, codes, values, flat, offsets)
 
