@@ -907,6 +907,75 @@ class DawidSkeneResult:
 _DS_EPS = 1e-10
 
 
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 values (wrapping arithmetic)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def canonical_item_order(ann: Annotations) -> np.ndarray:
+    """Item codes sorted by their annotations (the set of (annotator, label) pairs).
+
+    Items with the same annotations are interchangeable, so an iterative method run over the items
+    in this order does the same floating-point operations whatever the input row order: its
+    result is exactly row-order invariant (an unstable EM fixed point otherwise amplifies the
+    rounding differences of sums taken in another order). Items are keyed by their number of
+    annotations and two 64-bit hashes of their pair set; equal keys are checked to be equal
+    patterns, with a full lexicographic sort if two patterns ever collide. O(#annotations).
+    """
+    n, k = ann.num_items, ann.num_classes
+    counts = ann.num_annotations
+    code = (ann.annotator * k + ann.label).astype(np.uint64)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    nonempty = np.flatnonzero(counts > 0)
+    hashes = []
+    for salt in (0, 0x5851F42D4C957F2D):
+        h = np.zeros(n, dtype=np.uint64)
+        if len(nonempty):
+            h[nonempty] = np.add.reduceat(_mix64(code ^ np.uint64(salt)), starts[nonempty])
+        hashes.append(h)
+    order = np.lexsort((hashes[1], hashes[0], counts))
+    same = (
+        (counts[order[1:]] == counts[order[:-1]])
+        & (hashes[0][order[1:]] == hashes[0][order[:-1]])
+        & (hashes[1][order[1:]] == hashes[1][order[:-1]])
+    )
+    a, b = order[:-1][same], order[1:][same]
+    offsets = np.arange(int(counts[a].sum())) - np.repeat(
+        np.cumsum(counts[a]) - counts[a], counts[a]
+    )
+    if np.array_equal(
+        code[np.repeat(starts[a], counts[a]) + offsets],
+        code[np.repeat(starts[b], counts[b]) + offsets],
+    ):
+        return order
+    padded = np.full((n, int(counts.max())), -1, dtype=np.int64)  # a hash collision: exact sort
+    padded[ann.item, ann.rank_in_item] = code.astype(np.int64)
+    return np.lexsort(padded.T[::-1])
+
+
+def _in_canonical_item_order(ann: Annotations) -> tuple[Annotations, np.ndarray]:
+    """``ann`` with its items renumbered in :func:`canonical_item_order` and, per original item,
+    its new code (index the results with it)."""
+    order = canonical_item_order(ann)
+    new_code = np.empty(ann.num_items, dtype=np.int64)
+    new_code[order] = np.arange(ann.num_items)
+    if np.array_equal(order, np.arange(ann.num_items)):
+        return ann, new_code
+    canon = Annotations.from_coo(
+        new_code[ann.item],
+        ann.annotator,
+        ann.label,
+        num_items=ann.num_items,
+        num_annotators=ann.num_annotators,
+        num_classes=ann.num_classes,
+    )
+    return canon, new_code
+
+
 def _ds_incidence(ann: Annotations):
     """Sparse (M*K) x N matrix with a 1 where annotator j gave item i the label l (row j*K+l)."""
     from scipy import sparse
@@ -949,7 +1018,8 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     class that no annotator chose keeps prior 0) and the
     E-step (posterior proportional to ``prior * prod_j confusion[j, true, label_j]``, in log space)
     until the log-likelihood per annotation improves by less than ``tol`` or after ``max_iter``
-    iterations. Both steps are one sparse-dense product. Deterministic.
+    iterations. Both steps are one sparse-dense product. Deterministic and exactly row-order
+    invariant: the items are processed in :func:`canonical_item_order`.
 
     Parameters
     ----------
@@ -972,6 +1042,7 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     """
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
+    ann, new_code = _in_canonical_item_order(ann)
     incidence = _ds_incidence(ann)
     incidence_t = incidence.T.tocsr()
     post = ann.votes / ann.num_annotations[:, None]
@@ -987,7 +1058,7 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
             break
         previous = evidence
     priors, confusion = _ds_m_step(ann, incidence, post)
-    return DawidSkeneResult(post, priors, confusion, it, converged)
+    return DawidSkeneResult(post[new_code], priors, confusion, it, converged)
 
 
 # --------------------------------------------------------------------------------------------
