@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -198,18 +199,13 @@ class PandasFrame(Engine):
         if not arrow and pd.api.types.infer_dtype(s, skipna=True) not in ("mixed", "empty"):
             return None  # strings, numbers, ...: no row holds a list (a fast C scan)
         rows = s.to_numpy(dtype=object, na_value=None)
-        lengths = np.zeros(len(rows), dtype=np.int64)
-        null: list[int] = []
-        scalar: list[int] = []
-        items: list[Any] = []
-        for i, v in enumerate(rows):
-            if isinstance(v, (list, tuple, np.ndarray)):
-                lengths[i] = len(v)
-                items.extend(v.tolist() if isinstance(v, np.ndarray) else v)
-            elif v is None or (isinstance(v, float) and v != v):
-                null.append(i)
-            else:
-                scalar.append(i)
+        lists = _lists_or_none(rows)
+        if lists is not None:  # lists / tuples and nulls only (the usual object column): in C
+            lengths, null_mask, items = lists
+            null = np.flatnonzero(null_mask).tolist()
+            scalar: list[int] = []
+        else:
+            lengths, null, scalar, items = _list_rows(rows)
         if len(scalar) == len(rows) - len(null):  # no row holds a list: not a list column
             return None
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -228,13 +224,29 @@ class PandasFrame(Engine):
         dtype = self._series(label).dtype
         flat = np.empty(len(values), dtype=object)
         flat[:] = list(values)
-        items = flat[np.asarray(codes, dtype=np.int64)]
-        lists = [items[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+        items = flat[np.asarray(codes, dtype=np.int64)].tolist()
+        bounds = np.asarray(offsets, dtype=np.int64).tolist()
         if isinstance(dtype, pd.ArrowDtype):
             import pyarrow as pa
 
             inner = getattr(dtype.pyarrow_dtype, "value_type", None)
-            return pd.Series(lists, index=self.native.index, dtype=pd.ArrowDtype(pa.list_(inner)))
+            if inner is not None:  # offsets + values straight into an Arrow list array
+                arr = pa.LargeListArray.from_arrays(
+                    pa.array(bounds, pa.int64()), pa.array(items, type=inner)
+                ).cast(pa.list_(inner))
+                return pd.Series(
+                    pd.arrays.ArrowExtensionArray(arr), index=self.native.index, copy=False
+                )
+        # one Python list per row: slices of one list of the items, made with the cyclic
+        # garbage collector paused (new lists hold only the items, no cycle; otherwise
+        # collections triggered by the allocations walk every live container, most of the time)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            lists = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        finally:
+            if was_enabled:
+                gc.enable()
         out = np.empty(len(lists), dtype=object)
         out[:] = lists
         return pd.Series(out, index=self.native.index, dtype=object)
@@ -444,3 +456,43 @@ class PandasChecks(PanderaChecks):
 
 #: The pandera checks of this engine (see :func:`cleanframe._engines.pandera_checks`).
 PANDERA_CHECKS = PandasChecks()
+
+
+def _lists_or_none(rows: np.ndarray):
+    """``(lengths, null mask, items)`` of an object column whose rows are all lists, tuples or
+    None (read in C: ``map`` and ``itertools.chain``), else ``None`` (other rows: see
+    :func:`_list_rows`)."""
+    from itertools import chain
+
+    types = set(map(type, rows))
+    if not types <= {list, tuple, type(None)}:
+        return None
+    null = np.zeros(len(rows), dtype=bool)
+    if type(None) in types:
+        null = np.fromiter(map(_is_none, rows), dtype=bool, count=len(rows))
+        rows = rows[~null]
+    lengths = np.zeros(len(null), dtype=np.int64)
+    lengths[~null] = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    return lengths, null, list(chain.from_iterable(rows))
+
+
+def _is_none(v) -> bool:
+    return v is None
+
+
+def _list_rows(rows: np.ndarray):
+    """``(lengths, null rows, scalar rows, items)`` of an object column, row by row (rows of
+    numpy arrays, NaN nulls, scalars)."""
+    lengths = np.zeros(len(rows), dtype=np.int64)
+    null: list[int] = []
+    scalar: list[int] = []
+    items: list[Any] = []
+    for i, v in enumerate(rows):
+        if isinstance(v, (list, tuple, np.ndarray)):
+            lengths[i] = len(v)
+            items.extend(v.tolist() if isinstance(v, np.ndarray) else v)
+        elif v is None or (isinstance(v, float) and v != v):
+            null.append(i)
+        else:
+            scalar.append(i)
+    return lengths, null, scalar, items

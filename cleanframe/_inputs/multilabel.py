@@ -264,7 +264,7 @@ def resolve_multilabel(
     sel = resolve_columns(fr, pred_probs, param="pred_probs")
     if isinstance(label, str) and sel.columns is not None and label in sel.columns:
         raise ValidationError(label, "spec", "the label column is also listed in pred_probs=")
-    P = selection_matrix(fr, sel)
+    P = _probability_matrix(fr, sel)
     k = P.shape[1]
     if k < 1:
         raise ValidationError(sel.label, "at_least_1_class", "pred_probs has no columns")
@@ -282,6 +282,17 @@ def resolve_multilabel(
         list(sel.columns) if sel.columns is not None else None,
         list_label,
     )
+
+
+def _probability_matrix(fr: Engine, sel: Selection) -> np.ndarray:
+    """pred_probs as an (N, K) matrix. Float columns of one dtype are stacked class-major,
+    one contiguous copy per column, and returned as the (N, K) transpose of that (K, N) array:
+    the one-vs-rest kernels work on (K, N) and take it without another copy."""
+    if sel.array_column is None and sel.columns and not fr.non_numeric(sel.columns):
+        arrays = fr.float_columns(sel.columns)
+        if arrays is not None:
+            return np.stack(arrays).T
+    return selection_matrix(fr, sel)
 
 
 def _check_independent_probabilities(fr: Engine, P: np.ndarray, sel: Selection) -> np.ndarray:
