@@ -348,6 +348,19 @@ def test_column_kernels_match_numpy():
     assert not as_columns(bad).row_stats(labels).finite
 
 
+def test_column_kernels_on_threads_match_one_batch():
+    """Large enough for the row ranges to run on threads: same results as the matrix path."""
+    k = 100
+    labels, p = synthetic(45_000, k, seed=14, dtype=np.float32)
+    ref = in_memory(labels, p)
+    mask, scores = passes.run(passes.array_batches(labels, as_columns(p)), k)
+    np.testing.assert_array_equal(mask, ref)
+    np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
+    stats = as_columns(p).row_stats(labels)
+    np.testing.assert_array_equal(stats.argmax, p.argmax(axis=1))
+    assert (stats.low, stats.high) == (p.min(), p.max())
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_prediction_agrees_on_columns_with_exact_ties(dtype):
     """The +1e-6 boost makes the given label tie with another class: first maximum decides."""

@@ -56,7 +56,7 @@ class RowStats:
             n = len(self.own)
             argmax = np.empty(n, dtype=np.int64)
             other = np.empty(n, dtype=self.own.dtype)
-            _kernels()["rank_stats"](self._cols.typed(), self.own, argmax, other)
+            self._cols.run_rows(_kernels()["rank_stats"], (self.own, argmax, other))
             self._rank = (argmax, other)
         return self._rank
 
@@ -113,6 +113,26 @@ class ProbColumns:
     def column(self, j: int) -> np.ndarray:
         return self.columns[j]
 
+    def run_rows(self, fn, rows: tuple) -> None:
+        """``fn(typed columns, *row slices)`` over ranges of rows, on a thread per core for large
+        data (the numba loops release the GIL): ``rows`` are per-row arrays (inputs and
+        outputs), sliced like the columns, so each range reads and writes its own rows only."""
+        from ..parallel import _workers, parallel_for
+
+        n, k = self.shape
+        workers = _workers() if n * k >= 1 << 22 else 1
+        if workers < 2:
+            fn(self.typed(), *rows)
+            return
+        step = -(-n // workers)
+        bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
+
+        def part(bound):
+            a, b = bound
+            fn(self[a:b].typed(), *(r[a:b] for r in rows))
+
+        parallel_for(part, bounds)
+
     def to_array(self) -> np.ndarray:
         """A C-ordered ``(N, K)`` copy (for the rare paths that need a matrix)."""
         out = np.empty(self.shape, dtype=self.dtype)
@@ -146,7 +166,17 @@ class ProbColumns:
         own = np.empty(n, dtype=self.dtype)
         sums = np.empty(n, dtype=np.float64)
         rng = np.array([np.inf, -np.inf])
-        _kernels()["value_stats"](self.typed(), np.asarray(labels, dtype=np.int64), own, sums, rng)
+        codes = np.asarray(labels, dtype=np.int64)
+        ranges: list = []
+
+        def value_stats(cols, codes_, own_, sums_):
+            part = np.array([np.inf, -np.inf])
+            _kernels()["value_stats"](cols, codes_, own_, sums_, part)
+            ranges.append(part)
+
+        self.run_rows(value_stats, (codes, own, sums))
+        if ranges:
+            rng = np.array([min(r[0] for r in ranges), max(r[1] for r in ranges)])
         finite = bool(np.isfinite(sums).all()) if n else True
         stats = RowStats(self, labels, own, sums, float(rng[0]), float(rng[1]), finite)
         self._row_stats = (labels, stats)
@@ -170,10 +200,14 @@ def confident_guess(cols: ProbColumns, cut: np.ndarray, stats: RowStats) -> np.n
     if stats._rank is None:
         argmax = np.empty(n, dtype=np.int64)
         other = np.empty(n, dtype=cols.dtype)
-        _kernels()["rank_guess"](cols.typed(), stats.own, cut, argmax, other, out)
+        kernel = _kernels()["rank_guess"]
+        cols.run_rows(
+            lambda c, o, a, t, g: kernel(c, o, cut, a, t, g), (stats.own, argmax, other, out)
+        )
         stats._rank = (argmax, other)
     else:
-        _kernels()["confident_guess"](cols.typed(), cut, stats.argmax, out)
+        kernel = _kernels()["confident_guess"]
+        cols.run_rows(lambda c, a, g: kernel(c, cut, a, g), (stats.argmax, out))
     return out
 
 
