@@ -34,7 +34,7 @@ from .._engines import Engine, Factorized, adapt, is_frame
 from ..errors import ValidationError
 from ..scoring.classification.rank import RANK_METHODS
 from ..scoring.multiannotator.aggregators import AGGREGATORS
-from ..scoring.multiannotator.crowdlab import Annotations
+from ..scoring.multiannotator.crowdlab import SORTED, Annotations, pair_order
 from .arguments import choice
 from .classes import (
     ClassSet,
@@ -393,7 +393,9 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         check_label_nulls(fr, column, fact, message=_LONG_NULLS)
     item_codes, item_values = _dense(fi)
     annot_codes, annot_values = _dense(fa)
-    _check_one_annotation_per_pair(fr, spec, item_codes, item_values, annot_codes, annot_values)
+    pairs = _check_one_annotation_per_pair(
+        fr, spec, item_codes, item_values, annot_codes, annot_values
+    )
     merged, remaps = merge_factors([fl])
     remap, uniques = remaps[0]
     n_labeled = len(item_values)
@@ -453,6 +455,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         num_items=n_labeled,
         num_annotators=len(annot_values),
         num_classes=len(cs),
+        order=pairs,
     )
     total = n_labeled + len(unlabeled_values)
     return AnnotationInputs(
@@ -572,9 +575,13 @@ def _dense(fact: Factorized) -> tuple[np.ndarray, list]:
 
 
 def _check_one_annotation_per_pair(fr, spec, item_codes, item_values, annot_codes, annot_values):
-    key = item_codes * len(annot_values) + annot_codes
-    order = np.argsort(key, kind="stable")
-    dup = np.flatnonzero(key[order][1:] == key[order][:-1])
+    """No (item, annotator) pair twice; returns the pairs' order (``pair_order``, sorted once
+    for this check and for ``Annotations.from_coo``)."""
+    order = pair_order(item_codes, annot_codes, len(annot_values))
+    if order is SORTED:
+        return order
+    key = item_codes[order] * len(annot_values) + annot_codes[order]
+    dup = np.flatnonzero(key[1:] == key[:-1])
     if len(dup):
         rows = np.sort(order[dup + 1])
         pairs = [(item_values[item_codes[r]], annot_values[annot_codes[r]]) for r in rows[:5]]
@@ -585,6 +592,7 @@ def _check_one_annotation_per_pair(fr, spec, item_codes, item_values, annot_code
             list(zip(fr.row_labels(rows[:5]), pairs)),
             num_failures=len(rows),
         )
+    return order
 
 
 def _constant_per_item(fr, spec, P_rows, item_codes, item_values, first):

@@ -87,9 +87,17 @@ class AggregatorFit:
 # --------------------------------------------------------------------------------------------
 
 
+def _used_classes(ann: Annotations) -> np.ndarray:
+    """The class codes somebody chose, computed once per ``ann``."""
+    return ann._get(
+        "used_classes",
+        lambda: np.flatnonzero(np.bincount(ann.label, minlength=ann.num_classes) > 0),
+    )
+
+
 def _compact(ann: Annotations) -> tuple[Annotations, np.ndarray]:
     """``ann`` restricted to the classes somebody chose (codes renumbered) and those classes."""
-    used = np.flatnonzero(ann.votes.sum(axis=0) > 0)
+    used = _used_classes(ann)
     if len(used) == ann.num_classes:
         return ann, used
     code = np.full(ann.num_classes, -1, dtype=np.int64)
@@ -131,6 +139,8 @@ def weighted_vote(ann: Annotations, weight: np.ndarray) -> tuple[np.ndarray, np.
     sums = np.bincount(
         ann.item * k + ann.label, weights=weight[ann.annotator], minlength=ann.num_items * k
     ).reshape(ann.num_items, k)
+    if np.all(weight > 0):  # a chosen class sums > 0, the others 0: no mask needed
+        return _first_argmax(sums), sums
     return _first_argmax(sums, ann.votes > 0), sums
 
 
@@ -661,10 +671,13 @@ def aggregate(
         fit = gold_majority_vote(ann, gold)
     else:
         raise ValueError(f"method must be one of {AGGREGATORS}, got {method!r}")
-    used = np.flatnonzero(ann.votes.sum(axis=0) > 0)
-    post = np.zeros((ann.num_items, ann.num_classes))
-    post[:, used] = fit.posterior
-    labels = used[fit.labels]
+    used = _used_classes(ann)
+    if len(used) == ann.num_classes:
+        post, labels = fit.posterior, fit.labels
+    else:
+        post = np.zeros((ann.num_items, ann.num_classes))
+        post[:, used] = fit.posterior
+        labels = used[fit.labels]
     agreement = _agreement_with_consensus(ann, labels)
     quality = agreement.copy() if method == "kos" else post[np.arange(ann.num_items), labels]
     # the plain majority vote (ties: lowest class) stands in for cleanlab's tie-broken one

@@ -69,6 +69,19 @@ _FINE_STEPS = 4
 # --------------------------------------------------------------------------------------------
 
 
+SORTED = np.arange(0)  # pair_order's answer for pairs already sorted, none repeated
+
+
+def pair_order(item: np.ndarray, annotator: np.ndarray, num_annotators: int) -> np.ndarray:
+    """Stable argsort of the (item, annotator) code pairs, or :data:`SORTED` (one O(A) check,
+    no sort) when they are strictly increasing already, as in a frame sorted by item and
+    annotator."""
+    key = np.asarray(item, dtype=np.int64) * max(num_annotators, 1) + annotator
+    if len(key) < 2 or bool(np.all(key[1:] > key[:-1])):
+        return SORTED
+    return np.argsort(key, kind="stable")
+
+
 @dataclass(frozen=True)
 class Annotations:
     """Annotations in coordinate form, sorted by (item, annotator).
@@ -97,9 +110,21 @@ class Annotations:
 
     @classmethod
     def from_coo(
-        cls, item, annotator, label, *, num_items=None, num_annotators=None, num_classes=None
+        cls,
+        item,
+        annotator,
+        label,
+        *,
+        num_items=None,
+        num_annotators=None,
+        num_classes=None,
+        order=None,
     ):
-        """Sort and check (item, annotator, label) code arrays; ``ValueError`` on bad codes."""
+        """Sort and check (item, annotator, label) code arrays; ``ValueError`` on bad codes.
+
+        ``order``: :func:`pair_order` of the arrays when the caller has it already (they are
+        then sorted once).
+        """
         item = np.asarray(item, dtype=np.int64)
         annotator = np.asarray(annotator, dtype=np.int64)
         label = np.asarray(label, dtype=np.int64)
@@ -121,9 +146,11 @@ class Annotations:
         ):
             if len(codes) and (codes.min() < 0 or codes.max() >= size):
                 raise ValueError(f"{name} codes must lie in 0..{size - 1}")
-        key = item * max(m, 1) + annotator
-        order = np.argsort(key, kind="stable")
-        key = key[order]
+        if order is None:
+            order = pair_order(item, annotator, m)
+        if order is SORTED:  # already in (item, annotator) order, no pair twice: no gathers
+            return cls(item.copy(), annotator.copy(), label.copy(), n, m, k, np.arange(len(item)))
+        key = item[order] * max(m, 1) + annotator[order]
         if len(key) > 1 and np.any(key[1:] == key[:-1]):
             raise ValueError("an annotator labelled the same item more than once")
         return cls(item[order], annotator[order], label[order], n, m, k, order)
