@@ -157,7 +157,15 @@ def _shares(sums: np.ndarray, ann: Annotations) -> np.ndarray:
 
 def _plain_majority(ann: Annotations) -> np.ndarray:
     """The most voted class per item (ties: lowest code), computed once per ``ann``."""
-    return ann._get("plain_majority", lambda: _first_argmax(ann.votes))
+
+    def make():
+        if "votes" in ann._cache:
+            return _first_argmax(ann.votes)
+        k = ann.num_classes  # integer counts: the float vote matrix is not needed here
+        counts = np.bincount(ann.item * k + ann.label, minlength=ann.num_items * k)
+        return _first_argmax(counts.reshape(ann.num_items, k))
+
+    return ann._get("plain_majority", make)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
