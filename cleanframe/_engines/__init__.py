@@ -1,8 +1,8 @@
 """The engine layer: one private module per frame library, behind one protocol.
 
 ``adapt(frame)`` returns the :class:`~cleanframe._engines._base.Engine` for a pandas DataFrame,
-a polars DataFrame or a polars LazyFrame. Engine modules are imported only when a frame of their
-library arrives, so ``import cleanframe`` loads no engine it does not need.
+a polars DataFrame, a polars LazyFrame or a Dask DataFrame. Engine modules are imported only when
+a frame of their library arrives, so ``import cleanframe`` loads no engine it does not need.
 
 Adding an engine is one module that defines ``adapt(obj)``, ``adapt_column(obj)`` and
 ``is_frame(obj)`` (each answering ``None`` / ``False`` for objects of other libraries) plus one
@@ -66,7 +66,8 @@ def adapt(obj: Any) -> Engine:
     engine = module.adapt(obj) if module is not None else None
     if engine is None:
         raise TypeError(
-            f"cleanframe works on a pandas DataFrame, a polars DataFrame or a polars LazyFrame, "
+            f"cleanframe works on a pandas DataFrame, a polars DataFrame, a polars LazyFrame or "
+            f"(label issues) a Dask DataFrame, "
             f"not {type(obj).__module__}.{type(obj).__qualname__}."
         )
     return engine
