@@ -9,6 +9,8 @@ row are aggregated by an exponential moving average over the scores sorted from 
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from .._common import CLIPPING_LOWER_BOUND, CONFIDENT_THRESHOLDS_LOWER_BOUND
@@ -65,6 +67,14 @@ def class_label_quality_scores(
     """(N, K) label quality of each (row, class) binary label, in [0, 1], lower = worse.
 
     ``problems``: the call's class-major arrays (``filter.Problems``), to reuse them."""
+    scores_t = _class_scores_t(
+        labels, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs, problems=problems
+    )
+    return np.ascontiguousarray(scores_t.T)
+
+
+def _class_scores_t(labels, pred_probs, *, method, adjust_pred_probs, problems):
+    """:func:`class_label_quality_scores` class-major: a (K, N) array."""
     if method not in RANK_METHODS:
         raise ValueError(f"method must be one of {RANK_METHODS}, not {method!r}.")
     if adjust_pred_probs and method == "confidence_weighted_entropy":
@@ -79,17 +89,15 @@ def class_label_quality_scores(
         probs_t, comp_t = _adjusted(labels_t, probs_t, comp_t)
     own = np.where(labels_t, probs_t, comp_t)
     if method == "self_confidence":
-        scores = own
-    elif method == "normalized_margin":
+        return own
+    if method == "normalized_margin":
         other = np.where(labels_t, comp_t, probs_t)
-        scores = (own - other + 1) / 2
-    else:
-        from scipy.special import xlogy
+        return (own - other + 1) / 2
+    from scipy.special import xlogy
 
-        entropy = -(xlogy(comp_t, comp_t) + xlogy(probs_t, probs_t)) / np.log(2)
-        x = entropy / np.clip(own, CLIPPING_LOWER_BOUND, None)
-        scores = np.log(x + 1) / np.clip(x, CLIPPING_LOWER_BOUND, None)
-    return np.ascontiguousarray(scores.T)
+    entropy = -(xlogy(comp_t, comp_t) + xlogy(probs_t, probs_t)) / np.log(2)
+    x = entropy / np.clip(own, CLIPPING_LOWER_BOUND, None)
+    return np.log(x + 1) / np.clip(x, CLIPPING_LOWER_BOUND, None)
 
 
 def exponential_moving_average(scores: np.ndarray, *, alpha: float | None = 0.8) -> np.ndarray:
@@ -103,6 +111,40 @@ def exponential_moving_average(scores: np.ndarray, *, alpha: float | None = 0.8)
     for s in ordered[1:]:
         ema = alpha * s + (1 - alpha) * ema
     return np.array(ema, dtype=np.float64)
+
+
+def _ema_class_major(scores_t: np.ndarray, alpha: float | None) -> np.ndarray:
+    """:func:`exponential_moving_average` of the (N, K) transpose of class-major ``scores_t``
+    (K, N), one row at a time in a compiled loop (the same multiplications and additions in
+    the same order: equal results, without sorting a transposed copy)."""
+    k, n = scores_t.shape
+    if alpha is None:
+        alpha = float(2 / (k + 1))
+    out = np.empty(n, dtype=np.float64)
+    if k == 0 or n == 0:
+        return exponential_moving_average(np.ascontiguousarray(scores_t.T), alpha=alpha)
+    _kernels()["ema"](np.asarray(scores_t, dtype=np.float64), float(alpha), out)
+    return out
+
+
+def _ema_py(scores_t, alpha, out):
+    k, n = scores_t.shape
+    row = np.empty(k, dtype=np.float64)
+    for i in range(n):
+        for j in range(k):
+            row[j] = scores_t[j, i]
+        row.sort()
+        ema = row[k - 1]
+        for j in range(k - 2, -1, -1):
+            ema = alpha * row[j] + (1 - alpha) * ema
+        out[i] = ema
+
+
+@cache
+def _kernels() -> dict:
+    import numba
+
+    return {"ema": numba.njit(cache=True, nogil=True)(_ema_py)}
 
 
 def softmin(scores: np.ndarray, *, temperature: float = 0.1) -> np.ndarray:
@@ -126,11 +168,12 @@ def label_quality_scores(
     problems=None,
 ) -> np.ndarray:
     """One label quality score per row in [0, 1]: the per-class scores aggregated."""
-    per_class = class_label_quality_scores(
+    scores_t = _class_scores_t(
         labels, pred_probs, method=method, adjust_pred_probs=adjust_pred_probs, problems=problems
     )
     if aggregator == "exponential_moving_average":
-        return exponential_moving_average(per_class, alpha=alpha)
+        return _ema_class_major(scores_t, alpha)
+    per_class = np.ascontiguousarray(scores_t.T)
     if aggregator == "softmin":
         return softmin(per_class, temperature=temperature)
     raise ValueError(f"unknown aggregator {aggregator!r}")
