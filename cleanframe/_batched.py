@@ -34,6 +34,7 @@ from .scoring.classification import count as _count
 from .scoring.classification import filter as _filter
 from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
+from .scoring.classification.argmax import ARGMAX_CONFUSION
 
 __all__ = [
     "find_label_issues",
@@ -144,6 +145,30 @@ def _template(fr: Engine, spec: BatchSpec, rows: _Rows) -> dict:
     return {name: values[:0] for name, values in rows(first, 0).items()}
 
 
+class _Confusion:
+    """Counts of (given class, argmax class) of one batch, K x K (picklable)."""
+
+    def __init__(self, spec: BatchSpec):
+        self.spec = spec
+
+    def __call__(self, batch: Engine, offset: int) -> np.ndarray:
+        codes, P = resolve_batch(batch, self.spec)
+        k = len(self.spec.classes)
+        cells = codes.astype(np.int64) * k + _passes.predicted_class(codes, P)
+        del P
+        _release()
+        return np.bincount(cells, minlength=k * k).reshape(k, k)
+
+
+def _argmax_confusion(fr: Engine, spec: BatchSpec, progress: Progress | None) -> np.ndarray:
+    """The calibrated confusion matrix of the argmax predictions (as
+    :func:`~cleanframe.scoring.classification.argmax.confusion_joint`), from one pass."""
+    counts = fr.reduce_batches(spec.needed, _Confusion(spec), _add, progress=progress)
+    k = len(spec.classes)
+    counts = np.zeros((k, k), dtype=np.int64) if counts is None else counts
+    return _count.calibrate_confident_joint(counts, None, class_counts=counts.sum(axis=1))
+
+
 def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> None:
     """The job's statistics passes; a job without any still reads the frame once, to validate
     every row now rather than when the lazy result is computed."""
@@ -177,9 +202,13 @@ def find_label_issues(
     runs in this process, the lazy row map included."""
     check_result_columns(fr, ("label_score", "is_issue", "predicted_label"), overwrite=overwrite)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
-    filter_choice(filter_by, _filter.FILTER_BY, num_to_remove_per_class)
+    filter_choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), num_to_remove_per_class)
     choice(rank_by, _rank.RANK_METHODS, "rank_by")
     options = rank_options(rank_by, rank_by_kwargs)
+    joint = class_matrix(confident_joint, spec.classes, "confident_joint")
+    if filter_by == ARGMAX_CONFUSION:  # prune_by_noise_rate on the argmax confusion matrix
+        joint = _argmax_confusion(fr, spec, progress)
+        filter_by = "prune_by_noise_rate"
     job = _passes.LabelIssueJob(
         len(spec.classes),
         filter_by=filter_by,
@@ -188,7 +217,7 @@ def find_label_issues(
             num_to_remove_per_class, spec.classes, "num_to_remove_per_class"
         ),
         min_examples_per_class=min_examples_per_class,
-        confident_joint=class_matrix(confident_joint, spec.classes, "confident_joint"),
+        confident_joint=joint,
         rank_by=rank_by,
         rank_by_kwargs=options,
     )

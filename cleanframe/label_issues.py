@@ -121,8 +121,8 @@ def find_label_issues(
         ``"confident_learning"``, ``"predicted_neq_given"``, ``"low_normalized_margin"`` or
         ``"low_self_confidence"`` — as in cleanlab's ``filter.find_label_issues``; or
         ``"argmax_confusion"``: ``prune_by_noise_rate`` on the confusion matrix of the argmax
-        predictions (cleanlab's ``find_label_issues_using_argmax_confusion_matrix``; eager
-        frames only; it replaces ``confident_joint``).
+        predictions (cleanlab's ``find_label_issues_using_argmax_confusion_matrix``; it
+        replaces ``confident_joint``).
     frac_noise : float
         Flag only this fraction of the estimated issues (``prune_*`` and ``both``).
     num_to_remove_per_class : sequence or dict {class: int}, optional

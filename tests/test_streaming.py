@@ -28,6 +28,7 @@ FILTERS = (
     "predicted_neq_given",
     "low_normalized_margin",
     "low_self_confidence",
+    "argmax_confusion",  # cleanframe's name for cleanlab's argmax-confusion-matrix variant
 )
 K = 5
 BATCH = 97  # rows per streamed batch in these tests: many batches, boundaries inside tie runs
