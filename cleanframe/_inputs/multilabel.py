@@ -201,10 +201,11 @@ def _list_labels(fr: Engine, label: str, sel: Selection, k: int, classes):
         label, list(lc.items.uniques), lc.items.kind, candidates, k, fr, lc
     )
     n = fr.height
-    onehot = np.zeros((n, k), dtype=bool)
+    # class-major (K, N), returned as its (N, K) transpose: the kernels take it without a copy
+    onehot_t = np.zeros((k, n), dtype=bool)
     rows = np.repeat(np.arange(n), np.diff(lc.offsets))
-    onehot[rows, tag_codes[lc.items.codes]] = True
-    return onehot, values
+    onehot_t[tag_codes[lc.items.codes], rows] = True
+    return onehot_t.T, values
 
 
 def _onehot_labels(fr: Engine, label: Any, sel: Selection, k: int, classes):
@@ -220,11 +221,11 @@ def _onehot_labels(fr: Engine, label: Any, sel: Selection, k: int, classes):
         )
     if sel.columns is not None and set(cols) & set(sel.columns):
         raise ValidationError(cols[0], "spec", "a one-hot label column is also in pred_probs=")
-    out = np.zeros((fr.height, k), dtype=bool)
+    out_t = np.zeros((k, fr.height), dtype=bool)  # class-major, as the list labels
     for j, name in enumerate(cols):
         v = fr.column(name)
         if v.dtype.kind == "b":
-            out[:, j] = v
+            out_t[j] = v
             continue
         try:
             f = np.asarray(v, dtype=np.float64)
@@ -239,7 +240,7 @@ def _onehot_labels(fr: Engine, label: Any, sel: Selection, k: int, classes):
                 [(r, v[b]) for r, b in zip(fr.row_labels(bad[:5]), bad[:5])],
                 num_failures=len(bad),
             )
-        out[:, j] = f == 1.0
+        out_t[j] = f == 1.0
     candidates = _class_names(sel, k, classes)
     if candidates:
         values = candidates[0]
@@ -247,7 +248,7 @@ def _onehot_labels(fr: Engine, label: Any, sel: Selection, k: int, classes):
         values = list(lsel.hint_sets[0])
     else:
         values = list(range(k))
-    return out, values
+    return out_t.T, values
 
 
 def resolve_multilabel(

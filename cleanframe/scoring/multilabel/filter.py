@@ -13,6 +13,7 @@ numpy's unstable sort.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import numpy as np
 
@@ -54,14 +55,10 @@ class Problems:
         if self._guess is not None:
             return self._guess
         t = binary_thresholds(self.labels_t, self.probs_t, self.comp_t)
-        cut = t - FLOATING_POINT_COMPARISON
-        conf0 = self.comp_t >= cut[:, :1]
-        conf1 = self.probs_t >= cut[:, 1:]
-        top = (self.probs_t > self.comp_t).astype(np.int8)  # argmax, first maximum
-        guess = np.where(conf1, np.int8(1), np.int8(-1))
-        guess[conf0] = 0
-        both = conf0 & conf1
-        guess[both] = top[both]
+        cut = np.ascontiguousarray(t - FLOATING_POINT_COMPARISON)
+        guess = np.empty((self.k, self.n), dtype=np.int8)
+        if guess.size:
+            _kernels()["guesses"](self.probs_t, self.comp_t, cut, guess)
         self._guess = guess
         return guess
 
@@ -107,6 +104,35 @@ class Problems:
         agrees = np.where(y, p + eps > c, c + eps >= p)
         flat[cells[agrees]] = False
         return out
+
+
+def _guesses_py(probs_t, comp_t, cut, out):
+    """Per cell: 1 when only p clears its threshold, 0 when only 1 - p does, the argmax of
+    [1 - p, p] (first maximum) when both do, -1 when neither (one fused pass)."""
+    k, n = probs_t.shape
+    for j in range(k):
+        c0 = cut[j, 0]
+        c1 = cut[j, 1]
+        for i in range(n):
+            p = probs_t[j, i]
+            c = comp_t[j, i]
+            conf0 = c >= c0
+            conf1 = p >= c1
+            if conf0 and conf1:
+                out[j, i] = 1 if p > c else 0
+            elif conf0:
+                out[j, i] = 0
+            elif conf1:
+                out[j, i] = 1
+            else:
+                out[j, i] = -1
+
+
+@cache
+def _kernels() -> dict:
+    import numba
+
+    return {"guesses": numba.njit(cache=True, nogil=True)(_guesses_py)}
 
 
 def _warn_small(k: int, min_examples_per_class: int) -> None:
