@@ -179,7 +179,7 @@ def client():
         cluster.close()
 
 
-@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "low_normalized_margin"])
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate"])  # all rules: synchronous above
 def test_find_label_issues_on_a_local_cluster(client, frames, filter_by):
     df, ddf = frames
     expected = df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
