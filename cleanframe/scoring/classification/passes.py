@@ -81,7 +81,7 @@ from .._common import (
     self_confidence,
     value_counts,
 )
-from ..parallel import row_reduce
+from ..parallel import _workers, parallel_for, row_reduce
 from .columns import ProbColumns, confident_guess, top_candidates
 from .count import (
     ESTIMATION_METHODS,
@@ -357,12 +357,34 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
         by_class = np.asarray(ctx.by_class, dtype=np.int64)
         class_slot[by_class] = by_class * k1 + num_classes
         stats = pred_probs.row_stats(labels)
-        found = top_candidates(
-            pred_probs, labels, stats.own, stats.other, offset, pair_slot, class_slot, limits
-        )
-        slots.append(found[0])
-        keys.append(found[1])
-        positions.append(found[2])
+        n, k = pred_probs.shape
+        workers = _workers() if n * k >= 1 << 22 else 1
+        step = -(-n // workers)
+        bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
+        found: dict = {}
+
+        def scan(bound):  # each row range keeps its own best rows per slot (numba: no GIL)
+            a, b = bound
+            found[a] = top_candidates(
+                pred_probs if len(bounds) == 1 else pred_probs[a:b],
+                labels[a:b],
+                stats.own[a:b],
+                stats.other[a:b],
+                offset + a,
+                pair_slot,
+                class_slot,
+                limits,
+            )
+
+        parallel_for(scan, bounds, parallel=len(bounds) > 1)
+        parts = [found[a] for a, _ in bounds]
+        if len(parts) > 1:  # the ranges' candidates merged: exact, as for batches
+            cut = _cut(limits, *(np.concatenate(x) for x in zip(*parts)))
+            parts = [(cut.slots, cut.keys, cut.positions)]
+        for part in parts:
+            slots.append(part[0])
+            keys.append(part[1])
+            positions.append(part[2])
     elif ctx.pairs or ctx.by_class:
         for k, rows in enumerate(class_rows(labels, num_classes)):
             others = ctx.pairs.get(k)
