@@ -152,27 +152,33 @@ def _prune(pb: Problems, counts, filter_by, min_examples_per_class):
         y = pb.labels_t[j]
         p = pb.probs_t[j]
         c = pb.comp_t[j]
-        sides = (np.flatnonzero(~y), np.flatnonzero(y))
         noise = np.zeros(pb.n, dtype=bool)
         by_class = np.zeros(pb.n, dtype=bool)
-        for given, rows in enumerate(sides):
+        for given in (0, 1):
             other = 1 - given
-            small = len(rows) <= floor
+            side = ~y if given == 0 else y
+            rows: np.ndarray | None = None  # the side's rows, gathered only when needed
+            small = int(pb.counts[j][given]) <= floor
             if filter_by in ("prune_by_noise_rate", "both"):
                 m = int(counts[j][other, given])
                 if m > 0 and small:
                     _warn_small(j, min_examples_per_class)
                 elif m > 0:
-                    # margin towards the other side: p - (1 - p) for rows without the class
-                    margin = (p[rows] - c[rows]) if given == 0 else (c[rows] - p[rows])
-                    positive = np.flatnonzero(margin > 0)
-                    if len(positive) >= m:
-                        noise[rows[positive[select_extreme(margin[positive], m, largest=True)]]] = (
-                            True
-                        )
+                    # margin towards the other side: p - (1 - p) for rows without the class;
+                    # it is > 0 exactly where p > 1 - p (the few rows leaning away), so those
+                    # are found on the whole column and only they are gathered
+                    leaning = np.flatnonzero(side & ((p > c) if given == 0 else (c > p)))
+                    if len(leaning) >= m:
+                        lp, lc = p[leaning], c[leaning]
+                        margin = (lp - lc) if given == 0 else (lc - lp)
+                        noise[leaning[select_extreme(margin, m, largest=True)]] = True
                     else:
+                        rows = np.flatnonzero(side)
+                        margin = (p[rows] - c[rows]) if given == 0 else (c[rows] - p[rows])
                         noise[rows[select_extreme(margin, m, largest=True)]] = True
             if filter_by in ("prune_by_class", "both"):
+                if rows is None:
+                    rows = np.flatnonzero(side)
                 n_issues = len(rows) - int(counts[j][given, given])
                 if n_issues > 0 and small:
                     if filter_by == "prune_by_class":
