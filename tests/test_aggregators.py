@@ -321,6 +321,21 @@ def test_bad_gold_columns_and_kos_classes(constructor):
         consensus(constructor(wide), annotators=ANNOTATORS, method="kos")
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_a_class_nobody_chose_is_never_the_consensus(constructor, method):
+    # classes= names a class no annotator chose: KOS (two classes, not compacted) raised a raw
+    # ValueError from the kernel when only one was chosen; no method may pick the other class
+    wide = pd.DataFrame({"a": ["cat", "cat", None], "b": ["cat", None, "cat"], "g": ["cat"] * 3})
+    classes = ["bird", "cat"] if method == "kos" else ["bird", "cat", "dog"]
+    kw = {"method": method, "gold": "g"} if method == "gold_majority_vote" else {"method": method}
+    out = to_pandas(consensus(constructor(wide), annotators=["a", "b"], classes=classes, **kw))
+    assert out["consensus_label"].tolist() == ["cat"] * 3
+    assert out["consensus_quality"].between(0, 1).all()
+    stats = to_pandas(annotator_stats(constructor(wide), annotators=["a", "b"], classes=classes,
+                                      **kw))  # fmt: skip
+    assert stats["annotator_quality"].between(0, 1).all()
+
+
 # ----------------------------------------------------------------------------------------------
 # Properties
 # ----------------------------------------------------------------------------------------------

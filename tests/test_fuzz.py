@@ -230,6 +230,7 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
         ),
         "consensus_method": st.sampled_from([None, "majority_vote", "dawid_skene"]),
         "quality_method": st.sampled_from([None, "agreement"]),
+        **(_multiannotator_roles(drawn, method, pred_probs) if method in MULTIANNOTATOR else {}),
         "progress": st.just(False),
         # object detection: the drawn frame's own rows as the predicted boxes, numeric columns as
         # coordinates (most draws end in a box rule's error, which the test accepts)
@@ -249,6 +250,59 @@ def _roles(drawn: Drawn, method: str) -> dict[str, st.SearchStrategy]:
             if method in ("group_scores", "common_label_issues")
             else {}
         ),
+    }
+
+
+#: The multi-annotator accessor methods whose consensus methods, ensembles, gold labels and
+#: seeds are drawn (``_multiannotator_roles``).
+MULTIANNOTATOR = ("consensus", "annotator_stats", "label_quality", "active_learning_scores")
+#: Every consensus method (crowd-kit's aggregators included) and a name that is none.
+CONSENSUS_METHODS = (
+    "best_quality",
+    "majority_vote",
+    "dawid_skene",
+    "one_coin_dawid_skene",
+    "glad",
+    "mace",
+    "wawa",
+    "zero_based_skill",
+    "kos",
+    "m_msr",
+    "gold_majority_vote",
+    "gold_majority_vote",
+    "nope",
+)
+WITHOUT_PRED_PROBS = {"dawid_skene", *CONSENSUS_METHODS[3:]}
+
+
+def _multiannotator_roles(drawn: Drawn, method: str, pred_probs) -> dict:
+    """consensus_method / method (one shared draw, so that both given agree, or only one is
+    filled), pred_probs (one model or an ensemble ``["p_*", "q_*"]``; mostly left out for the
+    methods that take none), gold (a label column, mostly only with gold_majority_vote) and
+    seed."""
+    consensus = st.shared(st.sampled_from(CONSENSUS_METHODS), key="consensus method")
+    models = st.one_of(pred_probs, st.just(["p_*", "q_*"]), st.just(["p_*", "p_*"]))
+    if method == "active_learning_scores":  # no consensus_method; pred_probs required
+        return {"pred_probs": models}
+    return {
+        "consensus_method": consensus,
+        "method": consensus,
+        "pred_probs": consensus.flatmap(
+            lambda c: (
+                st.sampled_from([None, None, None, None, "p_*"])
+                if c in WITHOUT_PRED_PROBS
+                else models
+            )
+        ),
+        "gold": consensus.flatmap(
+            lambda c: (
+                st.sampled_from(["y", "y", "a_1", "p_*"])
+                if c == "gold_majority_vote"
+                else st.sampled_from([None, None, None, None, None, None, None, "y"])
+            )
+        ),
+        "seed": st.sampled_from([None, None, None, None, None, 0, 7, -1]),
+        "calibrate_probs": st.sampled_from([False, False, False, True]),  # needs pred_probs
     }
 
 
@@ -345,19 +399,30 @@ def long_layout(draw, drawn: Drawn, kwargs: dict):
     wide = drawn.frame
     names = [c for c in wide.columns if str(c).startswith("a_")]
     items = draw(st.sampled_from(["int", "str"]), label="item ids")
+    gold_column = isinstance(kwargs.get("gold"), str) and kwargs["gold"] in wide.columns
     rows = []
     for i in range(len(wide)):
         for c in names:
             value = wide[c].iloc[i]
             if value is not None and value is not pd.NA:
-                rows.append({"item": i if items == "int" else f"i{i}", "who": c, "label": value})
-    long = pd.DataFrame(rows, columns=["item", "who", "label"])
+                row = {"item": i if items == "int" else f"i{i}", "who": c, "label": value}
+                if gold_column:
+                    row["gold"] = wide[kwargs["gold"]].iloc[i]  # the same on every item row
+                rows.append(row)
+    # only a column the wide frame has (a missing one stays missing: a NaN-filled column would
+    # be null in pandas but NaN, a value, in polars)
+    gold = ["gold"] if gold_column else []
+    long = pd.DataFrame(rows, columns=["item", "who", "label", *gold])
+    if gold_column:  # object, as in the wide frame: ints with None must not become NaN floats
+        long["gold"] = pd.Series([r["gold"] for r in rows], dtype=object, index=long.index)
     if len(long) and draw(st.integers(0, 5), label="repeat an annotation") == 0:
         long = pd.concat([long, long.iloc[[0]]], ignore_index=True)
     if draw(st.booleans(), label="shuffle"):
         long = long.iloc[np.random.default_rng(0).permutation(len(long))]
     out = {k: v for k, v in kwargs.items() if k not in ("annotators", "pred_probs")}
     out.update(item="item", annotator="who", label="label")
+    if isinstance(kwargs.get("gold"), str):
+        out["gold"] = "gold"  # the long frame's column (missing when the wide one was)
     return Drawn(long, True, drawn.k, drawn.classes), out
 
 

@@ -487,6 +487,11 @@ def kos(ann: Annotations, *, n_iter: int = 100, seed: int = 0) -> AggregatorFit:
     if ann.num_classes != 2:
         raise ValueError("KOS is for two classes")
     n, m = ann.num_items, ann.num_annotators
+    used = _used_classes(ann)
+    if len(used) < 2:  # one class chosen: it is every item's consensus (never the other one)
+        labels = np.full(n, used[0], dtype=np.int64)
+        agree = _accuracy(ann, labels)
+        return AggregatorFit(labels, ann.votes / ann.num_annotations[:, None], agree, agree.copy())
     item, annot = ann.item, ann.annotator
     sign = np.where(ann.label == 0, 1.0, -1.0)
     rel = np.random.RandomState(seed).normal(loc=1, scale=1, size=len(item))
@@ -595,11 +600,16 @@ def m_msr(
     Skill = that log-odds; quality = ``p``, the estimated probability of a right label. The
     consensus is the class with the largest summed skill among the classes chosen (crowd-kit
     normalises the sums first, which inverts the choice when they are negative).
+
+    With a single class chosen, it is every item's consensus and every annotator gets
+    skill = quality = 1 (the log-odds are undefined there).
     """
     from scipy import sparse
 
     ann, _ = _compact(ann)
     n, m, k = ann.num_items, ann.num_annotators, ann.num_classes
+    if k == 1:
+        return AggregatorFit(np.zeros(n, dtype=np.int64), np.ones((n, 1)), np.ones(m), np.ones(m))
     ones = np.ones(len(ann.item))
     inc = sparse.csr_matrix((ones, (ann.annotator, ann.item)), shape=(m, n))
     hot = sparse.csr_matrix((ones, (ann.annotator, ann.item * k + ann.label)), shape=(m, n * k))
@@ -680,7 +690,7 @@ def aggregate(
     else:
         raise ValueError(f"method must be one of {AGGREGATORS}, got {method!r}")
     used = _used_classes(ann)
-    if len(used) == ann.num_classes:
+    if fit.posterior.shape[1] == ann.num_classes:  # every class chosen, or KOS (not compacted)
         post, labels = fit.posterior, fit.labels
     else:
         post = np.zeros((ann.num_items, ann.num_classes))
