@@ -292,12 +292,44 @@ def _probability_matrix(fr: Engine, sel: Selection) -> np.ndarray:
     if sel.array_column is None and sel.columns and not fr.non_numeric(sel.columns):
         arrays = fr.float_columns(sel.columns)
         if arrays is not None:
-            return np.stack(arrays).T
+            return _class_major(arrays).T
     return selection_matrix(fr, sel)
+
+
+def _class_major(arrays: list[np.ndarray]) -> np.ndarray:
+    """The (K, N) stack of K column arrays: a read-only view when they are consecutive rows of
+    one C-ordered 2-D block in order (pandas keeps same-dtype float columns so), else a copy."""
+    n, k = len(arrays[0]), len(arrays)
+    base = arrays[0].base
+    if isinstance(base, np.ndarray) and base.ndim == 2:
+        block = base.T if base.shape[0] == n and base.flags.f_contiguous else base
+        step = block.strides[0]
+        if block.flags.c_contiguous and block.shape[1] == n and step > 0:
+            start, rest = divmod(arrays[0].ctypes.data - block.ctypes.data, step)
+            if (
+                rest == 0
+                and 0 <= start
+                and start + k <= block.shape[0]
+                and block.dtype == arrays[0].dtype
+                and all(
+                    a.ctypes.data == block.ctypes.data + (start + j) * step
+                    and a.strides == arrays[0].strides
+                    for j, a in enumerate(arrays)
+                )
+            ):
+                view = block[start : start + k].view()
+                view.flags.writeable = False  # the frame's memory: never written
+                return view
+    return np.stack(arrays)
 
 
 def _check_independent_probabilities(fr: Engine, P: np.ndarray, sel: Selection) -> np.ndarray:
     """Finite and within [0, 1] (tolerance: clipped in a copy); rows need not sum to 1."""
+    lo, hi = (float(P.min()), float(P.max())) if P.size else (0.0, 0.0)
+    if np.isfinite(lo) and np.isfinite(hi) and lo >= PROBABILITY_MIN and hi <= PROBABILITY_MAX:
+        # every value finite and in range (a NaN or inf would be the min or max): no row check
+        P = np.asarray(P, dtype=np.float64)
+        return np.clip(P, 0.0, 1.0) if lo < 0 or hi > 1 else P
     cols = sel.columns
     finite = np.isfinite(P).all(axis=1)
     if not finite.all():
