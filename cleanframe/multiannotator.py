@@ -75,6 +75,14 @@ def _run(a: AnnotationInputs) -> _ma.ConsensusResult:
     )
 
 
+def _run_items(a: AnnotationInputs) -> _ma.ConsensusResult | _agg.ItemConsensus:
+    """What ``consensus()`` needs: the aggregators skip their per-annotator table."""
+    if a.spec.consensus in _agg.AGGREGATORS:
+        assert a.ann is not None
+        return _agg.aggregate_items(a.ann, a.spec.consensus, gold=a.gold, seed=a.spec.seed)
+    return _run(a)
+
+
 def _class_values(a: AnnotationInputs, codes):
     return a.fr.class_values(a.class_column, list(a.classes.values), codes)
 
@@ -215,7 +223,7 @@ def consensus(
     a = resolve_annotations(adapt(df), spec)
     if a.layout == "wide":
         check_result_columns(a.fr, CONSENSUS_COLUMNS, overwrite=overwrite)
-    res = _run(a)
+    res = _run_items(a)
     columns = {
         "consensus_label": _class_values(a, res.consensus_label),
         "consensus_quality": res.consensus_quality,

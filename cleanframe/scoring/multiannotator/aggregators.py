@@ -39,7 +39,9 @@ from .crowdlab import Annotations, ConsensusResult, _agreement_with_consensus, _
 __all__ = [
     "AGGREGATORS",
     "AggregatorFit",
+    "ItemConsensus",
     "aggregate",
+    "aggregate_items",
     "one_coin_dawid_skene",
     "glad",
     "mace",
@@ -657,16 +659,24 @@ def m_msr(
 # --------------------------------------------------------------------------------------------
 
 
-def aggregate(
-    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
-) -> ConsensusResult:
-    """Run one aggregator and report it like the other consensus methods.
+@dataclass
+class ItemConsensus:
+    """The per-item part of :func:`aggregate` (what ``consensus()`` returns), without the
+    per-annotator table."""
 
-    ``consensus_quality`` is the posterior probability of the consensus (KOS: the share of the
-    item's annotators who chose it); each annotation's quality is the posterior probability of
-    its label; ``annotator_quality`` is the method's skill in [0, 1] (:class:`AggregatorFit`)
-    and ``annotator_skill`` its own parameter.
-    """
+    consensus_label: np.ndarray  # (N,) class codes
+    consensus_quality: np.ndarray  # (N,)
+    annotator_agreement: np.ndarray  # (N,)
+    num_annotations: np.ndarray  # (N,)
+    posterior: np.ndarray  # (N, K), 0 for the classes nobody chose
+    fit: AggregatorFit
+
+
+def aggregate_items(
+    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
+) -> ItemConsensus:
+    """Run one aggregator: consensus label, quality and agreement per item (see
+    :func:`aggregate`)."""
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
     if method == "one_coin_dawid_skene":
@@ -698,13 +708,28 @@ def aggregate(
         labels = used[fit.labels]
     agreement = _agreement_with_consensus(ann, labels)
     quality = agreement.copy() if method == "kos" else post[np.arange(ann.num_items), labels]
+    return ItemConsensus(labels, quality, agreement, ann.num_annotations.copy(), post, fit)
+
+
+def aggregate(
+    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
+) -> ConsensusResult:
+    """Run one aggregator and report it like the other consensus methods.
+
+    ``consensus_quality`` is the posterior probability of the consensus (KOS: the share of the
+    item's annotators who chose it); each annotation's quality is the posterior probability of
+    its label; ``annotator_quality`` is the method's skill in [0, 1] (:class:`AggregatorFit`)
+    and ``annotator_skill`` its own parameter.
+    """
+    items = aggregate_items(ann, method, gold=gold, seed=seed)
+    post, labels, fit = items.posterior, items.consensus_label, items.fit
     # the plain majority vote (ties: lowest class) stands in for cleanlab's tie-broken one
     no_ties = np.zeros(ann.num_items, dtype=np.int8)
     res = _result(
         ann,
         labels,
-        quality,
-        agreement,
+        items.consensus_quality,
+        items.annotator_agreement,
         post,
         post[ann.item, ann.label],
         "posterior",
