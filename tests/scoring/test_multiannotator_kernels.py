@@ -438,6 +438,25 @@ def test_annotations_reject_duplicates_and_bad_codes():
         ma.Annotations.from_coo([0, 1], [0, 1], [0, 3], num_classes=2)
 
 
+def test_from_coo_sorts_once_whatever_the_input_order():
+    item = np.array([0, 0, 1, 2, 2, 2])
+    who = np.array([0, 2, 1, 0, 1, 2])
+    label = np.array([1, 0, 1, 1, 0, 0])
+    assert ma.pair_order(item, who, 3) is ma.SORTED  # already sorted: no sort, no gathers
+    sorted_ann = ma.Annotations.from_coo(item, who, label)
+    assert sorted_ann.item is not item  # still a copy
+    perm = np.array([5, 2, 0, 4, 1, 3])
+    order = ma.pair_order(item[perm], who[perm], 3)
+    np.testing.assert_array_equal(order, np.argsort(item[perm] * 3 + who[perm], kind="stable"))
+    for known in (None, order):
+        ann = ma.Annotations.from_coo(item[perm], who[perm], label[perm], order=known)
+        for name in ("item", "annotator", "label"):
+            np.testing.assert_array_equal(getattr(ann, name), getattr(sorted_ann, name))
+        np.testing.assert_array_equal(perm[ann.source], np.arange(6))
+    with pytest.raises(ValueError, match="more than once"):
+        ma.Annotations.from_coo([1, 0, 1], [0, 0, 0], [0, 1, 1])
+
+
 def test_kernel_docstring_examples():
     import doctest
 

@@ -150,10 +150,11 @@ class Annotations:
             order = pair_order(item, annotator, m)
         if order is SORTED:  # already in (item, annotator) order, no pair twice: no gathers
             return cls(item.copy(), annotator.copy(), label.copy(), n, m, k, np.arange(len(item)))
-        key = item[order] * max(m, 1) + annotator[order]
+        item, annotator, label = item[order], annotator[order], label[order]
+        key = item * max(m, 1) + annotator
         if len(key) > 1 and np.any(key[1:] == key[:-1]):
             raise ValueError("an annotator labelled the same item more than once")
-        return cls(item[order], annotator[order], label[order], n, m, k, order)
+        return cls(item, annotator, label, n, m, k, order)
 
     # Derived quantities, computed once.
     def _get(self, name, make):
