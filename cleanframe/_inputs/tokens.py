@@ -66,6 +66,13 @@ def resolve_group(fr: Engine, group: Any, order: str | None = None, *, label: st
     require_columns(fr, [group], param="group")
     if label is not None and group == label:
         raise ValidationError(group, "spec", "group= and label= name the same column")
+    if order is None:
+        sorted_ids = _sorted_group_ids(fr.column(group))
+        if sorted_ids is not None:  # the usual layout: no factorizing, no sort
+            codes, values = sorted_ids
+            offsets = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(codes, minlength=len(values)), out=offsets[1:])
+            return codes, values, np.arange(len(codes)), offsets
     fact = fr.factorize(group)
     codes = fact.codes
     null = np.flatnonzero(codes < 0)
@@ -112,6 +119,21 @@ def resolve_group(fr: Engine, group: Any, order: str | None = None, *, label: st
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=len(values)), out=offsets[1:])
     return codes, values, flat, offsets
+
+
+def _sorted_group_ids(ids: np.ndarray):
+    """``(codes, values)`` of a non-negative int64 group column (no nulls, not categorical)
+    whose rows are already sorted by group, straight from the run boundaries (codes in order
+    of first appearance, as factorizing gives them); ``None`` for any other column."""
+    if ids.dtype != np.int64 or len(ids) == 0 or ids[0] < 0:
+        return None
+    step = ids[1:] != ids[:-1]
+    if not bool((ids[1:] >= ids[:-1]).all()):
+        return None
+    codes = np.zeros(len(ids), dtype=np.int64)
+    np.cumsum(step, out=codes[1:])
+    starts = np.concatenate([[0], np.flatnonzero(step) + 1])
+    return codes, ids[starts].tolist()
 
 
 def _by_first_appearance(group: str, codes: np.ndarray, domain: list):
