@@ -213,16 +213,32 @@ def test_classes_with_fewer_rows_than_folds_borrow_rows_as_cleanlab():
     assert info.value.rule == "min_rows"
 
 
-def test_low_memory_is_not_available_yet():
-    X, y, _ = _blobs(60, 2, seed=1)
-    cl = CleanLearning(low_memory=True)
-    with pytest.raises(NotImplementedError, match="low_memory=True"):
-        cl.find_label_issues(X, y)
-    with pytest.raises(NotImplementedError, match="low_memory=True"):
-        cl.fit(X, y)
-    issues = CleanLearning().find_label_issues(X, y)
-    assert cl.fit(X, y, label_issues=issues).predict(X).shape == (60,)  # nothing to search
-    assert cl.get_params()["low_memory"] is True
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"filter_by": "both", "frac_noise": 0.5},
+        {"filter_by": "prune_by_class", "num_to_remove_per_class": 3},
+        {"filter_by": "low_normalized_margin"},
+        {"filter_by": "confident_learning"},
+        {"filter_by": "argmax_confusion"},
+    ],
+)
+def test_low_memory_searches_in_blocks_with_the_same_results(monkeypatch, options):
+    # blocks of 97 rows: many blocks, classes absent from some, ties across block edges
+    import cleanframe.models.classification as module
+
+    monkeypatch.setattr(module, "LOW_MEMORY_ROWS", 97)
+    y, pred_probs = _real("cifar10")
+    y, pred_probs = y[:2000], pred_probs[:2000]
+    quality = {"method": "normalized_margin", "adjust_pred_probs": True}
+    common = dict(find_label_issues_kwargs=options, label_quality_scores_kwargs=quality)
+    whole = CleanLearning(**common).find_label_issues(None, y, pred_probs=pred_probs)
+    blocks = CleanLearning(low_memory=True, **common).find_label_issues(
+        None, y, pred_probs=pred_probs
+    )
+    pd.testing.assert_frame_equal(blocks, whole)
+    assert 0 < whole.is_issue.sum() < len(whole)
 
 
 # ------------------------------------------------------------------------------------------
@@ -386,13 +402,7 @@ def test_argmax_confusion_on_frames(constructor):
     from cleanframe.datasets import load_label_errors
 
     labels, P = _real("20news")
-    frame = constructor(load_label_errors("20news"))
-    if isinstance(frame, pl.LazyFrame):  # the streamed path has no argmax-confusion pass yet
-        with pytest.raises(ValidationError, match="filter_by"):
-            frame.cl.find_label_issues(
-                label="label", pred_probs="p_*", filter_by="argmax_confusion"
-            )
-        return
+    frame = constructor(load_label_errors("20news"))  # a LazyFrame is streamed
     out = to_pandas(
         frame.cl.find_label_issues(label="label", pred_probs="p_*", filter_by="argmax_confusion")
     )

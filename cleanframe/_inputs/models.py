@@ -47,7 +47,6 @@ __all__ = [
     "Target",
     "check_class_sizes",
     "check_fold_rows",
-    "check_low_memory",
     "check_rows_per_class",
     "check_validation_func",
     "flatten_rows",
@@ -456,17 +455,6 @@ def resolve_noise_matrix(matrix: Any, num_classes: int, name: str) -> np.ndarray
             name, "trace", f"the trace of {name} is {trace:.2f}; it must exceed 1"
         )
     return out
-
-
-def check_low_memory(low_memory: bool) -> None:
-    """``low_memory=True`` asks for the reference's batched label-issue search, which
-    cleanframe does not have yet."""
-    if low_memory:
-        raise NotImplementedError(
-            "CleanLearning(low_memory=True) is not available yet: cleanframe has no streaming "
-            "label-issue search for it to use. Use low_memory=False (the default; it keeps "
-            "N×K predicted probabilities in memory)."
-        )
 
 
 def flatten_rows(rows: Rows) -> Rows:

@@ -19,7 +19,6 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 
 from .._inputs.models import (
-    check_low_memory,
     check_rows_per_class,
     check_validation_func,
     pred_probs_width,
@@ -28,8 +27,9 @@ from .._inputs.models import (
     resolve_model_pred_probs,
     resolve_noise_matrix,
 )
-from ..scoring.classification import count, rank
+from ..scoring.classification import count, passes, rank
 from ..scoring.classification import filter as cl_filter
+from ..scoring.classification.argmax import ARGMAX_CONFUSION
 from ._base import CleanLearningBase, constructor_signature, wraps_regressor
 from .cross_val import cv_pred_probs
 from .regression import CleanLearning as RegressionCleanLearning
@@ -39,6 +39,8 @@ __all__ = ["DEFAULT_FIND_LABEL_ISSUES_KWARGS", "CleanLearning"]
 #: Defaults CleanLearning passes to ``filter.find_label_issues`` (cleanlab's, and Datalab's).
 DEFAULT_FIND_LABEL_ISSUES_KWARGS = {"min_examples_per_class": 10}
 _UNSUPPORTED_FIND_KWARGS = ("return_indices_ranked_by", "multi_label")
+#: Rows per block of the ``low_memory=True`` label-issue search.
+LOW_MEMORY_ROWS = 65_536
 
 
 def latent_from_known(
@@ -116,9 +118,10 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
     verbose : bool
         Print what is happening and show progress bars over folds.
     low_memory : bool
-        The reference's batched label-issue search. Not available yet: ``True`` raises
-        ``NotImplementedError`` when issues are searched (``find_label_issues``, or ``fit``
-        without ``label_issues``).
+        Search label issues in blocks of rows (the mergeable passes that also run streamed and
+        on Dask): no temporaries of the size of ``pred_probs``, only of one block. Unlike the
+        reference's batched search, which approximates, the flags and scores equal those of
+        ``low_memory=False`` (a ``filter_by="argmax_confusion"`` search runs in memory).
 
     X may be a pandas or polars frame, a numpy array, a scipy.sparse matrix, or ``None`` in
     ``find_label_issues`` when ``pred_probs`` are given. The default model gets an array of more
@@ -252,7 +255,6 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         [0, 1], lower = worse), ``is_issue``, ``given_label`` and ``predicted_label`` (class
         values).
         """
-        check_low_memory(self.low_memory)
         check_validation_func(validation_func)
         rows = self._start(X, y, fitting=False, x_optional=pred_probs is not None)
         kwargs = {**DEFAULT_FIND_LABEL_ISSUES_KWARGS, **(self.find_label_issues_kwargs or {})}
@@ -299,10 +301,7 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
         self.inverse_noise_matrix_ = inv
         if kwargs.get("filter_by") != "confident_learning":
             kwargs["confident_joint"] = cj
-        mask = cl_filter.find_label_issues(codes, pred_probs, **kwargs)
-        scores = rank.get_label_quality_scores(
-            codes, pred_probs, **(self.label_quality_scores_kwargs or {})
-        )
+        mask, scores = self._search(codes, pred_probs, len(classes), kwargs)
         self.pred_probs_ = pred_probs
         issues = rows.row_table(
             {
@@ -313,6 +312,22 @@ class CleanLearning(ClassifierMixin, CleanLearningBase, metaclass=ABCMeta):
             }
         )
         return self._keep_issues(issues, save_space)
+
+    def _search(self, codes, pred_probs, num_classes: int, kwargs: dict):
+        """The issue mask and label quality scores: in memory, or with ``low_memory`` by the
+        passes over blocks of rows (same results)."""
+        quality = dict(self.label_quality_scores_kwargs or {})
+        if self.low_memory and kwargs.get("filter_by") != ARGMAX_CONFUSION:
+            blocks = passes.array_batches(codes, pred_probs, rows=LOW_MEMORY_ROWS)
+            return passes.run(
+                blocks,
+                num_classes,
+                **kwargs,
+                rank_by=quality.pop("method", "self_confidence"),
+                rank_by_kwargs=quality,
+            )
+        mask = cl_filter.find_label_issues(codes, pred_probs, **kwargs)
+        return mask, rank.get_label_quality_scores(codes, pred_probs, **quality)
 
     def fit(
         self,
