@@ -389,3 +389,36 @@ def test_no_rows_and_column_major_batches():
         np.testing.assert_array_equal(mask, ref)
     mask, scores = passes.run(lambda: [], k)
     assert mask is not None and len(mask) == 0 and scores is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_merge_of_sorted_runs_equals_a_full_sort_and_cut(seed):
+    """The linear merge of two cut lists (sorted by slot, key, position) keeps exactly what
+    sorting the union and cutting keeps, with many tied keys; batch candidates from the column
+    loop come sorted the same way."""
+    from cleanframe.scoring.classification.columns import merge_runs
+
+    rng = np.random.default_rng(seed)
+    limits = rng.integers(0, 6, size=8)
+    rows = rng.permutation(400)
+    slots = rng.integers(0, 8, size=400)
+    keys = rng.integers(0, 4, size=400).astype(np.float32) / 4  # ties everywhere
+    half = rng.random(400) < 0.5
+    a = passes._cut(limits, slots[half], keys[half], rows[half])
+    b = passes._cut(limits, slots[~half], keys[~half], rows[~half])
+    whole = passes._cut(limits, slots, keys, rows)
+    merged = merge_runs(limits, (a.slots, a.keys, a.positions), (b.slots, b.keys, b.positions))
+    for got, want in zip(merged, (whole.slots, whole.keys, whole.positions)):
+        np.testing.assert_array_equal(got, want)
+    order = np.lexsort((whole.positions, whole.keys, whole.slots))
+    np.testing.assert_array_equal(order, np.arange(len(order)))
+
+    labels, p = synthetic(3000, 6, seed=seed, dtype=np.float32)
+    job = passes.LabelIssueJob(6, filter_by="both")
+    for _ in ("classes", "joint"):
+        step = job.next_pass()
+        job.add(step(labels, p, 0))
+    step = job.next_pass()
+    cols = step(labels, as_columns(p), 0)
+    dense = step(labels, p, 0)
+    _assert_same_stats(cols, dense)

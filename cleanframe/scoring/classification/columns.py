@@ -24,7 +24,14 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["ProbColumns", "RowStats", "confident_guess", "top_candidates", "as_columns"]
+__all__ = [
+    "ProbColumns",
+    "RowStats",
+    "as_columns",
+    "confident_guess",
+    "merge_runs",
+    "top_candidates",
+]
 
 #: Rows per tile of the fused loops: the per-row accumulators of a tile stay in L2 while the
 #: K column slices stream through (measured: 16384 reads at numpy's column-reduction speed,
@@ -226,7 +233,7 @@ def top_candidates(
     ``pair_slot[k, j]`` is the slot of pair (given k, other j) or -1; ``class_slot[k]`` the slot
     of class k's lowest self-confidences or -1; ``limits[slot]`` how many rows a slot keeps. The
     key of a pair is ``p[k] - p[j]`` (smaller = larger margin), of a class ``p[k]``; ties go to
-    the earlier row.
+    the earlier row. The result is sorted by (slot, key, position).
     """
     used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
     n = cols.shape[0]
@@ -526,10 +533,110 @@ def _top_candidates_py(
             sizes[s] = size
             if size == cap[s]:
                 worst_class[y] = keys[starts[s]]
+    # each slot's heap in ascending (key, position) order: sorted runs that merge linearly
+    for s in range(len(sizes)):
+        if sizes[s] > 1:
+            _heap_sort(keys, pos, starts[s], sizes[s])
+
+
+def _heap_sort_py(keys, pos, base, size):
+    """Sort the max-heap on (key, pos) at keys[base:base+size] into ascending order."""
+    for end in range(size - 1, 0, -1):
+        a = base
+        b = base + end
+        keys[a], keys[b] = keys[b], keys[a]
+        pos[a], pos[b] = pos[b], pos[a]
+        i = 0
+        while True:
+            left = 2 * i + 1
+            if left >= end:
+                break
+            big = left
+            right = left + 1
+            if right < end:
+                a = base + right
+                b = base + left
+                if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
+                    big = right
+            a = base + big
+            b = base + i
+            if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
+                keys[a], keys[b] = keys[b], keys[a]
+                pos[a], pos[b] = pos[b], pos[a]
+                i = big
+            else:
+                break
+
+
+def _merge_runs_py(limits, s1, k1, p1, s2, k2, p2, out_s, out_k, out_p):
+    """Merge two candidate lists sorted by (slot, key, position), keeping the first
+    ``limits[slot]`` of each slot; returns how many were written."""
+    n1 = len(s1)
+    n2 = len(s2)
+    i = 0
+    j = 0
+    w = 0
+    slot = -1
+    kept = 0
+    while i < n1 or j < n2:
+        if j >= n2:
+            first = True
+        elif i >= n1:
+            first = False
+        elif s1[i] != s2[j]:
+            first = s1[i] < s2[j]
+        elif k1[i] != k2[j]:
+            first = k1[i] < k2[j]
+        else:
+            first = p1[i] <= p2[j]
+        if first:
+            s = s1[i]
+            key = k1[i]
+            p = p1[i]
+            i += 1
+        else:
+            s = s2[j]
+            key = k2[j]
+            p = p2[j]
+            j += 1
+        if s != slot:
+            slot = s
+            kept = 0
+        if kept < limits[s]:
+            out_s[w] = s
+            out_k[w] = key
+            out_p[w] = p
+            w += 1
+            kept += 1
+    return w
+
+
+def merge_runs(limits, a: tuple, b: tuple) -> tuple:
+    """Merge two ``(slots, keys, positions)`` lists, each sorted by (slot, key, position), into
+    one sorted list that keeps the ``limits[slot]`` first of each slot: linear time, exact
+    (ties by position)."""
+    n = len(a[0]) + len(b[0])
+    out_s = np.empty(n, dtype=np.int64)
+    out_k = np.empty(n, dtype=np.result_type(a[1].dtype, b[1].dtype))
+    out_p = np.empty(n, dtype=np.int64)
+    w = _kernels()["merge_runs"](
+        np.asarray(limits, dtype=np.int64),
+        np.asarray(a[0], dtype=np.int64),
+        a[1],
+        np.asarray(a[2], dtype=np.int64),
+        np.asarray(b[0], dtype=np.int64),
+        b[1],
+        np.asarray(b[2], dtype=np.int64),
+        out_s,
+        out_k,
+        out_p,
+    )
+    return out_s[:w], out_k[:w], out_p[:w]
 
 
 #: The heap push the candidate loop calls: the compiled function once :func:`_kernels` ran.
 _push = _push_py
+_heap_sort = _heap_sort_py
 
 
 @cache
@@ -538,10 +645,12 @@ def _kernels() -> dict:
 
     jit = numba.njit(cache=True, nogil=True)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
+    globals()["_heap_sort"] = numba.njit(cache=True, nogil=True)(_heap_sort_py)
     return {
         "value_stats": jit(_value_stats_py),
         "rank_stats": jit(_rank_stats_py),
         "rank_guess": jit(_rank_guess_py),
         "confident_guess": jit(_confident_guess_py),
         "top_candidates": jit(_top_candidates_py),
+        "merge_runs": jit(_merge_runs_py),
     }

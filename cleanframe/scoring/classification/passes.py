@@ -82,7 +82,7 @@ from .._common import (
     value_counts,
 )
 from ..parallel import _workers, parallel_for, row_reduce
-from .columns import ProbColumns, confident_guess, top_candidates
+from .columns import ProbColumns, confident_guess, merge_runs, top_candidates
 from .count import (
     ESTIMATION_METHODS,
     calibrate_confident_joint,
@@ -178,8 +178,9 @@ class JointStats:
 class CandidateStats:
     """Pass 3: per *slot* (group), the ``limits[slot]`` best rows seen.
 
-    Flat arrays ``slots``, ``keys``, ``positions`` (global rows), sorted by (slot, position);
-    smaller key = better, ties by position (the earlier row is better). Slots of K classes:
+    Flat arrays ``slots``, ``keys``, ``positions`` (global rows), sorted by (slot, key,
+    position): smaller key = better, ties by position (the earlier row is better), so two
+    statistics merge by a linear merge of sorted runs (no re-sort). Slots of K classes:
     ``k * (K + 1) + j`` for the pair (given k, other j) of ``prune_by_noise_rate`` (key
     ``p[k] - p[j]``, i.e. the largest margin first), ``k * (K + 1) + K`` for class k of
     ``prune_by_class`` (key ``p[k]``), ``K * (K + 1)`` for the ``low_*`` rules (key: the score).
@@ -195,11 +196,13 @@ class CandidateStats:
             return self
         if not len(self.slots):
             return other
-        return _cut(
+        return CandidateStats(
             self.limits,
-            np.concatenate([self.slots, other.slots]),
-            np.concatenate([self.keys, other.keys]),
-            np.concatenate([self.positions, other.positions]),
+            *merge_runs(
+                self.limits,
+                (self.slots, self.keys, self.positions),
+                (other.slots, other.keys, other.positions),
+            ),
         )
 
     def kept(self, kind: str) -> np.ndarray:
@@ -230,12 +233,12 @@ def _num_classes_of(width: int) -> int:
 
 
 def _cut(limits, slots, keys, positions) -> CandidateStats:
-    """Keep the ``limits[slot]`` smallest (key, position) per slot; sorted by (slot, position)."""
+    """Keep the ``limits[slot]`` smallest (key, position) per slot; sorted by (slot, key,
+    position)."""
     order = np.lexsort((positions, keys, slots))
     s = slots[order]
     start = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - start) < limits[s]]
-    keep = keep[np.lexsort((positions[keep], slots[keep]))]
     return CandidateStats(limits, slots[keep], keys[keep], positions[keep])
 
 
@@ -377,14 +380,12 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
             )
 
         parallel_for(scan, bounds, parallel=len(bounds) > 1)
-        parts = [found[a] for a, _ in bounds]
-        if len(parts) > 1:  # the ranges' candidates merged: exact, as for batches
-            cut = _cut(limits, *(np.concatenate(x) for x in zip(*parts)))
-            parts = [(cut.slots, cut.keys, cut.positions)]
-        for part in parts:
-            slots.append(part[0])
-            keys.append(part[1])
-            positions.append(part[2])
+        # the ranges' sorted candidates merged: exact, as for batches
+        merged = reduce(lambda a, b: merge_runs(limits, a, b), [found[a] for a, _ in bounds])
+        if not slots:  # sorted by (slot, key, position) and cut already
+            return CandidateStats(limits, *merged)
+        for target, part in zip((slots, keys, positions), merged):
+            target.append(part)
     elif ctx.pairs or ctx.by_class:
         for k, rows in enumerate(class_rows(labels, num_classes)):
             others = ctx.pairs.get(k)
@@ -409,10 +410,6 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
     if not slots:
         return CandidateStats(limits)
     slots_, keys_, positions_ = (np.concatenate(a) for a in (slots, keys, positions))
-    if isinstance(pred_probs, ProbColumns):
-        # each slot already holds exactly its best rows (disjoint slots): skip the cut; a merge
-        # with other batches orders them
-        return CandidateStats(limits, slots_, keys_, positions_)
     return _cut(limits, slots_, keys_, positions_)
 
 
