@@ -158,9 +158,10 @@ def consensus(
         crowd-kit's aggregators: ``"one_coin_dawid_skene"``, ``"glad"``, ``"mace"``,
         ``"wawa"``, ``"zero_based_skill"``, ``"kos"`` (two classes), ``"m_msr"`` and
         ``"gold_majority_vote"`` (needs ``gold=``), with crowd-kit's defaults; ties go to the
-        lowest class. Their ``consensus_quality`` is the posterior probability of the
-        consensus (weighted votes: its share of the summed weights; M-MSR: the softmax of the
-        log-odds votes; KOS: ``annotator_agreement``).
+        lowest class (Wawa's first, unweighted vote: to the class that occurs first in the
+        rows, as crowd-kit under pandas >= 3). Their ``consensus_quality`` is the posterior
+        probability of the consensus (weighted votes: its share of the summed weights; M-MSR:
+        the softmax of the log-odds votes; KOS: ``annotator_agreement``).
     method : str, optional
         Short alias of ``consensus_method``.
     quality_method : {"crowdlab", "agreement"}

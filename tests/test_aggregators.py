@@ -382,6 +382,8 @@ def test_every_aggregator_on_random_crowds(data):
         assert stats["annotator_quality"].between(0, 1).all()
         if method in SEEDED:
             continue  # their random start is numbered by first appearance
+        if method == "wawa":
+            continue  # first-vote ties follow the rows' class order, like crowd-kit (own test)
         shuffled = consensus(long.iloc[perm], **KW_LONG, **_kw(method)).set_index("item_id")
         shuffled = shuffled.loc[out["item_id"]]
         np.testing.assert_allclose(
@@ -412,3 +414,36 @@ def test_mace_does_not_depend_on_annotator_names_where_crowdkit_does(crowdkit):
     a = consensus(long, **kw)
     b = consensus(long.assign(worker=renamed["worker"]), **kw)
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::Warning")
+def test_wawa_majority_ties_follow_first_seen_class_like_crowdkit(crowdkit):
+    # many two-way ties in the first (plain) vote; the rows shuffled so that the classes are first
+    # seen in an order other than 0, 1, 2, 3: crowd-kit's MajorityVote (pandas >= 3) gives a tie
+    # to the class seen first in the rows, and so does Wawa here
+    if int(pd.__version__.split(".")[0]) < 3:
+        pytest.skip("pandas < 3: crowd-kit's MajorityVote gives ties to the lowest label")
+    rng = np.random.default_rng(7)
+    n, m, k = 500, 6, 4
+    rows = [(i, j) for i in range(n) for j in rng.choice(m, size=rng.choice([2, 4]), replace=False)]
+    item = np.array([r[0] for r in rows])
+    annotator = np.array([r[1] for r in rows])
+    truth = rng.integers(0, k, n)
+    label = np.where(rng.random(len(rows)) < 0.6, truth[item], rng.integers(0, k, len(rows)))
+    perm = rng.permutation(len(rows))
+    perm = np.concatenate([perm[label[perm] == 3][:1], perm[label[perm] != 3][:1], perm])
+    perm = perm[np.sort(np.unique(perm, return_index=True)[1])]
+    item, annotator, label = item[perm], annotator[perm], label[perm]
+    assert label[0] == 3
+    data = pd.DataFrame({"task": item, "worker": annotator, "label": label})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = crowdkit.Wawa()
+        theirs = model.fit_predict(data).sort_index().to_numpy().astype(np.int64)
+    ann = Annotations.from_coo(item, annotator, label, num_classes=k)
+    # the rule matters on this data: lowest-class ties give another first vote
+    assert np.any(ag._majority_first_seen(ann) != ag._plain_majority(ann))
+    res = ag.aggregate(ann, "wawa")
+    np.testing.assert_array_equal(res.consensus_label, theirs)
+    skills = model.skills_.sort_index().to_numpy()
+    np.testing.assert_allclose(res.annotator_skill, skills, rtol=1e-9, atol=1e-12)

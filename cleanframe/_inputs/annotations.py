@@ -24,6 +24,7 @@ with two or more annotations.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -364,6 +365,9 @@ def _wide(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
             num_annotators=len(cols),
             num_classes=len(cs),
         )
+        # input order = reading order (row by row, then the annotator columns), which is the
+        # sorted order; Wawa's first vote breaks ties by it (crowd-kit's MajorityVote)
+        ann = dataclasses.replace(ann, source=np.arange(len(ann.item)), _cache={})
     return AnnotationInputs(
         fr=fr,
         spec=spec,

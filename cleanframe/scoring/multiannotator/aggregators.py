@@ -185,11 +185,28 @@ def _vote_fit(ann: Annotations, skill: np.ndarray, n_iter: int = 0) -> Aggregato
     return AggregatorFit(labels, _shares(sums, ann), skill, quality, n_iter)
 
 
+def _majority_first_seen(ann: Annotations) -> np.ndarray:
+    """The most voted class per item; ties go to the class that occurs first in the input
+    rows (``ann.source`` order), as crowd-kit's ``MajorityVote`` does under pandas >= 3."""
+    k = ann.num_classes
+    pos = ann.source if ann.source is not None else np.arange(len(ann.label))
+    first = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, ann.label, pos)
+    seen = np.argsort(first, kind="stable")  # classes in order of first occurrence
+    if np.array_equal(seen, np.arange(k)):
+        return _plain_majority(ann)
+    rank = np.empty(k, dtype=np.int64)
+    rank[seen] = np.arange(k)
+    counts = np.bincount(ann.item * k + rank[ann.label], minlength=ann.num_items * k)
+    return seen[_first_argmax(counts.reshape(ann.num_items, k))]
+
+
 def wawa(ann: Annotations) -> AggregatorFit:
     """Worker Agreement With Aggregate: majority vote weighted by each annotator's agreement
-    with the plain majority vote (ties: lowest class). Skill = that agreement."""
+    with the plain majority vote (ties: the class first seen in the input rows, as crowd-kit).
+    Skill = that agreement."""
     ann, _ = _compact(ann)
-    return _vote_fit(ann, _accuracy(ann, _plain_majority(ann)))
+    return _vote_fit(ann, _accuracy(ann, _majority_first_seen(ann)))
 
 
 def zero_based_skill(
