@@ -91,7 +91,8 @@ def _item_result(a: AnnotationInputs, columns: dict, overwrite: bool):
     """Wide: the input frame plus ``columns``; long: one row per item (item column first)."""
     if a.layout == "wide":
         return a.fr.attach(columns, overwrite=overwrite)
-    item, values = a.item, a.item_values
+    item = a.item
+    values = a.item_array if a.item_array is not None else a.item_values
     assert item is not None and values is not None  # the long layout has them
     return a.fr.table({item: a.fr.class_values(item, values, np.arange(a.num_items)), **columns})
 

@@ -33,16 +33,19 @@ class Factorized:
     ``uniques`` are the distinct non-null values in order of first appearance (Python objects);
     ``categories`` is the declared category order of a pandas ``category`` / polars ``Enum``
     column (unused categories included), else ``None``; ``kind`` is one of ``"string"``,
-    ``"integer"``, ``"boolean"``, ``"float"``, ``"categorical"``, ``"other"``.
+    ``"integer"``, ``"boolean"``, ``"float"``, ``"categorical"``, ``"other"``. ``values``: the
+    same ``uniques`` as the engine's own array (pandas ``Index``, polars ``Series``, accepted by
+    ``class_values``) when it has one (not for categorical columns), else ``None``.
     """
 
-    __slots__ = ("codes", "uniques", "categories", "kind")
+    __slots__ = ("codes", "uniques", "categories", "kind", "values")
 
-    def __init__(self, codes, uniques, categories, kind):
+    def __init__(self, codes, uniques, categories, kind, values=None):
         self.codes = codes
         self.uniques = uniques
         self.categories = categories
         self.kind = kind
+        self.values = values
 
 
 class ListColumn:

@@ -114,7 +114,9 @@ class PandasFrame(Engine):
             kind = "string"
         else:
             kind = "other"
-        return Factorized(np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind)
+        return Factorized(
+            np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind, values=uniques
+        )
 
     def non_numeric(self, columns):
         return [
@@ -261,7 +263,9 @@ class PandasFrame(Engine):
             return pd.Categorical.from_codes(
                 dtype.categories.get_indexer(index)[codes], dtype=dtype
             )
-        values = pd.array(list(classes), dtype=dtype)
+        if not isinstance(classes, pd.Index):  # an Index: Factorized.values, no list
+            classes = list(classes)
+        values = pd.array(classes, dtype=dtype)
         return values.take(np.asarray(codes, dtype=np.int64))
 
     def attach(self, columns, *, overwrite=False):

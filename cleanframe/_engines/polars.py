@@ -119,9 +119,9 @@ class PolarsFrame(Engine):
             .fill_null(-1)
             .to_numpy()
         )
-        return Factorized(
-            codes, uniques.to_list(), None, "string" if kind == "categorical" else kind
-        )
+        if kind == "categorical":
+            return Factorized(codes, uniques.to_list(), None, "string")
+        return Factorized(codes, uniques.to_list(), None, kind, values=uniques)
 
     def non_numeric(self, columns):
         schema = self.native.collect_schema()
@@ -222,9 +222,8 @@ class PolarsFrame(Engine):
 
     def class_values(self, label, classes, codes):
         dtype = self._data([label]).schema[label]
-        return pl.Series(label, list(classes), dtype=dtype).gather(
-            np.asarray(codes, dtype=np.int64)
-        )
+        classes = classes if isinstance(classes, pl.Series) else list(classes)
+        return pl.Series(label, classes, dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
 
     def _to_series(self, name, values):
         if isinstance(values, pl.Series):
@@ -366,9 +365,8 @@ class LazyPolarsFrame(PolarsFrame):
 
     def class_values(self, label, classes, codes):
         dtype = self.native.collect_schema()[label]
-        return pl.Series(label, list(classes), dtype=dtype).gather(
-            np.asarray(codes, dtype=np.int64)
-        )
+        classes = classes if isinstance(classes, pl.Series) else list(classes)
+        return pl.Series(label, classes, dtype=dtype).gather(np.asarray(codes, dtype=np.int64))
 
     def attach(self, columns, *, overwrite=False):
         new = pl.DataFrame([self._to_series(n, v) for n, v in columns.items()]).lazy()

@@ -262,6 +262,7 @@ class AnnotationInputs:
     label_columns: list  # wide: the annotator columns; long: [label]
     item_values: list | None = None  # long: item value of each output item
     gold: np.ndarray | None = None  # class code per labelled item (ann order), -1 = unknown
+    item_array: Any = None  # long: ``item_values`` as the engine's array when it has one
 
     @property
     def layout(self) -> str:
@@ -452,15 +453,26 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
                 ),
                 num_failures=len(differs),
             )
-    ann = Annotations.from_coo(
-        item_codes,
-        annot_codes,
-        class_codes,
-        num_items=n_labeled,
-        num_annotators=len(annot_values),
-        num_classes=len(cs),
-        order=pairs,
-    )
+    if pairs is SORTED:
+        ann = Annotations.from_coo(
+            item_codes,
+            annot_codes,
+            class_codes,
+            num_items=n_labeled,
+            num_annotators=len(annot_values),
+            num_classes=len(cs),
+            order=pairs,
+        )
+    else:  # codes valid by construction, no pair twice (checked above): sorted, no re-check
+        ann = Annotations(
+            item_codes[pairs],
+            annot_codes[pairs],
+            class_codes[pairs],
+            n_labeled,
+            len(annot_values),
+            len(cs),
+            pairs,
+        )
     total = n_labeled + len(unlabeled_values)
     return AnnotationInputs(
         fr=fr,
@@ -476,6 +488,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         label_columns=[label],
         item_values=list(item_values) + unlabeled_values,
         gold=gold,
+        item_array=fi.values if fi.categories is None and not unlabeled_values else None,
     )
 
 
