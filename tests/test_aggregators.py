@@ -386,10 +386,13 @@ def test_every_aggregator_on_random_crowds(data):
             continue  # first-vote ties follow the rows' class order, like crowd-kit (own test)
         shuffled = consensus(long.iloc[perm], **KW_LONG, **_kw(method)).set_index("item_id")
         shuffled = shuffled.loc[out["item_id"]]
+        # GLAD's M-step stops early (conjugate gradient, gtol 1e-2, crowd-kit's settings): the
+        # rounding of sums in another annotator/item numbering moves its result by up to ~1e-3
+        atol = 2e-3 if method == "glad" else 1e-6
         np.testing.assert_allclose(
-            shuffled["consensus_quality"], out["consensus_quality"], rtol=0, atol=1e-6
+            shuffled["consensus_quality"], out["consensus_quality"], rtol=0, atol=atol
         )
-        clear = out["consensus_quality"].to_numpy() > 0.5 + 1e-6  # not a near-tie
+        clear = out["consensus_quality"].to_numpy() > 0.5 + atol  # not a near-tie
         assert (shuffled["consensus_label"].to_numpy()[clear] ==
                 out["consensus_label"].to_numpy()[clear]).all()  # fmt: skip
 
