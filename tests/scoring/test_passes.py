@@ -422,3 +422,39 @@ def test_merge_of_sorted_runs_equals_a_full_sort_and_cut(seed):
     cols = step(labels, as_columns(p), 0)
     dense = step(labels, p, 0)
     _assert_same_stats(cols, dense)
+
+
+def test_pair_cutoffs_bound_the_scan_and_keep_the_flags_exact():
+    """With several batches the joint pass carries per-pair key histograms; the cut-offs from
+    them are finite, above every selected key, and the flags equal the in-memory call, also
+    with tied keys (probabilities rounded to a coarse grid)."""
+    from cleanframe.scoring.classification import columns
+
+    keys = np.random.default_rng(1).uniform(-1, 1, 20_000).astype(np.float32)
+    keys[:50] = [0.0, -0.0, 1.0, -1.0, 2.0**-16, -(2.0**-16), 1e-30, -1e-30] * 6 + [0.5, -0.5]
+    bins = columns.key_bins(keys)
+    order = np.argsort(keys, kind="stable")
+    assert (np.diff(bins[order]) >= 0).all()
+    uppers = np.array([columns._bin_upper(int(b)) for b in bins])
+    assert (keys <= uppers).all()
+
+    k = 6
+    labels, p = synthetic(6000, k, seed=3, dtype=np.float32)
+    p = np.round(p * 16) / 16  # many tied margins
+    p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    for filter_by in ("prune_by_noise_rate", "both"):
+        job = passes.LabelIssueJob(k, filter_by=filter_by)
+        parts = batches(labels, p, [700, 701, 2500, 4000])()
+        while (step := job.next_pass()) is not None:
+            got = [step(lab, as_columns(prob), off) for lab, prob, off in parts]
+            if step.name == "joint":
+                dense = [step(lab, prob, off) for lab, prob, off in parts]
+                for a, b in zip(got, dense):
+                    np.testing.assert_array_equal(a.hist, b.hist)
+            if step.name == "candidates":
+                cut = step.context.cutoff
+                assert cut is not None and np.isfinite(cut).any()
+            job.add(passes.merge_all(step, got))
+        plan = job.plan()
+        mask = np.concatenate([passes.flags(lab, prob, off, plan)[0] for lab, prob, off in parts])
+        np.testing.assert_array_equal(mask, in_memory(labels, p, filter_by=filter_by))

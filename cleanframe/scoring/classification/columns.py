@@ -227,13 +227,16 @@ def top_candidates(
     pair_slot: np.ndarray,
     class_slot: np.ndarray,
     limits: np.ndarray,
+    cutoff: np.ndarray | None = None,
 ):
     """The candidates of one batch: ``(slots, keys, positions)``.
 
     ``pair_slot[k, j]`` is the slot of pair (given k, other j) or -1; ``class_slot[k]`` the slot
     of class k's lowest self-confidences or -1; ``limits[slot]`` how many rows a slot keeps. The
     key of a pair is ``p[k] - p[j]`` (smaller = larger margin), of a class ``p[k]``; ties go to
-    the earlier row. The result is sorted by (slot, key, position).
+    the earlier row. The result is sorted by (slot, key, position). ``cutoff[k, j]`` (optional,
+    float64): no row of pair (k, j) with a larger key can be among the pair's global best, so
+    such keys are skipped (see :func:`pair_histogram`).
     """
     used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
     n = cols.shape[0]
@@ -250,6 +253,10 @@ def top_candidates(
         other,
         np.ascontiguousarray(pair_slot, dtype=np.int64),
         np.ascontiguousarray(class_slot, dtype=np.int64),
+        np.ascontiguousarray(
+            np.zeros(pair_slot.shape) if cutoff is None else cutoff, dtype=np.float64
+        ),
+        cutoff is not None,
         starts,
         cap,
         keys,
@@ -262,6 +269,69 @@ def top_candidates(
     take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
     slots = np.repeat(used, counts).astype(np.int64)
     return slots, keys[take], pos[take] + int(offset)
+
+
+#: Per-pair key histograms: log-scale bins on |key| (4 per octave from 2 ** -16 to 1, from the
+#: float64 bit pattern, so exact and monotone), mirrored for negative keys.
+_M0 = int(np.float64(2.0**-16).view(np.int64)) >> 50
+_MAGS = 65  # magnitude classes 0 (|key| < 2 ** -16) .. 64; 65 and above lumped (|key| >= 1)
+HIST_BINS = 2 * (_MAGS + 1)
+
+
+def key_bins(keys: np.ndarray) -> np.ndarray:
+    """The histogram bin of each key ``p[k] - p[j]`` (monotone in the key, exact)."""
+    keys = np.asarray(keys, dtype=np.float64)
+    mag = (np.abs(keys).view(np.int64) >> 50) - _M0 + 1
+    mag = np.clip(mag, 0, _MAGS)
+    return np.where(keys < 0, _MAGS - mag, _MAGS + 1 + mag).astype(np.int64)
+
+
+def _bin_upper(b: int) -> float:
+    """A key at or above every key of bin ``b``."""
+    if b >= _MAGS + 1:
+        q = b - _MAGS - 1
+        if q >= _MAGS:
+            return float("inf")
+        return float(np.int64((_M0 + q) << 50).view(np.float64))
+    q = _MAGS - b
+    if q == 0:
+        return 0.0
+    return -float(np.int64((_M0 + q - 1) << 50).view(np.float64))
+
+
+def pair_histogram(cols: ProbColumns, labels: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """``(K, K, HIST_BINS)`` int64 counts: per (given class k, other class j), the rows of
+    class k by the bin of their key ``p[k] - p[j]`` (as :func:`key_bins`). Mergeable by
+    addition; :func:`cutoffs` turns it into per-pair key cut-offs."""
+    k = cols.shape[1]
+    flat = np.zeros(k * k * HIST_BINS, dtype=np.int64)
+    _kernels()["pair_hist"](cols.typed(), np.asarray(labels, dtype=np.int64), own, _M0, _MAGS, flat)
+    return flat.reshape(k, k, HIST_BINS).transpose(1, 0, 2).copy()
+
+
+def pair_histogram_dense(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """:func:`pair_histogram` of a row-major matrix (numpy)."""
+    n, k = pred_probs.shape
+    labels = np.asarray(labels, dtype=np.int64)
+    own = pred_probs[np.arange(n), labels]
+    bins = key_bins(own[:, None] - pred_probs)
+    cells = (labels[:, None] * k + np.arange(k)) * HIST_BINS + bins
+    counts = np.bincount(cells.ravel(), minlength=k * k * HIST_BINS)
+    return counts.reshape(k, k, HIST_BINS).astype(np.int64)
+
+
+def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """Per pair (k, j) with ``quota[k, j] > 0``, a key ``T`` such that every row among the
+    pair's ``quota`` best (smallest keys) has key <= T: the upper edge of the bin where the
+    cumulative count reaches the quota (+inf when it never does)."""
+    k = hist.shape[0]
+    out = np.full((k, k), np.inf)
+    cum = np.cumsum(hist, axis=2)
+    for y, j in zip(*np.nonzero(quota > 0)):
+        b = int(np.searchsorted(cum[y, j], quota[y, j], side="left"))
+        if b < HIST_BINS:
+            out[y, j] = _bin_upper(b)
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -455,7 +525,7 @@ def _push_py(keys, pos, base, size, cap, key, p):
 
 
 def _top_candidates_py(
-    cols, labels, own, other, pair_slot, class_slot, starts, cap, keys, pos, sizes
+    cols, labels, own, other, pair_slot, class_slot, cutoff, use_cut, starts, cap, keys, pos, sizes
 ):
     n = len(labels)
     k = len(cols)
@@ -463,16 +533,19 @@ def _top_candidates_py(
     zero = keys.dtype.type(0)
     # a new row must beat the worst kept (key, position) of its pair: +inf until the heap is
     # full; only keys equal to it go on to compare positions
-    worst = np.full((k, k), np.inf, dtype=keys.dtype)
+    # with ``use_cut``, a row whose key is above its pair's global cut-off cannot be selected
+    worst = np.full((k, k), np.inf, dtype=np.float64)
     for y in range(k):
         for j in range(k):
             if pair_slot[y, j] < 0 or cap[pair_slot[y, j]] == 0:
                 worst[y, j] = -np.inf  # no such pair: nothing enters
+            elif use_cut:
+                worst[y, j] = cutoff[y, j]
     # phase 1: the negative keys (positive margins: p[j] > p[y]), a contiguous scan of each
     # column's tile; such (row, class) pairs are few, and only they can go into a pair whose
     # heap ends up full of negative keys
-    wmax = np.empty(k, dtype=keys.dtype)
-    bound = np.empty(tile, dtype=keys.dtype)
+    wmax = np.empty(k, dtype=np.float64)
+    bound = np.empty(tile, dtype=np.float64)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
         o = own[start:stop]
@@ -488,7 +561,7 @@ def _top_candidates_py(
             c = cols[j][start:stop]
             for i in range(stop - start):
                 key = o[i] - c[i]
-                if key < zero and key <= bound[i]:
+                if (use_cut or key < zero) and key <= bound[i]:
                     r = start + i
                     y = labels[r]
                     if key > worst[y, j]:
@@ -507,6 +580,8 @@ def _top_candidates_py(
     for y in range(k):
         for j in range(k):
             s = pair_slot[y, j]
+            if use_cut:  # phase 1 saw every key at or below the cut-off
+                continue
             if s >= 0 and not (sizes[s] == cap[s] and keys[starts[s]] < zero):
                 need[count] = j
                 count += 1
@@ -537,6 +612,28 @@ def _top_candidates_py(
     for s in range(len(sizes)):
         if sizes[s] > 1:
             _heap_sort(keys, pos, starts[s], sizes[s])
+
+
+def _pair_hist_py(cols, labels, own, m0, mags, flat):
+    n = len(labels)
+    k = len(cols)
+    nb = 2 * (mags + 1)
+    tile = TILE
+    buf = np.empty(1, dtype=np.float64)
+    bits = buf.view(np.int64)
+    for start in range(0, n, tile):
+        stop = min(n, start + tile)
+        o = own[start:stop]
+        lab = labels[start:stop]
+        for j in range(k):
+            c = cols[j][start:stop]
+            base = j * k
+            for i in range(stop - start):
+                key = np.float64(o[i] - c[i])
+                buf[0] = abs(key)
+                mag = min(max((bits[0] >> 50) - m0 + 1, 0), mags)
+                b = mags - mag if key < 0 else mags + 1 + mag
+                flat[(base + lab[i]) * nb + b] += 1
 
 
 def _heap_sort_py(keys, pos, base, size):
@@ -653,4 +750,5 @@ def _kernels() -> dict:
         "confident_guess": jit(_confident_guess_py),
         "top_candidates": jit(_top_candidates_py),
         "merge_runs": jit(_merge_runs_py),
+        "pair_hist": jit(_pair_hist_py),
     }

@@ -40,13 +40,18 @@ The passes, and what they hold:
    in-memory (and the reference's) thresholds. (An exact-sum statistic would be smaller but
    rounds differently from numpy's pairwise float32 mean, and the threshold decides ties.)
 2. ``"joint"`` (:class:`JointStats`): the uncalibrated confident joint (K×K counts) and the
-   ``off_diagonal`` count of :func:`~.count.num_label_issues`.
+   ``off_diagonal`` count of :func:`~.count.num_label_issues`; for the pair rules over more than
+   one batch also per-pair histograms of the keys ``p[k] - p[j]`` (exact log-scale bins,
+   mergeable by addition), from which each pair's quota gives a key cut-off that its selected
+   rows cannot exceed, so a batch of pass 3 only keeps rows at or below it (the candidates
+   are then about the flagged rows, not rows × K). One batch of all rows skips them.
 3. ``"candidates"`` (:class:`CandidateStats`): per group, the ``m`` best rows seen, with global
    positions. Groups: each (given class k, other class j) pair of ``prune_by_noise_rate`` /
    ``both`` (largest margin ``p[j] - p[k]``), each class of ``prune_by_class`` / ``both``
    (lowest ``p[k]``), and the whole data for the ``low_*`` rules (lowest score). Ties are broken
    by global row position (the earliest row wins), as the in-memory kernel does. After the merge
-   the kept rows are exactly the flagged rows, so the plan holds their positions.
+   the kept rows are exactly the flagged rows, so the plan holds their positions. The lists are
+   sorted by (group, key, position), so merging is a linear merge of sorted runs.
 
 Which passes a job runs: ``predicted_neq_given`` none (pass 1 only with
 ``adjust_pred_probs``), ``confident_learning`` pass 1, the ``prune_*``/``both`` rules 1-3 (1 and
@@ -82,7 +87,15 @@ from .._common import (
     value_counts,
 )
 from ..parallel import _workers, parallel_for, row_reduce
-from .columns import ProbColumns, confident_guess, merge_runs, top_candidates
+from .columns import (
+    ProbColumns,
+    confident_guess,
+    cutoffs,
+    merge_runs,
+    pair_histogram,
+    pair_histogram_dense,
+    top_candidates,
+)
 from .count import (
     ESTIMATION_METHODS,
     calibrate_confident_joint,
@@ -157,13 +170,21 @@ class ClassStats:
 @dataclass
 class JointStats:
     """Pass 2: the uncalibrated confident joint (no diagonal floor) and the ``off_diagonal``
-    issue count (confident off-diagonal rows whose prediction does not agree with the label)."""
+    issue count (confident off-diagonal rows whose prediction does not agree with the label);
+    for the pair rules, ``hist``: per (given, other) class pair the rows by bin of their key
+    (:func:`~.columns.pair_histogram`), which bounds each pair's cut before the candidates pass.
+    """
 
     cells: np.ndarray
     off_diagonal: int = 0
+    hist: np.ndarray | None = None
 
     def merge(self, other: JointStats) -> JointStats:
-        return JointStats(self.cells + other.cells, self.off_diagonal + other.off_diagonal)
+        if self.hist is None or other.hist is None:
+            hist = self.hist if other.hist is None else other.hist
+        else:
+            hist = self.hist + other.hist
+        return JointStats(self.cells + other.cells, self.off_diagonal + other.off_diagonal, hist)
 
     def confident_joint(self, class_counts: np.ndarray, *, calibrate: bool = True) -> np.ndarray:
         """As :func:`~.count.compute_confident_joint` (diagonal raised to at least 1)."""
@@ -314,6 +335,8 @@ def _class_stats(labels, pred_probs, offset, num_classes) -> ClassStats:
 class _JointContext:
     thresholds: np.ndarray
     off_diagonal: bool
+    pair_hist: bool = False
+    num_rows: int = 0  # a batch of all the rows (in memory) needs no histogram
 
 
 def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointStats:
@@ -328,7 +351,13 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     if ctx.off_diagonal:
         rows = np.flatnonzero(valid & (guesses != labels))
         off = int(len(rows) - _agrees(labels, pred_probs, rows).sum())
-    return JointStats(joint, off)
+    hist = None
+    if ctx.pair_hist and len(labels) < ctx.num_rows:
+        if isinstance(pred_probs, ProbColumns):
+            hist = pair_histogram(pred_probs, labels, pred_probs.row_stats(labels).own)
+        else:
+            hist = pair_histogram_dense(labels, np.asarray(pred_probs))
+    return JointStats(joint, off, hist)
 
 
 @dataclass(frozen=True)
@@ -337,6 +366,7 @@ class _CandidateContext:
     pairs: dict  # class k -> (other classes j, as int array)
     by_class: tuple  # classes k with a prune_by_class limit
     low_method: str | None  # "self_confidence" / "normalized_margin" for the low_* rules
+    cutoff: np.ndarray | None = None  # per pair (k, j): keys above it cannot be selected
 
 
 def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateContext):
@@ -377,6 +407,7 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
                 pair_slot,
                 class_slot,
                 limits,
+                ctx.cutoff,
             )
 
         parallel_for(scan, bounds, parallel=len(bounds) > 1)
@@ -676,7 +707,12 @@ class LabelIssueJob(_Job):
     # -- contexts -------------------------------------------------------------------------
     def _context(self, name: str) -> Any:
         if name == "joint":
-            return _JointContext(self.thresholds(), off_diagonal=self.filter_by in LOW)
+            return _JointContext(
+                self.thresholds(),
+                off_diagonal=self.filter_by in LOW,
+                pair_hist=self.filter_by in ("prune_by_noise_rate", "both"),
+                num_rows=int(self.class_counts().sum()),
+            )
         if name == "candidates":
             return self._candidate_context()
         return None
@@ -740,7 +776,12 @@ class LabelIssueJob(_Job):
                     continue
                 by_class.append(k)
                 limits[k * k1 + self.num_classes] = n_issues
-        return _CandidateContext(limits, pairs, tuple(by_class), None)
+        cutoff = None
+        joint = self.stats.get("joint")
+        if pairs and joint is not None and joint.hist is not None:
+            quota = limits[: self.num_classes * k1].reshape(self.num_classes, k1)[:, :-1]
+            cutoff = cutoffs(joint.hist, quota)
+        return _CandidateContext(limits, pairs, tuple(by_class), None, cutoff)
 
     # -- the plan -------------------------------------------------------------------------
     def plan(self) -> FlagPlan:
