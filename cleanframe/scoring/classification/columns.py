@@ -276,6 +276,8 @@ def top_candidates(
 _M0 = int(np.float64(2.0**-16).view(np.int64)) >> 50
 _MAGS = 65  # magnitude classes 0 (|key| < 2 ** -16) .. 64; 65 and above lumped (|key| >= 1)
 HIST_BINS = 2 * (_MAGS + 1)
+#: Histograms are kept only while K * K * HIST_BINS counters stay this small (K <= 252).
+HIST_MAX_CELLS = 1 << 23
 
 
 def key_bins(keys: np.ndarray) -> np.ndarray:
@@ -313,11 +315,15 @@ def pair_histogram_dense(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarr
     """:func:`pair_histogram` of a row-major matrix (numpy)."""
     n, k = pred_probs.shape
     labels = np.asarray(labels, dtype=np.int64)
-    own = pred_probs[np.arange(n), labels]
-    bins = key_bins(own[:, None] - pred_probs)
-    cells = (labels[:, None] * k + np.arange(k)) * HIST_BINS + bins
-    counts = np.bincount(cells.ravel(), minlength=k * k * HIST_BINS)
-    return counts.reshape(k, k, HIST_BINS).astype(np.int64)
+    counts = np.zeros(k * k * HIST_BINS, dtype=np.int64)
+    for a in range(0, n, TILE):  # blocks of rows: temporaries of one block
+        lab = labels[a : a + TILE]
+        block = np.asarray(pred_probs[a : a + TILE])
+        own = block[np.arange(len(lab)), lab]
+        bins = key_bins(own[:, None] - block)
+        cells = (lab[:, None] * k + np.arange(k)) * HIST_BINS + bins
+        counts += np.bincount(cells.ravel(), minlength=k * k * HIST_BINS)
+    return counts.reshape(k, k, HIST_BINS)
 
 
 def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:

@@ -88,6 +88,8 @@ from .._common import (
 )
 from ..parallel import _workers, parallel_for, row_reduce
 from .columns import (
+    HIST_BINS,
+    HIST_MAX_CELLS,
     ProbColumns,
     confident_guess,
     cutoffs,
@@ -710,7 +712,8 @@ class LabelIssueJob(_Job):
             return _JointContext(
                 self.thresholds(),
                 off_diagonal=self.filter_by in LOW,
-                pair_hist=self.filter_by in ("prune_by_noise_rate", "both"),
+                pair_hist=self.filter_by in ("prune_by_noise_rate", "both")
+                and self.num_classes**2 * HIST_BINS <= HIST_MAX_CELLS,
                 num_rows=int(self.class_counts().sum()),
             )
         if name == "candidates":
