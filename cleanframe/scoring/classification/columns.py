@@ -302,13 +302,13 @@ def _bin_upper(b: int) -> float:
 
 
 def pair_histogram(cols: ProbColumns, labels: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """``(K, K, HIST_BINS)`` int64 counts: per (given class k, other class j), the rows of
-    class k by the bin of their key ``p[k] - p[j]`` (as :func:`key_bins`). Mergeable by
+    """``(K, K, HIST_BINS)`` int64 counts ``[j, k, bin]``: per (other class j, given class k),
+    the rows of class k by the bin of their key ``p[k] - p[j]`` (as :func:`key_bins`). Mergeable by
     addition; :func:`cutoffs` turns it into per-pair key cut-offs."""
     k = cols.shape[1]
     flat = np.zeros(k * k * HIST_BINS, dtype=np.int64)
     _kernels()["pair_hist"](cols.typed(), np.asarray(labels, dtype=np.int64), own, _M0, _MAGS, flat)
-    return flat.reshape(k, k, HIST_BINS).transpose(1, 0, 2).copy()
+    return flat.reshape(k, k, HIST_BINS)
 
 
 def pair_histogram_dense(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -321,7 +321,7 @@ def pair_histogram_dense(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarr
         block = np.asarray(pred_probs[a : a + TILE])
         own = block[np.arange(len(lab)), lab]
         bins = key_bins(own[:, None] - block)
-        cells = (lab[:, None] * k + np.arange(k)) * HIST_BINS + bins
+        cells = (np.arange(k) * k + lab[:, None]) * HIST_BINS + bins
         counts += np.bincount(cells.ravel(), minlength=k * k * HIST_BINS)
     return counts.reshape(k, k, HIST_BINS)
 
@@ -334,7 +334,7 @@ def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
     out = np.full((k, k), np.inf)
     cum = np.cumsum(hist, axis=2)
     for y, j in zip(*np.nonzero(quota > 0)):
-        b = int(np.searchsorted(cum[y, j], quota[y, j], side="left"))
+        b = int(np.searchsorted(cum[j, y], quota[y, j], side="left"))
         if b < HIST_BINS:
             out[y, j] = _bin_upper(b)
     return out
