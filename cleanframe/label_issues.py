@@ -69,6 +69,21 @@ __all__ = [
 RESULT_COLUMNS = ("label_score", "is_issue", "predicted_label")
 
 
+def _given_joint(df, label, pred_probs, classes, confident_joint, num_examples):
+    """The dataset functions' input when a confident joint is given instead of rows, else
+    ``None``."""
+    if not uses_joint(label, pred_probs, confident_joint, num_examples):
+        return None
+    return resolve_joint(
+        df,
+        label=label,
+        pred_probs=pred_probs,
+        confident_joint=confident_joint,
+        classes=classes,
+        num_examples=num_examples,
+    )
+
+
 def _classification(df, label, pred_probs, classes) -> tuple[Any, Classification]:
     fr = adapt(df)
     return fr, resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
@@ -513,15 +528,9 @@ def rank_classes_by_label_quality(
     0   cat          1000            71                0.929
     1   dog          1000            46                0.954
     """
-    if uses_joint(label, pred_probs, confident_joint, num_examples):
-        j = resolve_joint(
-            df,
-            label=label,
-            pred_probs=pred_probs,
-            confident_joint=confident_joint,
-            classes=classes,
-            num_examples=num_examples,
-        )
+    if (
+        j := _given_joint(df, label, pred_probs, classes, confident_joint, num_examples)
+    ) is not None:
         return _class_quality_table(j.fr, j, j.joint)
     label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
@@ -557,15 +566,9 @@ def overlapping_classes(
       class_a class_b  num_overlapping_examples  joint_probability
     0       a       b                         2                0.4
     """
-    if uses_joint(label, pred_probs, confident_joint, num_examples):
-        j = resolve_joint(
-            df,
-            label=label,
-            pred_probs=pred_probs,
-            confident_joint=confident_joint,
-            classes=classes,
-            num_examples=num_examples,
-        )
+    if (
+        j := _given_joint(df, label, pred_probs, classes, confident_joint, num_examples)
+    ) is not None:
         return _overlap_table(j.fr, j, j.joint, asymmetric)
     label, pred_probs = require_rows(label, pred_probs)
     fr, c = _classification(df, label, pred_probs, classes)
@@ -592,15 +595,9 @@ def overall_label_health_score(
     >>> round(df.cl.overall_label_health_score(label="label", pred_probs="p_*"), 4)
     0.9756
     """
-    if uses_joint(label, pred_probs, confident_joint, num_examples):
-        j = resolve_joint(
-            df,
-            label=label,
-            pred_probs=pred_probs,
-            confident_joint=confident_joint,
-            classes=classes,
-            num_examples=num_examples,
-        )
+    if (
+        j := _given_joint(df, label, pred_probs, classes, confident_joint, num_examples)
+    ) is not None:
         return float(np.trace(j.joint))
     label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
@@ -716,15 +713,9 @@ def health_summary(
     >>> summary.classes_by_label_quality["class"].iloc[0]
     'cat'
     """
-    if uses_joint(label, pred_probs, confident_joint, num_examples):
-        j = resolve_joint(
-            df,
-            label=label,
-            pred_probs=pred_probs,
-            confident_joint=confident_joint,
-            classes=classes,
-            num_examples=num_examples,
-        )
+    if (
+        j := _given_joint(df, label, pred_probs, classes, confident_joint, num_examples)
+    ) is not None:
         score = float(np.trace(j.joint))
         return HealthSummary(
             overall_label_health_score=score,
