@@ -54,11 +54,22 @@ class _Stats:
         self.p = p
 
     def __call__(self, batch: Engine, offset: int):
-        codes, P = resolve_batch(batch, self.spec)
+        codes, P = _resolved(batch, self.spec)
         out = self.p(codes, P, offset)
         del codes, P
         _release()
         return out
+
+
+def _resolved(batch: Engine, spec: BatchSpec):
+    """:func:`resolve_batch`, kept in ``batch.memo``: where the engine holds its batches between
+    passes (Dask partitions in the workers' memory), later passes reuse the codes and the
+    probability columns with their per-row results (read and checked once)."""
+    memo = batch.memo
+    out = memo.get("resolved")
+    if out is None:
+        out = memo["resolved"] = resolve_batch(batch, spec)
+    return out
 
 
 def _release() -> None:
@@ -107,7 +118,7 @@ class _Check:
         self.spec = spec
 
     def __call__(self, batch: Engine, offset: int) -> int:
-        resolve_batch(batch, self.spec)
+        _resolved(batch, self.spec)
         return batch.height
 
 
@@ -152,7 +163,7 @@ class _Confusion:
         self.spec = spec
 
     def __call__(self, batch: Engine, offset: int) -> np.ndarray:
-        codes, P = resolve_batch(batch, self.spec)
+        codes, P = _resolved(batch, self.spec)
         k = len(self.spec.classes)
         cells = codes.astype(np.int64) * k + _passes.predicted_class(codes, P)
         del P

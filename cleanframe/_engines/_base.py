@@ -167,6 +167,15 @@ class Engine:
             progress(self.height)
         return out
 
+    @property
+    def memo(self) -> dict:
+        """Values a driver keeps for this batch between the passes of one call (e.g. the
+        resolved label codes and probability columns with their per-row results). An engine
+        that holds its batches in memory between passes (Dask, when the partitions fit the
+        cluster's memory) gives the same dict for the same batch in every pass; by default it
+        is a fresh dict, so nothing is kept."""
+        return {}
+
     def attach_batches(
         self,
         columns: Sequence[str],

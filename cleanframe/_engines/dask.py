@@ -11,17 +11,30 @@ drivers use three operations:
   so the result is a Dask DataFrame (nothing is computed until the caller computes it);
 - :meth:`DaskFrame.distinct_rows`: the first row of each label value (small), for the classes.
 
-Global row positions (for the deterministic tie rule) come from the partition lengths, computed
-in the same graph as the partitions they number (a lazy cumulative sum), so that they hold however
-Dask's optimizer groups the files of a projected ``read_parquet``. Errors raised inside a
-partition are the input layer's ``ValidationError`` (it pickles), naming rows by the partition's
-index labels, or by global position when every partition has its own RangeIndex from 0.
+Between the statistics passes of one call the partitions are *held*: the columns the call reads
+are persisted once in the workers' memory (``dask.persist``; Dask spills them to disk under
+memory pressure) when they fit half of the cluster's memory limit (a quarter of this machine's
+memory on a local scheduler; ``dask.config.set({"cleanframe.hold": True | False | "auto"})``
+overrides). Each partition is then read and decoded once per call instead of once per pass, the
+driver keeps its resolved columns and per-row results with it (:attr:`_Partition.memo`), and the
+partition lengths (hence every row's global position) are known as plain numbers, so the passes
+have no cross-partition dependency. The held partitions are released when the statistics passes
+end (when :meth:`DaskFrame.attach_batches` builds the lazy result, or when the engine is dropped).
+
+Global row positions (for the deterministic tie rule): from the held partitions' lengths; without
+holding, from the lengths computed once up front. The lazy result uses them when the frame's own
+partitions are those the statistics read (checked per partition when computed); otherwise (Dask's
+optimizer fused the files of a projected ``read_parquet`` differently) from a lazy cumulative sum
+in the same graph as the partitions they number. Errors raised inside a partition are the input
+layer's ``ValidationError`` (it pickles), naming rows by the partition's index labels, or by
+global position when every partition has its own RangeIndex from 0.
 
 This module imports dask; it is imported only when a Dask frame arrives.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dask
@@ -65,11 +78,23 @@ class _Partition(PandasFrame):
     def __init__(self, df, offset: int):
         super().__init__(df)
         index = df.index
+        self.start = offset
         self.row_offset = (
             offset
             if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
             else None
         )
+        self._memo: dict = {}
+
+    @property
+    def memo(self) -> dict:
+        """Kept with the partition while it is held between passes (see the module docstring)."""
+        return self._memo
+
+    def __getstate__(self):  # the memo is a cache: not moved between workers or spilled
+        state = self.__dict__.copy()
+        state["_memo"] = {}
+        return state
 
     def row_labels(self, positions):
         if self.row_offset is None:
@@ -128,6 +153,105 @@ def _attach_partition(part: pd.DataFrame, offset: pd.Series, func, template, ove
     return fr.attach(func(fr, start), overwrite=overwrite)
 
 
+def _hold_partition(part: pd.DataFrame, offset: int) -> _Partition:
+    return _Partition(part, offset)
+
+
+def _on_held(func, part: _Partition):
+    if part.height == 0:
+        return None
+    return func(part, part.start)
+
+
+def _on_read(func, part: pd.DataFrame, offset: int):
+    return _on_partition(func, part, offset)
+
+
+def _head(part: _Partition, n: int) -> pd.DataFrame:
+    return part.native.iloc[:n]
+
+
+def _position_frame(bounds: tuple[int, int]) -> pd.DataFrame:
+    start, length = bounds
+    return pd.DataFrame({"start": [start], "length": [length]}, dtype="int64")
+
+
+def _positions(lengths: list[int]):
+    """One row per partition, ``(start, length)``, as a Dask DataFrame of as many partitions
+    (zipped with the frame's partitions by ``map_partitions``; it reads nothing)."""
+    return dd.from_map(
+        _position_frame,
+        list(zip(_offsets(lengths), lengths)),
+        meta=pd.DataFrame({"start": [], "length": []}, dtype="int64"),
+        enforce_metadata=False,
+    )
+
+
+def _attach_known(part: pd.DataFrame, bounds: pd.DataFrame, func, template, overwrite):
+    start, length = (int(v) for v in bounds.iloc[0])
+    if len(part) != length:  # never number rows by other partitions' lengths
+        raise RuntimeError(
+            f"a partition of the Dask frame has {len(part)} rows where the statistics passes "
+            f"read {length}: the frame's partitions changed between the passes and the result"
+        )
+    fr = _Partition(part, start)
+    if len(part) == 0:
+        return fr.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
+    return fr.attach(func(fr, start), overwrite=overwrite)
+
+
+def _offsets(lengths) -> list[int]:
+    return [int(x) for x in np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])]
+
+
+def _tree(level: list, merge):
+    """Merge delayed values pairwise in row order (a binary tree of ``dask.delayed`` calls,
+    run where their inputs are)."""
+    join = dask.delayed(_merge, pure=False)
+    while len(level) > 1:
+        nxt = [join(merge, a, b) for a, b in zip(level[0::2], level[1::2])]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0] if level else None
+
+
+#: Hold the partitions in memory between passes when they take at most this share of the
+#: cluster's memory limit (distributed) ...
+HOLD_SHARE = 0.5
+#: ... or of this machine's physical memory (a local scheduler: the data is in this process).
+HOLD_SHARE_LOCAL = 0.25
+
+
+def _memory_budget() -> float:
+    """Bytes the held partitions may take: a share of the distributed workers' memory limits
+    when the current scheduler is a ``distributed.Client``, else of this machine's memory."""
+    import sys
+
+    scheduler = dask.base.get_scheduler()
+    client = getattr(scheduler, "__self__", None)
+    distributed = sys.modules.get("distributed")
+    if distributed is not None and isinstance(client, distributed.Client):
+        workers = client.scheduler_info().get("workers", {}).values()
+        limits = [w.get("memory_limit") or 0 for w in workers]
+        if limits and all(limits):
+            return HOLD_SHARE * float(sum(limits))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no sysconf
+        return 0.0
+    return HOLD_SHARE_LOCAL * float(total)
+
+
+class _Held:
+    """The persisted partitions of one call's columns, with their lengths and offsets."""
+
+    def __init__(self, parts: list, lengths: list[int]):
+        self.parts = parts
+        self.lengths = lengths
+        self.offsets = _offsets(lengths)
+
+
 def _distinct(part: pd.DataFrame, key: str) -> pd.DataFrame:
     return part.drop_duplicates(subset=[key], keep="first")
 
@@ -142,6 +266,8 @@ class DaskFrame(Engine):
     def __init__(self, ddf):
         self.native = ddf
         self._height: int | None = None
+        self._held: dict[tuple, _Held] = {}
+        self._lengths: dict[tuple, list[int]] = {}
 
     @property
     def columns(self) -> list[str]:
@@ -174,6 +300,12 @@ class DaskFrame(Engine):
         return PandasFrame(data[[key, *others]])
 
     def first_rows(self, n, columns):
+        held = self._held.get(tuple(columns))
+        if held is not None:
+            for part, length in zip(held.parts, held.lengths):
+                if length:
+                    (head,) = dask.compute(dask.delayed(_head, pure=True)(part, n))
+                    return PandasFrame(head)
         data = self.native[list(columns)]
         for i in range(data.npartitions):
             part = data.get_partition(i).compute()
@@ -181,32 +313,85 @@ class DaskFrame(Engine):
                 return PandasFrame(part.iloc[:n])
         return PandasFrame(data._meta)
 
-    def reduce_batches(self, columns, func, merge, *, progress=None):
-        data = self.native[list(columns)]
-        stats = data.map_partitions(
-            _stats_partition,
-            _offsets_of(data),
-            func,
-            meta=pd.Series(dtype=object),
-            align_dataframes=False,
+    # -- holding the partitions between passes ----------------------------------------------
+    def _should_hold(self, columns) -> bool:
+        setting = dask.config.get("cleanframe.hold", "auto")
+        if setting is True or setting is False:
+            return setting
+        meta = self.native._meta
+        width = sum(
+            meta[c].dtype.itemsize if isinstance(meta[c].dtype, np.dtype) else 16 for c in columns
         )
-        take = dask.delayed(_only, pure=True)
-        join = dask.delayed(_merge, pure=False)
-        level = [take(p) for p in stats.to_delayed()]
-        while len(level) > 1:
-            nxt = [join(merge, a, b) for a, b in zip(level[0::2], level[1::2])]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        if not level:
+        return self.height * max(width, 1) <= _memory_budget()
+
+    def _hold(self, columns) -> _Held | None:
+        """The call's columns persisted in the workers' memory, once per call (None when they
+        should not be held)."""
+        key = tuple(columns)
+        if key in self._held:
+            return self._held[key]
+        if not self._should_hold(columns):
             return None
-        (out,) = dask.compute(level[0])
+        parts = self.native[list(columns)].to_delayed()
+        parts = list(dask.persist(*parts))
+        size = dask.delayed(len, pure=False)
+        lengths = [int(x) for x in dask.compute(*[size(p) for p in parts])]
+        hold = dask.delayed(_hold_partition, pure=False)
+        offsets = _offsets(lengths)
+        held = list(dask.persist(*[hold(p, o) for p, o in zip(parts, offsets)]))
+        del parts
+        self._held[key] = _Held(held, lengths)
+        self._lengths[key] = lengths
+        return self._held[key]
+
+    def _release(self) -> None:
+        """Drop the held partitions (the workers free them once nothing refers to them)."""
+        self._held.clear()
+
+    def _known_lengths(self, columns) -> list[int]:
+        """The lengths of the partitions of ``columns``, computed once per call (one read of
+        them, when they are not held)."""
+        key = tuple(columns)
+        if key not in self._lengths:
+            data = self.native[list(columns)]
+            sizes = data.map_partitions(len, meta=(None, "int64")).to_delayed()
+            self._lengths[key] = [int(x) for x in dask.compute(*sizes)]
+        return self._lengths[key]
+
+    def reduce_batches(self, columns, func, merge, *, progress=None):
+        held = self._hold(columns)
+        if held is not None:
+            on = dask.delayed(_on_held, pure=False)
+            level = [on(func, p) for p in held.parts]
+        else:
+            data = self.native[list(columns)]
+            offsets = _offsets(self._known_lengths(columns))
+            on = dask.delayed(_on_read, pure=False)
+            level = [on(func, p, o) for p, o in zip(data.to_delayed(), offsets)]
+        root = _tree(level, merge)
+        if root is None:
+            return None
+        (out,) = dask.compute(root)
         if progress is not None:
             progress(self.height)
         return out
 
     def attach_batches(self, columns, func, template, *, overwrite=False):
+        self._release()  # the statistics passes are done
         meta = self._meta.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
+        lengths = self._lengths.get(tuple(columns))
+        if lengths is not None and len(lengths) == self.native.npartitions:
+            # the frame's own partitions are those the statistics read: plain offsets
+            return self.native.map_partitions(
+                _attach_known,
+                _positions(lengths),
+                func,
+                template,
+                overwrite,
+                meta=meta,
+                align_dataframes=False,
+                enforce_metadata=False,
+            )
         return self.native.map_partitions(
             _attach_partition,
             _offsets_of(self.native),
