@@ -135,6 +135,10 @@ class Engine:
     #: Whether the label-issue calls read this frame in batches (``True``: a LazyFrame, a Dask
     #: DataFrame) instead of as one array in memory. An eager engine is its own single batch.
     batched: bool = False
+    #: Whether :meth:`reduce_batches` and :meth:`attach_batches` call ``func`` in this process
+    #: (a LazyFrame: yes; Dask workers: no), so that a driver may keep small per-row values of
+    #: one pass for the next ones instead of reading the rows again.
+    batches_in_process: bool = False
 
     def distinct_rows(self, key: str, columns: Sequence[str]) -> Engine:
         """An eager engine with one row per distinct value of ``key`` (a null key counts as a

@@ -320,6 +320,7 @@ class LazyPolarsFrame(PolarsFrame):
 
     # streamed: batches through polars' streaming engine (see _engines/polars_stream.py)
     batched = True
+    batches_in_process = True
 
     def distinct_rows(self, key, columns):
         from . import polars_stream
