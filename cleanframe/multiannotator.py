@@ -79,7 +79,9 @@ def _run_items(a: AnnotationInputs) -> _ma.ConsensusResult | _agg.ItemConsensus:
     """What ``consensus()`` needs: the aggregators skip their per-annotator table."""
     if a.spec.consensus in _agg.AGGREGATORS:
         assert a.ann is not None
-        return _agg.aggregate_items(a.ann, a.spec.consensus, gold=a.gold, seed=a.spec.seed)
+        return _agg.aggregate_items(
+            a.ann, a.spec.consensus, gold=a.gold, seed=a.spec.seed, posterior=False
+        )
     return _run(a)
 
 

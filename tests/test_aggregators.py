@@ -7,6 +7,7 @@ the bad inputs of the new options (``gold=``, ``seed=``, KOS's two classes).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import types
@@ -450,3 +451,167 @@ def test_wawa_majority_ties_follow_first_seen_class_like_crowdkit(crowdkit):
     np.testing.assert_array_equal(res.consensus_label, theirs)
     skills = model.skills_.sort_index().to_numpy()
     np.testing.assert_allclose(res.annotator_skill, skills, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled passes of large inputs: gold majority vote's per-item pass, the grouped long layout
+# ----------------------------------------------------------------------------------------------
+
+ITEM_FIELDS = ("consensus_label", "consensus_quality", "annotator_agreement", "num_annotations")
+
+
+def _gold_case(case):
+    """Crowds that reach every branch of the per-item pass (see the asserts of the test)."""
+    if case == "k11_unused_class":  # 11 chosen classes (the 8-accumulator row sum), 1 unused
+        ann, truth = make_crowd(n=500, m=12, k=11, seed=1)
+        ann = dataclasses.replace(ann, num_classes=12, _cache={})
+        return ann, np.where(np.arange(500) % 4 == 0, truth, -1)
+    if case == "zero_skill":  # annotators 0 and 1 always wrong: weight 0, masked vote
+        ann, truth = make_crowd(n=300, m=6, k=3, seed=2)
+        wrong = ann.annotator < 2
+        label = np.where(wrong, (truth[ann.item] + 1) % 3, ann.label)
+        return dataclasses.replace(ann, label=label, _cache={}), np.where(
+            np.arange(300) % 2 == 0, truth, -1
+        )
+    ann, truth = make_crowd(n=300, m=9, k=3, seed=3)  # an annotator without gold items
+    gold = np.where(np.arange(300) % 3 == 0, truth, -1)
+    gold[ann.item[ann.annotator == 0]] = -1
+    return ann, gold
+
+
+@pytest.mark.parametrize("case", ["k11_unused_class", "zero_skill", "no_gold_items"])
+def test_gold_per_item_pass_gives_the_numpy_results_bit_for_bit(case):
+    ann, gold = _gold_case(case)
+    slow = ag.aggregate_items(ann, "gold_majority_vote", gold=gold)
+    fast = ag._gold_items_fused(ann, gold)
+    assert fast is not None
+    for name in ITEM_FIELDS:
+        a, b = getattr(slow, name), getattr(fast, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(b, a, err_msg=name)
+    skill = ag.aggregate(ann, "gold_majority_vote", gold=gold).annotator_skill
+    if case == "k11_unused_class":
+        assert len(ag._used_classes(ann)) == 11 < ann.num_classes
+    elif case == "zero_skill":
+        assert (skill == 0).any() and (skill > 0).any()
+        assert (fast.consensus_quality == fast.annotator_agreement).any()  # sum 0: vote share
+    else:
+        assert skill[0] == np.mean(skill[1:])  # the mean of the others
+
+
+def test_gold_per_item_pass_refuses_what_the_numpy_path_refuses():
+    ann, truth = make_crowd(n=50, m=5, k=3, seed=4)
+    with pytest.raises(ValueError, match="known label"):
+        ag._gold_items_fused(ann, np.full(50, -1))
+    gaps = dataclasses.replace(ann, num_items=51, _cache={})
+    with pytest.raises(ValueError, match="at least one annotation"):
+        ag._gold_items_fused(gaps, np.append(truth, -1))
+
+
+@pytest.fixture
+def compiled_passes(monkeypatch):
+    """Run the compiled passes on small inputs (they start at 50,000 annotations)."""
+    from cleanframe.scoring.multiannotator import long_pass
+
+    def use(on):
+        monkeypatch.setattr(ag, "FUSED_MIN_ANNOTATIONS", 0 if on else 10**18)
+        monkeypatch.setattr(long_pass, "FUSED_MIN_ROWS", 0 if on else 10**18)
+
+    passes: list = []  # (which, applied) of every compiled pass run
+
+    def spy(module, name):
+        run = getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            out = run(*args, **kwargs)
+            passes.append((name, out is not None))
+            return out
+
+        monkeypatch.setattr(module, name, wrapped)
+
+    spy(long_pass, "grouped_annotations")
+    spy(ag, "_gold_items_fused")
+    use.passes = passes  # type: ignore[attr-defined]
+    return use
+
+
+def _long_variants(long):
+    """The long frame grouped by item with annotators in order, grouped with each item's rows
+    reversed (the pass sorts them), and shuffled (not grouped: the general path)."""
+    rank = long.groupby("item_id").cumcount()
+    reverse = np.lexsort((-rank.to_numpy(), long["item_id"].map(
+        {v: i for i, v in enumerate(pd.unique(long["item_id"]))}).to_numpy()))  # fmt: skip
+    shuffled = np.random.default_rng(0).permutation(len(long))
+    return {"grouped": long, "reversed": long.iloc[reverse], "shuffled": long.iloc[shuffled]}
+
+
+@pytest.mark.parametrize("method", ["gold_majority_vote", "wawa", "mace", "one_coin_dawid_skene"])
+def test_compiled_passes_give_the_same_frames(constructor, compiled_passes, method):
+    _, long, *_ = frames(n=150, seed=8)
+    for name, variant in _long_variants(long).items():
+        frame = constructor(variant.reset_index(drop=True))
+        outs = []
+        for on in (False, True):
+            compiled_passes(on)
+            outs.append(
+                (
+                    to_pandas(consensus(frame, **KW_LONG, **_kw(method))),
+                    to_pandas(annotator_stats(frame, **KW_LONG, **_kw(method))),
+                )
+            )
+        for a, b in zip(*outs):
+            pd.testing.assert_frame_equal(b, a, check_exact=True, obj=f"{method}, {name}")
+        ran = set(compiled_passes.passes)
+        compiled_passes.passes.clear()
+        gold_pass = {("_gold_items_fused", True)} if method == "gold_majority_vote" else set()
+        assert ran == {("grouped_annotations", name != "shuffled")} | gold_pass
+
+
+def _bad_long_frames(long):
+    item_rows = long.index[long["item_id"] == long["item_id"].iloc[0]]
+    twice = long.copy()
+    twice.loc[item_rows[1], "worker"] = twice.loc[item_rows[0], "worker"]
+    unknown = long.copy()
+    unknown.loc[item_rows[1], "label"] = "fish"
+    gold_differs = long.copy()
+    gold_differs.loc[item_rows[1], "gold"] = (
+        "dog" if long.loc[item_rows[0], "gold"] != "dog" else "cat"
+    )
+    gold_unknown = long.copy()
+    gold_unknown.loc[item_rows[1], "gold"] = "fish"
+    gold_unknown.loc[item_rows[0], "gold"] = "fish"
+    no_gold = long.assign(gold=pd.array([None] * len(long), dtype=object))
+    return {
+        "twice": (twice, {}),
+        "unknown": (unknown, {"classes": CLASSES[:3]}),
+        "gold_differs": (gold_differs, {}),
+        "gold_unknown": (gold_unknown, {}),
+        "no_gold": (no_gold, {}),
+        "gold_missing": (long, {"gold": "nope"}),
+        "gold_is_label": (long, {"gold": "label"}),
+        "one_class": (
+            long.assign(label="cat", gold=long["gold"].where(long["gold"].isna(), "cat")),
+            {"classes": ["cat"]},
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["twice", "unknown", "gold_differs", "gold_unknown", "no_gold", "gold_missing",
+     "gold_is_label", "one_class"],
+)  # fmt: skip
+def test_compiled_passes_raise_the_same_errors(compiled_passes, case):
+    _, long, *_ = frames(n=60, seed=9)
+    assert long["item_id"].is_monotonic_increasing and long["gold"].notna().any()
+    frame, extra = _bad_long_frames(long)[case]
+    kw = {**KW_LONG, "method": "gold_majority_vote", "gold": "gold", **extra}
+    errors = []
+    for on in (False, True):
+        compiled_passes(on)
+        with pytest.raises(ValidationError) as e:
+            consensus(frame, **kw)
+        errors.append((e.value.column, str(e.value)))
+    assert errors[0] == errors[1]
+    if case not in ("gold_missing", "gold_is_label"):  # refused before the pass
+        assert compiled_passes.passes == [("grouped_annotations", case == "one_class")]

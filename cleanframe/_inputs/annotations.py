@@ -34,6 +34,7 @@ import numpy as np
 from .._engines import Engine, Factorized, adapt, is_frame
 from ..errors import ValidationError
 from ..scoring.classification.rank import RANK_METHODS
+from ..scoring.multiannotator import long_pass
 from ..scoring.multiannotator.aggregators import AGGREGATORS
 from ..scoring.multiannotator.crowdlab import SORTED, Annotations, pair_order
 from .arguments import choice
@@ -398,6 +399,12 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         check_label_nulls(fr, column, fact, message=_LONG_NULLS)
     item_codes, item_values = _dense(fi)
     annot_codes, annot_values = _dense(fa)
+    if spec.pred_probs is None and len(item_codes) >= long_pass.FUSED_MIN_ROWS:
+        grouped = _long_grouped(
+            fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_values
+        )
+        if grouped is not None:
+            return grouped
     pairs = _check_one_annotation_per_pair(
         fr, spec, item_codes, item_values, annot_codes, annot_values
     )
@@ -489,6 +496,58 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         item_values=list(item_values) + unlabeled_values,
         gold=gold,
         item_array=fi.values if fi.categories is None and not unlabeled_values else None,
+    )
+
+
+def _long_grouped(fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_values):
+    """:func:`_long` without pred_probs for rows grouped by item, its row rules checked in one
+    compiled pass (``long_pass``); ``None`` when that pass does not apply or some rule fails
+    (the general path then raises the error it names)."""
+    item, annotator, label = spec.item, spec.annotator, spec.label
+    if spec.gold is not None and (
+        spec.gold in (item, annotator, label) or spec.gold not in fr.columns
+    ):
+        return None
+    merged, remaps = merge_factors([fl])
+    remap, uniques = remaps[0]
+    _, cs = _models(
+        spec, lambda p: _pred_probs_and_classes(fr, p, merged, spec.classes, label, set())
+    )
+    gold_codes = gold_map = None
+    if spec.gold is not None:
+        fg = fr.factorize(spec.gold)
+        gold_codes = fg.codes
+        gold_map = class_code_map(fg.categories if fg.categories is not None else fg.uniques, cs)
+    out = long_pass.grouped_annotations(
+        item_codes,
+        annot_codes,
+        fl.codes,
+        class_code_map(uniques, cs)[remap],
+        num_items=len(item_values),
+        num_annotators=len(annot_values),
+        num_classes=len(cs),
+        gold=gold_codes,
+        gold_map=gold_map,
+    )
+    if out is None:
+        return None
+    _check_two_classes(label, cs)  # the rules before it held (the general path's order)
+    ann, _, gold = out
+    return AnnotationInputs(
+        fr=fr,
+        spec=spec,
+        ann=ann,
+        labeled=np.arange(len(item_values)),
+        unlabeled=np.arange(len(item_values), len(item_values)),
+        num_items=len(item_values),
+        pred_probs=None,
+        classes=cs,
+        class_column=label,
+        annotator_names=annot_values,
+        label_columns=[label],
+        item_values=list(item_values),
+        gold=gold,
+        item_array=fi.values if fi.categories is None else None,
     )
 
 

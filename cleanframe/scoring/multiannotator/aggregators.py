@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -247,6 +248,139 @@ def gold_majority_vote(ann: Annotations, gold: np.ndarray) -> AggregatorFit:
     skill[missing] = np.mean(skill[~missing])
     small, _ = _compact(ann)
     return _vote_fit(small, skill)
+
+
+#: Annotations from which :func:`aggregate_items` runs gold majority vote's per-item results as
+#: two compiled passes (numba, imported on first use, the loops cached on disk); below it the
+#: numpy passes cost less than loading numba. Both give the same bits.
+FUSED_MIN_ANNOTATIONS = 50_000
+_PAIRWISE_MAX = 128  # numpy sums a row of up to 128 values with 8 accumulators, unrolled
+
+
+def _gold_counts_py(item, annotator, label, gold, num_annotators, num_classes):
+    """One pass: per annotator the gold items it labelled and those it got right (float, as
+    ``per_annotator_count``), per class its number of annotations."""
+    hits = np.zeros(num_annotators)
+    known = np.zeros(num_annotators)
+    per_class = np.zeros(num_classes, dtype=np.int64)
+    for a in range(len(item)):
+        lab = label[a]
+        per_class[lab] += 1
+        g = gold[item[a]]
+        if g >= 0:
+            known[annotator[a]] += 1.0
+            if lab == g:
+                hits[annotator[a]] += 1.0
+    return hits, known, per_class
+
+
+def _row_sum_py(values, n):
+    """``values[:n].sum()`` in numpy's order for n <= 128 (pairwise: 8 accumulators)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += values[i]
+        return res
+    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
+    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
+    i = 8
+    while i < n - n % 8:
+        r0 += values[i]
+        r1 += values[i + 1]
+        r2 += values[i + 2]
+        r3 += values[i + 3]
+        r4 += values[i + 4]
+        r5 += values[i + 5]
+        r6 += values[i + 6]
+        r7 += values[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += values[i]
+        i += 1
+    return res
+
+
+def _vote_items_py(item, annotator, label, weight, code, used, num_items, positive):
+    """One pass over annotations sorted by item: each item's weighted vote (over the classes
+    somebody chose, compact ``code``; the masked argmax unless every ``weight`` is positive),
+    its share of the summed weights (the vote share where the sum is not positive), the share of
+    its annotators who chose it and their number. ``ok`` is False when the items are not
+    0..num_items-1 in order, each with an annotation."""
+    ku = len(used)
+    labels = np.empty(num_items, dtype=np.int64)
+    quality = np.empty(num_items)
+    agreement = np.empty(num_items)
+    count = np.empty(num_items, dtype=np.int64)
+    sums = np.zeros(ku)
+    votes = np.zeros(ku, dtype=np.int64)
+    size = len(item)
+    a = 0
+    for i in range(num_items):
+        if a >= size or item[a] != i:
+            return labels, quality, agreement, count, False
+        sums[:] = 0.0
+        votes[:] = 0
+        start = a
+        while a < size and item[a] == i:
+            c = code[label[a]]
+            sums[c] += weight[annotator[a]]
+            votes[c] += 1
+            a += 1
+        n = a - start
+        best = -1
+        for c in range(ku):
+            if (positive or votes[c] > 0) and (best < 0 or sums[c] > sums[best]):
+                best = c
+        total = _row_sum(sums, ku)
+        if total > 0:
+            quality[i] = sums[best] / total
+        else:
+            quality[i] = votes[best] / n
+        agreement[i] = votes[best] / n
+        labels[i] = used[best]
+        count[i] = n
+    return labels, quality, agreement, count, a == size
+
+
+_row_sum = _row_sum_py
+
+
+@cache
+def _kernels() -> dict:
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True)
+    globals()["_row_sum"] = jit(_row_sum_py)
+    return {"gold_counts": jit(_gold_counts_py), "vote_items": jit(_vote_items_py)}
+
+
+def _gold_items_fused(ann: Annotations, gold: np.ndarray) -> ItemConsensus | None:
+    """Gold majority vote's per-item results in two compiled passes, equal to those of
+    :func:`gold_majority_vote` (``None`` where they do not apply: more than 128 classes)."""
+    kernels = _kernels()
+    gold = np.asarray(gold, dtype=np.int64)
+    hits, known, per_class = kernels["gold_counts"](
+        ann.item, ann.annotator, ann.label, gold, ann.num_annotators, ann.num_classes
+    )
+    if not (known > 0).any():
+        raise ValueError("gold_majority_vote needs at least one item with a known label")
+    used = np.flatnonzero(per_class > 0)
+    if len(used) > _PAIRWISE_MAX:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skill = hits / known
+    missing = np.isnan(skill)
+    skill[missing] = np.mean(skill[~missing])
+    code = np.full(ann.num_classes, -1, dtype=np.int64)
+    code[used] = np.arange(len(used))
+    positive = bool(np.all(skill > 0))
+    labels, quality, agreement, count, ok = kernels["vote_items"](
+        ann.item, ann.annotator, ann.label, skill, code, used, ann.num_items, positive
+    )
+    if not ok:
+        raise ValueError("every item needs at least one annotation")
+    return ItemConsensus(labels, quality, agreement, count, None, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -685,15 +819,34 @@ class ItemConsensus:
     consensus_quality: np.ndarray  # (N,)
     annotator_agreement: np.ndarray  # (N,)
     num_annotations: np.ndarray  # (N,)
-    posterior: np.ndarray  # (N, K), 0 for the classes nobody chose
-    fit: AggregatorFit
+    posterior: np.ndarray | None  # (N, K), 0 for the classes nobody chose
+    fit: AggregatorFit | None  # None with the posterior (posterior=False, see aggregate_items)
 
 
 def aggregate_items(
-    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
+    ann: Annotations,
+    method: str,
+    *,
+    gold: np.ndarray | None = None,
+    seed: int = 0,
+    posterior: bool = True,
 ) -> ItemConsensus:
     """Run one aggregator: consensus label, quality and agreement per item (see
-    :func:`aggregate`)."""
+    :func:`aggregate`).
+
+    ``posterior=False``: the caller needs only the four per-item arrays; gold majority vote then
+    may leave ``posterior`` and ``fit`` as ``None`` (on large inputs it runs compiled passes
+    that never build the N x K tables).
+    """
+    if (
+        not posterior
+        and method == "gold_majority_vote"
+        and gold is not None
+        and len(ann.item) >= FUSED_MIN_ANNOTATIONS
+    ):
+        fused = _gold_items_fused(ann, gold)
+        if fused is not None:
+            return fused
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
     if method == "one_coin_dawid_skene":
@@ -740,6 +893,7 @@ def aggregate(
     """
     items = aggregate_items(ann, method, gold=gold, seed=seed)
     post, labels, fit = items.posterior, items.consensus_label, items.fit
+    assert post is not None and fit is not None  # posterior=True
     # the plain majority vote (ties: lowest class) stands in for cleanlab's tie-broken one
     no_ties = np.zeros(ann.num_items, dtype=np.int8)
     res = _result(
