@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -175,11 +176,13 @@ def run_aggregator(lib, method, args):
             return make().sort_index().to_numpy()
 
         repeats = args.crowdkit_repeats
-    times, labels = [], None
+    times, cpu, labels = [], [], None
+    load = os.getloadavg()[0]
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         labels = once()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     kernel_seconds = None
     if lib == "cleanframe":  # the kernel alone: codes -> Annotations -> aggregate
         from cleanframe.scoring.multiannotator import aggregators as agg
@@ -202,6 +205,8 @@ def run_aggregator(lib, method, args):
         "lib": lib,
         "method": method,
         "seconds": min(times),
+        "cpu_seconds": min(cpu),
+        "load": max(load, os.getloadavg()[0]),
         "kernel_seconds": kernel_seconds,
         "accuracy": float(np.mean(np.asarray(labels, dtype=np.int64) == truth)),
         "labels": np.asarray(labels, dtype=np.int64).tolist(),
@@ -266,30 +271,42 @@ def render_aggregators(args, rows):
         f"K={args.classes}; KOS (two classes only) on the same shape with K=2; gold labels on "
         "every 10th item. cleanframe: `consensus(long_frame, method=...)` on a pandas long frame "
         f"(validation and result frame included), best of {args.repeats}; crowd-kit 1.4: "
-        f"`fit_predict` on the same frame, {args.crowdkit_repeats} run. Each run in a fresh "
-        "process.",
+        f"`fit_predict` on the same frame (gold labels as the Series it takes), best of "
+        f"{args.crowdkit_repeats}. Each library and method in a fresh process, cleanframe first, "
+        "crowd-kit right after. Times are wall clock; CPU is the process CPU time (least over "
+        "the runs); load is the 1-minute load average (`os.getloadavg`, the larger of the start "
+        "and end of that process's runs).",
         f"- GLAD: both libraries run n_iter={args.glad_iter} EM iterations (crowd-kit's default "
         "100 takes hours at this size); MACE: crowd-kit with n_restarts=1 (its 10 default "
         "restarts all start from the same seeded draw, so they return the same result 10 times "
         "slower).",
         "",
-        "| method | crowd-kit call | cleanframe (s) | crowd-kit (s) | speed-up | kernel (s) | "
-        "kernel speed-up | accuracy cleanframe | accuracy crowd-kit | same labels |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | crowd-kit call | cleanframe (s) | crowd-kit (s) | speed-up | CPU (s) "
+        "cleanframe / crowd-kit | CPU speed-up | load | kernel (s) | kernel speed-up | "
+        "accuracy cleanframe | accuracy crowd-kit | same labels |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in args.methods:
         cf, ck = rows.get(("cleanframe", method)), rows.get(("crowd-kit", method))
         if cf is None or ck is None:
-            lines.append(f"| {method} | failed | | | | | | |")
+            lines.append(f"| {method} | failed | | | | | | | | | | |")
             continue
         same = np.mean(np.asarray(cf["labels"]) == np.asarray(ck["labels"]))
         call = CROWDKIT_NAMES[method].format(glad_iter=args.glad_iter)
         kern = cf.get("kernel_seconds")
         kern_cells = f"{kern:.3f} | {ck['seconds'] / kern:.1f}×" if kern else " | "
+        if "cpu_seconds" in cf and "cpu_seconds" in ck:  # rows saved before CPU was measured
+            cpu_cells = (
+                f"{cf['cpu_seconds']:.3f} / {ck['cpu_seconds']:.3f} | "
+                f"{ck['cpu_seconds'] / cf['cpu_seconds']:.1f}× | "
+                f"{cf['load']:.1f} / {ck['load']:.1f}"
+            )
+        else:
+            cpu_cells = " | | "
         lines.append(
             f"| {method} | `{call}` | {cf['seconds']:.3f} | {ck['seconds']:.3f} | "
-            f"**{ck['seconds'] / cf['seconds']:.1f}×** | {kern_cells} | {cf['accuracy']:.4f} | "
-            f"{ck['accuracy']:.4f} | {same:.4f} |"
+            f"**{ck['seconds'] / cf['seconds']:.1f}×** | {cpu_cells} | {kern_cells} | "
+            f"{cf['accuracy']:.4f} | {ck['accuracy']:.4f} | {same:.4f} |"
         )
     mv = {r["method"]: r["mv_accuracy"] for r in rows.values()}
     if mv:

@@ -499,6 +499,25 @@ def test_gold_per_item_pass_gives_the_numpy_results_bit_for_bit(case):
         assert skill[0] == np.mean(skill[1:])  # the mean of the others
 
 
+@pytest.mark.parametrize("case", ["k11_unused_class", "zero_skill", "first_seen_ties"])
+def test_wawa_per_item_pass_gives_the_numpy_results_bit_for_bit(case):
+    if case == "first_seen_ties":  # shuffled rows: first-vote ties by first-seen class
+        ann, _ = make_crowd(n=400, m=6, k=4, seed=5, max_labels=2)
+        perm = np.random.default_rng(5).permutation(len(ann.item))
+        ann = Annotations.from_coo(ann.item[perm], ann.annotator[perm], ann.label[perm],
+                                   num_classes=4)  # fmt: skip
+        assert np.any(ag._majority_first_seen(ann) != ag._plain_majority(ann))
+    else:
+        ann, _ = _gold_case(case)
+    slow = ag.aggregate_items(ann, "wawa")
+    fast = ag._wawa_items_fused(ann)
+    assert fast is not None
+    for name in ITEM_FIELDS:
+        a, b = getattr(slow, name), getattr(fast, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(b, a, err_msg=name)
+
+
 def test_gold_per_item_pass_refuses_what_the_numpy_path_refuses():
     ann, truth = make_crowd(n=50, m=5, k=3, seed=4)
     with pytest.raises(ValueError, match="known label"):
@@ -531,6 +550,7 @@ def compiled_passes(monkeypatch):
 
     spy(long_pass, "grouped_annotations")
     spy(ag, "_gold_items_fused")
+    spy(ag, "_wawa_items_fused")
     use.passes = passes  # type: ignore[attr-defined]
     return use
 
@@ -563,8 +583,11 @@ def test_compiled_passes_give_the_same_frames(constructor, compiled_passes, meth
             pd.testing.assert_frame_equal(b, a, check_exact=True, obj=f"{method}, {name}")
         ran = set(compiled_passes.passes)
         compiled_passes.passes.clear()
-        gold_pass = {("_gold_items_fused", True)} if method == "gold_majority_vote" else set()
-        assert ran == {("grouped_annotations", name != "shuffled")} | gold_pass
+        vote_pass = {
+            "gold_majority_vote": {("_gold_items_fused", True)},
+            "wawa": {("_wawa_items_fused", True)},
+        }.get(method, set())
+        assert ran == {("grouped_annotations", name != "shuffled")} | vote_pass
 
 
 def _bad_long_frames(long):

@@ -250,9 +250,10 @@ def gold_majority_vote(ann: Annotations, gold: np.ndarray) -> AggregatorFit:
     return _vote_fit(small, skill)
 
 
-#: Annotations from which :func:`aggregate_items` runs gold majority vote's per-item results as
-#: two compiled passes (numba, imported on first use, the loops cached on disk); below it the
-#: numpy passes cost less than loading numba. Both give the same bits.
+#: Annotations from which :func:`aggregate_items` runs the weighted vote of gold majority vote
+#: and Wawa per item as a compiled pass (numba, imported on first use, the loops cached on disk;
+#: gold majority vote's accuracies too); below it the numpy passes cost less than loading numba.
+#: Both give the same bits.
 FUSED_MIN_ANNOTATIONS = 50_000
 _PAIRWISE_MAX = 128  # numpy sums a row of up to 128 values with 8 accumulators, unrolled
 
@@ -372,10 +373,28 @@ def _gold_items_fused(ann: Annotations, gold: np.ndarray) -> ItemConsensus | Non
         skill = hits / known
     missing = np.isnan(skill)
     skill[missing] = np.mean(skill[~missing])
+    return _vote_items_fused(ann, skill, used)
+
+
+def _wawa_items_fused(ann: Annotations) -> ItemConsensus | None:
+    """Wawa's per-item results, the weighted vote as one compiled pass (equal to :func:`wawa`'s;
+    ``None`` with more than 128 chosen classes)."""
+    used = _used_classes(ann)
+    if len(used) > _PAIRWISE_MAX:
+        return None
+    if np.any(ann.num_annotations == 0):
+        raise ValueError("every item needs at least one annotation")
+    small, _ = _compact(ann)
+    return _vote_items_fused(ann, _accuracy(small, _majority_first_seen(small)), used)
+
+
+def _vote_items_fused(ann: Annotations, skill: np.ndarray, used: np.ndarray) -> ItemConsensus:
+    """:func:`_vote_fit`'s labels, shares of the consensus, agreement and counts per item (over
+    the ``used`` classes) in one compiled pass."""
     code = np.full(ann.num_classes, -1, dtype=np.int64)
     code[used] = np.arange(len(used))
     positive = bool(np.all(skill > 0))
-    labels, quality, agreement, count, ok = kernels["vote_items"](
+    labels, quality, agreement, count, ok = _kernels()["vote_items"](
         ann.item, ann.annotator, ann.label, skill, code, used, ann.num_items, positive
     )
     if not ok:
@@ -834,17 +853,16 @@ def aggregate_items(
     """Run one aggregator: consensus label, quality and agreement per item (see
     :func:`aggregate`).
 
-    ``posterior=False``: the caller needs only the four per-item arrays; gold majority vote then
-    may leave ``posterior`` and ``fit`` as ``None`` (on large inputs it runs compiled passes
-    that never build the N x K tables).
+    ``posterior=False``: the caller needs only the four per-item arrays; gold majority vote and
+    Wawa then may leave ``posterior`` and ``fit`` as ``None`` (on large inputs they run compiled
+    passes that never build the N x K tables).
     """
-    if (
-        not posterior
-        and method == "gold_majority_vote"
-        and gold is not None
-        and len(ann.item) >= FUSED_MIN_ANNOTATIONS
-    ):
-        fused = _gold_items_fused(ann, gold)
+    if not posterior and len(ann.item) >= FUSED_MIN_ANNOTATIONS:
+        fused = None
+        if method == "gold_majority_vote" and gold is not None:
+            fused = _gold_items_fused(ann, gold)
+        elif method == "wawa":
+            fused = _wawa_items_fused(ann)
         if fused is not None:
             return fused
     if np.any(ann.num_annotations == 0):
