@@ -65,6 +65,32 @@ def _polars_kind(dtype) -> str:
     return "other"
 
 
+def _arrow_factorize(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
+    """``(codes, uniques)`` of a String or Categorical Series by Arrow's hash encoding of the
+    column's own buffers (zero-copy string views; a Categorical's physical codes re-encoded),
+    uniques in order of first appearance, codes int64 with -1 = null. ``None`` when this
+    polars/pyarrow pair cannot do it (the caller falls back to polars' own unique + replace)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    level = getattr(pl, "CompatLevel", None)
+    try:
+        arr = s.to_arrow(compat_level=level.newest()) if level is not None else s.to_arrow()
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if isinstance(arr, pa.DictionaryArray):  # a Categorical: re-encode its physical codes
+            enc = pc.dictionary_encode(arr.indices)
+            values = arr.dictionary.take(enc.dictionary)
+        else:
+            enc = pc.dictionary_encode(arr)
+            values = enc.dictionary
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = pl.Series(s.name, values).cast(pl.String)
+    except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - old pyarrow/polars
+        return None
+    return codes, uniques
+
+
 class PolarsFrame(Engine):
     kind = "polars"
     pandera_backend = "polars"
@@ -109,6 +135,12 @@ class PolarsFrame(Engine):
             codes = s.to_physical().fill_null(-1).cast(pl.Int64).to_numpy()
             present = np.unique(codes[codes >= 0])
             return Factorized(codes, [categories[i] for i in present], categories, kind)
+        fast = _arrow_factorize(s) if kind in ("string", "categorical") else None
+        if fast is not None:
+            codes, uniques = fast
+            if kind == "categorical":
+                return Factorized(codes, uniques.to_list(), None, "string")
+            return Factorized(codes, uniques.to_list(), None, kind, values=uniques)
         if kind == "categorical":
             s = s.cast(pl.String)
         uniques = s.drop_nulls().unique(maintain_order=True)

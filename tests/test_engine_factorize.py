@@ -1,0 +1,86 @@
+"""Engine.factorize on every label storage: codes (-1 = null) and the distinct values in order of
+first appearance, the same from pandas (object, str, Arrow, category) and polars (String,
+Categorical, Enum, chunked), for any values and nulls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cleanframe._engines import adapt
+
+VALUES = st.lists(
+    st.one_of(st.none(), st.sampled_from(["a", "b", "é", "", "c" * 13, "class_007", "B"])),
+    max_size=30,
+)
+
+
+def frames(values: list) -> dict:
+    strings = [v for v in values if v is not None]
+    out = {
+        "pandas object": pd.DataFrame({"y": pd.Series(values, dtype=object)}),
+        "pandas str": pd.DataFrame({"y": pd.Series(values, dtype="string")}),
+        "pandas arrow": pd.DataFrame({"y": pd.Series(values, dtype="string[pyarrow]")}),
+        "polars String": pl.DataFrame({"y": pl.Series(values, dtype=pl.String)}),
+        "polars Categorical": pl.DataFrame({"y": pl.Series(values, dtype=pl.Categorical)}),
+    }
+    if len(values) > 1:  # two chunks
+        half = len(values) // 2
+        out["polars String chunked"] = pl.concat(
+            [
+                pl.DataFrame({"y": pl.Series(values[:half], dtype=pl.String)}),
+                pl.DataFrame({"y": pl.Series(values[half:], dtype=pl.String)}),
+            ],
+            rechunk=False,
+        )
+    if strings:
+        out["pandas category"] = pd.DataFrame({"y": pd.Categorical(values)})
+        enum = pl.Enum(sorted(set(strings)))
+        out["polars Enum"] = pl.DataFrame({"y": pl.Series(values, dtype=enum)})
+    return out
+
+
+def expected(values: list) -> tuple[list, list]:
+    uniques = list(dict.fromkeys(v for v in values if v is not None))
+    codes = [-1 if v is None else uniques.index(v) for v in values]
+    return codes, uniques
+
+
+@given(values=VALUES)
+def test_codes_and_uniques_in_order_of_first_appearance(values):
+    codes, uniques = expected(values)
+    for name, df in frames(values).items():
+        fact = adapt(df).factorize("y")
+        assert fact.codes.dtype == np.int64, name
+        if fact.categories is not None:  # declared order: codes into the categories
+            assert [None if c < 0 else fact.categories[c] for c in fact.codes] == values, name
+            assert sorted(fact.uniques) == sorted(uniques), name
+            continue
+        assert fact.codes.tolist() == codes, name
+        assert list(fact.uniques) == uniques, name
+        if fact.values is not None:
+            assert list(fact.values) == uniques, name
+
+
+@pytest.mark.parametrize("dtype", [pl.String, pl.Categorical])
+def test_polars_string_kinds(dtype):
+    df = pl.DataFrame({"y": pl.Series(["x", None, "w", "x"], dtype=dtype)})
+    fact = adapt(df).factorize("y")
+    assert fact.kind == "string"
+    assert fact.codes.tolist() == [0, -1, 1, 0]
+    if dtype == pl.String:  # the engine's own array, for results in the label's dtype
+        assert isinstance(fact.values, pl.Series)
+        assert fact.values.dtype == pl.String
+    else:
+        assert fact.values is None
+
+
+def test_polars_lazy_frame_reads_the_label_column():
+    lf = pl.LazyFrame({"y": ["b", "a", "b"], "p": [0.1, 0.2, 0.3]})
+    fact = adapt(lf).factorize("y")
+    assert fact.codes.tolist() == [0, 1, 0]
+    assert fact.uniques == ["b", "a"]
