@@ -118,12 +118,18 @@ class PandasFrame(Engine):
             np.asarray(codes, dtype=np.int64), uniques.tolist(), None, kind, values=uniques
         )
 
+    def _dtypes(self) -> dict | None:
+        """Column name -> dtype, read once per call (not a Series per column); ``None`` when
+        column names repeat."""
+        dtypes = self.__dict__.get("_dtype_map")
+        if dtypes is None and self.native.columns.is_unique:
+            dtypes = self._dtype_map = dict(zip(self.native.columns, self.native.dtypes))
+        return dtypes
+
     def non_numeric(self, columns):
-        return [
-            (c, str(self.native[c].dtype))
-            for c in columns
-            if not _numeric_dtype(self.native[c].dtype)
-        ]
+        dtypes = self._dtypes()
+        found = [(c, dtypes[c] if dtypes is not None else self.native[c].dtype) for c in columns]
+        return [(c, str(dtype)) for c, dtype in found if not _numeric_dtype(dtype)]
 
     def matrix(self, columns):
         series = [self.native[c] for c in columns]
@@ -178,6 +184,10 @@ class PandasFrame(Engine):
         return dense_rows(None if _is_null_row(v) else v for v in rows)
 
     def _storage_dtype(self, name):
+        dtypes = self._dtypes()
+        dtype = dtypes[name] if dtypes is not None else None
+        if isinstance(dtype, np.dtype) and dtype.kind != "O":  # numpy storage: its dtype
+            return dtype if dtype.kind in "fiub" else None
         s = self._series(name)
         if isinstance(s.dtype, pd.ArrowDtype):
             t = s.dtype.pyarrow_dtype
