@@ -197,7 +197,10 @@ def non_iid_arrays(
     """``(non_iid_score, is_non_iid_issue, p_value, statistic, note)`` from a graph's
     neighbours. Rows whose neighbours are all tied at distance 0 are left out of the test (the
     note says how many); when that is every row, the test cannot be done: the p-value is NaN,
-    the note says why and a :class:`NonIIDTestWarning` is issued."""
+    the note says why and a :class:`NonIIDTestWarning` is issued. On a graph cleanframe built
+    (its ties broken by row position), neighbours that ties among exact copies chose are
+    re-drawn among the copies; a graph from elsewhere (a CSR matrix, a hand-made KnnGraph) is
+    used as given."""
     r = _non_iid(
         graph.indices,
         distances=graph.distances,
@@ -205,6 +208,7 @@ def non_iid_arrays(
         num_permutations=num_permutations,
         seed=seed,
         significance_threshold=significance_threshold,
+        redraw=graph.exact_duplicates_corrected,
     )
     left_out = int((~r["tested"]).sum())
     note = None
@@ -942,7 +946,11 @@ def non_iid(
     and score 1 (``note`` says how many; cleanlab counts them, which makes shuffled data with
     many duplicates look non-IID). When that is every row — constant or identical features —
     the test cannot be done: ``p_value`` is NaN, nothing is flagged, ``note`` and ``explain()``
-    say why, and a :class:`NonIIDTestWarning` is issued.
+    say why, and a :class:`NonIIDTestWarning` is issued. Where a row's neighbours include some
+    but not all of a group of exact copies (equidistant, so the graph's tie order chose them),
+    cleanframe's graphs took the first copies by row position; those neighbours are re-drawn
+    among the copies (seeded by ``seed``), so the test does not read the row order from the
+    graph's tie-breaking. A graph not built by cleanframe is used as given.
 
     This function does not modify ``df``.
 

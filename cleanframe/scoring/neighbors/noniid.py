@@ -14,14 +14,29 @@ Data that drifts with row order has neighbours close in index, so small gaps are
 - flagged: only the lowest-scoring row, and only when the p-value is below the significance
   threshold.
 
-Rows whose neighbours were chosen by ties (every one of the ``k`` at distance 0: more exact
-duplicates than neighbours, a constant feature, parallel rows under cosine) say nothing about the
-row order: among equal distances the graph takes the lowest row positions, so their gaps measure
-that rule, not the data, and shuffled data with many duplicates would look non-IID. Given the
-graph's distances, :func:`non_iid` leaves those rows out of the statistic (observed and permuted)
-and gives them the neutral score 1; when every row is tied (constant or identical features) the
-test cannot be done: the p-value and statistic are NaN and no row is flagged. Without distances
-every row counts, as in cleanlab.
+Neighbours chosen among exact copies say nothing about the row order either, and a graph that
+picks them by row position (cleanframe's exact search breaks ties by row index) makes shuffled
+data with many copies look non-IID or, by chance, more IID than it is. Given the graph's
+distances (and ``redraw=True``, which cleanframe passes for the graphs it builds), :func:`non_iid`
+therefore
+
+- finds the groups of exact copies from the graph itself (rows joined by a neighbour at distance 0,
+  :func:`copy_groups`);
+- where a row lists only some members of a group of copies (all at one distance from it, so ties
+  chose which ones), draws that many members of the group at random instead (seeded, the same
+  draw for every graph that holds the same neighbours up to the choice among copies,
+  :func:`redraw_copies`); Datalab's sklearn search picks them by the order in which
+  ``np.argpartition`` leaves equal values, which depends on every distance in the row and so is
+  neither row order nor reproducible without the whole distance matrix;
+- leaves out of the statistic (observed and permuted) the rows whose ``k`` neighbours all lie at
+  distance 0 (more exact duplicates than neighbours, a constant feature, parallel rows under
+  cosine): any choice of their neighbours is one among copies; they get the neutral score 1.
+  When every row is such a row (constant or identical features) the test cannot be done: the
+  p-value and statistic are NaN and no row is flagged.
+
+Without distances every row counts, and without ``redraw`` the neighbours are used as given, as
+in cleanlab: a graph from Datalab gives Datalab's results (up to the rows left out, which only
+exist when a group of copies is larger than ``k``).
 
 Gap histograms use ``bincount`` instead of sorting, so memory stays O(N·k) at any size.
 """
@@ -30,7 +45,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["non_iid_statistic", "non_iid_p_value", "non_iid_scores", "non_iid", "tied_rows"]
+__all__ = [
+    "non_iid_statistic",
+    "non_iid_p_value",
+    "non_iid_scores",
+    "non_iid",
+    "tied_rows",
+    "copy_groups",
+    "redraw_copies",
+]
 
 #: A cosine distance at most this small counts as 0 (rounding of parallel rows; the outlier
 #: check's tolerance for cosine).
@@ -80,6 +103,117 @@ def tied_rows(distances: np.ndarray, metric: str | None = None) -> np.ndarray:
     """
     dist = np.asarray(distances)
     return dist[:, -1] <= (COSINE_TIE if metric == "cosine" else 0.0)
+
+
+def copy_groups(
+    distances: np.ndarray, indices: np.ndarray, metric: str | None = None
+) -> np.ndarray:
+    """Groups of exact copies as the graph shows them: rows joined, directly or through other
+    rows, by a neighbour at distance 0 (within rounding for cosine). A group id per row, ``-1``
+    for a row in no group. Ids are numbered in order of each group's first row.
+
+    cleanlab's exact-duplicate correction (applied to cleanframe's graphs and Datalab's) lists
+    every copy's other copies first at distance 0, so a group is exactly a set of identical rows.
+
+    Examples
+    --------
+    >>> idx = np.array([[2, 1], [0, 2], [0, 1], [1, 0]])
+    >>> dist = np.array([[0.0, 0.3], [0.3, 0.4], [0.0, 0.3], [0.4, 0.5]])
+    >>> copy_groups(dist, idx).tolist()
+    [0, -1, 0, -1]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    idx = np.asarray(indices)
+    n = len(idx)
+    tol = COSINE_TIE if metric == "cosine" else 0.0
+    rows, slots = np.nonzero(np.asarray(distances) <= tol)
+    cols = idx[rows, slots]
+    groups = np.full(n, -1, dtype=np.int64)
+    keep = cols != rows  # a row listed as its own neighbour joins nothing
+    if not keep.any():
+        return groups
+    A = coo_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(n, n))
+    _, labels = connected_components(A, directed=True, connection="weak")
+    member = np.bincount(labels)[labels] > 1
+    # ids in order of each group's first row (labels of one component are all equal)
+    _, ids = np.unique(labels[member], return_inverse=True)
+    _, first = np.unique(ids, return_index=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    groups[member] = rank[ids]
+    return groups
+
+
+def redraw_copies(
+    indices: np.ndarray, groups: np.ndarray, *, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-draw the neighbours that ties among exact copies chose.
+
+    Where row ``i`` lists ``c`` members of a group of copies it is not in, and the group has
+    more than ``c`` members, those ``c`` slots get ``c`` distinct members of the group drawn
+    uniformly at random (numpy ``default_rng(seed)``; the global RNG is untouched). Returns
+    ``(indices, redrawn)``: a new (N, k) array and the boolean (N,) mask of the rows changed.
+
+    Examples
+    --------
+    >>> groups = np.array([-1, 0, 0, 0, -1])           # rows 1-3 are copies of each other
+    >>> idx = np.array([[1, 4], [2, 3], [1, 3], [1, 2], [0, 1]])
+    >>> new, redrawn = redraw_copies(idx, groups)
+    >>> redrawn.tolist()                                # rows 0 and 4 list one copy of three
+    [True, False, False, False, True]
+    >>> bool(np.isin(new[[0, 4]], [1, 2, 3]).sum(axis=1).tolist() == [1, 1])
+    True
+    """
+    idx = np.array(indices, copy=True)
+    groups = np.asarray(groups)
+    n = len(idx)
+    redrawn = np.zeros(n, dtype=bool)
+    if n == 0 or groups.max(initial=-1) < 0:
+        return idx, redrawn
+    G = groups[idx]
+    rows, slots = np.nonzero((G >= 0) & (G != groups[:, None]))
+    if not len(rows):
+        return idx, redrawn
+    g = G[rows, slots]
+    n_groups = int(groups.max()) + 1
+    size = np.bincount(groups[groups >= 0], minlength=n_groups)
+    members = np.argsort(np.where(groups >= 0, groups, n_groups), kind="stable")
+    start = np.concatenate([[0], np.cumsum(size)])
+    key = rows.astype(np.int64) * n_groups + g
+    order = np.lexsort((slots, key))  # by (row, group), then slot
+    key, rows, slots, g = key[order], rows[order], slots[order], g[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    count = np.diff(np.r_[first, len(key)])
+    pair_g = g[first]
+    chosen_by_ties = count < size[pair_g]
+    if not chosen_by_ties.any():
+        return idx, redrawn
+    rng = np.random.default_rng(seed)
+    pairs = np.flatnonzero(chosen_by_ties)
+    # the pairs of each group together, groups in order (a deterministic draw order)
+    pairs = pairs[np.argsort(pair_g[pairs], kind="stable")]
+    bounds = np.flatnonzero(np.r_[True, np.diff(pair_g[pairs]) != 0, True])
+    for b0, b1 in zip(bounds[:-1], bounds[1:]):
+        block = pairs[b0:b1]
+        grp = int(pair_g[block[0]])
+        pool = members[start[grp] : start[grp + 1]]
+        c = count[block]
+        cmax = int(c.max())
+        step = max(1, (1 << 22) // len(pool))
+        for s0 in range(0, len(block), step):
+            part, cp = block[s0 : s0 + step], c[s0 : s0 + step]
+            keys = rng.random((len(part), len(pool)))
+            pick = np.argpartition(keys, cmax - 1, axis=1)[:, :cmax]
+            pick = np.take_along_axis(
+                pick, np.argsort(np.take_along_axis(keys, pick, axis=1), axis=1), axis=1
+            )
+            take = np.arange(cmax)[None, :] < cp[:, None]
+            at = first[part][:, None] + np.arange(cmax)[None, :]
+            idx[rows[at[take]], slots[at[take]]] = pool[pick[take]]
+            redrawn[rows[first[part]]] = True
+    return idx, redrawn
 
 
 def non_iid_p_value(
@@ -159,17 +293,23 @@ def non_iid(
     num_permutations: int = 25,
     seed: int | None = 0,
     significance_threshold: float = 0.05,
+    redraw: bool = False,
 ) -> dict:
     """Datalab's non_iid check on a kNN graph's ``indices`` (N, k).
 
-    With the graph's ``distances`` (and ``metric``), rows whose neighbours were chosen by ties
+    With the graph's ``distances`` (and ``metric``), rows whose neighbours all lie at distance 0
     (:func:`tied_rows`) are left out of the test and score 1; when no row is left, the test
-    cannot be done (p-value and statistic NaN, nothing flagged).
+    cannot be done (p-value and statistic NaN, nothing flagged). With ``redraw`` as well (for a
+    graph whose ties were broken by row position, as cleanframe's search breaks them), the
+    neighbours that ties among exact copies chose are re-drawn among the copies
+    (:func:`redraw_copies`, seeded by ``seed``); without it the neighbours are used as given
+    (a graph from Datalab gives Datalab's results).
 
     Returns
     -------
     dict with ``scores`` (N,), ``is_issue`` (N,) bool (at most one row), ``p_value``,
-    ``statistic`` and ``tested`` (N,) bool, the rows the test used.
+    ``statistic``, ``tested`` (N,) bool, the rows the test used, and ``redrawn`` (N,) bool, the
+    rows whose neighbours among copies were re-drawn.
 
     Examples
     --------
@@ -181,7 +321,13 @@ def non_iid(
     """
     idx = np.asarray(indices)
     n = len(idx)
-    tested = np.ones(n, dtype=bool) if distances is None else ~tied_rows(distances, metric)
+    redrawn = np.zeros(n, dtype=bool)
+    if distances is None:
+        tested = np.ones(n, dtype=bool)
+    else:
+        tested = ~tied_rows(distances, metric)
+        if redraw:
+            idx, redrawn = redraw_copies(idx, copy_groups(distances, idx, metric), seed=seed)
     p_value, statistic = non_iid_p_value(
         idx, num_permutations=num_permutations, seed=seed, rows=tested
     )
@@ -197,4 +343,5 @@ def non_iid(
         "p_value": p_value,
         "statistic": statistic,
         "tested": tested,
+        "redrawn": redrawn,
     }
