@@ -84,7 +84,8 @@ def _arrow_factorize(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
         else:
             enc = pc.dictionary_encode(arr)
             values = enc.dictionary
-        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        indices = pc.fill_null(enc.indices, -1) if enc.indices.null_count else enc.indices
+        codes = indices.to_numpy(zero_copy_only=False).astype(np.int64)
         uniques = pl.Series(s.name, values).cast(pl.String)
     except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - old pyarrow/polars
         return None
