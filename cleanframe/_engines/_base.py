@@ -66,6 +66,17 @@ class ListColumn:
         self.scalar_rows = scalar_rows
 
 
+def sorted_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(run number of each position, first position of each run) of a non-empty 1-D array
+    whose values never decrease; ``None`` when some value decreases."""
+    if not bool(np.all(values[1:] >= values[:-1])):
+        return None
+    change = values[1:] != values[:-1]
+    codes = np.zeros(len(values), dtype=np.int64)
+    np.cumsum(change, out=codes[1:])
+    return codes, np.flatnonzero(np.concatenate(([True], change)))
+
+
 def float_dtype(dtypes: Sequence[np.dtype]) -> np.dtype:
     """float32 when every column is float32 or narrower, else float64."""
     if dtypes and all(np.dtype(d).kind == "f" and np.dtype(d).itemsize <= 4 for d in dtypes):
@@ -199,6 +210,12 @@ class Engine:
 
     def factorize(self, name: str) -> Factorized:
         raise NotImplementedError
+
+    def factorize_sorted(self, name: str) -> Factorized | None:
+        """:meth:`factorize` of a null-free integer column whose values never decrease (a frame
+        sorted by it) without hashing: its runs of equal values numbered in order. ``None`` for
+        any other column (then call :meth:`factorize`)."""
+        return None
 
     def non_numeric(self, columns: Sequence[str]) -> list[tuple[str, str]]:
         """``(column, dtype)`` of each of ``columns`` that :meth:`matrix` cannot read as numbers

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import Engine, Factorized, ListColumn, PanderaChecks, float_dtype, stack_columns
+from ._base import (
+    Engine,
+    Factorized,
+    ListColumn,
+    PanderaChecks,
+    float_dtype,
+    sorted_runs,
+    stack_columns,
+)
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -94,6 +102,16 @@ class PandasFrame(Engine):
         if pd.api.types.is_numeric_dtype(s.dtype):
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
         return s.to_numpy(dtype=object, na_value=None)
+
+    def factorize_sorted(self, name):
+        s = self._series(name)
+        if not (isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu") or not len(s):
+            return None
+        runs = sorted_runs(s.to_numpy())
+        if runs is None:
+            return None
+        uniques = pd.Index(s.to_numpy()[runs[1]])
+        return Factorized(runs[0], uniques.tolist(), None, "integer", values=uniques)
 
     def factorize(self, name):
         s = self._series(name)

@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._base import Engine, Factorized, ListColumn, PanderaChecks, float_dtype, stack_columns
+from ._base import (
+    Engine,
+    Factorized,
+    ListColumn,
+    PanderaChecks,
+    float_dtype,
+    sorted_runs,
+    stack_columns,
+)
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -155,6 +163,16 @@ class PolarsFrame(Engine):
         if kind == "categorical":
             return Factorized(codes, uniques.to_list(), None, "string")
         return Factorized(codes, uniques.to_list(), None, kind, values=uniques)
+
+    def factorize_sorted(self, name):
+        s = self._series(name)
+        if not s.dtype.is_integer() or s.null_count() or not len(s):
+            return None
+        runs = sorted_runs(s.to_numpy())
+        if runs is None:
+            return None
+        uniques = s.gather(runs[1])
+        return Factorized(runs[0], uniques.to_list(), None, "integer", values=uniques)
 
     def non_numeric(self, columns):
         schema = self.native.collect_schema()
