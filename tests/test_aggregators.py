@@ -638,3 +638,33 @@ def test_compiled_passes_raise_the_same_errors(compiled_passes, case):
     assert errors[0] == errors[1]
     if case not in ("gold_missing", "gold_is_label"):  # refused before the pass
         assert compiled_passes.passes == [("grouped_annotations", case == "one_class")]
+
+
+def test_factorize_sorted_is_factorize_of_sorted_integer_columns(constructor):
+    from cleanframe._engines import adapt
+
+    frame = pd.DataFrame(
+        {
+            "sorted": np.array([-3, -3, 0, 2, 2, 2, 7, 10**12], dtype=np.int64),
+            "unsorted": np.array([1, 1, 0, 2, 2, 2, 7, 8]),
+            "floats": np.arange(8.0),
+            "strings": list("aabbccdd"),
+        }
+    )
+    native = constructor(frame)
+    fr = adapt(native)
+    fast, slow = fr.factorize_sorted("sorted"), fr.factorize("sorted")
+    if isinstance(native, pd.DataFrame) and isinstance(native["sorted"].dtype, pd.ArrowDtype):
+        assert fast is None  # numpy storage only: pandas+Arrow factorizes
+        return
+    assert fast is not None
+    np.testing.assert_array_equal(fast.codes, [0, 0, 1, 2, 2, 2, 3, 4])
+    np.testing.assert_array_equal(fast.codes, slow.codes)
+    assert fast.uniques == slow.uniques == [-3, 0, 2, 7, 10**12]
+    assert [type(u) for u in fast.uniques] == [type(u) for u in slow.uniques]
+    assert (fast.kind, fast.categories) == (slow.kind, slow.categories) == ("integer", None)
+    assert list(fast.values) == list(slow.values)
+    for name in ("unsorted", "floats", "strings"):
+        assert fr.factorize_sorted(name) is None
+    nulls = adapt(constructor(frame.assign(sorted=pd.array([1, 1, 2, None] * 2, dtype="Int64"))))
+    assert nulls.factorize_sorted("sorted") is None

@@ -394,7 +394,9 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         raise ValidationError(
             item, "spec", "item=, annotator= and label= must be three different columns"
         )
-    fi, fa, fl = fr.factorize(item), fr.factorize(annotator), fr.factorize(label)
+    fi = fr.factorize_sorted(item)  # a frame sorted by integer item ids: no hashing
+    fi = fr.factorize(item) if fi is None else fi
+    fa, fl = fr.factorize(annotator), fr.factorize(label)
     for column, fact in ((item, fi), (annotator, fa), (label, fl)):
         check_label_nulls(fr, column, fact, message=_LONG_NULLS)
     item_codes, item_values = _dense(fi)

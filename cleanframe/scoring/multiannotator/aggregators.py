@@ -275,65 +275,74 @@ def _gold_counts_py(item, annotator, label, gold, num_annotators, num_classes):
     return hits, known, per_class
 
 
-def _row_sum_py(values, n):
-    """``values[:n].sum()`` in numpy's order for n <= 128 (pairwise: 8 accumulators)."""
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += values[i]
-        return res
-    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
-    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
-    i = 8
-    while i < n - n % 8:
-        r0 += values[i]
-        r1 += values[i + 1]
-        r2 += values[i + 2]
-        r3 += values[i + 3]
-        r4 += values[i + 4]
-        r5 += values[i + 5]
-        r6 += values[i + 6]
-        r7 += values[i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += values[i]
-        i += 1
-    return res
+def _vote_items_py(item, annotator, label, weight, code, used, num_items):
+    """One pass over annotations sorted by item: each item's weighted vote (the first of the
+    classes its annotators chose with the largest summed weight; ``weight`` never NaN there;
+    ``code`` numbers the ``used`` classes, those somebody chose), its share of the summed
+    weights (the vote share where the sum is not positive), the share of its annotators who
+    chose it and their number. ``ok`` is False when the items are not 0..num_items-1 in order,
+    each with an annotation.
 
-
-def _vote_items_py(item, annotator, label, weight, code, used, num_items, positive):
-    """One pass over annotations sorted by item: each item's weighted vote (over the classes
-    somebody chose, compact ``code``; the masked argmax unless every ``weight`` is positive),
-    its share of the summed weights (the vote share where the sum is not positive), the share of
-    its annotators who chose it and their number. ``ok`` is False when the items are not
-    0..num_items-1 in order, each with an annotation."""
+    Only the classes an item's annotators chose are visited. The row total is numpy's
+    ``sums.sum(axis=1)`` to the bit: numpy adds a row of n <= 128 values in order when n < 8,
+    else in 8 accumulators (value c into ``c % 8`` for c below ``n - n % 8``, combined as
+    ((0+1)+(2+3))+((4+5)+(6+7))) and then the rest in order; the zeros of the classes not
+    chosen change none of these sums, so the chosen ones are added in class order.
+    """
     ku = len(used)
+    main = ku - ku % 8 if ku >= 8 else 0
     labels = np.empty(num_items, dtype=np.int64)
     quality = np.empty(num_items)
     agreement = np.empty(num_items)
     count = np.empty(num_items, dtype=np.int64)
     sums = np.zeros(ku)
     votes = np.zeros(ku, dtype=np.int64)
+    chosen = np.empty(ku, dtype=np.int64)  # the item's chosen classes, ascending
+    acc = np.zeros(8)
     size = len(item)
     a = 0
     for i in range(num_items):
         if a >= size or item[a] != i:
             return labels, quality, agreement, count, False
-        sums[:] = 0.0
-        votes[:] = 0
         start = a
+        t = 0
         while a < size and item[a] == i:
             c = code[label[a]]
+            if votes[c] == 0:  # insert c into the sorted list of chosen classes
+                j = t
+                while j > 0 and chosen[j - 1] > c:
+                    chosen[j] = chosen[j - 1]
+                    j -= 1
+                chosen[j] = c
+                t += 1
             sums[c] += weight[annotator[a]]
             votes[c] += 1
             a += 1
         n = a - start
-        best = -1
-        for c in range(ku):
-            if (positive or votes[c] > 0) and (best < 0 or sums[c] > sums[best]):
-                best = c
-        total = _row_sum(sums, ku)
+        # the first (lowest) chosen class with the largest sum: weighted_vote's masked argmax,
+        # and its plain argmax when every weight is positive (then no other class can win)
+        best = chosen[0]
+        for j in range(1, t):
+            if sums[chosen[j]] > sums[best]:
+                best = chosen[j]
+        if main:
+            for j in range(8):
+                acc[j] = 0.0
+            for j in range(t):
+                c = chosen[j]
+                if c < main:
+                    acc[c % 8] += sums[c]
+            total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7])
+            )
+            for j in range(t):
+                c = chosen[j]
+                if c >= main:
+                    total += sums[c]
+        else:
+            total = 0.0
+            for j in range(t):
+                total += sums[chosen[j]]
         if total > 0:
             quality[i] = sums[best] / total
         else:
@@ -341,10 +350,10 @@ def _vote_items_py(item, annotator, label, weight, code, used, num_items, positi
         agreement[i] = votes[best] / n
         labels[i] = used[best]
         count[i] = n
+        for j in range(t):
+            sums[chosen[j]] = 0.0
+            votes[chosen[j]] = 0
     return labels, quality, agreement, count, a == size
-
-
-_row_sum = _row_sum_py
 
 
 @cache
@@ -352,7 +361,6 @@ def _kernels() -> dict:
     import numba
 
     jit = numba.njit(cache=True, nogil=True)
-    globals()["_row_sum"] = jit(_row_sum_py)
     return {"gold_counts": jit(_gold_counts_py), "vote_items": jit(_vote_items_py)}
 
 
@@ -393,9 +401,8 @@ def _vote_items_fused(ann: Annotations, skill: np.ndarray, used: np.ndarray) -> 
     the ``used`` classes) in one compiled pass."""
     code = np.full(ann.num_classes, -1, dtype=np.int64)
     code[used] = np.arange(len(used))
-    positive = bool(np.all(skill > 0))
     labels, quality, agreement, count, ok = _kernels()["vote_items"](
-        ann.item, ann.annotator, ann.label, skill, code, used, ann.num_items, positive
+        ann.item, ann.annotator, ann.label, skill, code, used, ann.num_items
     )
     if not ok:
         raise ValueError("every item needs at least one annotation")
