@@ -31,8 +31,6 @@ from ._inputs.arguments import (
     choice,
     class_matrix,
     ensemble_weights,
-    filter_choice,
-    per_class,
     rank_options,
 )
 from ._inputs.classes import check_merge_keeps_classes, new_class_value
@@ -43,13 +41,12 @@ from ._inputs.probabilities import (
     resolve_classification_columns,
     resolve_ensemble,
 )
+from ._issues import issue_arrays
 from ._typing import ColumnSpec, FrameT
 from .scoring.classification import count as _count
 from .scoring.classification import dataset as _dataset
-from .scoring.classification import filter as _filter
 from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
-from .scoring.classification.argmax import ARGMAX_CONFUSION, confusion_joint
 
 __all__ = [
     "find_label_issues",
@@ -241,28 +238,19 @@ def label_issue_arrays(
 
     The mergeable passes of :mod:`cleanframe.scoring.classification.passes` over one batch (the
     whole data): the same code the streamed and distributed paths run over many."""
-    filter_choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), num_to_remove_per_class)
-    choice(rank_by, _rank.RANK_METHODS, "rank_by")
-    rank_by_kwargs = rank_options(rank_by, rank_by_kwargs)
-    joint = class_matrix(confident_joint, c.classes, "confident_joint")
-    if filter_by == ARGMAX_CONFUSION:  # prune_by_noise_rate on the argmax confusion matrix
-        predicted = _passes.predicted_class(c.labels, c.pred_probs)
-        joint = confusion_joint(c.labels, predicted, len(c.classes))
-        filter_by = "prune_by_noise_rate"
-    mask, scores = _passes.run(
-        _passes.array_batches(c.labels, c.pred_probs),
-        len(c.classes),
+    mask, scores = issue_arrays(
+        c.labels,
+        c.pred_probs,
+        c.classes,
         filter_by=filter_by,
         frac_noise=frac_noise,
-        num_to_remove_per_class=per_class(
-            num_to_remove_per_class, c.classes, "num_to_remove_per_class"
-        ),
+        num_to_remove_per_class=num_to_remove_per_class,
         min_examples_per_class=min_examples_per_class,
-        confident_joint=joint,
+        confident_joint=confident_joint,
         rank_by=rank_by,
         rank_by_kwargs=rank_by_kwargs,
     )
-    assert mask is not None and scores is not None
+    assert scores is not None
     return mask, scores
 
 

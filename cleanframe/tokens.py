@@ -34,9 +34,6 @@ from ._engines import adapt
 from ._inputs.arguments import (
     at_least,
     choice,
-    class_matrix,
-    filter_choice,
-    per_class,
     rank_options,
 )
 from ._inputs.columns import check_result_columns
@@ -49,6 +46,7 @@ from ._inputs.tokens import (
     resolve_token_column,
     resolve_tokens,
 )
+from ._issues import issue_arrays
 from ._typing import ColumnSpec, FrameT
 from .scoring import token as _token
 from .scoring.classification import filter as _filter
@@ -100,26 +98,25 @@ def _token_issues(
 ):
     """``(is_issue, label_score or None)`` of every row (frame order), computed on the tokens
     in flattened order by the label-issue passes (pred_probs an array or the frame's columns)."""
-    filter_choice(filter_by, _filter.FILTER_BY, num_to_remove_per_class)
     c = t.c
     # the flattened order; rows already in it (the usual layout) are not copied
     in_order = bool((np.diff(t.flat) > 0).all())
     labels = c.labels if in_order else c.labels[t.flat]
     pred_probs = c.pred_probs if in_order else c.pred_probs[t.flat]
-    flagged, scores = _passes.run(
-        _passes.array_batches(labels, pred_probs),
-        len(c.classes),
+    flagged, scores = issue_arrays(
+        labels,
+        pred_probs,
+        c.classes,
         filter_by=filter_by,
         frac_noise=frac_noise,
-        num_to_remove_per_class=per_class(
-            num_to_remove_per_class, c.classes, "num_to_remove_per_class"
-        ),
+        num_to_remove_per_class=num_to_remove_per_class,
         min_examples_per_class=min_examples_per_class,
-        confident_joint=class_matrix(confident_joint, c.classes, "confident_joint"),
-        rank_by=rank_by,
+        confident_joint=confident_joint,
+        rank_by=rank_by or "self_confidence",
         rank_by_kwargs=rank_by_kwargs,
+        scores=rank_by is not None,
+        filters=_filter.FILTER_BY,
     )
-    assert flagged is not None
     if in_order:
         return flagged, scores
     mask = np.zeros(len(flagged), dtype=bool)
