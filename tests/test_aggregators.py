@@ -668,3 +668,31 @@ def test_factorize_sorted_is_factorize_of_sorted_integer_columns(constructor):
         assert fr.factorize_sorted(name) is None
     nulls = adapt(constructor(frame.assign(sorted=pd.array([1, 1, 2, None] * 2, dtype="Int64"))))
     assert nulls.factorize_sorted("sorted") is None
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_grouped_pass_sorts_and_checks_items_with_many_annotators(compiled_passes, duplicate):
+    # 40 annotators per item (beyond the insertion sort), rows in reverse annotator order
+    rng = np.random.default_rng(11)
+    item = np.repeat(np.arange(30), 40)
+    worker = np.tile(np.arange(40)[::-1], 30)
+    long = pd.DataFrame({"item_id": item, "worker": worker,
+                         "label": rng.choice(CLASSES, len(item))})  # fmt: skip
+    long.loc[5, "worker"] = 0  # item 0: worker 0 first seen, so codes and values differ
+    long.loc[39, "worker"] = 34
+    if duplicate:
+        long.loc[45, "worker"] = long.loc[46, "worker"]
+    outs = []
+    for on in (False, True):
+        compiled_passes(on)
+        if duplicate:
+            with pytest.raises(ValidationError, match="more than once") as e:
+                consensus(long, **KW_LONG, method="wawa")
+            outs.append(str(e.value))
+        else:
+            outs.append(annotator_stats(long, **KW_LONG, method="wawa"))
+    if duplicate:
+        assert outs[0] == outs[1]
+    else:
+        pd.testing.assert_frame_equal(outs[1], outs[0], check_exact=True)
+    assert compiled_passes.passes[0] == ("grouped_annotations", not duplicate)

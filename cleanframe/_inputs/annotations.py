@@ -534,7 +534,7 @@ def _long_grouped(fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_
     if out is None:
         return None
     _check_two_classes(label, cs)  # the rules before it held (the general path's order)
-    ann, _, gold = out
+    ann, gold = out
     return AnnotationInputs(
         fr=fr,
         spec=spec,

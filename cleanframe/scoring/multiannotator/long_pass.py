@@ -31,57 +31,63 @@ OK = 0
 
 
 def _grouped_pass_py(item, annotator, label, label_map, gold, gold_map, num_items):
-    """(status, order, sorted, class codes in order, first row and gold class per item)."""
+    """(status, order, whether order is the identity, annotator codes and class codes in
+    order, gold class per item)."""
     size = len(item)
     order = np.empty(size, dtype=np.int64)
+    annotators = np.empty(size, dtype=np.int64)
     classes = np.empty(size, dtype=np.int64)
-    first = np.empty(num_items, dtype=np.int64)
-    item_gold = np.full(num_items, -1, dtype=np.int64)
     has_gold = len(gold) == size
+    item_gold = np.full(num_items if has_gold else 0, -1, dtype=np.int64)
     in_order = True
     a = 0
     for i in range(num_items):
         if a >= size or item[a] != i:
-            return 1, order, in_order, classes, first, item_gold  # not grouped in code order
+            return 1, order, in_order, annotators, classes, item_gold  # not grouped in order
         start = a
         while a < size and item[a] == i:
             a += 1
-        first[i] = start
-        n = a - start
-        if n > _INSERTION_MAX:
+        if a - start > _INSERTION_MAX:
             local = np.argsort(annotator[start:a], kind="mergesort")
-            for r in range(n):
+            for r in range(a - start):
                 order[start + r] = start + local[r]
+                annotators[start + r] = annotator[start + local[r]]
+                if local[r] != r:
+                    in_order = False
+            for r in range(start + 1, a):
+                if annotators[r] == annotators[r - 1]:
+                    return 2, order, in_order, annotators, classes, item_gold  # twice
         else:  # stable insertion sort of the item's rows by annotator code
             for r in range(start, a):
-                j = r
                 code = annotator[r]
-                while j > start and annotator[order[j - 1]] > code:
+                j = r
+                while j > start and annotators[j - 1] > code:
+                    annotators[j] = annotators[j - 1]
                     order[j] = order[j - 1]
                     j -= 1
+                if j > start and annotators[j - 1] == code:
+                    return 2, order, in_order, annotators, classes, item_gold  # twice
+                annotators[j] = code
                 order[j] = r
-        for r in range(start + 1, a):
-            if annotator[order[r]] == annotator[order[r - 1]]:
-                return 2, order, in_order, classes, first, item_gold  # annotator twice
-            if order[r] != r:
-                in_order = False
+                if j != r:
+                    in_order = False
         for r in range(start, a):
             c = label_map[label[order[r]]]
             if c < 0:
-                return 3, order, in_order, classes, first, item_gold  # not a class
+                return 3, order, in_order, annotators, classes, item_gold  # not a class
             classes[r] = c
         if has_gold:
             g = gold_map[gold[start]]
             for r in range(start, a):
                 h = gold_map[gold[r]]
                 if h < 0 and gold[r] >= 0:
-                    return 4, order, in_order, classes, first, item_gold  # gold not a class
+                    return 4, order, in_order, annotators, classes, item_gold  # not a class
                 if h != g:
-                    return 5, order, in_order, classes, first, item_gold  # gold differs
+                    return 5, order, in_order, annotators, classes, item_gold  # gold differs
             item_gold[i] = g
     if a != size:
-        return 1, order, in_order, classes, first, item_gold
-    return OK, order, in_order, classes, first, item_gold
+        return 1, order, in_order, annotators, classes, item_gold
+    return OK, order, in_order, annotators, classes, item_gold
 
 
 @cache
@@ -102,48 +108,42 @@ def grouped_annotations(
     num_classes: int,
     gold: np.ndarray | None = None,
     gold_map: np.ndarray | None = None,
-) -> tuple[Annotations, np.ndarray, np.ndarray | None] | None:
+) -> tuple[Annotations, np.ndarray | None] | None:
     """:class:`~.crowdlab.Annotations` of rows grouped by item, checked in one pass.
 
     ``item`` / ``annotator``: codes 0.. (items numbered by first appearance); ``label``: the
     label column's codes, ``label_map[label]`` their class codes (-1: not a class); ``gold`` /
     ``gold_map`` the same for a gold column (code -1 = null, ``gold_map[-1]`` must be -1).
-    Returns ``(annotations, first row of each item, gold class per item or None)``, or ``None``
-    when the rows are not grouped by item in code order, an annotator labelled an item twice,
-    a label or gold value is not a class, an item's gold labels differ or no gold label is
-    known.
+    Returns ``(annotations, gold class per item or None)`` (``annotations.item`` is ``item``
+    itself, not a copy), or ``None`` when the rows are not grouped by item in code order, an
+    annotator labelled an item twice, a label or gold value is not a class, an item's gold
+    labels differ or no gold label is known.
 
     Examples
     --------
     >>> import numpy as np
-    >>> ann, first, _ = grouped_annotations(
+    >>> ann, _ = grouped_annotations(
     ...     np.array([0, 0, 1]), np.array([1, 0, 0]), np.array([0, 1, 1]), np.array([1, 0, -1]),
     ...     num_items=2, num_annotators=2, num_classes=2)
-    >>> ann.annotator, ann.label, ann.source, first
-    (array([0, 1, 0]), array([0, 1, 0]), array([1, 0, 2]), array([0, 2]))
+    >>> ann.annotator, ann.label, ann.source
+    (array([0, 1, 0]), array([0, 1, 0]), array([1, 0, 2]))
     >>> grouped_annotations(np.array([0, 1, 0]), np.array([0, 0, 1]), np.array([0, 0, 0]),
     ...                     np.array([0, -1]), num_items=2, num_annotators=2, num_classes=2)
     """
     item = np.asarray(item, dtype=np.int64)
-    annotator = np.asarray(annotator, dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
-    status, order, in_order, classes, first, item_gold = _kernel()(
+    status, order, in_order, annotators, classes, item_gold = _kernel()(
         item,
-        annotator,
+        np.asarray(annotator, dtype=np.int64),
         np.asarray(label, dtype=np.int64),
         np.asarray(label_map, dtype=np.int64),
         empty if gold is None else np.asarray(gold, dtype=np.int64),
         empty if gold_map is None else np.asarray(gold_map, dtype=np.int64),
         num_items,
     )
-    if status != OK:
+    if status != OK or (gold is not None and not (item_gold >= 0).any()):
         return None
-    if gold is not None and not (item_gold >= 0).any():
-        return None
-    # order permutes rows within items only: the item codes stay as they are
     source = np.arange(len(item)) if in_order else order
-    sorted_annotators = annotator.copy() if in_order else annotator[order]
-    ann = Annotations(
-        item.copy(), sorted_annotators, classes, num_items, num_annotators, num_classes, source
-    )
-    return ann, first, None if gold is None else item_gold
+    # the order permutes rows within items only: the item codes stay as they are
+    ann = Annotations(item, annotators, classes, num_items, num_annotators, num_classes, source)
+    return ann, None if gold is None else item_gold
