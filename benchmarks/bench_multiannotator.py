@@ -184,7 +184,7 @@ def run_aggregator(lib, method, args):
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     kernel_seconds = None
-    if lib == "cleanframe":  # the kernel alone: codes -> Annotations -> aggregate
+    if lib == "cleanframe":  # the kernel alone: codes -> Annotations -> what consensus() needs
         from cleanframe.scoring.multiannotator import aggregators as agg
         from cleanframe.scoring.multiannotator.crowdlab import Annotations
 
@@ -195,7 +195,7 @@ def run_aggregator(lib, method, args):
                 long["item_id"].to_numpy(), long["worker"].to_numpy(), long["label"].to_numpy(),
                 num_items=args.items, num_annotators=args.annotators, num_classes=k,
             )  # fmt: skip
-            agg.aggregate(ann, method, gold=gold)
+            agg.aggregate_items(ann, method, gold=gold, posterior=False)
             kernel_times.append(time.perf_counter() - t0)
         kernel_seconds = min(kernel_times)
     mv = np.argmax(
@@ -275,7 +275,8 @@ def render_aggregators(args, rows):
         f"{args.crowdkit_repeats}. Each library and method in a fresh process, cleanframe first, "
         "crowd-kit right after. Times are wall clock; CPU is the process CPU time (least over "
         "the runs); load is the 1-minute load average (`os.getloadavg`, the larger of the start "
-        "and end of that process's runs).",
+        "and end of that process's runs). Kernel: integer codes → `Annotations.from_coo` → "
+        "`aggregate_items` (the per-item results `consensus()` returns), no frame.",
         f"- GLAD: both libraries run n_iter={args.glad_iter} EM iterations (crowd-kit's default "
         "100 takes hours at this size); MACE: crowd-kit with n_restarts=1 (its 10 default "
         "restarts all start from the same seeded draw, so they return the same result 10 times "
