@@ -154,6 +154,67 @@ def test_error_inside_a_partition_is_the_in_memory_validation_error(sync, column
     assert str(distributed_err.value) == str(eager.value)
 
 
+# -- holding the partitions between passes ------------------------------------------------
+@pytest.fixture
+def no_hold():
+    with dask.config.set({"cleanframe.hold": False}):
+        yield
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both", "low_normalized_margin"])
+def test_results_without_holding_the_partitions_equal_in_memory(frames, sync, no_hold, filter_by):
+    """Partitions read again in every pass (data larger than the memory budget): same results."""
+    df, ddf = frames
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    got = ddf.cl.find_label_issues(label="y", pred_probs="p_*", filter_by=filter_by)
+    pd.testing.assert_frame_equal(got.compute(), expected)
+    assert ddf.cl.num_label_issues(label="y", pred_probs="p_*") == df.cl.num_label_issues(
+        label="y", pred_probs="p_*"
+    )
+
+
+def test_error_without_holding_names_the_same_row(sync, no_hold):
+    df = bad_frame("p_c3", np.nan)
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*")
+    with pytest.raises(ValidationError) as got:
+        dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*")
+    assert str(got.value) == str(eager.value)
+
+
+class _Reads:
+    """A partition reader that counts its reads (synchronous scheduler: same process)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.parts = [df.iloc[a:b] for a, b in zip(CUTS[:-1], CUTS[1:])]
+        self.count = 0
+
+    def __call__(self, i: int) -> pd.DataFrame:
+        self.count += 1
+        return self.parts[i]
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_statistics_passes_read_each_partition_once_when_held(sync, hold):
+    """prune_by_noise_rate runs three statistics passes. Held, the call reads every partition
+    three times: its length (``height``), its labels (the classes) and once for all three
+    passes; not held, three more (the lengths of the read columns, then one read per pass),
+    and the first partition once more (the result columns' dtypes, from its first row). The
+    lazy result reads each partition once more when it is computed, either way."""
+    df = pandas_frame()
+    reads = _Reads(df)
+    parts = len(reads.parts)
+    with dask.config.set({"cleanframe.hold": hold, "dataframe.convert-string": False}):
+        ddf = dd.from_map(reads, range(parts), meta=df.iloc[:0], enforce_metadata=False)
+        out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
+    first = 0 if hold else 1
+    assert reads.count == (3 if hold else 6) * parts + first
+    pd.testing.assert_frame_equal(
+        out.compute(), df.cl.find_label_issues(label="y", pred_probs="p_*")
+    )
+    assert reads.count == (4 if hold else 7) * parts + first
+
+
 def test_unsupported_method_says_what_runs_on_dask(frames):
     _, ddf = frames
     with pytest.raises(NotImplementedError, match="find_label_issues, label_quality_scores"):
@@ -199,6 +260,26 @@ def test_counts_scores_and_health_on_a_local_cluster(client, frames):
     got = ddf.cl.health_summary(**kwargs)
     expected = df.cl.health_summary(**kwargs)
     pd.testing.assert_frame_equal(got.classes_by_label_quality, expected.classes_by_label_quality)
+
+
+def test_held_partitions_are_released_after_the_call(client, frames):
+    """The partitions held between the passes leave the workers' memory when the statistics
+    are done (nothing of the call stays on the cluster but what the lazy result computes)."""
+    import gc
+
+    df, ddf = frames
+    before = sum(len(keys) for keys in client.has_what().values())
+    out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert ddf.cl.num_label_issues(label="y", pred_probs="p_*") > 0
+    gc.collect()
+    for _ in range(50):  # the scheduler forgets released keys asynchronously
+        if sum(len(keys) for keys in client.has_what().values()) <= before:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert sum(len(keys) for keys in client.has_what().values()) <= before
+    assert out.compute()["is_issue"].sum() > 0
 
 
 def test_error_on_a_worker_reaches_the_caller(client):

@@ -77,14 +77,18 @@ class _Partition(PandasFrame):
 
     def __init__(self, df, offset: int):
         super().__init__(df)
-        index = df.index
+        self._memo: dict = {}
+        self.locate(offset)
+
+    def locate(self, offset: int) -> None:
+        """Set the global position of the partition's first row."""
+        index = self.native.index
         self.start = offset
         self.row_offset = (
             offset
             if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
             else None
         )
-        self._memo: dict = {}
 
     @property
     def memo(self) -> dict:
@@ -153,14 +157,19 @@ def _attach_partition(part: pd.DataFrame, offset: pd.Series, func, template, ove
     return fr.attach(func(fr, start), overwrite=overwrite)
 
 
-def _hold_partition(part: pd.DataFrame, offset: int) -> _Partition:
-    return _Partition(part, offset)
+def _hold_partition(part: pd.DataFrame) -> _Partition:
+    return _Partition(part, 0)
 
 
-def _on_held(func, part: _Partition):
+def _held_length(part: _Partition) -> int:
+    return part.height
+
+
+def _on_held(func, part: _Partition, start: int):
     if part.height == 0:
         return None
-    return func(part, part.start)
+    part.locate(start)
+    return func(part, start)
 
 
 def _on_read(func, part: pd.DataFrame, offset: int):
@@ -226,12 +235,8 @@ HOLD_SHARE_LOCAL = 0.25
 def _memory_budget() -> float:
     """Bytes the held partitions may take: a share of the distributed workers' memory limits
     when the current scheduler is a ``distributed.Client``, else of this machine's memory."""
-    import sys
-
-    scheduler = dask.base.get_scheduler()
-    client = getattr(scheduler, "__self__", None)
-    distributed = sys.modules.get("distributed")
-    if distributed is not None and isinstance(client, distributed.Client):
+    client = _client()
+    if client is not None:
         workers = client.scheduler_info().get("workers", {}).values()
         limits = [w.get("memory_limit") or 0 for w in workers]
         if limits and all(limits):
@@ -243,13 +248,49 @@ def _memory_budget() -> float:
     return HOLD_SHARE_LOCAL * float(total)
 
 
-class _Held:
-    """The persisted partitions of one call's columns, with their lengths and offsets."""
+def _client():
+    """The ``distributed.Client`` that runs ``dask.compute`` now, else None (distributed is
+    not imported here: a client exists only if the caller imported it)."""
+    import sys
 
-    def __init__(self, parts: list, lengths: list[int]):
+    distributed = sys.modules.get("distributed")
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if distributed is not None and isinstance(client, distributed.Client):
+        return client
+    return None
+
+
+class _Held:
+    """The persisted partitions of one call's columns, with their lengths, offsets and (on a
+    distributed cluster) the worker that holds each: the tasks on a held partition run there,
+    so no partition moves between workers."""
+
+    def __init__(self, parts: list):
         self.parts = parts
-        self.lengths = lengths
-        self.offsets = _offsets(lengths)
+        self.workers: list = [None] * len(parts)
+        client = _client()
+        if client is not None:
+            from distributed import futures_of, wait
+
+            futures = futures_of(parts)
+            wait(futures)
+            where = client.who_has(futures)
+            self.workers = [list(where.get(p.key, ())) or None for p in parts]
+        size = dask.delayed(_held_length, pure=False)
+        self.lengths = [int(x) for x in dask.compute(*self.each(size))]
+        self.offsets = _offsets(self.lengths)
+
+    def each(self, task, *args) -> list:
+        """``task(part, *args_i)`` per held partition, on the worker that holds it."""
+        out = []
+        for i, (part, workers) in enumerate(zip(self.parts, self.workers)):
+            extra = [a[i] for a in args]
+            if workers is None:
+                out.append(task(part, *extra))
+                continue
+            with dask.annotate(workers=workers, allow_other_workers=False):
+                out.append(task(part, *extra))
+        return out
 
 
 def _distinct(part: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -302,10 +343,11 @@ class DaskFrame(Engine):
     def first_rows(self, n, columns):
         held = self._held.get(tuple(columns))
         if held is not None:
-            for part, length in zip(held.parts, held.lengths):
+            heads = held.each(lambda part, n_: dask.delayed(_head)(part, n_), [n] * len(held.parts))
+            for head, length in zip(heads, held.lengths):
                 if length:
-                    (head,) = dask.compute(dask.delayed(_head, pure=True)(part, n))
-                    return PandasFrame(head)
+                    (rows,) = dask.compute(head)
+                    return PandasFrame(rows)
         data = self.native[list(columns)]
         for i in range(data.npartitions):
             part = data.get_partition(i).compute()
@@ -332,17 +374,11 @@ class DaskFrame(Engine):
             return self._held[key]
         if not self._should_hold(columns):
             return None
-        parts = self.native[list(columns)].to_delayed()
-        parts = list(dask.persist(*parts))
-        size = dask.delayed(len, pure=False)
-        lengths = [int(x) for x in dask.compute(*[size(p) for p in parts])]
         hold = dask.delayed(_hold_partition, pure=False)
-        offsets = _offsets(lengths)
-        held = list(dask.persist(*[hold(p, o) for p, o in zip(parts, offsets)]))
-        del parts
-        self._held[key] = _Held(held, lengths)
-        self._lengths[key] = lengths
-        return self._held[key]
+        parts = [hold(p) for p in self.native[list(columns)].to_delayed()]
+        held = self._held[key] = _Held(list(dask.persist(*parts)))
+        self._lengths[key] = held.lengths
+        return held
 
     def _release(self) -> None:
         """Drop the held partitions (the workers free them once nothing refers to them)."""
@@ -354,15 +390,15 @@ class DaskFrame(Engine):
         key = tuple(columns)
         if key not in self._lengths:
             data = self.native[list(columns)]
-            sizes = data.map_partitions(len, meta=(None, "int64")).to_delayed()
-            self._lengths[key] = [int(x) for x in dask.compute(*sizes)]
+            size = dask.delayed(len, pure=False)
+            self._lengths[key] = [int(x) for x in dask.compute(*map(size, data.to_delayed()))]
         return self._lengths[key]
 
     def reduce_batches(self, columns, func, merge, *, progress=None):
         held = self._hold(columns)
         if held is not None:
             on = dask.delayed(_on_held, pure=False)
-            level = [on(func, p) for p in held.parts]
+            level = held.each(lambda part, start: on(func, part, start), held.offsets)
         else:
             data = self.native[list(columns)]
             offsets = _offsets(self._known_lengths(columns))
