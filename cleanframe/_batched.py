@@ -28,13 +28,14 @@ import numpy as np
 
 from ._engines import Engine
 from ._inputs.arguments import choice, class_matrix, filter_choice, per_class, rank_options
-from ._inputs.batches import BatchSpec, batch_spec, resolve_batch
+from ._inputs.batches import BatchSpec, batch_spec, checked_columns, resolve_batch
 from ._inputs.columns import check_result_columns
 from .scoring.classification import count as _count
 from .scoring.classification import filter as _filter
 from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
 from .scoring.classification.argmax import ARGMAX_CONFUSION
+from .scoring.classification.columns import ProbColumns, RowStats
 
 __all__ = [
     "find_label_issues",
@@ -46,15 +47,104 @@ __all__ = [
 Progress = Callable[[int], None]
 
 
+class _Kept:
+    """Per-row values of a call's first read of the rows (engines whose batches run in this
+    process: a streamed LazyFrame), so later passes need not check the rows again nor read
+    them for what a row already gave: the label codes, the self-confidence, the first argmax,
+    the largest other probability and whether the prediction agrees with the label (13 bytes
+    a row with float32 probabilities). A pass that needs the probabilities still reads them
+    (the confident guesses, the candidates); the row map of the flags and of the
+    self-confidence / normalized-margin scores reads the label column only. Filled by the
+    first pass (:meth:`record`), then :meth:`finish`; any batch not held as float columns
+    leaves it unused."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.parts: dict[int, tuple] = {}
+        self.code_dtype = np.int16 if num_classes < 2**15 else np.int32
+        self.usable = True
+        self.ready = False
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.blocks: list[tuple] = []
+
+    def record(self, offset: int, codes: np.ndarray, P: Any) -> None:
+        if not self.usable or self.ready:
+            return
+        if not isinstance(P, ProbColumns):
+            self.usable = False
+            self.parts.clear()
+            return
+        stats = P.row_stats(codes)
+        agrees = stats.agrees  # the rank read of the row stats, once, while the batch is here
+        self.parts[int(offset)] = (
+            codes.astype(self.code_dtype),
+            stats.own,
+            stats.argmax.astype(self.code_dtype),
+            stats.other,
+            agrees,
+        )
+
+    def finish(self) -> None:
+        if not self.usable or self.ready:
+            return
+        offsets = sorted(self.parts)
+        expected = 0
+        for a in offsets:  # the batches must tile the rows 0..N-1
+            if a != expected:
+                self.usable = False
+                self.parts.clear()
+                return
+            expected += len(self.parts[a][0])
+        self.blocks = [self.parts.pop(a) for a in offsets]
+        self.starts = np.array(offsets + [expected], dtype=np.int64)
+        self.ready = bool(self.blocks)
+        self.usable = self.ready
+
+    def rows(self, offset: int, n: int) -> tuple[np.ndarray, RowStats]:
+        """``(label codes, row stats)`` of rows ``offset .. offset + n - 1`` (views of the kept
+        blocks, joined where the rows span several)."""
+        first = int(np.searchsorted(self.starts, offset, side="right")) - 1
+        last = int(np.searchsorted(self.starts, offset + n, side="left"))
+        pieces = []
+        for b in range(first, max(last, first + 1)):
+            lo = max(offset, int(self.starts[b])) - int(self.starts[b])
+            hi = min(offset + n, int(self.starts[b + 1])) - int(self.starts[b])
+            pieces.append(tuple(a[lo:hi] for a in self.blocks[b]))
+        if len(pieces) == 1:
+            codes, own, argmax, other, agrees = pieces[0]
+        else:
+            codes, own, argmax, other, agrees = (
+                np.concatenate([p[i] for p in pieces]) for i in range(5)
+            )
+        codes = codes.astype(np.int64)
+        return codes, RowStats.known(codes, own, argmax.astype(np.int64), other, agrees)
+
+
+def _read(batch: Engine, offset: int, spec: BatchSpec, kept: _Kept | None):
+    """``(label codes, pred_probs)`` of a batch: from the kept per-row values and the batch's
+    columns (not checked again) once ``kept`` is ready, else checked by the input layer (and
+    recorded in ``kept`` while it is being filled)."""
+    if kept is not None and kept.ready:
+        cols = checked_columns(batch, spec)
+        if cols is not None:
+            codes, stats = kept.rows(offset, batch.height)
+            cols.set_row_stats(codes, stats)
+            return codes, cols
+    codes, P = _resolved(batch, spec)
+    if kept is not None:
+        kept.record(offset, codes, P)
+    return codes, P
+
+
 class _Stats:
     """One statistics pass over one batch (picklable: it runs on Dask workers)."""
 
-    def __init__(self, spec: BatchSpec, p: _passes.Pass):
+    def __init__(self, spec: BatchSpec, p: _passes.Pass, kept: _Kept | None = None):
         self.spec = spec
         self.p = p
+        self.kept = kept
 
     def __call__(self, batch: Engine, offset: int):
-        codes, P = _resolved(batch, self.spec)
+        codes, P = _read(batch, offset, self.spec, self.kept)
         out = self.p(codes, P, offset)
         del codes, P
         _release()
@@ -85,15 +175,35 @@ def _merge(a, b):
 
 
 class _Rows:
-    """The row map: the result columns of one batch given the plan (picklable)."""
+    """The row map: the result columns of one batch given the plan (picklable). With ``kept``
+    (ready, and a plan that needs no probability but the kept per-row values), a batch needs
+    only the label column (:attr:`columns`)."""
 
-    def __init__(self, spec: BatchSpec, plan: _passes.FlagPlan, *, issues: bool):
+    def __init__(
+        self,
+        spec: BatchSpec,
+        plan: _passes.FlagPlan,
+        *,
+        issues: bool,
+        kept: _Kept | None = None,
+    ):
         self.spec = spec
         self.plan = plan
         self.issues = issues
+        usable = kept is not None and kept.ready and not _passes.needs_values(plan)
+        self.kept = kept if usable else None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns a batch of the row map must hold."""
+        return [self.spec.label] if self.kept is not None else self.spec.needed
 
     def __call__(self, batch: Engine, offset: int) -> dict:
-        codes, P = resolve_batch(batch, self.spec)
+        if self.kept is not None:
+            codes, stats = self.kept.rows(offset, batch.height)
+            P: Any = ProbColumns.rows_only(codes, stats, len(self.spec.classes))
+        else:
+            codes, P = resolve_batch(batch, self.spec)
         mask, scores = _passes.flags(codes, P, offset, self.plan)
         if not self.issues:
             del codes, P
@@ -114,11 +224,14 @@ class _Rows:
 class _Check:
     """A pass that only validates a batch (picklable)."""
 
-    def __init__(self, spec: BatchSpec):
+    def __init__(self, spec: BatchSpec, kept: _Kept | None = None):
         self.spec = spec
+        self.kept = kept
 
     def __call__(self, batch: Engine, offset: int) -> int:
-        _resolved(batch, self.spec)
+        codes, P = _read(batch, offset, self.spec, self.kept)
+        del codes, P
+        _release()
         return batch.height
 
 
@@ -152,7 +265,7 @@ def _row_map(rows: _Rows, progress: Progress | None):
 def _template(fr: Engine, spec: BatchSpec, rows: _Rows) -> dict:
     """The result columns with no rows, in their dtypes: the row map of the first row (valid,
     since every row passed the statistics passes), cut to zero rows."""
-    first = fr.first_rows(1, spec.needed)
+    first = fr.first_rows(1, rows.columns)
     return {name: values[:0] for name, values in rows(first, 0).items()}
 
 
@@ -180,16 +293,25 @@ def _argmax_confusion(fr: Engine, spec: BatchSpec, progress: Progress | None) ->
     return _count.calibrate_confident_joint(counts, None, class_counts=counts.sum(axis=1))
 
 
-def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> None:
+def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> _Kept | None:
     """The job's statistics passes; a job without any still reads the frame once, to validate
-    every row now rather than when the lazy result is computed."""
+    every row now rather than when the lazy result is computed. Where the engine runs batches
+    in this process, the first pass keeps the per-row values (:class:`_Kept`, returned)."""
+    # kept only where a later pass or the row map uses them
+    useful = len(job.steps) > 1 or not job.row_map_reads_values()
+    kept = _Kept(len(spec.classes)) if fr.batches_in_process and useful else None
     passes = 0
     while (p := job.next_pass()) is not None:
-        stats = fr.reduce_batches(spec.needed, _Stats(spec, p), _merge, progress=progress)
+        stats = fr.reduce_batches(spec.needed, _Stats(spec, p, kept), _merge, progress=progress)
         job.add(p.empty() if stats is None else stats)
         passes += 1
+        if kept is not None:
+            kept.finish()
     if not passes:
-        fr.reduce_batches(spec.needed, _Check(spec), _add, progress=progress)
+        fr.reduce_batches(spec.needed, _Check(spec, kept), _add, progress=progress)
+        if kept is not None:
+            kept.finish()
+    return kept
 
 
 def find_label_issues(
@@ -232,10 +354,10 @@ def find_label_issues(
         rank_by=rank_by,
         rank_by_kwargs=options,
     )
-    _run_job(fr, spec, job, progress)
-    rows = _Rows(spec, job.plan(), issues=True)
+    kept = _run_job(fr, spec, job, progress)
+    rows = _Rows(spec, job.plan(), issues=True, kept=kept)
     return fr.attach_batches(
-        spec.needed, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
+        rows.columns, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
     )
 
 
@@ -260,10 +382,10 @@ def label_quality_scores(
         rank_by=method,
         rank_by_kwargs={"adjust_pred_probs": adjust_pred_probs},
     )
-    _run_job(fr, spec, job, progress)
-    rows = _Rows(spec, job.plan(), issues=False)
+    kept = _run_job(fr, spec, job, progress)
+    rows = _Rows(spec, job.plan(), issues=False, kept=kept)
     return fr.attach_batches(
-        spec.needed, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
+        rows.columns, _row_map(rows, progress), _template(fr, spec, rows), overwrite=overwrite
     )
 
 

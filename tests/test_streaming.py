@@ -419,3 +419,76 @@ def test_cli_directory_errors(tmp_path, capsys):
     hard_frame(n=50).write_parquet(mixed / "b.parquet")
     assert main(["find-label-issues", str(mixed), "--label", "y", "--pred-probs", "p_*"]) == 2
     assert "both .csv and .parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, reads_probabilities",
+    [
+        ({}, False),
+        ({"filter_by": "low_normalized_margin", "rank_by": "normalized_margin"}, False),
+        ({"filter_by": "predicted_neq_given"}, False),
+        ({"filter_by": "confident_learning"}, True),
+        ({"rank_by": "confidence_weighted_entropy"}, True),
+    ],
+)
+def test_row_map_reads_the_label_column_only_when_kept_values_suffice(
+    parquet_dir, kwargs, reads_probabilities
+):
+    """The first pass keeps a few values per row (label code, own probability, argmax,
+    largest other, agreement); a result made of flags and self-confidence / normalized-margin
+    scores is then computed from them and the label column: its query reads 1 of the 7
+    columns of the files. Other rules and scores read the probabilities again. Either way the
+    result equals the in-memory call."""
+    root, df = parquet_dir
+    out = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    plan = out.select("is_issue", "label_score", "predicted_label").explain()
+    assert ("PROJECT 1/7 COLUMNS" in plan) != reads_probabilities, plan
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    assert_frame_equal(out.collect(), expected)
+
+
+def test_batches_are_cut_where_their_columns_change_chunks():
+    """A streamed batch that spans two chunks (row groups) is handed on as single-chunk pieces
+    with their global first rows, so its columns reach numpy without a copy."""
+    a = pl.DataFrame({"y": [0, 1, 2], "p": np.array([0.1, 0.2, 0.3], dtype=np.float32)})
+    b = pl.DataFrame({"y": [3, 4], "p": np.array([0.4, 0.5], dtype=np.float32)})
+    df = pl.concat([a, b], rechunk=False)
+    df = df.with_columns(pl.concat([pl.Series("y", [0]), pl.Series("y", [1, 2, 3, 4])]))
+    assert df.n_chunks("all") == [2, 2]
+    pieces = polars_stream._pieces(df)
+    assert [(start, p.height) for start, p in pieces] == [(0, 1), (1, 2), (3, 2)]
+    for start, piece in pieces:
+        assert piece.n_chunks("all") == [1, 1]
+        values = piece.get_column("p").to_numpy()
+        assert not values.flags.owndata  # a view of the Arrow buffer
+        np.testing.assert_array_equal(values, df["p"].to_numpy()[start : start + piece.height])
+    whole = pl.DataFrame({"y": [1, 2]})
+    assert polars_stream._pieces(whole) == [(0, whole)]
+
+
+def test_kept_row_values_are_read_across_their_blocks():
+    """The kept per-row values of batches are read back for any row range, also one spanning
+    several batches (the row map's batches are not the statistics passes')."""
+    from cleanframe._batched import _Kept
+    from cleanframe.scoring.classification.columns import ProbColumns
+
+    df = hard_frame(600)
+    labels = np.array([int(v[1:]) for v in df["y"]])
+    p = df.select(pl.col("^p_.*$")).to_numpy().astype(np.float32)
+    kept = _Kept(K)
+    for a, b in ((0, 250), (250, 251), (251, 600)):
+        cols = ProbColumns([np.ascontiguousarray(p[a:b, j]) for j in range(K)])
+        kept.record(a, labels[a:b], cols)
+    kept.finish()
+    assert kept.ready
+    whole = ProbColumns([np.ascontiguousarray(p[:, j]) for j in range(K)]).row_stats(labels)
+    for a, n in ((0, 600), (240, 20), (250, 1), (251, 349), (599, 1)):
+        codes, stats = kept.rows(a, n)
+        np.testing.assert_array_equal(codes, labels[a : a + n])
+        for name in ("own", "argmax", "other", "agrees"):
+            np.testing.assert_array_equal(getattr(stats, name), getattr(whole, name)[a : a + n])
+    gap = _Kept(K)
+    late = ProbColumns([np.ascontiguousarray(p[10:20, j]) for j in range(K)])
+    gap.record(10, labels[10:20], late)
+    gap.finish()
+    assert not gap.ready  # rows 0..9 missing: not used

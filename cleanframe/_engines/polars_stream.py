@@ -56,6 +56,20 @@ def _batch(df: pl.DataFrame, offset: int) -> PolarsFrame:
     return fr
 
 
+def _pieces(df: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
+    """A streamed batch as ``(first row, slice)`` pieces in which every column is one chunk
+    (the batch cut at the union of its columns' chunk boundaries), so that the columns reach
+    numpy without a copy: a batch of the streaming engine often spans two row groups of a
+    Parquet file, and one array of it would be a copy of the whole batch."""
+    if df.n_chunks("all") == [1] * df.width:
+        return [(0, df)]
+    cuts = {0, df.height}
+    for s in df.get_columns():
+        cuts.update(np.cumsum(s.chunk_lengths()).tolist())
+    bounds = sorted(cuts)
+    return [(a, df.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def distinct_rows(fr: LazyPolarsFrame, key: str, columns: Sequence[str]) -> PolarsFrame:
     schema = fr.native.collect_schema()
     others = [c for c in columns if c != key]
@@ -92,11 +106,12 @@ def reduce_batches(
     for df in batches:
         if df.height == 0:
             continue
-        level, part = 0, func(_batch(df, offset), offset)
-        while stack and stack[-1][0] == level:
-            _, left = stack.pop()
-            level, part = level + 1, merge(left, part)
-        stack.append((level, part))
+        for a, piece in _pieces(df):
+            level, part = 0, func(_batch(piece, offset + a), offset + a)
+            while stack and stack[-1][0] == level:
+                _, left = stack.pop()
+                level, part = level + 1, merge(left, part)
+            stack.append((level, part))
         offset += df.height
         if progress is not None:
             progress(offset)

@@ -42,7 +42,7 @@ from .columns import (
 )
 from .probabilities import check_probabilities, check_probability_columns
 
-__all__ = ["BatchSpec", "batch_spec", "resolve_batch"]
+__all__ = ["BatchSpec", "batch_spec", "checked_columns", "resolve_batch"]
 
 
 @dataclass
@@ -117,3 +117,14 @@ def resolve_batch(fr: Engine, spec: BatchSpec) -> tuple[np.ndarray, Any]:
             P = P[:, spec.array_order]
     P = check_probabilities(fr, P, spec.selection, spec.columns)
     return codes, P
+
+
+def checked_columns(fr: Engine, spec: BatchSpec) -> ProbColumns | None:
+    """The pred_probs columns of a batch whose rows already passed :func:`resolve_batch` in an
+    earlier pass of the same call (the same rows of the same frame), as the batch's own float
+    columns, without checking them again; ``None`` where the batch does not hold them as float
+    columns of one dtype (then :func:`resolve_batch` reads it)."""
+    if spec.columns is None or fr.non_numeric(spec.columns):
+        return None
+    arrays = fr.float_columns(spec.columns)
+    return None if arrays is None else ProbColumns(arrays)

@@ -458,3 +458,99 @@ def test_pair_cutoffs_bound_the_scan_and_keep_the_flags_exact():
         plan = job.plan()
         mask = np.concatenate([passes.flags(lab, prob, off, plan)[0] for lab, prob, off in parts])
         np.testing.assert_array_equal(mask, in_memory(labels, p, filter_by=filter_by))
+
+
+def positive_key_problem(n: int = 3000, seed: int = 5):
+    """Class 0's rows are confident (threshold ~0.8) and class 1's are not (~0.25): rows given
+    0 with p = (0.30, 0.27, 0.43) are confidently 1 (only p[1] reaches its threshold) although
+    p[0] > p[1], and not predicted 0, so the pair (0, 1) flags rows whose key p[0] - p[1] is
+    positive."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    p = np.empty((n, 3))
+    for y, own in ((0, 0.9), (1, 0.25), (2, 0.8)):
+        rows = np.flatnonzero(labels == y)
+        p[rows] = (1 - own) / 2
+        p[rows, y] = own
+    odd = np.flatnonzero(labels == 0)[::6]
+    p[odd] = [0.30, 0.27, 0.43]
+    p += rng.uniform(0, 1e-3, p.shape)
+    p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+    return labels, p
+
+
+def test_pairs_whose_quota_needs_positive_keys_have_no_cut_off_and_stay_exact():
+    """The key histograms count the negative keys only (p[j] > p[y]); a pair whose quota they
+    do not reach gets an infinite cut-off (every key is scanned for it) and the flags stay
+    those of the in-memory call; the count is exactly the number of (row, class) with p[j] >
+    p[y]."""
+    from cleanframe.scoring.classification import columns
+
+    labels, p = positive_key_problem()
+    own = p[np.arange(len(p)), labels]
+    hist = columns.pair_histogram(as_columns(p), labels, own)
+    assert hist.sum() == int((p > own[:, None]).sum())
+    assert not hist[:, :, columns._MAGS + 1 :].any()  # nothing on the side of the keys >= 0
+    np.testing.assert_array_equal(hist, columns.pair_histogram_dense(labels, p))
+    job = passes.LabelIssueJob(3, filter_by="prune_by_noise_rate")
+    parts = batches(labels, as_columns(p), [500, 1700])()
+    while (step := job.next_pass()) is not None:
+        if step.name == "candidates":
+            assert np.isinf(step.context.cutoff[0, 1]) and step.context.limits[1] > 0
+        job.add(passes.merge_all(step, [step(lab, prob, off) for lab, prob, off in parts]))
+    plan = job.plan()
+    mask = np.concatenate([passes.flags(lab, prob, off, plan)[0] for lab, prob, off in parts])
+    expected = in_memory(labels, p)
+    assert expected[labels == 0].sum() > 100
+    np.testing.assert_array_equal(mask, expected)
+
+
+@pytest.mark.parametrize(
+    "filter_by, rank_by",
+    [
+        ("prune_by_noise_rate", "self_confidence"),
+        ("both", "normalized_margin"),
+        ("predicted_neq_given", "self_confidence"),
+        ("low_normalized_margin", "normalized_margin"),
+    ],
+)
+def test_kept_row_values_give_the_row_map_without_the_columns(filter_by, rank_by):
+    """The row map of the kept flags and of the self-confidence / normalized-margin scores
+    needs only per-row values (own probability, argmax, largest other, agreement): from
+    ``RowStats.known`` on rows whose columns are not there it equals the map on the columns;
+    a read of the values raises."""
+    from cleanframe.scoring.classification.columns import RowStats
+
+    k = 7
+    labels, p = tied_problem(300, k, seed=2, dtype=np.float32)
+    cols = as_columns(p)
+    job = passes.LabelIssueJob(k, filter_by=filter_by, rank_by=rank_by)
+    assert not job.row_map_reads_values()
+    while (step := job.next_pass()) is not None:
+        job.add(step(labels, cols, 0))
+    plan = job.plan()
+    assert not passes.needs_values(plan)
+    want_mask, want_scores = passes.flags(labels, cols, 0, plan)
+    stats = cols.row_stats(labels)
+    for a, b in ((0, len(labels)), (13, 211)):
+        lab = labels[a:b]  # the row stats belong to this labels array
+        kept = RowStats.known(
+            lab, stats.own[a:b], stats.argmax[a:b], stats.other[a:b], stats.agrees[a:b]
+        )
+        bare = ProbColumns.rows_only(lab, kept, k)
+        mask, scores = passes.flags(lab, bare, a, plan)
+        np.testing.assert_array_equal(mask, want_mask[a:b])
+        np.testing.assert_array_equal(scores, want_scores[a:b])
+        np.testing.assert_array_equal(passes.predicted_class(lab, bare), p[a:b].argmax(1))
+        with pytest.raises(ValueError, match="not read"):
+            bare.take([0])
+
+
+def test_which_row_maps_need_the_probabilities():
+    assert passes.LabelIssueJob(3, filter_by="confident_learning").row_map_reads_values()
+    assert passes.LabelIssueJob(3, rank_by="confidence_weighted_entropy").row_map_reads_values()
+    assert passes.LabelIssueJob(
+        3, rank_by="self_confidence", rank_by_kwargs={"adjust_pred_probs": True}
+    ).row_map_reads_values()
+    assert not passes.LabelIssueJob(3, filter_by=None).row_map_reads_values()
+    assert not passes.CountJob(3).row_map_reads_values()

@@ -81,7 +81,6 @@ import numpy as np
 
 from .._common import (
     CONFIDENT_THRESHOLDS_LOWER_BOUND,
-    FLOATING_POINT_COMPARISON,
     class_rows,
     self_confidence,
     value_counts,
@@ -94,8 +93,8 @@ from .columns import (
     confident_guess,
     cutoffs,
     merge_runs,
-    pair_histogram,
     pair_histogram_dense,
+    scan,
     top_candidates,
 )
 from .count import (
@@ -122,6 +121,7 @@ __all__ = [
     "array_batches",
     "flags",
     "merge_all",
+    "needs_values",
     "predicted_class",
     "run",
     "run_counts",
@@ -345,7 +345,17 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     k = num_classes
     if not len(labels):
         return JointStats(np.zeros((k, k), dtype=np.int64))
-    guesses = _guesses(labels, pred_probs, ctx.thresholds)
+    want_hist = ctx.pair_hist and len(labels) < ctx.num_rows
+    hist = None
+    if isinstance(pred_probs, ProbColumns):
+        # the confident guesses and the key histogram from one read of the columns
+        cut = confident_cut(ctx.thresholds, pred_probs.dtype)
+        guesses, hist = scan(pred_probs, labels, pred_probs.row_stats(labels), cut, hist=want_hist)
+        assert guesses is not None
+    else:
+        guesses = confident_guesses(pred_probs, ctx.thresholds)
+        if want_hist:
+            hist = pair_histogram_dense(labels, np.asarray(pred_probs))
     valid = guesses >= 0
     cells = labels[valid].astype(np.int64) * k + guesses[valid]
     joint = np.bincount(cells, minlength=k * k).reshape(k, k).astype(np.int64)
@@ -353,12 +363,6 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     if ctx.off_diagonal:
         rows = np.flatnonzero(valid & (guesses != labels))
         off = int(len(rows) - _agrees(labels, pred_probs, rows).sum())
-    hist = None
-    if ctx.pair_hist and len(labels) < ctx.num_rows:
-        if isinstance(pred_probs, ProbColumns):
-            hist = pair_histogram(pred_probs, labels, pred_probs.row_stats(labels).own)
-        else:
-            hist = pair_histogram_dense(labels, np.asarray(pred_probs))
     return JointStats(joint, off, hist)
 
 
@@ -498,6 +502,20 @@ def flags(
     return mask, scores
 
 
+#: Scores that the row stats of columns give without reading the rows again.
+_ROW_SCORES = ("self_confidence", "normalized_margin")
+
+
+def needs_values(plan: FlagPlan) -> bool:
+    """Whether :func:`flags` of ``plan`` reads the probabilities of a batch beyond the per-row
+    values of :class:`~.columns.RowStats` (own probability, argmax, largest other, agreement):
+    the confident-learning rule and the scores other than self-confidence / normalized margin
+    (or adjusted) do; the kept positions, ``predicted_neq_given`` and those two scores do not."""
+    if plan.rule == "confident_learning":
+        return True
+    return plan.rank_by is not None and (plan.adjust_pred_probs or plan.rank_by not in _ROW_SCORES)
+
+
 # ------------------------------------------------------------------------------------------
 # per-row values, from a matrix or from columns (one fused read, cached on the columns)
 # ------------------------------------------------------------------------------------------
@@ -522,24 +540,10 @@ def _argmax(labels, pred_probs) -> np.ndarray:
 
 def _agrees(labels, pred_probs, rows) -> np.ndarray:
     """:func:`~.count.prediction_agrees_with_label` for rows ``rows``: from the row stats of
-    columns (the boosted own probability against the best other class; rows where they tie
-    are decided on their values, as the matrix path does)."""
+    columns (computed for every row in the read that finds the argmax)."""
     if not isinstance(pred_probs, ProbColumns) or not len(rows):
         return prediction_agrees_with_label(labels, pred_probs, rows)
-    stats = pred_probs.row_stats(labels)
-    own = stats.own[rows]
-    boosted = (own + own.dtype.type(FLOATING_POINT_COMPARISON)).astype(own.dtype)
-    other = stats.other[rows]
-    agrees = boosted > other
-    tied = np.flatnonzero(boosted == other)
-    if len(tied):
-        agrees[tied] = _agrees_rows(labels, pred_probs, rows[tied])
-    return agrees
-
-
-def _agrees_rows(labels, cols: ProbColumns, rows: np.ndarray) -> np.ndarray:
-    """prediction_agrees_with_label on the gathered rows of columns."""
-    return prediction_agrees_with_label(labels[rows], cols.take(rows), np.arange(len(rows)))
+    return pred_probs.row_stats(labels).agrees[rows]
 
 
 def _guesses(labels, pred_probs, thresholds) -> np.ndarray:
@@ -705,6 +709,13 @@ class LabelIssueJob(_Job):
             steps.append("candidates")
         self.steps = tuple(steps)
         self._prune_counts: np.ndarray | None = None
+
+    def row_map_reads_values(self) -> bool:
+        """Whether :func:`flags` of this job's plan reads probabilities beyond the per-row
+        values of the row stats (see :func:`needs_values`), known before any pass."""
+        if self.filter_by == "confident_learning":
+            return True
+        return self.rank_by is not None and (self.adjust or self.rank_by not in _ROW_SCORES)
 
     # -- contexts -------------------------------------------------------------------------
     def _context(self, name: str) -> Any:
@@ -893,6 +904,10 @@ class CountJob(_Job):
     """Passes 1-2: thresholds, confident joint, ``num_label_issues`` and health statistics."""
 
     steps = ("classes", "joint")
+
+    def row_map_reads_values(self) -> bool:
+        """No row map (see :meth:`LabelIssueJob.row_map_reads_values`)."""
+        return False
 
     def result(self) -> CountResult:
         if self.next_pass() is not None:
