@@ -84,3 +84,19 @@ def test_polars_lazy_frame_reads_the_label_column():
     fact = adapt(lf).factorize("y")
     assert fact.codes.tolist() == [0, 1, 0]
     assert fact.uniques == ["b", "a"]
+
+
+def test_pandas_float_columns_are_read_only_views_of_the_frame():
+    """The probability columns reach the kernels as the frame's own storage (no copy), and
+    nothing can write through them into the caller's frame."""
+    p = np.random.default_rng(0).dirichlet(np.ones(3), 50).astype(np.float32)
+    df = pd.DataFrame({"y": ["a"] * 50, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+    arrays = adapt(df).float_columns(["p_c", "p_a"])
+    assert arrays is not None
+    assert [a.flags.writeable for a in arrays] == [False, False]
+    assert np.shares_memory(arrays[0], df["p_c"].to_numpy())
+    np.testing.assert_array_equal(arrays[1], p[:, 0])
+    with pytest.raises(ValueError):
+        arrays[0][0] = 1.0
+    mixed = df.astype({"p_b": np.float64})
+    assert adapt(mixed).float_columns(["p_a", "p_b"]) is None  # two dtypes: no column views
