@@ -6,14 +6,20 @@ loops read them a block of rows at a time across all columns (a tile that stays 
 each full read of pred_probs goes through memory once:
 
 - :meth:`ProbColumns.row_stats`: one light read for the given label's probability, the float64
-  row sum and the range of all values (the validation gate and the self-confidence score), and
-  on first use a second read for the first argmax and the largest probability among the other
-  classes (the predicted label, the normalized margin, confident guesses);
-- :func:`confident_guess` (one read): each row's confidently estimated class (-1 = none), as
-  :func:`.count.confident_guesses`;
+  row sum and the range of all values (the validation gate and the self-confidence score; the
+  loop is :mod:`.gate`'s), and on first use a second read for the first argmax, the largest
+  probability among the other classes and whether the label wins the argmax once boosted by
+  1e-6 (the predicted label, the normalized margin, the ``prediction agrees`` test);
+- :func:`scan` (one read): what the row stats lack of those, each row's confidently estimated
+  class (-1 = none, as :func:`.count.confident_guesses`) and the per-pair histogram of the
+  negative keys ``p[k] - p[j]`` (:func:`pair_histogram`), in any combination;
 - :func:`top_candidates` (one read): per (given, other) class pair the ``m`` largest margins and
   per class the ``m`` lowest self-confidences, ties by row position (the mergeable candidates of
   :mod:`.passes`).
+
+Per-row values kept from an earlier read of the same rows (:meth:`RowStats.known`) stand in for
+those reads: :meth:`ProbColumns.set_row_stats`, and :meth:`ProbColumns.rows_only` for rows whose
+columns are not read at all.
 
 numba is imported (and the loops compiled, cached on disk) on first use only.
 """
@@ -437,42 +443,6 @@ def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # the numba loops (compiled on first use)
 # ------------------------------------------------------------------------------------------
-def _value_stats_py(cols, labels, own, sums, rng):
-    n = len(labels)
-    k = len(cols)
-    lo = rng[0]
-    hi = rng[1]
-    tile = TILE
-    mn = np.empty(tile, dtype=own.dtype)
-    mx = np.empty(tile, dtype=own.dtype)
-    s = np.zeros(tile, dtype=np.float64)
-    for start in range(0, n, tile):
-        stop = min(n, start + tile)
-        m = stop - start
-        lab = labels[start:stop]
-        o = own[start:stop]
-        c = cols[0][start:stop]
-        for i in range(m):
-            s[i] = c[i]
-            mn[i] = c[i]
-            mx[i] = c[i]
-            o[i] = c[i]
-        for j in range(1, k):
-            c = cols[j][start:stop]
-            for i in range(m):
-                v = c[i]
-                s[i] += v
-                mn[i] = min(mn[i], v)
-                mx[i] = max(mx[i], v)
-                o[i] = v if lab[i] == j else o[i]
-        for i in range(m):
-            sums[start + i] = s[i]
-            lo = min(lo, mn[i])
-            hi = max(hi, mx[i])
-    rng[0] = lo
-    rng[1] = hi
-
-
 def _scan_py(
     cols,
     labels,
@@ -816,11 +786,13 @@ _heap_sort = _heap_sort_py
 def _kernels() -> dict:
     import numba
 
+    from .gate import _compiled as _gate_value_stats
+
     jit = numba.njit(cache=True, nogil=True)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
     globals()["_heap_sort"] = numba.njit(cache=True, nogil=True)(_heap_sort_py)
     return {
-        "value_stats": jit(_value_stats_py),
+        "value_stats": _gate_value_stats(),
         "scan": jit(_scan_py),
         "top_candidates": jit(_top_candidates_py),
         "merge_runs": jit(_merge_runs_py),
