@@ -190,29 +190,23 @@ def redraw_copies(
     chosen_by_ties = count < size[pair_g]
     if not chosen_by_ties.any():
         return idx, redrawn
+    # c distinct members of each pair's group: Floyd's sampling, all pairs at once (draw i
+    # takes t in [0, s - c + i]; a t already taken gives s - c + i instead)
     rng = np.random.default_rng(seed)
     pairs = np.flatnonzero(chosen_by_ties)
-    # the pairs of each group together, groups in order (a deterministic draw order)
-    pairs = pairs[np.argsort(pair_g[pairs], kind="stable")]
-    bounds = np.flatnonzero(np.r_[True, np.diff(pair_g[pairs]) != 0, True])
-    for b0, b1 in zip(bounds[:-1], bounds[1:]):
-        block = pairs[b0:b1]
-        grp = int(pair_g[block[0]])
-        pool = members[start[grp] : start[grp + 1]]
-        c = count[block]
-        cmax = int(c.max())
-        step = max(1, (1 << 22) // len(pool))
-        for s0 in range(0, len(block), step):
-            part, cp = block[s0 : s0 + step], c[s0 : s0 + step]
-            keys = rng.random((len(part), len(pool)))
-            pick = np.argpartition(keys, cmax - 1, axis=1)[:, :cmax]
-            pick = np.take_along_axis(
-                pick, np.argsort(np.take_along_axis(keys, pick, axis=1), axis=1), axis=1
-            )
-            take = np.arange(cmax)[None, :] < cp[:, None]
-            at = first[part][:, None] + np.arange(cmax)[None, :]
-            idx[rows[at[take]], slots[at[take]]] = pool[pick[take]]
-            redrawn[rows[first[part]]] = True
+    c, s = count[pairs], size[pair_g[pairs]]
+    cmax = int(c.max())
+    drawn = np.full((len(pairs), cmax), -1, dtype=np.int64)
+    for i in range(cmax):
+        act = np.flatnonzero(c > i)
+        top = s[act] - c[act] + i
+        t = np.minimum((rng.random(len(act)) * (top + 1)).astype(np.int64), top)
+        taken = (drawn[act, :i] == t[:, None]).any(axis=1)
+        drawn[act, i] = np.where(taken, top, t)
+    take = np.arange(cmax)[None, :] < c[:, None]
+    at = (first[pairs][:, None] + np.arange(cmax)[None, :])[take]
+    idx[rows[at], slots[at]] = members[(start[pair_g[pairs]][:, None] + drawn)[take]]
+    redrawn[rows[first[pairs]]] = True
     return idx, redrawn
 
 
