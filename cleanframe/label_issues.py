@@ -419,6 +419,16 @@ def _square_table(fr, classes, matrix, corner: str):
     return fr.square_table(classes.names, matrix, rows=corner, columns="true_label")
 
 
+def _batched_counts(fr, label, pred_probs, classes):
+    """A batched frame's (LazyFrame streamed, Dask by partitions) count statistics: the
+    thresholds and confident joint from the two passes :func:`health_summary` makes, as
+    ``(CountResult, JointInputs)`` for the dataset tables (same numbers as in memory)."""
+    spec, result = _batched._counts(fr, label, pred_probs, classes, None)
+    joint = result.joint()
+    counts = np.asarray(result.class_counts)
+    return result, JointInputs(fr, spec.classes, joint, result.num_examples, counts)
+
+
 def confident_joint(
     df,
     *,
@@ -431,7 +441,9 @@ def confident_joint(
 
     Rows are the given label, columns the estimated true label, both named by class. A pandas
     input gives a DataFrame indexed by ``given_label``; a polars input a DataFrame whose first
-    column is ``given_label`` (a LazyFrame gives a LazyFrame).
+    column is ``given_label`` (a LazyFrame gives a LazyFrame). Runs on pandas and polars in
+    memory, on a LazyFrame streamed and on a Dask DataFrame by partitions (two passes that
+    merge per-batch counts; a pandas table on Dask).
 
     Examples
     --------
@@ -445,6 +457,11 @@ def confident_joint(
     a            2  1
     b            0  3
     """
+    fr = adapt(df)
+    if fr.batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        result, j = _batched_counts(fr, label, pred_probs, classes)
+        cj = result.confident_joint(calibrate=calibrate)
+        return _square_table(fr, j.classes, cj, "given_label")
     fr, c = _classification(df, label, pred_probs, classes)
     cj = _count.compute_confident_joint(c.labels, c.pred_probs, calibrate=calibrate)
     return _square_table(fr, c.classes, cj, "given_label")
@@ -505,6 +522,8 @@ def rank_classes_by_label_quality(
 
     Columns: ``class``, ``num_examples``, ``label_issues``, ``inverse_label_issues``,
     ``label_noise``, ``inverse_label_noise``, ``label_quality_score`` (= 1 - label_noise).
+    Runs in memory, on a LazyFrame streamed and on a Dask DataFrame by partitions (the
+    confident joint from two passes, as :func:`health_summary`).
 
     Examples
     --------
@@ -523,6 +542,9 @@ def rank_classes_by_label_quality(
     label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("rank_classes_by_label_quality", locals())
+    if (fr := adapt(df)).batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        _, j = _batched_counts(fr, label, pred_probs, classes)
+        return _class_quality_table(fr, j, j.joint)
     fr, c = _classification(df, label, pred_probs, classes)
     return _class_quality_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs))
 
@@ -543,7 +565,8 @@ def overlapping_classes(
     :func:`health_summary`).
 
     Columns: ``class_a``, ``class_b``, ``num_overlapping_examples``, ``joint_probability``
-    (``J[a,b] + J[b,a]``; with ``asymmetric=True`` one row per ordered pair).
+    (``J[a,b] + J[b,a]``; with ``asymmetric=True`` one row per ordered pair). Runs in memory,
+    on a LazyFrame streamed and on a Dask DataFrame by partitions.
 
     Examples
     --------
@@ -559,6 +582,9 @@ def overlapping_classes(
     ) is not None:
         return _overlap_table(j.fr, j, j.joint, asymmetric)
     label, pred_probs = require_rows(label, pred_probs)
+    if (fr := adapt(df)).batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        _, j = _batched_counts(fr, label, pred_probs, classes)
+        return _overlap_table(fr, j, j.joint, asymmetric)
     fr, c = _classification(df, label, pred_probs, classes)
     return _overlap_table(fr, c, _count.estimate_joint(c.labels, c.pred_probs), asymmetric)
 
@@ -574,7 +600,8 @@ def overall_label_health_score(
 ) -> float:
     """1 - (estimated number of label issues) / N: the share of labels that look right; from a
     confident joint alone (``confident_joint=``, see :func:`health_summary`), the trace of the
-    joint it estimates (as cleanlab).
+    joint it estimates (as cleanlab). Runs in memory, on a LazyFrame streamed and on a Dask
+    DataFrame by partitions.
 
     Examples
     --------
@@ -590,6 +617,9 @@ def overall_label_health_score(
     label, pred_probs = require_rows(label, pred_probs)
     if _multilabel.wants_multilabel(df, label):  # a list column of tags
         return _multilabel.forward("overall_label_health_score", locals())
+    if (fr := adapt(df)).batched:  # a LazyFrame (polars streaming) or a Dask DataFrame
+        result, _ = _batched_counts(fr, label, pred_probs, classes)
+        return float(result.health()["overall_label_health_score"])
     _, c = _classification(df, label, pred_probs, classes)
     return float(_dataset.overall_label_health_score(c.labels, c.pred_probs))
 

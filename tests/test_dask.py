@@ -218,7 +218,51 @@ def test_statistics_passes_read_each_partition_once_when_held(sync, hold):
 def test_unsupported_method_says_what_runs_on_dask(frames):
     _, ddf = frames
     with pytest.raises(NotImplementedError, match="find_label_issues, label_quality_scores"):
-        ddf.cl.confident_joint(label="y", pred_probs="p_*")
+        ddf.cl.merge_rare_classes(label="y", pred_probs="p_*")
+
+
+def _dataset_tables(frame) -> dict:
+    kwargs = {"label": "y", "pred_probs": "p_*"}
+    return {
+        "confident_joint": frame.cl.confident_joint(**kwargs),
+        "uncalibrated": frame.cl.confident_joint(**kwargs, calibrate=False),
+        "ranked": frame.cl.rank_classes_by_label_quality(**kwargs),
+        "overlaps": frame.cl.overlapping_classes(**kwargs),
+        "asymmetric": frame.cl.overlapping_classes(**kwargs, asymmetric=True),
+        "score": frame.cl.overall_label_health_score(**kwargs),
+    }
+
+
+def test_dataset_functions_on_dask_equal_in_memory(frames, sync):
+    """confident_joint, rank_classes_by_label_quality, overlapping_classes and
+    overall_label_health_score from the two count passes over the partitions."""
+    df, ddf = frames
+    expected, got = _dataset_tables(df), _dataset_tables(ddf)
+    assert got["score"] == expected["score"] < 1
+    for name in ("confident_joint", "uncalibrated", "ranked", "overlaps", "asymmetric"):
+        assert isinstance(got[name], pd.DataFrame)
+        pd.testing.assert_frame_equal(got[name], expected[name])
+
+
+def test_dataset_functions_on_a_lazy_frame_stream_and_equal_in_memory(monkeypatch):
+    """A LazyFrame runs them batched too (not collected): same tables, lazy, as in memory."""
+    import polars as pl
+
+    from cleanframe._engines import polars as polars_engine
+
+    lf = hard_frame().lazy()
+    expected = _dataset_tables(hard_frame())
+
+    def no_collect(self, *args, **kwargs):
+        raise AssertionError("the LazyFrame's columns were collected")
+
+    monkeypatch.setattr(polars_engine.LazyPolarsFrame, "eager", no_collect)
+    monkeypatch.setattr(polars_engine.LazyPolarsFrame, "_data", no_collect)
+    got = _dataset_tables(lf)
+    assert got["score"] == expected["score"]
+    for name in ("confident_joint", "uncalibrated", "ranked", "overlaps", "asymmetric"):
+        assert isinstance(got[name], pl.LazyFrame)
+        assert got[name].collect().equals(expected[name])
 
 
 # -- a real cluster: two worker processes -------------------------------------------------
@@ -260,6 +304,8 @@ def test_counts_scores_and_health_on_a_local_cluster(client, frames):
     got = ddf.cl.health_summary(**kwargs)
     expected = df.cl.health_summary(**kwargs)
     pd.testing.assert_frame_equal(got.classes_by_label_quality, expected.classes_by_label_quality)
+    pd.testing.assert_frame_equal(ddf.cl.confident_joint(**kwargs), df.cl.confident_joint(**kwargs))
+    assert ddf.cl.overall_label_health_score(**kwargs) == df.cl.overall_label_health_score(**kwargs)
 
 
 def test_held_partitions_are_released_after_the_call(client, frames):

@@ -65,8 +65,9 @@ def adapt_column(obj: Any) -> Engine | None:
 def _unsupported(what: str):
     raise NotImplementedError(
         f"{what} is not available on a Dask DataFrame: on Dask, cleanframe runs "
-        "find_label_issues, label_quality_scores, num_label_issues and health_summary "
-        "(call .compute() first for the other methods)"
+        "find_label_issues, label_quality_scores, num_label_issues, health_summary, "
+        "confident_joint, rank_classes_by_label_quality, overlapping_classes and "
+        "overall_label_health_score (call .compute() first for the other methods)"
     )
 
 
