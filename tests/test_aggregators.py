@@ -696,3 +696,27 @@ def test_grouped_pass_sorts_and_checks_items_with_many_annotators(compiled_passe
     else:
         pd.testing.assert_frame_equal(outs[1], outs[0], check_exact=True)
     assert compiled_passes.passes[0] == ("grouped_annotations", not duplicate)
+
+
+def _with_passes(on, call):
+    from cleanframe.scoring.multiannotator import long_pass
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ag, "FUSED_MIN_ANNOTATIONS", 0 if on else 10**18)
+        mp.setattr(long_pass, "FUSED_MIN_ROWS", 0 if on else 10**18)
+        return call()
+
+
+@settings(max_examples=15, deadline=None)
+@given(small_long_crowds(), st.booleans())
+def test_compiled_passes_equal_the_numpy_path_on_random_crowds(data, grouped):
+    long, perm = data
+    long = long.iloc[perm]
+    if grouped:  # rows of an item together (the compiled long pass applies)
+        long = long.sort_values("item_id", kind="stable")
+    for method in ("gold_majority_vote", "wawa"):
+        outs = [
+            _with_passes(on, lambda m=method: consensus(long, **KW_LONG, **_kw(m)))
+            for on in (False, True)
+        ]
+        pd.testing.assert_frame_equal(outs[1], outs[0], check_exact=True)
