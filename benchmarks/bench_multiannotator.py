@@ -195,7 +195,10 @@ def run_aggregator(lib, method, args):
                 long["item_id"].to_numpy(), long["worker"].to_numpy(), long["label"].to_numpy(),
                 num_items=args.items, num_annotators=args.annotators, num_classes=k,
             )  # fmt: skip
-            agg.aggregate_items(ann, method, gold=gold, posterior=False)
+            try:
+                agg.aggregate_items(ann, method, gold=gold, posterior=False)
+            except TypeError:  # code before aggregate_items(posterior=...) (before/after runs)
+                agg.aggregate_items(ann, method, gold=gold)
             kernel_times.append(time.perf_counter() - t0)
         kernel_seconds = min(kernel_times)
     mv = np.argmax(
