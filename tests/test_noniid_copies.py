@@ -191,3 +191,27 @@ def test_redraw_is_seeded_and_leaves_the_global_rng_alone():
     assert a["redrawn"].any() and not np.array_equal(a["scores"], c["scores"])
     plain = noniid.non_iid(graph.indices, distances=graph.distances, metric="cosine")
     assert not plain["redrawn"].any()
+
+
+def test_the_example_in_differences():
+    """docs/DIFFERENCES.md, "Non-IID test: neighbours chosen among exact copies"."""
+    from cleanlab.internal.neighbor.knn_graph import create_knn_graph_and_index
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    X[[5, 17, 23, 31]] = X[1]
+    df = pd.DataFrame(X, columns=list("abcd"))
+    graph = nb.knn_graph(df, features=list("abcd"), k=3)
+    assert graph.indices[[9, 16]].tolist() == [[4, 11, 1], [11, 0, 1]]
+    theirs, _ = create_knn_graph_and_index(X, n_neighbors=3, metric="cosine")
+    listed = theirs.indices.reshape(40, 3)[[9, 16]]
+    # sklearn lists one of the copies too, whichever np.argpartition left in front (5 for row 16
+    # with numpy 2.4 on x86; it depends on numpy's build)
+    assert listed[:, :2].tolist() == [[4, 11], [11, 0]] and set(listed[:, 2]) <= {1, 5, 17, 23, 31}
+    groups = noniid.copy_groups(graph.distances, graph.indices, graph.metric)
+    drawn, redrawn = noniid.redraw_copies(graph.indices, groups)
+    assert drawn[[9, 16]].tolist() == [[4, 11, 23], [11, 0, 1]]
+    assert set(np.flatnonzero(groups >= 0)) == {1, 5, 17, 23, 31}
+    assert redrawn[[9, 16]].all()
+    # the five copies' own neighbours are all copies: left out of the test
+    res = noniid.non_iid(graph.indices, distances=graph.distances, metric=graph.metric, redraw=True)
+    assert np.flatnonzero(~res["tested"]).tolist() == [1, 5, 17, 23, 31]
