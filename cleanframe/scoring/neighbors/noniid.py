@@ -14,25 +14,24 @@ Data that drifts with row order has neighbours close in index, so small gaps are
 - flagged: only the lowest-scoring row, and only when the p-value is below the significance
   threshold.
 
-Neighbours chosen among exact copies say nothing about the row order either, and a graph that
-picks them by row position (cleanframe's exact search breaks ties by row index) makes shuffled
-data with many copies look non-IID or, by chance, more IID than it is. Given the graph's
-distances (and ``redraw=True``, which cleanframe passes for the graphs it builds), :func:`non_iid`
-therefore
+Neighbours chosen among exact copies say nothing about the row order either: every copy is at
+the same distance from the row, so the search's tie order picked the listed ones. Given the
+graph's distances, :func:`non_iid`
 
-- finds the groups of exact copies from the graph itself (rows joined by a neighbour at distance 0,
-  :func:`copy_groups`);
-- where a row lists only some members of a group of copies (all at one distance from it, so ties
-  chose which ones), draws that many members of the group at random instead (seeded, the same
-  draw for every graph that holds the same neighbours up to the choice among copies,
-  :func:`redraw_copies`); Datalab's sklearn search picks them by the order in which
-  ``np.argpartition`` leaves equal values, which depends on every distance in the row and so is
-  neither row order nor reproducible without the whole distance matrix;
 - leaves out of the statistic (observed and permuted) the rows whose ``k`` neighbours all lie at
   distance 0 (more exact duplicates than neighbours, a constant feature, parallel rows under
   cosine): any choice of their neighbours is one among copies; they get the neutral score 1.
   When every row is such a row (constant or identical features) the test cannot be done: the
-  p-value and statistic are NaN and no row is flagged.
+  p-value and statistic are NaN and no row is flagged;
+- with ``redraw=True`` (which cleanframe passes for the graphs it builds: its search breaks ties
+  by row index, which reads as a row-order signal and made shuffled data with many copies look
+  non-IID) finds the groups of exact copies from the graph itself (rows joined by a neighbour at
+  distance 0, :func:`copy_groups`) and, where a row lists only some members of a group, draws
+  that many members of the group at random instead (seeded; the same draw for every graph that
+  holds the same neighbours up to the choice among copies, :func:`redraw_copies`). Datalab's
+  sklearn search lists the copies in the order ``np.argpartition`` leaves equal values, which
+  depends on every distance in the row: not row order, and not reproducible without the whole
+  distance matrix.
 
 Without distances every row counts, and without ``redraw`` the neighbours are used as given, as
 in cleanlab: a graph from Datalab gives Datalab's results (up to the rows left out, which only
