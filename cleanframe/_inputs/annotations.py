@@ -547,7 +547,7 @@ def _long_grouped(fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_
         class_column=label,
         annotator_names=annot_values,
         label_columns=[label],
-        item_values=list(item_values),
+        item_values=item_values,  # _dense's own list
         gold=gold,
         item_array=fi.values if fi.categories is None else None,
     )
