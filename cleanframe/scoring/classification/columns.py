@@ -609,38 +609,48 @@ def _top_candidates_py(
                 worst[y, j] = -np.inf  # no such pair: nothing enters
             elif use_cut:
                 worst[y, j] = cutoff[y, j]
-    # phase 1: the negative keys (positive margins: p[j] > p[y]), a contiguous scan of each
-    # column's tile; such (row, class) pairs are few, and only they can go into a pair whose
-    # heap ends up full of negative keys
+    # phase 1: the negative keys (positive margins: p[j] > p[y]), or with ``use_cut`` the keys
+    # at or below each pair's cut-off, per tile of rows: a row's keys are all at or above
+    # own - other (its largest other probability), so only the rows where that bound is at or
+    # below the loosest bound of their class's pairs are scanned (few: the selected rows have
+    # the largest margins), column by column; each value is tested against its own pair's
+    # current bound (a copy of column j of ``worst``, in L1)
     wmax = np.empty(k, dtype=np.float64)
-    bound = np.empty(tile, dtype=np.float64)
+    wcol = np.empty(k, dtype=np.float64)
+    act = np.empty(tile, dtype=np.int64)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
         o = own[start:stop]
-        # each row's loosest bound over its pairs (refreshed per tile; bounds only tighten)
-        for y in range(k):
+        ot = other[start:stop]
+        lab = labels[start:stop]
+        for y in range(k):  # bounds only tighten during the scan: these stay valid
             w = -np.inf
             for j in range(k):
                 w = max(w, worst[y, j])
-            wmax[y] = w
-        for i in range(stop - start):
-            bound[i] = wmax[labels[start + i]]
+            wmax[y] = w if use_cut else min(w, 0.0)
+        hits = 0
+        for i in range(stop - start):  # branch-free: the rows that may hold a candidate
+            act[hits] = i
+            lb = o[i] - ot[i]
+            hits += 1 if (lb <= wmax[lab[i]] and (use_cut or lb < zero)) else 0
+        if hits == 0:
+            continue
         for j in range(k):
             c = cols[j][start:stop]
-            for i in range(stop - start):
+            for y in range(k):
+                wcol[y] = worst[y, j]
+            for t in range(hits):
+                i = act[t]
                 key = o[i] - c[i]
-                if (use_cut or key < zero) and key <= bound[i]:
-                    r = start + i
-                    y = labels[r]
-                    if key > worst[y, j]:
-                        continue
+                y = lab[i]
+                if key <= wcol[y] and (use_cut or key < zero):
                     s = pair_slot[y, j]
-                    if s < 0:
-                        continue
+                    r = start + i
                     size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
                     sizes[s] = size
                     if size == cap[s]:
                         worst[y, j] = keys[starts[s]]
+                        wcol[y] = worst[y, j]
     # phase 2: the keys >= 0, only for the pairs whose heap is not yet full of negative keys
     ptr = np.zeros(k + 1, dtype=np.int64)
     need = np.empty(k * k, dtype=np.int64)
