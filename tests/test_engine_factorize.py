@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,12 @@ from hypothesis import strategies as st
 from cleanframe._engines import adapt
 
 VALUES = st.lists(
-    st.one_of(st.none(), st.sampled_from(["a", "b", "é", "", "c" * 13, "class_007", "B"])),
+    st.one_of(
+        st.none(),
+        st.sampled_from(
+            ["a", "b", "é", "", "c" * 13, "class_007", "B", "abcd", "abcdefghijkl", "ab\x00"]
+        ),
+    ),
     max_size=30,
 )
 
@@ -25,6 +31,10 @@ def frames(values: list) -> dict:
         "pandas object": pd.DataFrame({"y": pd.Series(values, dtype=object)}),
         "pandas str": pd.DataFrame({"y": pd.Series(values, dtype="string")}),
         "pandas arrow": pd.DataFrame({"y": pd.Series(values, dtype="string[pyarrow]")}),
+        "pandas ArrowDtype large_string": pd.DataFrame(
+            {"y": pd.Series(values, dtype=pd.ArrowDtype(pa.large_string()))}
+        ),
+        "pandas python strings": pd.DataFrame({"y": pd.Series(values, dtype="string[python]")}),
         "polars String": pl.DataFrame({"y": pl.Series(values, dtype=pl.String)}),
         "polars Categorical": pl.DataFrame({"y": pl.Series(values, dtype=pl.Categorical)}),
     }
@@ -37,6 +47,13 @@ def frames(values: list) -> dict:
             ],
             rechunk=False,
         )
+    # a slice: the Arrow arrays start at an offset into their buffers
+    out["polars String sliced"] = pl.DataFrame(
+        {"y": pl.Series([None, "zz", *values], dtype=pl.String)}
+    ).slice(2)
+    out["pandas arrow sliced"] = pd.DataFrame(
+        {"y": pd.Series([None, "zz", *values], dtype="string[pyarrow]").iloc[2:]}
+    )
     if strings:
         out["pandas category"] = pd.DataFrame({"y": pd.Categorical(values)})
         enum = pl.Enum(sorted(set(strings)))
@@ -100,3 +117,30 @@ def test_pandas_float_columns_are_read_only_views_of_the_frame():
         arrays[0][0] = 1.0
     mixed = df.astype({"p_b": np.float64})
     assert adapt(mixed).float_columns(["p_a", "p_b"]) is None  # two dtypes: no column views
+
+
+@pytest.mark.parametrize("distinct", [1, 300, 5000, 20000])
+def test_many_distinct_values_and_long_strings(distinct):
+    """Past the first table sizes of the compiled short-string loop, past its limit of distinct
+    values (general path) and with one long string among short ones (general path)."""
+    rng = np.random.default_rng(distinct)
+    values = [f"v{i}" for i in rng.integers(0, distinct, 60_000)]
+    values[7] = None
+    cases = [values, [*values[:100], "a string longer than twelve bytes", *values[100:]]]
+    for vals in cases:
+        codes, uniques = expected_fast(vals)
+        for name, df in {
+            "pandas str": pd.DataFrame({"y": pd.Series(vals, dtype="str")}),
+            "polars String": pl.DataFrame({"y": pl.Series(vals, dtype=pl.String)}),
+        }.items():
+            fact = adapt(df).factorize("y")
+            assert np.array_equal(fact.codes, codes), name
+            assert list(fact.uniques) == uniques, name
+
+
+def expected_fast(values: list) -> tuple[np.ndarray, list]:
+    uniques: dict = {}
+    codes = np.array(
+        [-1 if v is None else uniques.setdefault(v, len(uniques)) for v in values], dtype=np.int64
+    )
+    return codes, list(uniques)

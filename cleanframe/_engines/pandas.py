@@ -17,6 +17,7 @@ from ._base import (
     sorted_runs,
     stack_columns,
 )
+from ._strings import short_string_codes
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -71,6 +72,24 @@ def adapt_column(obj: Any) -> PandasFrame | None:
     return adapt(obj)
 
 
+def _arrow_string_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """``(codes, uniques)`` of an Arrow-backed string Series (pandas' ``str`` and
+    ``string[pyarrow]``, ``ArrowDtype`` strings) from its Arrow buffers by
+    :func:`._strings.short_string_codes`, as ``pd.factorize`` gives them; ``None`` when that
+    does not apply."""
+    dtype = s.dtype
+    arrow = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and dtype.kind in "OU"
+    )
+    if not arrow or not hasattr(s.array, "__arrow_array__"):
+        return None
+    fast = short_string_codes(s.array.__arrow_array__())
+    if fast is None:
+        return None
+    codes, first = fast
+    return codes, pd.Index(s.array.take(first))
+
+
 class PandasFrame(Engine):
     kind = "pandas"
     pandera_backend = "pandas"
@@ -120,7 +139,11 @@ class PandasFrame(Engine):
             codes = s.cat.codes.to_numpy(dtype=np.int64)
             present = np.unique(codes[codes >= 0])
             return Factorized(codes, [cats[i] for i in present], list(cats), "categorical")
-        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        fast = _arrow_string_codes(s)
+        if fast is not None:  # short labels in Arrow storage: compiled hash loop
+            codes, uniques = fast
+        else:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
         dtype = s.dtype
         if pd.api.types.is_bool_dtype(dtype):
             kind = "boolean"

@@ -16,6 +16,7 @@ from ._base import (
     sorted_runs,
     stack_columns,
 )
+from ._strings import short_string_codes
 
 __all__ = [
     "PANDERA_CHECKS",
@@ -89,6 +90,9 @@ def _arrow_factorize(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
         if isinstance(arr, pa.DictionaryArray):  # a Categorical: re-encode its physical codes
             enc = pc.dictionary_encode(arr.indices)
             values = arr.dictionary.take(enc.dictionary)
+        elif (fast := short_string_codes(arr)) is not None:  # short labels: compiled hash loop
+            codes, first = fast
+            return codes, s.gather(first).cast(pl.String)
         else:
             enc = pc.dictionary_encode(arr)
             values = enc.dictionary
