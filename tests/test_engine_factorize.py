@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cleanframe._engines import adapt
+from cleanframe._engines import _strings, adapt
 
 VALUES = st.lists(
     st.one_of(
@@ -67,8 +67,17 @@ def expected(values: list) -> tuple[list, list]:
     return codes, uniques
 
 
+@pytest.fixture(params=["general", "compiled"], scope="module")
+def short_string_path(request):
+    """Both factorize paths of short strings: the compiled loop also below its row threshold."""
+    saved = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0 if request.param == "compiled" else saved
+    yield request.param
+    _strings.MIN_ROWS = saved
+
+
 @given(values=VALUES)
-def test_codes_and_uniques_in_order_of_first_appearance(values):
+def test_codes_and_uniques_in_order_of_first_appearance(short_string_path, values):
     codes, uniques = expected(values)
     for name, df in frames(values).items():
         fact = adapt(df).factorize("y")
@@ -124,7 +133,7 @@ def test_many_distinct_values_and_long_strings(distinct):
     """Past the first table sizes of the compiled short-string loop, past its limit of distinct
     values (general path) and with one long string among short ones (general path)."""
     rng = np.random.default_rng(distinct)
-    values = [f"v{i}" for i in rng.integers(0, distinct, 60_000)]
+    values = [f"v{i}" for i in rng.integers(0, distinct, _strings.MIN_ROWS + 10)]
     values[7] = None
     cases = [values, [*values[:100], "a string longer than twelve bytes", *values[100:]]]
     for vals in cases:
