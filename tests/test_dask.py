@@ -310,22 +310,35 @@ def test_counts_scores_and_health_on_a_local_cluster(client, frames):
 
 def test_held_partitions_are_released_after_the_call(client, frames):
     """The partitions held between the passes leave the workers' memory when the statistics
-    are done (nothing of the call stays on the cluster but what the lazy result computes)."""
+    are done: while the lazy result lives, the workers keep only its result columns (a small
+    fraction of the data); when it is dropped, nothing of the call stays on the cluster."""
     import gc
+    import time
 
     df, ddf = frames
-    before = sum(len(keys) for keys in client.has_what().values())
-    out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
-    assert ddf.cl.num_label_issues(label="y", pred_probs="p_*") > 0
-    gc.collect()
-    for _ in range(50):  # the scheduler forgets released keys asynchronously
-        if sum(len(keys) for keys in client.has_what().values()) <= before:
-            break
-        import time
 
-        time.sleep(0.1)
-    assert sum(len(keys) for keys in client.has_what().values()) <= before
-    assert out.compute()["is_issue"].sum() > 0
+    def held() -> dict:
+        """The keys in the workers' memory and their sizes."""
+        gc.collect()
+        for _ in range(50):  # the scheduler releases keys asynchronously
+            keys = [k for keys in client.has_what().values() for k in keys]
+            if not keys:
+                return {}
+            time.sleep(0.1)
+        return client.nbytes(keys=keys, summary=False)
+
+    assert held() == {}
+    out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
+    kept = held()
+    assert 0 < sum(kept.values()) < 0.2 * df.memory_usage(index=False).sum()
+    assert len(kept) == ddf.npartitions  # the result columns of each partition
+    pd.testing.assert_frame_equal(
+        out.compute(), df.cl.find_label_issues(label="y", pred_probs="p_*")
+    )
+    del out
+    assert held() == {}
+    assert ddf.cl.num_label_issues(label="y", pred_probs="p_*") > 0
+    assert held() == {}
 
 
 def test_error_on_a_worker_reaches_the_caller(client):

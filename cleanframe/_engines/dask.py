@@ -210,6 +210,26 @@ def _attach_known(part: pd.DataFrame, bounds: pd.DataFrame, func, template, over
     return fr.attach(func(fr, start), overwrite=overwrite)
 
 
+def _held_rows(func, part: _Partition, start: int) -> dict | None:
+    """The result columns of a held partition (its resolved columns and row stats reused)."""
+    if part.height == 0:
+        return None
+    part.locate(start)
+    return func(part, start)
+
+
+def _attach_held(part: pd.DataFrame, columns, start: int, length: int, template, overwrite):
+    if len(part) != length:  # never attach one partition's results to another's rows
+        raise RuntimeError(
+            f"a partition of the Dask frame has {len(part)} rows where the statistics passes "
+            f"read {length}: the frame's partitions changed between the passes and the result"
+        )
+    fr = _Partition(part, start)
+    if columns is None:
+        columns = {n: _empty(v) for n, v in template.items()}
+    return fr.attach(columns, overwrite=overwrite)
+
+
 def _offsets(lengths) -> list[int]:
     return [int(x) for x in np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])]
 
@@ -414,8 +434,25 @@ class DaskFrame(Engine):
         return out
 
     def attach_batches(self, columns, func, template, *, overwrite=False):
-        self._release()  # the statistics passes are done
         meta = self._meta.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
+        held = self._held.get(tuple(columns))
+        if held is not None and len(held.parts) == self.native.npartitions:
+            # the result columns now, from the held partitions (no second read of their
+            # probabilities for the scores); kept (small) on the workers for the lazy result
+            rows = dask.delayed(_held_rows, pure=False)
+            results = held.each(lambda part, start: rows(func, part, start), held.offsets)
+            results = list(dask.persist(*results))
+            lengths, offsets = held.lengths, held.offsets
+            self._release()
+            attach = dask.delayed(_attach_held, pure=False)
+            parts = [
+                attach(part, res, start, length, template, overwrite)
+                for part, res, start, length in zip(
+                    self.native.to_delayed(), results, offsets, lengths
+                )
+            ]
+            return dd.from_delayed(parts, meta=meta, verify_meta=False)
+        self._release()  # the statistics passes are done
         lengths = self._lengths.get(tuple(columns))
         if lengths is not None and len(lengths) == self.native.npartitions:
             # the frame's own partitions are those the statistics read: plain offsets
