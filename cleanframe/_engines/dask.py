@@ -453,12 +453,12 @@ class DaskFrame(Engine):
             ]
             return dd.from_delayed(parts, meta=meta, verify_meta=False)
         self._release()  # the statistics passes are done
-        lengths = self._lengths.get(tuple(columns))
-        if lengths is not None and len(lengths) == self.native.npartitions:
+        known = self._lengths.get(tuple(columns))
+        if known is not None and len(known) == self.native.npartitions:
             # the frame's own partitions are those the statistics read: plain offsets
             return self.native.map_partitions(
                 _attach_known,
-                _positions(lengths),
+                _positions(known),
                 func,
                 template,
                 overwrite,
