@@ -321,6 +321,7 @@ def top_candidates(
     class_slot: np.ndarray,
     limits: np.ndarray,
     cutoff: np.ndarray | None = None,
+    room: int = 0,
 ):
     """The candidates of one batch: ``(slots, keys, positions)``.
 
@@ -329,8 +330,18 @@ def top_candidates(
     key of a pair is ``p[k] - p[j]`` (smaller = larger margin), of a class ``p[k]``; ties go to
     the earlier row. The result is sorted by (slot, key, position). ``cutoff[k, j]`` (optional,
     float64): no row of pair (k, j) with a larger key can be among the pair's global best, so
-    such keys are skipped (see :func:`pair_histogram`).
+    such keys are skipped (see :func:`pair_histogram`). ``room`` (with a finite ``cutoff`` for
+    every pair): how many keys of all rows are at or below their pair's cut-off
+    (:func:`cutoff_room`); then every such key of the batch is appended to flat arrays and
+    sorted once (sequential writes instead of heap pushes spread over every pair's heap),
+    falling back to the heaps if the room is ever exceeded.
     """
+    if cutoff is not None and room > 0:
+        out = _appended_candidates(
+            cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
+        )
+        if out is not None:
+            return out
     used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
     n = cols.shape[0]
     cap = np.zeros(len(limits), dtype=np.int64)
@@ -355,6 +366,11 @@ def top_candidates(
         keys,
         pos,
         sizes,
+        False,
+        np.empty(0, dtype=np.int64),
+        np.empty(0, dtype=cols.dtype),
+        np.empty(0, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
     )
     counts = sizes[used]
     total = int(counts.sum())
@@ -362,6 +378,76 @@ def top_candidates(
     take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
     slots = np.repeat(used, counts).astype(np.int64)
     return slots, keys[take], pos[take] + int(offset)
+
+
+def _appended_candidates(
+    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
+):
+    """:func:`top_candidates` with every key at or below its pair's cut-off appended, then
+    sorted by (slot, key, position) and cut to the limits; ``None`` if ``room`` was too small.
+    """
+    n = cols.shape[0]
+    room = int(min(room, n * max(cols.shape[1] - 1, 1)))
+    used = np.unique(class_slot[class_slot >= 0])
+    cap = np.zeros(len(limits), dtype=np.int64)
+    cap[used] = np.minimum(limits[used], n)
+    starts = np.concatenate([[0], np.cumsum(cap)])
+    keys = np.empty(int(starts[-1]), dtype=cols.dtype)
+    pos = np.empty(int(starts[-1]), dtype=np.int64)
+    sizes = np.zeros(len(limits), dtype=np.int64)
+    a_slot = np.empty(room, dtype=np.int64)
+    a_key = np.empty(room, dtype=cols.dtype)
+    a_pos = np.empty(room, dtype=np.int64)
+    state = np.zeros(2, dtype=np.int64)  # appended, overflowed
+    _kernels()["top_candidates"](
+        cols.typed(),
+        np.asarray(labels, dtype=np.int64),
+        own,
+        other,
+        np.ascontiguousarray(pair_slot, dtype=np.int64),
+        np.ascontiguousarray(class_slot, dtype=np.int64),
+        np.ascontiguousarray(cutoff, dtype=np.float64),
+        True,
+        starts,
+        cap,
+        keys,
+        pos,
+        sizes,
+        True,
+        a_slot,
+        a_key,
+        a_pos,
+        state,
+    )
+    if state[1]:
+        return None
+    m = int(state[0])
+    counts = sizes[used]
+    total = int(counts.sum())
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
+    slots_ = np.concatenate([a_slot[:m], np.repeat(used, counts).astype(np.int64)])
+    keys_ = np.concatenate([a_key[:m], keys[take]])
+    pos_ = np.concatenate([a_pos[:m], pos[take]])
+    order = np.lexsort((pos_, keys_, slots_))
+    s = slots_[order]
+    first = np.searchsorted(s, s, side="left")
+    keep = order[(np.arange(len(s)) - first) < limits[s]]
+    return slots_[keep], keys_[keep], pos_[keep] + int(offset)
+
+
+def cutoff_room(hist: np.ndarray, cutoff: np.ndarray, quota: np.ndarray) -> int:
+    """How many keys of all rows are at or below their pair's cut-off, over the pairs with a
+    quota (the room :func:`top_candidates` appends into); 0 when a pair has no finite cut-off."""
+    pairs = quota > 0
+    if not pairs.any() or not np.isfinite(cutoff[pairs]).all():
+        return 0
+    cum = np.cumsum(hist, axis=2)
+    total = 0
+    for y, j in zip(*np.nonzero(pairs)):
+        b = int(np.searchsorted(cum[j, y], quota[y, j], side="left"))
+        total += int(cum[j, y, b])
+    return total
 
 
 #: Per-pair key histograms: log-scale bins on |key| (4 per octave from 2 ** -16 to 1, from the
@@ -593,7 +679,24 @@ def _push_py(keys, pos, base, size, cap, key, p):
 
 
 def _top_candidates_py(
-    cols, labels, own, other, pair_slot, class_slot, cutoff, use_cut, starts, cap, keys, pos, sizes
+    cols,
+    labels,
+    own,
+    other,
+    pair_slot,
+    class_slot,
+    cutoff,
+    use_cut,
+    starts,
+    cap,
+    keys,
+    pos,
+    sizes,
+    append,
+    a_slot,
+    a_key,
+    a_pos,
+    state,
 ):
     n = len(labels)
     k = len(cols)
@@ -605,7 +708,7 @@ def _top_candidates_py(
     worst = np.full((k, k), np.inf, dtype=np.float64)
     for y in range(k):
         for j in range(k):
-            if pair_slot[y, j] < 0 or cap[pair_slot[y, j]] == 0:
+            if pair_slot[y, j] < 0 or (cap[pair_slot[y, j]] == 0 and not append):
                 worst[y, j] = -np.inf  # no such pair: nothing enters
             elif use_cut:
                 worst[y, j] = cutoff[y, j]
@@ -646,6 +749,16 @@ def _top_candidates_py(
                 if key <= wcol[y] and (use_cut or key < zero):
                     s = pair_slot[y, j]
                     r = start + i
+                    if append:  # every key at or below the cut-off, in (column, row) order
+                        w = state[0]
+                        if w < len(a_slot):
+                            a_slot[w] = s
+                            a_key[w] = key
+                            a_pos[w] = r
+                            state[0] = w + 1
+                        else:
+                            state[1] = 1
+                        continue
                     size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
                     sizes[s] = size
                     if size == cap[s]:

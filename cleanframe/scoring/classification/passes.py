@@ -91,6 +91,7 @@ from .columns import (
     HIST_MAX_CELLS,
     ProbColumns,
     confident_guess,
+    cutoff_room,
     cutoffs,
     merge_runs,
     pair_histogram_dense,
@@ -373,6 +374,7 @@ class _CandidateContext:
     by_class: tuple  # classes k with a prune_by_class limit
     low_method: str | None  # "self_confidence" / "normalized_margin" for the low_* rules
     cutoff: np.ndarray | None = None  # per pair (k, j): keys above it cannot be selected
+    room: int = 0  # keys of all rows at or below their pair's cut-off (0: unknown)
 
 
 def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateContext):
@@ -414,6 +416,7 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
                 class_slot,
                 limits,
                 ctx.cutoff,
+                ctx.room,
             )
 
         parallel_for(scan, bounds, parallel=len(bounds) > 1)
@@ -791,11 +794,13 @@ class LabelIssueJob(_Job):
                 by_class.append(k)
                 limits[k * k1 + self.num_classes] = n_issues
         cutoff = None
+        room = 0
         joint = self.stats.get("joint")
         if pairs and joint is not None and joint.hist is not None:
             quota = limits[: self.num_classes * k1].reshape(self.num_classes, k1)[:, :-1]
             cutoff = cutoffs(joint.hist, quota)
-        return _CandidateContext(limits, pairs, tuple(by_class), None, cutoff)
+            room = cutoff_room(joint.hist, cutoff, quota)
+        return _CandidateContext(limits, pairs, tuple(by_class), None, cutoff, room)
 
     # -- the plan -------------------------------------------------------------------------
     def plan(self) -> FlagPlan:
