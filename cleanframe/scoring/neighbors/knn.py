@@ -12,11 +12,13 @@ float64, so reported distances do not carry float32 rounding; ties are broken by
 For large inputs (above :data:`APPROXIMATE_ABOVE` rows) the search is approximate and says so
 with an :class:`ApproximateNeighborsWarning`: an inverted file of k-means cells searched cell by
 cell with one matrix product each (:class:`_ClusterJoin`, numpy + BLAS, no extra dependency).
-Each row is compared with the rows of its ``nprobe`` nearest cells, and ``nprobe`` is calibrated
-on the data: the exact neighbours of a seeded sample of rows give the recall of every ``nprobe``
-and the smallest reaching recall@k :data:`TARGET_RECALL` is used (exact search instead when that
-would compare each row with more than half of the rows). Rows far from their neighbours, where an
-inverted file misses most and which the outlier check flags, are then searched exactly. Every
+Each row is compared with the rows of its ``nprobe`` nearest cells and, in a self-graph, with
+the rows whose ``nprobe`` nearest cells include its own (every key computed serves both rows of
+the pair), and ``nprobe`` is calibrated on the data: the exact neighbours of a seeded sample of
+rows give the recall of every ``nprobe`` and the smallest reaching recall@k
+:data:`TARGET_RECALL` is used (exact search instead when that would compare each row with more
+than half of the rows). Rows far from their neighbours, where an inverted file misses most and
+which the outlier check flags, are then searched exactly. Every
 approximate graph carries an estimated recall (:attr:`KnnGraph.estimated_recall`: an exact
 search of another seeded sample), shown in its repr and in the warning, which says so when it is
 below :data:`RECALL_WARNING`. faiss' IVF-Flat index is available as ``approximate="faiss"``. The
@@ -375,11 +377,14 @@ class _ClusterJoin:
     so it is dense BLAS work. The cells are visited in rounds of increasing centroid rank (the
     nearest cell first, then the next 1, 2, 4, … cells); after each round every row keeps its
     ``k`` best candidates (ties by row index), and later rounds only keep entries under the
-    row's current k-th key.
+    row's current k-th key. In the self-graph of all rows the search is symmetric: each key also
+    serves the member's side of the pair, so a row also gets the rows that probe its cell (about
+    half the probes for the same recall on embedding-like data).
 
     Calibration (:meth:`calibrate`): for a seeded sample of rows the exact neighbours are found
     by one exact search of the sample; a row's search with ``nprobe`` cells finds exactly those
-    of its true neighbours whose cell is among its ``nprobe`` nearest, so the recall of every
+    of its true neighbours whose cell is among its ``nprobe`` nearest (or, symmetric, whose
+    ``nprobe`` nearest include the row's cell), so the recall of every
     ``nprobe`` on the sample follows from the centroid ranks alone, and the smallest ``nprobe``
     whose sample recall reaches :data:`TARGET_RECALL` is taken (on the sample rows that are not
     far from their neighbours: the far rows are searched exactly afterwards).
@@ -399,7 +404,8 @@ class _ClusterJoin:
         self.position = np.empty(n, dtype=np.int64)  # each row's place in its cell's members
         for m in self.members:
             self.position[m] = np.arange(len(m))
-        self._calibrated: dict[int, tuple[int, float, float]] = {}
+        self._calibrated: dict[tuple[int, bool], tuple[int, float, float]] = {}
+        self._sample_exact: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def _csq(self):
@@ -457,26 +463,66 @@ class _ClusterJoin:
             self.centroids = new
         return self.centroids
 
-    def calibrate(self, k: int, sample: np.ndarray) -> tuple[int, float, float]:
-        """``(nprobe, sample recall, scanned fraction)`` for self-graphs with ``k`` neighbours:
-        the smallest ``nprobe`` whose recall@k on the exact neighbours of the ``sample`` rows
+    def _cell_rank(self, rows: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """The rank of ``cell[i]`` among the cells ordered by nearness to the indexed row
+        ``rows[i]`` (0 = its nearest; ties by cell number, as :meth:`_nearest_cells`)."""
+        out = np.empty(len(rows), dtype=np.int64)
+        step = max(1, _BLOCK_CELLS // max(1, self.nlist))
+        numbers = np.arange(self.nlist)
+        for start in range(0, len(rows), step):
+            ck = self._centroid_keys(self.Y[rows[start : start + step]])
+            c = cell[start : start + step]
+            own = ck[np.arange(len(c)), c][:, None]
+            out[start : start + step] = (ck < own).sum(axis=1) + (
+                (ck == own) & (numbers[None, :] < c[:, None])
+            ).sum(axis=1)
+        return out
+
+    def _exact_keys(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, keys)`` of the exact k nearest other rows of the indexed ``rows``, by
+        blocks of rows against all rows (a few hundred rows: cheaper than a search cell by
+        cell, whose bookkeeping is per cell)."""
+        idx = np.empty((len(rows), k), dtype=np.int64)
+        keys = np.empty((len(rows), k), dtype=np.float32)
+        step = max(1, _BLOCK_CELLS // max(1, len(self.Y)))
+        for start in range(0, len(rows), step):
+            r = rows[start : start + step]
+            S = _keys(self.Y[r], self.Y, self.metric, self.sq)
+            S[np.arange(len(r)), r] = np.inf
+            sel = _select(S, k)
+            idx[start : start + step] = sel
+            keys[start : start + step] = np.take_along_axis(S, sel, axis=1)
+        return idx, keys
+
+    def calibrate(
+        self, k: int, sample: np.ndarray, *, symmetric: bool = False
+    ) -> tuple[int, float, float]:
+        """``(nprobe, sample recall, scanned fraction)`` for searches of ``k`` neighbours: the
+        smallest ``nprobe`` whose recall@k on the exact neighbours of the ``sample`` rows
         reaches :data:`TARGET_RECALL` (every cell when none does); the scanned fraction is the
         mean share of all rows a query row is compared with. The sample's far rows (mean
         distance to their k neighbours above Q3 + 1·IQR), which the index searches exactly
         afterwards, do not count: a few isolated rows would otherwise set the probes of all.
-        Cached per ``k``."""
-        if k in self._calibrated:
-            return self._calibrated[k]
+        ``symmetric``: for the self-graph's symmetric search (:meth:`search`), where row i
+        finds neighbour j when j's cell is among i's ``nprobe`` nearest *or* i's cell among
+        j's; otherwise (queries) only the first. Cached per ``(k, symmetric)``."""
+        if (k, symmetric) in self._calibrated:
+            return self._calibrated[k, symmetric]
         m, n = len(sample), len(self.Y)
         # the sample's exact neighbours (a few more than k, for ties at the k-th key); every
         # row at least as near as the k-th one counts (ties beyond the margin count as missed)
         wide = min(n - 1, k + _TIE_MARGIN)
-        idx, keys = self.search(None, wide, self.nlist, rows=sample, return_keys=True)
+        if k not in self._sample_exact:
+            self._sample_exact[k] = self._exact_keys(sample, wide)
+        idx, keys = self._sample_exact[k]
         within = (keys <= keys[:, k - 1 : k]) & (idx >= 0)
         a, b = np.nonzero(within)
-        rank = np.argsort(np.argsort(self._centroid_keys(self.Y[sample]), axis=1, kind="stable"))
+        nb = idx[a, b]
+        found_at = self._cell_rank(sample[a], self.assign[nb])  # i probes j's cell
+        if symmetric:  # ... or j probes i's cell
+            found_at = np.minimum(found_at, self._cell_rank(nb, self.assign[sample[a]]))
         hits = np.zeros((m, self.nlist), dtype=np.int64)  # true neighbours per cell rank
-        np.add.at(hits, (a, rank[a, self.assign[idx[a, b]]]), 1)
+        np.add.at(hits, (a, found_at), 1)
         # the far rows (mean distance above Q3 + 1·IQR) are searched exactly afterwards
         # (KnnIndex._exact_tail): the probes are calibrated on the others
         if self.metric == "cosine":
@@ -492,8 +538,8 @@ class _ClusterJoin:
         nprobe = int(reached[0]) + 1 if len(reached) else self.nlist
         cells = self._nearest_cells(self.Y[sample], nprobe)
         scanned = float(self.sizes[cells].sum(axis=1).mean() / n)
-        self._calibrated[k] = (nprobe, float(curve[nprobe - 1]), scanned)
-        return self._calibrated[k]
+        self._calibrated[k, symmetric] = (nprobe, float(curve[nprobe - 1]), scanned)
+        return self._calibrated[k, symmetric]
 
     def search(
         self,
@@ -503,13 +549,20 @@ class _ClusterJoin:
         rows: np.ndarray | None = None,
         *,
         return_keys: bool = False,
+        symmetric: bool = False,
     ):
         """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells; Q None:
         of the indexed ``rows`` (default all), each excluding itself. -1 where fewer than k
         rows were compared. With ``nprobe = nlist`` the search is exact (an exact search that
         reads the rows once, cell by cell: fast for a subset of rows). ``return_keys``: also
-        the float32 keys (smaller = nearer), ``(indices, keys)``."""
+        the float32 keys (smaller = nearer), ``(indices, keys)``.
+
+        ``symmetric`` (the self-graph of all rows): every key computed serves both rows of the
+        pair, so row j also gets the rows i that probe j's cell — each row is compared with the
+        rows of its ``nprobe`` nearest cells *and* with the rows whose ``nprobe`` nearest cells
+        include its own (each pair offered once: to j only when j does not probe i's cell)."""
         self_query = Q is None
+        reverse = symmetric and Q is None and rows is None and nprobe > 1
         ids = None
         if Q is None:
             ids = None if rows is None else np.asarray(rows, dtype=np.int64)
@@ -542,9 +595,19 @@ class _ClusterJoin:
             # one rank per round: each row is in one cell, which merges into the row's best
             # directly; wider rounds collect the candidates and merge them after the round
             direct = hi - lo == 1
+            # rank 0 is each row's own cell, which every row probes: no members' side
+            back_pass = reverse and lo > 0
             found: list = [None] * self.nlist
 
-            def one_cell(c, bound=bound, probing=probing, cuts=cuts, found=found, direct=direct):
+            def one_cell(
+                c,
+                bound=bound,
+                probing=probing,
+                cuts=cuts,
+                found=found,
+                direct=direct,
+                back_pass=back_pass,
+            ):
                 r_all, members = probing[cuts[c] : cuts[c + 1]], self.members[c]
                 if not len(r_all) or not len(members):
                     return
@@ -566,10 +629,19 @@ class _ClusterJoin:
                     hit = S < limit[:, None]
                     if direct:
                         _merge_rows(best_key, best_idx, r, S, hit, members)
-                        continue
-                    flat = np.flatnonzero(hit)
-                    i, j = np.divmod(flat, len(members))
-                    parts.append((r[i], members[j], S.ravel()[flat]))
+                    else:
+                        flat = np.flatnonzero(hit)
+                        i, j = np.divmod(flat, len(members))
+                        parts.append((r[i], members[j], S.ravel()[flat]))
+                    if back_pass:
+                        # the members' side: rows r under a member's k-th key, unless the
+                        # member probes r's cell itself (then it meets r there)
+                        flat = np.flatnonzero(S < bound[members][None, :])
+                        i, j = np.divmod(flat, len(members))
+                        ri, mj = r[i], members[j]
+                        back = (cells[mj] == self.assign[ri][:, None]).any(axis=1) | (ri == mj)
+                        keep = np.flatnonzero(~back)
+                        parts.append((mj[keep], ri[keep], S.ravel()[flat[keep]]))
                 if parts:
                     found[c] = tuple(np.concatenate(p) for p in zip(*parts))
 
@@ -633,8 +705,14 @@ def _merge_best(best_key, best_idx, rows, idx, keys) -> None:
     R = np.concatenate([np.repeat(touched, k), rows])
     K = np.concatenate([best_key[touched].ravel(), keys])
     J = np.concatenate([best_idx[touched].ravel(), idx])
-    o = np.argsort(np.where(J < 0, n, J), kind="stable")  # index order, then a stable sort
-    o = o[np.argsort((R[o] << 32) | _sortable(K[o]), kind="stable")]
+    comp = (R << 32) | _sortable(K)
+    o = np.argsort(comp)  # (row, key) as one int64: one vectorised sort, unstable ...
+    c = comp[o]
+    tied = np.flatnonzero(c[1:] == c[:-1])
+    if len(tied):  # ... so equal (row, key) runs are put in index order (-1 last) here
+        at = np.unique(np.concatenate([tied, tied + 1]))
+        order = np.lexsort((np.where(J[o[at]] < 0, n, J[o[at]]), c[at]))
+        o[at] = o[at][order]
     R, K, J = R[o], K[o], J[o]
     first = np.r_[0, np.flatnonzero(R[1:] != R[:-1]) + 1]  # start of each row's run
     pos = np.arange(len(R)) - np.repeat(first, np.diff(np.r_[first, len(R)]))
@@ -884,17 +962,19 @@ class KnnIndex:
         m = min(RECALL_SAMPLE, max(1, n // 2))
         return np.sort(perm[m : 2 * m]), np.sort(perm[:m])
 
-    def _probes(self, k: int) -> int | None:
-        """The cluster join's calibrated probes for k neighbours; None: search exactly."""
+    def _probes(self, k: int, *, queries: bool = False) -> int | None:
+        """The cluster join's calibrated probes for k neighbours (of the self-graph's symmetric
+        search, or of new ``queries``); None: search exactly."""
         assert isinstance(self._ivf, _ClusterJoin)
-        nprobe, _, scanned = self._ivf.calibrate(k, self._samples()[0])
+        nprobe, _, scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=not queries)
         return None if scanned > EXHAUSTIVE_ABOVE or nprobe >= self._ivf.nlist else nprobe
 
-    def exact_for(self, k: int) -> bool:
-        """Whether a search for k neighbours is exact (an exact index, or a cluster join whose
-        calibrated probes would cover most rows, so that it searches exactly instead)."""
+    def exact_for(self, k: int, *, queries: bool = False) -> bool:
+        """Whether a search for k neighbours (the self-graph, or new ``queries``) is exact (an
+        exact index, or a cluster join whose calibrated probes would cover most rows, so that
+        it searches exactly instead)."""
         if self.backend == "cluster_join":
-            return self._probes(k) is None
+            return self._probes(k, queries=queries) is None
         return not self.approximate
 
     def describe(self, k: int) -> str:
@@ -904,12 +984,13 @@ class KnnIndex:
             return f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
         if self.backend == "cluster_join" and not self.exact_for(k):
             assert isinstance(self._ivf, _ClusterJoin)
-            nprobe, recall, scanned = self._ivf.calibrate(k, self._samples()[0])
+            nprobe, recall, scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=True)
             return (
                 f"k-means cluster join: {self._ivf.nlist} cells, each row compared with the rows "
-                f"of its {nprobe} nearest cells ({scanned:.1%} of the rows), probes calibrated "
-                f"for recall@{k} >= {TARGET_RECALL} on {len(self._samples()[0])} sampled rows; "
-                "rows far from their neighbours searched exactly"
+                f"of its {nprobe} nearest cells ({scanned:.1%} of the rows) and with the rows "
+                f"that probe its cell, probes calibrated for recall@{k} >= {TARGET_RECALL} on "
+                f"{len(self._samples()[0])} sampled rows; rows far from their neighbours "
+                "searched exactly"
             )
         return "exact search"
 
@@ -936,14 +1017,16 @@ class KnnIndex:
         """The graph with its far rows searched exactly: rows whose mean distance to their k
         approximate neighbours exceeds Q3 + 1·IQR of all rows' — the farthest first, at most as
         many as cost what the approximate search cost (the share of rows each row was compared
-        with, times the rows searched) and at most :data:`EXACT_TAIL_MAX` of them. An inverted
-        file misses most where a row's neighbours are far and spread over many cells, and those
-        rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched exactly,
-        its flags do not depend on the approximation. ``Q`` / ``Q_raw``: query rows (prepared /
-        as given); None: the self-graph."""
+        with, times the rows searched; twice the probed share for the self-graph's symmetric
+        search, whose every key serves both rows) and at most :data:`EXACT_TAIL_MAX` of them. An
+        inverted file misses most where a row's neighbours are far and spread over many cells,
+        and those rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched
+        exactly, its flags do not depend on the approximation. ``Q`` / ``Q_raw``: query rows
+        (prepared / as given); None: the self-graph."""
         n = len(idx)
         if isinstance(self._ivf, _ClusterJoin):
-            scanned = self._ivf.calibrate(k, self._samples()[0])[2]
+            scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=Q is None)[2]
+            scanned *= 2 if Q is None else 1
         else:
             assert isinstance(self._ivf, _FaissIVF)
             scanned = self._ivf.nprobe / self._ivf.nlist
@@ -997,13 +1080,15 @@ class KnnIndex:
         ):
             return self._kdtree_search(Q_raw, k, self_query)
         Q = self._Y if self_query else _prepared(Q_raw, self.metric, self._frame)
-        if self.approximate and not self.exact_for(k):
+        if self.approximate and not self.exact_for(k, queries=not self_query):
             wide = min(len(self._Y) - (1 if self_query else 0), k + _TIE_MARGIN)
             kk = wide + 1 if self_query else wide
             if isinstance(self._ivf, _ClusterJoin):  # searches its own rows without copies
-                probes = self._probes(k)
+                probes = self._probes(k, queries=not self_query)
                 assert probes is not None  # not exact_for(k)
-                idx = self._ivf.search(None if self_query else Q, wide, probes)
+                idx = self._ivf.search(
+                    None if self_query else Q, wide, probes, symmetric=self_query
+                )
                 bad = np.flatnonzero((idx < 0).any(axis=1))  # fewer than `wide` rows compared
                 if len(bad):
                     idx[bad] = (
