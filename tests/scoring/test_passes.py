@@ -554,3 +554,39 @@ def test_which_row_maps_need_the_probabilities():
     ).row_map_reads_values()
     assert not passes.LabelIssueJob(3, filter_by=None).row_map_reads_values()
     assert not passes.CountJob(3).row_map_reads_values()
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both"])
+def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_short(filter_by):
+    """With finite cut-offs the candidates of a batch are appended and sorted once; the result
+    equals the bounded heaps' (the same rows, keys and order), also when ``room`` is too small
+    (the heaps are used then)."""
+    from cleanframe.scoring.classification import columns
+
+    k = 6
+    labels, p = synthetic(4000, k, seed=8, dtype=np.float32)
+    parts = batches(labels, p, [1000, 2500])()
+    job = passes.LabelIssueJob(k, filter_by=filter_by)
+    for _ in ("classes", "joint"):
+        step = job.next_pass()
+        job.add(passes.merge_all(step, [step(lab, as_columns(pr), off) for lab, pr, off in parts]))
+    ctx = job.next_pass().context
+    assert ctx.room > 0 and np.isfinite(ctx.cutoff[ctx.cutoff < np.inf]).all()
+    k1 = k + 1
+    pair_slot = np.full((k, k), -1, dtype=np.int64)
+    for y, others in ctx.pairs.items():
+        pair_slot[y, others] = y * k1 + others
+    class_slot = np.full(k, -1, dtype=np.int64)
+    class_slot[list(ctx.by_class)] = np.asarray(ctx.by_class, dtype=np.int64) * k1 + k
+    lab, pr, off = parts[1]
+    cols = as_columns(pr)
+    stats = cols.row_stats(lab)
+    args = (cols, lab, stats.own, stats.other, off, pair_slot, class_slot, ctx.limits, ctx.cutoff)
+    heaps = columns.top_candidates(*args)
+    for room in (ctx.room, 1):
+        appended = columns.top_candidates(*args, room=room)
+        for a, b in zip(appended, heaps):
+            np.testing.assert_array_equal(a, b)
+    assert len(heaps[0]) > 0
+    assert columns._appended_candidates(*args, ctx.room) is not None  # the appending path ran
+    assert columns._appended_candidates(*args, 1) is None  # short room: the heaps
