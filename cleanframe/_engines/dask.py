@@ -35,6 +35,7 @@ This module imports dask; it is imported only when a Dask frame arrives.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import dask
@@ -210,24 +211,14 @@ def _attach_known(part: pd.DataFrame, bounds: pd.DataFrame, func, template, over
     return fr.attach(func(fr, start), overwrite=overwrite)
 
 
-def _held_rows(func, part: _Partition, start: int) -> dict | None:
-    """The result columns of a held partition (its resolved columns and row stats reused)."""
+def _held_rows(func, part: _Partition, start: int, template) -> pd.DataFrame:
+    """The result columns of a held partition (its resolved columns and row stats reused), as
+    a frame with the partition's index and only those columns."""
+    index_only = _Partition(part.native[[]], start)
     if part.height == 0:
-        return None
+        return index_only.attach({n: _empty(v) for n, v in template.items()})
     part.locate(start)
-    return func(part, start)
-
-
-def _attach_held(part: pd.DataFrame, columns, start: int, length: int, template, overwrite):
-    if len(part) != length:  # never attach one partition's results to another's rows
-        raise RuntimeError(
-            f"a partition of the Dask frame has {len(part)} rows where the statistics passes "
-            f"read {length}: the frame's partitions changed between the passes and the result"
-        )
-    fr = _Partition(part, start)
-    if columns is None:
-        columns = {n: _empty(v) for n, v in template.items()}
-    return fr.attach(columns, overwrite=overwrite)
+    return index_only.attach(func(part, start))
 
 
 def _offsets(lengths) -> list[int]:
@@ -436,22 +427,26 @@ class DaskFrame(Engine):
     def attach_batches(self, columns, func, template, *, overwrite=False):
         meta = self._meta.attach({n: _empty(v) for n, v in template.items()}, overwrite=overwrite)
         held = self._held.get(tuple(columns))
-        if held is not None and len(held.parts) == self.native.npartitions:
+        clash = set(template) & set(self.native.columns)
+        if held is not None and len(held.parts) == self.native.npartitions and not clash:
             # the result columns now, from the held partitions (no second read of their
-            # probabilities for the scores); kept (small) on the workers for the lazy result
+            # probabilities), kept on the workers (a few bytes a row) while the lazy result
+            # lives, and placed beside the frame's own partitions: a selection of result
+            # columns only reads none of the frame's columns
             rows = dask.delayed(_held_rows, pure=False)
-            results = held.each(lambda part, start: rows(func, part, start), held.offsets)
+            results = held.each(lambda part, start: rows(func, part, start, template), held.offsets)
             results = list(dask.persist(*results))
-            lengths, offsets = held.lengths, held.offsets
             self._release()
-            attach = dask.delayed(_attach_held, pure=False)
-            parts = [
-                attach(part, res, start, length, template, overwrite)
-                for part, res, start, length in zip(
-                    self.native.to_delayed(), results, offsets, lengths
-                )
-            ]
-            return dd.from_delayed(parts, meta=meta, verify_meta=False)
+            known = self.native.known_divisions
+            small = dd.from_delayed(
+                results,
+                meta=meta[list(template)],
+                divisions=self.native.divisions if known else None,
+                verify_meta=False,
+            )
+            with warnings.catch_warnings():  # the partitions are aligned: the same rows
+                warnings.simplefilter("ignore", UserWarning)
+                return dd.concat([self.native, small], axis=1, ignore_unknown_divisions=True)
         self._release()  # the statistics passes are done
         known = self._lengths.get(tuple(columns))
         if known is not None and len(known) == self.native.npartitions:
