@@ -153,3 +153,24 @@ def expected_fast(values: list) -> tuple[np.ndarray, list]:
         [-1 if v is None else uniques.setdefault(v, len(uniques)) for v in values], dtype=np.int64
     )
     return codes, list(uniques)
+
+
+@pytest.mark.parametrize("views", [True, False])
+@pytest.mark.parametrize("kind", ["string", "large_string", "string_view"])
+def test_short_string_loops_on_every_arrow_layout(kind, views):
+    """Both compiled loops (string views; offsets, used when pyarrow cannot cast to views) on
+    each Arrow string layout, with nulls, an offset into the buffers and the 0/3/4/11/12-byte
+    edges of the inline layout."""
+    values = ["", "abc", "abcd", "abcdefghijk", "abcdefghijkl", None, "é", "abc", "", None] * 3
+    arr = pa.array(["pad", *values], type=getattr(pa, kind)())[1:]
+    saved = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0
+    try:
+        got = _strings.short_string_codes(arr, views=views)
+    finally:
+        _strings.MIN_ROWS = saved
+    assert got is not None
+    codes, first = got
+    want_codes, want_uniques = expected_fast(values)
+    assert np.array_equal(codes, want_codes)
+    assert [values[i] for i in first] == want_uniques
