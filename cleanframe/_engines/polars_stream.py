@@ -25,10 +25,11 @@ from .polars import LazyPolarsFrame, PolarsFrame
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
 
 #: Bytes of the needed columns per streamed batch, counted at 8 bytes a value (float32 columns
-#: take half; 256 MiB is 330,000 rows of 100 columns), and the fewest rows in a batch. Larger
-#: batches mean fewer merges of the candidates pass (measured at 1M x 100: 4.6 s and 1.0 GB peak
-#: with 256 MiB, 7.3 s and 0.86 GB with 64 MiB).
-BATCH_BYTES = 1 << 28
+#: take half; 128 MiB is 165,000 rows of 100 columns), and the fewest rows in a batch. Larger
+#: batches mean fewer merges and less per-batch work, smaller ones less memory in flight
+#: (measured at 5M x 100, load ~8: 256 MiB 13.0 s and 1.43 GiB peak, 128 MiB 14.2 s and 1.37
+#: GiB, 64 MiB 20.2 s and 1.20 GiB).
+BATCH_BYTES = 1 << 27
 MIN_BATCH_ROWS = 4096
 
 _ROW = "__cleanframe_row__"
