@@ -99,7 +99,7 @@ class PandasFrame(Engine):
 
     @property
     def columns(self) -> list[str]:
-        return [c for c in self.native.columns]
+        return self.native.columns.tolist()  # not an iteration of an Arrow-backed Index
 
     @property
     def height(self) -> int:
