@@ -331,7 +331,8 @@ class DaskFrame(Engine):
         if self._height is None:
             first = self.native.columns[:1]
             data = self.native[list(first)] if len(first) else self.native
-            self._height = int(data.map_partitions(len).compute().sum())
+            # Dask's own length: from the Parquet metadata where it can, else one column read
+            self._height = int(len(data))
         return self._height
 
     @property
