@@ -72,8 +72,10 @@ def sorted_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if not bool(np.all(values[1:] >= values[:-1])):
         return None
     change = values[1:] != values[:-1]
-    codes = np.zeros(len(values), dtype=np.int64)
-    np.cumsum(change, out=codes[1:])
+    codes = np.empty(len(values), dtype=np.int64)
+    codes[0] = 0
+    codes[1:] = change
+    np.cumsum(codes, out=codes)  # in place on int64 (a bool input is cast element by element)
     return codes, np.flatnonzero(np.concatenate(([True], change)))
 
 
