@@ -25,11 +25,11 @@ from .polars import LazyPolarsFrame, PolarsFrame
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
 
 #: Bytes of the needed columns per streamed batch, counted at 8 bytes a value (float32 columns
-#: take half; 128 MiB is 165,000 rows of 100 columns), and the fewest rows in a batch. Larger
+#: take half; 64 MiB is 83,000 rows of 100 columns), and the fewest rows in a batch. Larger
 #: batches mean fewer merges and less per-batch work, smaller ones less memory in flight
-#: (measured at 5M x 100, load ~8: 256 MiB 13.0 s and 1.43 GiB peak, 128 MiB 14.2 s and 1.37
-#: GiB, 64 MiB 20.2 s and 1.20 GiB).
-BATCH_BYTES = 1 << 27
+#: (measured at 5M x 100, load 14, after the per-batch costs were cut: 64 MiB 9.3 CPU-s and
+#: 1.17 GiB peak, 128 MiB 9.6 CPU-s and 1.30 GiB; before them 256 MiB was the fastest).
+BATCH_BYTES = 1 << 26
 MIN_BATCH_ROWS = 4096
 
 _ROW = "__cleanframe_row__"

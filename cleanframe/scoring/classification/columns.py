@@ -283,7 +283,7 @@ def scan(
     kernel = _kernels()["scan"]
 
     def part(c, lab, own, am, ot, ag, g):
-        h = np.zeros(k * k * HIST_BINS if hist else 0, dtype=np.int32)
+        h = np.zeros(k * k * NEG_BINS if hist else 0, dtype=np.int32)
         kernel(c, lab, own, cut_, eps, do_rank, do_guess, hist, _M0, _MAGS, am, ot, ag, g, h)
         hists.append(h)
 
@@ -296,7 +296,7 @@ def scan(
         counts = hists[0].astype(np.int64)  # int32 per range (fewer cache lines while counting)
         for h in hists[1:]:
             counts += h
-        counts = counts.reshape(k, k, HIST_BINS)
+        counts = counts.reshape(k, k, NEG_BINS)
     return (guess if do_guess else None), counts
 
 
@@ -442,12 +442,9 @@ def cutoff_room(hist: np.ndarray, cutoff: np.ndarray, quota: np.ndarray) -> int:
     pairs = quota > 0
     if not pairs.any() or not np.isfinite(cutoff[pairs]).all():
         return 0
-    cum = np.cumsum(hist, axis=2)
-    total = 0
-    for y, j in zip(*np.nonzero(pairs)):
-        b = int(np.searchsorted(cum[j, y], quota[y, j], side="left"))
-        total += int(cum[j, y, b])
-    return total
+    cum = np.cumsum(hist, axis=2)  # [j, y, bin]
+    y, j = np.nonzero(pairs)
+    return int(cum[j, y, _quota_bins(hist, quota)[y, j]].sum())
 
 
 #: Per-pair key histograms: log-scale bins on |key| (4 per octave from 2 ** -16 to 1, from the
@@ -455,6 +452,8 @@ def cutoff_room(hist: np.ndarray, cutoff: np.ndarray, quota: np.ndarray) -> int:
 _M0 = int(np.float64(2.0**-16).view(np.int64)) >> 50
 _MAGS = 65  # magnitude classes 0 (|key| < 2 ** -16) .. 64; 65 and above lumped (|key| >= 1)
 HIST_BINS = 2 * (_MAGS + 1)
+#: The bins of the negative keys (0 .. _MAGS), the only ones the histograms count.
+NEG_BINS = _MAGS + 1
 #: Histograms are kept only while K * K * HIST_BINS counters stay this small (K <= 252).
 HIST_MAX_CELLS = 1 << 23
 
@@ -481,9 +480,9 @@ def _bin_upper(b: int) -> float:
 
 
 def pair_histogram(cols: ProbColumns, labels: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """``(K, K, HIST_BINS)`` int64 counts ``[j, k, bin]``: per (other class j, given class k),
+    """``(K, K, NEG_BINS)`` int64 counts ``[j, k, bin]``: per (other class j, given class k),
     the rows of class k by the bin of their key ``p[k] - p[j]`` (as :func:`key_bins`), for the
-    negative keys only (``p[j] > p[k]``; the bins of keys >= 0 stay 0). Mergeable by addition;
+    negative keys only (``p[j] > p[k]``: the bins below NEG_BINS). Mergeable by addition;
     :func:`cutoffs` turns it into per-pair key cut-offs: a pair whose quota the negative keys
     do not reach gets no cut-off (+inf). The selected rows of a pair are about the rows given k
     that the model confidently puts in j, whose keys are nearly all negative (on the issue's
@@ -501,15 +500,15 @@ def pair_histogram_dense(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarr
     """:func:`pair_histogram` of a row-major matrix (numpy)."""
     n, k = pred_probs.shape
     labels = np.asarray(labels, dtype=np.int64)
-    counts = np.zeros(k * k * HIST_BINS, dtype=np.int64)
+    counts = np.zeros(k * k * NEG_BINS, dtype=np.int64)
     for a in range(0, n, TILE):  # blocks of rows: temporaries of one block
         lab = labels[a : a + TILE]
         block = np.asarray(pred_probs[a : a + TILE])
         own = block[np.arange(len(lab)), lab]
         keys = own[:, None] - block
-        cells = (np.arange(k) * k + lab[:, None]) * HIST_BINS + key_bins(keys)
-        counts += np.bincount(cells[keys < 0], minlength=k * k * HIST_BINS)
-    return counts.reshape(k, k, HIST_BINS)
+        cells = (np.arange(k) * k + lab[:, None]) * NEG_BINS + key_bins(keys)
+        counts += np.bincount(cells[keys < 0], minlength=k * k * NEG_BINS)
+    return counts.reshape(k, k, NEG_BINS)
 
 
 def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
@@ -518,12 +517,18 @@ def cutoffs(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
     cumulative count reaches the quota (+inf when it never does)."""
     k = hist.shape[0]
     out = np.full((k, k), np.inf)
-    cum = np.cumsum(hist, axis=2)
-    for y, j in zip(*np.nonzero(quota > 0)):
-        b = int(np.searchsorted(cum[j, y], quota[y, j], side="left"))
-        if b < HIST_BINS:
-            out[y, j] = _bin_upper(b)
+    b = _quota_bins(hist, quota)  # [y, j]
+    uppers = np.array([_bin_upper(i) for i in range(hist.shape[2])] + [np.inf])
+    pairs = quota > 0
+    out[pairs] = uppers[b[pairs]]
     return out
+
+
+def _quota_bins(hist: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """``[y, j]``: the first bin where pair (y, j)'s cumulative count reaches its quota
+    (``hist.shape[2]`` when it never does)."""
+    cum = np.cumsum(hist, axis=2)  # [j, y, bin]
+    return (cum < quota.T[:, :, None]).sum(axis=2).T
 
 
 # ------------------------------------------------------------------------------------------
@@ -554,7 +559,7 @@ def _scan_py(
     pairs added to ``hist[(j * K + y) * bins + bin]``."""
     n = len(own)
     k = len(cols)
-    nb = 2 * (mags + 1)
+    nb = mags + 1  # the negative keys' bins only
     tile = TILE
     e = eps[0]
     neg = -np.inf
