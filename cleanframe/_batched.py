@@ -202,8 +202,8 @@ class _Rows:
         if self.kept is not None:
             codes, stats = self.kept.rows(offset, batch.height)
             P: Any = ProbColumns.rows_only(codes, stats, len(self.spec.classes))
-        else:
-            codes, P = resolve_batch(batch, self.spec)
+        else:  # a batch held since the statistics passes reuses its checked columns and stats
+            codes, P = _resolved(batch, self.spec)
         mask, scores = _passes.flags(codes, P, offset, self.plan)
         if not self.issues:
             del codes, P
