@@ -376,7 +376,7 @@ def top_candidates(
     total = int(counts.sum())
     before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
-    slots = np.repeat(used, counts).astype(np.int64)
+    slots = np.repeat(used, counts).astype(np.int32)
     return slots, keys[take], pos[take] + int(offset)
 
 
@@ -395,7 +395,7 @@ def _appended_candidates(
     keys = np.empty(int(starts[-1]), dtype=cols.dtype)
     pos = np.empty(int(starts[-1]), dtype=np.int64)
     sizes = np.zeros(len(limits), dtype=np.int64)
-    a_slot = np.empty(room, dtype=np.int64)
+    a_slot = np.empty(room, dtype=np.int32)
     a_key = np.empty(room, dtype=cols.dtype)
     a_pos = np.empty(room, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)  # appended, overflowed
@@ -426,7 +426,7 @@ def _appended_candidates(
     total = int(counts.sum())
     before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
-    slots_ = np.concatenate([a_slot[:m], np.repeat(used, counts).astype(np.int64)])
+    slots_ = np.concatenate([a_slot[:m], np.repeat(used, counts).astype(np.int32)])
     keys_ = np.concatenate([a_key[:m], keys[take]])
     pos_ = np.concatenate([a_pos[:m], pos[take]])
     order = np.lexsort((pos_, keys_, slots_))
@@ -887,15 +887,15 @@ def merge_runs(limits, a: tuple, b: tuple) -> tuple:
     one sorted list that keeps the ``limits[slot]`` first of each slot: linear time, exact
     (ties by position)."""
     n = len(a[0]) + len(b[0])
-    out_s = np.empty(n, dtype=np.int64)
+    out_s = np.empty(n, dtype=np.int32)
     out_k = np.empty(n, dtype=np.result_type(a[1].dtype, b[1].dtype))
     out_p = np.empty(n, dtype=np.int64)
     w = _kernels()["merge_runs"](
         np.asarray(limits, dtype=np.int64),
-        np.asarray(a[0], dtype=np.int64),
+        np.asarray(a[0], dtype=np.int32),
         a[1],
         np.asarray(a[2], dtype=np.int64),
-        np.asarray(b[0], dtype=np.int64),
+        np.asarray(b[0], dtype=np.int32),
         b[1],
         np.asarray(b[2], dtype=np.int64),
         out_s,

@@ -210,7 +210,7 @@ class JointStats:
 class CandidateStats:
     """Pass 3: per *slot* (group), the ``limits[slot]`` best rows seen.
 
-    Flat arrays ``slots``, ``keys``, ``positions`` (global rows), sorted by (slot, key,
+    Flat arrays ``slots`` (int32), ``keys``, ``positions`` (global rows), sorted by (slot, key,
     position): smaller key = better, ties by position (the earlier row is better), so two
     statistics merge by a linear merge of sorted runs (no re-sort). Slots of K classes:
     ``k * (K + 1) + j`` for the pair (given k, other j) of ``prune_by_noise_rate`` (key
@@ -219,7 +219,7 @@ class CandidateStats:
     """
 
     limits: np.ndarray
-    slots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    slots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
     positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
@@ -271,7 +271,7 @@ def _cut(limits, slots, keys, positions) -> CandidateStats:
     s = slots[order]
     start = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - start) < limits[s]]
-    return CandidateStats(limits, slots[keep], keys[keep], positions[keep])
+    return CandidateStats(limits, slots[keep].astype(np.int32), keys[keep], positions[keep])
 
 
 def _select(keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
@@ -395,7 +395,7 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
         scores = _scores(labels, pred_probs, ctx.low_method, False, None)
         slot = num_classes * k1
         chosen = np.flatnonzero(_select(scores[None, :], limits[slot : slot + 1])[0])
-        slots.append(np.full(len(chosen), slot, dtype=np.int64))
+        slots.append(np.full(len(chosen), slot, dtype=np.int32))
         keys.append(scores[chosen])
         positions.append(offset + chosen.astype(np.int64))
     if (ctx.pairs or ctx.by_class) and isinstance(pred_probs, ProbColumns):
@@ -450,7 +450,7 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
                 blocks.append(own[None, :])
                 cols.append(num_classes)
             key_matrix = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-            slot_ids = k * k1 + np.asarray(cols, dtype=np.int64)
+            slot_ids = (k * k1 + np.asarray(cols, dtype=np.int64)).astype(np.int32)
             g, c = np.nonzero(_select(key_matrix, limits[slot_ids]))
             slots.append(slot_ids[g])
             keys.append(key_matrix[g, c])
