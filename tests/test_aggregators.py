@@ -746,3 +746,21 @@ def test_compiled_passes_equal_the_numpy_path_on_random_crowds(data, grouped):
             for on in (False, True)
         ]
         pd.testing.assert_frame_equal(outs[1], outs[0], check_exact=True)
+
+
+@pytest.mark.parametrize("labels", ["category_with_unused", "integer", "float"])
+def test_compiled_passes_keep_the_class_rules_of_each_label_storage(compiled_passes, labels):
+    _, long, *_ = frames(n=80, seed=12)
+    if labels == "category_with_unused":  # "zebra" declared, never used: not a class
+        long["label"] = pd.Categorical(long["label"], categories=["zebra", *CLASSES])
+        long["gold"] = pd.Categorical(long["gold"], categories=["zebra", *CLASSES])
+    else:
+        codes = {c: i for i, c in enumerate(CLASSES)}
+        long["label"] = long["label"].map(codes).astype(np.int64 if labels == "integer" else float)
+        long["gold"] = long["gold"].map(codes).astype("Int64" if labels == "integer" else float)
+    outs = []
+    for on in (False, True):
+        compiled_passes(on)
+        outs.append(to_pandas(consensus(long, **KW_LONG, **_kw("gold_majority_vote"))))
+    pd.testing.assert_frame_equal(outs[1], outs[0], check_exact=True)
+    assert compiled_passes.passes[0] == ("grouped_annotations", True)

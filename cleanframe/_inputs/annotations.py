@@ -510,7 +510,12 @@ def _long_grouped(fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_
         spec.gold in (item, annotator, label) or spec.gold not in fr.columns
     ):
         return None
-    merged, remaps = merge_factors([fl])
+    # the label column has no nulls (checked) and, unless categorical, no value that is not in
+    # its uniques: one code per unique gives merge_factors the same answer without scanning rows
+    probe = fl
+    if fl.categories is None:
+        probe = Factorized(np.arange(len(fl.uniques)), fl.uniques, None, fl.kind, fl.values)
+    merged, remaps = merge_factors([probe])
     remap, uniques = remaps[0]
     _, cs = _models(
         spec, lambda p: _pred_probs_and_classes(fr, p, merged, spec.classes, label, set())
