@@ -196,11 +196,29 @@ class PandasFrame(Engine):
         if len(dtypes) != 1:
             return None
         (dtype,) = dtypes
+        if isinstance(dtype, pd.ArrowDtype):  # e.g. dtype_backend="pyarrow": the Arrow buffers
+            return self._arrow_float_columns(columns, dtype)
         if not isinstance(dtype, np.dtype) or dtype not in (np.float32, np.float64):
             return None
         arrays = self._numpy_columns(columns)
         if not all(a.ndim == 1 and a.flags.c_contiguous for a in arrays):
             return None
+        return arrays
+
+    def _arrow_float_columns(self, columns, dtype) -> list[np.ndarray] | None:
+        """Arrow float32/float64 columns without nulls as read-only numpy views of their
+        buffers (a column of several chunks is combined into one, a column-major copy)."""
+        import pyarrow as pa
+
+        if dtype.pyarrow_dtype not in (pa.float32(), pa.float64()):
+            return None
+        arrays = []
+        for c in columns:
+            chunked = self.native[c].array.__arrow_array__()
+            if chunked.null_count:
+                return None
+            one = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+            arrays.append(one.to_numpy(zero_copy_only=True))
         return arrays
 
     def _numpy_columns(self, columns) -> list[np.ndarray]:
