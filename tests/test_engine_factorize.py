@@ -174,3 +174,24 @@ def test_short_string_loops_on_every_arrow_layout(kind, views):
     want_codes, want_uniques = expected_fast(values)
     assert np.array_equal(codes, want_codes)
     assert [values[i] for i in first] == want_uniques
+
+
+def test_pandas_arrow_float_columns_are_read_without_a_copy():
+    """Arrow-backed float columns (``dtype_backend="pyarrow"``) reach the kernels as read-only
+    views of their Arrow buffers; a null means no column views (the matrix path reports it)."""
+    p = np.random.default_rng(1).dirichlet(np.ones(3), 40).astype(np.float32)
+    df = pd.DataFrame({"p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]}).convert_dtypes(
+        dtype_backend="pyarrow"
+    )
+    arrays = adapt(df).float_columns(["p_b", "p_c"])
+    assert arrays is not None
+    assert [a.dtype for a in arrays] == [np.float32, np.float32]
+    assert not arrays[0].flags.writeable
+    buffer = df["p_b"].array.__arrow_array__().chunk(0).buffers()[1]
+    assert arrays[0].ctypes.data == buffer.address  # the Arrow buffer itself
+    np.testing.assert_array_equal(arrays[1], p[:, 2])
+    two_chunks = pd.concat([df.iloc[:10], df.iloc[10:]])
+    np.testing.assert_array_equal(adapt(two_chunks).float_columns(["p_a"])[0], p[:, 0])
+    with_null = df.copy()
+    with_null.loc[3, "p_a"] = None
+    assert adapt(with_null).float_columns(["p_a", "p_b"]) is None
