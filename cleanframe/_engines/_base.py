@@ -66,6 +66,40 @@ class ListColumn:
         self.scalar_rows = scalar_rows
 
 
+class LazyList(Sequence):
+    """A list of Python values made on first use by ``convert()`` (e.g. an Index's ``tolist``):
+    the ``uniques`` of a :class:`Factorized` that the caller may read only for its length."""
+
+    __slots__ = ("_convert", "_size", "_values")
+
+    def __init__(self, convert: Callable[[], list], size: int):
+        self._convert = convert
+        self._size = size
+        self._values: list | None = None
+
+    def _list(self) -> list:
+        if self._values is None:
+            self._values = self._convert()
+        return self._values
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, i):
+        return self._list()[i]
+
+    def __iter__(self):
+        return iter(self._list())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == (list(other) if isinstance(other, LazyList) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # a list: unhashable
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
 def sorted_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(run number of each position, first position of each run) of a non-empty 1-D array
     whose values never decrease; ``None`` when some value decreases."""
@@ -215,8 +249,9 @@ class Engine:
 
     def factorize_sorted(self, name: str) -> Factorized | None:
         """:meth:`factorize` of a null-free integer column whose values never decrease (a frame
-        sorted by it) without hashing: its runs of equal values numbered in order. ``None`` for
-        any other column (then call :meth:`factorize`)."""
+        sorted by it) without hashing: its runs of equal values numbered in order (``uniques``
+        a :class:`LazyList`, converted to Python ints when first read). ``None`` for any other
+        column (then call :meth:`factorize`)."""
         return None
 
     def non_numeric(self, columns: Sequence[str]) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import pandas as pd
 from ._base import (
     Engine,
     Factorized,
+    LazyList,
     ListColumn,
     PanderaChecks,
     float_dtype,
@@ -130,7 +131,8 @@ class PandasFrame(Engine):
         if runs is None:
             return None
         uniques = pd.Index(s.to_numpy()[runs[1]])
-        return Factorized(runs[0], uniques.tolist(), None, "integer", values=uniques)
+        lazy = LazyList(uniques.tolist, len(uniques))
+        return Factorized(runs[0], lazy, None, "integer", values=uniques)
 
     def factorize(self, name):
         s = self._series(name)

@@ -10,6 +10,7 @@ import polars as pl
 from ._base import (
     Engine,
     Factorized,
+    LazyList,
     ListColumn,
     PanderaChecks,
     float_dtype,
@@ -176,7 +177,8 @@ class PolarsFrame(Engine):
         if runs is None:
             return None
         uniques = s.gather(runs[1])
-        return Factorized(runs[0], uniques.to_list(), None, "integer", values=uniques)
+        lazy = LazyList(uniques.to_list, len(uniques))
+        return Factorized(runs[0], lazy, None, "integer", values=uniques)
 
     def non_numeric(self, columns):
         schema = self.native.collect_schema()

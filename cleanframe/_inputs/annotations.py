@@ -261,7 +261,7 @@ class AnnotationInputs:
     class_column: str  # column whose dtype class values take
     annotator_names: list  # annotator ids (wide: column names; long: annotator values)
     label_columns: list  # wide: the annotator columns; long: [label]
-    item_values: list | None = None  # long: item value of each output item
+    item_values: Sequence | None = None  # long: item value of each output item
     gold: np.ndarray | None = None  # class code per labelled item (ann order), -1 = unknown
     item_array: Any = None  # long: ``item_values`` as the engine's array when it has one
 
@@ -493,7 +493,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         pred_probs=P,
         classes=cs,
         class_column=label,
-        annotator_names=annot_values,
+        annotator_names=list(annot_values),
         label_columns=[label],
         item_values=list(item_values) + unlabeled_values,
         gold=gold,
@@ -550,9 +550,9 @@ def _long_grouped(fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_
         pred_probs=None,
         classes=cs,
         class_column=label,
-        annotator_names=annot_values,
+        annotator_names=list(annot_values),
         label_columns=[label],
-        item_values=item_values,  # _dense's own list
+        item_values=item_values,  # _dense's uniques (converted only if read)
         gold=gold,
         item_array=fi.values if fi.categories is None else None,
     )
@@ -649,10 +649,12 @@ def _dtype_column(cols: list, facts: list[Factorized]) -> str:
     return cols[0]
 
 
-def _dense(fact: Factorized) -> tuple[np.ndarray, list]:
-    """Dense codes 0..U-1 and the value of each code (categorical: category order, used only)."""
+def _dense(fact: Factorized) -> tuple[np.ndarray, Sequence]:
+    """Dense codes 0..U-1 and the value of each code (categorical: category order, used only).
+    The uniques are the factorize's own (read only here; ``factorize_sorted``'s convert to
+    Python values when first read)."""
     if fact.categories is None:
-        return fact.codes, list(fact.uniques)
+        return fact.codes, fact.uniques
     used, dense = np.unique(fact.codes, return_inverse=True)
     return dense.astype(np.int64), [fact.categories[i] for i in used]
 
