@@ -25,11 +25,12 @@ from .polars import LazyPolarsFrame, PolarsFrame
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
 
 #: Bytes of the needed columns per streamed batch, counted at 8 bytes a value (float32 columns
-#: take half; 64 MiB is 83,000 rows of 100 columns), and the fewest rows in a batch. Larger
+#: take half; 32 MiB is 41,000 rows of 100 columns), and the fewest rows in a batch. Larger
 #: batches mean fewer merges and less per-batch work, smaller ones less memory in flight
-#: (measured at 5M x 100, load 14, after the per-batch costs were cut: 64 MiB 9.3 CPU-s and
-#: 1.17 GiB peak, 128 MiB 9.6 CPU-s and 1.30 GiB; before them 256 MiB was the fastest).
-BATCH_BYTES = 1 << 26
+#: (measured at 5M x 100, load 11-14, after the per-batch costs were cut: 32 MiB 8.8-9.8
+#: CPU-s and 1.08 GiB peak, 64 MiB 9.4-9.6 CPU-s and 1.14-1.17 GiB, 128 MiB 9.6 CPU-s and
+#: 1.30 GiB; before them 256 MiB was the fastest).
+BATCH_BYTES = 1 << 25
 MIN_BATCH_ROWS = 4096
 
 _ROW = "__cleanframe_row__"
