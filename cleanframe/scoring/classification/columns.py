@@ -660,6 +660,12 @@ def _push_py(keys, pos, base, size, cap, key, p):
         return size
     keys[root] = key
     pos[root] = p
+    _sift_down(keys, pos, base, size)
+    return size
+
+
+def _sift_down_py(keys, pos, base, size):
+    """Move the root of the max-heap on (key, pos) at keys[base:base+size] down to its place."""
     i = 0
     while True:
         left = 2 * i + 1
@@ -680,7 +686,6 @@ def _push_py(keys, pos, base, size, cap, key, p):
             i = big
         else:
             break
-    return size
 
 
 def _top_candidates_py(
@@ -817,26 +822,7 @@ def _heap_sort_py(keys, pos, base, size):
         b = base + end
         keys[a], keys[b] = keys[b], keys[a]
         pos[a], pos[b] = pos[b], pos[a]
-        i = 0
-        while True:
-            left = 2 * i + 1
-            if left >= end:
-                break
-            big = left
-            right = left + 1
-            if right < end:
-                a = base + right
-                b = base + left
-                if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
-                    big = right
-            a = base + big
-            b = base + i
-            if keys[a] > keys[b] or (keys[a] == keys[b] and pos[a] > pos[b]):
-                keys[a], keys[b] = keys[b], keys[a]
-                pos[a], pos[b] = pos[b], pos[a]
-                i = big
-            else:
-                break
+        _sift_down(keys, pos, base, end)
 
 
 def _merge_runs_py(limits, s1, k1, p1, s2, k2, p2, out_s, out_k, out_p):
@@ -905,7 +891,8 @@ def merge_runs(limits, a: tuple, b: tuple) -> tuple:
     return out_s[:w], out_k[:w], out_p[:w]
 
 
-#: The heap push the candidate loop calls: the compiled function once :func:`_kernels` ran.
+#: The heap helpers the loops call: the compiled functions once :func:`_kernels` ran.
+_sift_down = _sift_down_py
 _push = _push_py
 _heap_sort = _heap_sort_py
 
@@ -917,6 +904,7 @@ def _kernels() -> dict:
     from .gate import _compiled as _gate_value_stats
 
     jit = numba.njit(cache=True, nogil=True)
+    globals()["_sift_down"] = numba.njit(cache=True, nogil=True)(_sift_down_py)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
     globals()["_heap_sort"] = numba.njit(cache=True, nogil=True)(_heap_sort_py)
     return {
