@@ -141,16 +141,6 @@ def _offsets_of(data):
     return lengths.cumsum() - lengths
 
 
-def _stats_partition(part: pd.DataFrame, offset: pd.Series, func) -> pd.Series:
-    out = pd.Series([None], dtype=object)
-    out.iloc[0] = _on_partition(func, part, int(offset.iloc[0]))
-    return out
-
-
-def _only(stats: pd.Series):
-    return stats.iloc[0]
-
-
 def _attach_partition(part: pd.DataFrame, offset: pd.Series, func, template, overwrite):
     start = int(offset.iloc[0])
     fr = _Partition(part, start)
@@ -285,8 +275,9 @@ def _client():
 
 class _Held:
     """The persisted partitions of one call's columns, with their lengths, offsets and (on a
-    distributed cluster) the worker that holds each: the tasks on a held partition run there,
-    so no partition moves between workers."""
+    distributed cluster) the worker that holds each: the tasks on a held partition are meant
+    to run there, so no partition moves between workers (a preference: if that worker is gone,
+    Dask recomputes the partition elsewhere, and its memo is simply rebuilt)."""
 
     def __init__(self, parts: list):
         self.parts = parts
@@ -311,7 +302,7 @@ class _Held:
             if workers is None:
                 out.append(task(part, *extra))
                 continue
-            with dask.annotate(workers=workers, allow_other_workers=False):
+            with dask.annotate(workers=workers, allow_other_workers=True):
                 out.append(task(part, *extra))
         return out
 
