@@ -293,10 +293,10 @@ def scan(
         stats._rank = (argmax, other, agrees)
     counts = None
     if hist:
-        counts = hists[0].astype(np.int64)  # int32 per range (fewer cache lines while counting)
-        for h in hists[1:]:
-            counts += h
-        counts = counts.reshape(k, k, NEG_BINS)
+        # int32 per range (fewer cache lines while counting) and per batch (no widening copy
+        # per batch: merges add in int64, see passes.JointStats.merge)
+        total = hists[0] if len(hists) == 1 else np.add.reduce(hists, dtype=np.int64)
+        counts = np.asarray(total).reshape(k, k, NEG_BINS)
     return (guess if do_guess else None), counts
 
 
@@ -480,9 +480,10 @@ def _bin_upper(b: int) -> float:
 
 
 def pair_histogram(cols: ProbColumns, labels: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """``(K, K, NEG_BINS)`` int64 counts ``[j, k, bin]``: per (other class j, given class k),
-    the rows of class k by the bin of their key ``p[k] - p[j]`` (as :func:`key_bins`), for the
-    negative keys only (``p[j] > p[k]``: the bins below NEG_BINS). Mergeable by addition;
+    """``(K, K, NEG_BINS)`` counts ``[j, k, bin]`` (int32 or int64): per (other class j,
+    given class k), the rows of class k by the bin of their key ``p[k] - p[j]`` (as
+    :func:`key_bins`), for the negative keys only (``p[j] > p[k]``: the bins below
+    NEG_BINS). Mergeable by addition;
     :func:`cutoffs` turns it into per-pair key cut-offs: a pair whose quota the negative keys
     do not reach gets no cut-off (+inf). The selected rows of a pair are about the rows given k
     that the model confidently puts in j, whose keys are nearly all negative (on the issue's

@@ -194,7 +194,7 @@ class JointStats:
         if self.hist is None or other.hist is None:
             hist = self.hist if other.hist is None else other.hist
         else:
-            hist = self.hist + other.hist
+            hist = np.add(self.hist, other.hist, dtype=np.int64)  # a batch's may be int32
         return JointStats(self.cells + other.cells, self.off_diagonal + other.off_diagonal, hist)
 
     def confident_joint(self, class_counts: np.ndarray, *, calibrate: bool = True) -> np.ndarray:
