@@ -186,13 +186,15 @@ def _vote_fit(ann: Annotations, skill: np.ndarray, n_iter: int = 0) -> Aggregato
     return AggregatorFit(labels, _shares(sums, ann), skill, quality, n_iter)
 
 
-def _majority_first_seen(ann: Annotations) -> np.ndarray:
+def _majority_first_seen(ann: Annotations, first: np.ndarray | None = None) -> np.ndarray:
     """The most voted class per item; ties go to the class that occurs first in the input
-    rows (``ann.source`` order), as crowd-kit's ``MajorityVote`` does under pandas >= 3."""
+    rows (``ann.source`` order), as crowd-kit's ``MajorityVote`` does under pandas >= 3.
+    ``first``: each class's first input position (int64 max when absent), if known."""
     k = ann.num_classes
-    pos = ann.source if ann.source is not None else np.arange(len(ann.label))
-    first = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, ann.label, pos)
+    if first is None:
+        pos = ann.source if ann.source is not None else np.arange(len(ann.label))
+        first = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, ann.label, pos)
     seen = np.argsort(first, kind="stable")  # classes in order of first occurrence
     if np.array_equal(seen, np.arange(k)):
         return _plain_majority(ann)
@@ -361,7 +363,21 @@ def _kernels() -> dict:
     import numba
 
     jit = numba.njit(cache=True, nogil=True)
-    return {"gold_counts": jit(_gold_counts_py), "vote_items": jit(_vote_items_py)}
+    return {
+        "gold_counts": jit(_gold_counts_py),
+        "vote_items": jit(_vote_items_py),
+        "first_seen": jit(_first_seen_py),
+    }
+
+
+def _first_seen_py(label, position, num_classes):
+    """Each class's smallest ``position`` among its annotations (int64 max when it has none):
+    ``np.minimum.at`` in one loop."""
+    first = np.full(num_classes, np.iinfo(np.int64).max, dtype=np.int64)
+    for a in range(len(label)):
+        if position[a] < first[label[a]]:
+            first[label[a]] = position[a]
+    return first
 
 
 def _gold_items_fused(ann: Annotations, gold: np.ndarray) -> ItemConsensus | None:
@@ -393,7 +409,9 @@ def _wawa_items_fused(ann: Annotations) -> ItemConsensus | None:
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
     small, _ = _compact(ann)
-    return _vote_items_fused(ann, _accuracy(small, _majority_first_seen(small)), used)
+    pos = small.source if small.source is not None else np.arange(len(small.label))
+    first = _kernels()["first_seen"](small.label, pos, small.num_classes)  # np.minimum.at: 30x
+    return _vote_items_fused(ann, _accuracy(small, _majority_first_seen(small, first)), used)
 
 
 def _vote_items_fused(ann: Annotations, skill: np.ndarray, used: np.ndarray) -> ItemConsensus:
