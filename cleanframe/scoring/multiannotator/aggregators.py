@@ -367,7 +367,41 @@ def _kernels() -> dict:
         "gold_counts": jit(_gold_counts_py),
         "vote_items": jit(_vote_items_py),
         "first_seen": jit(_first_seen_py),
+        "majority_hits": jit(_majority_hits_py),
     }
+
+
+def _majority_hits_py(item, annotator, label, rank, seen, num_annotators):
+    """One pass over annotations sorted by item: each item's most voted class (ties: the lowest
+    ``rank``; ``seen[r]`` is the class of rank r), then per annotator how many of its labels
+    equal its items' majority and how many labels it gave (floats, as ``_accuracy``)."""
+    k = len(rank)
+    hits = np.zeros(num_annotators)
+    count = np.zeros(num_annotators)
+    votes = np.zeros(k, dtype=np.int64)
+    size = len(item)
+    a = 0
+    while a < size:
+        start = a
+        i = item[a]
+        best = k
+        while a < size and item[a] == i:
+            r = rank[label[a]]
+            votes[r] += 1
+            a += 1
+        most = 0
+        for b in range(start, a):  # the best rank among the item's classes
+            r = rank[label[b]]
+            if votes[r] > most or (votes[r] == most and r < best):
+                most = votes[r]
+                best = r
+        winner = seen[best]
+        for b in range(start, a):
+            votes[rank[label[b]]] = 0
+            count[annotator[b]] += 1.0
+            if label[b] == winner:
+                hits[annotator[b]] += 1.0
+    return hits, count
 
 
 def _first_seen_py(label, position, num_classes):
@@ -409,9 +443,18 @@ def _wawa_items_fused(ann: Annotations) -> ItemConsensus | None:
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
     small, _ = _compact(ann)
+    kernels = _kernels()
     pos = small.source if small.source is not None else np.arange(len(small.label))
-    first = _kernels()["first_seen"](small.label, pos, small.num_classes)  # np.minimum.at: 30x
-    return _vote_items_fused(ann, _accuracy(small, _majority_first_seen(small, first)), used)
+    first = kernels["first_seen"](small.label, pos, small.num_classes)  # np.minimum.at: 30x
+    seen = np.argsort(first, kind="stable")  # as _majority_first_seen
+    rank = np.empty(small.num_classes, dtype=np.int64)
+    rank[seen] = np.arange(small.num_classes)
+    hits, count = kernels["majority_hits"](
+        small.item, small.annotator, small.label, rank, seen, small.num_annotators
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        skill = hits / count  # _accuracy(small, _majority_first_seen(small))
+    return _vote_items_fused(ann, skill, used)
 
 
 def _vote_items_fused(ann: Annotations, skill: np.ndarray, used: np.ndarray) -> ItemConsensus:
