@@ -590,3 +590,20 @@ def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_shor
     assert len(heaps[0]) > 0
     assert columns._appended_candidates(*args, ctx.room) is not None  # the appending path ran
     assert columns._appended_candidates(*args, 1) is None  # short room: the heaps
+
+
+def test_slot_key_order_sorts_as_a_lexsort_of_slot_key_position():
+    """The appended candidates' single sort key orders (slot, key) as the floats compare
+    (-0.0 equal to 0.0, subnormals, ties), and a stable sort of it keeps positions in order."""
+    from cleanframe.scoring.classification.columns import _slot_key_order
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        m = 400
+        slots = rng.integers(0, 5, m).astype(np.int32)
+        keys = (rng.integers(-4, 5, m) / 4).astype(np.float32)
+        keys[rng.random(m) < 0.05] = np.float32(-0.0)
+        keys[rng.random(m) < 0.05] = np.float32(1e-40)
+        keys[rng.random(m) < 0.05] = np.float32(-1e-40)
+        order = np.argsort(_slot_key_order(slots, keys), kind="stable")
+        np.testing.assert_array_equal(order, np.lexsort((np.arange(m), keys, slots)))
