@@ -131,7 +131,7 @@ def child_polars(root: Path, out: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 
-def child_dask(root: Path, out: Path) -> dict:
+def child_dask(root: Path, out: Path, read_options: dict | None = None) -> dict:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
@@ -143,7 +143,7 @@ def child_dask(root: Path, out: Path) -> dict:
         ) as cluster,
         Client(cluster),
     ):
-        ddf = dd.read_parquet(root / "parquet")
+        ddf = dd.read_parquet(root / "parquet", **(read_options or {}))
         start, cpu = time.perf_counter(), time.process_time()
         result = ddf.cl.find_label_issues(label="label", pred_probs="p_*")
         result[["is_issue", "label_score"]].to_parquet(out / "dask", write_index=False)
@@ -303,6 +303,11 @@ def main() -> None:
     parser.add_argument(
         "--compression", default="snappy", help="Parquet codec: snappy, none, lz4, zstd"
     )
+    parser.add_argument(
+        "--dask-read-options",
+        default="{}",
+        help='JSON keywords for dd.read_parquet, e.g. \'{"filesystem": "arrow"}\'',
+    )
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child:
@@ -332,11 +337,11 @@ def main() -> None:
         ref = reference(args)
         print(f"reference (in-memory kernels on the memory-mapped .npy): {ref}", flush=True)
         for name in [m for m in args.only.split(",") if m]:
-            extra = (
-                {"batch_size": args.cleanlab_batch_size, "n_jobs": args.cleanlab_jobs}
-                if name == "cleanlab"
-                else {}
-            )
+            extra: dict = {}
+            if name == "cleanlab":
+                extra = {"batch_size": args.cleanlab_batch_size, "n_jobs": args.cleanlab_jobs}
+            elif name == "dask":
+                extra = {"read_options": json.loads(args.dask_read_options)}
             r = run(name, args, extra)
             r.update(agreement(name, args))
             r["rows_per_second"] = n / r["seconds"]

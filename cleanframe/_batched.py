@@ -38,6 +38,7 @@ from .scoring.classification.argmax import ARGMAX_CONFUSION
 from .scoring.classification.columns import ProbColumns, RowStats
 
 __all__ = [
+    "counts",
     "find_label_issues",
     "health_summary",
     "label_quality_scores",
@@ -394,6 +395,20 @@ def _counts(fr, label, pred_probs, classes, progress) -> tuple[BatchSpec, Any]:
     job = _passes.CountJob(len(spec.classes))
     _run_job(fr, spec, job, progress)
     return spec, job.result()
+
+
+def counts(
+    fr: Engine,
+    *,
+    label: str,
+    pred_probs: Any,
+    classes: Sequence | None = None,
+    progress: Progress | None = None,
+) -> tuple[BatchSpec, Any]:
+    """``(spec, CountResult)`` of a batched frame: passes 1-2 (thresholds, confident joint,
+    ``num_label_issues`` and the health statistics; see
+    :class:`~cleanframe.scoring.classification.passes.CountJob`), for the dataset-level calls."""
+    return _counts(fr, label, pred_probs, classes, progress)
 
 
 def num_label_issues(
