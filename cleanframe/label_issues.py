@@ -423,7 +423,7 @@ def _batched_counts(fr, label, pred_probs, classes):
     """A batched frame's (LazyFrame streamed, Dask by partitions) count statistics: the
     thresholds and confident joint from the two passes :func:`health_summary` makes, as
     ``(CountResult, JointInputs)`` for the dataset tables (same numbers as in memory)."""
-    spec, result = _batched._counts(fr, label, pred_probs, classes, None)
+    spec, result = _batched.counts(fr, label=label, pred_probs=pred_probs, classes=classes)
     joint = result.joint()
     counts = np.asarray(result.class_counts)
     return result, JointInputs(fr, spec.classes, joint, result.num_examples, counts)
