@@ -556,15 +556,20 @@ def test_which_row_maps_need_the_probabilities():
     assert not passes.CountJob(3).row_map_reads_values()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both"])
-def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_short(filter_by):
+def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_short(filter_by, dtype):
     """With finite cut-offs the candidates of a batch are appended and sorted once; the result
     equals the bounded heaps' (the same rows, keys and order), also when ``room`` is too small
-    (the heaps are used then)."""
+    (the heaps are used then). The float64 data has keys that only float64 tells apart
+    (probabilities on a 0.01 grid moved by 1e-12)."""
     from cleanframe.scoring.classification import columns
 
     k = 6
-    labels, p = synthetic(4000, k, seed=8, dtype=np.float32)
+    labels, p = synthetic(4000, k, seed=8, dtype=dtype)
+    if dtype == np.float64:
+        jitter = np.random.default_rng(8).uniform(-1e-12, 1e-12, p.shape)
+        p = np.round(p, 2) + jitter
     parts = batches(labels, p, [1000, 2500])()
     job = passes.LabelIssueJob(k, filter_by=filter_by)
     for _ in ("classes", "joint"):
@@ -592,18 +597,24 @@ def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_shor
     assert columns._appended_candidates(*args, 1) is None  # short room: the heaps
 
 
-def test_slot_key_order_sorts_as_a_lexsort_of_slot_key_position():
-    """The appended candidates' single sort key orders (slot, key) as the floats compare
-    (-0.0 equal to 0.0, subnormals, ties), and a stable sort of it keeps positions in order."""
-    from cleanframe.scoring.classification.columns import _slot_key_order
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_slot_key_order_sorts_as_a_lexsort_of_slot_key_position(dtype):
+    """The appended candidates' sort orders (slot, key) as the floats compare (-0.0 equal to
+    0.0, subnormals, ties) and keeps positions in order among ties; float64 keys closer than
+    float32 can tell apart are still ordered by their value."""
+    from cleanframe.scoring.classification.columns import _by_slot_key
 
     rng = np.random.default_rng(1)
     for _ in range(50):
         m = 400
         slots = rng.integers(0, 5, m).astype(np.int32)
-        keys = (rng.integers(-4, 5, m) / 4).astype(np.float32)
-        keys[rng.random(m) < 0.05] = np.float32(-0.0)
-        keys[rng.random(m) < 0.05] = np.float32(1e-40)
-        keys[rng.random(m) < 0.05] = np.float32(-1e-40)
-        order = np.argsort(_slot_key_order(slots, keys), kind="stable")
+        keys = (rng.integers(-4, 5, m) / 4).astype(dtype)
+        keys[rng.random(m) < 0.05] = dtype(-0.0)
+        keys[rng.random(m) < 0.05] = dtype(1e-40)
+        keys[rng.random(m) < 0.05] = dtype(-1e-40)
+        if dtype == np.float64:  # equal in float32, ordered in float64
+            near = rng.random(m) < 0.2
+            keys[near] += rng.choice([-1e-12, 1e-12], int(near.sum()))
+            assert len(np.unique(keys)) > len(np.unique(keys.astype(np.float32)))
+        order = _by_slot_key(slots, keys)
         np.testing.assert_array_equal(order, np.lexsort((np.arange(m), keys, slots)))

@@ -429,19 +429,27 @@ def _appended_candidates(
     slots_ = np.concatenate([a_slot[:m], np.repeat(used, counts).astype(np.int32)])
     keys_ = np.concatenate([a_key[:m], keys[take]])
     pos_ = np.concatenate([a_pos[:m], pos[take]])
-    order = np.argsort(_slot_key_order(slots_, keys_), kind="stable")  # then by position
+    order = _by_slot_key(slots_, keys_)  # then by position
     s = slots_[order]
     first = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - first) < limits[s]]
     return slots_[keep], keys_[keep], pos_[keep] + int(offset)
 
 
-def _slot_key_order(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """One int64 per entry ordered as (slot, key): the slot in the high 32 bits, the float32
-    key's bits made order-preserving in the low 32 (-0.0 counted as 0.0). A stable sort of it
-    keeps the entries of a slot in their appended order, which is the order of their positions
-    (each pair's keys are appended tile by tile, row by row), so it sorts by (slot, key,
-    position) as a three-key lexsort does, in half the time."""
+def _by_slot_key(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The order of the entries by (slot, key, position): a stable sort, so the entries of a
+    slot that tie on their key keep their appended order, which is the order of their positions
+    (each pair's keys are appended tile by tile, row by row), as a three-key lexsort orders them.
+    float32 keys are sorted as one packed int64 per entry (:func:`_slot_key_bits`, half the time
+    of a lexsort); float64 keys by a lexsort, since their bits do not fit beside the slot."""
+    if keys.dtype == np.float32:
+        return np.argsort(_slot_key_bits(slots, keys), kind="stable")
+    return np.lexsort((keys, slots))
+
+
+def _slot_key_bits(slots: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """One int64 per entry ordered as (slot, key) for float32 keys: the slot in the high 32
+    bits, the key's bits made order-preserving in the low 32 (-0.0 counted as 0.0)."""
     bits = (np.asarray(keys, dtype=np.float32) + np.float32(0)).view(np.uint32).astype(np.int64)
     negative = bits >= 1 << 31
     ordered = np.where(negative, (1 << 32) - 1 - bits, bits + (1 << 31))
