@@ -25,7 +25,7 @@ from cleanframe.multiannotator import annotator_stats, consensus, label_quality
 from cleanframe.scoring.multiannotator import aggregators as ag
 from cleanframe.scoring.multiannotator.crowdlab import Annotations
 
-from .conftest import to_pandas
+from .conftest import examples, to_pandas
 
 METHODS = ag.AGGREGATORS
 SEEDED = ("mace", "kos", "m_msr")
@@ -733,7 +733,7 @@ def _with_passes(on, call):
         return call()
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(small_long_crowds(), st.booleans())
 def test_compiled_passes_equal_the_numpy_path_on_random_crowds(data, grouped):
     long, perm = data

@@ -22,7 +22,7 @@ import cleanframe
 from cleanframe import neighbors as nb
 from cleanframe.scoring.neighbors import knn, noniid
 
-from .conftest import to_pandas
+from .conftest import examples, to_pandas
 
 D = 8
 EMB = [f"emb_{i}" for i in range(D)]
@@ -122,7 +122,7 @@ def test_copy_groups_are_the_exact_duplicate_sets():
     np.testing.assert_array_equal(groups, expected)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     sizes=st.lists(st.integers(2, 7), min_size=1, max_size=5),
     singles=st.integers(12, 40),
