@@ -343,52 +343,22 @@ def top_candidates(
         if out is not None:
             return out
     used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
-    n = cols.shape[0]
-    cap = np.zeros(len(limits), dtype=np.int64)
-    cap[used] = np.minimum(limits[used], n)
-    starts = np.concatenate([[0], np.cumsum(cap)])
-    keys = np.empty(int(starts[-1]), dtype=cols.dtype)
-    pos = np.empty(int(starts[-1]), dtype=np.int64)
-    sizes = np.zeros(len(limits), dtype=np.int64)
-    _kernels()["top_candidates"](
-        cols.typed(),
-        np.asarray(labels, dtype=np.int64),
-        own,
-        other,
-        np.ascontiguousarray(pair_slot, dtype=np.int64),
-        np.ascontiguousarray(class_slot, dtype=np.int64),
-        np.ascontiguousarray(
-            np.zeros(pair_slot.shape) if cutoff is None else cutoff, dtype=np.float64
-        ),
-        cutoff is not None,
-        starts,
-        cap,
-        keys,
-        pos,
-        sizes,
-        False,
-        np.empty(0, dtype=np.int64),
-        np.empty(0, dtype=cols.dtype),
-        np.empty(0, dtype=np.int64),
-        np.zeros(2, dtype=np.int64),
+    scanned = _candidate_scan(
+        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, 0
     )
-    counts = sizes[used]
-    total = int(counts.sum())
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
-    slots = np.repeat(used, counts).astype(np.int32)
-    return slots, keys[take], pos[take] + int(offset)
+    assert scanned is not None  # nothing is appended, so no room can run out
+    (slots, keys, pos), _ = scanned
+    return slots, keys, pos + int(offset)
 
 
-def _appended_candidates(
-    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
-):
-    """:func:`top_candidates` with every key at or below its pair's cut-off appended, then
-    sorted by (slot, key, position) and cut to the limits; ``None`` if ``room`` was too small.
-    """
+def _candidate_scan(cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room):
+    """One run of the compiled candidates scan over a batch: a bounded heap per slot in
+    ``used`` (at most its limit, or the batch's rows), and with ``room`` > 0 every pair key at
+    or below its cut-off appended to flat arrays of that size instead. Returns ``(heaps,
+    appended)``, each ``(slots, keys, positions)`` with positions in the batch (the heaps'
+    sorted by (slot, key, position), the appended in scan order), or None if the appended
+    keys exceeded ``room``."""
     n = cols.shape[0]
-    room = int(min(room, n * max(cols.shape[1] - 1, 1)))
-    used = np.unique(class_slot[class_slot >= 0])
     cap = np.zeros(len(limits), dtype=np.int64)
     cap[used] = np.minimum(limits[used], n)
     starts = np.concatenate([[0], np.cumsum(cap)])
@@ -406,14 +376,16 @@ def _appended_candidates(
         other,
         np.ascontiguousarray(pair_slot, dtype=np.int64),
         np.ascontiguousarray(class_slot, dtype=np.int64),
-        np.ascontiguousarray(cutoff, dtype=np.float64),
-        True,
+        np.ascontiguousarray(
+            np.zeros(pair_slot.shape) if cutoff is None else cutoff, dtype=np.float64
+        ),
+        cutoff is not None,
         starts,
         cap,
         keys,
         pos,
         sizes,
-        True,
+        room > 0,
         a_slot,
         a_key,
         a_pos,
@@ -421,14 +393,33 @@ def _appended_candidates(
     )
     if state[1]:
         return None
-    m = int(state[0])
     counts = sizes[used]
     total = int(counts.sum())
     before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     take = np.repeat(starts[used] - before, counts) + np.arange(total, dtype=np.int64)
-    slots_ = np.concatenate([a_slot[:m], np.repeat(used, counts).astype(np.int32)])
-    keys_ = np.concatenate([a_key[:m], keys[take]])
-    pos_ = np.concatenate([a_pos[:m], pos[take]])
+    heaps = (np.repeat(used, counts).astype(np.int32), keys[take], pos[take])
+    m = int(state[0])
+    return heaps, (a_slot[:m], a_key[:m], a_pos[:m])
+
+
+def _appended_candidates(
+    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
+):
+    """:func:`top_candidates` with every key at or below its pair's cut-off appended, then
+    sorted by (slot, key, position) and cut to the limits; ``None`` if ``room`` was too small.
+    """
+    n = cols.shape[0]
+    room = int(min(room, n * max(cols.shape[1] - 1, 1)))
+    used = np.unique(class_slot[class_slot >= 0])
+    scanned = _candidate_scan(
+        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room
+    )
+    if scanned is None:
+        return None
+    (h_slot, h_key, h_pos), (a_slot, a_key, a_pos) = scanned
+    slots_ = np.concatenate([a_slot, h_slot])
+    keys_ = np.concatenate([a_key, h_key])
+    pos_ = np.concatenate([a_pos, h_pos])
     order = _by_slot_key(slots_, keys_)  # then by position
     s = slots_[order]
     first = np.searchsorted(s, s, side="left")
