@@ -10,6 +10,7 @@ check) and :mod:`cleanframe.tokens` (the tokens in flattened order). The passes 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,23 @@ from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
 from .scoring.classification.argmax import ARGMAX_CONFUSION, confusion_joint
 
-__all__ = ["FILTERS", "issue_arrays"]
+__all__ = ["DEFAULTS", "FILTERS", "issue_arrays"]
+
+#: The label-issue keyword defaults of every ``find_label_issues`` (table, tokens, multi-label,
+#: streamed and Dask) and of the audit's label check: the one place they are written down (those
+#: cleanlab's ``filter.find_label_issues`` shares have its values). The public signatures spell
+#: them out for ``help()``; ``tests/test_issue_defaults.py`` checks every signature against this.
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "filter_by": "prune_by_noise_rate",
+        "frac_noise": 1.0,
+        "num_to_remove_per_class": None,
+        "min_examples_per_class": 1,
+        "confident_joint": None,
+        "rank_by": "self_confidence",
+        "rank_by_kwargs": None,
+    }
+)
 
 #: Every ``filter_by`` of ``find_label_issues``: the reference's filters and the joint from the
 #: argmax confusion matrix.
@@ -33,20 +50,21 @@ def issue_arrays(
     pred_probs: Any,
     classes: ClassSet,
     *,
-    filter_by: str = "prune_by_noise_rate",
-    frac_noise: float = 1.0,
-    num_to_remove_per_class: Sequence[int] | Mapping[Any, int] | None = None,
-    min_examples_per_class: int = 1,
-    confident_joint: Any = None,
-    rank_by: str = "self_confidence",
-    rank_by_kwargs: Mapping | None = None,
+    filter_by: str,
+    frac_noise: float,
+    num_to_remove_per_class: Sequence[int] | Mapping[Any, int] | None,
+    min_examples_per_class: int,
+    confident_joint: Any,
+    rank_by: str,
+    rank_by_kwargs: Mapping | None,
     scores: bool = True,
     filters: Sequence[str] = FILTERS,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``(is_issue, label_score)`` of checked ``labels`` (codes into ``classes``) and
     ``pred_probs`` (a matrix, or the frame's columns as
     :class:`~cleanframe.scoring.classification.columns.ProbColumns`), in their row order;
-    ``label_score`` is ``None`` when ``scores=False`` (then ``rank_by`` is not used).
+    ``label_score`` is ``None`` when ``scores=False`` (then ``rank_by`` is not used). Every
+    label-issue keyword is passed (their defaults are :data:`DEFAULTS`, in the callers).
 
     The arguments are checked first, in this order: ``filter_by`` among ``filters`` (and
     ``num_to_remove_per_class`` only with a filter that prunes by counts), ``rank_by`` and
