@@ -52,8 +52,10 @@ class _Kept:
     """Per-row values of a call's first read of the rows (engines whose batches run in this
     process: a streamed LazyFrame), so later passes need not check the rows again nor read
     them for what a row already gave: the label codes, the self-confidence, the first argmax,
-    the largest other probability and whether the prediction agrees with the label (13 bytes
-    a row with float32 probabilities). A pass that needs the probabilities still reads them
+    the largest other probability, whether the prediction agrees with the label and the second
+    largest value rounded up to float16 (for the job's bounds of the confident joint, see
+    :meth:`~.scoring.classification.passes.LabelIssueJob.set_rows`; 15 bytes a row with
+    float32 probabilities). A pass that needs the probabilities still reads them
     (the confident guesses, the candidates); the row map of the flags and of the
     self-confidence / normalized-margin scores reads the label column only. Filled by the
     first pass (:meth:`record`), then :meth:`finish`; any batch not held as float columns
@@ -82,6 +84,7 @@ class _Kept:
             stats.argmax.astype(self.code_dtype),
             stats.other,
             agrees,
+            _float16_up(stats.second, len(codes)),
         )
 
     def finish(self) -> None:
@@ -111,7 +114,7 @@ class _Kept:
             hi = min(offset + n, int(self.starts[b + 1])) - int(self.starts[b])
             pieces.append(tuple(a[lo:hi] for a in self.blocks[b]))
         if len(pieces) == 1:
-            codes, own, argmax, other, agrees = pieces[0]
+            codes, own, argmax, other, agrees = pieces[0][:5]
         else:
             codes, own, argmax, other, agrees = (
                 np.concatenate([p[i] for p in pieces]) for i in range(5)
@@ -119,21 +122,37 @@ class _Kept:
         codes = codes.astype(np.int64)
         return codes, RowStats.known(codes, own, argmax.astype(np.int64), other, agrees)
 
+    def row_blocks(self):
+        """``(labels, own, argmax, other, second)`` of each kept block, in row order (what
+        :meth:`~.scoring.classification.passes.LabelIssueJob.set_rows` takes)."""
+        for codes, own, argmax, other, _, second in self.blocks:
+            yield codes, own, argmax, other, second
+
+
+def _float16_up(values: Any, n: int) -> np.ndarray:
+    """``values`` as float16, each rounded up (at or above the value: a bound stays one);
+    ``n`` times +inf when the values are unknown."""
+    if values is None:
+        return np.full(n, np.inf, dtype=np.float16)
+    out = np.asarray(values).astype(np.float16)
+    low = out.astype(values.dtype) < values
+    out[low] = np.nextafter(out[low], np.float16(np.inf))
+    return out
+
 
 def _read(batch: Engine, offset: int, spec: BatchSpec, kept: _Kept | None):
-    """``(label codes, pred_probs)`` of a batch: from the kept per-row values and the batch's
-    columns (not checked again) once ``kept`` is ready, else checked by the input layer (and
-    recorded in ``kept`` while it is being filled)."""
+    """``(label codes, pred_probs, fresh)`` of a batch: from the kept per-row values and the
+    batch's columns (not checked again) once ``kept`` is ready, else checked by the input layer
+    (``fresh``: the caller records it in ``kept`` after its pass, whose read of the columns
+    then also gives the per-row values)."""
     if kept is not None and kept.ready:
         cols = checked_columns(batch, spec)
         if cols is not None:
             codes, stats = kept.rows(offset, batch.height)
             cols.set_row_stats(codes, stats)
-            return codes, cols
+            return codes, cols, False
     codes, P = _resolved(batch, spec)
-    if kept is not None:
-        kept.record(offset, codes, P)
-    return codes, P
+    return codes, P, kept is not None
 
 
 class _Stats:
@@ -145,8 +164,10 @@ class _Stats:
         self.kept = kept
 
     def __call__(self, batch: Engine, offset: int):
-        codes, P = _read(batch, offset, self.spec, self.kept)
+        codes, P, fresh = _read(batch, offset, self.spec, self.kept)
         out = self.p(codes, P, offset)
+        if fresh and self.kept is not None:
+            self.kept.record(offset, codes, P)
         del codes, P
         _release()
         return out
@@ -230,7 +251,9 @@ class _Check:
         self.kept = kept
 
     def __call__(self, batch: Engine, offset: int) -> int:
-        codes, P = _read(batch, offset, self.spec, self.kept)
+        codes, P, fresh = _read(batch, offset, self.spec, self.kept)
+        if fresh and self.kept is not None:
+            self.kept.record(offset, codes, P)
         del codes, P
         _release()
         return batch.height
@@ -306,8 +329,10 @@ def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> _Ke
         stats = fr.reduce_batches(spec.needed, _Stats(spec, p, kept), _merge, progress=progress)
         job.add(p.empty() if stats is None else stats)
         passes += 1
-        if kept is not None:
+        if kept is not None and not kept.ready:
             kept.finish()
+            if kept.ready:
+                job.set_rows(kept.row_blocks)
     if not passes:
         fr.reduce_batches(spec.needed, _Check(spec, kept), _add, progress=progress)
         if kept is not None:
@@ -354,6 +379,7 @@ def find_label_issues(
         confident_joint=joint,
         rank_by=rank_by,
         rank_by_kwargs=options,
+        two_reads=fr.batches_in_process,
     )
     kept = _run_job(fr, spec, job, progress)
     rows = _Rows(spec, job.plan(), issues=True, kept=kept)

@@ -492,3 +492,32 @@ def test_kept_row_values_are_read_across_their_blocks():
     gap.record(10, labels[10:20], late)
     gap.finish()
     assert not gap.ready  # rows 0..9 missing: not used
+
+
+@pytest.mark.parametrize(
+    "kwargs, reads",
+    [
+        ({}, 2),  # prune_by_noise_rate: the candidates are collected with the joint
+        ({"frac_noise": 0.5, "min_examples_per_class": 400}, 2),
+        ({"filter_by": "both"}, 3),
+        ({"num_to_remove_per_class": [3, 0, 5, 2, 1]}, 3),
+        ({"filter_by": "low_self_confidence"}, 3),
+    ],
+)
+def test_default_rule_reads_the_probabilities_twice(parquet_dir, monkeypatch, kwargs, reads):
+    """A streamed ``prune_by_noise_rate`` call reads the files' probability columns in two
+    statistics passes (then the row map reads the label column only); the other rules and
+    ``num_to_remove_per_class`` in three. Either way the result equals the in-memory call."""
+    _, df = parquet_dir
+    calls = []
+    real = polars_stream.reduce_batches
+
+    def counted(fr, columns, *args, **kw):
+        calls.append(len(columns))
+        return real(fr, columns, *args, **kw)
+
+    monkeypatch.setattr(polars_stream, "reduce_batches", counted)
+    out = scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    assert calls == [K + 1] * reads
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
+    assert_frame_equal(out.collect(engine="streaming"), expected)

@@ -619,3 +619,164 @@ def test_slot_key_order_sorts_as_a_lexsort_of_slot_key_position(dtype):
             assert len(np.unique(keys)) > len(np.unique(keys.astype(np.float32)))
         order = _by_slot_key(slots, keys)
         np.testing.assert_array_equal(order, np.lexsort((np.arange(m), keys, slots)))
+
+
+# -- two reads: the key histograms in pass 1, the candidates with the joint --------------------
+def row_values(labels, p):
+    """Pass 1's per-row values of a matrix, as a streamed call keeps them: label codes, own
+    probability, first argmax, largest other probability, second largest value."""
+    p = np.asarray(p)
+    rows = np.arange(len(labels))
+    others = p.copy()
+    others[rows, labels] = -np.inf
+    second = np.sort(p, axis=1)[:, -2]
+    return labels, p[rows, labels], p.argmax(axis=1), others.max(axis=1), second
+
+
+def two_read_run(labels, p, cuts, k, *, columns=True, **kw):
+    """A ``two_reads`` job over batches (of columns, or of the matrix), given the per-row values
+    after pass 1: ``(mask, scores, the passes it ran, its candidates contexts)``."""
+    job = passes.LabelIssueJob(k, two_reads=True, **kw)
+    parts = batches(labels, as_columns(p) if columns else p, cuts)()
+    names, contexts = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while (step := job.next_pass()) is not None:
+            names.append(step.name)
+            if step.name == "joint" and step.context.candidates is not None:
+                contexts.append(step.context.candidates)
+            if step.name == "candidates":
+                contexts.append(step.context)
+            job.add(passes.merge_all(step, [step(lab, prob, off) for lab, prob, off in parts]))
+            if step.name == "classes":
+                job.set_rows(lambda: [row_values(labels, p)])
+        plan = job.plan()
+    out = [passes.flags(lab, prob, off, plan) for lab, prob, off in parts]
+    mask = np.concatenate([m for m, _ in out]) if plan.rule is not None else None
+    return mask, np.concatenate([s for _, s in out]), names, contexts
+
+
+def hard_shape(n, k, seed=0):
+    """The scale benchmark's data (most given labels are not the top class), float32."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), true] += rng.uniform(0.5, 4, n)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    given = true.copy()
+    flip = rng.random(n) < 0.1
+    given[flip] = rng.integers(0, k, flip.sum())
+    return given, (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+TWO_READ_PROBLEMS = {
+    "dirichlet k=5": lambda: synthetic(2000, 5, seed=4, dtype=np.float32),
+    "hard k=12": lambda: hard_shape(3000, 12, seed=1),
+    "ties k=4": lambda: tied_problem(400, 4, 6, np.float32),
+    "positive keys k=3": positive_key_problem,
+    "float64 k=6": lambda: synthetic(1500, 6, seed=8, dtype=np.float64),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(TWO_READ_PROBLEMS))
+@pytest.mark.parametrize("filter_by", FILTERS)
+def test_two_reads_equal_in_memory_and_read_twice_for_the_default_rule(problem, filter_by):
+    """A job with ``two_reads`` (what a streamed call runs) flags the rows of the in-memory
+    call for every rule and option, on columns and on matrices; ``prune_by_noise_rate`` with
+    the default options runs two passes (the candidates come with the joint), the others as
+    many as before."""
+    labels, p = TWO_READ_PROBLEMS[problem]()
+    k = p.shape[1]
+    cuts = sorted({len(labels) // 3, len(labels) // 3, 2 * len(labels) // 3, 77})
+    for kw in options(filter_by, k):
+        ref = in_memory(labels, p, filter_by=filter_by, **kw)
+        for columns in (True, False):
+            mask, scores, names, _ = two_read_run(
+                labels, p, cuts, k, columns=columns, filter_by=filter_by, **kw
+            )
+            np.testing.assert_array_equal(mask, ref, err_msg=f"{problem} {filter_by} {kw}")
+            np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
+            steps = passes.LabelIssueJob(k, filter_by=filter_by, **kw).steps
+            if filter_by == "prune_by_noise_rate" and "num_to_remove_per_class" not in kw:
+                assert names == ["classes", "joint"], (problem, kw, names)
+            else:
+                assert names == list(steps), (problem, kw, names)
+
+
+@pytest.mark.parametrize("problem", sorted(TWO_READ_PROBLEMS))
+def test_joint_and_quota_bounds_hold(problem):
+    """The per-row values of pass 1 bound the confident joint cell by cell (decided rows below,
+    decided plus possible above), and the quota bounds are at or above the exact quotas, with
+    ``frac_noise`` and ``min_examples_per_class`` too; float16 rounded up keeps them bounds."""
+    from cleanframe.scoring.classification.count import confident_cut
+
+    labels, p = TWO_READ_PROBLEMS[problem]()
+    k = p.shape[1]
+    thresholds = our_count.get_confident_thresholds(labels, p)
+    cut = confident_cut(thresholds, p.dtype)
+    guesses = our_count.confident_guesses(p, thresholds)
+    valid = guesses >= 0
+    cells = np.bincount(labels[valid] * k + guesses[valid], minlength=k * k).reshape(k, k)
+    values = row_values(labels, p)
+    up = values[4].astype(np.float16)
+    up[up.astype(p.dtype) < values[4]] = np.nextafter(
+        up[up.astype(p.dtype) < values[4]], np.float16(1)
+    )
+    for second in (values[4], up):
+        known, ranks, at_max = passes.guess_bounds(*values[:4], second, cut)
+        assert (known <= cells).all()
+        order = np.argsort(cut, kind="stable")
+        reach = np.cumsum(ranks[:, ::-1], axis=1)[:, ::-1]
+        possible = np.zeros((k, k), dtype=np.int64)
+        possible[:, order] = reach[:, 1:]
+        assert (cells <= known + possible + at_max).all()
+        assert known.sum() + ranks.sum() <= len(labels)
+        counts = np.bincount(labels, minlength=k)
+        for frac, small in ((1.0, 1), (0.5, 1), (1.0, 50)):
+            joint = passes.JointStats(cells).confident_joint(counts)
+            exact = our_filter.prune_count_matrix(
+                joint, labels, frac_noise=frac, min_examples_per_class=small
+            ).T.copy()
+            np.fill_diagonal(exact, 0)
+            bound = passes.quota_bounds((known, ranks, at_max), cut, counts, frac)
+            assert (exact <= bound).all(), (frac, small)
+    if problem.startswith("hard"):  # few rows are undecided; the bounds are close
+        assert ranks.sum() < len(labels) // 20
+        base = passes.JointStats(cells).confident_joint(counts)
+        exact = our_filter.prune_count_matrix(base, labels).T.copy()
+        np.fill_diagonal(exact, 0)
+        bound = passes.quota_bounds((known, ranks, at_max), cut, counts, 1.0)
+        assert bound.sum() < 1.5 * exact.sum() + 2 * (exact > 0).sum()
+
+
+@pytest.mark.parametrize("problem", ["hard k=12", "positive keys k=3", "ties k=4"])
+def test_a_quota_above_its_bound_gets_a_third_pass_for_those_pairs_only(problem, monkeypatch):
+    """If the joint pass collected too few candidates for a pair (its bound made smaller here),
+    only the pairs whose exact quota exceeds what was collected are read again, and the flags
+    stay those of the in-memory call."""
+    labels, p = TWO_READ_PROBLEMS[problem]()
+    k = p.shape[1]
+    real = passes.quota_bounds
+
+    def short(*args):
+        bound = real(*args)
+        bound[::2] //= 3  # every other given class: a third of its bound
+        return bound
+
+    monkeypatch.setattr(passes, "quota_bounds", short)
+    cuts = [700, len(labels) // 4, len(labels) // 2]
+    mask, _, names, contexts = two_read_run(labels, p, sorted(cuts), k)
+    np.testing.assert_array_equal(mask, in_memory(labels, p))
+    assert names == ["classes", "joint", "candidates"]
+    speculative, rest = contexts
+    width = k * (k + 1)
+    exact = passes.LabelIssueJob(k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in ("classes", "joint"):
+            pass_ = exact.next_pass()
+            exact.add(pass_(labels, p, 0))
+        limits = exact.next_pass().context.limits[:width]
+    over = limits > speculative.limits[:width]
+    assert over.any() and not over.all()
+    np.testing.assert_array_equal(rest.limits[:width], np.where(over, limits, 0))

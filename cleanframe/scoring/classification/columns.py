@@ -71,6 +71,9 @@ class RowStats:
         self.high = high
         self.finite = finite
         self._rank: tuple | None = None
+        #: the second largest value of each row (the largest again on a tie), from the rank
+        #: read of the columns (``None`` until then, and for :meth:`known` stats)
+        self.second: np.ndarray | None = None
 
     @classmethod
     def known(cls, labels, own, argmax, other, agrees) -> RowStats:
@@ -273,8 +276,10 @@ def scan(
         argmax = np.empty(n, dtype=np.int64)
         other = np.empty(n, dtype=cols.dtype)
         agrees = np.empty(n, dtype=np.bool_)
+        second = np.empty(n, dtype=cols.dtype)
     else:
         argmax, other, agrees = stats._rank  # type: ignore[misc]
+        second = np.empty(0, dtype=cols.dtype)
     guess = np.empty(n if do_guess else 0, dtype=np.int64)
     cut_ = np.asarray(cut if do_guess else np.zeros(k), dtype=cols.dtype)
     eps = np.array([FLOATING_POINT_COMPARISON], dtype=cols.dtype)
@@ -282,15 +287,16 @@ def scan(
     hists: list = []
     kernel = _kernels()["scan"]
 
-    def part(c, lab, own, am, ot, ag, g):
+    def part(c, lab, own, am, ot, ag, g, s2):
         h = np.zeros(k * k * NEG_BINS if hist else 0, dtype=np.int32)
-        kernel(c, lab, own, cut_, eps, do_rank, do_guess, hist, _M0, _MAGS, am, ot, ag, g, h)
+        kernel(c, lab, own, cut_, eps, do_rank, do_guess, hist, _M0, _MAGS, am, ot, ag, g, h, s2)
         hists.append(h)
 
-    rows = (labels, stats.own, argmax, other, agrees, guess)
+    rows = (labels, stats.own, argmax, other, agrees, guess, second)
     cols.run_rows(part, rows)
     if do_rank:
         stats._rank = (argmax, other, agrees)
+        stats.second = second
     counts = None
     if hist:
         # int32 per range (fewer cache lines while counting) and per batch (no widening copy
@@ -465,7 +471,7 @@ _MAGS = 65  # magnitude classes 0 (|key| < 2 ** -16) .. 64; 65 and above lumped 
 HIST_BINS = 2 * (_MAGS + 1)
 #: The bins of the negative keys (0 .. _MAGS), the only ones the histograms count.
 NEG_BINS = _MAGS + 1
-#: Histograms are kept only while K * K * HIST_BINS counters stay this small (K <= 252).
+#: Histograms are kept only while their K * K * NEG_BINS counters stay this small (K <= 356).
 HIST_MAX_CELLS = 1 << 23
 
 
@@ -562,10 +568,12 @@ def _scan_py(
     agrees,
     guess,
     hist,
+    second,
 ):
     """One tiled read of the columns (each column tile is read once, by up to three simple
     loops while it is in cache): with ``do_rank`` each row's first argmax, its largest other
-    probability and whether the label wins the argmax once it gets ``eps``; with ``do_guess``
+    probability, its second largest value (``second``) and whether the label wins the argmax
+    once it gets ``eps``; with ``do_guess``
     the confident class (the count of classes at or above ``cut``, the first of them, the
     argmax when several); with ``do_hist`` the negative keys ``p[y] - p[j]`` of the (row, class)
     pairs added to ``hist[(j * K + y) * bins + bin]``."""
@@ -625,6 +633,7 @@ def _scan_py(
             r = start + i
             if do_rank:
                 argmax[r] = am[i]
+                second[r] = mx2[i]
                 v = o[i]
                 best = mx2[i] if v == mx1[i] else mx1[i]  # the largest of the other classes
                 other[r] = best

@@ -87,8 +87,8 @@ from .._common import (
 )
 from ..parallel import _workers, parallel_for, row_reduce
 from .columns import (
-    HIST_BINS,
     HIST_MAX_CELLS,
+    NEG_BINS,
     ProbColumns,
     confident_guess,
     cutoff_room,
@@ -149,14 +149,20 @@ class ClassStats:
     counts: np.ndarray
     chunks: tuple = ()
     cached: np.ndarray | None = None  # the thresholds, once the values are dropped
+    hist: np.ndarray | None = None  # the per-pair key histogram, when the pass counts it
 
     def merge(self, other: ClassStats) -> ClassStats:
-        return ClassStats(self.counts + other.counts, self.chunks + other.chunks)
+        return ClassStats(
+            self.counts + other.counts,
+            self.chunks + other.chunks,
+            None,
+            _add(self.hist, other.hist),
+        )
 
     def compact(self) -> ClassStats:
         """The same statistics with the thresholds computed and the values dropped (a job
         keeps them so: 4 bytes a row less while its later passes run)."""
-        return ClassStats(self.counts, (), self.thresholds())
+        return ClassStats(self.counts, (), self.thresholds(), self.hist)
 
     @property
     def num_examples(self) -> int:
@@ -189,13 +195,22 @@ class JointStats:
     cells: np.ndarray
     off_diagonal: int = 0
     hist: np.ndarray | None = None
+    #: with a speculative candidates context (two reads, see :class:`LabelIssueJob`): the
+    #: candidates under bounds of the quotas, collected in the same read
+    candidates: CandidateStats | None = None
 
     def merge(self, other: JointStats) -> JointStats:
-        if self.hist is None or other.hist is None:
-            hist = self.hist if other.hist is None else other.hist
+        cands = self.candidates
+        if cands is None or other.candidates is None:
+            cands = cands if other.candidates is None else other.candidates
         else:
-            hist = np.add(self.hist, other.hist, dtype=np.int64)  # a batch's may be int32
-        return JointStats(self.cells + other.cells, self.off_diagonal + other.off_diagonal, hist)
+            cands = cands.merge(other.candidates)
+        return JointStats(
+            self.cells + other.cells,
+            self.off_diagonal + other.off_diagonal,
+            _add(self.hist, other.hist),
+            cands,
+        )
 
     def confident_joint(self, class_counts: np.ndarray, *, calibrate: bool = True) -> np.ndarray:
         """As :func:`~.count.compute_confident_joint` (diagonal raised to at least 1)."""
@@ -256,6 +271,13 @@ class CandidateStats:
         return np.flatnonzero(seen).astype(np.int64)
 
 
+def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The sum of two histograms (either may be missing; a batch's may be int32)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return np.add(a, b, dtype=np.int64)
+
+
 def _num_classes_of(width: int) -> int:
     """K from K * (K + 1)."""
     k = int(np.sqrt(width))
@@ -272,6 +294,15 @@ def _cut(limits, slots, keys, positions) -> CandidateStats:
     start = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - start) < limits[s]]
     return CandidateStats(limits, slots[keep].astype(np.int32), keys[keep], positions[keep])
+
+
+def _kept_runs(stats: CandidateStats, limits: np.ndarray) -> tuple:
+    """``(slots, keys, positions)`` of ``stats`` cut to the first ``limits[slot]`` of each
+    slot (the lists are sorted by (slot, key, position): no sort)."""
+    s = stats.slots
+    first = np.searchsorted(s, s, side="left")
+    keep = (np.arange(len(s)) - first) < limits[s]
+    return s[keep], stats.keys[keep], stats.positions[keep]
 
 
 def _select(keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
@@ -312,9 +343,11 @@ class Pass:
     def __call__(self, labels: np.ndarray, pred_probs: np.ndarray, offset: int):
         labels = np.asarray(labels)
         if self.name == "classes":
-            return _class_stats(labels, pred_probs, int(offset), self.num_classes)
+            return _class_stats(
+                labels, pred_probs, int(offset), self.num_classes, bool(self.context)
+            )
         if self.name == "joint":
-            return _joint_stats(labels, pred_probs, self.num_classes, self.context)
+            return _joint_stats(labels, pred_probs, int(offset), self.num_classes, self.context)
         return _candidate_stats(labels, pred_probs, int(offset), self.num_classes, self.context)
 
     def empty(self):
@@ -332,14 +365,21 @@ def merge_all(p: Pass, stats: Iterable) -> Any:
     return reduce(lambda a, b: a.merge(b), stats, p.empty())
 
 
-def _class_stats(labels, pred_probs, offset, num_classes) -> ClassStats:
+def _class_stats(labels, pred_probs, offset, num_classes, pair_hist=False) -> ClassStats:
+    """Pass 1 of one batch; with ``pair_hist`` also the per-pair key histogram (the keys do
+    not depend on the thresholds), counted in the read that finds each row's ranks."""
     counts = value_counts(labels, num_classes).astype(np.int64)
     if not len(labels):
         return ClassStats(counts)
     own = _own(labels, pred_probs)
     order = np.argsort(labels.astype(np.int16 if num_classes < 2**15 else np.int64), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    return ClassStats(counts, ((offset, own[order], bounds),))
+    hist = None
+    if pair_hist and isinstance(pred_probs, ProbColumns):
+        _, hist = scan(pred_probs, labels, pred_probs.row_stats(labels), hist=True)
+    elif pair_hist:
+        hist = pair_histogram_dense(labels, np.asarray(pred_probs))
+    return ClassStats(counts, ((offset, own[order], bounds),), None, hist)
 
 
 @dataclass(frozen=True)
@@ -348,12 +388,14 @@ class _JointContext:
     off_diagonal: bool
     pair_hist: bool = False
     num_rows: int = 0  # a batch of all the rows (in memory) needs no histogram
+    candidates: _CandidateContext | None = None  # speculative candidates in the same read
 
 
-def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointStats:
+def _joint_stats(labels, pred_probs, offset, num_classes, ctx: _JointContext) -> JointStats:
     k = num_classes
     if not len(labels):
-        return JointStats(np.zeros((k, k), dtype=np.int64))
+        cands = None if ctx.candidates is None else CandidateStats(ctx.candidates.limits)
+        return JointStats(np.zeros((k, k), dtype=np.int64), candidates=cands)
     want_hist = ctx.pair_hist and len(labels) < ctx.num_rows
     hist = None
     if isinstance(pred_probs, ProbColumns):
@@ -372,7 +414,10 @@ def _joint_stats(labels, pred_probs, num_classes, ctx: _JointContext) -> JointSt
     if ctx.off_diagonal:
         rows = np.flatnonzero(valid & (guesses != labels))
         off = int(len(rows) - _agrees(labels, pred_probs, rows).sum())
-    return JointStats(joint, off, hist)
+    cands = None
+    if ctx.candidates is not None:  # after the guesses: their read found the ranks it uses
+        cands = _candidate_stats(labels, pred_probs, offset, num_classes, ctx.candidates)
+    return JointStats(joint, off, hist, cands)
 
 
 @dataclass(frozen=True)
@@ -609,6 +654,14 @@ class _Job:
         self.num_classes = int(num_classes)
         self.stats: dict[str, Any] = {}
         self._pending: Pass | None = None
+        self._rows: Callable[[], Iterable[tuple]] | None = None
+
+    def set_rows(self, blocks: Callable[[], Iterable[tuple]]) -> None:
+        """Give the job pass 1's per-row values: ``blocks()`` yields ``(labels, own, argmax,
+        other, second)`` per block of rows (any blocking; ``second`` at or above each row's
+        second largest value). Call after pass 1 was added; a job that can use them (see
+        :class:`LabelIssueJob`'s ``two_reads``) reads them before its next pass."""
+        self._rows = blocks
 
     def next_pass(self) -> Pass | None:
         """The next pass to run over all batches, or ``None`` when the statistics are complete.
@@ -644,12 +697,72 @@ class _Job:
         return self.stats["classes"].counts
 
 
+def guess_bounds(labels, own, argmax, other, second, cut) -> tuple:
+    """Counts from per-row values of pass 1 that bound the confident joint before it is read
+    (mergeable by addition; see :func:`quota_bounds`): ``decided`` (K, K), the rows whose
+    confident class is known, by (given class, that class): a row whose largest value reaches
+    its argmax class's cut has the argmax as its confident class (alone or as the argmax of
+    several), and a row whose largest value is below its argmax's cut and whose second
+    largest (``second``, any float dtype at or above the true value) is below every cut has
+    none; ``ranks`` (K, K + 1), the other (undecided) rows by given class and by how many
+    classes' cuts (sorted) their second largest value reaches; ``argmax`` (K, K), the
+    undecided rows by (given class, argmax), which can be their class when several are
+    confident."""
+    k = len(cut)
+    labels = np.asarray(labels, dtype=np.int64)
+    argmax = np.asarray(argmax, dtype=np.int64)
+    top = np.maximum(own, other)
+    decided = top >= cut[argmax]
+    cells = labels[decided] * k + argmax[decided]
+    known = np.bincount(cells, minlength=k * k).reshape(k, k)
+    open_ = np.flatnonzero(~decided & (np.asarray(second, dtype=cut.dtype) >= cut.min()))
+    lab = labels[open_]
+    reach = np.searchsorted(np.sort(cut), np.asarray(second[open_], dtype=cut.dtype), "right")
+    ranks = np.bincount(lab * (k + 1) + reach, minlength=k * (k + 1)).reshape(k, k + 1)
+    at_max = np.bincount(lab * k + argmax[open_], minlength=k * k).reshape(k, k)
+    return known, ranks, at_max
+
+
+def quota_bounds(bounds: tuple, cut: np.ndarray, counts: np.ndarray, frac_noise: float):
+    """Upper bounds (K, K) ``[given k, other j]`` of the ``prune_by_noise_rate`` quotas
+    (``prune_count_matrix`` of the calibrated confident joint, transposed) from the summed
+    :func:`guess_bounds` of all rows: cell (k, j) of the joint is at least ``decided[k, j]``
+    and at most that plus the undecided rows of class k that can have j as their class, and
+    the calibrated cell ``count_k * cell / row sum`` grows with the cell, the rest of the row
+    at least its decided part (the diagonal at least 1). Rounding adds at most one."""
+    known, ranks, at_max = bounds
+    k = len(cut)
+    order = np.argsort(cut, kind="stable")
+    reach = np.cumsum(ranks[:, ::-1], axis=1)[:, ::-1]  # [k, r]: rows reaching >= r cuts
+    possible = np.zeros((k, k), dtype=np.int64)
+    possible[:, order] = reach[:, 1:]
+    possible += at_max
+    floor = known.astype(np.float64)
+    np.fill_diagonal(floor, np.maximum(np.diagonal(floor), 1))
+    high = floor + possible
+    rest = floor.sum(axis=1)[:, None] - floor
+    share = np.asarray(counts, dtype=np.float64)[:, None] * high / np.maximum(rest + high, 1)
+    quota = np.ceil(share * (1 + 1e-9) * max(float(frac_noise), 1.0)).astype(np.int64) + 1
+    quota[high == 0] = 0
+    np.fill_diagonal(quota, 0)
+    return quota
+
+
 class LabelIssueJob(_Job):
     """``find_label_issues`` (and/or label quality scores) as passes; see the module docstring.
 
     Parameters are those of :func:`~.filter.find_label_issues` (same warnings and
     ``ValueError``\\ s), plus ``rank_by`` / ``rank_by_kwargs`` for the scores (``rank_by=None``:
     no scores). ``filter_by=None``: scores only (``flags`` returns ``mask=None``).
+
+    ``two_reads`` (for data read from storage, where each pass is a read): the pair rules
+    count the key histograms in pass 1 (the keys do not depend on the thresholds), and when
+    the driver gives the per-row values of pass 1 (:meth:`set_rows`), ``prune_by_noise_rate``
+    collects its candidates in the joint pass under upper bounds of the quotas
+    (:func:`quota_bounds`); once the joint is known, each pair keeps its exact quota of them.
+    A pair whose exact quota exceeds its bound (not expected: the bounds hold for the
+    default ``min_examples_per_class`` / ``frac_noise`` rules) gets a third pass of its own,
+    so the result is the same either way.
     """
 
     def __init__(
@@ -663,6 +776,7 @@ class LabelIssueJob(_Job):
         confident_joint: np.ndarray | None = None,
         rank_by: str | None = "self_confidence",
         rank_by_kwargs: dict | None = None,
+        two_reads: bool = False,
     ) -> None:
         super().__init__(num_classes)
         if filter_by is not None and filter_by not in FILTER_BY:
@@ -720,6 +834,20 @@ class LabelIssueJob(_Job):
             steps.append("candidates")
         self.steps = tuple(steps)
         self._prune_counts: np.ndarray | None = None
+        pair_rule = filter_by in ("prune_by_noise_rate", "both")
+        self.hist_first = (
+            two_reads and pair_rule and self.num_classes**2 * NEG_BINS <= HIST_MAX_CELLS
+        )
+        #: whether the joint pass may collect the candidates (given the rows, see set_rows)
+        self.speculates = (
+            self.hist_first
+            and filter_by == "prune_by_noise_rate"
+            and self.given_joint is None
+            and num_to_remove_per_class is None
+        )
+        self._exact: _CandidateContext | None = None  # the exact context, once settled
+        self._settled: CandidateStats | None = None  # the pairs settled by the joint pass
+        self._rest: _CandidateContext | None = None  # the pairs a third pass must read
 
     def row_map_reads_values(self) -> bool:
         """Whether :func:`flags` of this job's plan reads probabilities beyond the per-row
@@ -730,17 +858,106 @@ class LabelIssueJob(_Job):
 
     # -- contexts -------------------------------------------------------------------------
     def _context(self, name: str) -> Any:
+        if name == "classes":
+            return self.hist_first or None
         if name == "joint":
             return _JointContext(
                 self.thresholds(),
                 off_diagonal=self.filter_by in LOW,
                 pair_hist=self.filter_by in ("prune_by_noise_rate", "both")
-                and self.num_classes**2 * HIST_BINS <= HIST_MAX_CELLS,
+                and self.num_classes**2 * NEG_BINS <= HIST_MAX_CELLS
+                and self._pair_hist() is None,
                 num_rows=int(self.class_counts().sum()),
+                candidates=self._speculative_context(),
             )
         if name == "candidates":
-            return self._candidate_context()
+            return self._rest if self._rest is not None else self._candidate_context()
         return None
+
+    def _pair_hist(self) -> np.ndarray | None:
+        """The per-pair key histogram: pass 1's (``two_reads``) or the joint pass's."""
+        for name in ("classes", "joint"):
+            stats = self.stats.get(name)
+            if stats is not None and stats.hist is not None:
+                return stats.hist
+        return None
+
+    def _speculative_context(self) -> _CandidateContext | None:
+        """The candidates context of the joint pass: each pair's quota replaced by its upper
+        bound (:func:`quota_bounds`) and the cut-offs taken at it; ``None`` when the job does
+        not speculate or has no rows, histogram or rows to flag."""
+        hist = self._pair_hist()
+        if not self.speculates or self._rows is None or hist is None:
+            return None
+        counts = self.class_counts()
+        if not counts.any():
+            return None
+        dtype = None
+        total: list | None = None
+        for labels, own, argmax, other, second in self._rows():
+            if dtype is None:
+                dtype = own.dtype
+                cut = confident_cut(self.thresholds(), dtype)
+            part = guess_bounds(labels, own, argmax, other, second, cut)
+            total = list(part) if total is None else [a + b for a, b in zip(total, part)]
+        self._rows = None
+        if total is None:
+            return None
+        quota = quota_bounds(tuple(total), cut, counts, self.frac_noise)
+        small = max(self.min_examples_per_class, 1)
+        quota[counts <= small] = 0  # skipped by the exact context too
+        return self._pairs_context(quota, hist)
+
+    def _pairs_context(self, quota: np.ndarray, hist: np.ndarray | None) -> _CandidateContext:
+        """The candidates context of the pairs with ``quota[k, j] > 0`` (no class slots)."""
+        k1 = self.num_classes + 1
+        limits = np.zeros(self.num_classes * k1 + 1, dtype=np.int64)
+        pairs = {}
+        for k in np.flatnonzero(quota.any(axis=1)):
+            others = np.flatnonzero(quota[k] > 0)
+            pairs[int(k)] = others
+            limits[k * k1 + others] = quota[k, others]
+        cutoff = None
+        room = 0
+        if pairs and hist is not None:
+            cutoff = cutoffs(hist, quota)
+            room = cutoff_room(hist, cutoff, quota)
+        return _CandidateContext(limits, pairs, (), None, cutoff, room)
+
+    def add(self, stats) -> None:
+        """Give the job the merged statistics of the pass :meth:`next_pass` returned."""
+        pending = self.next_pass()
+        name = None if pending is None else pending.name
+        if name == "candidates" and self._settled is not None:
+            assert self._exact is not None and isinstance(stats, CandidateStats)
+            limits = self._exact.limits
+            stats = CandidateStats(limits, stats.slots, stats.keys, stats.positions)
+            stats = CandidateStats(limits, *_kept_runs(self._settled, limits)).merge(stats)
+            self._settled = None
+        super().add(stats)
+        if name == "joint" and stats.candidates is not None:
+            self._settle(stats.candidates)
+
+    def _settle(self, collected: CandidateStats) -> None:
+        """After a speculative joint pass: each pair's exact quota from the collected
+        candidates where it is within the bound the pass used (the collected rows hold every
+        row the pair can flag), the other pairs left to a third pass (:attr:`_rest`)."""
+        joint = self.stats["joint"]
+        self.stats["joint"] = JointStats(joint.cells, joint.off_diagonal, joint.hist)
+        exact = self._exact = self._candidate_context()
+        width = self.num_classes * (self.num_classes + 1)
+        over = np.flatnonzero(exact.limits[:width] > collected.limits[:width])
+        settled = exact.limits.copy()
+        settled[over] = 0  # those pairs come from the third pass alone
+        kept = CandidateStats(exact.limits, *_kept_runs(collected, settled))
+        if not len(over):
+            self.stats["candidates"] = kept
+            return
+        self._settled = kept
+        k1 = self.num_classes + 1
+        quota = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        quota[over // k1, over % k1] = exact.limits[over]
+        self._rest = self._pairs_context(quota, self._pair_hist())
 
     def prune_counts(self) -> np.ndarray:
         """The prune-count matrix (rows = true class, columns = given class)."""
@@ -803,11 +1020,11 @@ class LabelIssueJob(_Job):
                 limits[k * k1 + self.num_classes] = n_issues
         cutoff = None
         room = 0
-        joint = self.stats.get("joint")
-        if pairs and joint is not None and joint.hist is not None:
+        hist = self._pair_hist()
+        if pairs and hist is not None:
             quota = limits[: self.num_classes * k1].reshape(self.num_classes, k1)[:, :-1]
-            cutoff = cutoffs(joint.hist, quota)
-            room = cutoff_room(joint.hist, cutoff, quota)
+            cutoff = cutoffs(hist, quota)
+            room = cutoff_room(hist, cutoff, quota)
         return _CandidateContext(limits, pairs, tuple(by_class), None, cutoff, room)
 
     # -- the plan -------------------------------------------------------------------------
