@@ -38,6 +38,7 @@ import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
+from ..scoring.neighbors.datalab_checks import missing_rows
 from ..scoring.neighbors.knn import METRICS, KnnGraph, default_metric
 from ..scoring.neighbors.scales import (
     SCALE_SPREAD_WARNING,
@@ -234,7 +235,7 @@ def resolve_audit_embedding(
     and prepared as :func:`resolve_embedding`) for the neighbour checks. Infinities are an
     error; so are fewer than 2 complete rows."""
     X, names = resolve_named_features(fr, features, allow_missing=True)
-    complete = ~np.isnan(X).any(axis=1)
+    complete = ~missing_rows(X)
     missing = len(X) - int(complete.sum())
     too_few = (
         f"the neighbour checks need at least 2 rows without missing feature values; "
@@ -242,7 +243,8 @@ def resolve_audit_embedding(
         if missing
         else None
     )
-    embedding = check_embedding(X[complete], features, k=k, too_few=too_few)
+    # every row complete: the values themselves (the search and the checks do not modify them)
+    embedding = check_embedding(X if not missing else X[complete], features, k=k, too_few=too_few)
     embedding, _ = prepare_embedding(embedding, names, features, standardize=standardize)
     return X, complete, embedding
 

@@ -29,7 +29,7 @@ from ..scoring.classification.count import (
     num_label_issues,
 )
 from ..scoring.neighbors import outlier as _outlier
-from ..scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD
+from ..scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD, missing_rows
 from ..scoring.neighbors.datalab_checks import class_imbalance as _class_imbalance
 from ..scoring.neighbors.duplicates import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from ..scoring.neighbors.groups import (
@@ -90,8 +90,13 @@ def _class(name: str) -> str:
 def null(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.find_null_issues`."""
     X = required(inputs.features, "features")
-    scores, flags = null_arrays(X)
-    missing = np.isnan(X).sum(axis=1)
+    # the rows with a missing value, value by value; every other row scores 1, unflagged
+    rows = np.flatnonzero(missing_rows(X)) if X.shape[1] else np.arange(len(X))
+    scores, flags = np.ones(len(X)), np.zeros(len(X), dtype=bool)
+    missing = np.zeros(len(X), dtype=np.int64)
+    if len(rows):
+        scores[rows], flags[rows] = null_arrays(X[rows])
+        missing[rows] = np.isnan(X[rows]).sum(axis=1)
     d = X.shape[1]
     return CheckResult(
         flags,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLASS_IMBALANCE_THRESHOLD", "class_imbalance", "null_scores"]
+__all__ = ["CLASS_IMBALANCE_THRESHOLD", "class_imbalance", "missing_rows", "null_scores"]
 
 CLASS_IMBALANCE_THRESHOLD = 0.1
 
@@ -76,3 +76,22 @@ def null_scores(is_null: np.ndarray) -> dict:
         "is_issue": non_null == 0,
         "column_null_fraction": is_null.mean(axis=0),
     }
+
+
+def missing_rows(X: np.ndarray) -> np.ndarray:
+    """Rows of the feature matrix ``X`` (no infinities: NaN where missing) that miss a value,
+    boolean (N,). A row's sum is NaN when it holds a NaN (and, rarely, when partial sums
+    overflow to opposite infinities), so only the rows whose sum is NaN are looked at value by
+    value.
+
+    Examples
+    --------
+    >>> missing_rows(np.array([[1.0, np.nan], [1e308, 1e308], [1.0, 2.0]])).tolist()
+    [True, False, False]
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        candidates = np.flatnonzero(np.isnan(X.sum(axis=1)))
+    out = np.zeros(len(X), dtype=bool)
+    if len(candidates):
+        out[candidates] = np.isnan(X[candidates]).any(axis=1)
+    return out

@@ -3,7 +3,14 @@ is far below the others' (numpy; scikit-learn's DBSCAN imported when clustering)
 
 Rows are grouped by DBSCAN on the kNN graph as a sparse precomputed distance matrix (each row's
 stored neighbours are its only candidates; ``eps=0.5``, ``min_samples=5`` by default, as
-cleanlab's Datalab), or by the caller's group ids. Rows in no cluster (``-1``) and clusters of
+cleanlab's Datalab), or by the caller's group ids. The clustering is scikit-learn's DBSCAN
+(``metric="precomputed"`` on the graph as a CSR matrix) computed directly on the graph's
+``(N, k)`` arrays: a row's neighbourhood is itself and its stored neighbours within ``eps``, a
+row with at least ``min_samples`` of them is a core row, and clusters grow by a depth-first
+search from each unlabelled core row in row order, as scikit-learn's ``dbscan_inner`` (a
+compiled loop, numba, imported on first use; the same labels). Graphs that scikit-learn
+would treat differently (a row listing itself or a neighbour twice, non-finite distances) and
+invalid parameters go to scikit-learn itself. Rows in no cluster (``-1``) and clusters of
 fewer than ``min_cluster_samples`` rows are left out. A cluster's performance is the mean
 self-confidence (predicted probability of the given label) of its rows; ``mean`` is that over
 all rows of the kept clusters. Each kept cluster whose performance is below ``mean`` scores
@@ -15,6 +22,9 @@ is below the mean).
 """
 
 from __future__ import annotations
+
+from functools import cache
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -33,7 +43,8 @@ def dbscan_clusters(
     indices: np.ndarray, distances: np.ndarray, *, eps: float = 0.5, min_samples: int = 5
 ) -> np.ndarray:
     """DBSCAN cluster ids (``-1`` = noise) of the rows of a kNN graph, as a sparse precomputed
-    distance matrix (stored distances of 0 kept).
+    distance matrix (stored distances of 0 kept): scikit-learn's labels (see the module
+    docstring).
 
     Examples
     --------
@@ -41,19 +52,104 @@ def dbscan_clusters(
     >>> dbscan_clusters(idx, np.array([[0.1], [0.1], [0.2], [0.2]]), min_samples=2).tolist()
     [0, 0, 1, 1]
     """
+    idx = np.asarray(indices)
+    dist = np.asarray(distances)
+    n = len(idx)
+    if not _plain_graph(idx, dist) or not _plain_parameters(eps, min_samples):
+        return _sklearn_dbscan(idx, dist, eps=eps, min_samples=min_samples)
+    within = dist <= eps
+    # a row is its own neighbour (scikit-learn adds the diagonal as an explicit 0)
+    core = within.sum(axis=1) + 1 >= min_samples
+    labels = np.full(n, -1, dtype=np.intp)
+    _compiled()(np.ascontiguousarray(idx, dtype=np.int64), within, core, labels)
+    return labels
+
+
+def _plain_graph(idx: np.ndarray, dist: np.ndarray) -> bool:
+    """The graph is one that scikit-learn's DBSCAN reads as :func:`dbscan_clusters` does: 2-D,
+    integer positions in range, no row listing itself or a neighbour twice, finite distances
+    (anything else goes to scikit-learn, which sums repeated entries or raises)."""
+    if idx.ndim != 2 or idx.shape != dist.shape or idx.dtype.kind not in "iu":
+        return False
+    n, k = idx.shape
+    if not n or not k:
+        return False
+    if idx.min() < 0 or idx.max() >= n or not np.isfinite(dist).all():
+        return False
+    if (idx == np.arange(n)[:, None]).any():
+        return False
+    ordered = np.sort(idx, axis=1)
+    return not (ordered[:, 1:] == ordered[:, :-1]).any()
+
+
+def _plain_parameters(eps: object, min_samples: object) -> bool:
+    """Parameters scikit-learn accepts (``eps > 0``, integer ``min_samples >= 1``); others go
+    to scikit-learn, which raises its own error."""
+    return (
+        isinstance(eps, Real)
+        and not isinstance(eps, bool)
+        and float(eps) > 0
+        and isinstance(min_samples, Integral)
+        and not isinstance(min_samples, bool)
+        and int(min_samples) >= 1
+    )
+
+
+def _sklearn_dbscan(
+    idx: np.ndarray, dist: np.ndarray, *, eps: float, min_samples: int
+) -> np.ndarray:
+    """scikit-learn's DBSCAN on the graph as a CSR matrix."""
     from scipy.sparse import csr_matrix
     from sklearn.cluster import DBSCAN
 
-    n, k = indices.shape
+    n, k = idx.shape
     graph = csr_matrix(
         (
-            np.asarray(distances, dtype=np.float64).ravel().copy(),
-            np.asarray(indices, dtype=np.int64).ravel().copy(),
+            np.asarray(dist, dtype=np.float64).ravel().copy(),
+            np.asarray(idx, dtype=np.int64).ravel().copy(),
             np.arange(0, n * k + 1, k),
         ),
         shape=(n, n),
     )
     return DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(graph)
+
+
+def _dbscan_py(
+    indices: np.ndarray, within: np.ndarray, core: np.ndarray, labels: np.ndarray
+) -> None:
+    """scikit-learn's ``dbscan_inner`` on the graph's arrays: from each unlabelled core row in
+    row order, a depth-first search labels every unlabelled row it reaches through core rows
+    (a non-core row is labelled but not expanded). ``labels`` (all -1) is filled in place."""
+    n, k = indices.shape
+    stack = np.empty(n * k + 1, dtype=np.int64)  # each row is expanded at most once
+    cluster = 0
+    for seed in range(n):
+        if labels[seed] != -1 or not core[seed]:
+            continue
+        top = 0
+        i = seed
+        while True:
+            if labels[i] == -1:
+                labels[i] = cluster
+                if core[i]:
+                    for j in range(k):
+                        if within[i, j]:
+                            v = indices[i, j]
+                            if labels[v] == -1:
+                                stack[top] = v
+                                top += 1
+            if top == 0:
+                break
+            top -= 1
+            i = stack[top]
+        cluster += 1
+
+
+@cache
+def _compiled():
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_dbscan_py)
 
 
 def underperforming_groups(
