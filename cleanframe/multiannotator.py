@@ -62,7 +62,7 @@ def _run(a: AnnotationInputs) -> _ma.ConsensusResult:
     if spec.consensus == "dawid_skene":
         return _ma.dawid_skene_consensus(a.ann)
     if spec.consensus in _agg.AGGREGATORS:
-        return _agg.aggregate(a.ann, spec.consensus, gold=a.gold, seed=spec.seed)
+        return _agg.aggregate(a.ann, spec.consensus, gold=a.gold, seed=spec.seed, order=a.order)
     if a.pred_probs is None:
         return _ma.majority_vote_consensus(a.ann)
     return _ma.crowdlab(
@@ -80,7 +80,12 @@ def _run_items(a: AnnotationInputs) -> _ma.ConsensusResult | _agg.ItemConsensus:
     if a.spec.consensus in _agg.AGGREGATORS:
         assert a.ann is not None
         return _agg.aggregate_items(
-            a.ann, a.spec.consensus, gold=a.gold, seed=a.spec.seed, posterior=False
+            a.ann,
+            a.spec.consensus,
+            gold=a.gold,
+            seed=a.spec.seed,
+            posterior=False,
+            order=a.order,
         )
     return _run(a)
 

@@ -35,7 +35,7 @@ from .._engines import Engine, Factorized, adapt, is_frame
 from ..errors import ValidationError
 from ..scoring.classification.rank import RANK_METHODS
 from ..scoring.multiannotator import long_pass
-from ..scoring.multiannotator.aggregators import AGGREGATORS
+from ..scoring.multiannotator.aggregators import AGGREGATORS, CANONICAL_METHODS
 from ..scoring.multiannotator.crowdlab import SORTED, Annotations, pair_order
 from .arguments import choice
 from .classes import (
@@ -264,6 +264,9 @@ class AnnotationInputs:
     item_values: Sequence | None = None  # long: item value of each output item
     gold: np.ndarray | None = None  # class code per labelled item (ann order), -1 = unknown
     item_array: Any = None  # long: ``item_values`` as the engine's array when it has one
+    # long layout, an aggregator of CANONICAL_METHODS: (item, annotator) code -> rank of its
+    # value sorted (the aggregator runs in that numbering: independent of the row order)
+    order: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def layout(self) -> str:
@@ -395,18 +398,22 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
             item, "spec", "item=, annotator= and label= must be three different columns"
         )
     fi = fr.factorize_sorted(item)  # a frame sorted by integer item ids: no hashing
+    items_sorted = fi is not None
     fi = fr.factorize(item) if fi is None else fi
     fa, fl = fr.factorize(annotator), fr.factorize(label)
     for column, fact in ((item, fi), (annotator, fa), (label, fl)):
         check_label_nulls(fr, column, fact, message=_LONG_NULLS)
     item_codes, item_values = _dense(fi)
     annot_codes, annot_values = _dense(fa)
+    order = None
+    if spec.consensus in CANONICAL_METHODS:
+        order = _canonical_order(fi, item_values, items_sorted, fa, annot_values)
     if spec.pred_probs is None and len(item_codes) >= long_pass.FUSED_MIN_ROWS:
         grouped = _long_grouped(
             fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_values
         )
         if grouped is not None:
-            return grouped
+            return dataclasses.replace(grouped, order=order)
     pairs = _check_one_annotation_per_pair(
         fr, spec, item_codes, item_values, annot_codes, annot_values
     )
@@ -498,6 +505,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
         item_values=list(item_values) + unlabeled_values,
         gold=gold,
         item_array=fi.values if fi.categories is None and not unlabeled_values else None,
+        order=order,
     )
 
 
@@ -657,6 +665,44 @@ def _dense(fact: Factorized) -> tuple[np.ndarray, Sequence]:
         return fact.codes, fact.uniques
     used, dense = np.unique(fact.codes, return_inverse=True)
     return dense.astype(np.int64), [fact.categories[i] for i in used]
+
+
+def _canonical_order(fi, item_values, items_sorted, fa, annot_values):
+    """(item ranks, annotator ranks): each dense code's position among the values sorted, the
+    numbering in which the aggregators of ``CANONICAL_METHODS`` run (crowd-kit's sorted
+    ``groupby`` numbers them so too); ``None`` when some values have no order."""
+    ranks = []
+    for fact, values, done in ((fi, item_values, items_sorted), (fa, annot_values, False)):
+        if done or fact.categories is not None:  # codes in value (category) order already
+            ranks.append(np.arange(len(values)))
+            continue
+        rank = _sorted_ranks(values)
+        if rank is None:
+            return None
+        ranks.append(rank)
+    return ranks[0], ranks[1]
+
+
+def _sorted_ranks(values: Sequence) -> np.ndarray | None:
+    """Position of each of the distinct ``values`` in sorted order (values of different types
+    grouped by type name), or ``None`` when they do not compare."""
+    n = len(values)
+    arr = np.asarray(values) if n else np.zeros(0, dtype=np.int64)
+    order = None
+    if arr.ndim == 1 and arr.dtype.kind in "biufUMm":  # a C sort
+        order = np.argsort(arr, kind="stable")
+        if np.any(arr[order[1:]] == arr[order[:-1]]):  # distinct values made equal: by Python
+            order = None
+    if order is None:
+        try:
+            order = np.array(
+                sorted(range(n), key=lambda i: (str(type(values[i])), values[i])), dtype=np.int64
+            )
+        except TypeError:
+            return None
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank
 
 
 def _check_one_annotation_per_pair(fr, spec, item_codes, item_values, annot_codes, annot_values):

@@ -43,6 +43,7 @@ __all__ = [
     "ItemConsensus",
     "aggregate",
     "aggregate_items",
+    "in_canonical_order",
     "one_coin_dawid_skene",
     "glad",
     "mace",
@@ -63,6 +64,16 @@ AGGREGATORS = (
     "kos",
     "m_msr",
     "gold_majority_vote",
+)
+
+#: The aggregators that iterate (or draw random numbers per annotator or annotation): they run
+#: on annotations renumbered in :func:`in_canonical_order` when the caller gives that order, so
+#: that their floating-point operations, their random starts and hence their results do not
+#: depend on the input row order. Wawa and gold majority vote are single passes that need no
+#: canonical numbering (their per-item sums round alike up to the last bit; Wawa's first vote
+#: follows the row order on purpose, as crowd-kit's).
+CANONICAL_METHODS = frozenset(
+    ("one_coin_dawid_skene", "glad", "mace", "zero_based_skill", "kos", "m_msr")
 )
 
 _EPS = 1e-10  # crowd-kit's clipping constant for Dawid-Skene
@@ -910,6 +921,81 @@ class ItemConsensus:
     fit: AggregatorFit | None  # None with the posterior (posterior=False, see aggregate_items)
 
 
+def in_canonical_order(
+    ann: Annotations, item_rank: np.ndarray, annotator_rank: np.ndarray
+) -> Annotations | None:
+    """``ann`` with item ``i`` renumbered ``item_rank[i]`` and annotator ``j``
+    ``annotator_rank[j]`` (each a permutation), sorted by the new (item, annotator) codes;
+    ``None`` when both are the identity (``ann`` is in that order already).
+
+    Given the ranks of the items' and annotators' values in sorted order (as crowd-kit's sorted
+    ``groupby`` numbers them), the result holds the same arrays whatever the order of the input
+    rows, so an aggregator run on it gives exactly the same result for any row order.
+
+    Examples
+    --------
+    >>> from cleanframe.scoring.multiannotator.crowdlab import annotations_from_wide
+    >>> ann = annotations_from_wide(np.array([[0, 1], [1, -1]]))
+    >>> canon = in_canonical_order(ann, np.array([1, 0]), np.array([1, 0]))
+    >>> canon.item, canon.annotator, canon.label
+    (array([0, 1, 1]), array([1, 0, 1]), array([1, 1, 0]))
+    """
+    item_rank = np.asarray(item_rank, dtype=np.int64)
+    annotator_rank = np.asarray(annotator_rank, dtype=np.int64)
+    if _is_identity(item_rank) and _is_identity(annotator_rank):
+        return None
+    canon = Annotations.from_coo(
+        item_rank[ann.item],
+        annotator_rank[ann.annotator],
+        ann.label,
+        num_items=ann.num_items,
+        num_annotators=ann.num_annotators,
+        num_classes=ann.num_classes,
+    )
+    return dataclasses.replace(canon, source=None)
+
+
+def _is_identity(rank: np.ndarray) -> bool:
+    return bool(np.array_equal(rank, np.arange(len(rank))))
+
+
+def _fit(ann: Annotations, method: str, gold: np.ndarray | None, seed: int, order) -> AggregatorFit:
+    """The aggregator's fit, on :func:`in_canonical_order` annotations when ``order`` (the
+    items' and annotators' ranks) is given and ``method`` is in :data:`CANONICAL_METHODS`; its
+    arrays are in ``ann``'s numbering either way."""
+    if order is not None and method in CANONICAL_METHODS:
+        item_rank, annotator_rank = order
+        canon = in_canonical_order(ann, item_rank, annotator_rank)
+        if canon is not None:
+            fit = _fit(canon, method, gold, seed, None)
+            return dataclasses.replace(
+                fit,
+                labels=fit.labels[item_rank],
+                posterior=fit.posterior[item_rank],
+                skill=fit.skill[annotator_rank],
+                quality=fit.quality[annotator_rank],
+            )
+    if method == "one_coin_dawid_skene":
+        return one_coin_dawid_skene(ann)
+    if method == "glad":
+        return glad(ann)
+    if method == "mace":
+        return mace(ann, seed=seed)
+    if method == "wawa":
+        return wawa(ann)
+    if method == "zero_based_skill":
+        return zero_based_skill(ann)
+    if method == "kos":
+        return kos(ann, seed=seed)
+    if method == "m_msr":
+        return m_msr(ann, seed=seed)
+    if method == "gold_majority_vote":
+        if gold is None:
+            raise ValueError("gold_majority_vote needs gold labels")
+        return gold_majority_vote(ann, gold)
+    raise ValueError(f"method must be one of {AGGREGATORS}, got {method!r}")
+
+
 def aggregate_items(
     ann: Annotations,
     method: str,
@@ -917,6 +1003,7 @@ def aggregate_items(
     gold: np.ndarray | None = None,
     seed: int = 0,
     posterior: bool = True,
+    order: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ItemConsensus:
     """Run one aggregator: consensus label, quality and agreement per item (see
     :func:`aggregate`).
@@ -924,6 +1011,10 @@ def aggregate_items(
     ``posterior=False``: the caller needs only the four per-item arrays; gold majority vote and
     Wawa then may leave ``posterior`` and ``fit`` as ``None`` (on large inputs they run compiled
     passes that never build the N x K tables).
+
+    ``order``: ``(item_rank, annotator_rank)``, the position of each item and annotator among
+    their values sorted; the methods of :data:`CANONICAL_METHODS` then run in that numbering
+    (:func:`in_canonical_order`) and their results do not depend on the input row order.
     """
     if not posterior and len(ann.item) >= FUSED_MIN_ANNOTATIONS:
         fused = None
@@ -935,26 +1026,7 @@ def aggregate_items(
             return fused
     if np.any(ann.num_annotations == 0):
         raise ValueError("every item needs at least one annotation")
-    if method == "one_coin_dawid_skene":
-        fit = one_coin_dawid_skene(ann)
-    elif method == "glad":
-        fit = glad(ann)
-    elif method == "mace":
-        fit = mace(ann, seed=seed)
-    elif method == "wawa":
-        fit = wawa(ann)
-    elif method == "zero_based_skill":
-        fit = zero_based_skill(ann)
-    elif method == "kos":
-        fit = kos(ann, seed=seed)
-    elif method == "m_msr":
-        fit = m_msr(ann, seed=seed)
-    elif method == "gold_majority_vote":
-        if gold is None:
-            raise ValueError("gold_majority_vote needs gold labels")
-        fit = gold_majority_vote(ann, gold)
-    else:
-        raise ValueError(f"method must be one of {AGGREGATORS}, got {method!r}")
+    fit = _fit(ann, method, gold, seed, order)
     used = _used_classes(ann)
     if fit.posterior.shape[1] == ann.num_classes:  # every class chosen, or KOS (not compacted)
         post, labels = fit.posterior, fit.labels
@@ -968,16 +1040,21 @@ def aggregate_items(
 
 
 def aggregate(
-    ann: Annotations, method: str, *, gold: np.ndarray | None = None, seed: int = 0
+    ann: Annotations,
+    method: str,
+    *,
+    gold: np.ndarray | None = None,
+    seed: int = 0,
+    order: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConsensusResult:
     """Run one aggregator and report it like the other consensus methods.
 
     ``consensus_quality`` is the posterior probability of the consensus (KOS: the share of the
     item's annotators who chose it); each annotation's quality is the posterior probability of
     its label; ``annotator_quality`` is the method's skill in [0, 1] (:class:`AggregatorFit`)
-    and ``annotator_skill`` its own parameter.
+    and ``annotator_skill`` its own parameter. ``order``: as in :func:`aggregate_items`.
     """
-    items = aggregate_items(ann, method, gold=gold, seed=seed)
+    items = aggregate_items(ann, method, gold=gold, seed=seed, order=order)
     post, labels, fit = items.posterior, items.consensus_label, items.fit
     assert post is not None and fit is not None  # posterior=True
     # the plain majority vote (ties: lowest class) stands in for cleanlab's tie-broken one
