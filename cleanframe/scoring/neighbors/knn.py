@@ -92,6 +92,9 @@ _TIE_MARGIN = 4
 _BLOCK_CELLS = 1 << 22
 #: (row, cell) pairs handled in one round of the cluster join's search.
 _ROUND_ENTRIES = 1 << 24
+#: The cluster join's search runs its per-cell selection and merges as compiled loops (numba,
+#: no GIL held); False: the numpy reference path (the same neighbours; tests compare the two).
+_COMPILED_SEARCH = True
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -423,6 +426,21 @@ class _ClusterJoin:
         self._calibrated: dict[tuple[int, bool], tuple[int, float, float]] = {}
         self._sample_exact: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
+    def _cell_rows(self, c: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows of cell ``c`` (a view of the rows sorted by cell) and their squared norms
+        (euclidean; None for cosine)."""
+        rows, sq, cuts = self._by_cell
+        start, stop = cuts[c], cuts[c + 1]
+        return rows[start:stop], None if sq is None else sq[start:stop]
+
+    @functools.cached_property
+    def _by_cell(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The rows sorted by cell (a copy made on first use), their squared norms and each
+        cell's start in them."""
+        order = np.concatenate(self.members)
+        sq = None if self.sq is None else self.sq[order]
+        return self.Y[order], sq, np.r_[0, np.cumsum(self.sizes)]
+
     @property
     def _csq(self):
         return (
@@ -591,6 +609,12 @@ class _ClusterJoin:
         cells = self._nearest_cells(Qs, nprobe)
         best_key = np.full((nq, k), np.inf, dtype=np.float32)
         best_idx = np.full((nq, k), -1, dtype=np.int64)
+        compiled = _COMPILED_SEARCH
+        if compiled:
+            from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits
+
+            bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
+            _ = self._by_cell  # made here, not by the first cells at once
         # rounds of cell ranks [0, 1), [1, 2), [2, 4), ...; a round holds at most _ROUND_ENTRIES
         # (row, cell) pairs, so its bookkeeping stays small at any N
         width = max(1, _ROUND_ENTRIES // max(1, nq))
@@ -663,12 +687,49 @@ class _ClusterJoin:
                 if parts:
                     found[c] = tuple(np.concatenate(p) for p in zip(*parts))
 
+            def one_cell_compiled(
+                c, bound=bound, probing=probing, cuts=cuts, found=found, back_pass=back_pass
+            ):
+                # the same candidates as one_cell, from one compiled pass over each block of
+                # keys (no GIL held: the cells run on every core)
+                r_all, members = probing[cuts[c] : cuts[c + 1]], self.members[c]
+                if not len(r_all) or not len(members):
+                    return
+                Yc, sq = self._cell_rows(c)
+                parts = []
+                step = max(1, _BLOCK_CELLS // len(members))
+                for start in range(0, len(r_all), step):
+                    r = r_all[start : start + step]
+                    parts.append(
+                        cell_candidates(
+                            gather(Qs, r) @ Yc.T,
+                            sq,
+                            r,
+                            r if ids is None else ids[r],
+                            members,
+                            bound,
+                            k,
+                            self_query=self_query,
+                            back=back_pass,
+                            assign=self.assign,
+                            bits=bits,
+                        )
+                    )
+                found[c] = parts[0] if len(parts) == 1 else tuple(map(np.concatenate, zip(*parts)))
+
             with _single_threaded_blas():
-                parallel_for(one_cell, range(self.nlist), parallel=nq * (hi - lo) > 50_000)
+                parallel_for(
+                    one_cell_compiled if compiled else one_cell,
+                    range(self.nlist),
+                    parallel=nq * (hi - lo) > 50_000,
+                )
             got = [f for f in found if f is not None]
             if got:
                 r_got, idx, keys = (np.concatenate(p) for p in zip(*got))
-                _merge_best(best_key, best_idx, r_got, idx, keys)
+                if compiled:
+                    merge_candidates(best_key, best_idx, r_got, idx, keys)
+                else:
+                    _merge_best(best_key, best_idx, r_got, idx, keys)
         return (best_idx, best_key) if return_keys else best_idx
 
 

@@ -1,0 +1,219 @@
+"""Compiled passes of the cluster join's search (:class:`.knn._ClusterJoin`).
+
+The search computes, cell by cell, the float32 keys between the rows that probe the cell and
+the cell's rows (one BLAS product, which releases the GIL). :func:`cell_candidates` then reads
+that block once and keeps, for each probing row, its k best entries under the row's bound
+(ties by row index) and, for the symmetric search, for each of the cell's rows its k best
+entries among the probing rows (the members' side); :func:`merge_candidates` merges a round's
+candidates into each row's k best. Both are numba loops without the GIL, so the cells run on
+both cores of a thread pool with no per-cell numpy bookkeeping.
+
+The order is the numpy merges' exactly: by key, ``-0.0`` before ``0.0`` (the keys' bit order),
+then by row index (an empty place, index -1, last). Keeping a row's k best of a block is
+lossless for the merge (what is beyond them cannot enter the row's k best), so the graph is the
+numpy path's, entry for entry.
+
+numba is imported (and the loops compiled, cached on disk) on first use only.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+
+__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits"]
+
+
+def _before_py(ka, ia, kb, ib):
+    """Whether entry (key ka, index ia) comes before (kb, ib)."""
+    if ka < kb:
+        return True
+    if ka > kb:
+        return False
+    if ka == 0.0:  # -0.0 sorts before 0.0, as the keys' bit order the numpy merges use
+        na = math.copysign(1.0, ka) < 0.0
+        nb = math.copysign(1.0, kb) < 0.0
+        if na != nb:
+            return na
+    if ia < 0:
+        return False
+    if ib < 0:
+        return True
+    return ia < ib
+
+
+def _insert_py(keys, idx, row, key, j):
+    """Insert (key, j) into the sorted k-list ``keys[row]`` / ``idx[row]`` when it comes before
+    the last entry (which drops out)."""
+    k = keys.shape[1]
+    if not _before(key, j, keys[row, k - 1], idx[row, k - 1]):
+        return
+    p = k - 1
+    while p > 0 and _before(key, j, keys[row, p - 1], idx[row, p - 1]):
+        keys[row, p] = keys[row, p - 1]
+        idx[row, p] = idx[row, p - 1]
+        p -= 1
+    keys[row, p] = key
+    idx[row, p] = j
+
+
+def _probes_py(bits, row, cell):
+    return (bits[row, cell >> 6] >> np.uint64(cell & 63)) & np.uint64(1) != np.uint64(0)
+
+
+def _probe_bits_py(cells, nlist):
+    """Bit set (rows × ceil(nlist / 64) words) of the cells each row probes."""
+    n, p = cells.shape
+    bits = np.zeros((n, (nlist + 63) // 64), dtype=np.uint64)
+    for i in range(n):
+        for t in range(p):
+            c = np.int64(cells[i, t])
+            bits[i, c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+    return bits
+
+
+def _gather_py(Y, rows):
+    """``Y[rows]`` (a copy, without the GIL)."""
+    out = np.empty((len(rows), Y.shape[1]), dtype=Y.dtype)
+    for i in range(len(rows)):
+        out[i] = Y[rows[i]]
+    return out
+
+
+def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assign, bits):
+    """Candidates of one block of products ``D`` (the probing rows ``r`` by the cell's
+    ``members``), as ``(rows, indices, keys)``.
+
+    The keys are :func:`.knn._keys`' in the same float32 operations: ``-D`` (cosine, ``sq``
+    empty) or ``sq - 2 D`` (euclidean, ``sq`` the members' squared norms). Forward: each row
+    ``r[i]`` (its indexed row ``me[i]``, excluded from its own neighbours in a self-search) gets
+    its k best members whose key is under ``bound[r[i]]``. ``back``: each member gets its k best
+    probing rows whose key is under the member's bound, unless the member probes the row's cell
+    itself (``bits``; then it meets the row there) or is the row."""
+    b, m = D.shape
+    inf = np.float32(np.inf)
+    two = np.float32(-2.0)
+    euclidean = len(sq) > 0
+    fk = np.full((b, k), inf, dtype=np.float32)
+    fi = np.full((b, k), -1, dtype=np.int64)
+    nb = m if back else 0
+    bk = np.full((nb, k), inf, dtype=np.float32)
+    bi = np.full((nb, k), -1, dtype=np.int64)
+    # each member's bound, lowered to its current k-th candidate as the pass goes on
+    blim = np.empty(nb, dtype=np.float32)
+    for j in range(nb):
+        blim[j] = bound[members[j]]
+    row = np.empty(m, dtype=np.float32)
+    for i in range(b):
+        ri = r[i]
+        mi = me[i]
+        lim = bound[ri]
+        cell_i = assign[mi] if back else 0
+        for j in range(m):
+            row[j] = sq[j] + two * D[i, j] if euclidean else -D[i, j]
+        for j in range(m):
+            s = row[j]
+            if s <= lim:
+                mj = members[j]
+                if s < bound[ri] and not (self_query and mj == mi):
+                    _insert(fk, fi, i, s, mj)
+                    if fi[i, k - 1] >= 0:
+                        lim = min(lim, fk[i, k - 1])
+        if back:
+            for j in range(m):
+                s = row[j]
+                if s <= blim[j]:
+                    mj = members[j]
+                    if s < bound[mj] and mj != mi and not _probes(bits, mj, cell_i):
+                        _insert(bk, bi, j, s, ri)
+                        if bi[j, k - 1] >= 0:
+                            blim[j] = min(blim[j], bk[j, k - 1])
+    total = 0
+    for i in range(b):
+        for t in range(k):
+            if fi[i, t] >= 0:
+                total += 1
+    for j in range(nb):
+        for t in range(k):
+            if bi[j, t] >= 0:
+                total += 1
+    rows = np.empty(total, dtype=np.int64)
+    idx = np.empty(total, dtype=np.int64)
+    keys = np.empty(total, dtype=np.float32)
+    e = 0
+    for i in range(b):
+        for t in range(k):
+            if fi[i, t] >= 0:
+                rows[e], idx[e], keys[e] = r[i], fi[i, t], fk[i, t]
+                e += 1
+    for j in range(nb):
+        for t in range(k):
+            if bi[j, t] >= 0:
+                rows[e], idx[e], keys[e] = members[j], bi[j, t], bk[j, t]
+                e += 1
+    return rows, idx, keys
+
+
+def _merge_candidates_py(best_key, best_idx, rows, idx, keys):
+    """Merge candidate entries (row, index, key) into each row's sorted k best, in place."""
+    for e in range(len(rows)):
+        _insert(best_key, best_idx, rows[e], keys[e], idx[e])
+
+
+@cache
+def _kernels() -> dict:
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True)
+    inline = numba.njit(cache=True, nogil=True, inline="always")
+    globals()["_before"] = inline(_before_py)
+    globals()["_probes"] = inline(_probes_py)
+    globals()["_insert"] = jit(_insert_py)
+    return {
+        "bits": jit(_probe_bits_py),
+        "cell": jit(_cell_candidates_py),
+        "gather": jit(_gather_py),
+        "merge": jit(_merge_candidates_py),
+    }
+
+
+# the pure-Python versions until the kernels are compiled (they call each other by these names)
+_before, _probes, _insert = _before_py, _probes_py, _insert_py
+
+
+def probe_bits(cells: np.ndarray, nlist: int) -> np.ndarray:
+    """Bit set of the cells each row probes (row i's bit c: row i probes cell c)."""
+    return _kernels()["bits"](np.ascontiguousarray(cells), int(nlist))
+
+
+def gather(Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``Y[rows]`` for a C-contiguous 2-D ``Y`` (compiled, without the GIL)."""
+    return _kernels()["gather"](Y, rows)
+
+
+def cell_candidates(D, sq, r, me, members, bound, k, *, self_query, back, assign, bits):
+    """See :func:`_cell_candidates_py`; ``sq`` None for cosine keys; ``bits`` is
+    :func:`probe_bits` of the probed cells (any 2-D uint64 array when ``back`` is False)."""
+    return _kernels()["cell"](
+        D,
+        _NO_NORMS if sq is None else sq,
+        r,
+        me,
+        members,
+        bound,
+        int(k),
+        bool(self_query),
+        bool(back),
+        assign,
+        bits,
+    )
+
+
+_NO_NORMS = np.empty(0, dtype=np.float32)
+
+
+def merge_candidates(best_key, best_idx, rows, idx, keys) -> None:
+    """Merge (row, index, key) candidates into the sorted k-best arrays, in place."""
+    _kernels()["merge"](best_key, best_idx, rows, idx, keys)

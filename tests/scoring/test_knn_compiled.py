@@ -1,0 +1,126 @@
+"""The cluster join's compiled search gives exactly the numpy reference path's neighbours.
+
+The compiled path (numba loops over each cell's block of keys, no GIL held) keeps each row's k
+best of a block and merges them; the numpy path keeps every entry under the row's bound and
+sorts. Both order by (float32 key with -0.0 before 0.0, row index), so the neighbours and their
+keys must be equal bit for bit: on random data with ties (values rounded to integers, so many
+equal keys), duplicate rows, zero rows (cosine keys of -0.0 and 0.0), for one-sided and
+symmetric searches, subsets of rows, every probe count and new query rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cleanframe.scoring.neighbors import knn
+
+from ..conftest import examples
+
+
+def _both(monkeypatch, search):
+    out = []
+    for compiled in (False, True):
+        monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
+        out.append(search())
+    return out
+
+
+def _data(seed, n, d, ties, copies, zeros):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if ties:
+        X = np.round(X)  # few distinct values: many equal keys
+    if copies:
+        X[rng.integers(0, n, n // 4)] = X[rng.integers(0, n, n // 4)]
+    if zeros:
+        X[rng.integers(0, n, max(1, n // 20))] = 0.0
+    return X
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(40, 700),
+    d=st.integers(2, 12),
+    ties=st.booleans(),
+    copies=st.booleans(),
+    zeros=st.booleans(),
+    metric=st.sampled_from(["cosine", "euclidean"]),
+    k=st.integers(1, 15),
+    probe_share=st.floats(0.0, 1.0),
+    symmetric=st.booleans(),
+    subset=st.booleans(),
+)
+def test_compiled_search_equals_the_numpy_path(
+    seed, n, d, ties, copies, zeros, metric, k, probe_share, symmetric, subset
+):
+    X = _data(seed, n, d, ties, copies, zeros)
+    frame = knn.euclidean_frame(X) if metric == "euclidean" else None
+    cj = knn._ClusterJoin(knn.search_rows(X, metric, frame), metric, seed=seed % 7)
+    nprobe = max(1, min(cj.nlist, int(round(probe_share * cj.nlist))))
+    k = min(k, n - 1)
+    rows = (
+        np.sort(np.random.default_rng(seed).choice(n, max(1, n // 5), replace=False))
+        if subset
+        else None
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        (i0, k0), (i1, k1) = _both(
+            mp,
+            lambda: cj.search(None, k, nprobe, rows=rows, symmetric=symmetric, return_keys=True),
+        )
+        np.testing.assert_array_equal(i1, i0)
+        np.testing.assert_array_equal(k1.view(np.int32), k0.view(np.int32))  # -0.0 too
+        Q = cj.Y[np.random.default_rng(seed + 1).integers(0, n, 25)]
+        q0, q1 = _both(mp, lambda: cj.search(Q, k, nprobe))
+        np.testing.assert_array_equal(q1, q0)
+
+
+def test_compiled_graph_equals_the_numpy_graph_on_copies_and_a_tail(monkeypatch):
+    """The whole approximate build (calibrated probes, symmetric search, the far rows searched
+    exactly by the cluster join) gives the same graph either way, on data with groups of exact
+    and near copies; and the symmetric search's candidates are offered once (no row twice)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2500, 24))
+    X[1:400:3] = X[0]  # a large group of exact copies
+    X[400:700] = X[700:1000] + 1e-7 * rng.normal(size=(300, 24))  # near copies
+    X[-30:] *= 40.0  # far rows: searched exactly afterwards
+    graphs = []
+    for compiled in (False, True):
+        monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
+        index = knn.KnnIndex(X, approximate=True)
+        assert not index.exact_for(10)
+        graphs.append(index.self_graph(10))
+    np.testing.assert_array_equal(graphs[1][0], graphs[0][0])
+    np.testing.assert_array_equal(graphs[1][1], graphs[0][1])
+    assert all(len(set(row)) == 10 for row in graphs[1][0])
+
+
+@settings(max_examples=examples(30), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    k=st.integers(1, 12),
+    waves=st.integers(1, 4),
+)
+def test_compiled_merge_orders_as_the_numpy_merge(seed, n, k, waves):
+    """Merging candidates into each row's k best: the same order as the numpy merge, keys by
+    their bits (-0.0 before 0.0, which the search's keys can hold), then index; waves of
+    candidates merged one after the other, each (row, index) pair offered once."""
+    from cleanframe.scoring.neighbors._knn_kernels import merge_candidates
+
+    rng = np.random.default_rng(seed)
+    values = np.array([-0.0, 0.0, -1.0, 1.0, 0.5, np.float32(1e-30)], dtype=np.float32)
+    pairs = rng.permutation(n * 60)[: rng.integers(1, n * 60)]  # distinct (row, index)
+    rows, idx = pairs // 60, pairs % 60
+    keys = values[rng.integers(0, len(values), len(pairs))]
+    parts = np.array_split(rng.permutation(len(pairs)), waves)
+    best = [(np.full((n, k), np.inf, np.float32), np.full((n, k), -1, np.int64)) for _ in range(2)]
+    for part in parts:
+        knn._merge_best(*best[0], rows[part], idx[part], keys[part])
+        merge_candidates(*best[1], rows[part], idx[part], keys[part])
+    np.testing.assert_array_equal(best[1][1], best[0][1])
+    np.testing.assert_array_equal(best[1][0].view(np.int32), best[0][0].view(np.int32))
