@@ -27,6 +27,7 @@ numba is imported (and the loops compiled, cached on disk) on first use only.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class ProbColumns:
         self.columns: list | None = cols
         self.shape = (len(cols[0]), len(cols))
         self._row_stats: tuple | None = None
-        self._typed = None
+        self._typed: tuple | None = None
 
     @classmethod
     def rows_only(cls, labels: np.ndarray, stats: RowStats, num_classes: int) -> ProbColumns:
@@ -214,16 +215,15 @@ class ProbColumns:
         out = self.to_array()
         return out if dtype is None else out.astype(dtype)
 
-    def typed(self):
-        """The columns as a numba typed list (built once)."""
+    def typed(self) -> np.ndarray:
+        """The columns as the loops take them: their addresses (int64, built once; see
+        :mod:`._address`), valid while this object lives (a column that is not C-contiguous
+        is read from a contiguous copy held here)."""
         if self._typed is None:
-            from numba.typed import List
+            from ._address import addresses
 
-            lst = List()
-            for c in self._need():
-                lst.append(c)
-            self._typed = lst
-        return self._typed
+            self._typed = addresses(self._need())
+        return self._typed[0]
 
     def row_stats(self, labels: np.ndarray) -> RowStats:
         """The fused reads' per-row results (cached per labels array)."""
@@ -603,7 +603,7 @@ def _scan_py(
             cnt[i] = 0
             first[i] = k
         for j in range(k):
-            c = cols[j][start:stop]
+            c = _column(cols, j, own)[start:stop]
             jj = np.int32(j)
             if do_rank:
                 for i in range(m):
@@ -644,7 +644,7 @@ def _scan_py(
                     y = lab[i]
                     w = k
                     for j in range(k):
-                        if j != y and cols[j][r] == best:
+                        if j != y and _column(cols, j, own)[r] == best:
                             w = j
                             break
                     agrees[r] = y < w
@@ -770,7 +770,7 @@ def _top_candidates_py(
         if hits == 0:
             continue
         for j in range(k):
-            c = cols[j][start:stop]
+            c = _column(cols, j, own)[start:stop]
             for y in range(k):
                 wcol[y] = worst[y, j]
             for t in range(hits):
@@ -813,7 +813,7 @@ def _top_candidates_py(
             y = labels[r]
             for t in range(ptr[y], ptr[y + 1]):
                 j = need[t]
-                key = own[r] - cols[j][r]
+                key = own[r] - _column(cols, j, own)[r]
                 if key < zero or key > worst[y, j]:
                     continue
                 s = pair_slot[y, j]
@@ -916,14 +916,17 @@ def merge_runs(limits, a: tuple, b: tuple) -> tuple:
 _sift_down = _sift_down_py
 _push = _push_py
 _heap_sort = _heap_sort_py
+_column: Any = None  # ``_address.column`` once compiled
 
 
 @cache
 def _kernels() -> dict:
     import numba
 
+    from ._address import column
     from .gate import _compiled as _gate_value_stats
 
+    globals()["_column"] = column
     jit = numba.njit(cache=True, nogil=True)
     globals()["_sift_down"] = numba.njit(cache=True, nogil=True)(_sift_down_py)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)

@@ -18,6 +18,7 @@ numba is imported (and the loops compiled, cached on disk) on first use only.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -90,18 +91,18 @@ def _value_stats_py(cols, labels, own, sums, rng):
         o = own[start:stop]
         for i in range(m):
             lab[i] = labels[start + i]
-        _first(cols[0][start:stop], s, lo, hi, o, m)
+        _first(_column(cols, 0, own)[start:stop], s, lo, hi, o, m)
         j = 1
         while j + 8 <= k:
             _eight(
-                cols[j][start:stop],
-                cols[j + 1][start:stop],
-                cols[j + 2][start:stop],
-                cols[j + 3][start:stop],
-                cols[j + 4][start:stop],
-                cols[j + 5][start:stop],
-                cols[j + 6][start:stop],
-                cols[j + 7][start:stop],
+                _column(cols, j, own)[start:stop],
+                _column(cols, j + 1, own)[start:stop],
+                _column(cols, j + 2, own)[start:stop],
+                _column(cols, j + 3, own)[start:stop],
+                _column(cols, j + 4, own)[start:stop],
+                _column(cols, j + 5, own)[start:stop],
+                _column(cols, j + 6, own)[start:stop],
+                _column(cols, j + 7, own)[start:stop],
                 s,
                 lo,
                 hi,
@@ -112,7 +113,7 @@ def _value_stats_py(cols, labels, own, sums, rng):
             )
             j += 8
         while j < k:
-            _one(cols[j][start:stop], s, lo, hi, o, lab, j, m)
+            _one(_column(cols, j, own)[start:stop], s, lo, hi, o, lab, j, m)
             j += 1
         for i in range(m):
             sums[start + i] = s[i]
@@ -125,12 +126,16 @@ def _value_stats_py(cols, labels, own, sums, rng):
 _first = _first_py
 _one = _one_py
 _eight = _eight_py
+_column: Any = None  # ``_address.column`` once compiled
 
 
 @cache
 def _compiled():
     import numba
 
+    from ._address import column
+
+    globals()["_column"] = column
     jit = numba.njit(cache=True, nogil=True)
     globals()["_first"] = jit(_first_py)
     globals()["_one"] = jit(_one_py)
@@ -139,10 +144,15 @@ def _compiled():
 
 
 def value_stats(cols, labels, own, sums, rng) -> None:
-    """One read of the columns ``cols`` (a numba typed list of K equal-length 1-D float arrays of
-    one dtype): ``own[i] = cols[labels[i]][i]``, ``sums[i]`` the float64 sum of row i, and
+    """One read of the columns ``cols`` (K equal-length 1-D float arrays of one dtype, any
+    sequence): ``own[i] = cols[labels[i]][i]``, ``sums[i]`` the float64 sum of row i, and
     ``rng`` (two float64 values, updated in place) widened to the smallest and largest value.
     ``labels`` are int64 codes in ``0..K-1``; ``own`` has the columns' dtype. Releases the GIL
     (callers run row ranges on several threads). Non-finite values make their row's sum
     non-finite (the range is then unspecified, as the caller rejects such rows by the sums)."""
-    _compiled()(cols, labels, own, sums, rng)
+    kernel = _compiled()
+    from ._address import addresses
+
+    addrs, arrays = addresses(list(cols))
+    kernel(addrs, labels, own, sums, rng)
+    del arrays  # the columns stay alive until the loop is done
