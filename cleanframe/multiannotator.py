@@ -60,7 +60,7 @@ def _run(a: AnnotationInputs) -> _ma.ConsensusResult:
     spec = a.spec
     assert a.ann is not None  # only active learning accepts frames without annotations
     if spec.consensus == "dawid_skene":
-        return _ma.dawid_skene_consensus(a.ann)
+        return _ma.dawid_skene_consensus(a.ann, order=a.order)
     if spec.consensus in _agg.AGGREGATORS:
         return _agg.aggregate(a.ann, spec.consensus, gold=a.gold, seed=spec.seed, order=a.order)
     if a.pred_probs is None:

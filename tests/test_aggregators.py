@@ -425,24 +425,36 @@ def _crowd_29():
     return pd.DataFrame(rows, columns=[*KW_LONG.values(), "gold"])
 
 
-@pytest.mark.parametrize("method", sorted(ag.CANONICAL_METHODS))
+@pytest.mark.parametrize("method", [*sorted(ag.CANONICAL_METHODS), "dawid_skene"])
 def test_row_order_changes_no_iterative_aggregator_result(constructor, method):
-    long = _crowd_29()
-    orders = {
-        "shuffled": long.iloc[CROWD_29_PERM],
-        "sorted": long.sort_values(["item_id", "worker"]),
-        "reversed": long.iloc[::-1],
+    # the 29-row crowd in three other orders, and a 120-item crowd (workers renamed so that
+    # they sort in reverse order of first appearance) shuffled: no bit of any result moves
+    _, larger, *_ = frames(n=120, seed=0, k=2 if method == "kos" else 3)
+    larger["worker"] = larger["worker"].map(lambda w: f"z{9 - int(w[-1])}")
+    shuffle = np.random.default_rng(0).permutation(len(larger))
+    crowds = {
+        "29 rows": (
+            _crowd_29(),
+            {
+                "shuffled": CROWD_29_PERM,
+                "sorted": np.lexsort((_crowd_29()["worker"], _crowd_29()["item_id"])),
+                "reversed": np.arange(len(CROWD_29_PERM))[::-1],
+            },
+        ),
+        "120 items": (larger[list(KW_LONG.values())], {"shuffled": shuffle}),
     }
-    out = to_pandas(consensus(constructor(long), **KW_LONG, method=method))
-    stats = to_pandas(annotator_stats(constructor(long), **KW_LONG, method=method))
-    for name, rows in orders.items():
-        frame = constructor(rows.reset_index(drop=True))
-        again = to_pandas(consensus(frame, **KW_LONG, method=method)).set_index("item_id")
-        again = again.loc[out["item_id"]].reset_index()
-        pd.testing.assert_frame_equal(again, out, check_exact=True, obj=f"{method}, {name}")
-        moved = to_pandas(annotator_stats(frame, **KW_LONG, method=method)).set_index("worker")
-        moved = moved.loc[stats["worker"]].reset_index()
-        pd.testing.assert_frame_equal(moved, stats, check_exact=True, obj=f"{method}, {name}")
+    for crowd, (long, orders) in crowds.items():
+        out = to_pandas(consensus(constructor(long), **KW_LONG, method=method))
+        stats = to_pandas(annotator_stats(constructor(long), **KW_LONG, method=method))
+        for name, rows in orders.items():
+            where = f"{method}, {crowd}, {name}"
+            frame = constructor(long.iloc[rows].reset_index(drop=True))
+            again = to_pandas(consensus(frame, **KW_LONG, method=method)).set_index("item_id")
+            again = again.loc[out["item_id"]].reset_index()
+            pd.testing.assert_frame_equal(again, out, check_exact=True, obj=where)
+            moved = to_pandas(annotator_stats(frame, **KW_LONG, method=method)).set_index("worker")
+            moved = moved.loc[stats["worker"]].reset_index()
+            pd.testing.assert_frame_equal(moved, stats, check_exact=True, obj=where)
 
 
 @pytest.mark.filterwarnings("ignore::Warning")

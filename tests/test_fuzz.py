@@ -269,7 +269,6 @@ CONSENSUS_METHODS = (
     "kos",
     "m_msr",
     "gold_majority_vote",
-    "gold_majority_vote",
     "nope",
 )
 WITHOUT_PRED_PROBS = {"dawid_skene", *CONSENSUS_METHODS[3:]}

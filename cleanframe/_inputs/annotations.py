@@ -264,8 +264,8 @@ class AnnotationInputs:
     item_values: Sequence | None = None  # long: item value of each output item
     gold: np.ndarray | None = None  # class code per labelled item (ann order), -1 = unknown
     item_array: Any = None  # long: ``item_values`` as the engine's array when it has one
-    # long layout, an aggregator of CANONICAL_METHODS: (item, annotator) code -> rank of its
-    # value sorted (the aggregator runs in that numbering: independent of the row order)
+    # long layout, Dawid-Skene or an aggregator of CANONICAL_METHODS: (item, annotator) code ->
+    # rank of its value sorted (the method runs in that numbering: independent of the row order)
     order: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
@@ -406,7 +406,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
     item_codes, item_values = _dense(fi)
     annot_codes, annot_values = _dense(fa)
     order = None
-    if spec.consensus in CANONICAL_METHODS:
+    if spec.consensus in CANONICAL_METHODS or spec.consensus == "dawid_skene":
         order = _canonical_order(fi, item_values, items_sorted, fa, annot_values)
     if spec.pred_probs is None and len(item_codes) >= long_pass.FUSED_MIN_ROWS:
         grouped = _long_grouped(

@@ -35,7 +35,13 @@ from functools import cache
 
 import numpy as np
 
-from .crowdlab import Annotations, ConsensusResult, _agreement_with_consensus, _result
+from .crowdlab import (
+    Annotations,
+    ConsensusResult,
+    _agreement_with_consensus,
+    _result,
+    renumbered,
+)
 
 __all__ = [
     "AGGREGATORS",
@@ -940,23 +946,8 @@ def in_canonical_order(
     >>> canon.item, canon.annotator, canon.label
     (array([0, 1, 1]), array([1, 0, 1]), array([1, 1, 0]))
     """
-    item_rank = np.asarray(item_rank, dtype=np.int64)
-    annotator_rank = np.asarray(annotator_rank, dtype=np.int64)
-    if _is_identity(item_rank) and _is_identity(annotator_rank):
-        return None
-    canon = Annotations.from_coo(
-        item_rank[ann.item],
-        annotator_rank[ann.annotator],
-        ann.label,
-        num_items=ann.num_items,
-        num_annotators=ann.num_annotators,
-        num_classes=ann.num_classes,
-    )
-    return dataclasses.replace(canon, source=None)
-
-
-def _is_identity(rank: np.ndarray) -> bool:
-    return bool(np.array_equal(rank, np.arange(len(rank))))
+    canon = renumbered(ann, item_rank, annotator_rank)
+    return None if canon is None else canon[0]
 
 
 def _fit(ann: Annotations, method: str, gold: np.ndarray | None, seed: int, order) -> AggregatorFit:

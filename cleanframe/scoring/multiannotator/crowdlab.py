@@ -25,7 +25,7 @@ Inputs are never modified; they may be read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -242,6 +242,68 @@ def annotations_from_wide(labels: np.ndarray, *, num_classes: int | None = None)
         num_items=labels.shape[0],
         num_annotators=labels.shape[1],
         num_classes=num_classes,
+    )
+
+
+def renumbered(
+    ann: Annotations, item_rank: np.ndarray, annotator_rank: np.ndarray
+) -> tuple[Annotations, np.ndarray] | None:
+    """``ann`` with item ``i`` renumbered ``item_rank[i]`` and annotator ``j``
+    ``annotator_rank[j]`` (each a permutation), sorted by the new (item, annotator) codes, and
+    for each of its annotations the position of the same annotation in ``ann``; ``None`` when
+    both ranks are the identity.
+
+    Given the ranks of the items' and annotators' values in sorted order, the annotations come
+    out the same whatever the order of the input rows, so a method run on them does the same
+    floating-point operations (and draws the same random numbers) for any row order.
+    """
+    item_rank = np.asarray(item_rank, dtype=np.int64)
+    annotator_rank = np.asarray(annotator_rank, dtype=np.int64)
+    if np.array_equal(item_rank, np.arange(len(item_rank))) and np.array_equal(
+        annotator_rank, np.arange(len(annotator_rank))
+    ):
+        return None
+    canon = Annotations.from_coo(
+        item_rank[ann.item],
+        annotator_rank[ann.annotator],
+        ann.label,
+        num_items=ann.num_items,
+        num_annotators=ann.num_annotators,
+        num_classes=ann.num_classes,
+    )
+    position = canon.source
+    if position is None or not len(position):
+        position = np.arange(len(canon.item))
+    return replace(canon, source=None), position
+
+
+def in_numbering(
+    res: ConsensusResult, item_rank: np.ndarray, annotator_rank: np.ndarray, position: np.ndarray
+) -> ConsensusResult:
+    """``res``, computed on :func:`renumbered` annotations, in the original numbering: items
+    ``item_rank``, annotators ``annotator_rank``, annotations ``position``."""
+    annotation_quality = np.empty_like(res.annotation_quality)
+    annotation_quality[position] = res.annotation_quality
+
+    def annotators(x):
+        return None if x is None else x[annotator_rank]
+
+    return replace(
+        res,
+        consensus_label=res.consensus_label[item_rank],
+        consensus_quality=res.consensus_quality[item_rank],
+        annotator_agreement=res.annotator_agreement[item_rank],
+        num_annotations=res.num_annotations[item_rank],
+        post_pred_probs=res.post_pred_probs[item_rank],
+        annotation_quality=annotation_quality,
+        annotator_quality=res.annotator_quality[annotator_rank],
+        agreement_with_consensus=res.agreement_with_consensus[annotator_rank],
+        worst_class=res.worst_class[annotator_rank],
+        num_labeled=res.num_labeled[annotator_rank],
+        annotator_weight=annotators(res.annotator_weight),
+        majority_vote_label=res.majority_vote_label[item_rank],
+        tie_rung=res.tie_rung[item_rank],
+        annotator_skill=annotators(res.annotator_skill),
     )
 
 
@@ -1046,8 +1108,9 @@ def dawid_skene(ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7) -> 
     class that no annotator chose keeps prior 0) and the
     E-step (posterior proportional to ``prior * prod_j confusion[j, true, label_j]``, in log space)
     until the log-likelihood per annotation improves by less than ``tol`` or after ``max_iter``
-    iterations. Both steps are one sparse-dense product. Deterministic and exactly row-order
-    invariant: the items are processed in :func:`canonical_item_order`.
+    iterations. Both steps are one sparse-dense product. Deterministic and invariant to the
+    order of the items: they are processed in :func:`canonical_item_order` (the annotators in
+    their code order: see :func:`dawid_skene_consensus`'s ``order``).
 
     Parameters
     ----------
@@ -1121,14 +1184,27 @@ def majority_vote_consensus(ann: Annotations) -> ConsensusResult:
 
 
 def dawid_skene_consensus(
-    ann: Annotations, *, max_iter: int = 100, tol: float = 1e-7
+    ann: Annotations,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+    order: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConsensusResult:
     """Dawid-Skene consensus: the most probable class under :func:`dawid_skene`'s posterior.
 
     The consensus quality is the posterior probability of the consensus class; each annotation's
     quality is the posterior probability of its label; an annotator's quality is the mean quality
     of its annotations. Posterior ties go to the lowest class code.
+
+    ``order``: ``(item_rank, annotator_rank)``, each item's and annotator's position among their
+    values sorted; everything is then computed in that numbering (:func:`renumbered`) and mapped
+    back, so that the result has the same bits in any input row order.
     """
+    if order is not None:
+        canon = renumbered(ann, *order)
+        if canon is not None:
+            res = dawid_skene_consensus(canon[0], max_iter=max_iter, tol=tol)
+            return in_numbering(res, *order, canon[1])
     ds = dawid_skene(ann, max_iter=max_iter, tol=tol)
     post = ds.posterior
     consensus = np.argmax(post, axis=1).astype(np.int64)
