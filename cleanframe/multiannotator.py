@@ -169,7 +169,11 @@ def consensus(
         lowest class (Wawa's first, unweighted vote: to the class that occurs first in the
         rows, as crowd-kit under pandas >= 3). Their ``consensus_quality`` is the posterior
         probability of the consensus (weighted votes: its share of the summed weights; M-MSR:
-        the softmax of the log-odds votes; KOS: ``annotator_agreement``).
+        the softmax of the log-odds votes; KOS: ``annotator_agreement``). In the long layout
+        ``"dawid_skene"`` and the iterative aggregators (all but Wawa and gold majority vote)
+        number the items and annotators by their sorted values, as crowd-kit's group-bys do:
+        their results are the same, to the bit, in any row order (wide layout: items are the
+        rows, annotators the columns, in their order).
     method : str, optional
         Short alias of ``consensus_method``.
     quality_method : {"crowdlab", "agreement"}
@@ -186,7 +190,8 @@ def consensus(
         its accuracy on these items (annotators without any: the mean of the others).
     seed : int
         Seed of the aggregators that draw random numbers (``"kos"``, ``"mace"``,
-        ``"m_msr"``); crowd-kit's default is 0. Results are deterministic for a given seed.
+        ``"m_msr"``); crowd-kit's default is 0. Results are deterministic for a given seed
+        (the draws follow the numbering of items and annotators described above).
     overwrite : bool
         Replace result columns that already exist in ``df`` (wide layout).
 
