@@ -406,16 +406,13 @@ def audit(
 def _issue_reasons(results: Mapping[str, CheckResult], n: int) -> np.ndarray:
     """Per row, the reasons of the checks that flagged it, in check order, joined by " | " (None
     for rows no check flagged). A flagged row of a check without reasons gets its name."""
-    parts: list[list[str]] = [[] for _ in range(n)]
-    for name, r in results.items():
-        flags = np.asarray(r.flags, dtype=bool)
-        for position in np.flatnonzero(flags).tolist():
-            why = None if r.reasons is None else r.reasons[position]
-            parts[position].append(why if why else f"{name}: flagged")
     out = np.full(n, None, dtype=object)
-    for i, p in enumerate(parts):
-        if p:
-            out[i] = REASON_SEPARATOR.join(p)
+    for name, r in results.items():
+        positions = np.flatnonzero(np.asarray(r.flags, dtype=bool))
+        whys = [None] * len(positions) if r.reasons is None else r.reasons[positions].tolist()
+        for position, why, before in zip(positions.tolist(), whys, out[positions].tolist()):
+            text = why if why else f"{name}: flagged"
+            out[position] = text if before is None else f"{before}{REASON_SEPARATOR}{text}"
     return out
 
 

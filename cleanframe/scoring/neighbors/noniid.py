@@ -45,9 +45,12 @@ operations in the same order (the per-row sums and the ``tanh`` stay numpy's).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
+
+from ..parallel import _workers
 
 __all__ = [
     "non_iid_statistic",
@@ -150,6 +153,39 @@ def _score_terms_py(idx: np.ndarray, out: np.ndarray) -> None:
             out[i, j] = abs((j / k) * (s - previous_gap) - (bg - previous_bg))
             previous_gap = s
             previous_bg = bg
+
+
+class _Workers:
+    """Calls run on one worker thread while the caller goes on (inline with a single core); at
+    most a few calls wait at a time, so few drawn permutations are held. Leaving the ``with``
+    block waits for every call and raises the first error."""
+
+    def __init__(self, pending: int = 4):
+        self._pool = None if _workers() < 2 else ThreadPoolExecutor(1)
+        self._pending = pending
+        self._futures: list[Future] = []
+
+    def submit(self, fn, *args) -> Future:
+        if self._pool is None:
+            done: Future = Future()
+            done.set_result(fn(*args))
+            return done
+        future = self._pool.submit(fn, *args)
+        self._futures.append(future)
+        while len(self._futures) > self._pending:
+            self._futures.pop(0).result()
+        return future
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for future in self._futures:
+                future.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 @cache
@@ -309,12 +345,19 @@ def non_iid_p_value(
     gap_ks = _compiled()["gap_ks"]
     kept = np.ascontiguousarray(idx[keep], dtype=np.int64)
     keep = keep.astype(np.int64, copy=False)
-    observed = gap_ks(np.arange(n, dtype=np.int64), keep, kept, n, bg)
     rng = np.random.RandomState(seed)
     stats = np.empty(num_permutations)
-    for p in range(num_permutations):
-        perm = rng.permutation(n).astype(np.int64, copy=False)
+
+    def statistic(p: int, perm: np.ndarray) -> None:
         stats[p] = gap_ks(perm, keep, kept, n, bg)
+
+    # each statistic on a worker thread (the compiled loop releases the GIL) while this thread
+    # draws the next permutation: the draws stay in order, so the statistics are the same
+    with _Workers() as workers:
+        observed_done = workers.submit(gap_ks, np.arange(n, dtype=np.int64), keep, kept, n, bg)
+        for p in range(num_permutations):
+            workers.submit(statistic, p, rng.permutation(n).astype(np.int64, copy=False))
+        observed = observed_done.result()
     if np.ptp(stats) == 0:  # a KDE of identical values is singular
         return (1.0 if observed <= stats[0] else 0.0), observed
     p_value = float(gaussian_kde(stats).integrate_box(observed, 100))
@@ -390,10 +433,12 @@ def non_iid(
         tested = ~tied_rows(distances, metric)
         if redraw:
             idx, redrawn = redraw_copies(idx, copy_groups(distances, idx, metric), seed=seed)
-    p_value, statistic = non_iid_p_value(
-        idx, num_permutations=num_permutations, seed=seed, rows=tested
-    )
-    scores = np.ones(n) if not tested.any() else non_iid_scores(idx)
+    with _Workers() as workers:  # the row scores while the permutation test runs
+        scores_done = workers.submit(non_iid_scores, idx) if tested.any() else None
+        p_value, statistic = non_iid_p_value(
+            idx, num_permutations=num_permutations, seed=seed, rows=tested
+        )
+        scores = np.ones(n) if scores_done is None else scores_done.result()
     scores[~tested] = 1.0
     is_issue = np.zeros(n, dtype=bool)
     if p_value < significance_threshold:  # False for NaN
