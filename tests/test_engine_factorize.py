@@ -163,10 +163,12 @@ def test_short_string_loops_on_every_arrow_layout(kind, views):
     edges of the inline layout."""
     values = ["", "abc", "abcd", "abcdefghijk", "abcdefghijkl", None, "é", "abc", "", None] * 3
     arr = pa.array(["pad", *values], type=getattr(pa, kind)())[1:]
+    empty = arr[len(arr) :]  # no rows, with an offset into the buffers
     saved = _strings.MIN_ROWS
     _strings.MIN_ROWS = 0
     try:
         got = _strings.short_string_codes(arr, views=views)
+        got_empty = _strings.short_string_codes(empty, views=views)
     finally:
         _strings.MIN_ROWS = saved
     assert got is not None
@@ -174,6 +176,8 @@ def test_short_string_loops_on_every_arrow_layout(kind, views):
     want_codes, want_uniques = expected_fast(values)
     assert np.array_equal(codes, want_codes)
     assert [values[i] for i in first] == want_uniques
+    assert got_empty is not None
+    assert [(a.dtype, len(a)) for a in got_empty] == [(np.int64, 0), (np.int64, 0)]
 
 
 def test_pandas_arrow_float_columns_are_read_without_a_copy():

@@ -139,8 +139,6 @@ def short_string_codes(arr: Any, *, views: bool = True) -> tuple[np.ndarray, np.
     kind = arr.type
     if n < MIN_ROWS:
         return None
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if not (
         pa.types.is_string_view(kind) or pa.types.is_large_string(kind) or pa.types.is_string(kind)
     ):
