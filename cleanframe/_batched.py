@@ -19,6 +19,7 @@ tie rule (global row position), whatever the batching.
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ from .scoring.classification import filter as _filter
 from .scoring.classification import passes as _passes
 from .scoring.classification import rank as _rank
 from .scoring.classification.argmax import ARGMAX_CONFUSION
-from .scoring.classification.columns import ProbColumns, RowStats
+from .scoring.classification.columns import ProbColumns, RowStats, warm
 
 __all__ = [
     "counts",
@@ -196,6 +197,19 @@ def _merge(a, b):
     return a.merge(b)
 
 
+_warming: list[threading.Thread] = []
+
+
+def _warm(fr: Engine) -> None:
+    """Where batches run in this process, import numba and set up the kernels on a thread once
+    per process, while the call plans its query and reads the label values (a first call
+    would otherwise wait about 1 CPU-s for them at its first batch)."""
+    if fr.batches_in_process and not _warming:
+        thread = threading.Thread(target=warm, name="cleanframe-warm", daemon=True)
+        _warming.append(thread)
+        thread.start()
+
+
 class _Rows:
     """The row map: the result columns of one batch given the plan (picklable). With ``kept``
     (ready, and a plan that needs no probability but the kept per-row values), a batch needs
@@ -317,6 +331,21 @@ def _argmax_confusion(fr: Engine, spec: BatchSpec, progress: Progress | None) ->
     return _count.calibrate_confident_joint(counts, None, class_counts=counts.sum(axis=1))
 
 
+def _one_call(func):
+    """``func(fr, ...)`` followed by ``fr.end_call()``, whether it returns or raises: what the
+    engine held between the passes is released when the call ends (a lazy result does not need
+    it), not when the garbage collector frees the engine or a kept traceback."""
+
+    @functools.wraps(func)
+    def call(fr: Engine, *args, **kwargs):
+        try:
+            return func(fr, *args, **kwargs)
+        finally:
+            fr.end_call()
+
+    return call
+
+
 def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> _Kept | None:
     """The job's statistics passes; a job without any still reads the frame once, to validate
     every row now rather than when the lazy result is computed. Where the engine runs batches
@@ -337,9 +366,12 @@ def _run_job(fr: Engine, spec: BatchSpec, job, progress: Progress | None) -> _Ke
         fr.reduce_batches(spec.needed, _Check(spec, kept), _add, progress=progress)
         if kept is not None:
             kept.finish()
+    for thread in _warming:  # done long since (the first batch waited for it): no thread left
+        thread.join()
     return kept
 
 
+@_one_call
 def find_label_issues(
     fr: Engine,
     *,
@@ -359,6 +391,7 @@ def find_label_issues(
     """:func:`cleanframe.find_label_issues` on a batched frame (same arguments); ``progress``
     is called with the rows done (so far in the current pass) after each batch of each pass that
     runs in this process, the lazy row map included."""
+    _warm(fr)
     check_result_columns(fr, ("label_score", "is_issue", "predicted_label"), overwrite=overwrite)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     filter_choice(filter_by, (*_filter.FILTER_BY, ARGMAX_CONFUSION), num_to_remove_per_class)
@@ -388,6 +421,7 @@ def find_label_issues(
     )
 
 
+@_one_call
 def label_quality_scores(
     fr: Engine,
     *,
@@ -401,6 +435,7 @@ def label_quality_scores(
 ):
     """:func:`cleanframe.label_quality_scores` on a batched frame (``method`` checked by the
     caller)."""
+    _warm(fr)
     check_result_columns(fr, ["label_score"], overwrite=overwrite)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     job = _passes.LabelIssueJob(
@@ -416,7 +451,9 @@ def label_quality_scores(
     )
 
 
+@_one_call
 def _counts(fr, label, pred_probs, classes, progress) -> tuple[BatchSpec, Any]:
+    _warm(fr)
     spec = batch_spec(fr, label=label, pred_probs=pred_probs, classes=classes)
     job = _passes.CountJob(len(spec.classes))
     _run_job(fr, spec, job, progress)

@@ -26,6 +26,7 @@ numba is imported (and the loops compiled, cached on disk) on first use only.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -919,8 +920,30 @@ _heap_sort = _heap_sort_py
 _column: Any = None  # ``_address.column`` once compiled
 
 
-@cache
 def _kernels() -> dict:
+    """The compiled loops (numba imported, the loops compiled or loaded from the disk cache,
+    on first use; one thread builds them while others wait)."""
+    with _KERNELS_LOCK:
+        return _built()
+
+
+_KERNELS_LOCK = threading.Lock()
+
+
+def warm() -> None:
+    """Import numba and set up its compiler's tables (about 1 CPU-s in a fresh process) so
+    that a first call's loops start sooner: a caller runs this on a thread while it does other
+    work (e.g. plans a streamed query)."""
+    with _KERNELS_LOCK:  # a first batch waits for all of it (it would do the same work)
+        _built()
+        from numba.core.registry import cpu_target
+
+        cpu_target.typing_context.refresh()
+        cpu_target.target_context.refresh()
+
+
+@cache
+def _built() -> dict:
     import numba
 
     from ._address import column

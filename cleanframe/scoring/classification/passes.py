@@ -152,12 +152,11 @@ class ClassStats:
     hist: np.ndarray | None = None  # the per-pair key histogram, when the pass counts it
 
     def merge(self, other: ClassStats) -> ClassStats:
-        return ClassStats(
-            self.counts + other.counts,
-            self.chunks + other.chunks,
-            None,
-            _add(self.hist, other.hist),
-        )
+        counts = self.counts + other.counts
+        # a bin counts rows: int32 holds the sum while the rows do (half the bytes to add)
+        narrow = int(counts.sum()) < 2**31
+        hist = _add(self.hist, other.hist, np.int32 if narrow else np.int64)
+        return ClassStats(counts, self.chunks + other.chunks, None, hist)
 
     def compact(self) -> ClassStats:
         """The same statistics with the thresholds computed and the values dropped (a job
@@ -271,11 +270,11 @@ class CandidateStats:
         return np.flatnonzero(seen).astype(np.int64)
 
 
-def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+def _add(a: np.ndarray | None, b: np.ndarray | None, dtype=np.int64) -> np.ndarray | None:
     """The sum of two histograms (either may be missing; a batch's may be int32)."""
     if a is None or b is None:
         return a if b is None else b
-    return np.add(a, b, dtype=np.int64)
+    return np.add(a, b, dtype=dtype)
 
 
 def _num_classes_of(width: int) -> int:
