@@ -457,6 +457,39 @@ def test_row_order_changes_no_iterative_aggregator_result(constructor, method):
             pd.testing.assert_frame_equal(moved, stats, check_exact=True, obj=where)
 
 
+def test_sorted_ranks_of_item_and_annotator_values():
+    from cleanframe._inputs.annotations import _sorted_ranks
+
+    assert _sorted_ranks([3, 1, 2]).tolist() == [2, 0, 1]
+    assert _sorted_ranks([2.5, -1.0]).tolist() == [1, 0]
+    assert _sorted_ranks(["b", "a\x00", "a"]).tolist() == [2, 1, 0]  # numpy strips the NUL
+    assert _sorted_ranks([2, "a", 1]).tolist() == [1, 2, 0]  # by type name, then value
+    assert _sorted_ranks([]).tolist() == []
+    assert _sorted_ranks([2j, 1j]) is None  # no order: first appearance stays
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[1, "x", 2.5, "b", 0], [3j, 1j, 2j, 4j, 5j]],  # mixed types (sorted by type), unordered
+    ids=["mixed", "complex"],
+)
+def test_item_ids_of_several_types_or_without_order(ids):
+    # mixed types still give one canonical order (rows shuffled: the same bits); ids that do not
+    # compare keep the order of first appearance
+    rng = np.random.default_rng(3)
+    item = np.repeat(np.arange(5), 3)
+    long = pd.DataFrame({"item_id": pd.array([ids[i] for i in item], dtype=object),
+                         "worker": [f"w{j}" for j in rng.permutation(15) % 4],
+                         "label": rng.choice(["a", "b"], 15)})  # fmt: skip
+    long = long.drop_duplicates(["item_id", "worker"])
+    out = consensus(long, **KW_LONG, method="glad")
+    assert out["item_id"].tolist() == ids  # first appearance, whatever the numbering inside
+    if ids[0] == 3j:
+        return
+    again = consensus(long.iloc[::-1], **KW_LONG, method="glad").set_index("item_id")
+    pd.testing.assert_frame_equal(again.loc[ids].reset_index(), out, check_exact=True)
+
+
 @pytest.mark.filterwarnings("ignore::Warning")
 def test_glad_on_the_29_row_crowd_matches_crowdkit(crowdkit):
     # crowd-kit's GLAD on the rows as listed (items first appear in sorted order); crowd-kit

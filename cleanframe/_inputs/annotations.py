@@ -413,7 +413,7 @@ def _long(fr: Engine, spec: AnnotationSpec) -> AnnotationInputs:
             fr, spec, fi, fl, item_codes, item_values, annot_codes, annot_values
         )
         if grouped is not None:
-            return dataclasses.replace(grouped, order=order)
+            return grouped if order is None else dataclasses.replace(grouped, order=order)
     pairs = _check_one_annotation_per_pair(
         fr, spec, item_codes, item_values, annot_codes, annot_values
     )
