@@ -463,14 +463,15 @@ def test_sorted_ranks_of_item_and_annotator_values():
     assert _sorted_ranks([3, 1, 2]).tolist() == [2, 0, 1]
     assert _sorted_ranks([2.5, -1.0]).tolist() == [1, 0]
     assert _sorted_ranks(["b", "a\x00", "a"]).tolist() == [2, 1, 0]  # numpy strips the NUL
-    assert _sorted_ranks([2, "a", 1]).tolist() == [1, 2, 0]  # by type name, then value
+    assert _sorted_ranks([2, "a", 10]).tolist() == [1, 2, 0]  # as strings: "10" < "2" < "a"
+    assert _sorted_ranks(["1", 1, 0.5]).tolist() == [2, 1, 0]  # "1" == 1 as strings: by Python
     assert _sorted_ranks([]).tolist() == []
     assert _sorted_ranks([2j, 1j]) is None  # no order: first appearance stays
 
 
 @pytest.mark.parametrize(
     "ids",
-    [[1, "x", 2.5, "b", 0], [3j, 1j, 2j, 4j, 5j]],  # mixed types (sorted by type), unordered
+    [[1, "x", 2.5, "b", 0], [3j, 1j, 2j, 4j, 5j]],  # mixed types (sorted as strings), unordered
     ids=["mixed", "complex"],
 )
 def test_item_ids_of_several_types_or_without_order(ids):

@@ -684,8 +684,10 @@ def _canonical_order(fi, item_values, items_sorted, fa, annot_values):
 
 
 def _sorted_ranks(values: Sequence) -> np.ndarray | None:
-    """Position of each of the distinct ``values`` in sorted order (values of different types
-    grouped by type name), or ``None`` when they do not compare."""
+    """Position of each of the distinct ``values`` in sorted order, or ``None`` when they do not
+    compare. Sorted by numpy when they make one numpy array of numbers, strings or datetimes
+    with no two equal (numbers mixed with strings: as strings), else by Python with the values
+    grouped by type name; either way a function of the set of values alone."""
     n = len(values)
     arr = np.asarray(values) if n else np.zeros(0, dtype=np.int64)
     order = None
