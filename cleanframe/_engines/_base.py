@@ -263,6 +263,11 @@ class Engine:
         is a fresh dict, so nothing is kept."""
         return {}
 
+    def end_call(self) -> None:
+        """The call that used this engine is over (returned or raised): release what the
+        engine holds for it between passes (Dask: the partitions held in the workers' memory),
+        even while the call's error, with its traceback, is kept. By default nothing."""
+
     def attach_batches(
         self,
         columns: Sequence[str],
