@@ -173,15 +173,6 @@ def test_results_without_holding_the_partitions_equal_in_memory(frames, sync, no
     )
 
 
-def test_error_without_holding_names_the_same_row(sync, no_hold):
-    df = bad_frame("p_c3", np.nan)
-    with pytest.raises(ValidationError) as eager:
-        df.cl.find_label_issues(label="y", pred_probs="p_*")
-    with pytest.raises(ValidationError) as got:
-        dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*")
-    assert str(got.value) == str(eager.value)
-
-
 @pytest.mark.parametrize("hold", [True, False])
 def test_overwrite_result_columns_on_dask(frames, sync, hold):
     """Result columns already in the frame: replaced in place, as in memory."""
@@ -227,10 +218,11 @@ class _Reads:
 @pytest.mark.parametrize("hold", [True, False])
 def test_statistics_passes_read_each_partition_once_when_held(sync, hold):
     """prune_by_noise_rate runs three statistics passes. Held, the call reads every partition
-    three times: its length (``height``), its labels (the classes) and once for all three
-    passes; not held, three more (the lengths of the read columns, then one read per pass),
-    and the first partition once more (the result columns' dtypes, from its first row). The
-    lazy result reads each partition once more when it is computed, either way."""
+    twice: its length (``height``), then once for the classes (the first row of each label
+    value, from the held partitions) and all three passes; not held, four more (its labels, the
+    lengths of the read columns, then one read per pass), and the first partition once more
+    (the result columns' dtypes, from its first row). The lazy result reads each partition
+    once more when it is computed, either way."""
     df = pandas_frame()
     reads = _Reads(df)
     parts = len(reads.parts)
@@ -238,11 +230,11 @@ def test_statistics_passes_read_each_partition_once_when_held(sync, hold):
         ddf = dd.from_map(reads, range(parts), meta=df.iloc[:0], enforce_metadata=False)
         out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
     first = 0 if hold else 1
-    assert reads.count == (3 if hold else 6) * parts + first
+    assert reads.count == (2 if hold else 6) * parts + first
     pd.testing.assert_frame_equal(
         out.compute(), df.cl.find_label_issues(label="y", pred_probs="p_*")
     )
-    assert reads.count == (4 if hold else 7) * parts + first
+    assert reads.count == (3 if hold else 7) * parts + first
 
 
 def test_unsupported_method_says_what_runs_on_dask(frames):
@@ -343,21 +335,11 @@ def test_held_partitions_are_released_after_the_call(client):
     are done: while the lazy result lives, the workers keep only its result columns (a few
     bytes a row: here, with 40 classes, a small fraction of the data); when it is dropped,
     nothing of the call stays on the cluster."""
-    import gc
-    import time
-
     df = hard_frame(k=40).to_pandas()
     ddf = dask_frame(df)
 
     def held() -> dict:
-        """The keys in the workers' memory and their sizes."""
-        gc.collect()
-        for _ in range(50):  # the scheduler releases keys asynchronously
-            keys = [k for keys in client.has_what().values() for k in keys]
-            if not keys:
-                return {}
-            time.sleep(0.1)
-        return client.nbytes(keys=keys, summary=False)
+        return _keys_on_workers(client)
 
     assert held() == {}
     out = ddf.cl.find_label_issues(label="y", pred_probs="p_*")
@@ -373,14 +355,66 @@ def test_held_partitions_are_released_after_the_call(client):
     assert held() == {}
 
 
-def test_error_on_a_worker_reaches_the_caller(client):
-    df = bad_frame("p_c1", np.inf)
+@pytest.mark.parametrize(
+    ("scheduler", "column", "value"),
+    [("synchronous, not held", "p_c3", np.nan), ("local cluster", "p_c1", np.inf)],
+)
+def test_error_on_dask_is_the_eager_error(request, scheduler, column, value):
+    """Partitions read again in every pass in this process, or held on two worker processes:
+    the error names the same row, with the same message, as in memory."""
+    if scheduler == "local cluster":
+        request.getfixturevalue("client")
+    else:
+        request.getfixturevalue("sync")
+        request.getfixturevalue("no_hold")
+    df = bad_frame(column, value)
     with pytest.raises(ValidationError) as eager:
         df.cl.find_label_issues(label="y", pred_probs="p_*")
-    with pytest.raises(ValidationError) as remote:
+    with pytest.raises(ValidationError) as got:
         dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*")
-    assert str(remote.value) == str(eager.value)
-    assert remote.value.failure_cases[0][0] == 1777
+    assert str(got.value) == str(eager.value)
+    assert [r for r, _ in got.value.failure_cases] == [1777]
+
+
+def _keys_on_workers(client) -> dict:
+    """The keys in the workers' memory and their sizes (empty once the scheduler has released
+    them: it does so asynchronously, so this waits up to 5 s for them to go)."""
+    import gc
+    import time
+
+    gc.collect()
+    for _ in range(50):
+        keys = [k for keys in client.has_what().values() for k in keys]
+        if not keys:
+            return {}
+        time.sleep(0.1)
+    return client.nbytes(keys=keys, summary=False)
+
+
+@pytest.mark.parametrize("method", ["find_label_issues", "num_label_issues", "health_summary"])
+def test_held_partitions_are_released_when_a_pass_raises(client, method):
+    """A worker's ValidationError kept by the caller (as a notebook keeps the last error, with
+    its traceback and so the frames of the call) does not keep the call's held partitions on
+    the workers."""
+    ddf = dask_frame(bad_frame("p_c1", np.inf))
+    assert _keys_on_workers(client) == {}
+    with pytest.raises(ValidationError) as err:
+        getattr(ddf.cl, method)(label="y", pred_probs="p_*")
+    kept = err.value
+    assert kept.__traceback__ is not None and kept.failure_cases[0][0] == 1777
+    assert _keys_on_workers(client) == {}
+
+
+def test_held_partitions_are_released_when_a_class_check_fails(client):
+    """An error after the partitions are held but before any pass (a class given in
+    ``classes`` that no row has): nothing stays on the workers either."""
+    df = pandas_frame()
+    classes = sorted(set(df["y"])) + ["never"]
+    with pytest.raises(ValidationError) as err:
+        dask_frame(df).cl.find_label_issues(label="y", pred_probs="p_*", classes=classes)
+    kept = err.value
+    assert kept.__traceback__ is not None
+    assert _keys_on_workers(client) == {}
 
 
 # -- registration -------------------------------------------------------------------------
@@ -431,6 +465,32 @@ def test_rows_of_partitions_with_their_own_range_index_are_named_by_global_posit
     with pytest.raises(ValidationError) as eager:
         df.cl.find_label_issues(label="y", pred_probs="p_*")
     assert str(err.value) == str(eager.value)
+
+
+def test_plain_read_parquet_is_read_with_one_block_per_column(tmp_path, sync):
+    """The engine reads the call's columns of a plain ``dd.read_parquet`` with one pandas
+    block per column (no copy into one 2-D float block): the same partitions, rows, values,
+    dtypes and index as the frame's own read. A caller's own ``split_blocks`` choice and frames
+    that are not a plain Parquet read are read as they are."""
+    from cleanframe._engines.dask import DaskFrame
+
+    df = pandas_frame().reset_index(drop=True)
+    for i, (a, b) in enumerate([(0, 700), (700, 1500), (1500, len(df))]):
+        df.iloc[a:b].to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    cols = ["y", *[f"p_c{j}" for j in range(K)]]
+    ddf = dd.read_parquet(tmp_path)
+    data = DaskFrame(ddf)._data(cols)
+    assert data.npartitions == ddf.npartitions == 3
+    for i in range(3):
+        got, own = data.get_partition(i).compute(), ddf[cols].get_partition(i).compute()
+        pd.testing.assert_frame_equal(got, own)
+        assert len(got._mgr.blocks) == len(cols) > len(own._mgr.blocks)
+    pd.testing.assert_frame_equal(data.compute(), ddf[cols].compute())
+    np.testing.assert_array_equal(data.compute()[cols[1:]].to_numpy(), df[cols[1:]].to_numpy())
+    chosen = dd.read_parquet(tmp_path, arrow_to_pandas={"split_blocks": False})
+    assert len(DaskFrame(chosen)._data(cols).get_partition(0).compute()._mgr.blocks) == 2
+    other = dask_frame(df)
+    assert DaskFrame(other)._data(cols).expr._name == other[cols].expr._name
 
 
 def test_read_parquet_with_columns_the_call_does_not_read(tmp_path, sync):

@@ -294,6 +294,20 @@ class _Held:
         self.lengths = [int(x) for x in dask.compute(*self.each(size))]
         self.offsets = _offsets(self.lengths)
 
+    def release(self) -> None:
+        """Release the held partitions (see :meth:`DaskFrame._release`)."""
+        parts, self.parts = self.parts, []
+        if _client() is not None:
+            from distributed import futures_of
+
+            for future in futures_of(parts):
+                future.release()
+            return
+        for part in parts:  # computed in this process: a persisted Delayed holds the value
+            for value in part.dask.values():
+                if isinstance(value, _Partition):
+                    value.memo.clear()
+
     def each(self, task, *args) -> list:
         """``task(part, *args_i)`` per held partition, on the worker that holds it."""
         out = []
@@ -309,6 +323,45 @@ class _Held:
 
 def _distinct(part: pd.DataFrame, key: str) -> pd.DataFrame:
     return part.drop_duplicates(subset=[key], keep="first")
+
+
+def _distinct_held(part: _Partition, key: str, columns: list[str]) -> pd.DataFrame:
+    return _distinct(part.native[columns], key)
+
+
+def _one_block_per_column(data):
+    """``data`` read with one pandas block per column when it is a column selection of a
+    plain ``dd.read_parquet`` (Dask's default reader): Arrow's conversion to pandas then hands
+    over each column's buffer instead of copying all the float columns into one 2-D block (a
+    copy of the whole partition, and twice its memory while it runs). Values, dtypes, index and
+    the partitions (files, row groups, their order) are the same: the read's plan is checked
+    equal, else ``data`` is returned unchanged, as it is for any other expression."""
+    try:
+        from dask.dataframe.dask_expr import new_collection
+        from dask.dataframe.dask_expr._expr import Projection
+        from dask.dataframe.dask_expr.io.parquet import ReadParquetFSSpec
+    except ImportError:  # pragma: no cover - another dask layout
+        return data
+    expr = data.expr
+    read = expr
+    while type(read) is Projection:
+        read = read.frame
+    if type(read) is not ReadParquetFSSpec:
+        return data
+    kwargs = dict(read.operand("kwargs") or {})
+    convert = dict(kwargs.get("arrow_to_pandas") or {})
+    if "split_blocks" in convert:  # the caller chose
+        return data
+    kwargs["arrow_to_pandas"] = {**convert, "split_blocks": True}
+    try:
+        # planned again (the plan cached with the read holds its conversion options)
+        split = read.substitute_parameters({"kwargs": kwargs, "_dataset_info_cache": None})
+        same = split._plan["parts"] == read._plan["parts"] and (
+            split._divisions() == read._divisions()
+        )
+    except Exception:  # pragma: no cover - planning failed: keep the caller's read
+        return data
+    return new_collection(expr.substitute(read, split)) if same else data
 
 
 class DaskFrame(Engine):
@@ -346,13 +399,21 @@ class DaskFrame(Engine):
         others = [c for c in columns if c != key]
         arrays = [c for c in others if self._meta.is_array_column(c) or meta[c].dtype == object]
         cols = [key, *arrays]
-        parts = self.native[cols].map_partitions(_distinct, key, meta=meta[cols])
-        (frames,) = dask.compute(parts.to_delayed())
+        # the label-issue calls read ``key`` and ``columns`` in their passes next: when those
+        # are to be held, they are held now and the distinct rows come from that one read
+        held = self._hold([key, *others])
+        if held is not None:
+            task = dask.delayed(_distinct_held, pure=False)
+            frames = list(dask.compute(*held.each(lambda part: task(part, key, cols))))
+        else:
+            parts = self._data(cols).map_partitions(_distinct, key, meta=meta[cols])
+            (frames,) = dask.compute(parts.to_delayed())
         data = pd.concat(frames) if frames else meta[cols]
         data = data.drop_duplicates(subset=[key], keep="first").reset_index(drop=True)
         # the other columns: names and dtypes only (nothing of them is read)
         empty = {c: meta[c].reindex(data.index) for c in others if c not in arrays}
-        data = data.assign(**empty)
+        if empty:
+            data = pd.concat([data, pd.DataFrame(empty, index=data.index)], axis=1)
         return PandasFrame(data[[key, *others]])
 
     def first_rows(self, n, columns):
@@ -363,7 +424,7 @@ class DaskFrame(Engine):
                 if length:
                     (rows,) = dask.compute(head)
                     return PandasFrame(rows)
-        data = self.native[list(columns)]
+        data = self._data(columns)
         for i in range(data.npartitions):
             part = data.get_partition(i).compute()
             if len(part):
@@ -390,21 +451,34 @@ class DaskFrame(Engine):
         if not self._should_hold(columns):
             return None
         hold = dask.delayed(_hold_partition, pure=False)
-        parts = [hold(p) for p in self.native[list(columns)].to_delayed()]
+        parts = [hold(p) for p in self._data(columns).to_delayed()]
         held = self._held[key] = _Held(list(dask.persist(*parts)))
         self._lengths[key] = held.lengths
         return held
 
     def _release(self) -> None:
-        """Drop the held partitions (the workers free them once nothing refers to them)."""
+        """Drop the held partitions: on a distributed cluster their futures are released now
+        (the workers free them once no task still to run needs them), even where something
+        else still refers to them, e.g. the traceback of an error raised in a pass; on a local
+        scheduler their memos (the per-row results) are cleared."""
+        for held in self._held.values():
+            held.release()
         self._held.clear()
+
+    def end_call(self) -> None:
+        self._release()
+        self._lengths.clear()
+
+    def _data(self, columns):
+        """The frame's ``columns``, read as :func:`_one_block_per_column` reads them."""
+        return _one_block_per_column(self.native[list(columns)])
 
     def _known_lengths(self, columns) -> list[int]:
         """The lengths of the partitions of ``columns``, computed once per call (one read of
         them, when they are not held)."""
         key = tuple(columns)
         if key not in self._lengths:
-            data = self.native[list(columns)]
+            data = self._data(columns)
             size = dask.delayed(len, pure=False)
             self._lengths[key] = [int(x) for x in dask.compute(*map(size, data.to_delayed()))]
         return self._lengths[key]
@@ -416,7 +490,7 @@ class DaskFrame(Engine):
             on = dask.delayed(_on_held, pure=False)
             level = held.each(lambda part, start: on(shared, part, start), held.offsets)
         else:
-            data = self.native[list(columns)]
+            data = self._data(columns)
             offsets = _offsets(self._known_lengths(columns))
             on = dask.delayed(_on_read, pure=False)
             level = [on(shared, p, o) for p, o in zip(data.to_delayed(), offsets)]
