@@ -128,6 +128,32 @@ def test_pandas_float_columns_are_read_only_views_of_the_frame():
     assert adapt(mixed).float_columns(["p_a", "p_b"]) is None  # two dtypes: no column views
 
 
+@pytest.mark.parametrize("fallback", ["repeated column names", "no _get_column_array"])
+def test_pandas_float_columns_read_through_series_are_read_only_too(monkeypatch, fallback):
+    """Where the columns are read through ``Series.to_numpy`` (another column's name repeats, or
+    pandas lacks ``_get_column_array``), they are read-only views of the frame as well, also
+    with pandas 2's ``to_numpy`` (no copy-on-write: a writable view of the frame's data)."""
+    p = np.random.default_rng(0).dirichlet(np.ones(3), 50)
+    df = pd.DataFrame({"y": ["a"] * 50, "p_a": p[:, 0], "p_b": p[:, 1], "p_c": p[:, 2]})
+    if fallback == "repeated column names":
+        df.insert(1, "note", 1.0, allow_duplicates=True)
+        df.insert(2, "note", 2.0, allow_duplicates=True)
+        assert not df.columns.is_unique
+    else:
+        monkeypatch.delattr(pd.DataFrame, "_get_column_array")
+    monkeypatch.setattr(pd.Series, "to_numpy", lambda self, *a, **k: self._values)
+    stored = df["p_c"]._values
+    assert stored.flags.writeable  # what the fallback reads could write into df
+    arrays = adapt(df).float_columns(["p_c", "p_a"])
+    assert arrays is not None
+    assert [a.flags.writeable for a in arrays] == [False, False]
+    assert np.shares_memory(arrays[0], stored)
+    np.testing.assert_array_equal(arrays[1], p[:, 0])
+    with pytest.raises(ValueError):
+        arrays[0][0] = 1.0
+    assert df["p_c"].tolist() == p[:, 2].tolist()
+
+
 @pytest.mark.parametrize("distinct", [1, 300, 5000, 20000])
 def test_many_distinct_values_and_long_strings(distinct):
     """Past the first table sizes of the compiled short-string loop, past its limit of distinct

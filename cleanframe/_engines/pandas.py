@@ -226,17 +226,19 @@ class PandasFrame(Engine):
     def _numpy_columns(self, columns) -> list[np.ndarray]:
         """The stored arrays of numpy-dtype ``columns``, read-only views, without building a
         Series per column (pandas' ``_get_column_array`` when it has it: ~25x cheaper at K =
-        100; else ``Series.to_numpy``)."""
+        100; else ``Series.to_numpy``, a writable view of the frame's data without
+        copy-on-write, as in pandas 2)."""
         native = self.native
         get = getattr(native, "_get_column_array", None)
+        arrays = None
         if get is not None and native.columns.is_unique:
             arrays = [get(int(i)) for i in native.columns.get_indexer(columns)]
-            if all(isinstance(a, np.ndarray) for a in arrays):
-                views = [a.view() for a in arrays]
-                for v in views:
-                    v.flags.writeable = False
-                return views
-        return [native[c].to_numpy() for c in columns]
+        if arrays is None or not all(isinstance(a, np.ndarray) for a in arrays):
+            arrays = [native[c].to_numpy() for c in columns]
+        views = [a.view() for a in arrays]
+        for v in views:
+            v.flags.writeable = False
+        return views
 
     def is_array_column(self, name):
         s = self._series(name)
