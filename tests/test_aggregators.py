@@ -458,6 +458,8 @@ def test_row_order_changes_no_iterative_aggregator_result(constructor, method):
 
 
 def test_sorted_ranks_of_item_and_annotator_values():
+    from decimal import Decimal
+
     from cleanframe._inputs.annotations import _sorted_ranks
 
     assert _sorted_ranks([3, 1, 2]).tolist() == [2, 0, 1]
@@ -467,6 +469,7 @@ def test_sorted_ranks_of_item_and_annotator_values():
     assert _sorted_ranks(["1", 1, 0.5]).tolist() == [2, 1, 0]  # "1" == 1 as strings: by Python
     assert _sorted_ranks([]).tolist() == []
     assert _sorted_ranks([2j, 1j]) is None  # no order: first appearance stays
+    assert _sorted_ranks([Decimal(1), Decimal("NaN")]) is None  # the comparison raises
 
 
 @pytest.mark.parametrize(

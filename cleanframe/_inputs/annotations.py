@@ -700,7 +700,7 @@ def _sorted_ranks(values: Sequence) -> np.ndarray | None:
             order = np.array(
                 sorted(range(n), key=lambda i: (str(type(values[i])), values[i])), dtype=np.int64
             )
-        except TypeError:
+        except (TypeError, ValueError, ArithmeticError):  # e.g. complex numbers, Decimal NaN
             return None
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
