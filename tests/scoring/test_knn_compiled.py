@@ -21,6 +21,7 @@ from ..conftest import examples
 
 
 def _both(monkeypatch, search):
+    monkeypatch.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
     out = []
     for compiled in (False, True):
         monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
@@ -89,6 +90,7 @@ def test_compiled_graph_equals_the_numpy_graph_on_copies_and_a_tail(monkeypatch)
     X[400:700] = X[700:1000] + 1e-7 * rng.normal(size=(300, 24))  # near copies
     X[-30:] *= 40.0  # far rows: searched exactly afterwards
     graphs = []
+    monkeypatch.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
     for compiled in (False, True):
         monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
         index = knn.KnnIndex(X, approximate=True)
@@ -124,3 +126,54 @@ def test_compiled_merge_orders_as_the_numpy_merge(seed, n, k, waves):
         merge_candidates(*best[1], rows[part], idx[part], keys[part])
     np.testing.assert_array_equal(best[1][1], best[0][1])
     np.testing.assert_array_equal(best[1][0].view(np.int32), best[0][0].view(np.int32))
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    b=st.integers(1, 30),
+    n=st.integers(2, 400),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    ties=st.booleans(),
+    euclidean=st.booleans(),
+    exclude=st.booleans(),
+)
+def test_compiled_select_equals_a_stable_argsort(b, n, k, seed, ties, euclidean, exclude):
+    """The exact search's compiled selection: each row's first k of a stable argsort of its
+    keys (-0.0 equal to 0.0, as numpy sorts them), its own column left out; the keys are those
+    of ``_keys``."""
+    from cleanframe.scoring.neighbors._knn_kernels import select
+
+    rng = np.random.default_rng(seed)
+    Q, Y = (
+        (rng.integers(-1, 2, (m, 6)) if ties else rng.normal(size=(m, 6))).astype(np.float32)
+        for m in (b, n)
+    )
+    sq = np.einsum("ij,ij->i", Y, Y) if euclidean else None
+    own = rng.integers(-1, n, b) if exclude else np.full(b, -1)
+    k = min(k, n - 1)
+    S = knn._keys(Q, Y, "euclidean" if euclidean else "cosine", sq)
+    S[np.flatnonzero(own >= 0), own[own >= 0]] = np.inf
+    expected = np.argsort(S, axis=1, kind="stable")[:, :k]
+    idx, keys = select(Q @ Y.T, sq, k, own)
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_array_equal(keys, np.take_along_axis(S, expected, axis=1))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_compiled_exact_search_equals_the_numpy_path(monkeypatch, metric):
+    """The exact search by blocks (on every core) gives the numpy path's neighbours, on rows
+    with copies and ties, for the self-graph and for new query rows."""
+    X = _data(11, 1500, 5, ties=True, copies=True, zeros=True)
+    Q = _data(12, 300, 5, ties=True, copies=False, zeros=True)
+    monkeypatch.setattr(knn, "_BLOCK_CELLS", 1 << 14)  # several blocks, run in parallel
+    (g0, q0), (g1, q1) = _both(
+        monkeypatch,
+        lambda: (
+            knn.exact_knn(X, 12, metric=metric),
+            knn.exact_knn(X, 7, metric=metric, queries=Q),
+        ),
+    )
+    for a, b in ((g0, g1), (q0, q1)):
+        np.testing.assert_array_equal(b[0], a[0])
+        np.testing.assert_array_equal(b[1], a[1])

@@ -23,7 +23,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits"]
+__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits", "select"]
 
 
 def _before_py(ka, ia, kb, ib):
@@ -76,9 +76,12 @@ def _probe_bits_py(cells, nlist):
 
 def _gather_py(Y, rows):
     """``Y[rows]`` (a copy, without the GIL)."""
-    out = np.empty((len(rows), Y.shape[1]), dtype=Y.dtype)
+    d = Y.shape[1]
+    out = np.empty((len(rows), d), dtype=Y.dtype)
     for i in range(len(rows)):
-        out[i] = Y[rows[i]]
+        src = rows[i]
+        for t in range(d):  # element by element: faster than a slice copy per row
+            out[i, t] = Y[src, t]
     return out
 
 
@@ -111,8 +114,20 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
         mi = me[i]
         lim = bound[ri]
         cell_i = assign[mi] if back else 0
+        if euclidean:
+            for j in range(m):
+                row[j] = sq[j] + two * D[i, j]
+        else:
+            for j in range(m):
+                row[j] = -D[i, j]
+        # most rows of a block have no entry that can enter either side: one vectorised test
+        hit = False
         for j in range(m):
-            row[j] = sq[j] + two * D[i, j] if euclidean else -D[i, j]
+            hit |= row[j] <= lim
+        for j in range(nb):
+            hit |= row[j] <= blim[j]
+        if not hit:
+            continue
         for j in range(m):
             s = row[j]
             if s <= lim:
@@ -156,6 +171,32 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
     return rows, idx, keys
 
 
+def _select_py(D, sq, k, exclude):
+    """Each row's k smallest keys of a block of products ``D`` (keys as in
+    :func:`_cell_candidates_py`), as ``(columns, keys)`` ordered by (key, column) — a stable
+    argsort's first k (``-0.0`` equal to ``0.0``: keys are returned with ``0.0``); the column
+    ``exclude[i]`` (a row itself; -1: none) is left out."""
+    b, n = D.shape
+    inf = np.float32(np.inf)
+    two = np.float32(-2.0)
+    zero = np.float32(0.0)
+    euclidean = len(sq) > 0
+    keys = np.full((b, k), inf, dtype=np.float32)
+    idx = np.full((b, k), -1, dtype=np.int64)
+    for i in range(b):
+        lim = inf
+        skip = exclude[i]
+        count = 0
+        for j in range(n):
+            s = (sq[j] + two * D[i, j] if euclidean else -D[i, j]) + zero
+            if (s <= lim or count < k) and j != skip:
+                _insert(keys, idx, i, s, j)
+                count += 1
+                if count >= k:
+                    lim = keys[i, k - 1]
+    return idx, keys
+
+
 def _merge_candidates_py(best_key, best_idx, rows, idx, keys):
     """Merge candidate entries (row, index, key) into each row's sorted k best, in place."""
     for e in range(len(rows)):
@@ -175,6 +216,7 @@ def _kernels() -> dict:
         "bits": jit(_probe_bits_py),
         "cell": jit(_cell_candidates_py),
         "gather": jit(_gather_py),
+        "select": jit(_select_py),
         "merge": jit(_merge_candidates_py),
     }
 
@@ -212,6 +254,11 @@ def cell_candidates(D, sq, r, me, members, bound, k, *, self_query, back, assign
 
 
 _NO_NORMS = np.empty(0, dtype=np.float32)
+
+
+def select(D, sq, k, exclude):
+    """See :func:`_select_py`; ``sq`` None for cosine keys."""
+    return _kernels()["select"](D, _NO_NORMS if sq is None else sq, int(k), exclude)
 
 
 def merge_candidates(best_key, best_idx, rows, idx, keys) -> None:

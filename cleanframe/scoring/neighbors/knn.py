@@ -92,9 +92,13 @@ _TIE_MARGIN = 4
 _BLOCK_CELLS = 1 << 22
 #: (row, cell) pairs handled in one round of the cluster join's search.
 _ROUND_ENTRIES = 1 << 24
-#: The cluster join's search runs its per-cell selection and merges as compiled loops (numba,
-#: no GIL held); False: the numpy reference path (the same neighbours; tests compare the two).
+#: The searches run their selections and merges as compiled loops (numba, no GIL held: the
+#: blocks and cells run on every core); False: the numpy reference path (the same neighbours;
+#: tests compare the two).
 _COMPILED_SEARCH = True
+#: ... for searches of at least this many (query, row) pairs (below it, loading numba costs
+#: more than it saves).
+_COMPILED_MIN_PAIRS = 1 << 24
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -352,20 +356,77 @@ def _select(S: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _search_blocks(Q, Y, k, *, metric, exclude_offset, progress, desc):
-    """Exact k nearest rows of ``Y`` for every row of ``Q`` (indices, int64)."""
+def _blockwise(fn, n: int, step: int) -> None:
+    """``fn(rows)`` for the row slices ``[0, step), [step, 2 step), ...`` of ``n`` rows, on every
+    core (BLAS on one thread each; every block writes its own rows, so the schedule changes
+    nothing)."""
+    blocks = [slice(start, start + step) for start in range(0, n, step)]
+    with _single_threaded_blas():
+        parallel_for(fn, blocks, parallel=len(blocks) > 1)
+
+
+def _compiled(pairs: int) -> bool:
+    """Whether a search of ``pairs`` (query, row) pairs runs the compiled loops."""
+    return _COMPILED_SEARCH and pairs >= _COMPILED_MIN_PAIRS
+
+
+def _search_blocks(
+    Q,
+    Y,
+    k,
+    *,
+    metric,
+    exclude_offset=None,
+    progress=None,
+    desc=None,
+    exclude=None,
+    sq=None,
+    return_keys=False,
+):
+    """Exact k nearest rows of ``Y`` for every row of ``Q`` (indices, int64), by blocks of rows
+    (one product each, the blocks on every core). Row i of Q leaves out row
+    ``i + exclude_offset`` of Y (or ``exclude[i]``). ``sq``: Y's squared norms (euclidean; made
+    here when None). ``return_keys``: also the float32 keys, ``(indices, keys)``."""
     n_q, n = len(Q), len(Y)
-    sq = np.einsum("ij,ij->i", Y, Y) if metric == "euclidean" else None
+    if metric == "euclidean" and sq is None:
+        sq = np.einsum("ij,ij->i", Y, Y)
     rows_per_block = max(1, min(n_q, _BLOCK_CELLS // max(n, 1)))
     out_idx = np.empty((n_q, k), dtype=np.int64)
-    starts = range(0, n_q, rows_per_block)
-    for start in tracked(progress, starts, total=len(starts), desc=desc):
+    out_keys = np.empty((n_q, k), dtype=np.float32)
+    compiled = _compiled(n_q * n)
+    if exclude_offset is not None:
+        exclude = np.arange(n_q, dtype=np.int64) + exclude_offset
+    elif exclude is None:
+        exclude = np.full(n_q, -1, dtype=np.int64)
+
+    def one_block(start):
         stop = min(n_q, start + rows_per_block)
-        S = _keys(Q[start:stop], Y, metric, sq)
-        if exclude_offset is not None:
-            S[np.arange(stop - start), np.arange(start, stop) + exclude_offset] = np.inf
-        out_idx[start:stop] = _select(S, k)
-    return out_idx
+        out_idx[start:stop], out_keys[start:stop] = _block_select(
+            Q[start:stop], Y, k, metric, sq, exclude[start:stop], compiled
+        )
+
+    starts = list(range(0, n_q, rows_per_block))
+    group = 8  # blocks run in parallel in groups, so that a progress bar moves
+    groups = [starts[i : i + group] for i in range(0, len(starts), group)]
+    with _single_threaded_blas():
+        for g in tracked(progress, groups, total=len(groups), desc=desc):
+            parallel_for(one_block, g, parallel=n_q * n > _BLOCK_CELLS)
+    return (out_idx, out_keys) if return_keys else out_idx
+
+
+def _block_select(Qb, Y, k, metric, sq, exclude, compiled):
+    """One block of the exact search: the k nearest rows of Y of each row of Qb (leaving out
+    the column ``exclude[i]``, -1: none), ``(indices, keys)`` by (key, index); ``compiled``:
+    by the compiled loop (else numpy)."""
+    if compiled:
+        from ._knn_kernels import select
+
+        return select(Qb @ Y.T, sq, k, exclude)
+    S = _keys(Qb, Y, metric, sq)
+    own = np.flatnonzero(exclude >= 0)
+    S[own, exclude[own]] = np.inf
+    sel = _select(S, k)
+    return sel, np.take_along_axis(S, sel, axis=1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -452,26 +513,35 @@ class _ClusterJoin:
     def _centroid_keys(self, X: np.ndarray) -> np.ndarray:
         return _keys(X, self.centroids, self.metric, self._csq)
 
+    def _centroid_blocks(self, fn, n: int) -> None:
+        """``fn(rows)`` for blocks of ``n`` rows (slices) whose keys to every centroid fill one
+        block of the distance matrix, on every core (each block writes its own rows)."""
+        _blockwise(fn, n, max(1, _BLOCK_CELLS // max(1, len(self.centroids))))
+
     def _nearest_centroid(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(len(X), dtype=np.int64)
-        step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
-        for start in range(0, len(X), step):
-            out[start : start + step] = self._centroid_keys(X[start : start + step]).argmin(axis=1)
+
+        def block(rows):
+            out[rows] = self._centroid_keys(X[rows]).argmin(axis=1)
+
+        self._centroid_blocks(block, len(X))
         return out
 
     def _nearest_cells(self, X: np.ndarray, p: int) -> np.ndarray:
         """The ``p`` nearest cells of each row of X, nearest first (ties by cell number); int16
         (or int32 beyond 32,767 cells), as this array is N × p."""
         out = np.empty((len(X), p), dtype=np.int16 if self.nlist < 2**15 else np.int32)
-        step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
-        for start in range(0, len(X), step):
-            ck = self._centroid_keys(X[start : start + step])
+
+        def block(rows):
+            ck = self._centroid_keys(X[rows])
             if p < ck.shape[1]:
                 top = np.sort(np.argpartition(ck, p - 1, axis=1)[:, :p], axis=1)
             else:
                 top = np.broadcast_to(np.arange(ck.shape[1]), ck.shape)
             order = np.argsort(np.take_along_axis(ck, top, axis=1), axis=1, kind="stable")
-            out[start : start + step] = np.take_along_axis(top, order, axis=1)
+            out[rows] = np.take_along_axis(top, order, axis=1)
+
+        self._centroid_blocks(block, len(X))
         return out
 
     def _kmeans(self, Y, nlist, seed, iterations=8, per_list=32):
@@ -501,32 +571,26 @@ class _ClusterJoin:
         """The rank of ``cell[i]`` among the cells ordered by nearness to the indexed row
         ``rows[i]`` (0 = its nearest; ties by cell number, as :meth:`_nearest_cells`)."""
         out = np.empty(len(rows), dtype=np.int64)
-        step = max(1, _BLOCK_CELLS // max(1, self.nlist))
         numbers = np.arange(self.nlist)
-        for start in range(0, len(rows), step):
-            ck = self._centroid_keys(self.Y[rows[start : start + step]])
-            c = cell[start : start + step]
+
+        def block(part):
+            ck = self._centroid_keys(self.Y[rows[part]])
+            c = cell[part]
             own = ck[np.arange(len(c)), c][:, None]
-            out[start : start + step] = (ck < own).sum(axis=1) + (
+            out[part] = (ck < own).sum(axis=1) + (
                 (ck == own) & (numbers[None, :] < c[:, None])
             ).sum(axis=1)
+
+        self._centroid_blocks(block, len(rows))
         return out
 
     def _exact_keys(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, keys)`` of the exact k nearest other rows of the indexed ``rows``, by
         blocks of rows against all rows (a few hundred rows: cheaper than a search cell by
         cell, whose bookkeeping is per cell)."""
-        idx = np.empty((len(rows), k), dtype=np.int64)
-        keys = np.empty((len(rows), k), dtype=np.float32)
-        step = max(1, _BLOCK_CELLS // max(1, len(self.Y)))
-        for start in range(0, len(rows), step):
-            r = rows[start : start + step]
-            S = _keys(self.Y[r], self.Y, self.metric, self.sq)
-            S[np.arange(len(r)), r] = np.inf
-            sel = _select(S, k)
-            idx[start : start + step] = sel
-            keys[start : start + step] = np.take_along_axis(S, sel, axis=1)
-        return idx, keys
+        return _search_blocks(
+            self.Y[rows], self.Y, k, metric=self.metric, exclude=rows, sq=self.sq, return_keys=True
+        )
 
     @_one_blas_thread
     def calibrate(
@@ -609,7 +673,7 @@ class _ClusterJoin:
         cells = self._nearest_cells(Qs, nprobe)
         best_key = np.full((nq, k), np.inf, dtype=np.float32)
         best_idx = np.full((nq, k), -1, dtype=np.int64)
-        compiled = _COMPILED_SEARCH
+        compiled = _compiled(nq * len(self.Y))
         if compiled:
             from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits
 
@@ -813,13 +877,12 @@ def _scaled_norms(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the row divided by it (float64, without overflow or underflow)."""
     scale = pow2_scale(max_abs(A, axis=1))
     norms = np.empty(len(A), dtype=np.float64)
-    step = max(1, (1 << 20) // max(1, A.shape[1]))
-    for start in range(0, len(A), step):
-        a = (
-            np.asarray(A[start : start + step], dtype=np.float64)
-            / scale[start : start + step, None]
-        )
-        norms[start : start + step] = np.sqrt(np.einsum("ij,ij->i", a, a))
+
+    def block(rows):
+        a = np.asarray(A[rows], dtype=np.float64) / scale[rows, None]
+        norms[rows] = np.sqrt(np.einsum("ij,ij->i", a, a))
+
+    _blockwise(block, len(A), max(1, (1 << 20) // max(1, A.shape[1])))
     return scale, norms
 
 
@@ -830,18 +893,19 @@ def _cosine_refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray) -> np.nda
     qs, qn = (xs, xn) if Xq is X else _scaled_norms(Xq)
     n, k = indices.shape
     dist = np.empty((n, k), dtype=np.float64)
-    step = max(1, (1 << 20) // max(1, k * X.shape[1]))
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        nb = indices[start:stop]
-        q = np.asarray(Xq[start:stop], dtype=np.float64) / qs[start:stop, None]
+
+    def block(rows):
+        nb = indices[rows]
+        q = np.asarray(Xq[rows], dtype=np.float64) / qs[rows, None]
         y = np.asarray(X[nb], dtype=np.float64)
         y /= xs[nb][:, :, None]
         dots = np.einsum("id,ijd->ij", q, y)
-        denom = qn[start:stop, None] * xn[nb]
+        denom = qn[rows, None] * xn[nb]
         with np.errstate(invalid="ignore", divide="ignore"):
             cos = np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
-        dist[start:stop] = np.clip(1.0 - cos, 0.0, 2.0)
+        dist[rows] = np.clip(1.0 - cos, 0.0, 2.0)
+
+    _blockwise(block, n, max(1, (1 << 20) // max(1, k * X.shape[1])))
     return dist
 
 
@@ -855,16 +919,17 @@ def _refine(Xq: np.ndarray, X: np.ndarray, indices: np.ndarray, metric: str):
         dist = _cosine_refine(Xq, X, indices)
     else:
         dist = np.empty((n, k), dtype=np.float64)
-        step = max(1, (1 << 20) // max(1, k * X.shape[1]))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            q = np.asarray(Xq[start:stop], dtype=np.float64)
-            nb = np.asarray(X[indices[start:stop]], dtype=np.float64)  # (b, k, D)
+
+        def block(rows):
+            q = np.asarray(Xq[rows], dtype=np.float64)
+            nb = np.asarray(X[indices[rows]], dtype=np.float64)  # (b, k, D)
             s = pow2_scale(np.maximum(max_abs(q, axis=1), max_abs(nb, axis=(1, 2))))
             q, nb = q / s[:, None], nb / s[:, None, None]
             diff = nb - q[:, None, :]
             with np.errstate(over="ignore"):  # beyond float64: inf (the input layer rejects it)
-                dist[start:stop] = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff)) * s[:, None]
+                dist[rows] = np.sqrt(np.einsum("ijd,ijd->ij", diff, diff)) * s[:, None]
+
+        _blockwise(block, n, max(1, (1 << 20) // max(1, k * X.shape[1])))
     order = _row_order(dist, indices)
     rows = np.arange(n)[:, None]
     return indices[rows, order], dist[rows, order]
@@ -1109,15 +1174,8 @@ class KnnIndex:
         tell apart — are those of ``approximate=False``."""
         if isinstance(self._ivf, _ClusterJoin) and not blocks:
             return self._ivf.search(None, k, self._ivf.nlist, rows=rows)
-        out = np.empty((len(rows), k), dtype=np.int64)
-        sq = np.einsum("ij,ij->i", self._Y, self._Y) if self.metric == "euclidean" else None
-        step = max(1, _BLOCK_CELLS // max(1, len(self._Y)))
-        for start in range(0, len(rows), step):
-            r = rows[start : start + step]
-            S = _keys(self._Y[r], self._Y, self.metric, sq)
-            S[np.arange(len(r)), r] = np.inf
-            out[start : start + step] = _select(S, k)
-        return out
+        sq = self._ivf.sq if isinstance(self._ivf, _ClusterJoin) else None
+        return _search_blocks(self._Y[rows], self._Y, k, metric=self.metric, exclude=rows, sq=sq)
 
     def _exact_tail(self, idx: np.ndarray, dist: np.ndarray, k: int, Q=None, Q_raw=None):
         """The graph with its far rows searched exactly: rows whose mean distance to their k
@@ -1145,7 +1203,8 @@ class KnnIndex:
         if len(tail):
             idx, dist = idx.copy(), dist.copy()
             if Q is None:
-                found, rows = self._exact_rows(tail, idx.shape[1]), self.features[tail]
+                found = self._exact_rows(tail, idx.shape[1], blocks=True)
+                rows = self.features[tail]
             else:
                 found = (
                     self._ivf.search(Q[tail], idx.shape[1], self._ivf.nlist)
