@@ -97,26 +97,11 @@ def check_probabilities(fr: Engine, P: np.ndarray, sel: Selection, columns: list
         raise_cells(
             fr, P, sel, columns, ~finite, "finite", "probabilities must be finite (no NaN, no inf)"
         )
-    if lo < PROBABILITY_MIN:
-        raise_cells(
-            fr,
-            P,
-            sel,
-            columns,
-            _out_of_range(P).any(axis=1),
-            "in_range",
-            f"probabilities must be >= 0 (tolerance {tol:g})",
-        )
-    if hi > PROBABILITY_MAX:
-        raise_cells(
-            fr,
-            P,
-            sel,
-            columns,
-            _out_of_range(P).any(axis=1),
-            "in_range",
-            f"probabilities must be <= 1 (tolerance {tol:g})",
-        )
+    for outside, bound in ((lo < PROBABILITY_MIN, ">= 0"), (hi > PROBABILITY_MAX, "<= 1")):
+        if outside:
+            rows = _out_of_range(P).any(axis=1)
+            message = f"probabilities must be {bound} (tolerance {tol:g})"
+            raise_cells(fr, P, sel, columns, rows, "in_range", message)
     dev = np.abs(sums - 1.0)
     sum_tol = row_sum_tolerance(fr.storage_eps(columns or [sel.array_column]))  # float16 storage
     if n and dev.max() > sum_tol:
