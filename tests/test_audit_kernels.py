@@ -48,7 +48,7 @@ def random_graph(rng, n, k, *, levels=None):
     return idx, np.sort(dist, axis=1)
 
 
-@settings(max_examples=examples(60), deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     n=st.integers(2, 60),
     k=st.integers(1, 8),
@@ -294,3 +294,35 @@ def test_pandas_frame_from_an_array_gives_its_values():
     np.testing.assert_array_equal(m, X[:, 3:7])
     m[0, 0] = 99.0  # a copy: the frame is not modified
     assert df["e3"].iloc[0] == X[0, 3]
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_non_iid_is_the_same_on_one_core_and_with_worker_threads(cores, monkeypatch):
+    """The permutation statistics and the row scores run on worker threads when there are
+    several cores, inline on one: the same numbers either way."""
+    rng = np.random.default_rng(9)
+    idx = graph_indices(rng, 3000, 10, "random")
+    idx[:40] = graph_indices(rng, 40, 10, "drift")[:, :10] % 3000  # a little order signal
+    dist = np.sort(rng.choice([0.0, 0.1, 0.4], size=idx.shape), axis=1)
+    dist[100:120] = 0.0  # rows whose neighbours are all copies: left out of the test
+    monkeypatch.setattr(noniid, "_workers", lambda: cores)
+    got = noniid.non_iid(idx, distances=dist, redraw=True, seed=3)
+    redrawn = noniid.redraw_copies(idx, noniid.copy_groups(dist, idx), seed=3)[0]
+    assert got["redrawn"].any() and not got["tested"].all()
+    expected = reference_p_value(redrawn, rows=got["tested"], seed=3)
+    assert (got["p_value"], got["statistic"]) == expected
+    scores = reference_scores(redrawn)
+    scores[~got["tested"]] = 1.0
+    np.testing.assert_array_equal(got["scores"], scores)
+
+
+def test_worker_errors_reach_the_caller(monkeypatch):
+    monkeypatch.setattr(noniid, "_workers", lambda: 2)
+
+    def fail(_):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        with noniid._Workers() as workers:
+            for i in range(10):
+                workers.submit(fail, i)
