@@ -294,7 +294,9 @@ def redraw_copies(
     members = np.argsort(np.where(groups >= 0, groups, n_groups), kind="stable")
     start = np.concatenate([[0], np.cumsum(size)])
     key = rows.astype(np.int64) * n_groups + g
-    order = np.lexsort((slots, key))  # by (row, group), then slot
+    # by (row, group), then slot: np.nonzero lists each row's slots in order, so a stable sort
+    # by (row, group) alone keeps them in order (what a lexsort by slot too gives, ~50x faster)
+    order = np.argsort(key, kind="stable")
     key, rows, slots, g = key[order], rows[order], slots[order], g[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     count = np.diff(np.r_[first, len(key)])
