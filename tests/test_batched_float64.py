@@ -6,8 +6,8 @@ The probabilities lie on a 0.01 grid, each value moved by less than 1e-12 (away 
 the columns pass the gate as they are and reach the candidate scan as float64 columns): the
 pairs' keys (probability differences) tie in float32 where float64 orders them, and the
 per-pair cut-offs fall inside such runs within a batch. Ordering the appended candidates by their
-keys rounded to float32 (the code before commit 7b135c9) flags other rows than in memory here
-(4 rows with ``prune_by_noise_rate`` and with ``both``)."""
+keys rounded to float32 (the code before commit 7b135c9) flags other rows than in memory here:
+the ``prune_by_noise_rate`` and ``both`` cases fail on it, streamed and on Dask."""
 
 from __future__ import annotations
 
