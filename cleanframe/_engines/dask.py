@@ -97,6 +97,12 @@ class _Partition(PandasFrame):
         """Kept with the partition while it is held between passes (see the module docstring)."""
         return self._memo
 
+    def __sizeof__(self) -> int:
+        # what Dask's scheduler and memory manager count for a held partition (``sizeof``):
+        # its columns' bytes, so that moving it to another worker is costed as what it is (a
+        # few bytes would let work stealing move whole partitions) and spilling sees the memory
+        return int(self.native.memory_usage(index=True, deep=False).sum()) + object.__sizeof__(self)
+
     def __getstate__(self):  # the memo is a cache: not moved between workers or spilled
         state = self.__dict__.copy()
         state["_memo"] = {}
@@ -150,7 +156,24 @@ def _attach_partition(part: pd.DataFrame, offset: pd.Series, func, template, ove
 
 
 def _hold_partition(part: pd.DataFrame) -> _Partition:
+    _warm_kernels()
     return _Partition(part, 0)
+
+
+_warming: list = []
+
+
+def _warm_kernels() -> None:
+    """Once per process (a worker's first held partition): import numba and load the kernels
+    on a thread while the partitions are read, instead of in the first pass's first task."""
+    if _warming:
+        return
+    import threading
+
+    from ..scoring.classification.columns import warm
+
+    _warming.append(threading.Thread(target=warm, name="cleanframe-warm", daemon=True))
+    _warming[0].start()
 
 
 def _held_length(part: _Partition) -> int:
