@@ -164,16 +164,22 @@ _warming: list = []
 
 
 def _warm_kernels() -> None:
-    """Once per process (a worker's first held partition): import numba and load the kernels
-    on a thread while the partitions are read, instead of in the first pass's first task."""
+    """Once per process (a worker's first held partition): import numba and the kernels'
+    module on a thread while the partitions are read, instead of in the first pass's first
+    task. Imports only: Python's import lock serialises them with any other thread's use, where
+    setting up numba's compiler tables beside a thread that loads a kernel is not safe."""
     if _warming:
         return
     import threading
 
-    from ..scoring.classification.columns import warm
-
-    _warming.append(threading.Thread(target=warm, name="cleanframe-warm", daemon=True))
+    _warming.append(threading.Thread(target=_import_kernels, name="cleanframe-warm", daemon=True))
     _warming[0].start()
+
+
+def _import_kernels() -> None:
+    import numba  # noqa: F401
+
+    from ..scoring.classification import columns  # noqa: F401
 
 
 def _held_length(part: _Partition) -> int:
