@@ -38,5 +38,7 @@ def addresses(columns) -> tuple[np.ndarray, list]:
     """``(int64 addresses, the arrays)`` of 1-D columns of one dtype, each made C-contiguous
     (a copy only where it is not); keep the arrays while a loop reads the addresses."""
     arrays = [c if c.flags.c_contiguous else np.ascontiguousarray(c) for c in columns]
+    if arrays and any(a.dtype != arrays[0].dtype or a.shape != arrays[0].shape for a in arrays):
+        raise ValueError("columns of one dtype and one length are needed")
     addrs = np.array([a.__array_interface__["data"][0] for a in arrays], dtype=np.int64)
     return addrs, arrays

@@ -198,7 +198,9 @@ class ProbColumns:
 
         def part(bound):
             a, b = bound
-            fn(self[a:b].typed(), *(r[a:b] for r in rows))
+            piece = self[a:b]  # held while the loop reads its columns' addresses
+            fn(piece.typed(), *(r[a:b] for r in rows))
+            del piece
 
         parallel_for(part, bounds)
 
@@ -271,6 +273,7 @@ def scan(
     are split over a thread per core for large data (each range keeps its own histogram,
     added at the end)."""
     n, k = cols.shape
+    _check_own(cols, stats.own)
     do_rank = stats._rank is None
     do_guess = cut is not None
     if do_rank:
@@ -305,6 +308,12 @@ def scan(
         total = hists[0] if len(hists) == 1 else np.add.reduce(hists, dtype=np.int64)
         counts = np.asarray(total).reshape(k, k, NEG_BINS)
     return (guess if do_guess else None), counts
+
+
+def _check_own(cols: ProbColumns, own: np.ndarray) -> None:
+    """The loops view the columns by address with ``own``'s dtype and length: they must match."""
+    if own.dtype != cols.dtype or len(own) != cols.shape[0]:
+        raise ValueError("the per-row values do not match the columns' dtype or length")
 
 
 def confident_guess(cols: ProbColumns, cut: np.ndarray, stats: RowStats) -> np.ndarray:
@@ -366,6 +375,7 @@ def _candidate_scan(cols, labels, own, other, pair_slot, class_slot, limits, cut
     sorted by (slot, key, position), the appended in scan order), or None if the appended
     keys exceeded ``room``."""
     n = cols.shape[0]
+    _check_own(cols, own)
     cap = np.zeros(len(limits), dtype=np.int64)
     cap[used] = np.minimum(limits[used], n)
     starts = np.concatenate([[0], np.cumsum(cap)])
@@ -934,10 +944,14 @@ def warm() -> None:
     """Import numba and set up its compiler's tables (about 1 CPU-s in a fresh process) so
     that a first call's loops start sooner: a caller runs this on a thread while it does other
     work (e.g. plans a streamed query)."""
-    with _KERNELS_LOCK:  # a first batch waits for all of it (it would do the same work)
-        _built()
-        from numba.core.registry import cpu_target
+    import numba  # noqa: F401  (the compiler lock's module needs the package)
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
 
+    # a first batch waits for all of it (it would do the same work); numba changes its tables
+    # only under its compiler lock (another thread may be loading cached code meanwhile)
+    with _KERNELS_LOCK, global_compiler_lock:
+        _built()
         cpu_target.typing_context.refresh()
         cpu_target.target_context.refresh()
 

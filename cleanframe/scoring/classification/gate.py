@@ -154,5 +154,7 @@ def value_stats(cols, labels, own, sums, rng) -> None:
     from ._address import addresses
 
     addrs, arrays = addresses(list(cols))
+    if arrays and (own.dtype != arrays[0].dtype or len(own) != len(arrays[0])):
+        raise ValueError("own must have the columns' dtype and length")
     kernel(addrs, labels, own, sums, rng)
     del arrays  # the columns stay alive until the loop is done
