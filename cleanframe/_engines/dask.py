@@ -18,8 +18,18 @@ memory on a local scheduler; ``dask.config.set({"cleanframe.hold": True | False 
 overrides). Each partition is then read and decoded once per call instead of once per pass, the
 driver keeps its resolved columns and per-row results with it (:attr:`_Partition.memo`), and the
 partition lengths (hence every row's global position) are known as plain numbers, so the passes
-have no cross-partition dependency. The held partitions are released when the statistics passes
-end (when :meth:`DaskFrame.attach_batches` builds the lazy result, or when the engine is dropped).
+have no cross-partition dependency. The partitions are held from the call's first read (the
+first row of each label value, for the classes), so each partition is read once per call. They
+are released when the statistics passes end (when :meth:`DaskFrame.attach_batches` builds the
+lazy result) and in any case when the call ends, on error too (:meth:`DaskFrame.end_call`: their
+futures are released, so a kept traceback does not pin them on the workers). A held partition
+counts its columns' bytes for Dask (``sizeof``), so work stealing does not move it as if it were
+small.
+
+Reading: the call's columns of a plain ``dd.read_parquet`` (Dask's default reader) are read with
+one pandas block per column (``arrow_to_pandas={"split_blocks": True}``: no copy of all float
+columns into one 2-D block), with the same files, row groups and order (the read's plan is
+checked equal); any other frame is read as it is.
 
 Global row positions (for the deterministic tie rule): from the held partitions' lengths; without
 holding, from the lengths computed once up front. The lazy result uses them when the frame's own
