@@ -525,3 +525,23 @@ def test_default_rule_reads_the_probabilities_twice(parquet_dir, monkeypatch, kw
     assert calls == [K + 1] * reads
     expected = df.cl.find_label_issues(label="y", pred_probs="p_*", **kwargs)
     assert_frame_equal(out.collect(engine="streaming"), expected)
+
+
+def test_a_first_streamed_call_in_a_fresh_process_finishes():
+    """The first batched call of a process sets numba up on a thread while its first batch
+    imports the column loops: the two must not wait for each other (a deadlock between numba's
+    compiler lock and a module's import lock once hung here); a fresh process, with a timeout."""
+    code = textwrap.dedent(
+        """
+        import numpy as np, polars as pl, cleanframe
+        rng = np.random.default_rng(0)
+        p = rng.dirichlet(np.ones(5), 3000)
+        df = pl.DataFrame({"y": [f"c{v}" for v in p.argmax(1)],
+                           **{f"p_c{j}": p[:, j] for j in range(5)}})
+        out = df.lazy().cl.find_label_issues(label="y", pred_probs="p_*").collect()
+        print(out.height)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "3000"

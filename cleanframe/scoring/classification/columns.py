@@ -944,14 +944,18 @@ def warm() -> None:
     """Import numba and set up its compiler's tables (about 1 CPU-s in a fresh process) so
     that a first call's loops start sooner: a caller runs this on a thread while it does other
     work (e.g. plans a streamed query)."""
-    import numba  # noqa: F401  (the compiler lock's module needs the package)
+    # imports first, under no lock of ours: importing a module that makes numba dispatchers
+    # takes numba's compiler lock (holding it here while another thread imports one of them
+    # would deadlock on the import lock)
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
 
-    # a first batch waits for all of it (it would do the same work); numba changes its tables
-    # only under its compiler lock (another thread may be loading cached code meanwhile)
-    with _KERNELS_LOCK, global_compiler_lock:
-        _built()
+    from . import _address, gate  # noqa: F401
+
+    _kernels()
+    # numba changes its tables only under its compiler lock (another thread may be loading
+    # cached code meanwhile)
+    with global_compiler_lock:
         cpu_target.typing_context.refresh()
         cpu_target.target_context.refresh()
 
