@@ -23,7 +23,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits", "select"]
+__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits", "select", "warm"]
 
 
 def _before_py(ka, ia, kb, ib):
@@ -219,6 +219,24 @@ def _kernels() -> dict:
         "select": jit(_select_py),
         "merge": jit(_merge_candidates_py),
     }
+
+
+@cache
+def warm() -> None:
+    """Load (or compile) the kernels for the searches' argument types in the calling thread,
+    once per process: the searches call them first from a thread pool, and numba's first-call
+    set-up is not safe in two threads at once."""
+    f32, i64 = np.float32, np.int64
+    D = np.zeros((2, 2), dtype=f32)
+    idx = np.arange(2, dtype=i64)
+    bound = np.full(2, np.inf, dtype=f32)
+    bits = probe_bits(np.zeros((2, 1), dtype=np.int16), 2)
+    for sq in (None, np.zeros(2, dtype=f32)):
+        cell_candidates(
+            D, sq, idx, idx, idx, bound, 1, self_query=True, back=True, assign=idx, bits=bits
+        )
+        select(D, sq, 1, idx)
+    gather(D, idx)
 
 
 # the pure-Python versions until the kernels are compiled (they call each other by these names)

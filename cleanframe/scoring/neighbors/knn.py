@@ -395,6 +395,10 @@ def _search_blocks(
     out_idx = np.empty((n_q, k), dtype=np.int64)
     out_keys = np.empty((n_q, k), dtype=np.float32)
     compiled = _compiled(n_q * n)
+    if compiled:
+        from ._knn_kernels import warm
+
+        warm()  # here, not in the pool's threads
     if exclude_offset is not None:
         exclude = np.arange(n_q, dtype=np.int64) + exclude_offset
     elif exclude is None:
@@ -676,8 +680,9 @@ class _ClusterJoin:
         best_idx = np.full((nq, k), -1, dtype=np.int64)
         compiled = _compiled(nq * len(self.Y))
         if compiled:
-            from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits
+            from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits, warm
 
+            warm()
             bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
             _ = self._by_cell  # made here, not by the first cells at once
         # rounds of cell ranks [0, 1), [1, 2), [2, 4), ...; a round holds at most _ROUND_ENTRIES
