@@ -545,3 +545,32 @@ def test_a_first_streamed_call_in_a_fresh_process_finishes():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "3000"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2])
+def test_numba_set_up_thread_beside_a_cached_kernel_load(delay):
+    """The first-call set-up (``columns.warm``) refreshes numba's tables on a thread while the
+    first batch may load another cached numba kernel (the string-label codes): in a fresh
+    process both finish without error (they once raced on the tables)."""
+    code = textwrap.dedent(
+        f"""
+        import threading, time
+        import numba, pyarrow as pa
+        from cleanframe.scoring.classification import columns
+        from cleanframe._engines import _strings
+        arr = pa.array([f"c{{i % 100}}" for i in range(70000)], type=pa.string_view())
+        errors = []
+        def run(f, *args):
+            try:
+                f(*args)
+            except BaseException as exc:
+                errors.append(repr(exc))
+        a = threading.Thread(target=run, args=(columns.warm,))
+        b = threading.Thread(target=run, args=(_strings.short_string_codes, arr))
+        a.start(); time.sleep({delay}); b.start(); a.join(); b.join()
+        print(errors or "ok")
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "ok"
