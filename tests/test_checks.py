@@ -236,6 +236,31 @@ def test_a_registered_check_runs_in_the_audit(data, constructor):
     assert "low_first_feature" not in CHECKS
 
 
+def test_a_registered_check_may_give_its_reasons_as_a_list(data):
+    """``CheckResult.reasons`` from a user's check as a plain list (or a Series) reaches
+    ``issue_reason`` row by row, as an array does."""
+
+    @register("every_third_row", needs=[("labels", "graph")])
+    def every_third_row(inputs):
+        n = inputs.graph.n
+        flags = np.arange(n) % 3 == 0
+        reasons = [f"every_third_row: row {i}" if f else None for i, f in enumerate(flags)]
+        return CheckResult(flags=flags, scores=np.where(flags, 0.0, 1.0), reasons=reasons)
+
+    try:
+        report = cleanframe.audit(
+            data, label="y", features="emb_*", checks=["every_third_row"], progress=False
+        )
+        reasons = [
+            r if isinstance(r, str) else None for r in to_pandas(report.issues)["issue_reason"]
+        ]
+        assert reasons == [
+            f"every_third_row: row {i}" if i % 3 == 0 else None for i in range(len(data))
+        ]
+    finally:
+        unregister("every_third_row")
+
+
 def test_label_check_agrees_with_find_label_issues_for_many_small_classes(constructor):
     """With many classes of a few rows each, Datalab's min_examples_per_class=10 flags nothing;
     the audit flags what find_label_issues flags, and label_kwargs= passes its arguments on."""

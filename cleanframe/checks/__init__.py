@@ -409,7 +409,11 @@ def _issue_reasons(results: Mapping[str, CheckResult], n: int) -> np.ndarray:
     out = np.full(n, None, dtype=object)
     for name, r in results.items():
         positions = np.flatnonzero(np.asarray(r.flags, dtype=bool))
-        whys = [None] * len(positions) if r.reasons is None else r.reasons[positions].tolist()
+        whys = (
+            [None] * len(positions)
+            if r.reasons is None
+            else np.asarray(r.reasons, dtype=object)[positions].tolist()
+        )
         for position, why, before in zip(positions.tolist(), whys, out[positions].tolist()):
             text = why if why else f"{name}: flagged"
             out[position] = text if before is None else f"{before}{REASON_SEPARATOR}{text}"
