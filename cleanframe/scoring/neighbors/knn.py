@@ -11,8 +11,9 @@ float64, so reported distances do not carry float32 rounding; ties are broken by
 
 For large inputs (above :data:`APPROXIMATE_ABOVE` rows) the search is approximate and says so
 with an :class:`ApproximateNeighborsWarning`: an inverted file of k-means cells searched cell by
-cell with one matrix product each (:class:`_ClusterJoin`, numpy + BLAS, each cell's selection a
-compiled numba pass without the GIL, so the cells run on every core: :mod:`._knn_kernels`).
+cell with one matrix product each (:class:`_ClusterJoin`, numpy + BLAS; from
+:data:`_COMPILED_MIN_PAIRS` (query, row) pairs on, each cell's selection is a compiled numba pass
+without the GIL, so the cells run on every core: :mod:`._knn_kernels`; below it, numpy).
 Each row is compared with the rows of its ``nprobe`` nearest cells and, in a self-graph, with
 the rows whose ``nprobe`` nearest cells include its own (every key computed serves both rows of
 the pair), and ``nprobe`` is calibrated on the data: the exact neighbours of a seeded sample of
