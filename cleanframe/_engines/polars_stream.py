@@ -15,7 +15,6 @@ probability columns whole:
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..scoring.parallel import _workers
 from .polars import LazyPolarsFrame, PolarsFrame
 
 __all__ = ["attach_batches", "batch_rows", "distinct_rows", "reduce_batches"]
@@ -157,11 +157,7 @@ def reduce_batches(
 
 
 def _threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_THREADS, cores))
+    return min(MAX_THREADS, _workers())  # the cores this process may use (at least 1)
 
 
 def _take(running: deque, push: Callable[[Any], None], progress, done: int) -> int:
