@@ -54,10 +54,13 @@ def _data(seed, n, d, ties, copies, zeros):
     probe_share=st.floats(0.0, 1.0),
     symmetric=st.booleans(),
     subset=st.booleans(),
+    delta=st.one_of(st.none(), st.floats(0.0, 2.0)),
 )
 def test_compiled_search_equals_the_numpy_path(
-    seed, n, d, ties, copies, zeros, metric, k, probe_share, symmetric, subset
+    seed, n, d, ties, copies, zeros, metric, k, probe_share, symmetric, subset, delta
 ):
+    """... also with probes per row by radius (``delta``: each row's cells within delta of
+    its nearest one's key, at most nprobe, so rows probe different numbers of cells)."""
     X = _data(seed, n, d, ties, copies, zeros)
     frame = knn.euclidean_frame(X) if metric == "euclidean" else None
     cj = knn._ClusterJoin(knn.search_rows(X, metric, frame), metric, seed=seed % 7)
@@ -71,12 +74,14 @@ def test_compiled_search_equals_the_numpy_path(
     with pytest.MonkeyPatch.context() as mp:
         (i0, k0), (i1, k1) = _both(
             mp,
-            lambda: cj.search(None, k, nprobe, rows=rows, symmetric=symmetric, return_keys=True),
+            lambda: cj.search(
+                None, k, nprobe, rows=rows, symmetric=symmetric, return_keys=True, delta=delta
+            ),
         )
         np.testing.assert_array_equal(i1, i0)
         np.testing.assert_array_equal(k1.view(np.int32), k0.view(np.int32))  # -0.0 too
         Q = cj.Y[np.random.default_rng(seed + 1).integers(0, n, 25)]
-        q0, q1 = _both(mp, lambda: cj.search(Q, k, nprobe))
+        q0, q1 = _both(mp, lambda: cj.search(Q, k, nprobe, delta=delta))
         np.testing.assert_array_equal(q1, q0)
 
 
@@ -177,3 +182,34 @@ def test_compiled_exact_search_equals_the_numpy_path(monkeypatch, metric):
     for a, b in ((g0, g1), (q0, q1)):
         np.testing.assert_array_equal(b[0], a[0])
         np.testing.assert_array_equal(b[1], a[1])
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 30),
+    nlist=st.integers(1, 70),
+    p_share=st.floats(0.0, 1.0),
+    ties=st.booleans(),
+    delta=st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
+)
+def test_compiled_nearest_cells_equal_the_numpy_ones(seed, rows, nlist, p_share, ties, delta):
+    """Each row's p nearest cells (by centroid key, ties by cell number, -0.0 equal to 0.0),
+    only those within ``delta`` of the nearest one's key (-1 in the places left): the compiled
+    pass gives the stable argsort's cells exactly."""
+    from cleanframe.scoring.neighbors._knn_kernels import nearest_cells
+
+    rng = np.random.default_rng(seed)
+    ck = rng.normal(size=(rows, nlist)).astype(np.float32)
+    if ties:
+        ck = np.round(ck).astype(np.float32)  # many equal keys
+        ck[rng.random(ck.shape) < 0.2] = -0.0
+    p = max(1, min(nlist, int(round(p_share * nlist))))
+    expected = np.argsort(ck, axis=1, kind="stable")[:, :p]
+    if delta is not None:
+        keys = np.take_along_axis(ck, expected, axis=1)
+        expected = np.where(keys <= keys[:, :1] + np.float32(delta), expected, -1)
+    out = np.empty((rows, p), dtype=np.int16)
+    nearest_cells(ck, p, np.inf if delta is None else delta, out)
+    np.testing.assert_array_equal(out, expected)
+    assert (out[:, 0] >= 0).all()  # the nearest cell is always probed

@@ -649,3 +649,48 @@ def test_scales_kernel():
     for m in (0.0, 5e-324, 1e-300, 1.0, 3.0, 1.7e308):
         p = scales.pow2_scale(m)
         assert np.isfinite(p) and (m == 0 or 1 <= m / p < 2)
+
+
+def test_search_by_radius_finds_exactly_the_pairs_either_row_probes():
+    """Probes per row by radius: row i probes the cells whose centroid key is at most its
+    nearest cell's plus delta (at most nprobe of them); the symmetric search's k best of row i
+    are the k nearest of exactly the rows j where i probes j's cell or j probes i's — what
+    :meth:`calibrate_radius` assumes — and the calibrated radius reaches the target recall on
+    its sample, which a smaller one does not."""
+    X = make_shape("manifold", 3000, 128, seed=5)
+    index = knn.KnnIndex(X, approximate=True)
+    cj = index._ivf
+    k, cap = 10, 12
+    sample = index._samples()[0]
+    delta = cj.calibrate_radius(k, sample, symmetric=True)[0]
+    found = cj.search(None, k, cap, symmetric=True, delta=delta)
+    ck = cj._centroid_keys(cj.Y)
+    order = np.argsort(ck, axis=1, kind="stable")
+    rank = np.argsort(order, axis=1)
+    near = ck <= ck.min(axis=1, keepdims=True) + np.float32(delta)
+    probes_cell = near & (rank < cap)  # probes_cell[i, c]: i probes cell c
+    probes = probes_cell[:, cj.assign]  # probes[i, j]: i probes j's cell
+    assert 1 < probes_cell.sum(axis=1).mean() < cap  # rows probe different numbers of cells
+    reach = (probes | probes.T) & ~np.eye(len(X), dtype=bool)
+    keys = -(cj.Y @ cj.Y.T)
+    expected = [
+        set(np.flatnonzero(reach[i])[np.argsort(keys[i, reach[i]], kind="stable")[:k]])
+        for i in range(len(X))
+    ]
+    assert (found >= 0).all()
+    assert all(len(set(row)) == k for row in found)  # no row twice
+    assert np.mean([set(a) == b for a, b in zip(found, expected)]) >= 0.999
+    assert reach[np.arange(len(X))[:, None], found].all()  # only pairs either row probes
+    # the calibration: the smallest radius reaching the target on its sample
+    a, nb, near_rows = cj._sample_neighbours(k, sample)
+
+    def recall(d):
+        ck_i, ck_j = cj._centroid_keys(cj.Y[sample]), cj._centroid_keys(cj.Y[nb])
+        hit = (ck_i[a, cj.assign[nb]] <= ck_i.min(axis=1)[a] + np.float32(d)) | (
+            ck_j[np.arange(len(nb)), cj.assign[sample[a]]] <= ck_j.min(axis=1) + np.float32(d)
+        )
+        got = np.bincount(a, weights=hit, minlength=len(sample))
+        return (np.minimum(got, k)[near_rows] / k).mean()
+
+    assert recall(delta) >= knn.TARGET_RECALL
+    assert recall(np.nextafter(np.float32(delta), np.float32(0)) * 0.999) < knn.TARGET_RECALL

@@ -23,7 +23,15 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["cell_candidates", "gather", "merge_candidates", "probe_bits", "select", "warm"]
+__all__ = [
+    "cell_candidates",
+    "gather",
+    "merge_candidates",
+    "nearest_cells",
+    "probe_bits",
+    "select",
+    "warm",
+]
 
 
 def _before_py(ka, ia, kb, ib):
@@ -70,8 +78,40 @@ def _probe_bits_py(cells, nlist):
     for i in range(n):
         for t in range(p):
             c = np.int64(cells[i, t])
-            bits[i, c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+            if c >= 0:  # -1: no cell (a row with fewer probes)
+                bits[i, c >> 6] |= np.uint64(1) << np.uint64(c & 63)
     return bits
+
+
+def _nearest_cells_py(ck, p, delta, out):
+    """Each row's ``p`` smallest centroid keys of ``ck`` (rows x cells, float32) as cell numbers
+    in ``out``, ordered by (key, cell) — a stable argsort's first ``p`` (``-0.0`` equal to
+    ``0.0``) — keeping only the cells whose key is at most the row's smallest plus ``delta``
+    (float32; inf: all), -1 in the places left."""
+    b, nlist = ck.shape
+    keys = np.empty(p, dtype=np.float32)
+    for i in range(b):
+        lim = ck[i, 0]
+        for c in range(1, nlist):
+            lim = min(lim, ck[i, c])
+        lim = lim + delta
+        count = 0
+        for c in range(nlist):
+            s = ck[i, c]
+            if s > lim or (count == p and not s < keys[p - 1]):
+                continue
+            q = count if count < p else p - 1
+            while q > 0 and s < keys[q - 1]:
+                if q < p:
+                    keys[q] = keys[q - 1]
+                    out[i, q] = out[i, q - 1]
+                q -= 1
+            keys[q] = s
+            out[i, q] = c
+            if count < p:
+                count += 1
+        for t in range(count, p):
+            out[i, t] = -1
 
 
 def _gather_py(Y, rows):
@@ -214,6 +254,7 @@ def _kernels() -> dict:
     globals()["_insert"] = jit(_insert_py)
     return {
         "bits": jit(_probe_bits_py),
+        "cells": jit(_nearest_cells_py),
         "cell": jit(_cell_candidates_py),
         "gather": jit(_gather_py),
         "select": jit(_select_py),
@@ -237,6 +278,8 @@ def warm() -> None:
         )
         select(D, sq, 1, idx)
     gather(D, idx)
+    for dtype in (np.int16, np.int32):
+        nearest_cells(D, 1, np.inf, np.empty((2, 1), dtype=dtype))
 
 
 # the pure-Python versions until the kernels are compiled (they call each other by these names)
@@ -246,6 +289,11 @@ _before, _probes, _insert = _before_py, _probes_py, _insert_py
 def probe_bits(cells: np.ndarray, nlist: int) -> np.ndarray:
     """Bit set of the cells each row probes (row i's bit c: row i probes cell c)."""
     return _kernels()["bits"](np.ascontiguousarray(cells), int(nlist))
+
+
+def nearest_cells(ck: np.ndarray, p: int, delta: float, out: np.ndarray) -> None:
+    """See :func:`_nearest_cells_py` (``out``: rows x p, int16 or int32, filled in place)."""
+    _kernels()["cells"](ck, int(p), np.float32(delta), out)
 
 
 def gather(Y: np.ndarray, rows: np.ndarray) -> np.ndarray:

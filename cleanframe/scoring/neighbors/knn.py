@@ -491,6 +491,7 @@ class _ClusterJoin:
         for m in self.members:
             self.position[m] = np.arange(len(m))
         self._calibrated: dict[tuple[int, bool], tuple[int, float, float]] = {}
+        self._calibrated_radius: dict[tuple, tuple[float, int, float, float]] = {}
         self._sample_exact: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _cell_rows(self, c: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -533,19 +534,29 @@ class _ClusterJoin:
         self._centroid_blocks(block, len(X))
         return out
 
-    def _nearest_cells(self, X: np.ndarray, p: int) -> np.ndarray:
+    def _nearest_cells(
+        self, X: np.ndarray, p: int, delta: float | None = None, *, compiled: bool = False
+    ) -> np.ndarray:
         """The ``p`` nearest cells of each row of X, nearest first (ties by cell number); int16
-        (or int32 beyond 32,767 cells), as this array is N × p."""
+        (or int32 beyond 32,767 cells), as this array is N × p. ``delta``: only the cells whose
+        centroid key is at most the row's nearest one's plus ``delta`` (float32), -1 in the
+        places left (the nearest cell is always kept). ``compiled``: one compiled pass per row
+        (:func:`._knn_kernels.nearest_cells`) instead of a sort; the same cells."""
         out = np.empty((len(X), p), dtype=np.int16 if self.nlist < 2**15 else np.int32)
+        limit = np.float32(np.inf if delta is None else delta)
+        if compiled:
+            from ._knn_kernels import nearest_cells
 
         def block(rows):
             ck = self._centroid_keys(X[rows])
-            if p < ck.shape[1]:
-                top = np.sort(np.argpartition(ck, p - 1, axis=1)[:, :p], axis=1)
-            else:
-                top = np.broadcast_to(np.arange(ck.shape[1]), ck.shape)
-            order = np.argsort(np.take_along_axis(ck, top, axis=1), axis=1, kind="stable")
-            out[rows] = np.take_along_axis(top, order, axis=1)
+            if compiled:
+                nearest_cells(ck, p, limit, out[rows])
+                return
+            top = np.argsort(ck, axis=1, kind="stable")[:, :p]
+            if delta is not None:
+                keys = np.take_along_axis(ck, top, axis=1)
+                top = np.where(keys <= keys[:, :1] + limit, top, -1)
+            out[rows] = top
 
         self._centroid_blocks(block, len(X))
         return out
@@ -614,30 +625,12 @@ class _ClusterJoin:
         if (k, symmetric) in self._calibrated:
             return self._calibrated[k, symmetric]
         m, n = len(sample), len(self.Y)
-        # the sample's exact neighbours (a few more than k, for ties at the k-th key); every
-        # row at least as near as the k-th one counts (ties beyond the margin count as missed)
-        wide = min(n - 1, k + _TIE_MARGIN)
-        if k not in self._sample_exact:
-            self._sample_exact[k] = self._exact_keys(sample, wide)
-        idx, keys = self._sample_exact[k]
-        within = (keys <= keys[:, k - 1 : k]) & (idx >= 0)
-        a, b = np.nonzero(within)
-        nb = idx[a, b]
+        a, nb, near = self._sample_neighbours(k, sample)
         found_at = self._cell_rank(sample[a], self.assign[nb])  # i probes j's cell
         if symmetric:  # ... or j probes i's cell
             found_at = np.minimum(found_at, self._cell_rank(nb, self.assign[sample[a]]))
         hits = np.zeros((m, self.nlist), dtype=np.int64)  # true neighbours per cell rank
         np.add.at(hits, (a, found_at), 1)
-        # the far rows (mean distance above Q3 + 1·IQR) are searched exactly afterwards
-        # (KnnIndex._exact_tail): the probes are calibrated on the others
-        if self.metric == "cosine":
-            dist = 1.0 + keys[:, :k].astype(np.float64)
-        else:
-            sq = self.sq[sample][:, None] if self.sq is not None else 0.0
-            dist = np.sqrt(np.maximum(keys[:, :k].astype(np.float64) + sq, 0.0))
-        avg = dist.mean(axis=1)
-        q1, q3 = np.percentile(avg, [25, 75])
-        near = avg <= q3 + (q3 - q1)
         curve = (np.minimum(np.cumsum(hits[near], axis=1), k) / k).mean(axis=0)
         reached = np.flatnonzero(curve >= TARGET_RECALL - 1e-12)
         nprobe = int(reached[0]) + 1 if len(reached) else self.nlist
@@ -645,6 +638,82 @@ class _ClusterJoin:
         scanned = float(self.sizes[cells].sum(axis=1).mean() / n)
         self._calibrated[k, symmetric] = (nprobe, float(curve[nprobe - 1]), scanned)
         return self._calibrated[k, symmetric]
+
+    def _sample_neighbours(self, k: int, sample: np.ndarray):
+        """``(a, nb, near)`` of the calibration ``sample``'s exact k nearest neighbours: the
+        pairs (sample position ``a``, row ``nb``; every row at least as near as the k-th one,
+        ties beyond :data:`_TIE_MARGIN` counted as missed) and which sample rows are not far
+        from their neighbours (mean distance at most Q3 + 1·IQR: the far rows are searched
+        exactly afterwards, :meth:`KnnIndex._exact_tail`, so the probes are calibrated on the
+        others)."""
+        wide = min(len(self.Y) - 1, k + _TIE_MARGIN)
+        if k not in self._sample_exact:
+            self._sample_exact[k] = self._exact_keys(sample, wide)
+        idx, keys = self._sample_exact[k]
+        within = (keys <= keys[:, k - 1 : k]) & (idx >= 0)
+        a, b = np.nonzero(within)
+        if self.metric == "cosine":
+            dist = 1.0 + keys[:, :k].astype(np.float64)
+        else:
+            sq = self.sq[sample][:, None] if self.sq is not None else 0.0
+            dist = np.sqrt(np.maximum(keys[:, :k].astype(np.float64) + sq, 0.0))
+        avg = dist.mean(axis=1)
+        q1, q3 = np.percentile(avg, [25, 75])
+        return a, idx[a, b], avg <= q3 + (q3 - q1)
+
+    @_one_blas_thread
+    def calibrate_radius(
+        self, k: int, sample: np.ndarray, *, symmetric: bool = False, target: float | None = None
+    ) -> tuple[float, int, float, float]:
+        """``(delta, cap, sample recall, scanned fraction)`` of probes chosen per row by a
+        radius: a row probes the cells whose centroid key is at most its nearest cell's plus
+        ``delta`` (at most ``cap`` of them), so a row whose neighbours lie in its own cell
+        probes few cells and a row between cells more. ``delta`` is the smallest reaching
+        recall@k ``target`` (default :data:`TARGET_RECALL`) on the ``sample``'s exact
+        neighbours (its near rows, as :meth:`calibrate`; ``symmetric``: either row of a pair
+        probing the other's cell finds it), ``cap`` twice the most cells any sampled row or
+        neighbour probes (or every cell). Cached per ``(k, symmetric, target)``."""
+        target = TARGET_RECALL if target is None else target
+        if (k, symmetric, target) in self._calibrated_radius:
+            return self._calibrated_radius[k, symmetric, target]
+        m, n = len(sample), len(self.Y)
+        a, nb, near = self._sample_neighbours(k, sample)
+        ck_i = self._centroid_keys(self.Y[sample])
+        min_i = ck_i.min(axis=1)
+        key_ij = ck_i[a, self.assign[nb]]  # i probes j's cell ...
+        sides = [(key_ij, min_i[a], ck_i, min_i)]
+        if symmetric:  # ... or j probes i's cell
+            ck_j = self._centroid_keys(self.Y[nb])
+            min_j = ck_j.min(axis=1)
+            sides.append((ck_j[np.arange(len(nb)), self.assign[sample[a]]], min_j, ck_j, min_j))
+
+        def found(delta):
+            d = np.float32(delta)
+            hit = np.zeros(len(a), dtype=bool)
+            for key, low, _, _ in sides:
+                hit |= key <= low + d  # the float32 test of the search (_nearest_cells)
+            got = np.bincount(a, weights=hit, minlength=m)
+            return float((np.minimum(got, k)[near] / k).mean())
+
+        gaps = np.unique(np.concatenate([(key - low).astype(np.float64) for key, low, *_ in sides]))
+        gaps = np.unique(np.r_[0.0, np.maximum(gaps, 0.0)])
+        lo, hi = 0, len(gaps) - 1  # the smallest gap reaching the target (recall grows with it)
+        if found(gaps[hi]) < target - 1e-12:
+            lo = hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if found(gaps[mid]) >= target - 1e-12:
+                hi = mid
+            else:
+                lo = mid + 1
+        delta = float(gaps[lo])
+        d = np.float32(delta)
+        most = max(int((ck <= low[:, None] + d).sum(axis=1).max()) for _, _, ck, low in sides)
+        cap = min(self.nlist, 2 * most)
+        probed = ck_i <= min_i[:, None] + d
+        scanned = float((probed * self.sizes[None, :]).sum(axis=1).mean() / n)
+        self._calibrated_radius[k, symmetric, target] = (delta, cap, found(delta), scanned)
+        return self._calibrated_radius[k, symmetric, target]
 
     @_one_blas_thread
     def search(
@@ -656,6 +725,7 @@ class _ClusterJoin:
         *,
         return_keys: bool = False,
         symmetric: bool = False,
+        delta: float | None = None,
     ):
         """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells; Q None:
         of the indexed ``rows`` (default all), each excluding itself. -1 where fewer than k
@@ -666,7 +736,10 @@ class _ClusterJoin:
         ``symmetric`` (the self-graph of all rows): every key computed serves both rows of the
         pair, so row j also gets the rows i that probe j's cell — each row is compared with the
         rows of its ``nprobe`` nearest cells *and* with the rows whose ``nprobe`` nearest cells
-        include its own (each pair offered once: to j only when j does not probe i's cell)."""
+        include its own (each pair offered once: to j only when j does not probe i's cell).
+
+        ``delta`` (:meth:`calibrate_radius`): each row probes only those of its ``nprobe``
+        nearest cells whose centroid key is at most its nearest cell's plus ``delta``."""
         self_query = Q is None
         reverse = symmetric and Q is None and rows is None and nprobe > 1
         ids = None
@@ -676,7 +749,6 @@ class _ClusterJoin:
         else:
             Qs = Q
         nq = len(Qs)
-        cells = self._nearest_cells(Qs, nprobe)
         best_key = np.full((nq, k), np.inf, dtype=np.float32)
         best_idx = np.full((nq, k), -1, dtype=np.int64)
         compiled = _compiled(nq * len(self.Y))
@@ -684,6 +756,9 @@ class _ClusterJoin:
             from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits, warm
 
             warm()
+        cells = self._nearest_cells(Qs, nprobe, delta, compiled=compiled)
+        counts = None if delta is None else (cells >= 0).sum(axis=1)  # cells probed per row
+        if compiled:
             bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
             _ = self._by_cell  # made here, not by the first cells at once
         # rounds of cell ranks [0, 1), [1, 2), [2, 4), ...; a round holds at most _ROUND_ENTRIES
@@ -701,9 +776,14 @@ class _ClusterJoin:
             enable=nq > 50_000,
         ):
             bound = best_key[:, -1].copy()  # inf while a row has fewer than k candidates
-            probe = cells[:, lo:hi].ravel()
-            order = np.argsort(probe, kind="stable")
+            active = None if counts is None else np.flatnonzero(counts > lo)  # rows in the round
+            if active is not None and not len(active):
+                break
+            probe = (cells[:, lo:hi] if active is None else cells[active, lo:hi]).ravel()
+            order = np.argsort(probe, kind="stable")  # -1 (no cell) first, then by cell
             probing = (order // (hi - lo)).astype(np.int64)  # query rows, grouped by cell
+            if active is not None:
+                probing = active[probing]
             cuts = np.searchsorted(probe[order], np.arange(self.nlist + 1))
             # one rank per round: each row is in one cell, which merges into the row's best
             # directly; wider rounds collect the candidates and merge them after the round
@@ -1140,12 +1220,32 @@ class KnnIndex:
         m = min(RECALL_SAMPLE, max(1, n // 2))
         return np.sort(perm[m : 2 * m]), np.sort(perm[:m])
 
-    def _probes(self, k: int, *, queries: bool = False) -> int | None:
+    def _plan(self, k: int, *, queries: bool = False) -> tuple[int, float | None, float, float]:
         """The cluster join's calibrated probes for k neighbours (of the self-graph's symmetric
-        search, or of new ``queries``); None: search exactly."""
+        search, or of new ``queries``): ``(nprobe, delta, sample recall, scanned fraction)`` of
+        whichever calibration compares each row with fewer rows — the same ``nprobe`` nearest
+        cells for every row (:meth:`_ClusterJoin.calibrate`; ``delta`` None), or the cells
+        within a radius of each row's nearest (:meth:`_ClusterJoin.calibrate_radius`; at most
+        ``nprobe``), calibrated for at least the sample recall the first reaches (so the
+        radius costs no recall on the sample)."""
         assert isinstance(self._ivf, _ClusterJoin)
-        nprobe, _, scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=not queries)
-        return None if scanned > EXHAUSTIVE_ABOVE or nprobe >= self._ivf.nlist else nprobe
+        sample = self._samples()[0]
+        nprobe, recall, scanned = self._ivf.calibrate(k, sample, symmetric=not queries)
+        if nprobe >= self._ivf.nlist:
+            return nprobe, None, recall, scanned
+        delta, cap, r_recall, r_scanned = self._ivf.calibrate_radius(
+            k, sample, symmetric=not queries, target=max(TARGET_RECALL, recall)
+        )
+        if r_scanned < scanned:
+            return cap, delta, r_recall, r_scanned
+        return nprobe, None, recall, scanned
+
+    def _probes(self, k: int, *, queries: bool = False) -> tuple[int, float | None] | None:
+        """``(nprobe, delta)`` of :meth:`_plan`; None: search exactly."""
+        assert isinstance(self._ivf, _ClusterJoin)
+        nprobe, delta, _, scanned = self._plan(k, queries=queries)
+        exhaustive = delta is None and nprobe >= self._ivf.nlist
+        return None if scanned > EXHAUSTIVE_ABOVE or exhaustive else (nprobe, delta)
 
     def exact_for(self, k: int, *, queries: bool = False) -> bool:
         """Whether a search for k neighbours (the self-graph, or new ``queries``) is exact (an
@@ -1162,10 +1262,16 @@ class KnnIndex:
             return f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
         if self.backend == "cluster_join" and not self.exact_for(k):
             assert isinstance(self._ivf, _ClusterJoin)
-            nprobe, recall, scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=True)
+            nprobe, delta, recall, scanned = self._plan(k)
+            cells = (
+                f"its {nprobe} nearest cells"
+                if delta is None
+                else f"the cells within {delta:.3g} of its nearest one's centroid key (at most "
+                f"{nprobe})"
+            )
             return (
                 f"k-means cluster join: {self._ivf.nlist} cells, each row compared with the rows "
-                f"of its {nprobe} nearest cells ({scanned:.1%} of the rows) and with the rows "
+                f"of {cells} ({scanned:.1%} of the rows on average) and with the rows "
                 f"that probe its cell, probes calibrated for recall@{k} >= {TARGET_RECALL} on "
                 f"{len(self._samples()[0])} sampled rows; rows far from their neighbours "
                 "searched exactly"
@@ -1187,9 +1293,11 @@ class KnnIndex:
     def _exact_tail(self, idx: np.ndarray, dist: np.ndarray, k: int, Q=None, Q_raw=None):
         """The graph with its far rows searched exactly: rows whose mean distance to their k
         approximate neighbours exceeds Q3 + 1·IQR of all rows' — the farthest first, at most as
-        many as cost what the approximate search cost (the share of rows each row was compared
-        with, times the rows searched; twice the probed share for the self-graph's symmetric
-        search, whose every key serves both rows) and at most :data:`EXACT_TAIL_MAX` of them. An
+        many as cost what the approximate search with the same ``nprobe`` for every row would
+        cost (:meth:`_ClusterJoin.calibrate`'s share of rows each row is compared with, times
+        the rows searched; twice the probed share for the self-graph's symmetric search, whose
+        every key serves both rows; a search with probes per row by radius compares fewer, but
+        its far rows need the same budget) and at most :data:`EXACT_TAIL_MAX` of them. An
         inverted file misses most where a row's neighbours are far and spread over many cells,
         and those rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched
         exactly, its flags do not depend on the approximation. ``Q`` / ``Q_raw``: query rows
@@ -1260,7 +1368,11 @@ class KnnIndex:
                 probes = self._probes(k, queries=not self_query)
                 assert probes is not None  # not exact_for(k)
                 idx = self._ivf.search(
-                    None if self_query else Q, wide, probes, symmetric=self_query
+                    None if self_query else Q,
+                    wide,
+                    probes[0],
+                    symmetric=self_query,
+                    delta=probes[1],
                 )
                 bad = np.flatnonzero((idx < 0).any(axis=1))  # fewer than `wide` rows compared
                 if len(bad):
