@@ -574,3 +574,67 @@ def test_numba_set_up_thread_beside_a_cached_kernel_load(delay):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "ok"
+
+
+def integer_labels(df: pl.DataFrame, values: list, dtype) -> pl.DataFrame:
+    """``df`` with its label values c0 .. c{K-1} replaced by ``values[j]`` and the columns
+    p_c{j} renamed p_{values[j]} (the classes are then those integers)."""
+    mapping = {f"c{j}": v for j, v in enumerate(values)}
+    out = df.with_columns(pl.col("y").replace_strict(mapping, return_dtype=dtype))
+    return out.rename({f"p_c{j}": f"p_{v}" for j, v in enumerate(values)})
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (list(range(K)), pl.Int64),
+        ([4, 0, 2, 1, 3], pl.Int8),  # classes sorted by value: not the column order
+        ([3, 10, 17, 600, 2000], pl.UInt16),  # the code table grows past its first size
+        ([0, 1, 2, 3, 70000], pl.Int32),  # a value beyond the table: the general path
+        ([-2, -1, 0, 1, 2], pl.Int64),  # negative values: the general path
+    ],
+)
+def test_integer_labels_streamed_equal_in_memory(tmp_path, values, dtype):
+    df = integer_labels(hard_frame(n=1200), values, dtype)
+    df.write_parquet(tmp_path / "ints.parquet")
+    lf = pl.scan_parquet(tmp_path / "ints.parquet")
+    expected = df.cl.find_label_issues(label="y", pred_probs="p_*")
+    assert_frame_equal(lf.cl.find_label_issues(label="y", pred_probs="p_*").collect(), expected)
+    assert expected["is_issue"].sum() > 0
+    scores = df.cl.label_quality_scores(label="y", pred_probs="p_*")
+    assert_frame_equal(lf.cl.label_quality_scores(label="y", pred_probs="p_*").collect(), scores)
+
+
+@pytest.mark.parametrize("value", [None, 7, 70000, -3])
+def test_bad_integer_label_in_a_late_batch_is_the_in_memory_error(tmp_path, value):
+    df = integer_labels(hard_frame(n=1200), list(range(K)), pl.Int64)
+    df = df.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1111).then(pl.lit(value)).otherwise("y").alias("y")
+    )
+    df.write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValidationError) as eager:
+        df.cl.find_label_issues(label="y", pred_probs="p_*", classes=list(range(K)))
+    with pytest.raises(ValidationError) as streamed:
+        pl.scan_parquet(tmp_path / "bad.parquet").cl.find_label_issues(
+            label="y", pred_probs="p_*", classes=list(range(K))
+        )
+    assert [r for r, _ in streamed.value.failure_cases] == [1111]
+    assert str(streamed.value) == str(eager.value)
+
+
+def test_integer_labels_are_not_factorized_per_batch(parquet_dir, tmp_path, monkeypatch):
+    df = integer_labels(hard_frame(n=1200), list(range(K)), pl.Int64)
+    df.write_parquet(tmp_path / "ints.parquet")
+    from cleanframe._engines.polars import PolarsFrame
+
+    calls = []
+    factorize = PolarsFrame.factorize
+    monkeypatch.setattr(
+        PolarsFrame, "factorize", lambda self, name: calls.append(name) or factorize(self, name)
+    )
+    lf = pl.scan_parquet(tmp_path / "ints.parquet")
+    lf.cl.find_label_issues(label="y", pred_probs="p_*").collect()
+    ints = len(calls)
+    calls.clear()
+    scan(parquet_dir).cl.find_label_issues(label="y", pred_probs="p_*").collect()
+    assert ints <= 2 < len(calls)  # the class set's read only, against one per batch
