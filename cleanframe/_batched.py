@@ -115,13 +115,15 @@ class _Kept:
             hi = min(offset + n, int(self.starts[b + 1])) - int(self.starts[b])
             pieces.append(tuple(a[lo:hi] for a in self.blocks[b]))
         if len(pieces) == 1:
-            codes, own, argmax, other, agrees = pieces[0][:5]
+            codes, own, argmax, other, agrees, second = pieces[0]
         else:
-            codes, own, argmax, other, agrees = (
-                np.concatenate([p[i] for p in pieces]) for i in range(5)
+            codes, own, argmax, other, agrees, second = (
+                np.concatenate([p[i] for p in pieces]) for i in range(6)
             )
         codes = codes.astype(np.int64)
-        return codes, RowStats.known(codes, own, argmax.astype(np.int64), other, agrees)
+        return codes, RowStats.known(
+            codes, own, argmax.astype(np.int64), other, agrees, second_bound=second
+        )
 
     def row_blocks(self):
         """``(labels, own, argmax, other, second)`` of each kept block, in row order (what

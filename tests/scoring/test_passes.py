@@ -780,3 +780,56 @@ def test_a_quota_above_its_bound_gets_a_third_pass_for_those_pairs_only(problem,
     over = limits > speculative.limits[:width]
     assert over.any() and not over.all()
     np.testing.assert_array_equal(rest.limits[:width], np.where(over, limits, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_guesses_from_kept_ranks_equal_the_read(dtype, seed):
+    """The joint pass's confident guesses from kept ranks and a rounded-up second largest value
+    (the streamed call's second read) equal the guesses of a read of the columns, on rows with
+    values exactly at a class's cut, ties for the maximum, several confident classes, rows
+    that the kept values leave undecided, and a bound that is +inf (unknown)."""
+    from cleanframe._batched import _float16_up
+    from cleanframe.scoring.classification import columns
+
+    k = 7
+    rng = np.random.default_rng(seed)
+    labels, p = synthetic(4000, k, seed=20 + seed, dtype=dtype)
+    thresholds = our_count.get_confident_thresholds(labels, p)
+    cut = our_count.confident_cut(thresholds, p.dtype)
+    rows = rng.choice(len(p), 600, replace=False)
+    cls = rng.integers(0, k, len(rows))
+    p[rows[:200], cls[:200]] = cut[cls[:200]]  # exactly at the cut
+    p[rows[200:300], cls[200:300]] = np.nextafter(cut[cls[200:300]], dtype(0))  # just below
+    low = rows[300:450]  # several classes at or near their cut, none the largest
+    p[low] = (cut * dtype(0.999)).astype(dtype)
+    p[low, cls[300:450]] = cut[cls[300:450]]
+    tie = rows[450:550]
+    p[tie, 1] = p[tie].max(axis=1)  # ties for the maximum
+    p[tie, 5] = p[tie, 1]
+    edge = rows[550:]  # the second largest exactly at the lowest cut, the largest below its cut
+    lo, hi = int(np.argmin(cut)), int(np.argmax(cut))
+    assert cut[hi] > cut[lo]
+    p[edge] = cut[lo] / 4
+    p[edge, lo] = cut[lo]
+    p[edge, hi] = (cut[hi] + cut[lo]) / 2
+    expected = our_count.confident_guesses(p, thresholds)
+    read = as_columns(p)
+    stats = read.row_stats(labels)
+    np.testing.assert_array_equal(columns.confident_guess(read, cut, stats), expected)
+    assert (expected[edge] == lo).all()
+    rounded = _float16_up(stats.second, len(p))
+    rounded[::97] = np.inf  # unknown bounds: those rows are read
+    for second in (rounded, stats.second):  # a bound above the value, and the value itself
+        kept = columns.RowStats.known(
+            labels, stats.own, stats.argmax, stats.other, stats.agrees, second_bound=second
+        )
+        cols = as_columns(p)
+        cols.set_row_stats(labels, kept)
+        taken = []
+        take = cols.take
+        cols.take = lambda r, t=take, n=taken: n.append(len(r)) or t(r)  # type: ignore[method-assign]
+        got = columns.confident_guess(cols, cut, kept)
+        np.testing.assert_array_equal(got, expected)
+        assert len(taken) == 1 and 40 <= taken[0] < len(p) // 4  # only the undecided rows read
+    assert (expected == -1).any() and len(np.unique(expected)) == k + 1
