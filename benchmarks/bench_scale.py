@@ -20,8 +20,9 @@ Usage::
         --reuse --keep --only dask
 
 Needs about 2.1 x rows x classes x 4 bytes of disk (checked first); deletes the data at the end
-unless ``--keep`` (or ``--reuse``: data written before is never deleted). ``--reuse`` takes the data (and the reference result, when a run with the
-same rows and classes saved it in ``DIR/out``) written before. ``--compression`` is the Parquet
+unless ``--keep`` or ``--reuse`` (data written before is never deleted). ``--reuse`` takes the
+data (and the reference result, when a run with the same rows and classes saved it in
+``DIR/out``) written before. ``--compression`` is the Parquet
 codec (default snappy, pyarrow's; random probabilities barely compress: at 1M x 100 the files
 take 401 MB uncompressed or with snappy / lz4 and 362 MB with zstd, and one streamed read
 costs 0.16 / 0.17 / 0.17 / 0.54 CPU-s per 1M rows to decode).
