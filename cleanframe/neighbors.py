@@ -8,8 +8,9 @@ One nearest-neighbour graph serves every check that needs it. Build it once with
 :func:`knn_graph` and pass it as ``knn_graph=`` to several calls (or ask a call for the graph it
 built with ``return_knn_graph=True``). Up to 20,000 rows the search is exact (blocked float32
 matrix products); above that it is approximate — each row compared with the rows of its nearest
-k-means cells, as many cells as a seeded sample shows are needed for recall@k 0.999 against exact
-search, the rows far from their neighbours searched exactly — and a warning says so, with the
+k-means cells, as many cells (or, per row, the cells within a radius of its nearest) as a seeded
+sample shows are needed for recall@k 0.999 against exact search, the rows far from their
+neighbours searched exactly — and a warning says so, with the
 graph's estimated recall (``KnnGraph.estimated_recall``, from an exact search of another sample;
 the warning says when it is below 0.99). ``approximate=False`` forces exact search;
 ``approximate="faiss"`` uses faiss' IVF index.
