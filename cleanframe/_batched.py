@@ -55,9 +55,10 @@ class _Kept:
     them for what a row already gave: the label codes, the self-confidence, the first argmax,
     the largest other probability, whether the prediction agrees with the label and the second
     largest value rounded up to float16 (for the job's bounds of the confident joint, see
-    :meth:`~.scoring.classification.passes.LabelIssueJob.set_rows`; 15 bytes a row with
-    float32 probabilities). A pass that needs the probabilities still reads them
-    (the confident guesses, the candidates); the row map of the flags and of the
+    :meth:`~.scoring.classification.passes.LabelIssueJob.set_rows`, and the joint pass's
+    confident guesses: only the rows those values leave undecided are read for them; 15 bytes
+    a row with float32 probabilities). A pass that needs the probabilities still reads them
+    (the candidates); the row map of the flags and of the
     self-confidence / normalized-margin scores reads the label column only. Filled by the
     first pass (:meth:`record`), then :meth:`finish`; any batch not held as float columns
     leaves it unused."""
