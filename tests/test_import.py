@@ -62,9 +62,16 @@ def test_accessor_registered_in_any_import_order(order):
 
 def test_import_time_budget_is_reasonable():
     """Not a timing test (those live in benchmarks/): guards against an import-time regression
-    of an order of magnitude, e.g. pandera or sklearn imported eagerly (~1 s each)."""
-    out = _run(
-        "import time; t0 = time.perf_counter(); import pandas, polars; t1 = time.perf_counter()\n"
-        "import cleanframe; t2 = time.perf_counter(); print(t2 - t1)"
+    of an order of magnitude, e.g. pandera or sklearn imported eagerly (~1 s each). CPU time of
+    the import, the best of up to three fresh processes: a busy machine (the suite's other worker,
+    other jobs) stretches wall time, not the work an eager import adds to every run."""
+    script = (
+        "import time; import pandas, polars; t1 = time.process_time()\n"
+        "import cleanframe; t2 = time.process_time(); print(t2 - t1)"
     )
-    assert float(out) < 1.0
+    seconds = []
+    for _ in range(3):
+        seconds.append(float(_run(script)))
+        if seconds[-1] < 1.0:
+            break
+    assert min(seconds) < 1.0, seconds
