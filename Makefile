@@ -39,7 +39,7 @@ test: $(STAMP)
 # of tests/conftest.py), to search for new counterexamples; `make test` under CI=true replays a
 # fixed set. Long: tens of minutes.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 --dist loadgroup -m hypothesis tests
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 --dist loadgroup --max-worker-restart=0 -m hypothesis tests
 
 # Style, types and the layer contracts. Every check runs (so one run shows every problem); the
 # target fails if any of them does.
