@@ -672,15 +672,16 @@ def test_search_by_radius_finds_exactly_the_pairs_either_row_probes():
     probes = probes_cell[:, cj.assign]  # probes[i, j]: i probes j's cell
     assert 1 < probes_cell.sum(axis=1).mean() < cap  # rows probe different numbers of cells
     reach = (probes | probes.T) & ~np.eye(len(X), dtype=bool)
-    keys = -(cj.Y @ cj.Y.T)
-    expected = [
-        set(np.flatnonzero(reach[i])[np.argsort(keys[i, reach[i]], kind="stable")[:k]])
-        for i in range(len(X))
-    ]
+    Y64 = cj.Y.astype(np.float64)
+    keys = -(Y64 @ Y64.T)
     assert (found >= 0).all()
     assert all(len(set(row)) == k for row in found)  # no row twice
-    assert np.mean([set(a) == b for a, b in zip(found, expected)]) >= 0.999
     assert reach[np.arange(len(X))[:, None], found].all()  # only pairs either row probes
+    # and the k nearest of them on every row: the same k key values (the search's float32
+    # blocked products may order two rows whose keys differ by rounding either way)
+    for i in range(len(X)):
+        best = np.sort(keys[i, reach[i]])[:k]
+        np.testing.assert_allclose(np.sort(keys[i, found[i]]), best, rtol=0, atol=1e-5)
     # the calibration: the smallest radius reaching the target on its sample
     a, nb, near_rows = cj._sample_neighbours(k, sample)
 
