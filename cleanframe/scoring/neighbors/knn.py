@@ -1229,11 +1229,13 @@ class KnnIndex:
         cells for every row (:meth:`_ClusterJoin.calibrate`; ``delta`` None), or the cells
         within a radius of each row's nearest (:meth:`_ClusterJoin.calibrate_radius`; at most
         ``nprobe``), calibrated for at least the sample recall the first reaches (so the
-        radius costs no recall on the sample)."""
+        radius costs no recall on the sample). When the fixed probes would compare more than
+        ``EXHAUSTIVE_ABOVE`` of the rows, their plan (searched exactly): a radius that compares
+        a little less does not make data that is searched exactly approximate."""
         assert isinstance(self._ivf, _ClusterJoin)
         sample = self._samples()[0]
         nprobe, recall, scanned = self._ivf.calibrate(k, sample, symmetric=not queries)
-        if nprobe >= self._ivf.nlist:
+        if nprobe >= self._ivf.nlist or scanned > EXHAUSTIVE_ABOVE:
             return nprobe, None, recall, scanned
         delta, cap, r_recall, r_scanned = self._ivf.calibrate_radius(
             k, sample, symmetric=not queries, target=max(TARGET_RECALL, recall)
