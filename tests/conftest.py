@@ -14,18 +14,6 @@ from __future__ import annotations
 
 import os
 
-# numba's on-disk cache is not safe for two processes compiling the same function at once: each
-# numbers its new entry from the index it read, so one signature's index entry can end up naming
-# the other's machine code, which is then loaded and run with the wrong argument types (a test
-# worker died without a message, 3 runs in ~25 of tests/test_schema.py with a cold cache and two
-# workers). Each pytest-xdist worker therefore keeps its own cache (under NUMBA_CACHE_DIR when it
-# is set, else under .numba-cache/ at the top of the checkout). Set before numba is imported.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    _base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".numba-cache"
-    )
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(_base, os.environ["PYTEST_XDIST_WORKER"])
-
 import numpy as np
 import pandas as pd
 import polars as pl
