@@ -424,6 +424,54 @@ def test_merge_of_sorted_runs_equals_a_full_sort_and_cut(seed):
     _assert_same_stats(cols, dense)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_lazy_candidate_runs_sort_and_cut_as_a_full_sort(seed, monkeypatch):
+    """Candidates held as unsorted runs (merged in any grouping and order, some runs out of
+    position order, groups both under and over the insertion-sort size, tied keys and -0.0)
+    give exactly what sorting the union by (slot, key, position) and cutting keeps; a merge
+    that exceeds the memory cap is sorted and cut at once, with the same result."""
+    from cleanframe.scoring.classification.columns import sort_cut
+
+    rng = np.random.default_rng(seed)
+    n, num_slots = 3000, 9
+    limits = rng.integers(0, 400, size=num_slots)
+    limits[0] = 0
+    slots = rng.choice(num_slots, size=n, p=[0.05, 0.3, 0.3, 0.05, 0.05, 0.05, 0.1, 0.05, 0.05])
+    keys = (rng.integers(-3, 4, size=n) / 4).astype(np.float32)
+    keys[rng.random(n) < 0.1] = -0.0
+    rows = rng.permutation(n).astype(np.int64)
+    whole = passes._cut(limits, slots, keys, rows)
+    cuts = np.sort(rng.choice(np.arange(1, n), size=12, replace=False))
+    bounds = [0, *cuts, n]
+    runs = [(slots[a:b], keys[a:b], rows[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    got = sort_cut(limits, runs)
+    for g, w in zip(got, (whole.slots, whole.keys, whole.positions)):
+        np.testing.assert_array_equal(g, w)
+    parts = [passes.CandidateStats(limits, runs=[r]) for r in runs]
+    rng.shuffle(parts)
+    merged = passes.CandidateStats(limits)
+    while len(parts) > 1:  # random pairs merged, in random order
+        i, j = sorted(rng.choice(len(parts), size=2, replace=False))
+        right = parts.pop(j)
+        left = parts.pop(i)
+        parts.append(left.merge(right) if rng.random() < 0.5 else right.merge(left))
+        if rng.random() < 0.3:  # some merged results read (sorted) in between
+            _ = parts[-1].slots
+    merged = merged.merge(parts[0])
+    for g, w in zip(
+        (merged.slots, merged.keys, merged.positions), (whole.slots, whole.keys, whole.positions)
+    ):
+        np.testing.assert_array_equal(g, w)
+    picked = pickle.loads(pickle.dumps(passes.CandidateStats(limits, runs=runs)))
+    np.testing.assert_array_equal(picked.positions, whole.positions)
+    monkeypatch.setattr(passes.CandidateStats, "_cap", lambda self: 10)
+    over = passes.CandidateStats(limits, runs=runs[:6]).merge(
+        passes.CandidateStats(limits, runs=runs[6:])
+    )
+    assert over._flat is not None and over.size == len(whole.slots)  # sorted and cut at once
+    np.testing.assert_array_equal(over.positions, whole.positions)
+
+
 def test_pair_cutoffs_bound_the_scan_and_keep_the_flags_exact():
     """With several batches the joint pass carries per-pair key histograms; the cut-offs from
     them are finite, above every selected key, and the flags equal the in-memory call, also

@@ -41,6 +41,7 @@ __all__ = [
     "confident_guess",
     "merge_runs",
     "scan",
+    "sort_cut",
     "top_candidates",
 ]
 
@@ -369,6 +370,8 @@ def top_candidates(
     limits: np.ndarray,
     cutoff: np.ndarray | None = None,
     room: int = 0,
+    *,
+    ordered: bool = True,
 ):
     """The candidates of one batch: ``(slots, keys, positions)``.
 
@@ -381,11 +384,14 @@ def top_candidates(
     every pair): how many keys of all rows are at or below their pair's cut-off
     (:func:`cutoff_room`); then every such key of the batch is appended to flat arrays and
     sorted once (sequential writes instead of heap pushes spread over every pair's heap),
-    falling back to the heaps if the room is ever exceeded.
+    falling back to the heaps if the room is ever exceeded. ``ordered=False``: the appended
+    keys are returned as they were appended (each slot's keys in position order, neither
+    sorted by key nor cut; :func:`sort_cut` orders and cuts them later, e.g. once for all the
+    batches of a pass).
     """
     if cutoff is not None and room > 0:
         out = _appended_candidates(
-            cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
+            cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room, ordered
         )
         if out is not None:
             return out
@@ -451,10 +457,11 @@ def _candidate_scan(cols, labels, own, other, pair_slot, class_slot, limits, cut
 
 
 def _appended_candidates(
-    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room
+    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room, ordered=True
 ):
     """:func:`top_candidates` with every key at or below its pair's cut-off appended, then
-    sorted by (slot, key, position) and cut to the limits; ``None`` if ``room`` was too small.
+    (``ordered``) sorted by (slot, key, position) and cut to the limits; ``None`` if ``room``
+    was too small. Unordered, the entries are copies (not views of the ``room``-sized buffers).
     """
     n = cols.shape[0]
     room = int(min(room, n * max(cols.shape[1] - 1, 1)))
@@ -468,6 +475,9 @@ def _appended_candidates(
     slots_ = np.concatenate([a_slot, h_slot])
     keys_ = np.concatenate([a_key, h_key])
     pos_ = np.concatenate([a_pos, h_pos])
+    if not ordered:
+        pos_ += int(offset)
+        return slots_, keys_, pos_
     order = _by_slot_key(slots_, keys_)  # then by position
     s = slots_[order]
     first = np.searchsorted(s, s, side="left")
@@ -888,6 +898,86 @@ def _heap_sort_py(keys, pos, base, size):
         _sift_down(keys, pos, base, end)
 
 
+def _sort_cut_py(limits, slots, keys, pos, out_s, out_k, out_p):
+    """Order entries by (slot, key, position) and keep the first ``limits[slot]`` of each
+    slot (written to ``out_*``; returns how many): a counting sort by slot, then each slot's
+    entries by (key, position), whatever order they come in."""
+    n = len(slots)
+    num = len(limits)
+    start = np.zeros(num + 1, dtype=np.int64)
+    for i in range(n):
+        start[slots[i] + 1] += 1
+    for s in range(num):
+        start[s + 1] += start[s]
+    fill = start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        s = slots[i]
+        order[fill[s]] = i
+        fill[s] += 1
+    w = 0
+    for s in range(num):
+        a = start[s]
+        b = start[s + 1]
+        m = min(b - a, limits[s])
+        if m <= 0:
+            continue
+        idx = order[a:b]
+        if b - a <= 16:  # insertion sort on (key, position)
+            for t in range(1, b - a):
+                cur = idx[t]
+                u = t - 1
+                while u >= 0:
+                    prev = idx[u]
+                    if keys[prev] < keys[cur] or (keys[prev] == keys[cur] and pos[prev] < pos[cur]):
+                        break
+                    idx[u + 1] = prev
+                    u -= 1
+                idx[u + 1] = cur
+        else:  # by position (runs in row order already are), then stably by key
+            ascending = True
+            for t in range(1, b - a):
+                if pos[idx[t]] < pos[idx[t - 1]]:
+                    ascending = False
+                    break
+            if not ascending:
+                idx = idx[np.argsort(pos[idx], kind="mergesort")]
+            idx = idx[np.argsort(keys[idx], kind="mergesort")]
+        for t in range(m):
+            i = idx[t]
+            out_s[w] = s
+            out_k[w] = keys[i]
+            out_p[w] = pos[i]
+            w += 1
+    return w
+
+
+def sort_cut(limits, runs: list) -> tuple:
+    """``(slots, keys, positions)`` of the entries of ``runs`` (a list of such triples, in any
+    order), sorted by (slot, key, position) and cut to the first ``limits[slot]`` of each slot:
+    what sorting the union and cutting it keeps (as repeated :func:`merge_runs` would), in one
+    linear pass and small per-slot sorts."""
+    runs = [r for r in runs if len(r[0])]
+    if not runs:
+        return (
+            np.empty(0, dtype=np.int32),
+            np.empty(0, dtype=np.float64),
+            np.empty(0, dtype=np.int64),
+        )
+    slots = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in runs])
+    keys = np.concatenate([r[1] for r in runs])
+    pos = np.concatenate([np.asarray(r[2], dtype=np.int64) for r in runs])
+    out_s = np.empty(len(slots), dtype=np.int32)
+    out_k = np.empty(len(slots), dtype=keys.dtype)
+    out_p = np.empty(len(slots), dtype=np.int64)
+    w = _kernels()["sort_cut"](
+        np.asarray(limits, dtype=np.int64), slots, keys, pos, out_s, out_k, out_p
+    )
+    if w < len(slots) // 2:  # a cut list much shorter than the input: do not hold the rest
+        return out_s[:w].copy(), out_k[:w].copy(), out_p[:w].copy()
+    return out_s[:w], out_k[:w], out_p[:w]
+
+
 def _merge_runs_py(limits, s1, k1, p1, s2, k2, p2, out_s, out_k, out_p):
     """Merge two candidate lists sorted by (slot, key, position), keeping the first
     ``limits[slot]`` of each slot; returns how many were written."""
@@ -1008,4 +1098,5 @@ def _built() -> dict:
         "scan": jit(_scan_py),
         "top_candidates": jit(_top_candidates_py),
         "merge_runs": jit(_merge_runs_py),
+        "sort_cut": jit(_sort_cut_py),
     }

@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -93,9 +93,9 @@ from .columns import (
     confident_guess,
     cutoff_room,
     cutoffs,
-    merge_runs,
     pair_histogram_dense,
     scan,
+    sort_cut,
     top_candidates,
 )
 from .count import (
@@ -220,36 +220,82 @@ class JointStats:
         return joint
 
 
-@dataclass
 class CandidateStats:
     """Pass 3: per *slot* (group), the ``limits[slot]`` best rows seen.
 
     Flat arrays ``slots`` (int32), ``keys``, ``positions`` (global rows), sorted by (slot, key,
-    position): smaller key = better, ties by position (the earlier row is better), so two
-    statistics merge by a linear merge of sorted runs (no re-sort). Slots of K classes:
-    ``k * (K + 1) + j`` for the pair (given k, other j) of ``prune_by_noise_rate`` (key
-    ``p[k] - p[j]``, i.e. the largest margin first), ``k * (K + 1) + K`` for class k of
+    position): smaller key = better, ties by position (the earlier row is better). Slots of K
+    classes: ``k * (K + 1) + j`` for the pair (given k, other j) of ``prune_by_noise_rate``
+    (key ``p[k] - p[j]``, i.e. the largest margin first), ``k * (K + 1) + K`` for class k of
     ``prune_by_class`` (key ``p[k]``), ``K * (K + 1)`` for the ``low_*`` rules (key: the score).
+
+    Built from arrays already sorted and cut, or lazily from ``runs``: entries of batches in
+    any order, not yet sorted nor cut. A merge joins the two sides' runs and the arrays are
+    made (:func:`~.columns.sort_cut`: one linear pass and small per-slot sorts) when first
+    read, or as soon as the runs hold many more entries than the limits keep (bounded memory).
+    The result does not depend on the order or grouping of the merges.
     """
 
-    limits: np.ndarray
-    slots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
-    keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
-    positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    def __init__(
+        self,
+        limits: np.ndarray,
+        slots: np.ndarray | None = None,
+        keys: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
+        *,
+        runs: list | None = None,
+    ) -> None:
+        self.limits = limits
+        self._runs: list = []
+        self._flat: tuple | None = None
+        if runs is not None:
+            self._runs = [r for r in runs if len(r[0])]
+            if self.size > self._cap():
+                self._sorted()
+        else:
+            self._flat = (
+                np.empty(0, dtype=np.int32) if slots is None else slots,
+                np.empty(0, dtype=np.float64) if keys is None else keys,
+                np.empty(0, dtype=np.int64) if positions is None else positions,
+            )
+
+    @property
+    def size(self) -> int:
+        """Entries held (before the cut, while they are runs)."""
+        if self._flat is not None:
+            return len(self._flat[0])
+        return sum(len(r[0]) for r in self._runs)
+
+    def _cap(self) -> int:
+        return 2 * int(np.asarray(self.limits, dtype=np.int64).sum()) + (1 << 20)
+
+    def _sorted(self) -> tuple:
+        if self._flat is None:
+            self._flat = sort_cut(self.limits, self._runs)
+            self._runs = []
+        return self._flat
+
+    def _pieces(self) -> list:
+        return list(self._runs) if self._flat is None else [self._flat]
+
+    @property
+    def slots(self) -> np.ndarray:
+        return self._sorted()[0]
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._sorted()[1]
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self._sorted()[2]
 
     def merge(self, other: CandidateStats) -> CandidateStats:
-        if not len(other.slots):
+        if not other.size:
             return self
-        if not len(self.slots):
+        if not self.size:
             return other
-        return CandidateStats(
-            self.limits,
-            *merge_runs(
-                self.limits,
-                (self.slots, self.keys, self.positions),
-                (other.slots, other.keys, other.positions),
-            ),
-        )
+        return CandidateStats(self.limits, runs=self._pieces() + other._pieces())
 
     def kept(self, kind: str) -> np.ndarray:
         """Sorted unique global positions kept in the slots of ``kind``: ``"pair"``,
@@ -469,15 +515,15 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
                 limits,
                 ctx.cutoff,
                 ctx.room,
+                ordered=False,
             )
 
         parallel_for(scan, bounds, parallel=len(bounds) > 1)
-        # the ranges' sorted candidates merged: exact, as for batches
-        merged = reduce(lambda a, b: merge_runs(limits, a, b), [found[a] for a, _ in bounds])
-        if not slots:  # sorted by (slot, key, position) and cut already
-            return CandidateStats(limits, *merged)
-        for target, part in zip((slots, keys, positions), merged):
-            target.append(part)
+        # the ranges' candidates (and the low_* rows) as runs: sorted and cut once, when the
+        # merged statistics of the pass are read (see CandidateStats)
+        runs = [found[a] for a, _ in bounds]
+        runs += [(a, b, c) for a, b, c in zip(slots, keys, positions)]
+        return CandidateStats(limits, runs=runs)
     elif ctx.pairs or ctx.by_class:
         for k, rows in enumerate(class_rows(labels, num_classes)):
             others = ctx.pairs.get(k)
