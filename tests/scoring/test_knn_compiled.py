@@ -41,7 +41,7 @@ def _data(seed, n, d, ties, copies, zeros):
     return X
 
 
-@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@settings(max_examples=examples(60), deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(40, 700),
@@ -55,12 +55,14 @@ def _data(seed, n, d, ties, copies, zeros):
     symmetric=st.booleans(),
     subset=st.booleans(),
     delta=st.one_of(st.none(), st.floats(0.0, 2.0)),
+    boundary=st.booleans(),
 )
 def test_compiled_search_equals_the_numpy_path(
-    seed, n, d, ties, copies, zeros, metric, k, probe_share, symmetric, subset, delta
+    seed, n, d, ties, copies, zeros, metric, k, probe_share, symmetric, subset, delta, boundary
 ):
     """... also with probes per row by radius (``delta``: each row's cells within delta of
-    its nearest one's key, at most nprobe, so rows probe different numbers of cells)."""
+    its nearest one's key, at most nprobe, so rows probe different numbers of cells; with
+    ``boundary``, the cells whose boundary with its nearest one is within delta of the row)."""
     X = _data(seed, n, d, ties, copies, zeros)
     frame = knn.euclidean_frame(X) if metric == "euclidean" else None
     cj = knn._ClusterJoin(knn.search_rows(X, metric, frame), metric, seed=seed % 7)
@@ -75,13 +77,20 @@ def test_compiled_search_equals_the_numpy_path(
         (i0, k0), (i1, k1) = _both(
             mp,
             lambda: cj.search(
-                None, k, nprobe, rows=rows, symmetric=symmetric, return_keys=True, delta=delta
+                None,
+                k,
+                nprobe,
+                rows=rows,
+                symmetric=symmetric,
+                return_keys=True,
+                delta=delta,
+                boundary=boundary,
             ),
         )
         np.testing.assert_array_equal(i1, i0)
         np.testing.assert_array_equal(k1.view(np.int32), k0.view(np.int32))  # -0.0 too
         Q = cj.Y[np.random.default_rng(seed + 1).integers(0, n, 25)]
-        q0, q1 = _both(mp, lambda: cj.search(Q, k, nprobe, delta=delta))
+        q0, q1 = _both(mp, lambda: cj.search(Q, k, nprobe, delta=delta, boundary=boundary))
         np.testing.assert_array_equal(q1, q0)
 
 
@@ -184,13 +193,29 @@ def test_compiled_exact_search_equals_the_numpy_path(monkeypatch, metric):
         np.testing.assert_array_equal(b[1], a[1])
 
 
-@settings(max_examples=examples(40), deadline=None, derandomize=True)
-@given(
+_CELL_CASES = dict(
     seed=st.integers(0, 2**32 - 1),
     rows=st.integers(1, 30),
     nlist=st.integers(1, 70),
     p_share=st.floats(0.0, 1.0),
     ties=st.booleans(),
+)
+
+
+def _cell_keys(seed, rows, nlist, p_share, ties):
+    """Random centroid keys (rows x cells, float32; ``ties``: many equal keys and -0.0) and a
+    number of cells to keep."""
+    rng = np.random.default_rng(seed)
+    ck = rng.normal(size=(rows, nlist)).astype(np.float32)
+    if ties:
+        ck = np.round(ck).astype(np.float32)  # many equal keys
+        ck[rng.random(ck.shape) < 0.2] = -0.0
+    return rng, ck, max(1, min(nlist, int(round(p_share * nlist))))
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    **_CELL_CASES,
     delta=st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
 )
 def test_compiled_nearest_cells_equal_the_numpy_ones(seed, rows, nlist, p_share, ties, delta):
@@ -199,12 +224,7 @@ def test_compiled_nearest_cells_equal_the_numpy_ones(seed, rows, nlist, p_share,
     pass gives the stable argsort's cells exactly."""
     from cleanframe.scoring.neighbors._knn_kernels import nearest_cells
 
-    rng = np.random.default_rng(seed)
-    ck = rng.normal(size=(rows, nlist)).astype(np.float32)
-    if ties:
-        ck = np.round(ck).astype(np.float32)  # many equal keys
-        ck[rng.random(ck.shape) < 0.2] = -0.0
-    p = max(1, min(nlist, int(round(p_share * nlist))))
+    rng, ck, p = _cell_keys(seed, rows, nlist, p_share, ties)
     expected = np.argsort(ck, axis=1, kind="stable")[:, :p]
     if delta is not None:
         keys = np.take_along_axis(ck, expected, axis=1)
@@ -213,3 +233,71 @@ def test_compiled_nearest_cells_equal_the_numpy_ones(seed, rows, nlist, p_share,
     nearest_cells(ck, p, np.inf if delta is None else delta, out)
     np.testing.assert_array_equal(out, expected)
     assert (out[:, 0] >= 0).all()  # the nearest cell is always probed
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    **_CELL_CASES,
+    equal=st.booleans(),
+    delta=st.sampled_from([0.0, 0.3, 1.0, 3.0]),
+)
+def test_compiled_nearest_cells_by_boundary_equal_the_numpy_ones(
+    seed, rows, nlist, p_share, ties, equal, delta
+):
+    """Cells by the distance to the boundary with the row's nearest cell (the key gap to its
+    first smallest key times a factor per pair of cells; equal centroids: the largest float32,
+    whose products may overflow): each row's p nearest by (key, cell) of the cells within
+    ``delta`` — not the p nearest cells filtered — -1 in the places left."""
+    from cleanframe.scoring.neighbors._knn_kernels import nearest_cells
+
+    rng, ck, p = _cell_keys(seed, rows, nlist, p_share, ties)
+    inv = rng.uniform(0.05, 3.0, (nlist, nlist)).astype(np.float32)
+    if equal:
+        inv[rng.random(inv.shape) < 0.2] = np.finfo(np.float32).max
+    with np.errstate(over="ignore"):
+        gap = (ck - ck.min(axis=1, keepdims=True)) * inv[ck.argmin(axis=1)]
+    within = gap <= np.float32(delta)
+    expected = np.argsort(np.where(within, ck, np.inf), axis=1, kind="stable")[:, :p]
+    expected = np.where(np.take_along_axis(within, expected, axis=1), expected, -1)
+    out = np.empty((rows, p), dtype=np.int16)
+    nearest_cells(ck, p, delta, out, inv)
+    np.testing.assert_array_equal(out, expected)
+    assert (out[:, 0] >= 0).all()
+
+
+def test_compiled_graph_by_boundary_equals_the_numpy_graph(monkeypatch):
+    """The whole approximate build on data whose calibration takes the probes by the distance
+    to the boundary between cells (a 3,000-row manifold) gives the same graph either way."""
+    from benchmarks.embedding_shapes import make_shape
+
+    X = make_shape("manifold", 3000, 32, seed=1)
+    graphs = []
+    monkeypatch.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
+    for compiled in (False, True):
+        monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
+        index = knn.KnnIndex(X, approximate=True)
+        assert index._probes(10)[2]  # the boundary plan
+        graphs.append(index.self_graph(10))
+    np.testing.assert_array_equal(graphs[1][0], graphs[0][0])
+    np.testing.assert_array_equal(graphs[1][1], graphs[0][1])
+
+
+@settings(max_examples=examples(30), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    cells=st.integers(1, 40),
+    zeros=st.booleans(),
+)
+def test_compiled_scatter_equals_the_numpy_sums(seed, n, cells, zeros):
+    """k-means' per-cell sums of rows (float64): the compiled pass gives the numpy path's sums
+    bit for bit (the same additions in the same order; -0.0 rows too)."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(n, 7)) * 10.0 ** rng.integers(-8, 9, (n, 1))).astype(np.float32)
+    if zeros:
+        X[rng.random(X.shape) < 0.3] = -0.0
+    assign = rng.integers(0, cells, n)
+    sums = [np.zeros((cells, 7)) for _ in range(2)]
+    knn._scatter_add(sums[0], assign, X)
+    knn._scatter_add(sums[1], assign, X, compiled=True)
+    np.testing.assert_array_equal(sums[1].view(np.int64), sums[0].view(np.int64))

@@ -657,18 +657,41 @@ def test_search_by_radius_finds_exactly_the_pairs_either_row_probes():
     are the k nearest of exactly the rows j where i probes j's cell or j probes i's — what
     :meth:`calibrate_radius` assumes — and the calibrated radius reaches the target recall on
     its sample, which a smaller one does not."""
+    _check_radius_search(boundary=False)
+
+
+def test_search_by_boundary_finds_exactly_the_pairs_either_row_probes():
+    """The same with the radius on each row's distance to the boundary between its nearest
+    cell and another (for cosine keys of unit rows, the key gap over the centroids' distance);
+    the factors are checked in float64."""
+    _check_radius_search(boundary=True)
+
+
+def _check_radius_search(boundary):
     X = make_shape("manifold", 3000, 128, seed=5)
     index = knn.KnnIndex(X, approximate=True)
     cj = index._ivf
     k, cap = 10, 12
     sample = index._samples()[0]
-    delta = cj.calibrate_radius(k, sample, symmetric=True)[0]
-    found = cj.search(None, k, cap, symmetric=True, delta=delta)
+    delta = cj.calibrate_radius(k, sample, symmetric=True, boundary=boundary)[0]
+    found = cj.search(None, k, cap, symmetric=True, delta=delta, boundary=boundary)
+    if boundary:
+        C = cj.centroids.astype(np.float64)
+        sep = np.linalg.norm(C[:, None, :] - C[None, :, :], axis=2)
+        off = ~np.eye(len(C), dtype=bool)
+        np.testing.assert_allclose(cj.boundary_factors[off], 1 / sep[off], rtol=1e-5)
+
+    def within(ck, d):  # within[i, c]: row i's test for cell c, in the search's float32
+        low = ck.min(axis=1, keepdims=True)
+        if not boundary:
+            return ck <= low + np.float32(d)
+        return (ck - low) * cj.boundary_factors[ck.argmin(axis=1)] <= np.float32(d)
+
     ck = cj._centroid_keys(cj.Y)
-    order = np.argsort(ck, axis=1, kind="stable")
+    masked = np.where(within(ck, delta), ck, np.inf)
+    order = np.argsort(masked, axis=1, kind="stable")
     rank = np.argsort(order, axis=1)
-    near = ck <= ck.min(axis=1, keepdims=True) + np.float32(delta)
-    probes_cell = near & (rank < cap)  # probes_cell[i, c]: i probes cell c
+    probes_cell = np.isfinite(masked) & (rank < cap)  # probes_cell[i, c]: i probes cell c
     probes = probes_cell[:, cj.assign]  # probes[i, j]: i probes j's cell
     assert 1 < probes_cell.sum(axis=1).mean() < cap  # rows probe different numbers of cells
     reach = (probes | probes.T) & ~np.eye(len(X), dtype=bool)
@@ -687,8 +710,9 @@ def test_search_by_radius_finds_exactly_the_pairs_either_row_probes():
 
     def recall(d):
         ck_i, ck_j = cj._centroid_keys(cj.Y[sample]), cj._centroid_keys(cj.Y[nb])
-        hit = (ck_i[a, cj.assign[nb]] <= ck_i.min(axis=1)[a] + np.float32(d)) | (
-            ck_j[np.arange(len(nb)), cj.assign[sample[a]]] <= ck_j.min(axis=1) + np.float32(d)
+        hit = (
+            within(ck_i, d)[a, cj.assign[nb]]
+            | within(ck_j, d)[np.arange(len(nb)), cj.assign[sample[a]]]
         )
         got = np.bincount(a, weights=hit, minlength=len(sample))
         return (np.minimum(got, k)[near_rows] / k).mean()

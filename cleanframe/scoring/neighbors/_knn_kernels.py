@@ -29,6 +29,7 @@ __all__ = [
     "merge_candidates",
     "nearest_cells",
     "probe_bits",
+    "scatter_rows",
     "select",
     "warm",
 ]
@@ -83,22 +84,35 @@ def _probe_bits_py(cells, nlist):
     return bits
 
 
-def _nearest_cells_py(ck, p, delta, out):
+def _nearest_cells_py(ck, p, delta, out, inv):
     """Each row's ``p`` smallest centroid keys of ``ck`` (rows x cells, float32) as cell numbers
     in ``out``, ordered by (key, cell) — a stable argsort's first ``p`` (``-0.0`` equal to
     ``0.0``) — keeping only the cells whose key is at most the row's smallest plus ``delta``
-    (float32; inf: all), -1 in the places left."""
+    (float32; inf: all), -1 in the places left. ``inv`` (cells x cells, float32; empty: not
+    used): keep instead the cells whose key gap to the row's nearest cell ``c0`` (its first
+    smallest key) times ``inv[c0, c]`` is at most ``delta`` — the row's distance to the
+    boundary between the two cells (:meth:`.knn._ClusterJoin.boundary_factors`); the ``p``
+    nearest of those by key."""
     b, nlist = ck.shape
     keys = np.empty(p, dtype=np.float32)
+    scaled = inv.shape[0] > 0
     for i in range(b):
-        lim = ck[i, 0]
+        low = ck[i, 0]
+        c0 = 0
         for c in range(1, nlist):
-            lim = min(lim, ck[i, c])
-        lim = lim + delta
+            if ck[i, c] < low:
+                low = ck[i, c]
+                c0 = c
+        lim = low + delta
         count = 0
         for c in range(nlist):
             s = ck[i, c]
-            if s > lim or (count == p and not s < keys[p - 1]):
+            if scaled:
+                if (s - low) * inv[c0, c] > delta:
+                    continue
+            elif s > lim:
+                continue
+            if count == p and not s < keys[p - 1]:
                 continue
             q = count if count < p else p - 1
             while q > 0 and s < keys[q - 1]:
@@ -237,6 +251,16 @@ def _select_py(D, sq, k, exclude):
     return idx, keys
 
 
+def _scatter_rows_py(sums, assign, X):
+    """``sums[assign[i]] += X[i]`` in float64, row after row: per cell, the rows' running sum
+    in row order, as ``np.add.at`` adds them."""
+    d = X.shape[1]
+    for i in range(len(assign)):
+        c = assign[i]
+        for t in range(d):
+            sums[c, t] += np.float64(X[i, t])
+
+
 def _merge_candidates_py(best_key, best_idx, rows, idx, keys):
     """Merge candidate entries (row, index, key) into each row's sorted k best, in place."""
     for e in range(len(rows)):
@@ -259,6 +283,7 @@ def _kernels() -> dict:
         "gather": jit(_gather_py),
         "select": jit(_select_py),
         "merge": jit(_merge_candidates_py),
+        "scatter": jit(_scatter_rows_py),
     }
 
 
@@ -279,7 +304,8 @@ def warm() -> None:
         select(D, sq, 1, idx)
     gather(D, idx)
     for dtype in (np.int16, np.int32):
-        nearest_cells(D, 1, np.inf, np.empty((2, 1), dtype=dtype))
+        for inv in (None, np.ones((2, 2), dtype=f32)):
+            nearest_cells(D, 1, np.inf, np.empty((2, 1), dtype=dtype), inv)
 
 
 # the pure-Python versions until the kernels are compiled (they call each other by these names)
@@ -291,9 +317,12 @@ def probe_bits(cells: np.ndarray, nlist: int) -> np.ndarray:
     return _kernels()["bits"](np.ascontiguousarray(cells), int(nlist))
 
 
-def nearest_cells(ck: np.ndarray, p: int, delta: float, out: np.ndarray) -> None:
-    """See :func:`_nearest_cells_py` (``out``: rows x p, int16 or int32, filled in place)."""
-    _kernels()["cells"](ck, int(p), np.float32(delta), out)
+def nearest_cells(
+    ck: np.ndarray, p: int, delta: float, out: np.ndarray, inv: np.ndarray | None = None
+) -> None:
+    """See :func:`_nearest_cells_py` (``out``: rows x p, int16 or int32, filled in place;
+    ``inv`` None: the key gap itself)."""
+    _kernels()["cells"](ck, int(p), np.float32(delta), out, _NO_FACTORS if inv is None else inv)
 
 
 def gather(Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -320,11 +349,17 @@ def cell_candidates(D, sq, r, me, members, bound, k, *, self_query, back, assign
 
 
 _NO_NORMS = np.empty(0, dtype=np.float32)
+_NO_FACTORS = np.empty((0, 0), dtype=np.float32)
 
 
 def select(D, sq, k, exclude):
     """See :func:`_select_py`; ``sq`` None for cosine keys."""
     return _kernels()["select"](D, _NO_NORMS if sq is None else sq, int(k), exclude)
+
+
+def scatter_rows(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
+    """See :func:`_scatter_rows_py` (``sums`` float64, filled in place)."""
+    _kernels()["scatter"](sums, assign, X)
 
 
 def merge_candidates(best_key, best_idx, rows, idx, keys) -> None:

@@ -536,28 +536,70 @@ class _ClusterJoin:
         self._centroid_blocks(block, len(X))
         return out
 
+    @functools.cached_property
+    def boundary_factors(self) -> np.ndarray:
+        """float32 (cells × cells): ``f[a, b]`` turns a row's centroid-key gap between cells
+        ``b`` and ``a`` (its nearest) into its distance to the hyperplane halfway between the
+        two centroids — ``1 / |c_a - c_b|`` for cosine keys (unit rows and centroids),
+        ``1 / (2 |c_a - c_b|)`` for euclidean ones. A row of cell ``b`` lies beyond that
+        hyperplane, so it is at least that far from the row: unlike the key gap, this measure
+        does not favour cells whose centroid is far away (the largest finite float32 for equal
+        centroids)."""
+        C = self.centroids.astype(np.float64)
+        norms = np.einsum("ij,ij->i", C, C)
+        sep = np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2.0 * (C @ C.T), 0.0))
+        sep *= 1.0 if self.metric == "cosine" else 2.0
+        big = float(np.finfo(np.float32).max)
+        with np.errstate(divide="ignore"):
+            return np.minimum(1.0 / sep, big).astype(np.float32)
+
+    def _gaps(self, ck: np.ndarray, boundary: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, low)`` of a block of centroid keys, such that a row probes cell ``c`` with
+        radius ``delta`` when ``values[i, c] <= low[i] + delta`` (float32): the keys and each
+        row's smallest; ``boundary``: the distances to the boundary with the row's nearest cell
+        (its first smallest key) and zeros (:attr:`boundary_factors`)."""
+        low = ck.min(axis=1)
+        if not boundary:
+            return ck, low
+        values = (ck - low[:, None]) * self.boundary_factors[ck.argmin(axis=1)]
+        return values, np.zeros(len(ck), dtype=np.float32)
+
     def _nearest_cells(
-        self, X: np.ndarray, p: int, delta: float | None = None, *, compiled: bool = False
+        self,
+        X: np.ndarray,
+        p: int,
+        delta: float | None = None,
+        *,
+        compiled: bool = False,
+        boundary: bool = False,
     ) -> np.ndarray:
         """The ``p`` nearest cells of each row of X, nearest first (ties by cell number); int16
         (or int32 beyond 32,767 cells), as this array is N × p. ``delta``: only the cells whose
         centroid key is at most the row's nearest one's plus ``delta`` (float32), -1 in the
-        places left (the nearest cell is always kept). ``compiled``: one compiled pass per row
+        places left (the nearest cell is always kept); with ``boundary``, only the cells whose
+        boundary with the row's nearest cell is within ``delta`` of the row (the ``p`` nearest of
+        those; :attr:`boundary_factors`). ``compiled``: one compiled pass per row
         (:func:`._knn_kernels.nearest_cells`) instead of a sort; the same cells."""
         out = np.empty((len(X), p), dtype=np.int16 if self.nlist < 2**15 else np.int32)
         limit = np.float32(np.inf if delta is None else delta)
+        boundary = boundary and delta is not None
+        factors = self.boundary_factors if boundary else None
         if compiled:
             from ._knn_kernels import nearest_cells
 
         def block(rows):
             ck = self._centroid_keys(X[rows])
             if compiled:
-                nearest_cells(ck, p, limit, out[rows])
+                nearest_cells(ck, p, limit, out[rows], factors)
                 return
+            if boundary:
+                values, low = self._gaps(ck, True)
+                ck = np.where(values <= low[:, None] + limit, ck, np.inf)  # the others last
             top = np.argsort(ck, axis=1, kind="stable")[:, :p]
             if delta is not None:
                 keys = np.take_along_axis(ck, top, axis=1)
-                top = np.where(keys <= keys[:, :1] + limit, top, -1)
+                within = np.isfinite(keys) if boundary else keys <= keys[:, :1] + limit
+                top = np.where(within, top, -1)
             out[rows] = top
 
         self._centroid_blocks(block, len(X))
@@ -575,7 +617,7 @@ class _ClusterJoin:
         for _ in range(iterations):
             assign = self._nearest_centroid(sample)
             sums = np.zeros_like(self.centroids, dtype=np.float64)
-            _scatter_add(sums, assign, sample)
+            _scatter_add(sums, assign, sample, compiled=_compiled(n * n))
             counts = np.bincount(assign, minlength=nlist)
             empty = counts == 0
             new = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
@@ -665,7 +707,13 @@ class _ClusterJoin:
 
     @_one_blas_thread
     def calibrate_radius(
-        self, k: int, sample: np.ndarray, *, symmetric: bool = False, target: float | None = None
+        self,
+        k: int,
+        sample: np.ndarray,
+        *,
+        symmetric: bool = False,
+        target: float | None = None,
+        boundary: bool = False,
     ) -> tuple[float, int, float, float]:
         """``(delta, cap, sample recall, scanned fraction)`` of probes chosen per row by a
         radius: a row probes the cells whose centroid key is at most its nearest cell's plus
@@ -674,19 +722,20 @@ class _ClusterJoin:
         recall@k ``target`` (default :data:`TARGET_RECALL`) on the ``sample``'s exact
         neighbours (its near rows, as :meth:`calibrate`; ``symmetric``: either row of a pair
         probing the other's cell finds it), ``cap`` twice the most cells any sampled row or
-        neighbour probes (or every cell). Cached per ``(k, symmetric, target)``."""
+        neighbour probes (or every cell). ``boundary``: the radius is on each row's distance to
+        the boundary between its nearest cell and the other (:attr:`boundary_factors`), not on
+        the key gap. Cached per ``(k, symmetric, target, boundary)``."""
         target = TARGET_RECALL if target is None else target
-        if (k, symmetric, target) in self._calibrated_radius:
-            return self._calibrated_radius[k, symmetric, target]
+        cache = (k, symmetric, target, boundary)
+        if cache in self._calibrated_radius:
+            return self._calibrated_radius[cache]
         m, n = len(sample), len(self.Y)
         a, nb, near = self._sample_neighbours(k, sample)
-        ck_i = self._centroid_keys(self.Y[sample])
-        min_i = ck_i.min(axis=1)
+        ck_i, min_i = self._gaps(self._centroid_keys(self.Y[sample]), boundary)
         key_ij = ck_i[a, self.assign[nb]]  # i probes j's cell ...
         sides = [(key_ij, min_i[a], ck_i, min_i)]
         if symmetric:  # ... or j probes i's cell
-            ck_j = self._centroid_keys(self.Y[nb])
-            min_j = ck_j.min(axis=1)
+            ck_j, min_j = self._gaps(self._centroid_keys(self.Y[nb]), boundary)
             sides.append((ck_j[np.arange(len(nb)), self.assign[sample[a]]], min_j, ck_j, min_j))
 
         def found(delta):
@@ -714,8 +763,8 @@ class _ClusterJoin:
         cap = min(self.nlist, 2 * most)
         probed = ck_i <= min_i[:, None] + d
         scanned = float((probed * self.sizes[None, :]).sum(axis=1).mean() / n)
-        self._calibrated_radius[k, symmetric, target] = (delta, cap, found(delta), scanned)
-        return self._calibrated_radius[k, symmetric, target]
+        self._calibrated_radius[cache] = (delta, cap, found(delta), scanned)
+        return self._calibrated_radius[cache]
 
     @_one_blas_thread
     def search(
@@ -728,6 +777,7 @@ class _ClusterJoin:
         return_keys: bool = False,
         symmetric: bool = False,
         delta: float | None = None,
+        boundary: bool = False,
     ):
         """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells; Q None:
         of the indexed ``rows`` (default all), each excluding itself. -1 where fewer than k
@@ -741,7 +791,9 @@ class _ClusterJoin:
         include its own (each pair offered once: to j only when j does not probe i's cell).
 
         ``delta`` (:meth:`calibrate_radius`): each row probes only those of its ``nprobe``
-        nearest cells whose centroid key is at most its nearest cell's plus ``delta``."""
+        nearest cells whose centroid key is at most its nearest cell's plus ``delta`` (with
+        ``boundary``: whose boundary with its nearest cell is within ``delta`` of the row, as
+        :meth:`calibrate_radius` with ``boundary``)."""
         self_query = Q is None
         reverse = symmetric and Q is None and rows is None and nprobe > 1
         ids = None
@@ -758,7 +810,7 @@ class _ClusterJoin:
             from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits, warm
 
             warm()
-        cells = self._nearest_cells(Qs, nprobe, delta, compiled=compiled)
+        cells = self._nearest_cells(Qs, nprobe, delta, compiled=compiled, boundary=boundary)
         counts = None if delta is None else (cells >= 0).sum(axis=1)  # cells probed per row
         if compiled:
             bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
@@ -914,13 +966,23 @@ def _merge_rows(best_key, best_idx, r, S, hit, members) -> None:
 def _single_threaded_blas():
     """A context in which BLAS runs on one thread (the cells run on a thread pool instead: many
     small products on multi-threaded BLAS thrash a busy machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover - threadpoolctl comes with scikit-learn
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded thread pools, made once: finding the libraries costs
+    ~2 ms, more than a small search block, and a graph build sets the limit ~50 times."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
 
 
 def _sortable(keys: np.ndarray) -> np.ndarray:
@@ -953,12 +1015,18 @@ def _merge_best(best_key, best_idx, rows, idx, keys) -> None:
     best_idx[R[keep], pos[keep]] = J[keep]
 
 
-def _scatter_add(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
-    """sums[assign[i]] += X[i] (float64), by sorting rows by cell and summing each run."""
-    order = np.argsort(assign, kind="stable")
-    sorted_assign = assign[order]
-    starts = np.flatnonzero(np.r_[True, sorted_assign[1:] != sorted_assign[:-1]])
-    sums[sorted_assign[starts]] += np.add.reduceat(X[order].astype(np.float64), starts, axis=0)
+def _scatter_add(
+    sums: np.ndarray, assign: np.ndarray, X: np.ndarray, *, compiled: bool = False
+) -> None:
+    """sums[assign[i]] += X[i] in float64, row after row in row order (``np.add.at``);
+    ``compiled``: one compiled pass over the rows, the same sums bit for bit
+    (:func:`._knn_kernels.scatter_rows`)."""
+    if compiled:
+        from ._knn_kernels import scatter_rows
+
+        scatter_rows(sums, assign, X)
+    else:
+        np.add.at(sums, assign, np.asarray(X, dtype=np.float64))
 
 
 def _scaled_norms(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1222,34 +1290,44 @@ class KnnIndex:
         m = min(RECALL_SAMPLE, max(1, n // 2))
         return np.sort(perm[m : 2 * m]), np.sort(perm[:m])
 
-    def _plan(self, k: int, *, queries: bool = False) -> tuple[int, float | None, float, float]:
+    def _plan(
+        self, k: int, *, queries: bool = False
+    ) -> tuple[int, float | None, float, float, bool]:
         """The cluster join's calibrated probes for k neighbours (of the self-graph's symmetric
-        search, or of new ``queries``): ``(nprobe, delta, sample recall, scanned fraction)`` of
-        whichever calibration compares each row with fewer rows — the same ``nprobe`` nearest
-        cells for every row (:meth:`_ClusterJoin.calibrate`; ``delta`` None), or the cells
-        within a radius of each row's nearest (:meth:`_ClusterJoin.calibrate_radius`; at most
-        ``nprobe``), calibrated for at least the sample recall the first reaches (so the
-        radius costs no recall on the sample). When the fixed probes would compare more than
-        ``EXHAUSTIVE_ABOVE`` of the rows, their plan (searched exactly): a radius that compares
-        a little less does not make data that is searched exactly approximate."""
+        search, or of new ``queries``): ``(nprobe, delta, sample recall, scanned fraction,
+        boundary)`` of whichever calibration compares each row with fewer rows — the same
+        ``nprobe`` nearest cells for every row (:meth:`_ClusterJoin.calibrate`; ``delta``
+        None), or the cells within a radius of each row's nearest, by centroid key gap or by
+        the row's distance to the boundary between the cells (``boundary``;
+        :meth:`_ClusterJoin.calibrate_radius`; at most ``nprobe``), each calibrated for at
+        least the sample recall the first reaches (so the radius costs no recall on the
+        sample). When the fixed probes would compare more than ``EXHAUSTIVE_ABOVE`` of the rows,
+        their plan (searched exactly): a radius that compares a little less does not make data
+        that is searched exactly approximate."""
         assert isinstance(self._ivf, _ClusterJoin)
         sample = self._samples()[0]
         nprobe, recall, scanned = self._ivf.calibrate(k, sample, symmetric=not queries)
+        best = (nprobe, None, recall, scanned, False)
         if nprobe >= self._ivf.nlist or scanned > EXHAUSTIVE_ABOVE:
-            return nprobe, None, recall, scanned
-        delta, cap, r_recall, r_scanned = self._ivf.calibrate_radius(
-            k, sample, symmetric=not queries, target=max(TARGET_RECALL, recall)
-        )
-        if r_scanned < scanned:
-            return cap, delta, r_recall, r_scanned
-        return nprobe, None, recall, scanned
+            return best
+        for boundary in (False, True):
+            delta, cap, r_recall, r_scanned = self._ivf.calibrate_radius(
+                k,
+                sample,
+                symmetric=not queries,
+                target=max(TARGET_RECALL, recall),
+                boundary=boundary,
+            )
+            if r_scanned < best[3]:
+                best = (cap, delta, r_recall, r_scanned, boundary)
+        return best
 
-    def _probes(self, k: int, *, queries: bool = False) -> tuple[int, float | None] | None:
-        """``(nprobe, delta)`` of :meth:`_plan`; None: search exactly."""
+    def _probes(self, k: int, *, queries: bool = False) -> tuple[int, float | None, bool] | None:
+        """``(nprobe, delta, boundary)`` of :meth:`_plan`; None: search exactly."""
         assert isinstance(self._ivf, _ClusterJoin)
-        nprobe, delta, _, scanned = self._plan(k, queries=queries)
+        nprobe, delta, _, scanned, boundary = self._plan(k, queries=queries)
         exhaustive = delta is None and nprobe >= self._ivf.nlist
-        return None if scanned > EXHAUSTIVE_ABOVE or exhaustive else (nprobe, delta)
+        return None if scanned > EXHAUSTIVE_ABOVE or exhaustive else (nprobe, delta, boundary)
 
     def exact_for(self, k: int, *, queries: bool = False) -> bool:
         """Whether a search for k neighbours (the self-graph, or new ``queries``) is exact (an
@@ -1266,10 +1344,13 @@ class KnnIndex:
             return f"faiss IVF-Flat, nlist={self._ivf.nlist}, nprobe={self._ivf.nprobe}"
         if self.backend == "cluster_join" and not self.exact_for(k):
             assert isinstance(self._ivf, _ClusterJoin)
-            nprobe, delta, recall, scanned = self._plan(k)
+            nprobe, delta, recall, scanned, boundary = self._plan(k)
             cells = (
                 f"its {nprobe} nearest cells"
                 if delta is None
+                else f"the cells whose boundary with its nearest one is within {delta:.3g} of "
+                f"it (at most {nprobe})"
+                if boundary
                 else f"the cells within {delta:.3g} of its nearest one's centroid key (at most "
                 f"{nprobe})"
             )
@@ -1377,6 +1458,7 @@ class KnnIndex:
                     probes[0],
                     symmetric=self_query,
                     delta=probes[1],
+                    boundary=probes[2],
                 )
                 bad = np.flatnonzero((idx < 0).any(axis=1))  # fewer than `wide` rows compared
                 if len(bad):
