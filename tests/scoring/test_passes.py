@@ -717,6 +717,54 @@ def hard_shape(n, k, seed=0):
     return given, (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
+def near_tie_classes(n=4000, k=40, seed=3):
+    """The hard shape with K >= 32 classes, where the rows given classes 0-4 put nearly all
+    their weight on their class and on class y + 5 just above it (margins under 0.005): the
+    quotas of those pairs lie among keys above the first read's histogram floor."""
+    labels, p = hard_shape(n, k, seed=seed)
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(labels < 5)
+    y = labels[rows]
+    p = p.astype(np.float64)
+    p[rows] = 0.1 / (k - 2)
+    p[rows, y] = 0.45
+    p[rows, y + 5] = 0.45 + rng.uniform(1e-4, 5e-3, len(rows))
+    return labels, (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both"])
+def test_first_read_histogram_floor_is_exact_where_quotas_lie_above_it(filter_by, monkeypatch):
+    """With K >= 32, from row FLOOR_FROM_ROW on (here 700: the first batch counts every key),
+    the first read counts only the keys at or below -floor (the counts equal the full
+    histogram's there and are 0 above); pairs whose quota the counts do not reach get no
+    cut-off, others a finite one, and the two-read call flags the in-memory rows."""
+    from cleanframe.scoring.classification import columns
+
+    labels, p = near_tie_classes()
+    k = p.shape[1]
+    assert columns.first_read_floor(k, 1 << 30) == 2.0**-6
+    assert columns.first_read_floor(k, 0) == 0.0 and columns.first_read_floor(31, 1 << 30) == 0
+    monkeypatch.setattr(columns, "FLOOR_FROM_ROW", 700)
+    floor = columns.first_read_floor(k, 700)
+    cols = as_columns(p)
+    stats = cols.row_stats(labels)
+    full = columns.pair_histogram(cols, labels, stats.own)
+    _, part = columns.scan(cols, labels, cols.row_stats(labels), hist=True, floor=floor)
+    counted = columns.key_bins(np.array([-floor]))[0]
+    np.testing.assert_array_equal(part[:, :, : counted + 1], full[:, :, : counted + 1])
+    assert not part[:, :, counted + 1 :].any() and full[:, :, counted + 1 :].any()
+    cuts = [700, len(labels) // 3, 2 * len(labels) // 3]
+    mask, scores, names, contexts = two_read_run(labels, p, cuts, k, filter_by=filter_by)
+    np.testing.assert_array_equal(mask, in_memory(labels, p, filter_by=filter_by))
+    np.testing.assert_array_equal(scores, our_rank.get_label_quality_scores(labels, p))
+    ctx = contexts[0]
+    width = k * (k + 1)
+    k1 = k + 1
+    quota = ctx.limits[:width].reshape(k, k1)[:, :-1] > 0
+    assert np.isinf(ctx.cutoff[:5][quota[:5]]).any()  # the near-tie classes: no cut-off
+    assert np.isfinite(ctx.cutoff[5:][quota[5:]]).mean() > 0.5  # most others: one
+
+
 TWO_READ_PROBLEMS = {
     "dirichlet k=5": lambda: synthetic(2000, 5, seed=4, dtype=np.float32),
     "hard k=12": lambda: hard_shape(3000, 12, seed=1),

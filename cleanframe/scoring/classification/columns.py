@@ -271,13 +271,15 @@ def scan(
     cut: np.ndarray | None = None,
     *,
     hist: bool = False,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """One read of the columns for what ``stats`` lacks and the caller asks: the ranks of
     ``stats`` (argmax, other, agrees) when it has none yet, the confident guess of every row
     when ``cut`` is given (as :func:`confident_guess`), the per-pair key histogram when
     ``hist`` (as :func:`pair_histogram`). Returns ``(guess or None, histogram or None)``; rows
     are split over a thread per core for large data (each range keeps its own histogram,
-    added at the end)."""
+    added at the end). ``floor`` > 0 (a power of two): the histogram counts only the keys at
+    or below ``-floor`` (see :func:`first_read_floor`); the bins of the keys above it stay 0."""
     n, k = cols.shape
     _check_own(cols, stats.own)
     do_rank = stats._rank is None
@@ -295,7 +297,7 @@ def scan(
         second = np.empty(0, dtype=cols.dtype)
     guess = np.empty(n if do_guess else 0, dtype=np.int64)
     cut_ = np.asarray(cut if do_guess else np.zeros(k), dtype=cols.dtype)
-    eps = np.array([FLOATING_POINT_COMPARISON], dtype=cols.dtype)
+    eps = np.array([FLOATING_POINT_COMPARISON, floor], dtype=cols.dtype)
     labels = np.asarray(labels, dtype=np.int64)
     hists: list = []
     kernel = _kernels()["scan"]
@@ -527,6 +529,29 @@ NEG_BINS = _MAGS + 1
 HIST_MAX_CELLS = 1 << 23
 
 
+#: Rows of a streamed call whose first read counts every negative key (see
+#: :func:`first_read_floor`): with fewer rows a class has few rows with large margins, and
+#: its pairs' quotas can lie above the floor.
+FLOOR_FROM_ROW = 1 << 21
+
+
+def first_read_floor(num_classes: int, offset: int) -> float:
+    """The floor of the first read's histogram of a streamed call (:func:`scan`) for a batch
+    whose first row is ``offset``: from row :data:`FLOOR_FROM_ROW` on and with K >= 32
+    classes the largest power of two at most 1/K, else 0 (every negative key is counted).
+
+    Only the keys ``p[y] - p[j]`` at or below ``-floor`` (a bin edge) are counted: the
+    quotas' cut-offs lie far below it (on the issue's hard shape at 1M x 100, floor 2 ** -7,
+    every pair's quota is reached by |key| >= 0.054, while the keys above -2 ** -7 are 58%
+    of the negative ones, whose counting is most of that read's loop). A pair whose quota
+    the counted keys do not reach gets no cut-off (+inf): the flags are exact either way,
+    since counts below the true ones (here: of the rows read with a floor) only loosen a
+    pair's cut-off, and a batch whose keys exceed the room is scanned into the heaps)."""
+    if num_classes < 32 or offset < FLOOR_FROM_ROW:
+        return 0.0
+    return 2.0 ** -int(np.ceil(np.log2(num_classes)))
+
+
 def key_bins(keys: np.ndarray) -> np.ndarray:
     """The histogram bin of each key ``p[k] - p[j]`` (monotone in the key, exact)."""
     keys = np.asarray(keys, dtype=np.float64)
@@ -628,12 +653,14 @@ def _scan_py(
     once it gets ``eps``; with ``do_guess``
     the confident class (the count of classes at or above ``cut``, the first of them, the
     argmax when several); with ``do_hist`` the negative keys ``p[y] - p[j]`` of the (row, class)
-    pairs added to ``hist[(j * K + y) * bins + bin]``."""
+    pairs added to ``hist[(j * K + y) * bins + bin]`` (with ``eps[1]`` > 0 only the keys at or
+    below ``-eps[1]``)."""
     n = len(own)
     k = len(cols)
     nb = mags + 1  # the negative keys' bins only
     tile = TILE
     e = eps[0]
+    floor = eps[1]
     neg = -np.inf
     mx1 = np.empty(tile, dtype=own.dtype)  # the largest value
     mx2 = np.empty(tile, dtype=own.dtype)  # the second largest (equal to mx1 on a tie)
@@ -673,9 +700,14 @@ def _scan_py(
             if do_hist:  # negative keys only (p[j] > p[y]: about one value in seven)
                 base = j * k
                 hits = 0
-                for i in range(m):  # branch-free: the rows with a negative key, in order
-                    neg_at[hits] = i
-                    hits += 1 if o[i] < c[i] else 0
+                if floor > 0:  # the keys at or below -floor only
+                    for i in range(m):
+                        neg_at[hits] = i
+                        hits += 1 if c[i] - o[i] >= floor else 0
+                else:
+                    for i in range(m):  # branch-free: the rows with a negative key, in order
+                        neg_at[hits] = i
+                        hits += 1 if o[i] < c[i] else 0
                 for t in range(hits):
                     i = neg_at[t]
                     buf[0] = np.float64(c[i] - o[i])

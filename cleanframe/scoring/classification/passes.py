@@ -93,6 +93,7 @@ from .columns import (
     confident_guess,
     cutoff_room,
     cutoffs,
+    first_read_floor,
     pair_histogram_dense,
     scan,
     sort_cut,
@@ -421,7 +422,9 @@ def _class_stats(labels, pred_probs, offset, num_classes, pair_hist=False) -> Cl
     bounds = np.concatenate([[0], np.cumsum(counts)])
     hist = None
     if pair_hist and isinstance(pred_probs, ProbColumns):
-        _, hist = scan(pred_probs, labels, pred_probs.row_stats(labels), hist=True)
+        stats = pred_probs.row_stats(labels)
+        floor = first_read_floor(num_classes, offset)
+        _, hist = scan(pred_probs, labels, stats, hist=True, floor=floor)
     elif pair_hist:
         hist = pair_histogram_dense(labels, np.asarray(pred_probs))
     return ClassStats(counts, ((offset, own[order], bounds),), None, hist)
