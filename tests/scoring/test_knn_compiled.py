@@ -301,3 +301,17 @@ def test_compiled_scatter_equals_the_numpy_sums(seed, n, cells, zeros):
     knn._scatter_add(sums[0], assign, X)
     knn._scatter_add(sums[1], assign, X, compiled=True)
     np.testing.assert_array_equal(sums[1].view(np.int64), sums[0].view(np.int64))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (9, 3), (500, 17), (2000, 128)])
+def test_compiled_row_hashes_equal_the_numpy_ones(shape):
+    """The exact-duplicate search's row hashes (uint64 sums that wrap): the compiled pass gives
+    numpy's exactly, so the same rows meet in the same runs."""
+    rng = np.random.default_rng(shape[0])
+    words = rng.integers(0, 2**64 - 1, size=shape, dtype=np.uint64, endpoint=True)
+    words[: shape[0] // 2] = words[shape[0] // 2 : 2 * (shape[0] // 2)]  # equal rows
+    expected = knn._row_hashes(words)
+    np.testing.assert_array_equal(knn._row_hashes(words, compiled=True), expected)
+    half = shape[0] // 2
+    assert (expected[:half] == expected[half : 2 * half]).all()
+    assert len(np.unique(expected[half:])) == shape[0] - half  # distinct rows, distinct hashes

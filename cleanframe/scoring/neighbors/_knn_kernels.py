@@ -29,6 +29,7 @@ __all__ = [
     "merge_candidates",
     "nearest_cells",
     "probe_bits",
+    "row_hashes",
     "scatter_rows",
     "select",
     "warm",
@@ -261,6 +262,18 @@ def _scatter_rows_py(sums, assign, X):
             sums[c, t] += np.float64(X[i, t])
 
 
+def _row_hashes_py(words, mult, out):
+    """``out[i]``: the sum of ``(w ^ (w >> 29)) * mult[t]`` over the words ``w`` of row i
+    (uint64, wrapping), as :func:`.knn._row_hashes` computes it with numpy."""
+    shift = np.uint64(29)
+    for i in range(words.shape[0]):
+        h = np.uint64(0)
+        for t in range(words.shape[1]):
+            w = words[i, t]
+            h += (w ^ (w >> shift)) * mult[t]
+        out[i] = h
+
+
 def _merge_candidates_py(best_key, best_idx, rows, idx, keys):
     """Merge candidate entries (row, index, key) into each row's sorted k best, in place."""
     for e in range(len(rows)):
@@ -284,6 +297,7 @@ def _kernels() -> dict:
         "select": jit(_select_py),
         "merge": jit(_merge_candidates_py),
         "scatter": jit(_scatter_rows_py),
+        "hashes": jit(_row_hashes_py),
     }
 
 
@@ -360,6 +374,11 @@ def select(D, sq, k, exclude):
 def scatter_rows(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
     """See :func:`_scatter_rows_py` (``sums`` float64, filled in place)."""
     _kernels()["scatter"](sums, assign, X)
+
+
+def row_hashes(words: np.ndarray, mult: np.ndarray, out: np.ndarray) -> None:
+    """See :func:`_row_hashes_py` (``out``: uint64, filled in place)."""
+    _kernels()["hashes"](words, mult, out)
 
 
 def merge_candidates(best_key, best_idx, rows, idx, keys) -> None:
