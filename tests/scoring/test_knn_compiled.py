@@ -315,3 +315,22 @@ def test_compiled_row_hashes_equal_the_numpy_ones(shape):
     half = shape[0] // 2
     assert (expected[:half] == expected[half : 2 * half]).all()
     assert len(np.unique(expected[half:])) == shape[0] - half  # distinct rows, distinct hashes
+
+
+@settings(max_examples=examples(30), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(0, 300),
+    width=st.integers(1, 9),
+    nlist=st.integers(1, 60),
+    int32=st.booleans(),
+)
+def test_compiled_grouping_by_cell_equals_a_stable_argsort(seed, rows, width, nlist, int32):
+    """A round's probes grouped by cell (row order within a cell, -1 entries first): the
+    compiled counting sort gives the stable argsort's rows and cuts."""
+    rng = np.random.default_rng(seed)
+    probe = rng.integers(-1, nlist, rows * width).astype(np.int32 if int32 else np.int16)
+    expected = knn._group_by_cell(probe, width, nlist)
+    got = knn._group_by_cell(probe, width, nlist, compiled=True)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)

@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "cell_candidates",
     "gather",
+    "group_by_cell",
     "merge_candidates",
     "nearest_cells",
     "probe_bits",
@@ -262,6 +263,23 @@ def _scatter_rows_py(sums, assign, X):
             sums[c, t] += np.float64(X[i, t])
 
 
+def _group_by_cell_py(probe, width, nlist):
+    """A counting sort of the probes (cell numbers, -1 first) by cell, stable: ``(rows,
+    cuts)`` as :func:`.knn._group_by_cell` makes them with ``np.argsort``."""
+    starts = np.zeros(nlist + 2, dtype=np.int64)
+    for e in range(len(probe)):
+        starts[probe[e] + 2] += 1
+    for c in range(1, nlist + 2):
+        starts[c] += starts[c - 1]
+    cuts = starts[1:].copy()  # cuts[c]: where cell c's rows start (after the -1 entries)
+    rows = np.empty(len(probe), dtype=np.int64)
+    for e in range(len(probe)):
+        slot = probe[e] + 1
+        rows[starts[slot]] = e // width
+        starts[slot] += 1
+    return rows, cuts
+
+
 def _row_hashes_py(words, mult, out):
     """``out[i]``: the sum of ``(w ^ (w >> 29)) * mult[t]`` over the words ``w`` of row i
     (uint64, wrapping), as :func:`.knn._row_hashes` computes it with numpy."""
@@ -298,6 +316,7 @@ def _kernels() -> dict:
         "merge": jit(_merge_candidates_py),
         "scatter": jit(_scatter_rows_py),
         "hashes": jit(_row_hashes_py),
+        "group": jit(_group_by_cell_py),
     }
 
 
@@ -374,6 +393,11 @@ def select(D, sq, k, exclude):
 def scatter_rows(sums: np.ndarray, assign: np.ndarray, X: np.ndarray) -> None:
     """See :func:`_scatter_rows_py` (``sums`` float64, filled in place)."""
     _kernels()["scatter"](sums, assign, X)
+
+
+def group_by_cell(probe: np.ndarray, width: int, nlist: int) -> tuple[np.ndarray, np.ndarray]:
+    """See :func:`_group_by_cell_py`."""
+    return _kernels()["group"](probe, int(width), int(nlist))
 
 
 def row_hashes(words: np.ndarray, mult: np.ndarray, out: np.ndarray) -> None:

@@ -878,11 +878,9 @@ class _ClusterJoin:
             if active is not None and not len(active):
                 break
             probe = (cells[:, lo:hi] if active is None else cells[active, lo:hi]).ravel()
-            order = np.argsort(probe, kind="stable")  # -1 (no cell) first, then by cell
-            probing = (order // (hi - lo)).astype(np.int64)  # query rows, grouped by cell
+            probing, cuts = _group_by_cell(probe, hi - lo, self.nlist, compiled=compiled)
             if active is not None:
                 probing = active[probing]
-            cuts = np.searchsorted(probe[order], np.arange(self.nlist + 1))
             # one rank per round: each row is in one cell, which merges into the row's best
             # directly; wider rounds collect the candidates and merge them after the round
             direct = hi - lo == 1
@@ -980,6 +978,22 @@ class _ClusterJoin:
                 else:
                     _merge_best(best_key, best_idx, r_got, idx, keys)
         return (best_idx, best_key) if return_keys else best_idx
+
+
+def _group_by_cell(
+    probe: np.ndarray, width: int, nlist: int, *, compiled: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cuts)`` of a round's probes (``probe``: rows × ``width`` cell numbers,
+    flattened; -1: none): the probing rows grouped by cell, in row order within a cell (a
+    stable sort), cell ``c``'s at ``rows[cuts[c]:cuts[c + 1]]`` (the -1 entries first, before
+    ``cuts[0]``). ``compiled``: by a compiled counting sort (the same arrays)."""
+    if compiled:
+        from ._knn_kernels import group_by_cell
+
+        return group_by_cell(probe, width, nlist)
+    order = np.argsort(probe, kind="stable")  # -1 (no cell) first, then by cell
+    cuts = np.searchsorted(probe[order], np.arange(nlist + 1))
+    return (order // width).astype(np.int64), cuts
 
 
 def _merge_rows(best_key, best_idx, r, S, hit, members) -> None:
