@@ -647,6 +647,54 @@ def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_shor
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_candidates_of_rows_with_one_possible_pair_taken_without_reading_them(dtype):
+    """Given each row's argmax and second largest value (exact, or a float16 bound rounded
+    up), rows whose second largest value is too far above their own probability are taken
+    for their argmax's pair without reading their columns: the same candidates as the full
+    scan, with and without cut-offs, appended or in the heaps, with tied maxima (the second
+    largest equals the largest) and rows whose own probability is the second largest."""
+    from cleanframe._batched import _float16_up
+    from cleanframe.scoring.classification import columns
+
+    k = 12
+    labels, p = hard_shape(6000, k, seed=5)
+    p = p.astype(dtype)
+    rng = np.random.default_rng(5)
+    tie = rng.choice(len(p), 300, replace=False)
+    top = p[tie].argmax(axis=1)
+    p[tie, (top + 1) % k] = p[tie, top]  # two classes share the maximum
+    parts = batches(labels, p, [2000, 4000])()
+    job = passes.LabelIssueJob(k)
+    for _ in ("classes", "joint"):
+        step = job.next_pass()
+        job.add(passes.merge_all(step, [step(lab, as_columns(pr), off) for lab, pr, off in parts]))
+    ctx = job.next_pass().context
+    assert ctx.room > 0
+    k1 = k + 1
+    pair_slot = np.full((k, k), -1, dtype=np.int64)
+    for y, others in ctx.pairs.items():
+        pair_slot[y, others] = y * k1 + others
+    class_slot = np.full(k, -1, dtype=np.int64)
+    lab, pr, off = parts[1]
+    cols = as_columns(pr)
+    stats = cols.row_stats(lab)
+    argmax, second = stats.argmax, stats.second
+    loose = np.where(pair_slot >= 0, ctx.cutoff, -np.inf).max(axis=1)[lab]
+    taken = (stats.own - stats.other <= loose) & (stats.own - second > loose)
+    assert taken.sum() > 50 and (taken & np.isin(np.arange(len(lab)), tie - off)).sum() == 0
+    args = (cols, lab, stats.own, stats.other, off, pair_slot, class_slot, ctx.limits)
+    for cutoff, room in ((ctx.cutoff, ctx.room), (ctx.cutoff, 0), (None, 0)):
+        full = columns.top_candidates(*args, cutoff, room)
+        assert len(full[0]) > 0
+        for bound in (second, _float16_up(second, len(second))):
+            got = columns.top_candidates(*args, cutoff, room, top=(argmax, bound))
+            for a, b in zip(got, full):
+                np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="do not match"):
+        columns.top_candidates(*args, ctx.cutoff, 0, top=(argmax[:-1], second[:-1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_slot_key_order_sorts_as_a_lexsort_of_slot_key_position(dtype):
     """The appended candidates' sort orders (slot, key) as the floats compare (-0.0 equal to
     0.0, subnormals, ties) and keeps positions in order among ties; float64 keys closer than
