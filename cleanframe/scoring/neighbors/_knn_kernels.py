@@ -339,6 +339,12 @@ def warm() -> None:
     for dtype in (np.int16, np.int32):
         for inv in (None, np.ones((2, 2), dtype=f32)):
             nearest_cells(D, 1, np.inf, np.empty((2, 1), dtype=dtype), inv)
+        group_by_cell(np.zeros(2, dtype=dtype), 1, 2)
+    # the graph's other compiled passes (main thread only), so that a warmed-up process pays
+    # no loading in them either
+    scatter_rows(np.zeros((2, 2)), idx, D)
+    words = np.zeros((2, 2), dtype=np.uint64)
+    row_hashes(words, np.ones(2, dtype=np.uint64), np.zeros(2, dtype=np.uint64))
 
 
 # the pure-Python versions until the kernels are compiled (they call each other by these names)

@@ -612,7 +612,7 @@ class _ClusterJoin:
         """The cells that can hold a row within ``reach[i]`` (search-space distance) of the
         indexed row ``rows[i]``, nearest first by centroid key (-1 in the places left), or None
         when these would hold more than half of all rows on average (then an exact search by
-        blocks costs less).
+        blocks costs less; first estimated on 256 evenly spaced ``rows``).
 
         A row of cell ``c`` lies on ``c``'s side of the hyperplane halfway between ``c``'s
         centroid and the query row's nearest one (Voronoi cells), so it is at least the query
@@ -620,6 +620,26 @@ class _ClusterJoin:
         Computed in float64 on the float32 rows; a slack of 1% of the rows' norm (far above the
         float32 rounding of the keys by which rows were put in cells and are compared), and
         the cells whose centroids are closer than that to each other are always kept."""
+        reach = np.asarray(reach, dtype=np.float64)
+        half = 0.5 * len(self.Y)
+        if len(rows) > 512:
+            some = np.linspace(0, len(rows) - 1, 256).astype(np.int64)
+            keep, _ = self._within(rows[some], reach[some])
+            if (keep * self.sizes[None, :]).sum(axis=1).mean() > half:
+                return None
+        keep, ck = self._within(rows, reach)
+        if (keep * self.sizes[None, :]).sum(axis=1).mean() > half:
+            return None
+        order = np.argsort(np.where(keep, ck, np.inf), axis=1, kind="stable")
+        width = int(keep.sum(axis=1).max())
+        order = order[:, :width]
+        kept = np.take_along_axis(keep, order, axis=1)
+        dtype = np.int16 if self.nlist < 2**15 else np.int32
+        return np.where(kept, order, -1).astype(dtype)
+
+    def _within(self, rows: np.ndarray, reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(keep, keys)`` of :meth:`cells_within`: which cells each row keeps (rows × cells)
+        and its float64 centroid keys."""
         Q = self.Y[rows].astype(np.float64)
         C = self.centroids.astype(np.float64)
         csq = np.einsum("ij,ij->i", C, C)
@@ -632,15 +652,7 @@ class _ClusterJoin:
         side = sep[nearest] * (1.0 if self.metric == "cosine" else 2.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             bisector = np.where(sep[nearest] > slack, gap / side, 0.0)
-        keep = bisector <= (np.asarray(reach, dtype=np.float64) * 1.001 + slack)[:, None]
-        if (keep * self.sizes[None, :]).sum(axis=1).mean() > 0.5 * len(self.Y):
-            return None
-        order = np.argsort(np.where(keep, ck, np.inf), axis=1, kind="stable")
-        width = int(keep.sum(axis=1).max())
-        order = order[:, :width]
-        kept = np.take_along_axis(keep, order, axis=1)
-        dtype = np.int16 if self.nlist < 2**15 else np.int32
-        return np.where(kept, order, -1).astype(dtype)
+        return bisector <= (reach * 1.001 + slack)[:, None], ck
 
     def _kmeans(self, Y, nlist, seed, iterations=8, per_list=32):
         rng = np.random.default_rng(seed)
