@@ -447,6 +447,11 @@ def test_lazy_candidate_runs_sort_and_cut_as_a_full_sort(seed, monkeypatch):
     got = sort_cut(limits, runs)
     for g, w in zip(got, (whole.slots, whole.keys, whole.positions)):
         np.testing.assert_array_equal(g, w)
+    from cleanframe.scoring.classification import columns
+
+    monkeypatch.setattr(columns, "SORT_SPLIT", 100)  # slots split over threads (2+ cores)
+    for g, w in zip(sort_cut(limits, runs), (whole.slots, whole.keys, whole.positions)):
+        np.testing.assert_array_equal(g, w)
     parts = [passes.CandidateStats(limits, runs=[r]) for r in runs]
     rng.shuffle(parts)
     merged = passes.CandidateStats(limits)

@@ -983,25 +983,28 @@ def _heap_sort_py(keys, pos, base, size):
         _sift_down(keys, pos, base, end)
 
 
-def _sort_cut_py(limits, slots, keys, pos, out_s, out_k, out_p):
-    """Order entries by (slot, key, position) and keep the first ``limits[slot]`` of each
-    slot (written to ``out_*``; returns how many): a counting sort by slot, then each slot's
-    entries by (key, position), whatever order they come in."""
+def _sort_cut_py(limits, slots, keys, pos, lo, hi, out_s, out_k, out_p):
+    """Order the entries of slots ``lo .. hi - 1`` by (slot, key, position) and keep the first
+    ``limits[slot]`` of each slot (written to ``out_*``; returns how many): a counting sort by
+    slot, then each slot's entries by (key, position), whatever order they come in."""
     n = len(slots)
     num = len(limits)
     start = np.zeros(num + 1, dtype=np.int64)
     for i in range(n):
-        start[slots[i] + 1] += 1
+        s = slots[i]
+        if lo <= s < hi:
+            start[s + 1] += 1
     for s in range(num):
         start[s + 1] += start[s]
     fill = start[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
+    order = np.empty(start[num], dtype=np.int64)
     for i in range(n):
         s = slots[i]
-        order[fill[s]] = i
-        fill[s] += 1
+        if lo <= s < hi:
+            order[fill[s]] = i
+            fill[s] += 1
     w = 0
-    for s in range(num):
+    for s in range(lo, hi):
         a = start[s]
         b = start[s + 1]
         m = min(b - a, limits[s])
@@ -1037,6 +1040,10 @@ def _sort_cut_py(limits, slots, keys, pos, out_s, out_k, out_p):
     return w
 
 
+#: Entries from which :func:`sort_cut` splits its slots over a thread per core.
+SORT_SPLIT = 1 << 20
+
+
 def sort_cut(limits, runs: list) -> tuple:
     """``(slots, keys, positions)`` of the entries of ``runs`` (a list of such triples, in any
     order), sorted by (slot, key, position) and cut to the first ``limits[slot]`` of each slot:
@@ -1049,18 +1056,33 @@ def sort_cut(limits, runs: list) -> tuple:
             np.empty(0, dtype=np.float64),
             np.empty(0, dtype=np.int64),
         )
+    from ..parallel import _workers, parallel_for
+
     slots = np.concatenate([np.asarray(r[0], dtype=np.int32) for r in runs])
     keys = np.concatenate([r[1] for r in runs])
     pos = np.concatenate([np.asarray(r[2], dtype=np.int64) for r in runs])
-    out_s = np.empty(len(slots), dtype=np.int32)
-    out_k = np.empty(len(slots), dtype=keys.dtype)
-    out_p = np.empty(len(slots), dtype=np.int64)
-    w = _kernels()["sort_cut"](
-        np.asarray(limits, dtype=np.int64), slots, keys, pos, out_s, out_k, out_p
-    )
-    if w < len(slots) // 2:  # a cut list much shorter than the input: do not hold the rest
-        return out_s[:w].copy(), out_k[:w].copy(), out_p[:w].copy()
-    return out_s[:w], out_k[:w], out_p[:w]
+    limits = np.asarray(limits, dtype=np.int64)
+    n, num = len(slots), len(limits)
+    workers = _workers() if n >= SORT_SPLIT else 1
+    bounds = [(0, num)]
+    if workers > 1:  # ranges of slots with about as many entries each, on a thread each
+        seen = np.cumsum(np.bincount(slots, minlength=num))
+        cuts = np.searchsorted(seen, [n * i // workers for i in range(1, workers)], "right")
+        bounds = [(int(a), int(b)) for a, b in zip([0, *cuts], [*cuts, num]) if b > a]
+    parts: dict = {}
+
+    def part(bound):
+        lo, hi = bound
+        out_s = np.empty(n, dtype=np.int32)
+        out_k = np.empty(n, dtype=keys.dtype)
+        out_p = np.empty(n, dtype=np.int64)
+        w = _kernels()["sort_cut"](limits, slots, keys, pos, lo, hi, out_s, out_k, out_p)
+        parts[lo] = (out_s[:w], out_k[:w], out_p[:w])
+
+    parallel_for(part, bounds, parallel=len(bounds) > 1)
+    done = [parts[a] for a, _ in bounds]
+    # one array each, copied (a cut list much shorter than its buffers does not hold them)
+    return tuple(np.concatenate([d[i] for d in done]) for i in range(3))
 
 
 def _merge_runs_py(limits, s1, k1, p1, s2, k2, p2, out_s, out_k, out_p):
