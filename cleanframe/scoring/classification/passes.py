@@ -50,8 +50,10 @@ The passes, and what they hold:
    ``both`` (largest margin ``p[j] - p[k]``), each class of ``prune_by_class`` / ``both``
    (lowest ``p[k]``), and the whole data for the ``low_*`` rules (lowest score). Ties are broken
    by global row position (the earliest row wins), as the in-memory kernel does. After the merge
-   the kept rows are exactly the flagged rows, so the plan holds their positions. The lists are
-   sorted by (group, key, position), so merging is a linear merge of sorted runs.
+   the kept rows are exactly the flagged rows, so the plan holds their positions. A batch's
+   candidates are kept as they were found (runs), a merge joins the runs, and the merged lists
+   are sorted by (group, key, position) and cut once, when they are read (or when they grow to
+   twice the limits), so a pass sorts each candidate once, not once per batch and merge level.
 
 Which passes a job runs: ``predicted_neq_given`` none (pass 1 only with
 ``adjust_pred_probs``), ``confident_learning`` pass 1, the ``prune_*``/``both`` rules 1-3 (1 and
