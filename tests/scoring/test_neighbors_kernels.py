@@ -730,25 +730,3 @@ def test_data_the_fixed_probes_would_search_exactly_stays_exact():
     assert scanned > knn.EXHAUSTIVE_ABOVE
     assert index.exact_for(10)
     assert index._probes(10) is None
-
-
-@pytest.mark.parametrize(("shape", "metric"), [("zipf", "cosine"), ("clusters", "euclidean")])
-def test_exact_search_within_reach_equals_the_search_by_blocks(monkeypatch, shape, metric):
-    """The far rows' exact search over only the cells that can hold a row within each row's
-    reach (its last neighbour's distance: Voronoi cells, a row of another cell is at least the
-    distance to the halfway hyperplane away) finds the neighbours of the exact search by blocks,
-    at the tightest valid reach, while comparing each row with a small share of the rows."""
-    monkeypatch.setattr(knn, "_PRUNED_TAIL_MIN_PAIRS", 0)
-    X = make_shape(shape, 4000, 32, seed=2).astype(np.float64)
-    index = knn.KnnIndex(X, metric=metric, approximate=True)
-    rows = np.sort(np.random.default_rng(0).choice(len(X), 300, replace=False))
-    wide = 14
-    expected = index._exact_rows(rows, wide, blocks=True)
-    _, dist = knn._refine(X[rows], X, expected, metric)
-    reach = dist[:, -1]
-    space = np.sqrt(2 * reach) if metric == "cosine" else reach / index._frame.scale
-    cells = index._ivf.cells_within(rows, space)
-    assert cells is not None
-    kept = np.where(cells >= 0, index._ivf.sizes[np.maximum(cells, 0)], 0).sum(axis=1)
-    assert kept.mean() < 0.3 * len(X)  # the cells beyond reach are skipped
-    np.testing.assert_array_equal(index._exact_rows_within(rows, wide, reach), expected)

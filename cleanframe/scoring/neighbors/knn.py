@@ -103,9 +103,6 @@ _COMPILED_SEARCH = True
 #: ... for searches of at least this many (query, row) pairs (below it, loading numba costs
 #: more than it saves).
 _COMPILED_MIN_PAIRS = 1 << 24
-#: The far rows' exact search skips the cells that cannot hold a neighbour from this many
-#: (row, row) pairs on (below it, finding those cells costs more than it saves).
-_PRUNED_TAIL_MIN_PAIRS = 1 << 25
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -608,52 +605,6 @@ class _ClusterJoin:
         self._centroid_blocks(block, len(X))
         return out
 
-    def cells_within(self, rows: np.ndarray, reach: np.ndarray) -> np.ndarray | None:
-        """The cells that can hold a row within ``reach[i]`` (search-space distance) of the
-        indexed row ``rows[i]``, nearest first by centroid key (-1 in the places left), or None
-        when these would hold more than half of all rows on average (then an exact search by
-        blocks costs less; first estimated on 256 evenly spaced ``rows``).
-
-        A row of cell ``c`` lies on ``c``'s side of the hyperplane halfway between ``c``'s
-        centroid and the query row's nearest one (Voronoi cells), so it is at least the query
-        row's distance to that hyperplane away: the cells beyond ``reach`` hold no such row.
-        Computed in float64 on the float32 rows; a slack of 1% of the rows' norm (far above the
-        float32 rounding of the keys by which rows were put in cells and are compared), and
-        the cells whose centroids are closer than that to each other are always kept."""
-        reach = np.asarray(reach, dtype=np.float64)
-        half = 0.5 * len(self.Y)
-        if len(rows) > 512:
-            some = np.linspace(0, len(rows) - 1, 256).astype(np.int64)
-            keep, _ = self._within(rows[some], reach[some])
-            if (keep * self.sizes[None, :]).sum(axis=1).mean() > half:
-                return None
-        keep, ck = self._within(rows, reach)
-        if (keep * self.sizes[None, :]).sum(axis=1).mean() > half:
-            return None
-        order = np.argsort(np.where(keep, ck, np.inf), axis=1, kind="stable")
-        width = int(keep.sum(axis=1).max())
-        order = order[:, :width]
-        kept = np.take_along_axis(keep, order, axis=1)
-        dtype = np.int16 if self.nlist < 2**15 else np.int32
-        return np.where(kept, order, -1).astype(dtype)
-
-    def _within(self, rows: np.ndarray, reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(keep, keys)`` of :meth:`cells_within`: which cells each row keeps (rows × cells)
-        and its float64 centroid keys."""
-        Q = self.Y[rows].astype(np.float64)
-        C = self.centroids.astype(np.float64)
-        csq = np.einsum("ij,ij->i", C, C)
-        ck = -(Q @ C.T) if self.metric == "cosine" else csq[None, :] - 2.0 * (Q @ C.T)
-        sep = np.sqrt(np.maximum(csq[:, None] + csq[None, :] - 2.0 * (C @ C.T), 0.0))
-        norm = 1.0 if self.sq is None else math.sqrt(max(1.0, float(self.sq.max())))
-        slack = 0.01 * norm
-        nearest = ck.argmin(axis=1)
-        gap = ck - ck[np.arange(len(rows)), nearest][:, None]
-        side = sep[nearest] * (1.0 if self.metric == "cosine" else 2.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bisector = np.where(sep[nearest] > slack, gap / side, 0.0)
-        return bisector <= (reach * 1.001 + slack)[:, None], ck
-
     def _kmeans(self, Y, nlist, seed, iterations=8, per_list=32):
         rng = np.random.default_rng(seed)
         n = len(Y)
@@ -827,7 +778,6 @@ class _ClusterJoin:
         symmetric: bool = False,
         delta: float | None = None,
         boundary: bool = False,
-        cells: np.ndarray | None = None,
     ):
         """k nearest indexed rows of each row of Q among its ``nprobe`` nearest cells; Q None:
         of the indexed ``rows`` (default all), each excluding itself. -1 where fewer than k
@@ -843,10 +793,7 @@ class _ClusterJoin:
         ``delta`` (:meth:`calibrate_radius`): each row probes only those of its ``nprobe``
         nearest cells whose centroid key is at most its nearest cell's plus ``delta`` (with
         ``boundary``: whose boundary with its nearest cell is within ``delta`` of the row, as
-        :meth:`calibrate_radius` with ``boundary``).
-
-        ``cells``: the cells each row probes, given (rows × p, -1 in the places left at the end
-        of a row; ``nprobe`` and ``delta`` are then not used)."""
+        :meth:`calibrate_radius` with ``boundary``)."""
         self_query = Q is None
         reverse = symmetric and Q is None and rows is None and nprobe > 1
         ids = None
@@ -863,10 +810,7 @@ class _ClusterJoin:
             from ._knn_kernels import cell_candidates, gather, merge_candidates, probe_bits, warm
 
             warm()
-        if cells is None:
-            cells = self._nearest_cells(Qs, nprobe, delta, compiled=compiled, boundary=boundary)
-        else:
-            nprobe, delta = cells.shape[1], 0.0  # rows probe different numbers of cells
+        cells = self._nearest_cells(Qs, nprobe, delta, compiled=compiled, boundary=boundary)
         counts = None if delta is None else (cells >= 0).sum(axis=1)  # cells probed per row
         if compiled:
             bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
@@ -1455,10 +1399,8 @@ class KnnIndex:
         its far rows need the same budget) and at most :data:`EXACT_TAIL_MAX` of them. An
         inverted file misses most where a row's neighbours are far and spread over many cells,
         and those rows are the ones the outlier check (Q3 + 1.7·IQR by default) flags: searched
-        exactly (the self-graph's over the cells that can hold a row as near as the row's
-        approximate last neighbour, :meth:`_exact_rows_within`), its flags do not depend on the
-        approximation. ``Q`` / ``Q_raw``: query rows (prepared / as given); None: the
-        self-graph."""
+        exactly, its flags do not depend on the approximation. ``Q`` / ``Q_raw``: query rows
+        (prepared / as given); None: the self-graph."""
         n = len(idx)
         if isinstance(self._ivf, _ClusterJoin):
             scanned = self._ivf.calibrate(k, self._samples()[0], symmetric=Q is None)[2]
@@ -1475,7 +1417,7 @@ class KnnIndex:
         if len(tail):
             idx, dist = idx.copy(), dist.copy()
             if Q is None:
-                found = self._exact_rows_within(tail, idx.shape[1], dist[tail, -1])
+                found = self._exact_rows(tail, idx.shape[1], blocks=True)
                 rows = self.features[tail]
             else:
                 found = (
@@ -1494,28 +1436,6 @@ class KnnIndex:
                 rows = np.asarray(Q_raw)[tail]
             idx[tail], dist[tail] = _refine(rows, self.features, found, self.metric)
         return idx, dist
-
-    def _exact_rows_within(self, rows: np.ndarray, k: int, reach: np.ndarray) -> np.ndarray:
-        """:meth:`_exact_rows` (by blocks) for indexed ``rows`` whose k-th nearest other row is
-        known to be at most ``reach[i]`` away (float64 distances of the given rows): a cluster
-        join compares each row only with the rows of the cells that can hold a row that near
-        (:meth:`_ClusterJoin.cells_within`; the same neighbours, far fewer products where the
-        data is clustered), unless those hold most rows."""
-        cj = self._ivf
-        if isinstance(cj, _ClusterJoin) and len(rows) * len(self._Y) >= _PRUNED_TAIL_MIN_PAIRS:
-            if self.metric == "cosine":  # unit rows: |x - y|^2 = 2 (1 - cos)
-                reach = np.sqrt(2.0 * np.asarray(reach, dtype=np.float64))
-            else:
-                assert self._frame is not None
-                reach = np.asarray(reach, dtype=np.float64) / self._frame.scale
-            cells = cj.cells_within(rows, reach)
-            if cells is not None:
-                found = cj.search(None, k, cells.shape[1], rows=rows, cells=cells)
-                bad = np.flatnonzero((found < 0).any(axis=1))
-                if len(bad):
-                    found[bad] = self._exact_rows(rows[bad], k, blocks=True)
-                return found
-        return self._exact_rows(rows, k, blocks=True)
 
     @_one_blas_thread
     def recall_check(self, k: int) -> tuple[np.ndarray, np.ndarray]:
