@@ -986,7 +986,9 @@ def _heap_sort_py(keys, pos, base, size):
 def _sort_cut_py(limits, slots, keys, pos, lo, hi, out_s, out_k, out_p):
     """Order the entries of slots ``lo .. hi - 1`` by (slot, key, position) and keep the first
     ``limits[slot]`` of each slot (written to ``out_*``; returns how many): a counting sort by
-    slot, then each slot's entries by (key, position), whatever order they come in."""
+    slot that moves the keys and positions (so each slot's entries are then read from one
+    contiguous run), then each slot's entries by (key, position), whatever order they came in.
+    """
     n = len(slots)
     num = len(limits)
     start = np.zeros(num + 1, dtype=np.int64)
@@ -997,27 +999,33 @@ def _sort_cut_py(limits, slots, keys, pos, lo, hi, out_s, out_k, out_p):
     for s in range(num):
         start[s + 1] += start[s]
     fill = start[:-1].copy()
-    order = np.empty(start[num], dtype=np.int64)
+    gk = np.empty(start[num], dtype=keys.dtype)
+    gp = np.empty(start[num], dtype=np.int64)
     for i in range(n):
         s = slots[i]
         if lo <= s < hi:
-            order[fill[s]] = i
-            fill[s] += 1
+            f = fill[s]
+            gk[f] = keys[i]
+            gp[f] = pos[i]
+            fill[s] = f + 1
     w = 0
+    small = np.empty(16, dtype=np.int64)
     for s in range(lo, hi):
         a = start[s]
         b = start[s + 1]
         m = min(b - a, limits[s])
         if m <= 0:
             continue
-        idx = order[a:b]
+        sk = gk[a:b]
+        sp = gp[a:b]
         if b - a <= 16:  # insertion sort on (key, position)
-            for t in range(1, b - a):
-                cur = idx[t]
+            idx = small[: b - a]
+            for t in range(b - a):
+                cur = t
                 u = t - 1
                 while u >= 0:
                     prev = idx[u]
-                    if keys[prev] < keys[cur] or (keys[prev] == keys[cur] and pos[prev] < pos[cur]):
+                    if sk[prev] < sk[cur] or (sk[prev] == sk[cur] and sp[prev] < sp[cur]):
                         break
                     idx[u + 1] = prev
                     u -= 1
@@ -1025,17 +1033,29 @@ def _sort_cut_py(limits, slots, keys, pos, lo, hi, out_s, out_k, out_p):
         else:  # by position (runs in row order already are), then stably by key
             ascending = True
             for t in range(1, b - a):
-                if pos[idx[t]] < pos[idx[t - 1]]:
+                if sp[t] < sp[t - 1]:
                     ascending = False
                     break
-            if not ascending:
-                idx = idx[np.argsort(pos[idx], kind="mergesort")]
-            idx = idx[np.argsort(keys[idx], kind="mergesort")]
+            by_pos = np.arange(b - a) if ascending else np.argsort(sp, kind="mergesort")
+            if sk.itemsize == 4:  # float32: one sort of (order-preserving key bits, rank)
+                bits = (sk + sk.dtype.type(0)).view(np.uint32)  # -0.0 counted as 0.0
+                packed = np.empty(b - a, dtype=np.uint64)
+                sign = np.uint64(1 << 31)
+                for t in range(b - a):
+                    v = np.uint64(bits[by_pos[t]])
+                    v = (v ^ np.uint64(0xFFFFFFFF)) if v >= sign else v | sign
+                    packed[t] = (v << np.uint64(32)) | np.uint64(t)
+                packed.sort()
+                idx = np.empty(b - a, dtype=np.int64)
+                for t in range(b - a):
+                    idx[t] = by_pos[np.int64(packed[t] & np.uint64(0xFFFFFFFF))]
+            else:
+                idx = by_pos[np.argsort(sk[by_pos], kind="mergesort")]
         for t in range(m):
             i = idx[t]
             out_s[w] = s
-            out_k[w] = keys[i]
-            out_p[w] = pos[i]
+            out_k[w] = sk[i]
+            out_p[w] = sp[i]
             w += 1
     return w
 
