@@ -13,6 +13,11 @@ then by row index (an empty place, index -1, last). Keeping a row's k best of a 
 lossless for the merge (what is beyond them cannot enter the row's k best), so the graph is the
 numpy path's, entry for entry.
 
+The build's other compiled passes: each row's nearest cells (:func:`nearest_cells`, by centroid
+key or by distance to the cells' boundary), a round's probes grouped by cell (a counting sort,
+:func:`group_by_cell`), k-means' per-cell sums (:func:`scatter_rows`) and the exact-duplicate row
+hashes (:func:`row_hashes`); each gives its numpy counterpart's result bit for bit.
+
 numba is imported (and the loops compiled, cached on disk) on first use only.
 """
 

@@ -20,9 +20,12 @@ the pair), and ``nprobe`` is calibrated on the data: the exact neighbours of a s
 rows give the recall of every ``nprobe`` and the smallest reaching recall@k
 :data:`TARGET_RECALL` is used (exact search instead when that would compare each row with more
 than half of the rows); or, when it compares fewer rows for at least that sample recall, each row
-probes the cells whose centroid is within a calibrated radius of its nearest one's (few cells
-for a row inside a cell, more for a row between cells). Rows far from their neighbours, where
-an inverted file misses most and which the outlier check flags, are then searched exactly. Every
+probes the cells within a calibrated radius (few cells for a row inside a cell, more for a row
+between cells): by centroid key against its nearest one's, or by the row's distance to the
+boundary between its nearest cell and the other (the key gap over the centroids' distance;
+:attr:`_ClusterJoin.boundary_factors`), whichever compares fewer rows. Rows far from their
+neighbours, where an inverted file misses most and which the outlier check flags, are then
+searched exactly. Every
 approximate graph carries an estimated recall (:attr:`KnnGraph.estimated_recall`: an exact
 search of another seeded sample), shown in its repr and in the warning, which says so when it is
 below :data:`RECALL_WARNING`. faiss' IVF-Flat index is available as ``approximate="faiss"``. The
