@@ -285,6 +285,45 @@ def test_stacked_columns_not_one_block_take_the_column_path():
     )
 
 
+def test_columns_of_separate_buffers_at_one_spacing_are_not_one_block():
+    """Separate buffers that happen to lie at one spacing (small Arrow buffers of a polars frame
+    often do) are not one block: the strided view would span memory between them that no array
+    owns, where numpy's copy can place its output and then recurse on the apparent overlap until
+    the thread's stack overflows (a test worker died that way in about 1 run in 10)."""
+    memory = np.arange(4000, dtype=np.float64)
+    raw = memoryview(memory.view(np.uint8))
+    # each column its own array (its base a memoryview, not one numpy array), 1000 values apart
+    columns = [np.frombuffer(raw[i * 8000 : i * 8000 + 32], dtype=np.float64) for i in range(3)]
+    assert [c.__array_interface__["data"][0] for c in columns] == [
+        columns[0].__array_interface__["data"][0] + i * 8000 for i in range(3)
+    ]
+    assert _base._one_block(columns) is None
+    np.testing.assert_array_equal(_base.stack_columns(columns, np.float64), np.c_[tuple(columns)])
+    # the same memory through one numpy array is one block: its span is that array's own
+    X = memory.reshape(4, 1000)
+    assert _base._one_block([X[i, :4] for i in range(3)]) is not None
+    assert _base._one_block([X[0, :4], columns[1]]) is None  # one owner each
+
+
+def test_polars_columns_cast_apart_are_not_one_block():
+    """Two columns of a polars frame cast to Float32 are two separate buffers, whose addresses
+    are often one spacing apart by chance (hundreds of MB): the column path. Columns that are
+    slices of one buffer with no gaps (a frame made from pandas' 2-D block) stay one block."""
+    import polars as pl
+
+    for seed in range(20):
+        values = np.random.default_rng(seed).random((5, 2))
+        frame = pl.DataFrame({"a": values[:, 0], "b": values[:, 1]})
+        cast = frame.with_columns(pl.all().cast(pl.Float32))
+        arrays = [cast.get_column(c).to_numpy() for c in cast.columns]
+        assert _base._one_block(arrays) is None
+        np.testing.assert_array_equal(_base.stack_columns(arrays, np.float32), cast.to_numpy())
+    packed = pl.from_pandas(pd.DataFrame(np.arange(12.0).reshape(4, 3), columns=list("abc")))
+    arrays = [packed.get_column(c).to_numpy() for c in packed.columns]
+    assert _base._one_block(arrays) is not None
+    np.testing.assert_array_equal(_base.stack_columns(arrays, np.float64), packed.to_numpy())
+
+
 def test_pandas_frame_from_an_array_gives_its_values():
     """A frame built from an (N, K) array stores its columns as one block."""
     X = np.random.default_rng(8).normal(size=(3000, 16))

@@ -146,11 +146,34 @@ def stack_columns(arrays: Sequence[np.ndarray], dtype) -> np.ndarray:
     return out
 
 
+def _span(a: np.ndarray) -> tuple[int, int]:
+    """The first byte of ``a``'s memory and the byte after its last (any strides)."""
+    low = high = a.__array_interface__["data"][0]
+    for size, stride in zip(a.shape, a.strides):
+        reach = (size - 1) * stride if size else 0
+        low, high = (low + reach, high) if reach < 0 else (low, high + reach)
+    return low, high + a.itemsize
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array at the end of ``a``'s chain of numpy bases (the one that holds its memory)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
 def _one_block(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
-    """The 1-D ``arrays`` as one read-only (N, K) view when they lie in memory as the rows or
-    columns of one 2-D array: one length, dtype and stride, each starting the same number of
-    bytes after the previous (so every element of the view is an element of its column); else
-    None."""
+    """The 1-D ``arrays`` as one read-only (N, K) view when they are the rows or columns of one
+    2-D array: one length, dtype and stride, each starting the same number of bytes after the
+    previous (so every element of the view is an element of its column), and every byte of the
+    view's span either an element of the view (columns packed with no gaps, as in a polars
+    frame made from an array) or memory of the one array they are all views of; else None.
+
+    The last rule matters: columns of separate buffers that happen to lie at one spacing (small
+    Arrow buffers of a polars frame often do) make a view whose span covers memory between
+    them that no array owns. numpy's copy checks a destination against the source's span, and
+    a fresh output (or each temporary it makes for an overlap) can be allocated inside it; the
+    copy then recursed until the thread's stack overflowed (a silent crash, ~1 run in 10)."""
     if len(arrays) < 2 or not all(isinstance(a, np.ndarray) for a in arrays):
         return None
     first = arrays[0]
@@ -170,9 +193,17 @@ def _one_block(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
             or a.__array_interface__["data"][0] != start + i * offset
         ):
             return None
-    return np.lib.stride_tricks.as_strided(
+    view = np.lib.stride_tricks.as_strided(
         first, shape=(n, len(arrays)), strides=(stride, offset), writeable=False
     )
+    low, high = _span(view)
+    if high - low == view.size * view.itemsize:  # no gaps: the span is the columns' own
+        return view
+    owner = _owner(first)
+    if any(_owner(a) is not owner for a in arrays[1:]):
+        return None
+    own_low, own_high = _span(owner)
+    return view if own_low <= low and high <= own_high else None
 
 
 class Engine:
