@@ -651,18 +651,39 @@ def test_appended_candidates_equal_the_heaps_and_fall_back_when_the_room_is_shor
     assert columns._appended_candidates(*args, 1) is None  # short room: the heaps
 
 
+@pytest.mark.parametrize("grid", [None, 256])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_candidates_of_rows_with_one_possible_pair_taken_without_reading_them(dtype):
+def test_candidates_of_rows_with_one_possible_pair_taken_without_reading_them(dtype, grid):
     """Given each row's argmax and second largest value (exact, or a float16 bound rounded
     up), rows whose second largest value is too far above their own probability are taken
     for their argmax's pair without reading their columns: the same candidates as the full
-    scan, with and without cut-offs, appended or in the heaps, with tied maxima (the second
-    largest equals the largest) and rows whose own probability is the second largest."""
+    scan, with and without cut-offs, appended or in the heaps, sorted or as runs, with tied
+    maxima (the second largest equals the largest), rows whose own probability is the second
+    largest, and tied keys (probabilities on a 1/256 grid; a slot keeping one of two rows with
+    equal keys keeps the earlier one)."""
     from cleanframe._batched import _float16_up
     from cleanframe.scoring.classification import columns
 
+    # two rows of pair (0, 1) with the same key, the second one taken without a read
+    two = np.array([[0.125, 0.25, 0.625], [0.3125, 0.4375, 0.25]], dtype=dtype)
+    tiny = ProbColumns([np.ascontiguousarray(two[:, j]) for j in range(3)])
+    lab2 = np.array([0, 0])
+    st2 = tiny.row_stats(lab2)
+    slot2 = np.full((3, 3), -1, dtype=np.int64)
+    slot2[0, [1, 2]] = [1, 2]
+    lim2 = np.zeros(3 * 4 + 1, dtype=np.int64)
+    lim2[[1, 2]] = 1
+    cut2 = np.full((3, 3), np.inf)
+    cut2[0, [1, 2]] = -0.05
+    few = (tiny, lab2, st2.own, st2.other, 0, slot2, np.full(3, -1, dtype=np.int64), lim2, cut2)
+    for room in (10, 0):
+        got = columns.top_candidates(*few, room, top=(st2.argmax, st2.second))
+        np.testing.assert_array_equal(got[2][got[0] == 1], [0])
+
     k = 12
     labels, p = hard_shape(6000, k, seed=5)
+    if grid:
+        p = np.round(p * grid) / grid
     p = p.astype(dtype)
     rng = np.random.default_rng(5)
     tie = rng.choice(len(p), 300, replace=False)
@@ -694,6 +715,9 @@ def test_candidates_of_rows_with_one_possible_pair_taken_without_reading_them(dt
         for bound in (second, _float16_up(second, len(second))):
             got = columns.top_candidates(*args, cutoff, room, top=(argmax, bound))
             for a, b in zip(got, full):
+                np.testing.assert_array_equal(a, b)
+            runs = columns.top_candidates(*args, cutoff, room, top=(argmax, bound), ordered=False)
+            for a, b in zip(columns.sort_cut(ctx.limits, [runs]), full):
                 np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="do not match"):
         columns.top_candidates(*args, ctx.cutoff, 0, top=(argmax[:-1], second[:-1]))

@@ -388,12 +388,13 @@ def top_candidates(
     (:func:`cutoff_room`); then every such key of the batch is appended to flat arrays and
     sorted once (sequential writes instead of heap pushes spread over every pair's heap),
     falling back to the heaps if the room is ever exceeded. ``ordered=False``: the appended
-    keys are returned as they were appended (each slot's keys in position order, neither
-    sorted by key nor cut; :func:`sort_cut` orders and cuts them later, e.g. once for all the
-    batches of a pass). ``top``: ``(first argmax, second)`` of each row, ``second`` at or above
-    the row's second largest value (any float dtype; e.g. kept rounded up): a row whose second
-    largest value is too far above its own probability for any of its class's pairs can only
-    be a candidate of the pair of its argmax, which is then taken without reading its columns.
+    keys are returned as they were appended, neither sorted nor cut (each slot's keys in
+    position order without ``top``, not always with it); :func:`sort_cut` orders and cuts
+    them later, e.g. once for all the batches of a pass. ``top``: ``(first argmax, second)``
+    of each row, ``second`` at or above the row's second largest value (any float dtype;
+    e.g. kept rounded up): a row whose second largest value is too far above its own
+    probability for any of its class's pairs can only be a candidate of the pair of its
+    argmax, which is then taken without reading its columns.
     """
     if cutoff is not None and room > 0:
         slots = (pair_slot, class_slot, limits)
@@ -500,7 +501,10 @@ def _appended_candidates(
     if not ordered:
         pos_ += int(offset)
         return slots_, keys_, pos_
-    order = _by_slot_key(slots_, keys_)  # then by position
+    if top is None:  # each pair's keys were appended in position order: a stable sort
+        order = _by_slot_key(slots_, keys_)  # then by position
+    else:  # rows taken from ``top`` come first in their tile: positions decide ties
+        order = np.lexsort((pos_, keys_, slots_))
     s = slots_[order]
     first = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - first) < limits[s]]
