@@ -334,3 +334,47 @@ def test_compiled_grouping_by_cell_equals_a_stable_argsort(seed, rows, width, nl
     got = knn._group_by_cell(probe, width, nlist, compiled=True)
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
+
+
+def test_far_rows_near_groups_of_near_copies_get_the_exact_searchs_neighbours(monkeypatch):
+    """The far rows that the approximate build searches exactly afterwards (the tail: mean
+    distance to their k approximate neighbours above Q3 + 1·IQR) get ``approximate=False``'s
+    neighbours and distances bit for bit, also when their nearest rows are a group of near
+    copies (25 copies of one point jittered by about 1e-7 relative) that float32 keys cannot
+    tell apart: which copies a row keeps depends on how its keys were rounded, so the tail must
+    be searched with the exact search's own products (a search over the cells within reach
+    computes them by other shapes and keeps other copies)."""
+    from benchmarks.embedding_shapes import make_shape
+
+    # A shortcut for the far rows once applied only from 2^25 (row, row) pairs: from any size.
+    monkeypatch.setattr(knn, "_PRUNED_TAIL_MIN_PAIRS", 0, raising=False)
+    rng = np.random.default_rng(0)
+    X = make_shape("clusters", 3000, 32, seed=0).astype(np.float64)
+    far, copies = [], []
+    for _ in range(40):
+        base = X[rng.integers(len(X))] * 3 + rng.normal(size=32) * 5
+        far.append(base + rng.normal(size=32) * 3)
+        copies.append(base + rng.normal(size=(25, 32)) * 1e-7 * np.abs(base).max())
+    X = np.vstack([X, *copies, far])
+    far_rows = np.arange(len(X) - 40, len(X))
+    before = {}
+    exact_tail = knn.KnnIndex._exact_tail
+
+    def spy(self, idx, dist, k, Q=None, Q_raw=None):
+        before["dist"] = dist.copy()
+        return exact_tail(self, idx, dist, k, Q, Q_raw)
+
+    monkeypatch.setattr(knn.KnnIndex, "_exact_tail", spy)
+    k = 10
+    index = knn.KnnIndex(X, metric="euclidean", approximate=True)
+    assert not index.exact_for(k)
+    idx, dist = index.self_graph(k)
+    avg = before["dist"][:, :k].mean(axis=1)
+    q1, q3 = np.percentile(avg, [25, 75])
+    tail = np.flatnonzero(avg > q3 + (q3 - q1))
+    assert np.isin(far_rows, tail).all() and len(tail) < knn.EXACT_TAIL_MAX * len(X)
+    exact = knn.KnnIndex(X, metric="euclidean", approximate=False)
+    expected_idx, expected_dist = exact.self_graph(k)
+    assert np.isin(expected_idx[far_rows], np.arange(3000, 4000)).all()  # their copies
+    np.testing.assert_array_equal(idx[tail], expected_idx[tail])
+    np.testing.assert_array_equal(dist[tail].view(np.int64), expected_dist[tail].view(np.int64))
