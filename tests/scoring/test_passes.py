@@ -392,11 +392,11 @@ def test_no_rows_and_column_major_batches():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_merge_of_sorted_runs_equals_a_full_sort_and_cut(seed):
-    """The linear merge of two cut lists (sorted by slot, key, position) keeps exactly what
+def test_sort_cut_of_two_cut_lists_equals_a_full_sort_and_cut(seed):
+    """Sorting and cutting two cut lists (sorted by slot, key, position) keeps exactly what
     sorting the union and cutting keeps, with many tied keys; batch candidates from the column
     loop come sorted the same way."""
-    from cleanframe.scoring.classification.columns import merge_runs
+    from cleanframe.scoring.classification.columns import sort_cut
 
     rng = np.random.default_rng(seed)
     limits = rng.integers(0, 6, size=8)
@@ -407,7 +407,7 @@ def test_merge_of_sorted_runs_equals_a_full_sort_and_cut(seed):
     a = passes._cut(limits, slots[half], keys[half], rows[half])
     b = passes._cut(limits, slots[~half], keys[~half], rows[~half])
     whole = passes._cut(limits, slots, keys, rows)
-    merged = merge_runs(limits, (a.slots, a.keys, a.positions), (b.slots, b.keys, b.positions))
+    merged = sort_cut(limits, [(a.slots, a.keys, a.positions), (b.slots, b.keys, b.positions)])
     for got, want in zip(merged, (whole.slots, whole.keys, whole.positions)):
         np.testing.assert_array_equal(got, want)
     order = np.lexsort((whole.positions, whole.keys, whole.slots))

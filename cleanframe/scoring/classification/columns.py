@@ -39,7 +39,6 @@ __all__ = [
     "RowStats",
     "as_columns",
     "confident_guess",
-    "merge_runs",
     "scan",
     "sort_cut",
     "top_candidates",
@@ -1071,7 +1070,7 @@ SORT_SPLIT = 1 << 20
 def sort_cut(limits, runs: list) -> tuple:
     """``(slots, keys, positions)`` of the entries of ``runs`` (a list of such triples, in any
     order), sorted by (slot, key, position) and cut to the first ``limits[slot]`` of each slot:
-    what sorting the union and cutting it keeps (as repeated :func:`merge_runs` would), in one
+    what sorting the union and cutting it keeps, in one
     linear pass and small per-slot sorts."""
     runs = [r for r in runs if len(r[0])]
     if not runs:
@@ -1107,72 +1106,6 @@ def sort_cut(limits, runs: list) -> tuple:
     done = [parts[a] for a, _ in bounds]
     # one array each, copied (a cut list much shorter than its buffers does not hold them)
     return tuple(np.concatenate([d[i] for d in done]) for i in range(3))
-
-
-def _merge_runs_py(limits, s1, k1, p1, s2, k2, p2, out_s, out_k, out_p):
-    """Merge two candidate lists sorted by (slot, key, position), keeping the first
-    ``limits[slot]`` of each slot; returns how many were written."""
-    n1 = len(s1)
-    n2 = len(s2)
-    i = 0
-    j = 0
-    w = 0
-    slot = -1
-    kept = 0
-    while i < n1 or j < n2:
-        if j >= n2:
-            first = True
-        elif i >= n1:
-            first = False
-        elif s1[i] != s2[j]:
-            first = s1[i] < s2[j]
-        elif k1[i] != k2[j]:
-            first = k1[i] < k2[j]
-        else:
-            first = p1[i] <= p2[j]
-        if first:
-            s = s1[i]
-            key = k1[i]
-            p = p1[i]
-            i += 1
-        else:
-            s = s2[j]
-            key = k2[j]
-            p = p2[j]
-            j += 1
-        if s != slot:
-            slot = s
-            kept = 0
-        if kept < limits[s]:
-            out_s[w] = s
-            out_k[w] = key
-            out_p[w] = p
-            w += 1
-            kept += 1
-    return w
-
-
-def merge_runs(limits, a: tuple, b: tuple) -> tuple:
-    """Merge two ``(slots, keys, positions)`` lists, each sorted by (slot, key, position), into
-    one sorted list that keeps the ``limits[slot]`` first of each slot: linear time, exact
-    (ties by position)."""
-    n = len(a[0]) + len(b[0])
-    out_s = np.empty(n, dtype=np.int32)
-    out_k = np.empty(n, dtype=np.result_type(a[1].dtype, b[1].dtype))
-    out_p = np.empty(n, dtype=np.int64)
-    w = _kernels()["merge_runs"](
-        np.asarray(limits, dtype=np.int64),
-        np.asarray(a[0], dtype=np.int32),
-        a[1],
-        np.asarray(a[2], dtype=np.int64),
-        np.asarray(b[0], dtype=np.int32),
-        b[1],
-        np.asarray(b[2], dtype=np.int64),
-        out_s,
-        out_k,
-        out_p,
-    )
-    return out_s[:w], out_k[:w], out_p[:w]
 
 
 #: The heap helpers the loops call: the compiled functions once :func:`_kernels` ran.
@@ -1230,6 +1163,5 @@ def _built() -> dict:
         "value_stats": _gate_value_stats(),
         "scan": jit(_scan_py),
         "top_candidates": jit(_top_candidates_py),
-        "merge_runs": jit(_merge_runs_py),
         "sort_cut": jit(_sort_cut_py),
     }

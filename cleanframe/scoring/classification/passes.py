@@ -53,7 +53,8 @@ The passes, and what they hold:
    the kept rows are exactly the flagged rows, so the plan holds their positions. A batch's
    candidates are kept as they were found (runs), a merge joins the runs, and the merged lists
    are sorted by (group, key, position) and cut once, when they are read (or when they grow to
-   twice the limits), so a pass sorts each candidate once, not once per batch and merge level.
+   twice the limits plus 2^20 entries), so a pass sorts each candidate once, not once per batch
+   and merge level.
 
 Which passes a job runs: ``predicted_neq_given`` none (pass 1 only with
 ``adjust_pred_probs``), ``confident_learning`` pass 1, the ``prune_*``/``both`` rules 1-3 (1 and
