@@ -378,3 +378,41 @@ def test_far_rows_near_groups_of_near_copies_get_the_exact_searchs_neighbours(mo
     assert np.isin(expected_idx[far_rows], np.arange(3000, 4000)).all()  # their copies
     np.testing.assert_array_equal(idx[tail], expected_idx[tail])
     np.testing.assert_array_equal(dist[tail].view(np.int64), expected_dist[tail].view(np.int64))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_boundary_factors_by_blocks_of_cells_equal_the_formula_on_all_cells(metric):
+    """The factors per pair of cells, computed by blocks of 512 cells (three blocks here, the
+    last one partial, equal centroids in different blocks), are the float32 values of the
+    formula on all cells at once, bit for bit: 1 / |c_a - c_b| (cosine) or 1 / (2 |c_a - c_b|)
+    (euclidean) in float64, and the largest finite float32 for equal centroids and on the
+    diagonal (whose squared distance from norms and products is rounding noise)."""
+    from cleanframe.scoring.neighbors import knn
+
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(1300, 48)).astype(np.float32)
+    if metric == "cosine":
+        C /= np.linalg.norm(C, axis=1, keepdims=True)
+    C[7] = C[900]
+    C[1299] = C[100]
+    join = knn._ClusterJoin.__new__(knn._ClusterJoin)
+    join.centroids, join.metric = C, metric
+    got = join.boundary_factors
+    C64 = C.astype(np.float64)
+    norms = np.einsum("ij,ij->i", C64, C64)
+    sq = norms[:, None] + norms[None, :] - 2.0 * (C64 @ C64.T)
+    equal = (C[:, None, :] == C[None, :, :]).all(axis=2)
+    sq[equal] = 0.0
+    sep = np.sqrt(np.maximum(sq, 0.0)) * (1.0 if metric == "cosine" else 2.0)
+    big = np.finfo(np.float32).max
+    with np.errstate(divide="ignore"):
+        expected = np.minimum(1.0 / sep, float(big)).astype(np.float32)
+    assert got.dtype == np.float32 and got.shape == (1300, 1300)
+    np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))
+    assert got[7, 900] == got[900, 7] == got[1299, 100] == big
+    assert (np.diagonal(got) == big).all()
+    np.testing.assert_allclose(
+        got[5, 1200],
+        1 / np.linalg.norm(C64[5] - C64[1200]) / (1 if metric == "cosine" else 2),
+        rtol=1e-6,
+    )

@@ -547,15 +547,18 @@ class _ClusterJoin:
         ``1 / (2 |c_a - c_b|)`` for euclidean ones. A row of cell ``b`` lies beyond that
         hyperplane, so it is at least that far from the row: unlike the key gap, this measure
         does not favour cells whose centroid is far away (the largest finite float32 for equal
-        centroids). Computed in float64 by blocks of cells (the float64 temporaries stay small
-        at any number of cells)."""
+        centroids, the diagonal included: found by their values, since the squared distance
+        from norms and products is rounding noise for them). Computed in float64 by blocks of
+        cells (the float64 temporaries stay small at any number of cells)."""
         C = self.centroids.astype(np.float64)
         norms = np.einsum("ij,ij->i", C, C)
+        same = np.unique(self.centroids, axis=0, return_inverse=True)[1].reshape(-1)
         out = np.empty((len(C), len(C)), dtype=np.float32)
         big = float(np.finfo(np.float32).max)
         for start in range(0, len(C), 512):
             part = slice(start, start + 512)
             sq = norms[part, None] + norms[None, :] - 2.0 * (C[part] @ C.T)
+            sq[same[part, None] == same[None, :]] = 0.0
             sep = np.sqrt(np.maximum(sq, 0.0)) * (1.0 if self.metric == "cosine" else 2.0)
             with np.errstate(divide="ignore"):
                 out[part] = np.minimum(1.0 / sep, big)
