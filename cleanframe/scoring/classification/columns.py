@@ -373,7 +373,6 @@ def top_candidates(
     room: int = 0,
     *,
     ordered: bool = True,
-    top: tuple | None = None,
 ):
     """The candidates of one batch: ``(slots, keys, positions)``.
 
@@ -387,33 +386,26 @@ def top_candidates(
     (:func:`cutoff_room`); then every such key of the batch is appended to flat arrays and
     sorted once (sequential writes instead of heap pushes spread over every pair's heap),
     falling back to the heaps if the room is ever exceeded. ``ordered=False``: the appended
-    keys are returned as they were appended, neither sorted nor cut (each slot's keys in
-    position order without ``top``, not always with it); :func:`sort_cut` orders and cuts
-    them later, e.g. once for all the batches of a pass. ``top``: ``(first argmax, second)``
-    of each row, ``second`` at or above the row's second largest value (any float dtype;
-    e.g. kept rounded up): a row whose second largest value is too far above its own
-    probability for any of its class's pairs can only be a candidate of the pair of its
-    argmax, which is then taken without reading its columns.
+    keys are returned as they were appended (each slot's keys in position order, neither
+    sorted by key nor cut; :func:`sort_cut` orders and cuts them later, e.g. once for all the
+    batches of a pass).
     """
     if cutoff is not None and room > 0:
-        slots = (pair_slot, class_slot, limits)
         out = _appended_candidates(
-            cols, labels, own, other, offset, *slots, cutoff, room, ordered, top
+            cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room, ordered
         )
         if out is not None:
             return out
     used = np.unique(np.concatenate([pair_slot[pair_slot >= 0], class_slot[class_slot >= 0]]))
     scanned = _candidate_scan(
-        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, 0, top
+        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, 0
     )
     assert scanned is not None  # nothing is appended, so no room can run out
     (slots, keys, pos), _ = scanned
     return slots, keys, pos + int(offset)
 
 
-def _candidate_scan(
-    cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room, top=None
-):
+def _candidate_scan(cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room):
     """One run of the compiled candidates scan over a batch: a bounded heap per slot in
     ``used`` (at most its limit, or the batch's rows), and with ``room`` > 0 every pair key at
     or below its cut-off appended to flat arrays of that size instead. Returns ``(heaps,
@@ -432,21 +424,11 @@ def _candidate_scan(
     a_key = np.empty(room, dtype=cols.dtype)
     a_pos = np.empty(room, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)  # appended, overflowed
-    if top is None:
-        amx = np.zeros(0, dtype=np.int64)
-        sec = np.zeros(0, dtype=cols.dtype)
-    else:
-        amx = np.asarray(top[0], dtype=np.int64)
-        sec = np.asarray(top[1]).astype(cols.dtype)  # a float16 bound widens exactly
-        if len(amx) != n or len(sec) != n:
-            raise ValueError("the per-row argmax and second values do not match the rows")
     _kernels()["top_candidates"](
         cols.typed(),
         np.asarray(labels, dtype=np.int64),
         own,
         other,
-        amx,
-        sec,
         np.ascontiguousarray(pair_slot, dtype=np.int64),
         np.ascontiguousarray(class_slot, dtype=np.int64),
         np.ascontiguousarray(
@@ -475,12 +457,9 @@ def _candidate_scan(
     return heaps, (a_slot[:m], a_key[:m], a_pos[:m])
 
 
-# fmt: off
 def _appended_candidates(
-    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room, ordered=True,
-    top=None,
+    cols, labels, own, other, offset, pair_slot, class_slot, limits, cutoff, room, ordered=True
 ):
-    # fmt: on
     """:func:`top_candidates` with every key at or below its pair's cut-off appended, then
     (``ordered``) sorted by (slot, key, position) and cut to the limits; ``None`` if ``room``
     was too small. Unordered, the entries are copies (not views of the ``room``-sized buffers).
@@ -489,7 +468,7 @@ def _appended_candidates(
     room = int(min(room, n * max(cols.shape[1] - 1, 1)))
     used = np.unique(class_slot[class_slot >= 0])
     scanned = _candidate_scan(
-        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room, top
+        cols, labels, own, other, pair_slot, class_slot, limits, cutoff, used, room
     )
     if scanned is None:
         return None
@@ -500,10 +479,7 @@ def _appended_candidates(
     if not ordered:
         pos_ += int(offset)
         return slots_, keys_, pos_
-    if top is None:  # each pair's keys were appended in position order: a stable sort
-        order = _by_slot_key(slots_, keys_)  # then by position
-    else:  # rows taken from ``top`` come first in their tile: positions decide ties
-        order = np.lexsort((pos_, keys_, slots_))
+    order = _by_slot_key(slots_, keys_)  # then by position
     s = slots_[order]
     first = np.searchsorted(s, s, side="left")
     keep = order[(np.arange(len(s)) - first) < limits[s]]
@@ -792,29 +768,6 @@ def _push_py(keys, pos, base, size, cap, key, p):
     return size
 
 
-def _offer_py(s, key, r, sink):
-    """A pair key of row ``r`` for slot ``s``: appended (``state``: appended, overflowed), or
-    pushed on the slot's bounded heap; returns the heap's new worst key once it is full (the
-    bound later keys must beat), else +inf. ``sink``: ``(append, a_slot, a_key, a_pos, state,
-    keys, pos, starts, sizes, cap)`` of the candidates loop."""
-    append, a_slot, a_key, a_pos, state, keys, pos, starts, sizes, cap = sink
-    if append:
-        at = state[0]
-        if at < len(a_slot):
-            a_slot[at] = s
-            a_key[at] = key
-            a_pos[at] = r
-            state[0] = at + 1
-        else:
-            state[1] = 1
-        return np.inf
-    size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
-    sizes[s] = size
-    if size == cap[s]:
-        return np.float64(keys[starts[s]])
-    return np.inf
-
-
 def _sift_down_py(keys, pos, base, size):
     """Move the root of the max-heap on (key, pos) at keys[base:base+size] down to its place."""
     i = 0
@@ -844,8 +797,6 @@ def _top_candidates_py(
     labels,
     own,
     other,
-    amx,
-    sec,
     pair_slot,
     class_slot,
     cutoff,
@@ -884,9 +835,6 @@ def _top_candidates_py(
     wmax = np.empty(k, dtype=np.float64)
     wcol = np.empty(k, dtype=np.float64)
     act = np.empty(tile, dtype=np.int64)
-    solo = np.empty(tile, dtype=np.int64)
-    has_top = len(sec) == n and n > 0
-    sink = (append, a_slot, a_key, a_pos, state, keys, pos, starts, sizes, cap)
     for start in range(0, n, tile):
         stop = min(n, start + tile)
         o = own[start:stop]
@@ -898,27 +846,10 @@ def _top_candidates_py(
                 w = max(w, worst[y, j])
             wmax[y] = w if use_cut else min(w, 0.0)
         hits = 0
-        ones = 0
         for i in range(stop - start):  # branch-free: the rows that may hold a candidate
             act[hits] = i
-            solo[ones] = i
             lb = o[i] - ot[i]
-            loose = wmax[lab[i]]
-            may = lb <= loose and (use_cut or lb < zero)
-            # a second largest value this far above own: only the (unique) argmax's key can
-            # pass, every other key is at least own - second > loose
-            one = may and has_top and o[i] - sec[start + i] > loose
-            hits += 1 if (may and not one) else 0
-            ones += 1 if one else 0
-        for t in range(ones):
-            i = solo[t]
-            y = lab[i]
-            j = amx[start + i]
-            key = o[i] - ot[i]  # the argmax's value is the largest other one
-            if key <= worst[y, j] and (use_cut or key < zero):
-                bound = _offer(pair_slot[y, j], key, start + i, sink)
-                if bound < np.inf:
-                    worst[y, j] = bound
+            hits += 1 if (lb <= wmax[lab[i]] and (use_cut or lb < zero)) else 0
         if hits == 0:
             continue
         for j in range(k):
@@ -930,11 +861,23 @@ def _top_candidates_py(
                 key = o[i] - c[i]
                 y = lab[i]
                 if key <= wcol[y] and (use_cut or key < zero):
-                    # appended: every key at or below the cut-off, in (column, row) order
-                    bound = _offer(pair_slot[y, j], key, start + i, sink)
-                    if bound < np.inf:
-                        worst[y, j] = bound
-                        wcol[y] = bound
+                    s = pair_slot[y, j]
+                    r = start + i
+                    if append:  # every key at or below the cut-off, in (column, row) order
+                        w = state[0]
+                        if w < len(a_slot):
+                            a_slot[w] = s
+                            a_key[w] = key
+                            a_pos[w] = r
+                            state[0] = w + 1
+                        else:
+                            state[1] = 1
+                        continue
+                    size = _push(keys, pos, starts[s], sizes[s], cap[s], key, r)
+                    sizes[s] = size
+                    if size == cap[s]:
+                        worst[y, j] = keys[starts[s]]
+                        wcol[y] = worst[y, j]
     # phase 2: the keys >= 0, only for the pairs whose heap is not yet full of negative keys
     ptr = np.zeros(k + 1, dtype=np.int64)
     need = np.empty(k * k, dtype=np.int64)
@@ -1111,7 +1054,6 @@ def sort_cut(limits, runs: list) -> tuple:
 #: The heap helpers the loops call: the compiled functions once :func:`_kernels` ran.
 _sift_down = _sift_down_py
 _push = _push_py
-_offer = _offer_py
 _heap_sort = _heap_sort_py
 _column: Any = None  # ``_address.column`` once compiled
 
@@ -1158,7 +1100,6 @@ def _built() -> dict:
     globals()["_sift_down"] = numba.njit(cache=True, nogil=True)(_sift_down_py)
     globals()["_push"] = numba.njit(cache=True, nogil=True, inline="always")(_push_py)
     globals()["_heap_sort"] = numba.njit(cache=True, nogil=True)(_heap_sort_py)
-    globals()["_offer"] = numba.njit(cache=True, nogil=True, inline="always")(_offer_py)
     return {
         "value_stats": _gate_value_stats(),
         "scan": jit(_scan_py),

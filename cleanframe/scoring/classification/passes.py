@@ -508,10 +508,6 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
         bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
         found: dict = {}
 
-        argmax = stats.argmax  # the rank read (where not kept) also gives ``second``
-        second = stats.second_bound if stats.second_bound is not None else stats.second
-        top = None if second is None else (argmax, second)
-
         def scan(bound):  # each row range keeps its own best rows per slot (numba: no GIL)
             a, b = bound
             found[a] = top_candidates(
@@ -526,7 +522,6 @@ def _candidate_stats(labels, pred_probs, offset, num_classes, ctx: _CandidateCon
                 ctx.cutoff,
                 ctx.room,
                 ordered=False,
-                top=None if top is None else (top[0][a:b], top[1][a:b]),
             )
 
         parallel_for(scan, bounds, parallel=len(bounds) > 1)
