@@ -142,6 +142,35 @@ def test_compiled_merge_orders_as_the_numpy_merge(seed, n, k, waves):
     np.testing.assert_array_equal(best[1][0].view(np.int32), best[0][0].view(np.int32))
 
 
+@pytest.mark.parametrize("parts", [2, 3])
+def test_compiled_merge_by_row_ranges_equals_one_pass(monkeypatch, parts):
+    """Many candidates are merged by ranges of rows on the thread pool: the same k best, entry
+    for entry, as one pass over them all (ties of key and -0.0 / 0.0 included)."""
+    from cleanframe.scoring.neighbors import _knn_kernels
+
+    rng = np.random.default_rng(parts)
+    n, k, m = 3001, 7, 200_000
+    values = np.array([-0.0, 0.0, -1.0, 1.0, 0.5], dtype=np.float32)
+    pairs = rng.permutation(n * 400)[:m]  # distinct (row, index)
+    rows, idx = pairs // 400, pairs % 400
+    keys = np.where(
+        rng.random(m) < 0.5,
+        values[rng.integers(0, len(values), m)],
+        rng.normal(size=m).astype(np.float32),
+    ).astype(np.float32)
+    best = []
+    for threshold, cores in ((m + 1, 1), (1, parts)):
+        monkeypatch.setattr(_knn_kernels, "_PARALLEL_MERGE", threshold)
+        monkeypatch.setattr(_knn_kernels, "_workers", lambda cores=cores: cores)
+        key, ix = np.full((n, k), np.inf, np.float32), np.full((n, k), -1, np.int64)
+        for part in np.array_split(np.arange(m), 3):
+            _knn_kernels.merge_candidates(key, ix, rows[part], idx[part], keys[part])
+        best.append((key, ix))
+    np.testing.assert_array_equal(best[1][1], best[0][1])
+    np.testing.assert_array_equal(best[1][0].view(np.int32), best[0][0].view(np.int32))
+    assert (best[0][1] >= 0).all()
+
+
 @settings(max_examples=examples(40), deadline=None, derandomize=True)
 @given(
     b=st.integers(1, 30),

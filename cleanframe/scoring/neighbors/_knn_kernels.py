@@ -28,6 +28,8 @@ from functools import cache
 
 import numpy as np
 
+from ..parallel import _workers, parallel_for
+
 __all__ = [
     "cell_candidates",
     "gather",
@@ -248,14 +250,30 @@ def _select_py(D, sq, k, exclude):
         lim = inf
         skip = exclude[i]
         count = 0
-        for j in range(n):
-            s = (sq[j] + two * D[i, j] if euclidean else -D[i, j]) + zero
-            if (s <= lim or count < k) and j != skip:
-                _insert(keys, idx, i, s, j)
-                count += 1
-                if count >= k:
-                    lim = keys[i, k - 1]
+        for start in range(0, n, _SELECT_RUN):
+            stop = min(n, start + _SELECT_RUN)
+            if count >= k:  # most runs hold no key under the row's k-th: one vectorised test
+                hit = False
+                if euclidean:
+                    for j in range(start, stop):
+                        hit |= sq[j] + two * D[i, j] <= lim
+                else:
+                    for j in range(start, stop):
+                        hit |= -D[i, j] <= lim
+                if not hit:
+                    continue
+            for j in range(start, stop):
+                s = (sq[j] + two * D[i, j] if euclidean else -D[i, j]) + zero
+                if (s <= lim or count < k) and j != skip:
+                    _insert(keys, idx, i, s, j)
+                    count += 1
+                    if count >= k:
+                        lim = keys[i, k - 1]
     return idx, keys
+
+
+#: Keys per run of :func:`_select_py`'s test for a run with no key under a row's k-th.
+_SELECT_RUN = 64
 
 
 def _scatter_rows_py(sums, assign, X):
@@ -297,10 +315,13 @@ def _row_hashes_py(words, mult, out):
         out[i] = h
 
 
-def _merge_candidates_py(best_key, best_idx, rows, idx, keys):
-    """Merge candidate entries (row, index, key) into each row's sorted k best, in place."""
+def _merge_candidates_py(best_key, best_idx, rows, idx, keys, lo, hi):
+    """Merge the candidate entries (row, index, key) of the rows ``lo <= row < hi`` into each
+    row's sorted k best, in place, in entry order."""
     for e in range(len(rows)):
-        _insert(best_key, best_idx, rows[e], keys[e], idx[e])
+        r = rows[e]
+        if lo <= r < hi:
+            _insert(best_key, best_idx, r, keys[e], idx[e])
 
 
 @cache
@@ -417,5 +438,17 @@ def row_hashes(words: np.ndarray, mult: np.ndarray, out: np.ndarray) -> None:
 
 
 def merge_candidates(best_key, best_idx, rows, idx, keys) -> None:
-    """Merge (row, index, key) candidates into the sorted k-best arrays, in place."""
-    _kernels()["merge"](best_key, best_idx, rows, idx, keys)
+    """Merge (row, index, key) candidates into the sorted k-best arrays, in place; many
+    candidates: by ranges of rows on every core (each range's rows get their entries in entry
+    order, so the result does not depend on the schedule)."""
+    merge, n = _kernels()["merge"], len(best_key)
+    parts = _workers() if len(rows) >= _PARALLEL_MERGE else 1
+    edges = [n * t // parts for t in range(parts + 1)]
+    parallel_for(
+        lambda t: merge(best_key, best_idx, rows, idx, keys, edges[t], edges[t + 1]),
+        range(parts),
+    )
+
+
+#: Candidates from which :func:`merge_candidates` runs on every core.
+_PARALLEL_MERGE = 1 << 16

@@ -106,6 +106,9 @@ _COMPILED_SEARCH = True
 #: ... for searches of at least this many (query, row) pairs (below it, loading numba costs
 #: more than it saves).
 _COMPILED_MIN_PAIRS = 1 << 24
+#: A round of the cluster join's search runs its cells on the thread pool from this many
+#: (row, cell) probes on (each costs a product of the row with the cell's rows).
+_PARALLEL_MIN_PROBES = 1 << 12
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -935,7 +938,7 @@ class _ClusterJoin:
                 parallel_for(
                     one_cell_compiled if compiled else one_cell,
                     range(self.nlist),
-                    parallel=nq * (hi - lo) > 50_000,
+                    parallel=nq * (hi - lo) >= _PARALLEL_MIN_PROBES,
                 )
             got = [f for f in found if f is not None]
             if got:
