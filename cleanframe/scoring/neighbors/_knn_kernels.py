@@ -184,22 +184,23 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
             for j in range(m):
                 row[j] = -D[i, j]
         # most rows of a block have no entry that can enter either side: one vectorised test
+        # per side
         hit = False
         for j in range(m):
             hit |= row[j] <= lim
+        hit_back = False
         for j in range(nb):
-            hit |= row[j] <= blim[j]
-        if not hit:
-            continue
-        for j in range(m):
-            s = row[j]
-            if s <= lim:
-                mj = members[j]
-                if s < bound[ri] and not (self_query and mj == mi):
-                    _insert(fk, fi, i, s, mj)
-                    if fi[i, k - 1] >= 0:
-                        lim = min(lim, fk[i, k - 1])
-        if back:
+            hit_back |= row[j] <= blim[j]
+        if hit:
+            for j in range(m):
+                s = row[j]
+                if s <= lim:
+                    mj = members[j]
+                    if s < bound[ri] and not (self_query and mj == mi):
+                        _insert(fk, fi, i, s, mj)
+                        if fi[i, k - 1] >= 0:
+                            lim = min(lim, fk[i, k - 1])
+        if hit_back:
             for j in range(m):
                 s = row[j]
                 if s <= blim[j]:
