@@ -115,6 +115,39 @@ def test_compiled_graph_equals_the_numpy_graph_on_copies_and_a_tail(monkeypatch)
     assert all(len(set(row)) == 10 for row in graphs[1][0])
 
 
+@settings(max_examples=examples(25), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(60, 500),
+    k=st.integers(1, 12),
+    symmetric=st.booleans(),
+    compiled=st.booleans(),
+)
+def test_search_does_not_depend_on_its_rounds(seed, n, k, symmetric, compiled):
+    """The cells are visited in rounds, each keeping only keys at most a row's k-th key so far;
+    a key equal to it can still enter by its lower index. So the neighbours and keys are each
+    row's k best compared rows by (key, index) whatever the rounds: one cell rank per round
+    gives the default rounds' graph, bit for bit. The rows are 24 directions whose unit vectors
+    (entries 0, ±1/2, ±1) make every key exact in float32 whatever the product's blocking, so
+    equal keys are exactly equal (and there are many)."""
+    rng = np.random.default_rng(seed)
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * 4)).reshape(4, -1).T  # 16 x (±1, ±1, ±1, ±1)
+    directions = np.r_[signs, np.eye(4), -np.eye(4)]
+    X = directions[rng.integers(0, len(directions), n)] * rng.integers(1, 4, (n, 1))
+    cj = knn._ClusterJoin(knn.search_rows(X, "cosine", None), "cosine", seed=seed % 5)
+    k = min(k, n - 1)
+    nprobe = max(1, cj.nlist // 2)
+    out = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
+        mp.setattr(knn, "_COMPILED_SEARCH", compiled)
+        for entries in (knn._ROUND_ENTRIES, n):  # n: rounds of one cell rank each
+            mp.setattr(knn, "_ROUND_ENTRIES", entries)
+            out.append(cj.search(None, k, nprobe, symmetric=symmetric, return_keys=True))
+    np.testing.assert_array_equal(out[1][0], out[0][0])
+    np.testing.assert_array_equal(out[1][1].view(np.int32), out[0][1].view(np.int32))
+
+
 @settings(max_examples=examples(30), deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),

@@ -2,7 +2,7 @@
 
 The search computes, cell by cell, the float32 keys between the rows that probe the cell and
 the cell's rows (one BLAS product, which releases the GIL). :func:`cell_candidates` then reads
-that block once and keeps, for each probing row, its k best entries under the row's bound
+that block once and keeps, for each probing row, its k best entries at most the row's bound
 (ties by row index) and, for the symmetric search, for each of the cell's rows its k best
 entries among the probing rows (the members' side); :func:`merge_candidates` merges a round's
 candidates into each row's k best. Both are numba loops without the GIL, so the cells run on
@@ -155,8 +155,8 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
     The keys are :func:`.knn._keys`' in the same float32 operations: ``-D`` (cosine, ``sq``
     empty) or ``sq - 2 D`` (euclidean, ``sq`` the members' squared norms). Forward: each row
     ``r[i]`` (its indexed row ``me[i]``, excluded from its own neighbours in a self-search) gets
-    its k best members whose key is under ``bound[r[i]]``. ``back``: each member gets its k best
-    probing rows whose key is under the member's bound, unless the member probes the row's cell
+    its k best members whose key is at most ``bound[r[i]]``. ``back``: each member gets its k best
+    probing rows whose key is at most the member's bound, unless the member probes the row's cell
     itself (``bits``; then it meets the row there) or is the row."""
     b, m = D.shape
     inf = np.float32(np.inf)
@@ -196,7 +196,7 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
                 s = row[j]
                 if s <= lim:
                     mj = members[j]
-                    if s < bound[ri] and not (self_query and mj == mi):
+                    if s <= bound[ri] and not (self_query and mj == mi):
                         _insert(fk, fi, i, s, mj)
                         if fi[i, k - 1] >= 0:
                             lim = min(lim, fk[i, k - 1])
@@ -205,7 +205,7 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
                 s = row[j]
                 if s <= blim[j]:
                     mj = members[j]
-                    if s < bound[mj] and mj != mi and not _probes(bits, mj, cell_i):
+                    if s <= bound[mj] and mj != mi and not _probes(bits, mj, cell_i):
                         _insert(bk, bi, j, s, ri)
                         if bi[j, k - 1] >= 0:
                             blim[j] = min(blim[j], bk[j, k - 1])

@@ -109,6 +109,7 @@ _COMPILED_MIN_PAIRS = 1 << 24
 #: A round of the cluster join's search runs its cells on the thread pool from this many
 #: (row, cell) probes on (each costs a product of the row with the cell's rows).
 _PARALLEL_MIN_PROBES = 1 << 12
+_FLOAT32_MAX = np.finfo(np.float32).max
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
 
@@ -468,11 +469,13 @@ class _ClusterJoin:
     nearest cells (by centroid), as in faiss' IndexIVFFlat, but the work is organised by cell —
     for each cell, one matrix product of all the query rows that probe it by the cell's rows —
     so it is dense BLAS work. The cells are visited in rounds of increasing centroid rank (the
-    nearest cell first, then the next 1, 2, 4, … cells); after each round every row keeps its
-    ``k`` best candidates (ties by row index), and later rounds only keep entries under the
-    row's current k-th key. In the self-graph of all rows the search is symmetric: each key also
-    serves the member's side of the pair, so a row also gets the rows that probe its cell (about
-    half the probes for the same recall on embedding-like data).
+    nearest cell first, then the next 3, 12, 48, … cells); after each round every row keeps its
+    ``k`` best candidates (ties by row index), and later rounds only keep entries at most the
+    row's current k-th key (an equal key can still enter by its index, so the graph — each
+    row's k best compared rows by (key, index) — does not depend on the rounds). In the
+    self-graph of all rows the search is symmetric: each key also serves the member's side of
+    the pair, so a row also gets the rows that probe its cell (about half the probes for the
+    same recall on embedding-like data).
 
     Calibration (:meth:`calibrate`): for a seeded sample of rows the exact neighbours are found
     by one exact search of the sample; a row's search with ``nprobe`` cells finds exactly those
@@ -829,12 +832,13 @@ class _ClusterJoin:
         if compiled:
             bits = probe_bits(cells, self.nlist) if reverse else np.zeros((1, 1), dtype=np.uint64)
             _ = self._by_cell  # made here, not by the first cells at once
-        # rounds of cell ranks [0, 1), [1, 2), [2, 4), ...; a round holds at most _ROUND_ENTRIES
+        # rounds of cell ranks [0, 1), [1, 4), [4, 16), ... (fewer, larger products than
+        # doubling: measured faster); a round holds at most _ROUND_ENTRIES
         # (row, cell) pairs, so its bookkeeping stays small at any N
         width = max(1, _ROUND_ENTRIES // max(1, nq))
         edges = [0, 1]
         while edges[-1] < nprobe:
-            edges.append(min(nprobe, 2 * edges[-1], edges[-1] + width))
+            edges.append(min(nprobe, 4 * edges[-1], edges[-1] + width))
         rounds = list(zip(edges[:-1], edges[1:]))
         for lo, hi in tracked(
             self.progress,
@@ -881,11 +885,12 @@ class _ClusterJoin:
                         me = r if ids is None else ids[r]
                         own = np.flatnonzero(self.assign[me] == c)
                         S[own, self.position[me[own]]] = np.inf
-                    limit = bound[r]
+                    limit = np.minimum(bound[r], _FLOAT32_MAX)  # never the row itself (inf)
                     if direct and len(members) > k:  # only this block's k nearest can enter
-                        kth = np.partition(S, k - 1, axis=1)[:, k - 1]
-                        limit = np.minimum(limit, np.nextafter(kth, np.float32(np.inf)))
-                    hit = S < limit[:, None]
+                        limit = np.minimum(limit, np.partition(S, k - 1, axis=1)[:, k - 1])
+                    # a key equal to the row's k-th can still enter it (by index): kept, so the
+                    # graph does not depend on the rounds
+                    hit = S <= limit[:, None]
                     if direct:
                         _merge_rows(best_key, best_idx, r, S, hit, members)
                     else:
@@ -895,7 +900,7 @@ class _ClusterJoin:
                     if back_pass:
                         # the members' side: rows r under a member's k-th key, unless the
                         # member probes r's cell itself (then it meets r there)
-                        flat = np.flatnonzero(S < bound[members][None, :])
+                        flat = np.flatnonzero(S <= np.minimum(bound[members], _FLOAT32_MAX))
                         i, j = np.divmod(flat, len(members))
                         ri, mj = r[i], members[j]
                         back = (cells[mj] == self.assign[ri][:, None]).any(axis=1) | (ri == mj)
