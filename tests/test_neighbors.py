@@ -637,3 +637,41 @@ def test_non_iid_leaves_out_rows_whose_neighbours_are_ties():
         drifting = df.assign(a=df["a"] + np.linspace(0, 6, 500))
         assert nb.non_iid(drifting, features=list("abc")).p_value < 0.01
     assert sum(p < 0.05 for p in p_values) <= 1 and np.median(p_values) > 0.3
+
+
+def _column_scales_reference(X, metric):
+    """The definition: each block of rows converted to float64 and scaled into a new array."""
+    from cleanframe.scoring.neighbors.scales import _BLOCK_ROWS, max_abs, pow2_scale
+
+    n, d = X.shape
+    p = pow2_scale(max_abs(X, axis=0))
+    center = np.zeros(d)
+    if metric != "cosine":
+        for start in range(0, n, _BLOCK_ROWS):
+            center += (np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64) / p).sum(0)
+        center /= n
+    squares = np.zeros(d)
+    for start in range(0, n, _BLOCK_ROWS):
+        Z = np.asarray(X[start : start + _BLOCK_ROWS], dtype=np.float64) / p - center
+        squares += np.einsum("ij,ij->j", Z, Z)
+    return np.sqrt(squares / n) * p
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_scales_reuse_one_buffer_and_equal_the_definition(metric, dtype, order):
+    from cleanframe.scoring.neighbors.scales import _BLOCK_ROWS, column_scales
+
+    rng = np.random.default_rng(3)
+    n = 2 * _BLOCK_ROWS + 17  # two full blocks and a short one, read through one buffer
+    big = 1e30 if dtype is np.float32 else 1e300  # tiny, unit, wide, huge, constant columns
+    X = rng.normal(size=(n, 5)) * np.array([1 / big, 1.0, 3e5, big, 0.0]) + [0, 7, 0, 0, 2]
+    if dtype is np.int64:
+        X = (X[:, 1:4] / np.array([1.0, 1e-3, 1e295])).round()
+    X = np.asarray(X.astype(dtype), order=order)
+    before = X.copy()
+    np.testing.assert_array_equal(column_scales(X, metric), _column_scales_reference(X, metric))
+    np.testing.assert_array_equal(X, before)
+    one = X[:1]
+    np.testing.assert_array_equal(column_scales(one, metric), _column_scales_reference(one, metric))
