@@ -365,3 +365,83 @@ def test_worker_errors_reach_the_caller(monkeypatch):
         with noniid._Workers() as workers:
             for i in range(10):
                 workers.submit(fail, i)
+
+
+# ------------------------------------------------------------------------------------------
+# the label check's reasons and health score
+# ------------------------------------------------------------------------------------------
+def reference_label_sentence(labels, P, names, thresholds, i):
+    """The label check's sentence for row ``i``, written out per row from numpy values (as the
+    check built it before it formatted each class once)."""
+    given, top = labels[i], int(np.argmax(P[i]))
+    p_given, t = np.float64(P[i, given]), np.float64(thresholds[given])
+    where = "below" if p_given < t else "at or above"
+    if top == given:
+        return (
+            f'label: given "{names[given]}", which the model also ranks first ({p_given:.3g}), '
+            f"{where} its confident threshold {t:.3g}"
+        )
+    return (
+        f'label: given "{names[given]}", the model says "{names[top]}" '
+        f'({np.float64(P[i, top]):.3g}); "{names[given]}" gets {p_given:.3g}, {where} its '
+        f"confident threshold {t:.3g}"
+    )
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    n=st.integers(1, 80),
+    k=st.integers(2, 5),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    names=st.sampled_from(["text", "int", "mixed"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_label_reasons_equal_the_per_row_sentences(n, k, dtype, names, seed):
+    from types import SimpleNamespace
+
+    from cleanframe.checks.builtin import _label_evidence
+    from cleanframe.scoring.classification.count import get_confident_thresholds
+
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(k, 0.5), n).astype(dtype)
+    P[: n // 3] = np.round(P[: n // 3], 1)  # ties: the first maximum is the suggested class
+    labels = rng.integers(0, k, n)
+    classes = {
+        "text": [f"c{j}" for j in range(k)],
+        "int": list(range(10, 10 + k)),
+        "mixed": [f"c{j}" if j % 2 else j for j in range(k)],
+    }[names]
+    c = SimpleNamespace(labels=labels, pred_probs=P, classes=SimpleNamespace(names=classes))
+    thresholds = get_confident_thresholds(labels, P)
+    flags = rng.random(n) < 0.6
+    evidence, why = _label_evidence(c, flags, thresholds)
+    expected = [
+        reference_label_sentence(labels, P, classes, thresholds, i) if flags[i] else None
+        for i in range(n)
+    ]
+    assert why.tolist() == expected
+    np.testing.assert_array_equal(evidence["suggested"], np.asarray(classes, object)[P.argmax(1)])
+    np.testing.assert_array_equal(evidence["threshold_given"], thresholds[labels])
+
+
+def test_label_check_score_and_joint_equal_num_label_issues_and_the_confident_joint():
+    import cleanframe
+    from cleanframe.scoring.classification.count import (
+        compute_confident_joint,
+        num_label_issues,
+    )
+
+    rng = np.random.default_rng(5)
+    n, k = 3000, 4
+    P = rng.dirichlet(np.full(k, 0.3), n).astype(np.float32)
+    labels = np.where(rng.random(n) < 0.2, rng.integers(0, k, n), P.argmax(1))
+    df = pd.DataFrame(P, columns=[f"p_{j}" for j in range(k)])
+    df["y"] = labels
+    report = cleanframe.audit(df, label="y", pred_probs="p_*", checks=["label"])
+    expected = num_label_issues(labels, P)
+    score = float(report.summary["score"].iloc[0])
+    assert score == 1.0 - expected / n
+    assert f"1 - {expected:,}/{n:,}" in report.notes["label"]
+    np.testing.assert_array_equal(
+        report.details["label"]["confident_joint"], compute_confident_joint(labels, P)
+    )

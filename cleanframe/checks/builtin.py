@@ -24,9 +24,10 @@ from ..neighbors import (
     pred_probs_outlier_arrays,
 )
 from ..scoring.classification.count import (
+    calibrate_confident_joint,
     compute_confident_joint,
     get_confident_thresholds,
-    num_label_issues,
+    prediction_agrees_with_label,
 )
 from ..scoring.neighbors import outlier as _outlier
 from ..scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD, missing_rows
@@ -40,6 +41,7 @@ from ..scoring.neighbors.groups import (
 )
 from ..scoring.neighbors.identifier import is_identifier_column
 from ..scoring.neighbors.valuation import DATA_VALUATION_THRESHOLD, knn_shapley
+from ..scoring.parallel import row_reduce
 from .registry import AuditInputs, CheckResult, reasons, register, required
 
 __all__ = [
@@ -106,14 +108,16 @@ def null(inputs: AuditInputs) -> CheckResult:
     )
 
 
-def _label_evidence(inputs: AuditInputs, c, flags: np.ndarray) -> tuple[dict, np.ndarray]:
+def _label_evidence(c, flags: np.ndarray, thresholds: np.ndarray) -> tuple[dict, np.ndarray]:
     """Given vs suggested class with their probabilities and the given class's confident
-    threshold (the per-class mean probability of the class over its rows)."""
+    ``thresholds`` (the per-class mean probability of the class over its rows), and the reason
+    of each flagged row (built from Python values: the classes' names and thresholds are
+    formatted once)."""
     n = len(c.labels)
     rows = np.arange(n)
     P = c.pred_probs
-    suggested = np.argmax(P, axis=1)
-    thresholds = np.asarray(get_confident_thresholds(c.labels, P), dtype=np.float64)
+    suggested = row_reduce(P, "argmax")
+    thresholds = np.asarray(thresholds, dtype=np.float64)
     names = np.asarray(c.classes.names, dtype=object)
     evidence = {
         "given": names[c.labels],
@@ -122,24 +126,30 @@ def _label_evidence(inputs: AuditInputs, c, flags: np.ndarray) -> tuple[dict, np
         "p_suggested": P[rows, suggested].astype(np.float64),
         "threshold_given": thresholds[c.labels],
     }
-
-    def sentence(i: int) -> str:
-        given, p_given, t = (
-            evidence["given"][i],
-            evidence["p_given"][i],
-            evidence["threshold_given"][i],
-        )
+    why = np.full(n, None, dtype=object)
+    positions = np.flatnonzero(flags)
+    quoted = [_class(name) for name in names]
+    cuts = [(t, _g(t)) for t in thresholds.tolist()]
+    for i, given, says, p_given, p_says in zip(
+        positions.tolist(),
+        c.labels[positions].tolist(),
+        suggested[positions].tolist(),
+        evidence["p_given"][positions].tolist(),
+        evidence["p_suggested"][positions].tolist(),
+    ):
+        t, cut = cuts[given]
         where = "below" if p_given < t else "at or above"
-        if suggested[i] == c.labels[i]:
-            head = f"label: given {_class(given)}, which the model also ranks first ({_g(p_given)})"
-            return f"{head}, {where} its confident threshold {_g(t)}"
-        return (
-            f"label: given {_class(given)}, the model says {_class(evidence['suggested'][i])} "
-            f"({_g(evidence['p_suggested'][i])}); {_class(given)} gets {_g(p_given)}, "
-            f"{where} its confident threshold {_g(t)}"
-        )
-
-    return evidence, reasons(flags, sentence)
+        if says == given:
+            why[i] = (
+                f"label: given {quoted[given]}, which the model also ranks first "
+                f"({_g(p_given)}), {where} its confident threshold {cut}"
+            )
+        else:
+            why[i] = (
+                f"label: given {quoted[given]}, the model says {quoted[says]} ({_g(p_says)}); "
+                f"{quoted[given]} gets {_g(p_given)}, {where} its confident threshold {cut}"
+            )
+    return evidence, why
 
 
 def _regression_label(inputs: AuditInputs, **kwargs) -> CheckResult:
@@ -191,7 +201,19 @@ def label(inputs: AuditInputs) -> CheckResult:
     c = required(inputs.classification, "classification")
     kwargs = dict(inputs.label_kwargs)
     flags, scores = label_issue_arrays(c, **kwargs)
-    n, estimated = len(c.labels), num_label_issues(c.labels, c.pred_probs)
+    n = len(c.labels)
+    # the confident joint once: num_label_issues' estimate (its off-diagonal rows less those the
+    # prediction agrees with), the calibrated joint and the evidence's thresholds
+    thresholds = get_confident_thresholds(c.labels, c.pred_probs)
+    raw_joint, off_diagonal = compute_confident_joint(
+        c.labels,
+        c.pred_probs,
+        thresholds=thresholds,
+        calibrate=False,
+        return_indices_of_off_diagonals=True,
+    )
+    agree = prediction_agrees_with_label(c.labels, c.pred_probs, off_diagonal)
+    estimated = int(len(off_diagonal) - agree.sum())
     shown = {
         name: kwargs.get(name, default)
         for name, default in LABEL_KWARGS.items()
@@ -203,8 +225,8 @@ def label(inputs: AuditInputs) -> CheckResult:
         f"health = 1 - {estimated:,}/{n:,}, where {estimated:,} = num_label_issues() is an "
         f"estimate, not the number of flagged rows (they differ by design)"
     )
-    evidence, why = _label_evidence(inputs, c, flags)
-    joint = compute_confident_joint(c.labels, c.pred_probs)
+    evidence, why = _label_evidence(c, flags, thresholds)
+    joint = calibrate_confident_joint(raw_joint, c.labels)
     return CheckResult(
         flags,
         scores,
