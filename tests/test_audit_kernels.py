@@ -215,6 +215,22 @@ def test_non_iid_compiled_equals_the_numpy_definition_on_a_real_graph():
     np.testing.assert_array_equal(python, compiled)
 
 
+@pytest.mark.parametrize("kind", ["random", "drift", "self"])
+def test_non_iid_statistic_is_the_same_on_int32_and_int64_positions(kind):
+    # the test passes int32 positions whenever the gap counts fit (int64 beyond 2**31 gaps)
+    rng = np.random.default_rng(9)
+    n, k = 500, 6
+    idx = graph_indices(rng, n, k, kind)
+    gap_ks, bg = noniid._compiled()["gap_ks"], noniid._background_cdf(n)
+    rows = np.flatnonzero(rng.random(n) < 0.8)
+    for perm in (np.arange(n), rng.permutation(n)):
+        wide, narrow = (
+            gap_ks(perm.astype(t), rows.astype(t), idx[rows].astype(t), n, bg)
+            for t in (np.int64, np.int32)
+        )
+        assert wide == narrow == noniid._gap_ks_py(perm, rows, idx[rows], n, bg)
+
+
 # ------------------------------------------------------------------------------------------
 # missing values and the stacked feature columns
 # ------------------------------------------------------------------------------------------
