@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._common import tracked
-from ..parallel import parallel_for
+from ..parallel import _workers, parallel_for
 from .scales import EuclideanFrame, euclidean_frame, max_abs, pow2_scale, search_rows
 
 __all__ = [
@@ -532,9 +532,16 @@ class _ClusterJoin:
         return _keys(X, self.centroids, self.metric, self._csq)
 
     def _centroid_blocks(self, fn, n: int) -> None:
-        """``fn(rows)`` for blocks of ``n`` rows (slices) whose keys to every centroid fill one
-        block of the distance matrix, on every core (each block writes its own rows)."""
-        _blockwise(fn, n, max(1, _BLOCK_CELLS // max(1, len(self.centroids))))
+        """``fn(rows)`` for blocks of ``n`` rows (slices) whose keys to every centroid fill at
+        most one block of the distance matrix, on every core (each block writes its own rows);
+        as many blocks as a multiple of the cores, of equal size, so that no core waits on
+        another's last block."""
+        step = max(1, _BLOCK_CELLS // max(1, len(self.centroids)))
+        blocks = -(-n // step)
+        if blocks > 1:
+            cores = _workers()
+            blocks = -(-blocks // cores) * cores
+        _blockwise(fn, n, max(1, -(-n // max(1, blocks))))
 
     def _nearest_centroid(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(len(X), dtype=np.int64)
