@@ -495,3 +495,36 @@ def test_audit_runs_without_huge_page_advice_and_restores_it(monkeypatch, advice
         assert switch(advice) == advice  # and after an error
     finally:
         switch(before)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    n=st.integers(1, 30),
+    d=st.integers(1, 6),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    allow_missing=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_feature_check_looks_only_at_rows_whose_sum_is_not_finite(n, d, dtype, allow_missing, seed):
+    # the rows a non-finite row sum points at are exactly the rows checked value by value: the
+    # verdict is the elementwise one, overflowing sums of finite values included
+    from cleanframe import ValidationError
+    from cleanframe._inputs.features import resolve_checked_features
+
+    rng = np.random.default_rng(seed)
+    big = np.finfo(dtype).max
+    pool = np.array([0.0, 1.0, -2.5, big, -big, np.nan, np.inf, -np.inf], dtype=dtype)
+    X = rng.choice(pool, size=(n, d), p=[0.3, 0.2, 0.1, 0.15, 0.15, 0.04, 0.03, 0.03])
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(d)])
+    bad = (np.isinf(X) if allow_missing else ~np.isfinite(X)).any(axis=1)
+    if bad.any():
+        with pytest.raises(ValidationError) as error:
+            resolve_checked_features(adapt(df), "f*", allow_missing=allow_missing)
+        assert error.value.num_failures == int(bad.sum())
+        assert [row for row, _ in error.value.failure_cases] == np.flatnonzero(bad)[:5].tolist()
+        return
+    values, names, suspect = resolve_checked_features(adapt(df), "f*", allow_missing=True)
+    np.testing.assert_array_equal(values, X)
+    assert names == list(df.columns)
+    assert set(np.flatnonzero(np.isnan(X).any(axis=1))) <= set(suspect.tolist())
+    np.testing.assert_array_equal(missing_rows(values, suspect), np.isnan(X).any(axis=1))

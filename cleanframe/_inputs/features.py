@@ -8,6 +8,7 @@ import numpy as np
 
 from .._engines import Engine
 from ..errors import ValidationError
+from ..scoring.neighbors.datalab_checks import nonfinite_sum_rows
 from .columns import (
     _GLOB_CHARS,
     check_not_empty,
@@ -18,7 +19,13 @@ from .columns import (
 )
 from .probabilities import raise_cells
 
-__all__ = ["names_one_column", "resolve_features", "resolve_named_features", "resolve_numeric"]
+__all__ = [
+    "names_one_column",
+    "resolve_checked_features",
+    "resolve_features",
+    "resolve_named_features",
+    "resolve_numeric",
+]
 
 
 def names_one_column(spec: Any) -> bool:
@@ -41,11 +48,25 @@ def resolve_named_features(
 ) -> tuple[np.ndarray, list[str]]:
     """:func:`resolve_features` and a name for each column of the matrix, for messages: the
     column names, or ``"emb[3]"`` for element 3 of the array column ``emb``."""
+    X, names, _ = resolve_checked_features(fr, features, allow_missing=allow_missing)
+    return X, names
+
+
+def resolve_checked_features(
+    fr: Engine, features: Any, *, allow_missing: bool = False
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """:func:`resolve_named_features` and the positions of the rows that can hold a NaN
+    (:func:`~cleanframe.scoring.neighbors.datalab_checks.nonfinite_sum_rows`), found while
+    checking the matrix (pass them to ``missing_rows``)."""
     check_not_empty(fr)
     sel = resolve_columns(fr, features, param="features", allow_dict=False)
     X = selection_matrix(fr, sel)
-    ok = ~np.isinf(X) if allow_missing else np.isfinite(X)
-    ok = ok.all(axis=1)
+    # only the rows whose sum is not finite can hold a NaN or an infinity: look at their values
+    suspect = nonfinite_sum_rows(X)
+    ok = np.ones(len(X), dtype=bool)
+    if len(suspect):
+        values = X[suspect]
+        ok[suspect] = (~np.isinf(values) if allow_missing else np.isfinite(values)).all(axis=1)
     if not ok.all():
         what = (
             "features must not be infinite"
@@ -58,7 +79,7 @@ def resolve_named_features(
         names = [str(c) for c in sel.columns]
     else:
         names = [f"{sel.array_column}[{i}]" for i in range(X.shape[1])]
-    return X, names
+    return X, names, suspect
 
 
 def resolve_numeric(fr: Engine, column: Any, *, param: str) -> np.ndarray:

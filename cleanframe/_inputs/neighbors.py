@@ -50,7 +50,7 @@ from ..scoring.neighbors.scales import (
 )
 from .classes import ClassSet
 from .columns import spec_name
-from .features import resolve_features, resolve_named_features
+from .features import resolve_checked_features, resolve_features, resolve_named_features
 from .probabilities import resolve_classification, resolve_pred_probs
 
 __all__ = [
@@ -234,8 +234,8 @@ def resolve_audit_embedding(
     where missing, the mask of rows with no missing value, and those rows' embedding (checked
     and prepared as :func:`resolve_embedding`) for the neighbour checks. Infinities are an
     error; so are fewer than 2 complete rows."""
-    X, names = resolve_named_features(fr, features, allow_missing=True)
-    complete = ~missing_rows(X)
+    X, names, suspect = resolve_checked_features(fr, features, allow_missing=True)
+    complete = ~missing_rows(X, suspect)
     missing = len(X) - int(complete.sum())
     too_few = (
         f"the neighbour checks need at least 2 rows without missing feature values; "

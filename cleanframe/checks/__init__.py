@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .._engines import Engine, adapt
-from .._inputs import resolve_classification, resolve_features, resolve_labels
+from .._inputs import resolve_classification, resolve_labels
 from .._inputs.checks import (
     audit_task,
     check_keywords,
@@ -62,6 +62,7 @@ from .._inputs.checks import (
     usable_inputs,
 )
 from .._inputs.columns import check_not_empty, check_result_columns
+from .._inputs.features import resolve_checked_features
 from .._inputs.models import resolve_regression_columns
 from .._inputs.multilabel import is_multilabel, resolve_multilabel
 from .._inputs.neighbors import (
@@ -71,6 +72,7 @@ from .._inputs.neighbors import (
 )
 from .._typing import ColumnSpec, FrameT
 from ..neighbors import build_graph
+from ..scoring.neighbors.datalab_checks import missing_rows
 from . import builtin  # registers the checks
 from .registry import CHECKS, AuditInputs, Check, CheckResult, reasons, register, unregister
 from .report import REASON_SEPARATOR, Audit
@@ -109,6 +111,7 @@ def _resolve(
     """Resolve and validate, once, each input that a check to run needs; build the graph (of
     the rows without missing feature values)."""
     graph = graph_rows = values = X = c = labels = cs = P = groups = regression = None
+    missing = None
     columns = None
     if "graph" in needs:
         if knn_graph is not None:
@@ -119,8 +122,12 @@ def _resolve(
             )
             graph = build_graph(embedding, k=k, progress=progress)
             graph_rows = None if complete.all() else complete
+            missing = ~complete
     if "features" in needs:  # the values, with NaN where missing
-        X = values if values is not None else resolve_features(fr, features, allow_missing=True)
+        if values is None:
+            values, _, suspect = resolve_checked_features(fr, features, allow_missing=True)
+            missing = missing_rows(values, suspect)
+        X = values
     if "classification" in needs and task != "multilabel":
         c = resolve_classification(fr, label=label, pred_probs=pred_probs, classes=classes)
     elif "classification" in needs:  # a list column of tags: the label check reads it
@@ -153,6 +160,7 @@ def _resolve(
         groups=groups,
         regression=regression,
         feature_columns=columns,
+        missing=missing,
     )
 
 

@@ -93,7 +93,8 @@ def null(inputs: AuditInputs) -> CheckResult:
     """:func:`cleanframe.find_null_issues`."""
     X = required(inputs.features, "features")
     # the rows with a missing value, value by value; every other row scores 1, unflagged
-    rows = np.flatnonzero(missing_rows(X)) if X.shape[1] else np.arange(len(X))
+    missing_values = missing_rows(X) if inputs.missing is None else inputs.missing
+    rows = np.flatnonzero(missing_values) if X.shape[1] else np.arange(len(X))
     scores, flags = np.ones(len(X)), np.zeros(len(X), dtype=bool)
     missing = np.zeros(len(X), dtype=np.int64)
     if len(rows):

@@ -106,6 +106,9 @@ class AuditInputs:
     feature_columns : dict or None
         Each feature column's values as stored (name -> ndarray), for checks that look at the
         columns' types.
+    missing : ndarray of bool or None
+        The rows of :attr:`features` that miss a value, when the audit resolved the features
+        (None: not resolved).
     """
 
     engine: Engine
@@ -123,6 +126,7 @@ class AuditInputs:
     groups: np.ndarray | None = None
     regression: tuple[np.ndarray, np.ndarray] | None = None
     feature_columns: Mapping[str, np.ndarray] | None = None
+    missing: np.ndarray | None = None
 
     def frame_positions(self, graph_positions: np.ndarray) -> np.ndarray:
         """Frame row positions of row positions in :attr:`graph` (they differ when rows with

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLASS_IMBALANCE_THRESHOLD", "class_imbalance", "missing_rows", "null_scores"]
+__all__ = [
+    "CLASS_IMBALANCE_THRESHOLD",
+    "class_imbalance",
+    "missing_rows",
+    "nonfinite_sum_rows",
+    "null_scores",
+]
 
 CLASS_IMBALANCE_THRESHOLD = 0.1
 
@@ -78,19 +84,32 @@ def null_scores(is_null: np.ndarray) -> dict:
     }
 
 
-def missing_rows(X: np.ndarray) -> np.ndarray:
+def nonfinite_sum_rows(X: np.ndarray) -> np.ndarray:
+    """Positions of the rows of ``X`` whose sum is not finite: every row that holds a NaN or an
+    infinity is among them (both carry through a sum), and so, rarely, is a row of finite
+    values whose partial sums overflow. One pass over ``X``, no temporary of its size.
+
+    Examples
+    --------
+    >>> nonfinite_sum_rows(np.array([[1.0, np.nan], [1e308, 1e308], [1.0, 2.0]])).tolist()
+    [0, 1]
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.flatnonzero(~np.isfinite(np.asarray(X).sum(axis=1)))
+
+
+def missing_rows(X: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
     """Rows of the feature matrix ``X`` (no infinities: NaN where missing) that miss a value,
-    boolean (N,). A row's sum is NaN when it holds a NaN (and, rarely, when partial sums
-    overflow to opposite infinities), so only the rows whose sum is NaN are looked at value by
-    value.
+    boolean (N,). Only the rows whose sum is not finite (:func:`nonfinite_sum_rows`, or the
+    ``candidates`` already found) are looked at value by value.
 
     Examples
     --------
     >>> missing_rows(np.array([[1.0, np.nan], [1e308, 1e308], [1.0, 2.0]])).tolist()
     [True, False, False]
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        candidates = np.flatnonzero(np.isnan(X.sum(axis=1)))
+    if candidates is None:
+        candidates = nonfinite_sum_rows(X)
     out = np.zeros(len(X), dtype=bool)
     if len(candidates):
         out[candidates] = np.isnan(X[candidates]).any(axis=1)
