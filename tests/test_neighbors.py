@@ -675,3 +675,46 @@ def test_column_scales_reuse_one_buffer_and_equal_the_definition(metric, dtype, 
     np.testing.assert_array_equal(X, before)
     one = X[:1]
     np.testing.assert_array_equal(column_scales(one, metric), _column_scales_reference(one, metric))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 400),
+    d=st.integers(2, 6),
+    exponents=st.lists(st.integers(-300, 300), min_size=6, max_size=6),
+    zeros=st.integers(0, 2),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_the_rms_shortcut_never_skips_a_scale_warning(n, d, exponents, zeros, seed):
+    # the cosine scale warning is skipped from the columns' largest values only when the
+    # scales themselves are below the warning's spread
+    from cleanframe._inputs.neighbors import _rms_spread_surely_below_warning
+    from cleanframe.scoring.neighbors.scales import SCALE_SPREAD_WARNING, column_scales
+
+    rng = np.random.default_rng(seed)
+    spread = np.array([10.0 ** (e % 4) if seed % 2 else 10.0**e for e in exponents[:d]])
+    X = rng.standard_t(2, size=(n, d)) * spread
+    X[:, :zeros] = 0.0
+    X[rng.random((n, d)) < 0.3] = 0.0  # sparse columns: RMS far below the largest value
+    scales = column_scales(X, "cosine")
+    live = scales[scales > 0]
+    if _rms_spread_surely_below_warning(X):
+        assert len(live) < 2 or live.max() / live.min() < SCALE_SPREAD_WARNING
+
+
+def test_the_rms_shortcut_is_tight_and_the_warning_still_fires_beyond_it():
+    # one value in a column of zeros (RMS = M / sqrt(N)) beside a constant column (RMS = M):
+    # the scales' spread is exactly the bound sqrt(N) x spread of M
+    from cleanframe._inputs.neighbors import _rms_spread_surely_below_warning, prepare_embedding
+    from cleanframe.scoring.neighbors.scales import FeatureScaleWarning
+
+    n = 400  # sqrt(N) = 20
+    for constant, warns in ((49.9, False), (50.0, True)):  # spread 998, then 1000
+        X = np.zeros((n, 2))
+        X[0, 0] = 1.0
+        X[:, 1] = constant
+        assert _rms_spread_surely_below_warning(X) is not warns
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            prepare_embedding(X, ["a", "b"], "f*", metric="cosine")
+        assert [w.category for w in caught] == ([FeatureScaleWarning] if warns else [])
