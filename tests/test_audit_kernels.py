@@ -463,40 +463,6 @@ def test_label_check_score_and_joint_equal_num_label_issues_and_the_confident_jo
     )
 
 
-# ------------------------------------------------------------------------------------------
-# the audit's memory: ordinary pages
-# ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("advice", [True, False])
-def test_audit_runs_without_huge_page_advice_and_restores_it(monkeypatch, advice):
-    import cleanframe
-    import cleanframe.checks as checks_module
-    from cleanframe import ValidationError
-
-    switch = checks_module._huge_page_advice()
-    assert switch is not None  # numpy 1.26+ has it
-    seen = []
-    resolve = checks_module._resolve
-
-    def recording(*args, **kwargs):
-        seen.append(switch(switch(False)))  # read the flag (set it back as it was)
-        return resolve(*args, **kwargs)
-
-    monkeypatch.setattr(checks_module, "_resolve", recording)
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(rng.dirichlet(np.ones(3), 50), columns=["p_a", "p_b", "p_c"])
-    df["y"] = np.asarray(["a", "b", "c"], dtype=object)[rng.integers(0, 3, 50)]
-    before = switch(advice)
-    try:
-        cleanframe.audit(df, label="y", pred_probs="p_*", checks=["label"])
-        assert seen == [False]
-        assert switch(advice) == advice  # restored after the call
-        with pytest.raises(ValidationError):
-            cleanframe.audit(df, label="missing", pred_probs="p_*")
-        assert switch(advice) == advice  # and after an error
-    finally:
-        switch(before)
-
-
 @settings(max_examples=examples(60), deadline=None)
 @given(
     n=st.integers(1, 30),

@@ -40,10 +40,8 @@ a new check is one function registered with :func:`register` and the inputs it n
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -203,49 +201,6 @@ def _on_every_row(result: CheckResult, rows: np.ndarray) -> CheckResult:
     )
 
 
-def _huge_page_advice() -> Callable[[bool], bool] | None:
-    """numpy's switch of its huge-page advice (``_set_madvise_hugepage``), None if absent."""
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray  # type: ignore[no-redef]
-    return getattr(multiarray, "_set_madvise_hugepage", None)
-
-
-@contextmanager
-def _without_huge_page_advice() -> Iterator[None]:
-    """numpy's advice to back new arrays of 4 MiB or more with huge pages, off for the block.
-
-    Where transparent huge pages are given on advice (the kernel's common ``madvise``
-    default), the kernel backs each such array by compacting memory at its first write, in
-    the writing thread: on a machine whose memory is fragmented, that took 40-120 ms of system
-    time for the audit's 50 MB feature matrix (filling it takes 18 ms) and about 0.1 s of the
-    whole 50,000 x 128 audit. The setting is numpy's process-wide flag: it is restored on
-    leaving the block (a thread allocating meanwhile just gets ordinary pages)."""
-    switch = _huge_page_advice()
-    before = None if switch is None else switch(False)
-    try:
-        yield
-    finally:
-        if switch is not None and before is not None:
-            switch(before)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _ordinary_pages(function: F) -> F:
-    """``function`` run :func:`_without_huge_page_advice`."""
-
-    @functools.wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with _without_huge_page_advice():
-            return function(*args, **kwargs)
-
-    return run  # type: ignore[return-value]
-
-
-@_ordinary_pages
 def audit(
     df: Any,
     *,
