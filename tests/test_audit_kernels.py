@@ -494,3 +494,26 @@ def test_feature_check_looks_only_at_rows_whose_sum_is_not_finite(n, d, dtype, a
     assert names == list(df.columns)
     assert set(np.flatnonzero(np.isnan(X).any(axis=1))) <= set(suspect.tolist())
     np.testing.assert_array_equal(missing_rows(values, suspect), np.isnan(X).any(axis=1))
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    n=st.integers(0, 40),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_row_reasons_format_python_values_as_the_numpy_ones(n, dtype, seed):
+    # the checks' sentences read Python scalars (row_reasons) where they read numpy scalars
+    from cleanframe.checks.registry import reasons, row_reasons
+
+    rng = np.random.default_rng(seed)
+    pool = np.array([0.0, -0.0, 1e-300, 123456.789, -2.5e-7, 1 / 3, np.nan, np.inf], dtype=dtype)
+    values = rng.choice(pool, n) * rng.choice(np.array([1.0, 1e5, 1e-5], dtype=dtype), n)
+    rows = rng.integers(-(2**40), 2**40, n)
+    flags = rng.random(n) < 0.5
+
+    def sentence(row, value):
+        return f"of row {row} ({value:.2g}; {value:.3g}, {value:.6g}, {value:.2%})"
+
+    expected = reasons(flags, lambda i: sentence(rows[i], values[i]))
+    assert row_reasons(flags, sentence, rows, values).tolist() == expected.tolist()

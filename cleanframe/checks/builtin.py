@@ -42,7 +42,7 @@ from ..scoring.neighbors.groups import (
 from ..scoring.neighbors.identifier import is_identifier_column
 from ..scoring.neighbors.valuation import DATA_VALUATION_THRESHOLD, knn_shapley
 from ..scoring.parallel import row_reduce
-from .registry import AuditInputs, CheckResult, reasons, register, required
+from .registry import AuditInputs, CheckResult, reasons, register, required, row_reasons
 
 __all__ = [
     "null",
@@ -256,31 +256,32 @@ def outlier(
         )
         flags = avg > cut
         typical = float(np.median(avg))
+        head = f"outlier: mean {_distance(graph.metric)} to its {use} nearest neighbours "
+        tail = f" (typical {_g(typical)}, flagged above {_g(cut)})"
 
-        def sentence(i: int) -> str:
-            return (
-                f"outlier: mean {_distance(graph.metric)} to its {use} nearest neighbours "
-                f"{_g(avg[i])} (typical {_g(typical)}, flagged above {_g(cut)})"
-            )
+        def sentence(mean: float) -> str:
+            return f"{head}{_g(mean)}{tail}"
 
         evidence = {"mean_distance": avg, "typical_distance": np.full(len(avg), typical)}
-        return CheckResult(flags, scores, evidence=evidence, reasons=reasons(flags, sentence))
+        return CheckResult(
+            flags, scores, evidence=evidence, reasons=row_reasons(flags, sentence, avg)
+        )
     c = required(inputs.classification, "classification")
     scores, flags = pred_probs_outlier_arrays(c.pred_probs, c.labels, threshold=threshold)
     median = float(np.median(scores))
     factor = _outlier.PRED_PROBS_THRESHOLD if threshold is None else threshold
+    tail = (
+        f" (entropy of the label-adjusted pred_probs), below {_g(factor)} x the median {_g(median)}"
+    )
 
-    def pp_sentence(i: int) -> str:
-        return (
-            f"outlier: its predicted probabilities score {_g(scores[i])} (entropy of the "
-            f"label-adjusted pred_probs), below {_g(factor)} x the median {_g(median)}"
-        )
+    def pp_sentence(score: float) -> str:
+        return f"outlier: its predicted probabilities score {_g(score)}{tail}"
 
     return CheckResult(
         flags,
         scores,
         evidence={"ood_score": scores, "median_score": np.full(len(scores), median)},
-        reasons=reasons(flags, pp_sentence),
+        reasons=row_reasons(flags, pp_sentence, scores),
     )
 
 
@@ -297,19 +298,18 @@ def near_duplicate(
     nearest = inputs.frame_positions(use.indices[:, 0])
     distance = use.distances[:, 0]
     radius = float(r["radius"])
+    what, tail = _distance(use.metric), f", near duplicates lie within {radius:.2g})"
 
-    def sentence(i: int) -> str:
-        return (
-            f"near_duplicate: of row {nearest[i]} ({_distance(use.metric)} {distance[i]:.2g}, "
-            f"near duplicates lie within {radius:.2g})"
-        )
+    def sentence(row: int, gap: float) -> str:
+        return f"near_duplicate: of row {row} ({what} {gap:.2g}{tail}"
 
     evidence = {
         "nearest_row": nearest,
         "distance": np.asarray(distance, dtype=np.float64),
         "set": np.asarray(r["set_ids"]),
     }
-    return CheckResult(flags, r["scores"], evidence=evidence, reasons=reasons(flags, sentence))
+    why = row_reasons(flags, sentence, nearest, distance)
+    return CheckResult(flags, r["scores"], evidence=evidence, reasons=why)
 
 
 @register("non_iid", needs=["graph", "pred_probs"])
@@ -366,11 +366,13 @@ def class_imbalance(
     name = classes.names[r["rarest_class"]]
     cut = threshold / present
 
+    text = (
+        f"class_imbalance: class {_class(name)} has {r['frequency']:.2%} of the rows, below "
+        f"{threshold} / {present} classes = {cut:.2%}"
+    )
+
     def sentence(i: int) -> str:
-        return (
-            f"class_imbalance: class {_class(name)} has {r['frequency']:.2%} of the rows, below "
-            f"{threshold} / {present} classes = {cut:.2%}"
-        )
+        return text
 
     return CheckResult(
         r["is_issue"],
