@@ -517,3 +517,44 @@ def test_row_reasons_format_python_values_as_the_numpy_ones(n, dtype, seed):
 
     expected = reasons(flags, lambda i: sentence(rows[i], values[i]))
     assert row_reasons(flags, sentence, rows, values).tolist() == expected.tolist()
+
+
+def underperforming_reference(cluster_ids, labels, pred_probs, threshold, min_cluster_samples):
+    """The per-cluster loop as it was: one mask over every row per cluster."""
+    n = len(cluster_ids)
+    own = pred_probs[np.arange(n), labels]
+    member = cluster_ids >= 0
+    sizes = np.bincount(cluster_ids[member]) if member.any() else np.zeros(0, dtype=np.int64)
+    kept = np.flatnonzero(sizes >= min_cluster_samples)
+    scores, performance, worst_ratio, worst = np.ones(n), {}, 1.0, None
+    if not len(kept):
+        return scores, performance, worst_ratio, worst
+    mean = own[np.isin(cluster_ids, kept)].mean()
+    for c in kept:
+        rows = cluster_ids == c
+        p = own[rows].mean()
+        performance[int(c)] = float(p)
+        if p < mean:
+            scores[rows] = p / mean
+            if p < worst_ratio:
+                worst_ratio, worst = float(p / mean), int(c)
+    return scores, performance, worst_ratio, worst
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    n=st.integers(1, 300),
+    clusters=st.integers(1, 40),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_underperforming_groups_equal_the_per_cluster_loop(n, clusters, dtype, seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(-1, clusters, n)
+    labels = rng.integers(0, 3, n)
+    P = rng.dirichlet(np.full(3, 0.3), n).astype(dtype)
+    r = groups.underperforming_groups(ids, labels, P, threshold=0.9, min_cluster_samples=3)
+    scores, performance, worst_ratio, worst = underperforming_reference(ids, labels, P, 0.9, 3)
+    np.testing.assert_array_equal(r["scores"], scores)
+    assert r["performance"] == performance
+    assert (r["score"], r["lowest_cluster"]) == (worst_ratio, worst)

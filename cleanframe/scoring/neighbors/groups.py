@@ -210,9 +210,15 @@ def underperforming_groups(
     in_kept = np.isin(cluster_ids, kept)
     mean = own[in_kept].mean()
     worst_ratio, worst = 1.0, None
-    for c in kept:
-        rows = cluster_ids == c
-        cluster_performance = own[rows].mean()
+    # each cluster's rows in row order, by one stable sort (not one pass over N per cluster):
+    # the same values in the same order, so the same means
+    order = np.argsort(cluster_ids, kind="stable")
+    starts = np.searchsorted(cluster_ids[order], kept)
+    ordered_own = own[order]
+    for c, start in zip(kept.tolist(), starts.tolist()):
+        stop = start + int(sizes_all[c])
+        rows = order[start:stop]
+        cluster_performance = ordered_own[start:stop].mean()
         performance[int(c)] = float(cluster_performance)
         if cluster_performance < mean:
             ratio = cluster_performance / mean
