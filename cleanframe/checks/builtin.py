@@ -140,15 +140,15 @@ def _label_evidence(c, flags: np.ndarray, thresholds: np.ndarray) -> tuple[dict,
     ):
         t, cut = cuts[given]
         where = "below" if p_given < t else "at or above"
-        if says == given:
+        if says == given:  # the numbers as _g formats them (.3g), inline
             why[i] = (
                 f"label: given {quoted[given]}, which the model also ranks first "
-                f"({_g(p_given)}), {where} its confident threshold {cut}"
+                f"({p_given:.3g}), {where} its confident threshold {cut}"
             )
         else:
             why[i] = (
-                f"label: given {quoted[given]}, the model says {quoted[says]} ({_g(p_says)}); "
-                f"{quoted[given]} gets {_g(p_given)}, {where} its confident threshold {cut}"
+                f"label: given {quoted[given]}, the model says {quoted[says]} ({p_says:.3g}); "
+                f"{quoted[given]} gets {p_given:.3g}, {where} its confident threshold {cut}"
             )
     return evidence, why
 
