@@ -718,3 +718,27 @@ def test_the_rms_shortcut_is_tight_and_the_warning_still_fires_beyond_it():
             warnings.simplefilter("always")
             prepare_embedding(X, ["a", "b"], "f*", metric="cosine")
         assert [w.category for w in caught] == ([FeatureScaleWarning] if warns else [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 100),
+    d=st.integers(1, 9),
+    dtype=st.sampled_from([np.float64, np.float32, np.int64]),
+    nans=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_max_abs_per_column_equals_the_definition(n, d, dtype, nans, seed):
+    # C-ordered matrices of 32+ rows take the grouped reduction
+    from cleanframe.scoring.neighbors.scales import max_abs
+
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_t(2, size=(n, d)) * 1e3).astype(dtype)
+    if nans and dtype is not np.int64:
+        X[rng.random((n, d)) < 0.05] = np.nan
+    X[rng.random((n, d)) < 0.1] = 0  # zeros (and -0.0 after a sign flip)
+    if dtype is not np.int64:
+        X[rng.random((n, d)) < 0.1] *= -1
+    expected = np.maximum(np.abs(X.max(axis=0)), np.abs(X.min(axis=0)))
+    np.testing.assert_array_equal(max_abs(X, axis=0), expected)
+    np.testing.assert_array_equal(max_abs(np.asfortranarray(X), axis=0), expected)

