@@ -10,6 +10,8 @@ symmetric searches, subsets of rows, every probe count and new query rows.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -478,3 +480,39 @@ def test_boundary_factors_by_blocks_of_cells_equal_the_formula_on_all_cells(metr
         1 / np.linalg.norm(C64[5] - C64[1200]) / (1 if metric == "cosine" else 2),
         rtol=1e-6,
     )
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_symmetric_euclidean_search_gives_each_row_its_own_keys(monkeypatch, compiled):
+    """In the symmetric search a key computed for (row, member) also offers the row to the
+    member; for euclidean keys (|y|^2 - 2 q.y, on the candidate's squared norm) the member's key
+    to the row is on the row's squared norm, not the member's. On rows of quarters (every key
+    exact in float32) each returned key is the row's own key to that neighbour."""
+    rng = np.random.default_rng(0)
+    Y = (rng.integers(0, 3, (400, 5)) / 4 - 0.25).astype(np.float32)
+    cj = knn._ClusterJoin(Y, "euclidean", seed=1)
+    monkeypatch.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
+    monkeypatch.setattr(knn, "_COMPILED_SEARCH", compiled)
+    idx, keys = cj.search(None, 40, cj.nlist // 2, return_keys=True, symmetric=True)
+    true = knn._keys(Y, Y, "euclidean", cj.sq)
+    found = idx >= 0
+    assert found.all()
+    np.testing.assert_array_equal(keys, np.take_along_axis(true, idx, axis=1))
+
+
+def test_approximate_euclidean_graph_finds_the_neighbours():
+    """The approximate euclidean graph of clustered rows (rows of one cluster at different
+    distances from the origin, so squared norms differ) has the exact graph's neighbours
+    (recall@10 0.49-0.54 when the members' side used the member's squared norm)."""
+    rng = np.random.default_rng(0)
+    n, d, k = 20_000, 16, 10
+    X = rng.normal(size=(40, d))[rng.integers(0, 40, n)] * 4
+    X += rng.normal(size=(n, d)) * rng.uniform(0.2, 0.6, (n, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", knn.ApproximateNeighborsWarning)
+        approx = knn.build_knn_graph(X, k=k, metric="euclidean", approximate=True)
+    exact = knn.build_knn_graph(X, k=k, metric="euclidean", approximate=False)
+    assert approx.approximate
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(approx.indices, exact.indices)])
+    assert recall >= 0.99
+    assert approx.estimated_recall >= 0.99

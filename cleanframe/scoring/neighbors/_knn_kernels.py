@@ -148,7 +148,7 @@ def _gather_py(Y, rows):
     return out
 
 
-def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assign, bits):
+def _cell_candidates_py(D, sq, rsq, r, me, members, bound, k, self_query, back, assign, bits):
     """Candidates of one block of products ``D`` (the probing rows ``r`` by the cell's
     ``members``), as ``(rows, indices, keys)``.
 
@@ -157,7 +157,9 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
     ``r[i]`` (its indexed row ``me[i]``, excluded from its own neighbours in a self-search) gets
     its k best members whose key is at most ``bound[r[i]]``. ``back``: each member gets its k best
     probing rows whose key is at most the member's bound, unless the member probes the row's cell
-    itself (``bits``; then it meets the row there) or is the row."""
+    itself (``bits``; then it meets the row there) or is the row; that key is the member's own
+    to the row: ``-D`` (cosine) or ``rsq[me[i]] - 2 D`` (euclidean, ``rsq`` every indexed row's
+    squared norm; empty when not ``back``)."""
     b, m = D.shape
     inf = np.float32(np.inf)
     two = np.float32(-2.0)
@@ -172,6 +174,8 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
     for j in range(nb):
         blim[j] = bound[members[j]]
     row = np.empty(m, dtype=np.float32)
+    # the members' keys to the row (euclidean: on the row's squared norm, not the member's)
+    back_row = np.empty(m if back and euclidean else 0, dtype=np.float32)
     for i in range(b):
         ri = r[i]
         mi = me[i]
@@ -180,9 +184,14 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
         if euclidean:
             for j in range(m):
                 row[j] = sq[j] + two * D[i, j]
+            if back:
+                own = rsq[mi]
+                for j in range(m):
+                    back_row[j] = own + two * D[i, j]
         else:
             for j in range(m):
                 row[j] = -D[i, j]
+        keys_back = back_row if euclidean else row
         # most rows of a block have no entry that can enter either side: one vectorised test
         # per side
         hit = False
@@ -190,7 +199,7 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
             hit |= row[j] <= lim
         hit_back = False
         for j in range(nb):
-            hit_back |= row[j] <= blim[j]
+            hit_back |= keys_back[j] <= blim[j]
         if hit:
             for j in range(m):
                 s = row[j]
@@ -202,7 +211,7 @@ def _cell_candidates_py(D, sq, r, me, members, bound, k, self_query, back, assig
                             lim = min(lim, fk[i, k - 1])
         if hit_back:
             for j in range(m):
-                s = row[j]
+                s = keys_back[j]
                 if s <= blim[j]:
                     mj = members[j]
                     if s <= bound[mj] and mj != mi and not _probes(bits, mj, cell_i):
@@ -359,7 +368,18 @@ def warm() -> None:
     bits = probe_bits(np.zeros((2, 1), dtype=np.int16), 2)
     for sq in (None, np.zeros(2, dtype=f32)):
         cell_candidates(
-            D, sq, idx, idx, idx, bound, 1, self_query=True, back=True, assign=idx, bits=bits
+            D,
+            sq,
+            idx,
+            idx,
+            idx,
+            bound,
+            1,
+            self_query=True,
+            back=True,
+            assign=idx,
+            bits=bits,
+            rsq=sq,
         )
         select(D, sq, 1, idx)
     gather(D, idx)
@@ -396,12 +416,14 @@ def gather(Y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return _kernels()["gather"](Y, rows)
 
 
-def cell_candidates(D, sq, r, me, members, bound, k, *, self_query, back, assign, bits):
-    """See :func:`_cell_candidates_py`; ``sq`` None for cosine keys; ``bits`` is
-    :func:`probe_bits` of the probed cells (any 2-D uint64 array when ``back`` is False)."""
+def cell_candidates(D, sq, r, me, members, bound, k, *, self_query, back, assign, bits, rsq=None):
+    """See :func:`_cell_candidates_py`; ``sq`` (the members' squared norms) and ``rsq`` (every
+    indexed row's, for the members' side) None for cosine keys; ``bits`` is :func:`probe_bits`
+    of the probed cells (any 2-D uint64 array when ``back`` is False)."""
     return _kernels()["cell"](
         D,
         _NO_NORMS if sq is None else sq,
+        _NO_NORMS if rsq is None else rsq,
         r,
         me,
         members,

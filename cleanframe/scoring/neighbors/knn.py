@@ -887,7 +887,13 @@ class _ClusterJoin:
                 step = max(1, _BLOCK_CELLS // len(members))
                 for start in range(0, len(r_all), step):
                     r = r_all[start : start + step]
-                    S = _keys(Qs[r], Yc, self.metric, sq)
+                    if back_pass and sq is not None:  # euclidean: the members' side has its own
+                        assert self.sq is not None  # keys, on the rows' squared norms
+                        D = Qs[r] @ Yc.T
+                        D *= -2.0
+                        S, S_back = D + sq[None, :], D + self.sq[r][:, None]
+                    else:
+                        S = S_back = _keys(Qs[r], Yc, self.metric, sq)
                     if self_query:
                         me = r if ids is None else ids[r]
                         own = np.flatnonzero(self.assign[me] == c)
@@ -907,12 +913,14 @@ class _ClusterJoin:
                     if back_pass:
                         # the members' side: rows r under a member's k-th key, unless the
                         # member probes r's cell itself (then it meets r there)
-                        flat = np.flatnonzero(S <= np.minimum(bound[members], _FLOAT32_MAX))
+                        # (each member's own key to the row: S_back)
+                        limit_back = np.minimum(bound[members], _FLOAT32_MAX)
+                        flat = np.flatnonzero(S_back <= limit_back)
                         i, j = np.divmod(flat, len(members))
                         ri, mj = r[i], members[j]
                         back = (cells[mj] == self.assign[ri][:, None]).any(axis=1) | (ri == mj)
                         keep = np.flatnonzero(~back)
-                        parts.append((mj[keep], ri[keep], S.ravel()[flat[keep]]))
+                        parts.append((mj[keep], ri[keep], S_back.ravel()[flat[keep]]))
                 if parts:
                     found[c] = tuple(np.concatenate(p) for p in zip(*parts))
 
@@ -942,6 +950,7 @@ class _ClusterJoin:
                             back=back_pass,
                             assign=self.assign,
                             bits=bits,
+                            rsq=self.sq if back_pass else None,
                         )
                     )
                 found[c] = parts[0] if len(parts) == 1 else tuple(map(np.concatenate, zip(*parts)))
