@@ -516,3 +516,96 @@ def test_approximate_euclidean_graph_finds_the_neighbours():
     recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(approx.indices, exact.indices)])
     assert recall >= 0.99
     assert approx.estimated_recall >= 0.99
+
+
+def _exact_rows(metric, n, rng):
+    """Rows whose float32 search keys are exact (so equal keys are exactly equal whatever the
+    products' blocking): cosine — 24 directions with entries 0, ±1/2, ±1 (and zero rows);
+    euclidean — a grid of quarters (the search rows as given, see ``_search_rows``)."""
+    if metric == "cosine":
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * 4)).reshape(4, -1).T
+        directions = np.r_[signs, np.eye(4), -np.eye(4), np.zeros((1, 4))]
+        X = directions[rng.integers(0, len(directions), n)] * rng.integers(1, 4, (n, 1))
+        return knn.search_rows(X, metric, None)
+    return (rng.integers(0, 3, (n, 5)) / 4 - 0.25).astype(np.float32)
+
+
+def _compared_best(cj, Qs, k, cells, *, self_ids, reverse):
+    """The definition: each query row's k best compared rows by (key bits, row index) — the
+    rows of the cells it probes, and (``reverse``, the symmetric self-search) the rows that
+    probe its cell at rank >= 1 when it does not probe theirs; never itself."""
+    S = knn._keys(Qs, cj.Y, cj.metric, cj.sq)
+    nq = len(Qs)
+    compared = np.zeros(S.shape, dtype=bool)
+    for q in range(nq):
+        for c in cells[q]:
+            if c >= 0:
+                compared[q, cj.members[c]] = True
+    if reverse:
+        for q in range(nq):
+            for c in cells[q, 1:]:
+                if c >= 0:
+                    for m in cj.members[c]:
+                        if m != q and not (cells[m] == cj.assign[q]).any():
+                            compared[m, q] = True
+    if self_ids is not None:
+        compared[np.arange(nq), self_ids] = False
+    idx = np.full((nq, k), -1, dtype=np.int64)
+    keys = np.full((nq, k), np.inf, dtype=np.float32)
+    for q in range(nq):
+        j = np.flatnonzero(compared[q])
+        best = np.lexsort((j, knn._sortable(S[q, j])))[:k]
+        idx[q, : len(best)], keys[q, : len(best)] = j[best], S[q, j[best]]
+    return idx, keys
+
+
+@settings(max_examples=examples(40), deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    metric=st.sampled_from(["cosine", "euclidean"]),
+    n=st.integers(60, 300),
+    k=st.sampled_from([1, 5, 40]),
+    mode=st.sampled_from(["self", "symmetric", "rows", "query", "delta", "boundary", "symdelta"]),
+    share=st.sampled_from([0.0, 0.5, 1.0]),
+    one_rank_rounds=st.booleans(),
+    compiled=st.booleans(),
+)
+def test_search_equals_its_definition(seed, metric, n, k, mode, share, one_rank_rounds, compiled):
+    """The cluster join's result is each row's k best compared rows by (float32 key with -0.0
+    before 0.0, row index), brute force over the pairs its probes compare, on exact keys: for
+    self-searches (one-sided and symmetric), subsets of rows, new query rows and probes by
+    radius (key gap and boundary), both paths, any rounds."""
+    rng = np.random.default_rng(seed)
+    Y = _exact_rows(metric, n, rng)
+    cj = knn._ClusterJoin(Y, metric, seed=seed % 3)
+    nprobe = max(1, min(cj.nlist, round(share * cj.nlist)))
+    k = min(k, n - 1)
+    Q = ids = None
+    symmetric = mode in ("symmetric", "symdelta")
+    delta = 0.3 if mode in ("delta", "boundary", "symdelta") else None
+    if mode == "rows":
+        ids = np.sort(rng.choice(n, n // 3, replace=False))
+    elif mode == "query":
+        Q = _exact_rows(metric, n // 2, rng)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(knn, "_COMPILED_MIN_PAIRS", 0)
+        mp.setattr(knn, "_COMPILED_SEARCH", compiled)
+        if one_rank_rounds:
+            mp.setattr(knn, "_ROUND_ENTRIES", 1)
+        idx, keys = cj.search(
+            Q,
+            k,
+            nprobe,
+            ids,
+            return_keys=True,
+            symmetric=symmetric,
+            delta=delta,
+            boundary=mode == "boundary",
+        )
+        Qs = Q if Q is not None else (cj.Y if ids is None else cj.Y[ids])
+        cells = cj._nearest_cells(Qs, nprobe, delta, boundary=mode == "boundary")
+    self_ids = None if Q is not None else (np.arange(n) if ids is None else ids)
+    reverse = symmetric and Q is None and ids is None and nprobe > 1
+    want_idx, want_keys = _compared_best(cj, Qs, k, cells, self_ids=self_ids, reverse=reverse)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(keys.view(np.int32), want_keys.view(np.int32))

@@ -471,8 +471,10 @@ class _ClusterJoin:
     so it is dense BLAS work. The cells are visited in rounds of increasing centroid rank (the
     nearest cell first, then the next 3, 12, 48, … cells); after each round every row keeps its
     ``k`` best candidates (ties by row index), and later rounds only keep entries at most the
-    row's current k-th key (an equal key can still enter by its index, so the graph — each
-    row's k best compared rows by (key, index) — does not depend on the rounds). In the
+    row's current k-th key (an equal key can still enter by its index, so the result is each
+    row's k best compared rows by (key, index) whatever the rounds, for the keys computed; the
+    rounds decide which rows share a product, and BLAS may round a product of 1-3 rows
+    differently in the last float32 bit, which the float64 re-ranking then absorbs). In the
     self-graph of all rows the search is symmetric: each key also serves the member's side of
     the pair, so a row also gets the rows that probe its cell (about half the probes for the
     same recall on embedding-like data).
@@ -902,7 +904,7 @@ class _ClusterJoin:
                     if direct and len(members) > k:  # only this block's k nearest can enter
                         limit = np.minimum(limit, np.partition(S, k - 1, axis=1)[:, k - 1])
                     # a key equal to the row's k-th can still enter it (by index): kept, so the
-                    # graph does not depend on the rounds
+                    # result does not depend on the rounds (for the same keys)
                     hit = S <= limit[:, None]
                     if direct:
                         _merge_rows(best_key, best_idx, r, S, hit, members)
