@@ -27,7 +27,7 @@ from ..scoring.classification.count import (
     calibrate_confident_joint,
     compute_confident_joint,
     get_confident_thresholds,
-    prediction_agrees_with_label,
+    off_diagonal_estimate,
 )
 from ..scoring.neighbors import outlier as _outlier
 from ..scoring.neighbors.datalab_checks import CLASS_IMBALANCE_THRESHOLD, missing_rows
@@ -213,8 +213,7 @@ def label(inputs: AuditInputs) -> CheckResult:
         calibrate=False,
         return_indices_of_off_diagonals=True,
     )
-    agree = prediction_agrees_with_label(c.labels, c.pred_probs, off_diagonal)
-    estimated = int(len(off_diagonal) - agree.sum())
+    estimated = off_diagonal_estimate(c.labels, c.pred_probs, off_diagonal)
     shown = {
         name: kwargs.get(name, default)
         for name, default in LABEL_KWARGS.items()

@@ -35,6 +35,7 @@ __all__ = [
     "calibrate_confident_joint",
     "estimate_joint",
     "num_label_issues",
+    "off_diagonal_estimate",
     "prediction_agrees_with_label",
     "estimate_latent",
     "estimate_py_and_noise_matrices_from_probabilities",
@@ -203,6 +204,13 @@ def prediction_agrees_with_label(
     return p.argmax(axis=1) == y
 
 
+def off_diagonal_estimate(labels: np.ndarray, pred_probs: np.ndarray, indices: np.ndarray) -> int:
+    """:func:`num_label_issues`' ``off_diagonal`` estimate from the uncalibrated confident
+    joint's off-diagonal rows ``indices``: those rows less the ones whose prediction agrees
+    with the label (:func:`prediction_agrees_with_label`)."""
+    return int(len(indices) - prediction_agrees_with_label(labels, pred_probs, indices).sum())
+
+
 def num_label_issues(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -229,7 +237,7 @@ def num_label_issues(
         _, indices = compute_confident_joint(
             labels, pred_probs, calibrate=False, return_indices_of_off_diagonals=True
         )
-        return int(len(indices) - prediction_agrees_with_label(labels, pred_probs, indices).sum())
+        return off_diagonal_estimate(labels, pred_probs, indices)
     if estimation_method == "off_diagonal_calibrated":
         joint = estimate_joint(labels, pred_probs)
     elif estimation_method == "off_diagonal_custom":
