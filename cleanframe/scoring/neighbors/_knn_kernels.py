@@ -384,14 +384,8 @@ def warm() -> None:
         select(D, sq, 1, idx)
     gather(D, idx)
     # merge_candidates' first call can be on two pool threads (by ranges of rows)
-    _kernels()["merge"](
-        np.full((2, 1), np.inf, dtype=f32),
-        np.full((2, 1), -1, dtype=i64),
-        idx,
-        idx,
-        np.zeros(2, dtype=f32),
-        0,
-        2,
+    merge_candidates(
+        np.full((2, 1), np.inf, dtype=f32), np.full((2, 1), -1, dtype=i64), idx, idx, D[0]
     )
     for dtype in (np.int16, np.int32):
         for inv in (None, np.ones((2, 2), dtype=f32)):

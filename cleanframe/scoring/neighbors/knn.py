@@ -109,6 +109,7 @@ _COMPILED_MIN_PAIRS = 1 << 24
 #: A round of the cluster join's search runs its cells on the thread pool from this many
 #: (row, cell) probes on (each costs a product of the row with the cell's rows).
 _PARALLEL_MIN_PROBES = 1 << 12
+#: A bound that keeps every finite key and never a row's own entry (key inf).
 _FLOAT32_MAX = np.finfo(np.float32).max
 #: Euclidean queries this many times beyond the indexed rows' scale are searched on their own.
 _FAR_QUERIES = 2.0**60
